@@ -1,0 +1,36 @@
+# Threadline: `make run` serves the hub, `make test` runs the suite. Both set themselves up from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+
+.PHONY: run test lint format migrate token clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+
+# API (uvicorn), Celery worker and Celery beat in the foreground; Ctrl-C stops all three.
+run: migrate
+	@echo "Threadline on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/v1/docs)"
+	$(BIN)/honcho start -f Procfile -p $(PORT)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Websocket delivery of committed events to agent desktops."""

@@ -1,0 +1,20 @@
+"""Top-level URLs: the API, its OpenAPI schema and docs, health checks and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from interactions.api import views
+
+urlpatterns = [
+    path("api/v1/", include("interactions.urls")),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "interactions.api.problems.bad_request"
+handler404 = "interactions.api.problems.not_found"
+handler500 = "interactions.api.problems.server_error"

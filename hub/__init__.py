@@ -1,0 +1,1 @@
+"""The event-sourcing kernel: the append-only log, appending, reading and upcasting."""

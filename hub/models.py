@@ -1,0 +1,34 @@
+"""The stored event: one row per event, in log order, never updated or deleted."""
+
+from django.db import models
+
+
+class StoredEvent(models.Model):
+    """One CloudEvent in the log. The database refuses UPDATE and DELETE on this table (see migrations)."""
+
+    # The order of the log. Appends are serialised (see hub.store), so a reader that has seen position N
+    # never later finds an event below N.
+    position = models.BigAutoField(primary_key=True)
+    source = models.CharField(max_length=1024)
+    event_id = models.CharField(max_length=256)
+    type = models.CharField(max_length=256)
+    subject = models.CharField(max_length=1024, blank=True, default="")
+    stream = models.CharField(max_length=256)
+    stream_version = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    data = models.JSONField()
+    metadata = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "hub_event"
+        ordering = ["position"]
+        constraints = [
+            # CloudEvents: source + id identify an event. The constraint is what makes re-posting harmless.
+            models.UniqueConstraint(fields=["source", "event_id"], name="hub_event_source_id_uniq"),
+            models.UniqueConstraint(fields=["stream", "stream_version"], name="hub_event_stream_version_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.type} ({self.source} {self.event_id})"

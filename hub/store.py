@@ -1,0 +1,247 @@
+"""Append to the log and read it back: the public surface of the event store."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from hub.errors import WrongExpectedVersion
+from hub.models import StoredEvent
+from hub.upcasting import upcast
+
+# A fixed key for the transaction-scoped advisory lock that serialises appends on PostgreSQL.
+APPEND_LOCK_KEY = zlib.crc32(b"threadline.hub.append")
+
+# expected_versions value meaning "this stream must not exist yet".
+NO_STREAM = 0
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. `occurred_at` defaults to the time of the append."""
+
+    source: str
+    id: str
+    type: str
+    stream: str
+    data: dict[str, Any]
+    subject: str = ""
+    occurred_at: datetime | None = None
+    schema_version: int = 1
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as the log holds it, with its data in the current schema version."""
+
+    position: int
+    source: str
+    id: str
+    type: str
+    subject: str
+    stream: str
+    stream_version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+
+    def to_cloudevent(self) -> dict[str, Any]:
+        """The event in the CloudEvents JSON format, as stored (redacted), with its log position."""
+        event: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "datacontenttype": "application/json",
+            "data": self.data,
+        }
+        if self.subject:
+            event["subject"] = self.subject
+        for name, value in (self.metadata.get("extensions") or {}).items():
+            event.setdefault(name, value)
+        return event
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    event: RecordedEvent
+    duplicate: bool
+
+    @property
+    def position(self) -> int:
+        return self.event.position
+
+
+def _recorded(row: StoredEvent) -> RecordedEvent:
+    version, data = upcast(row.type, row.schema_version, row.data)
+    return RecordedEvent(
+        position=row.position,
+        source=row.source,
+        id=row.event_id,
+        type=row.type,
+        subject=row.subject,
+        stream=row.stream,
+        stream_version=row.stream_version,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        schema_version=version,
+        data=data,
+        metadata=row.metadata,
+    )
+
+
+def _serialise_appends() -> None:
+    """Make appends commit in position order.
+
+    Why: on PostgreSQL a position (identity value) is handed out at INSERT but becomes visible at COMMIT. With
+    concurrent writers, a transaction holding position 10 can commit after one holding 11; a reader that
+    already moved past 11 would never see 10. Readers use `after=<position>` as their cursor (API,
+    websockets, projections), so positions must become visible in order. A transaction-scoped advisory lock
+    makes one append at a time take positions and commit; PostgreSQL releases it only after the commit is
+    visible, so the next writer's positions are always higher than anything a reader can still be missing.
+    It is taken as late as possible (just before the log INSERT) and held only for a few short statements.
+
+    SQLite needs nothing here: its transactions are IMMEDIATE (see settings), so a writer holds the
+    database's single write lock from BEGIN to COMMIT.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+
+def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
+    keys = list(keys)
+    if not keys:
+        return {}
+    wanted = set(keys)
+    rows = StoredEvent.objects.filter(event_id__in={event_id for _, event_id in keys})
+    return {(r.source, r.event_id): r for r in rows if (r.source, r.event_id) in wanted}
+
+
+def _stream_versions(streams: Iterable[str]) -> dict[str, int]:
+    rows = (
+        StoredEvent.objects.filter(stream__in=set(streams))
+        .values("stream")
+        .annotate(version=Max("stream_version"))
+        .order_by()
+    )
+    return {r["stream"]: r["version"] for r in rows}
+
+
+def append(
+    events: Sequence[NewEvent],
+    *,
+    expected_versions: Mapping[str, int] | None = None,
+) -> list[AppendResult]:
+    """Append `events` in one transaction, in the given order, exactly once each.
+
+    An event whose (source, id) is already in the log, or earlier in `events`, is not written again: its
+    result carries the original and `duplicate=True`. `expected_versions` maps a stream to the version it
+    must be at before this append (0: the stream must not exist); a mismatch raises WrongExpectedVersion
+    and writes nothing. Call it inside an outer `transaction.atomic()` to make other writes atomic with it.
+    """
+    expected_versions = dict(expected_versions or {})
+    with transaction.atomic():
+        _serialise_appends()
+        existing = _existing((e.source, e.id) for e in events)
+        streams = {e.stream for e in events} | set(expected_versions)
+        versions = _stream_versions(streams)
+        for stream, expected in expected_versions.items():
+            actual = versions.get(stream, NO_STREAM)
+            if actual != expected:
+                raise WrongExpectedVersion(stream, expected, actual)
+
+        now = timezone.now()
+        rows: list[StoredEvent] = []
+        plan: list[tuple[str, Any]] = []  # ("new", row) | ("old", row) | ("batch", index in rows)
+        seen_in_batch: dict[tuple[str, str], int] = {}
+        for event in events:
+            key = (event.source, event.id)
+            if key in existing:
+                plan.append(("old", existing[key]))
+                continue
+            if key in seen_in_batch:
+                plan.append(("batch", seen_in_batch[key]))
+                continue
+            version = versions.get(event.stream, NO_STREAM) + 1
+            versions[event.stream] = version
+            row = StoredEvent(
+                source=event.source,
+                event_id=event.id,
+                type=event.type,
+                subject=event.subject or "",
+                stream=event.stream,
+                stream_version=version,
+                occurred_at=event.occurred_at or now,
+                recorded_at=now,
+                schema_version=event.schema_version,
+                data=event.data,
+                metadata=event.metadata,
+            )
+            seen_in_batch[key] = len(rows)
+            rows.append(row)
+            plan.append(("new", row))
+        if rows:
+            StoredEvent.objects.bulk_create(rows)
+
+    results: list[AppendResult] = []
+    for kind, item in plan:
+        if kind == "new":
+            results.append(AppendResult(_recorded(item), duplicate=False))
+        elif kind == "old":
+            results.append(AppendResult(_recorded(item), duplicate=True))
+        else:
+            results.append(AppendResult(_recorded(rows[item]), duplicate=True))
+    return results
+
+
+def read_after(
+    position: int = 0,
+    *,
+    limit: int = 1000,
+    types: Iterable[str] | None = None,
+    source_prefix: str | None = None,
+) -> list[RecordedEvent]:
+    """Events with a position above `position`, in log order, at most `limit`."""
+    query = StoredEvent.objects.filter(position__gt=position)
+    if types is not None:
+        query = query.filter(type__in=list(types))
+    if source_prefix:
+        query = query.filter(source__startswith=source_prefix)
+    return [_recorded(row) for row in query.order_by("position")[:limit]]
+
+
+def read_stream(stream: str, *, after_version: int = 0, limit: int | None = None) -> list[RecordedEvent]:
+    """A stream's events in version order."""
+    query = StoredEvent.objects.filter(stream=stream, stream_version__gt=after_version).order_by(
+        "stream_version"
+    )
+    if limit is not None:
+        query = query[:limit]
+    return [_recorded(row) for row in query]
+
+
+def stream_version(stream: str) -> int:
+    """The stream's current version, 0 if it has no events."""
+    return StoredEvent.objects.filter(stream=stream).aggregate(v=Max("stream_version"))["v"] or NO_STREAM
+
+
+def get_event(source: str, event_id: str) -> RecordedEvent | None:
+    row = StoredEvent.objects.filter(source=source, event_id=event_id).first()
+    return _recorded(row) if row else None
+
+
+def last_position() -> int:
+    """The highest committed position, 0 for an empty log."""
+    return StoredEvent.objects.aggregate(p=Max("position"))["p"] or 0

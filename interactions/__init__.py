@@ -1,0 +1,1 @@
+"""The contact-centre domain: event catalogue, ingestion, tokens and the REST API."""

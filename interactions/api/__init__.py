@@ -1,0 +1,1 @@
+"""The REST interface of the domain: views, serializers, authentication and error rendering."""

@@ -1,0 +1,44 @@
+"""Bearer-token authentication for the REST API."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+
+from interactions.models import ApiToken
+from interactions.tokens import token_authenticate
+
+
+class BearerTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <token>`; request.user becomes the ApiToken."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request) -> tuple[ApiToken, ApiToken] | None:
+        parts = get_authorization_header(request).split()
+        if not parts:
+            return None
+        if parts[0].lower() != self.keyword or len(parts) != 2:
+            raise AuthenticationFailed("use the header 'Authorization: Bearer <token>'")
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise AuthenticationFailed("the token is not valid") from exc
+        token = token_authenticate(raw)
+        if token is None:
+            raise AuthenticationFailed("the token is not valid or has been revoked")
+        return token, token
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="threadline"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Describes the bearer token in the OpenAPI schema."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A token from `manage.py create_token`."}

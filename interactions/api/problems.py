@@ -1,0 +1,97 @@
+"""Renders every error as RFC 9457 problem+json: domain errors, DRF's own, 404s and 500s."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from hub.errors import ApplicationError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+TYPE_BASE = "https://threadline.dev/problems/"
+logger = logging.getLogger(__name__)
+
+
+def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": TYPE_BASE + code,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+
+
+def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
+    if isinstance(detail, dict):
+        out: list[dict[str, str]] = []
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out += _field_errors(value, "" if key == "non_field_errors" else name)
+        return out
+    if isinstance(detail, list):
+        out = []
+        for item in detail:
+            out += _field_errors(item, prefix)
+        return out
+    return [{"field": prefix, "message": str(detail)}]
+
+
+_DRF_CODES = {
+    drf.NotAuthenticated: "unauthenticated",
+    drf.AuthenticationFailed: "unauthenticated",
+    drf.PermissionDenied: "forbidden",
+    drf.NotFound: "not-found",
+    drf.MethodNotAllowed: "method-not-allowed",
+    drf.NotAcceptable: "not-acceptable",
+    drf.UnsupportedMediaType: "unsupported-media-type",
+    drf.ParseError: "malformed-request",
+    drf.Throttled: "throttled",
+    drf.ValidationError: "invalid-request",
+}
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: None lets Django turn the rest into a 500 (see `server_error`)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        body = problem(exc.status, exc.code, exc.detail, title=exc.title, **exc.extra)
+    elif isinstance(exc, Http404):
+        body = problem(404, "not-found", "no such resource")
+    elif isinstance(exc, PermissionDenied):
+        body = problem(403, "forbidden", "you may not do this")
+    elif isinstance(exc, drf.APIException):
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        if isinstance(exc, drf.ValidationError):
+            body = problem(400, code, "the request has invalid fields", errors=_field_errors(exc.detail))
+        else:
+            body = problem(exc.status_code, code, str(exc.detail))
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+    else:
+        return None
+    return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _json_problem(body: dict[str, Any]) -> JsonResponse:
+    return JsonResponse(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
+
+
+def not_found(request, exception=None) -> JsonResponse:
+    return _json_problem(problem(404, "not-found", f"nothing at {request.path}"))
+
+
+def server_error(request) -> JsonResponse:
+    return _json_problem(problem(500, "internal-error", "the server failed; the request was not applied"))
+
+
+def bad_request(request, exception=None) -> JsonResponse:
+    return _json_problem(problem(400, "malformed-request", "the request could not be read"))

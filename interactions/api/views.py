@@ -1,0 +1,93 @@
+"""REST views: parse, authorise, one service or selector call, render."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from interactions import catalogue, selectors
+from interactions.api import serializers as s
+from interactions.api.cloudevents_http import read_events
+from interactions.api.problems import problem
+from interactions.ingestion import events_ingest
+
+_PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json (RFC 9457)")
+_EXAMPLE_EVENT = {
+    "specversion": "1.0",
+    "id": "sms-0001",
+    "source": "/sms-gateway",
+    "type": "message.received",
+    "subject": "tel:+15551234567",
+    "time": "2026-11-23T10:00:00Z",
+    "datacontenttype": "application/json",
+    "data": {"channel": "sms", "text": "My bill looks wrong"},
+}
+
+
+class EventsView(APIView):
+    @extend_schema(
+        summary="Post CloudEvents (structured, binary or batch mode)",
+        request={
+            "application/cloudevents+json": OpenApiTypes.OBJECT,
+            "application/cloudevents-batch+json": OpenApiTypes.OBJECT,
+            "application/json": OpenApiTypes.OBJECT,
+        },
+        examples=[OpenApiExample("SMS received", value=_EXAMPLE_EVENT, request_only=True)],
+        responses={
+            201: s.IngestResultSerializer,
+            400: _PROBLEM,
+            401: _PROBLEM,
+            403: _PROBLEM,
+            413: _PROBLEM,
+            415: _PROBLEM,
+            422: _PROBLEM,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        mode, events = read_events(request._request)
+        results = [r.as_dict() for r in events_ingest(events, token=request.user)]
+        body = {"results": results} if mode == "batch" else results[0]
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Read the log in order after a position",
+        parameters=[s.LogQuerySerializer],
+        responses={200: s.LogPageSerializer, 400: _PROBLEM, 401: _PROBLEM, 403: _PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        query = s.LogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = selectors.log_page(token=request.user, **query.validated_data)
+        return Response(s.LogPageSerializer(page).data)
+
+
+class EventTypesView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(summary="The event catalogue with each type's data schema", responses=s.EventTypeSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(catalogue.describe())
+
+
+def healthz(request) -> JsonResponse:
+    """The process is up."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request) -> JsonResponse:
+    """The database answers."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # any driver error means "not ready"; the detail goes to the body
+        body = problem(503, "not-ready", f"the database is not reachable: {exc.__class__.__name__}")
+        return JsonResponse(body, status=503, content_type="application/problem+json")
+    return JsonResponse({"status": "ready", "database": connection.vendor})

@@ -1,0 +1,190 @@
+"""The event catalogue: every event type the hub accepts, with the data schema of each version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from interactions.errors import InvalidIdentifier
+from interactions.identifiers import parse_identifier
+
+TEXT_MAX = 20_000  # characters of a message body, note or transcript
+SHORT_MAX = 998  # an RFC 5322 header line: subjects, Message-IDs, references
+
+Text = Annotated[str, Field(strict=True, max_length=TEXT_MAX)]
+Short = Annotated[str, Field(strict=True, min_length=1, max_length=SHORT_MAX)]
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=128)]
+Direction = Literal["inbound", "outbound"]
+MessageChannel = Literal["chat", "email", "sms", "social"]
+AnyChannel = Literal["chat", "email", "sms", "social", "voice", "web", "internal"]
+
+
+class EventData(BaseModel):
+    """Fields every event may carry. Unknown fields are kept: integrations add their own."""
+
+    model_config = ConfigDict(extra="allow")
+
+    thread_id: UUID | None = None
+    topic: Annotated[str, Field(strict=True, min_length=1, max_length=120)] | None = None
+    identifiers: list[str] = Field(default_factory=list, max_length=20)
+    conversation_ref: Short | None = None
+    agent_id: Name | None = None
+
+    @field_validator("identifiers")
+    @classmethod
+    def _identifiers_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                parse_identifier(item)
+            except InvalidIdentifier as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
+class Attachment(BaseModel):
+    name: Annotated[str, Field(strict=True, min_length=1, max_length=255)]
+    content_type: Annotated[str, Field(strict=True, max_length=255)] | None = None
+    size: Annotated[int, Field(strict=True, ge=0)] | None = None
+    url: Annotated[str, Field(strict=True, max_length=2048)] | None = None
+
+
+class MessageData(EventData):
+    channel: MessageChannel
+    text: Text
+    direction: Direction | None = None
+    subject_line: Short | None = None
+    in_reply_to: Short | None = None
+    references: list[Short] = Field(default_factory=list, max_length=100)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    sender_name: Name | None = None
+
+    expected_direction: ClassVar[str] = "inbound"
+
+    @model_validator(mode="after")
+    def _direction_matches_type(self) -> MessageData:
+        if self.direction is not None and self.direction != self.expected_direction:
+            raise ValueError(f"direction must be {self.expected_direction!r} for this event type")
+        return self
+
+
+class MessageReceivedData(MessageData):
+    expected_direction: ClassVar[str] = "inbound"
+
+
+class MessageSentData(MessageData):
+    expected_direction: ClassVar[str] = "outbound"
+
+
+class CallData(EventData):
+    channel: Literal["voice"] = "voice"
+    direction: Direction
+    from_number: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    to_number: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    ivr_path: list[Name] = Field(default_factory=list, max_length=50)
+    queue: Name | None = None
+
+
+class CallStartedData(CallData):
+    pass
+
+
+class CallEndedData(CallData):
+    duration_seconds: Annotated[int, Field(strict=True, ge=0, le=7 * 24 * 3600)]
+    disposition: Name | None = None
+    text: Text | None = None  # a summary or transcript
+    recording_ref: Short | None = None
+
+
+class CallTransferredData(CallData):
+    direction: Direction | None = None  # type: ignore[assignment]
+    to_agent_id: Name | None = None
+    to_queue: Name | None = None
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _has_target(self) -> CallTransferredData:
+        if not (self.to_agent_id or self.to_queue):
+            raise ValueError("a transfer names to_agent_id or to_queue")
+        return self
+
+
+SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+
+class SurveyAnsweredData(EventData):
+    channel: AnyChannel
+    metric: Literal["csat", "nps", "ces"]
+    score: Annotated[int, Field(strict=True)]
+    comment: Text | None = None
+    survey_id: Name | None = None
+
+    @model_validator(mode="after")
+    def _score_in_range(self) -> SurveyAnsweredData:
+        low, high = SURVEY_RANGES[self.metric]
+        if not low <= self.score <= high:
+            raise ValueError(f"{self.metric} score must be between {low} and {high}")
+        return self
+
+
+class NoteAddedData(EventData):
+    channel: Literal["internal"] = "internal"
+    text: Annotated[str, Field(strict=True, min_length=1, max_length=TEXT_MAX)]
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    schema: type[BaseModel]
+    description: str
+
+
+_TYPES = [
+    EventType("message.received", 1, MessageReceivedData, "A customer's message on chat, email, SMS or social."),
+    EventType("message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot."),
+    EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound)."),
+    EventType("call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition."),
+    EventType("call.transferred", 1, CallTransferredData, "A voice call moved to another agent or queue."),
+    EventType("survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer."),
+    EventType("note.added", 1, NoteAddedData, "An internal note about the customer or thread."),
+]
+
+CATALOGUE: dict[str, dict[int, EventType]] = {}
+for _t in _TYPES:
+    CATALOGUE.setdefault(_t.name, {})[_t.version] = _t
+
+
+def current_version(event_type: str) -> int:
+    return max(CATALOGUE[event_type])
+
+
+def validate_data(event_type: str, version: int, data: Any) -> list[dict[str, str]]:
+    """Check `data` against the schema of `event_type` at `version`; return field errors (empty if valid)."""
+    schema = CATALOGUE[event_type][version].schema
+    if not isinstance(data, dict):
+        return [{"field": "data", "message": "data must be a JSON object"}]
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        return [
+            {"field": ".".join(["data", *(str(p) for p in err["loc"])]), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+    return []
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every type and version with its JSON Schema, for integrators."""
+    return [
+        {
+            "type": t.name,
+            "version": t.version,
+            "current": t.version == current_version(t.name),
+            "description": t.description,
+            "data_schema": t.schema.model_json_schema(),
+        }
+        for t in _TYPES
+    ]
