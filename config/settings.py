@@ -138,7 +138,7 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Threadline API",
-    "DESCRIPTION": "Omnichannel conversation context hub. Post CloudEvents, read the log and the customer context.",
+    "DESCRIPTION": "Omnichannel conversation context hub: post CloudEvents, read the log in order.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

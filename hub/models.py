@@ -27,7 +27,9 @@ class StoredEvent(models.Model):
         constraints = [
             # CloudEvents: source + id identify an event. The constraint is what makes re-posting harmless.
             models.UniqueConstraint(fields=["source", "event_id"], name="hub_event_source_id_uniq"),
-            models.UniqueConstraint(fields=["stream", "stream_version"], name="hub_event_stream_version_uniq"),
+            models.UniqueConstraint(
+                fields=["stream", "stream_version"], name="hub_event_stream_version_uniq"
+            ),
         ]
 
     def __str__(self) -> str:

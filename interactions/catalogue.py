@@ -143,7 +143,9 @@ class EventType:
 
 
 _TYPES = [
-    EventType("message.received", 1, MessageReceivedData, "A customer's message on chat, email, SMS or social."),
+    EventType(
+        "message.received", 1, MessageReceivedData, "A customer's message on chat, email, SMS or social."
+    ),
     EventType("message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot."),
     EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound)."),
     EventType("call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition."),

@@ -18,7 +18,7 @@ MAX_LENGTH = 320
 _token = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}$")
 _platform = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 _handle = re.compile(r"^@?[A-Za-z0-9._\-]{1,100}$")
-_account = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,63}$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _social(value: str) -> Identifier:
 
 
 def _account(value: str) -> Identifier:
-    if not _account.match(value):
+    if not _ACCOUNT.match(value):
         raise InvalidIdentifier(f"account:{value} is not an account number")
     return Identifier("account", value)
 

@@ -16,7 +16,16 @@ from interactions.redaction import redact
 from interactions.tokens import check_may_post_source, require_may_post_events
 
 SPECVERSION = "1.0"
-CONTEXT_ATTRIBUTES = {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"}
+CONTEXT_ATTRIBUTES = {
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "dataschema",
+}
 # Extension attributes the hub reads itself; others are kept and returned as they came.
 SCHEMA_VERSION_ATTRIBUTE = "schemaversion"
 CORRELATION_ATTRIBUTE = "correlationid"
@@ -31,7 +40,12 @@ class IngestedEvent:
 
     def as_dict(self) -> dict[str, Any]:
         event = self.result.event
-        return {"id": event.id, "source": event.source, "position": event.position, "duplicate": self.result.duplicate}
+        return {
+            "id": event.id,
+            "source": event.source,
+            "position": event.position,
+            "duplicate": self.result.duplicate,
+        }
 
 
 def _string(event: dict[str, Any], name: str, errors: list[dict[str, str]], *, max_length: int) -> str | None:
@@ -76,7 +90,9 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
     if specversion is None:
         errors.append({"field": "specversion", "message": "the required attribute 'specversion' is missing"})
     elif specversion != SPECVERSION:
-        errors.append({"field": "specversion", "message": f"unsupported specversion {specversion!r}; use '1.0'"})
+        errors.append(
+            {"field": "specversion", "message": f"unsupported specversion {specversion!r}; use '1.0'"}
+        )
     event_id = _string(event, "id", errors, max_length=256)
     source = _string(event, "source", errors, max_length=1024)
     if source is not None and any(c.isspace() for c in source):
@@ -119,7 +135,9 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
                 {"field": name, "message": "extension attribute names are 1-20 lower-case letters or digits"}
             )
         elif not isinstance(value, str | int | bool) or (isinstance(value, str) and len(value) > 1024):
-            errors.append({"field": name, "message": "an extension attribute is a string (<= 1024), integer or boolean"})
+            errors.append(
+                {"field": name, "message": "an extension attribute is a string (<= 1024), integer or boolean"}
+            )
         else:
             extensions[name] = value
 
@@ -130,7 +148,9 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
             requested = int(requested)
         if requested not in catalogue.CATALOGUE[event_type]:
             known = ", ".join(str(v) for v in sorted(catalogue.CATALOGUE[event_type]))
-            errors.append({"field": SCHEMA_VERSION_ATTRIBUTE, "message": f"{event_type} has versions {known}"})
+            errors.append(
+                {"field": SCHEMA_VERSION_ATTRIBUTE, "message": f"{event_type} has versions {known}"}
+            )
         else:
             version = requested
 

@@ -4,33 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='StoredEvent',
+            name="StoredEvent",
             fields=[
-                ('position', models.BigAutoField(primary_key=True, serialize=False)),
-                ('source', models.CharField(max_length=1024)),
-                ('event_id', models.CharField(max_length=256)),
-                ('type', models.CharField(max_length=256)),
-                ('subject', models.CharField(blank=True, default='', max_length=1024)),
-                ('stream', models.CharField(max_length=256)),
-                ('stream_version', models.BigIntegerField()),
-                ('occurred_at', models.DateTimeField()),
-                ('recorded_at', models.DateTimeField()),
-                ('schema_version', models.PositiveSmallIntegerField(default=1)),
-                ('data', models.JSONField()),
-                ('metadata', models.JSONField(default=dict)),
+                ("position", models.BigAutoField(primary_key=True, serialize=False)),
+                ("source", models.CharField(max_length=1024)),
+                ("event_id", models.CharField(max_length=256)),
+                ("type", models.CharField(max_length=256)),
+                ("subject", models.CharField(blank=True, default="", max_length=1024)),
+                ("stream", models.CharField(max_length=256)),
+                ("stream_version", models.BigIntegerField()),
+                ("occurred_at", models.DateTimeField()),
+                ("recorded_at", models.DateTimeField()),
+                ("schema_version", models.PositiveSmallIntegerField(default=1)),
+                ("data", models.JSONField()),
+                ("metadata", models.JSONField(default=dict)),
             ],
             options={
-                'db_table': 'hub_event',
-                'ordering': ['position'],
-                'constraints': [models.UniqueConstraint(fields=('source', 'event_id'), name='hub_event_source_id_uniq'), models.UniqueConstraint(fields=('stream', 'stream_version'), name='hub_event_stream_version_uniq')],
+                "db_table": "hub_event",
+                "ordering": ["position"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("source", "event_id"), name="hub_event_source_id_uniq"),
+                    models.UniqueConstraint(
+                        fields=("stream", "stream_version"), name="hub_event_stream_version_uniq"
+                    ),
+                ],
             },
         ),
     ]

@@ -72,7 +72,9 @@ class EventTypesView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(summary="The event catalogue with each type's data schema", responses=s.EventTypeSerializer(many=True))
+    @extend_schema(
+        summary="The event catalogue with each type's data schema", responses=s.EventTypeSerializer(many=True)
+    )
     def get(self, request: Request) -> Response:
         return Response(catalogue.describe())
 

@@ -7,7 +7,9 @@ from interactions.tokens import token_create
 
 
 class Command(BaseCommand):
-    help = "Create an API token. The token is shown once, on the last line of the output; only its hash is kept."
+    help = (
+        "Create an API token. The token is shown once, on the last line of the output; only its hash is kept."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="Who or what uses the token, e.g. 'sms-gateway' or 'Jane Doe'.")
@@ -24,5 +26,7 @@ class Command(BaseCommand):
             token, raw = token_create(name=name, role=role, source_prefix=source, skills=skills.split(","))
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stderr.write(f"Created {token.role} token {token.name!r} (id {token.pk}). It will not be shown again.")
+        self.stderr.write(
+            f"Created {token.role} token {token.name!r} (id {token.pk}). It will not be shown again."
+        )
         self.stdout.write(raw)

@@ -1,0 +1,77 @@
+"""Shared fixtures: tokens, an API client, event builders, and database helpers."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.backends.signals import connection_created
+from rest_framework.test import APIClient
+
+from hub.models import StoredEvent
+from interactions.models import Role
+from tests.factories import ApiTokenFactory
+
+
+def _allow_test_truncate(sender, connection, **kwargs) -> None:
+    # Transactional tests end with a flush, which TRUNCATEs every table on PostgreSQL; the log refuses
+    # TRUNCATE unless the session sets this (tests of that refusal turn it off again).
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET threadline.allow_truncate = on")
+
+
+connection_created.connect(_allow_test_truncate)
+
+requires_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="about PostgreSQL behaviour (concurrent writers, locks); set DATABASE_URL to a PostgreSQL server",
+)
+
+_ids = itertools.count(1)
+
+
+def cloud_event(**overrides: Any) -> dict[str, Any]:
+    """A valid structured-mode event; keyword arguments replace attributes (None removes one)."""
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": f"evt-{next(_ids)}",
+        "source": "/sms-gateway/eu-1",
+        "type": "message.received",
+        "subject": "tel:+15551234567",
+        "time": "2026-11-23T10:00:00Z",
+        "data": {"channel": "sms", "text": "Hello, my bill looks wrong"},
+    }
+    for key, value in overrides.items():
+        if value is None:
+            event.pop(key, None)
+        else:
+            event[key] = value
+    return event
+
+
+@pytest.fixture
+def integration_token(db):
+    return ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/sms-gateway/")
+
+
+@pytest.fixture
+def api(integration_token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration_token.raw}")
+    return client
+
+
+def client_for(token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.raw}")
+    return client
+
+
+def log_snapshot() -> list[tuple]:
+    """Everything in the log, to compare before and after a request that must not write."""
+    return list(
+        StoredEvent.objects.order_by("position").values_list("position", "source", "event_id", "data")
+    )

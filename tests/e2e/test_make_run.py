@@ -1,0 +1,120 @@
+"""The processes `make run` starts (Procfile under honcho): API, Celery worker and beat on embedded defaults.
+
+Runs them for real on loopback with a fresh var/ directory, posts an event with the CloudEvents SDK several
+times, reads it back once, then stops the whole set with one signal as Ctrl-C would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from cloudevents.core.bindings import http as ce_http
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def embedded_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
+    env["THREADLINE_VAR_DIR"] = str(tmp_path / "var")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_path):
+    manage = [str(BIN / "python"), "manage.py"]
+    subprocess.run(
+        [*manage, "migrate", "--no-input"], cwd=ROOT, env=embedded_env, check=True, capture_output=True
+    )
+    created = subprocess.run(
+        [*manage, "create_token", "pbx", "--role", "integration", "--source", "/pbx/"],
+        cwd=ROOT,
+        env=embedded_env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = created.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    log = (tmp_path / "honcho.log").open("w")
+    honcho = subprocess.Popen(
+        [str(BIN / "honcho"), "start", "-f", "Procfile", "-p", str(port)],
+        cwd=ROOT,
+        env=embedded_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if _request(f"{base}/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the API did not come up: " + (tmp_path / "honcho.log").read_text()[-2000:])
+
+        event = CloudEvent(
+            attributes={
+                "type": "call.started",
+                "source": "/pbx/eu",
+                "id": "call-1",
+                "subject": "tel:+15551234567",
+            },
+            data={"direction": "inbound", "conversation_ref": "call-1"},
+        )
+        message = ce_http.to_structured(event, JSONFormat())
+        headers = {**message.headers, "Authorization": f"Bearer {token}"}
+        answers = [_request(f"{base}/api/v1/events", data=message.body, headers=headers) for _ in range(3)]
+        status, page = _request(f"{base}/api/v1/events?after=0", headers={"Authorization": f"Bearer {token}"})
+        # The worker and beat come up beside the API (honcho would stop everything if one exited).
+        for _ in range(600):
+            output = (tmp_path / "honcho.log").read_text()
+            if ("ready." in output and "beat: Starting" in output) or honcho.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert honcho.poll() is None, output[-3000:]
+    finally:
+        os.killpg(honcho.pid, signal.SIGINT)
+        honcho.wait(30)
+        log.close()
+
+    assert [a[0] for a in answers] == [201, 201, 201]
+    assert [a[1]["duplicate"] for a in answers] == [False, True, True]
+    assert status == 200
+    assert [e["event"]["id"] for e in page["events"]] == ["call-1"]
+    assert "celery@" in output and "ready." in output and "beat: Starting" in output, output[-3000:]
+    stopped = (tmp_path / "honcho.log").read_text()
+    assert all(f"{name}.1 stopped" in stopped for name in ("web", "worker", "beat")), stopped[-3000:]

@@ -1,0 +1,38 @@
+"""Health, readiness, the OpenAPI schema and its docs page, and problem+json for unknown paths."""
+
+import pytest
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_and_readyz():
+    client = APIClient()
+
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_openapi_schema_describes_the_events_endpoint_and_bearer_auth():
+    response = APIClient().get("/api/v1/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    schema = response.json()
+    assert response.status_code == 200
+    assert "/api/v1/events" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+
+
+def test_docs_page_is_served_without_any_outside_asset():
+    response = APIClient().get("/api/v1/docs")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html and "cdn.jsdelivr" not in html
+
+
+def test_unknown_path_is_a_problem_json_404():
+    response = APIClient().get("/api/v1/nowhere")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
