@@ -125,6 +125,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = THREADLINE_MAX_BODY_BYTES + 64 * 1024
 # Region used to read phone numbers written without a country code.
 THREADLINE_DEFAULT_REGION = env.str("THREADLINE_DEFAULT_REGION", default="US")
 
+# A new event continues a customer's open thread active within this many hours (unless its topic differs).
+THREADLINE_CONTINUATION_WINDOW_HOURS = env.float("THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0)
+
 # --- REST -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["interactions.api.auth.BearerTokenAuthentication"],

@@ -34,3 +34,20 @@ class StoredEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.position} {self.type} ({self.source} {self.event_id})"
+
+
+class ProjectionCheckpoint(models.Model):
+    """How far a projection has applied the log. Advanced in the same transaction as its read-model writes."""
+
+    name = models.CharField(max_length=128, primary_key=True)
+    position = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The last failure while applying (empty when healthy); the projection stays at `position` until fixed.
+    last_error = models.TextField(blank=True, default="")
+    failed_position = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "hub_projection_checkpoint"
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position}"

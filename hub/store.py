@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from hub import projections
 from hub.errors import WrongExpectedVersion
 from hub.models import StoredEvent
 from hub.upcasting import upcast
@@ -101,8 +102,8 @@ def _recorded(row: StoredEvent) -> RecordedEvent:
     )
 
 
-def _serialise_appends() -> None:
-    """Make appends commit in position order.
+def append_lock() -> None:
+    """Make appends commit in position order. Call inside a transaction; the lock ends with it.
 
     Why: on PostgreSQL a position (identity value) is handed out at INSERT but becomes visible at COMMIT. With
     concurrent writers, a transaction holding position 10 can commit after one holding 11; a reader that
@@ -114,6 +115,9 @@ def _serialise_appends() -> None:
 
     SQLite needs nothing here: its transactions are IMMEDIATE (see settings), so a writer holds the
     database's single write lock from BEGIN to COMMIT.
+
+    Callers that must decide what to append from state the log protects (identity resolution, thread
+    assignment) take it first, read, then append: a second call in the same transaction is free.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -153,7 +157,7 @@ def append(
     """
     expected_versions = dict(expected_versions or {})
     with transaction.atomic():
-        _serialise_appends()
+        append_lock()
         existing = _existing((e.source, e.id) for e in events)
         streams = {e.stream for e in events} | set(expected_versions)
         versions = _stream_versions(streams)
@@ -194,6 +198,8 @@ def append(
             plan.append(("new", row))
         if rows:
             StoredEvent.objects.bulk_create(rows)
+            # Inline projections: read models change in the same transaction as the log.
+            projections.catch_up()
 
     results: list[AppendResult] = []
     for kind, item in plan:

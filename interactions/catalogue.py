@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -134,29 +136,105 @@ class NoteAddedData(EventData):
     text: Annotated[str, Field(strict=True, min_length=1, max_length=TEXT_MAX)]
 
 
+class ProfileUpdatedData(BaseModel):
+    """Profile fields from a CRM or the customer; only the fields present change."""
+
+    model_config = ConfigDict(extra="allow")
+
+    identifiers: list[str] = Field(default_factory=list, max_length=20)
+    name: Annotated[str, Field(strict=True, max_length=200)] | None = None
+    language: Annotated[str, Field(strict=True, max_length=35)] | None = None
+    timezone: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    segment: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    birthday: date | None = None
+    preferences: dict[str, Any] | None = None
+    consent: dict[str, bool] | None = None
+
+    _identifiers_parse = field_validator("identifiers")(EventData._identifiers_parse.__func__)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"{value!r} is not an IANA time zone") from exc
+        return value
+
+
+# --- Types the hub appends itself (never posted by integrations) ------------------------------------------
+
+
+class CustomerCreatedData(BaseModel):
+    customer_id: UUID
+    identifiers: list[str]
+
+
+class CustomerIdentifiedData(BaseModel):
+    customer_id: UUID
+    identifier: str
+
+
+class CustomerMergedData(BaseModel):
+    survivor_id: UUID
+    merged_id: UUID
+
+
+class ThreadOpenedData(BaseModel):
+    thread_id: UUID
+    customer_id: UUID
+    topic: str | None = None
+
+
+class ThreadAssignedData(BaseModel):
+    thread_id: UUID
+    agent_id: str
+
+
+class ThreadStateData(BaseModel):
+    thread_id: UUID
+    agent_id: str | None = None
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
     version: int
     schema: type[BaseModel]
     description: str
+    internal: bool = False  # appended by the hub itself, never accepted from integrations
+    threaded: bool = False  # a channel event that belongs to a task thread
 
 
+_CHANNEL = {"threaded": True}
+_HUB = {"internal": True}
 _TYPES = [
-    EventType(
-        "message.received", 1, MessageReceivedData, "A customer's message on chat, email, SMS or social."
-    ),
-    EventType("message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot."),
-    EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound)."),
-    EventType("call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition."),
-    EventType("call.transferred", 1, CallTransferredData, "A voice call moved to another agent or queue."),
-    EventType("survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer."),
-    EventType("note.added", 1, NoteAddedData, "An internal note about the customer or thread."),
+    EventType("message.received", 1, MessageReceivedData, "A customer's message (chat, email, SMS, social).", **_CHANNEL),
+    EventType("message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot.", **_CHANNEL),
+    EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound).", **_CHANNEL),
+    EventType("call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition.", **_CHANNEL),
+    EventType("call.transferred", 1, CallTransferredData, "A voice call moved to another agent or queue.", **_CHANNEL),
+    EventType("survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer.", **_CHANNEL),
+    EventType("note.added", 1, NoteAddedData, "An internal note about the customer or thread.", **_CHANNEL),
+    EventType("customer.profile_updated", 1, ProfileUpdatedData, "Profile fields of the customer (from a CRM)."),
+    EventType("customer.created", 1, CustomerCreatedData, "The hub met a new customer.", **_HUB),
+    EventType("customer.identified", 1, CustomerIdentifiedData, "An identifier was linked to a customer.", **_HUB),
+    EventType("customer.merged", 1, CustomerMergedData, "Two customers turned out to be one.", **_HUB),
+    EventType("thread.opened", 1, ThreadOpenedData, "A new task thread (one customer objective).", **_HUB),
+    EventType("thread.assigned", 1, ThreadAssignedData, "A thread was assigned to an agent.", **_HUB),
+    EventType("thread.resolved", 1, ThreadStateData, "A thread was resolved.", **_HUB),
+    EventType("thread.reopened", 1, ThreadStateData, "A resolved thread was reopened.", **_HUB),
 ]
 
 CATALOGUE: dict[str, dict[int, EventType]] = {}
 for _t in _TYPES:
     CATALOGUE.setdefault(_t.name, {})[_t.version] = _t
+
+
+THREADED_TYPES = frozenset(t.name for t in _TYPES if t.threaded)
+INTERNAL_TYPES = frozenset(t.name for t in _TYPES if t.internal)
 
 
 def current_version(event_type: str) -> int:
@@ -185,6 +263,7 @@ def describe() -> list[dict[str, Any]]:
             "type": t.name,
             "version": t.version,
             "current": t.version == current_version(t.name),
+            "internal": t.internal,
             "description": t.description,
             "data_schema": t.schema.model_json_schema(),
         }

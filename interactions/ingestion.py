@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from hub import store
 from interactions import catalogue
 from interactions.errors import Forbidden, InvalidEvents, InvalidIdentifier
 from interactions.identifiers import parse_identifier
 from interactions.models import ApiToken
+from interactions.placement import PlacementError, place
 from interactions.redaction import redact
 from interactions.tokens import check_may_post_source, require_may_post_events
 
@@ -107,6 +111,14 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
             }
         )
         event_type = None
+    elif event_type in catalogue.INTERNAL_TYPES:
+        errors.append(
+            {
+                "field": "type",
+                "message": f"{event_type} is appended by the hub itself; use the threads API for lifecycle changes",
+            }
+        )
+        event_type = None
 
     subject_raw = _string(event, "subject", errors, max_length=1024)
     subject = None
@@ -184,8 +196,8 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
             id=event_id,
             type=event_type,
             subject=subject,
-            # Until customers and threads exist (a later projection), an event's stream is its subject.
-            stream=f"subject:{subject}",
+            stream="",  # decided by placement: the thread's stream, or the customer's
+
             data=data,
             occurred_at=occurred_at,
             schema_version=version,
@@ -220,4 +232,32 @@ def events_ingest(events: list[Any], *, token: ApiToken) -> list[IngestedEvent]:
         )
     if errors:
         raise InvalidEvents(errors)
-    return [IngestedEvent(result) for result in store.append(new_events)]
+    return _append_placed(new_events)
+
+
+def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
+    """Place each event (customer, thread) and append it with the hub's own events, all in one transaction.
+
+    Validation, redaction and identifier parsing happened before: only placement (a few indexed reads) and
+    the writes happen under the append lock. A placement error anywhere rolls the whole request back.
+    """
+    results: list[IngestedEvent] = []
+    errors: list[dict[str, Any]] = []
+    with transaction.atomic():
+        store.append_lock()
+        now = timezone.now()
+        for index, event in enumerate(new_events):
+            original = store.get_event(event.source, event.id)
+            if original is not None:
+                results.append(IngestedEvent(store.AppendResult(original, duplicate=True)))
+                continue
+            try:
+                placement = place(event, now=now)
+            except PlacementError as exc:
+                errors.append({"index": index, "field": exc.field, "message": exc.message})
+                continue
+            appended = store.append([*placement.prelude, placement.place(event)])
+            results.append(IngestedEvent(appended[-1]))
+        if errors:
+            raise InvalidEvents(errors)
+    return results

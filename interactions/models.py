@@ -42,3 +42,118 @@ class ApiToken(models.Model):
     @property
     def is_authenticated(self) -> bool:
         return True
+
+
+# --- Read models: projections of the log (interactions.projectors), rebuilt by `rebuild_projections`. ------
+
+
+class Customer(models.Model):
+    """One person behind many identifiers. A merged customer points at its survivor and keeps resolving."""
+
+    id = models.UUIDField(primary_key=True)
+    created_at = models.DateTimeField()
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200, blank=True, default="")
+    language = models.CharField(max_length=35, blank=True, default="")
+    timezone = models.CharField(max_length=64, blank=True, default="")
+    segment = models.CharField(max_length=64, blank=True, default="")
+    birthday = models.DateField(null=True, blank=True)
+    preferences = models.JSONField(default=dict)
+    consent = models.JSONField(default=dict)
+    channel_counts = models.JSONField(default=dict)
+    first_contact_at = models.DateTimeField(null=True, blank=True)
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    # {"csat": [{"score": 4, "at": "...", "position": 12}, ...]}, the last few answers of each metric, oldest first.
+    surveys = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "interactions_customer"
+
+    def __str__(self) -> str:
+        return f"customer {self.id}"
+
+
+class CustomerIdentifier(models.Model):
+    """A normalised identifier URI and the customer it resolves to."""
+
+    uri = models.CharField(max_length=320, primary_key=True)
+    kind = models.CharField(max_length=16)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identifiers")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "interactions_customer_identifier"
+        indexes = [models.Index(fields=["customer", "added_at"], name="ix_identifier_customer")]
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+class ThreadStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Thread(models.Model):
+    """One customer objective across any number of channels."""
+
+    id = models.UUIDField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="threads")
+    topic = models.CharField(max_length=120, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ThreadStatus.choices, default=ThreadStatus.OPEN)
+    opened_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    assigned_agent = models.CharField(max_length=128, blank=True, default="")
+    channels = models.JSONField(default=list)
+    event_count = models.IntegerField(default=0)
+    last_position = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "interactions_thread"
+        indexes = [
+            models.Index(fields=["customer", "status", "last_activity_at"], name="ix_thread_customer_status"),
+            models.Index(fields=["status", "last_activity_at"], name="ix_thread_status_activity"),
+        ]
+
+    def __str__(self) -> str:
+        return f"thread {self.id} ({self.status})"
+
+
+class ConversationRef(models.Model):
+    """A channel's own conversation key (e-mail Message-ID, chat session, call id) seen on a thread."""
+
+    ref = models.CharField(max_length=998, primary_key=True)
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "interactions_conversation_ref"
+
+    def __str__(self) -> str:
+        return self.ref
+
+
+class TimelineEntry(models.Model):
+    """One channel event on a thread, in the shape a desktop shows it."""
+
+    position = models.BigIntegerField(primary_key=True)
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="timeline")
+    occurred_at = models.DateTimeField()
+    type = models.CharField(max_length=64)
+    channel = models.CharField(max_length=16)
+    direction = models.CharField(max_length=16, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+    source = models.CharField(max_length=1024)
+    event_id = models.CharField(max_length=256)
+    details = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "interactions_timeline_entry"
+        indexes = [
+            models.Index(fields=["thread", "occurred_at", "position"], name="ix_timeline_thread_time"),
+            models.Index(fields=["thread", "channel"], name="ix_timeline_thread_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.type}"

@@ -70,6 +70,11 @@ def client_for(token) -> APIClient:
     return client
 
 
+def ingested():
+    """The events integrations posted (the log also holds the hub's own customer and thread events)."""
+    return StoredEvent.objects.exclude(source="/threadline").order_by("position")
+
+
 def log_snapshot() -> list[tuple]:
     """Everything in the log, to compare before and after a request that must not write."""
     return list(

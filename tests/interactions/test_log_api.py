@@ -53,7 +53,10 @@ def test_read_back_event_is_the_cloudevent_as_stored(api):
         "correlationid": "c-1",
         "data": {"channel": "sms", "text": "Hello, my bill looks wrong"},
     }
-    assert item["stream_version"] == 1 and item["schema_version"] == 1
+    # The event continues the thread the hub opened for it: the thread's stream, after thread.opened.
+    assert item["stream"].startswith("thread-") and item["stream_version"] == 2
+    assert item["schema_version"] == 1
+    assert item["metadata"]["thread_id"] == item["stream"].removeprefix("thread-")
     assert item["metadata"]["correlation_id"] == "c-1"
 
 
@@ -65,7 +68,12 @@ def test_an_integration_token_reads_only_its_own_sources(db):
 
     assert [e["event"]["id"] for e in client_for(mine).get(URL).json()["events"]] == ["a"]
     supervisor = client_for(ApiTokenFactory(role=Role.SUPERVISOR))
-    assert [e["event"]["id"] for e in supervisor.get(URL).json()["events"]] == ["a", "b"]
+    everything = supervisor.get(URL).json()["events"]
+    assert [e["event"]["id"] for e in everything if e["event"]["source"] != "/threadline"] == ["a", "b"]
+    assert {e["event"]["type"] for e in everything if e["event"]["source"] == "/threadline"} == {
+        "customer.created",
+        "thread.opened",
+    }
 
 
 def test_an_agent_may_not_read_the_raw_log(db):

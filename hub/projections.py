@@ -1,0 +1,134 @@
+"""Projection machinery: projectors registered here are applied inline, in the append's transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from django.db import transaction
+
+from hub.models import ProjectionCheckpoint, StoredEvent
+
+logger = logging.getLogger(__name__)
+PAGE = 1000
+
+
+class Projector(Protocol):
+    """Turns log events into read-model rows. `apply` touches only the projector's own tables."""
+
+    name: str
+    types: frozenset[str]
+
+    def apply(self, event) -> None: ...
+
+    def reset(self) -> None:
+        """Delete every read-model row the projector owns."""
+
+
+_projectors: dict[str, Projector] = {}
+
+
+def register_projector(projector: Projector) -> Projector:
+    _projectors[projector.name] = projector
+    return projector
+
+
+def projectors() -> list[Projector]:
+    return list(_projectors.values())
+
+
+def _checkpoint(name: str, *, for_update: bool = False) -> ProjectionCheckpoint:
+    query = ProjectionCheckpoint.objects
+    if for_update:
+        query = query.select_for_update()
+    checkpoint, _ = query.get_or_create(name=name)
+    return checkpoint
+
+
+def _records(rows: Iterable[StoredEvent]):
+    from hub.store import _recorded  # one conversion for every reader of the log
+
+    return [_recorded(row) for row in rows]
+
+
+def _apply_from(projector: Projector, after: int) -> int:
+    """Apply every event after `after`, page by page; return the last position applied."""
+    position = after
+    while True:
+        rows = list(StoredEvent.objects.filter(position__gt=position).order_by("position")[:PAGE])
+        if not rows:
+            return position
+        for event in _records(rows):
+            if event.type in projector.types:
+                projector.apply(event)
+        position = rows[-1].position
+
+
+def catch_up() -> None:
+    """Bring every projector up to the end of the log. Called by `append`, inside its transaction and lock.
+
+    A projector that raises is rolled back to its savepoint: the events stay appended (the log is the truth),
+    the checkpoint stays where it was and records the failure, and the next append tries again from there.
+    """
+    for projector in _projectors.values():
+        checkpoint = _checkpoint(projector.name)
+        try:
+            with transaction.atomic():
+                position = _apply_from(projector, checkpoint.position)
+        except Exception as exc:  # a projector bug must not lose the event being appended
+            logger.exception("projection %s failed after position %s", projector.name, checkpoint.position)
+            ProjectionCheckpoint.objects.filter(name=projector.name).update(
+                last_error=f"{exc.__class__.__name__}: {exc}"[:2000], failed_position=checkpoint.position + 1
+            )
+            continue
+        if position != checkpoint.position or checkpoint.last_error:
+            ProjectionCheckpoint.objects.filter(name=projector.name).update(
+                position=position, last_error="", failed_position=None
+            )
+
+
+def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
+    """Drop every read model and replay the whole log. Returns the number of events replayed.
+
+    Holds the append lock for the whole replay so that no append projects onto half-rebuilt tables:
+    writers wait (on SQLite, the IMMEDIATE transaction does the same).
+    """
+    from hub.store import append_lock
+
+    replayed = 0
+    with transaction.atomic():
+        append_lock()
+        for projector in _projectors.values():
+            projector.reset()
+        position = 0
+        while True:
+            rows = list(StoredEvent.objects.filter(position__gt=position).order_by("position")[:PAGE])
+            if not rows:
+                break
+            for event in _records(rows):
+                for projector in _projectors.values():
+                    if event.type in projector.types:
+                        projector.apply(event)
+            position = rows[-1].position
+            replayed += len(rows)
+            if progress:
+                progress(len(rows))
+        for projector in _projectors.values():
+            ProjectionCheckpoint.objects.update_or_create(
+                name=projector.name, defaults={"position": position, "last_error": "", "failed_position": None}
+            )
+    return replayed
+
+
+def status() -> list[dict[str, object]]:
+    """Each projection's checkpoint and health, for /readyz and operators."""
+    checkpoints = {c.name: c for c in ProjectionCheckpoint.objects.filter(name__in=list(_projectors))}
+    return [
+        {
+            "name": name,
+            "position": checkpoints[name].position if name in checkpoints else 0,
+            "error": checkpoints[name].last_error if name in checkpoints else "",
+        }
+        for name in _projectors
+    ]
