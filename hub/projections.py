@@ -116,7 +116,8 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
                 progress(len(rows))
         for projector in _projectors.values():
             ProjectionCheckpoint.objects.update_or_create(
-                name=projector.name, defaults={"position": position, "last_error": "", "failed_position": None}
+                name=projector.name,
+                defaults={"position": position, "last_error": "", "failed_position": None},
             )
     return replayed
 

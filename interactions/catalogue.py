@@ -211,16 +211,38 @@ class EventType:
 _CHANNEL = {"threaded": True}
 _HUB = {"internal": True}
 _TYPES = [
-    EventType("message.received", 1, MessageReceivedData, "A customer's message (chat, email, SMS, social).", **_CHANNEL),
-    EventType("message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot.", **_CHANNEL),
+    EventType(
+        "message.received",
+        1,
+        MessageReceivedData,
+        "A customer's message (chat, email, SMS, social).",
+        **_CHANNEL,
+    ),
+    EventType(
+        "message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot.", **_CHANNEL
+    ),
     EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound).", **_CHANNEL),
-    EventType("call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition.", **_CHANNEL),
-    EventType("call.transferred", 1, CallTransferredData, "A voice call moved to another agent or queue.", **_CHANNEL),
-    EventType("survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer.", **_CHANNEL),
+    EventType(
+        "call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition.", **_CHANNEL
+    ),
+    EventType(
+        "call.transferred",
+        1,
+        CallTransferredData,
+        "A voice call moved to another agent or queue.",
+        **_CHANNEL,
+    ),
+    EventType(
+        "survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer.", **_CHANNEL
+    ),
     EventType("note.added", 1, NoteAddedData, "An internal note about the customer or thread.", **_CHANNEL),
-    EventType("customer.profile_updated", 1, ProfileUpdatedData, "Profile fields of the customer (from a CRM)."),
+    EventType(
+        "customer.profile_updated", 1, ProfileUpdatedData, "Profile fields of the customer (from a CRM)."
+    ),
     EventType("customer.created", 1, CustomerCreatedData, "The hub met a new customer.", **_HUB),
-    EventType("customer.identified", 1, CustomerIdentifiedData, "An identifier was linked to a customer.", **_HUB),
+    EventType(
+        "customer.identified", 1, CustomerIdentifiedData, "An identifier was linked to a customer.", **_HUB
+    ),
     EventType("customer.merged", 1, CustomerMergedData, "Two customers turned out to be one.", **_HUB),
     EventType("thread.opened", 1, ThreadOpenedData, "A new task thread (one customer objective).", **_HUB),
     EventType("thread.assigned", 1, ThreadAssignedData, "A thread was assigned to an agent.", **_HUB),

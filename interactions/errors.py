@@ -13,6 +13,12 @@ class MalformedRequest(ApplicationError):
     title = "Malformed request"
 
 
+class InvalidRequest(ApplicationError):
+    status = 400
+    code = "invalid-request"
+    title = "Invalid request"
+
+
 class UnsupportedMediaType(ApplicationError):
     status = 415
     code = "unsupported-media-type"

@@ -16,7 +16,7 @@ KINDS = ("tel", "mailto", "chat", "social", "account")
 MAX_LENGTH = 320
 
 _token = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}$")
-_platform = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
+_platform = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _handle = re.compile(r"^@?[A-Za-z0-9._\-]{1,100}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,63}$")
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from hub import store
+from hub import projections, store
 from interactions import catalogue
 from interactions.errors import Forbidden, InvalidEvents, InvalidIdentifier
 from interactions.identifiers import parse_identifier
@@ -49,6 +49,8 @@ class IngestedEvent:
             "source": event.source,
             "position": event.position,
             "duplicate": self.result.duplicate,
+            "customer_id": event.metadata.get("customer_id"),
+            "thread_id": event.metadata.get("thread_id"),
         }
 
 
@@ -115,7 +117,7 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
         errors.append(
             {
                 "field": "type",
-                "message": f"{event_type} is appended by the hub itself; use the threads API for lifecycle changes",
+                "message": f"{event_type} is appended by the hub itself; use the threads API",
             }
         )
         event_type = None
@@ -197,7 +199,6 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
             type=event_type,
             subject=subject,
             stream="",  # decided by placement: the thread's stream, or the customer's
-
             data=data,
             occurred_at=occurred_at,
             schema_version=version,
@@ -245,6 +246,9 @@ def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
     errors: list[dict[str, Any]] = []
     with transaction.atomic():
         store.append_lock()
+        # Placement reads the read models: bring them to the end of the log first (a no-op unless a projector
+        # failed earlier and has since been fixed).
+        projections.catch_up()
         now = timezone.now()
         for index, event in enumerate(new_events):
             original = store.get_event(event.source, event.id)

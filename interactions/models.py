@@ -63,7 +63,7 @@ class Customer(models.Model):
     channel_counts = models.JSONField(default=dict)
     first_contact_at = models.DateTimeField(null=True, blank=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)
-    # {"csat": [{"score": 4, "at": "...", "position": 12}, ...]}, the last few answers of each metric, oldest first.
+    # {"csat": [{"score": 4, "at": "...", "position": 12}, ...]}: the last answers per metric, oldest first.
     surveys = models.JSONField(default=dict)
 
     class Meta:
@@ -108,6 +108,9 @@ class Thread(models.Model):
     channels = models.JSONField(default=list)
     event_count = models.IntegerField(default=0)
     last_position = models.BigIntegerField(default=0)
+    version = models.BigIntegerField(
+        default=0, help_text="The thread stream's version (for expected_version)."
+    )
 
     class Meta:
         db_table = "interactions_thread"

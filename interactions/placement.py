@@ -52,11 +52,16 @@ def continuation_window() -> timedelta:
     return timedelta(hours=settings.THREADLINE_CONTINUATION_WINDOW_HOURS)
 
 
-def hub_event(event_type: str, stream: str, data: dict[str, Any], *, cause: NewEvent | None, at: datetime) -> NewEvent:
+def hub_event(
+    event_type: str, stream: str, data: dict[str, Any], *, cause: NewEvent | None, at: datetime
+) -> NewEvent:
     """An event the hub appends itself, caused by `cause` (an ingested event) or by a command."""
     metadata: dict[str, Any] = {}
     if cause is not None:
-        metadata = {"causation_id": cause.id, "correlation_id": cause.metadata.get("correlation_id", cause.id)}
+        metadata = {
+            "causation_id": cause.id,
+            "correlation_id": cause.metadata.get("correlation_id", cause.id),
+        }
     return NewEvent(
         source=HUB_SOURCE,
         id=str(uuid.uuid4()),
@@ -131,12 +136,22 @@ def _thread(
 ) -> tuple[str, list[NewEvent]]:
     data = event.data
     window = continuation_window()
-    inbound = event.type in INBOUND_TYPES or (event.type.startswith("call.") and data.get("direction") == "inbound")
+    inbound = event.type in INBOUND_TYPES or (
+        event.type.startswith("call.") and data.get("direction") == "inbound"
+    )
     topic = data.get("topic") or ""
 
     def reopen_if_needed(thread: Thread) -> list[NewEvent]:
         if thread.status == ThreadStatus.RESOLVED and inbound:
-            return [hub_event("thread.reopened", f"thread-{thread.pk}", {"thread_id": str(thread.pk)}, cause=event, at=at)]
+            return [
+                hub_event(
+                    "thread.reopened",
+                    f"thread-{thread.pk}",
+                    {"thread_id": str(thread.pk)},
+                    cause=event,
+                    at=at,
+                )
+            ]
         return []
 
     # 1. The event names a thread.
@@ -153,9 +168,9 @@ def _thread(
     if refs:
         found = {
             r.ref: r.thread
-            for r in ConversationRef.objects.filter(ref__in=refs, thread__customer_id__in=customer_ids).select_related(
-                "thread"
-            )
+            for r in ConversationRef.objects.filter(
+                ref__in=refs, thread__customer_id__in=customer_ids
+            ).select_related("thread")
         }
         for ref in refs:
             thread = found.get(ref)

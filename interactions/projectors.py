@@ -16,7 +16,14 @@ from hub.projections import register_projector
 from hub.store import RecordedEvent
 from interactions.catalogue import CATALOGUE, THREADED_TYPES
 from interactions.identifiers import parse_identifier
-from interactions.models import ConversationRef, Customer, CustomerIdentifier, Thread, ThreadStatus, TimelineEntry
+from interactions.models import (
+    ConversationRef,
+    Customer,
+    CustomerIdentifier,
+    Thread,
+    ThreadStatus,
+    TimelineEntry,
+)
 
 SURVEY_HISTORY = 5
 # Events that count as a contact with the customer, per channel.
@@ -100,24 +107,28 @@ def apply_thread_opened(event: RecordedEvent) -> None:
         opened_at=event.occurred_at,
         last_activity_at=event.occurred_at,
         last_position=event.position,
+        version=event.stream_version,
     )
 
 
 def apply_thread_assigned(event: RecordedEvent) -> None:
     Thread.objects.filter(pk=event.data["thread_id"]).update(
-        assigned_agent=event.data["agent_id"], last_position=event.position
+        assigned_agent=event.data["agent_id"], last_position=event.position, version=event.stream_version
     )
 
 
 def apply_thread_resolved(event: RecordedEvent) -> None:
     Thread.objects.filter(pk=event.data["thread_id"]).update(
-        status=ThreadStatus.RESOLVED, resolved_at=event.occurred_at, last_position=event.position
+        status=ThreadStatus.RESOLVED,
+        resolved_at=event.occurred_at,
+        last_position=event.position,
+        version=event.stream_version,
     )
 
 
 def apply_thread_reopened(event: RecordedEvent) -> None:
     Thread.objects.filter(pk=event.data["thread_id"]).update(
-        status=ThreadStatus.OPEN, resolved_at=None, last_position=event.position
+        status=ThreadStatus.OPEN, resolved_at=None, last_position=event.position, version=event.stream_version
     )
 
 
@@ -177,18 +188,24 @@ def apply_channel_event(event: RecordedEvent) -> None:
     thread.event_count = F("event_count") + 1
     thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
     thread.last_position = event.position
+    thread.version = event.stream_version
     if channel not in thread.channels:
         thread.channels = [*thread.channels, channel]
     if not thread.topic and data.get("topic"):
         thread.topic = data["topic"]
-    thread.save(update_fields=["event_count", "last_activity_at", "last_position", "channels", "topic"])
+    thread.save(
+        update_fields=["event_count", "last_activity_at", "last_position", "version", "channels", "topic"]
+    )
     if data.get("conversation_ref"):
         ConversationRef.objects.get_or_create(ref=data["conversation_ref"], defaults={"thread_id": thread_id})
 
     customer = thread.customer
     fields: list[str] = []
     if event.type in CONTACT_TYPES:
-        customer.channel_counts = {**customer.channel_counts, channel: customer.channel_counts.get(channel, 0) + 1}
+        customer.channel_counts = {
+            **customer.channel_counts,
+            channel: customer.channel_counts.get(channel, 0) + 1,
+        }
         customer.first_contact_at = _earlier(customer.first_contact_at, event.occurred_at)
         customer.last_contact_at = _later(customer.last_contact_at, event.occurred_at)
         fields += ["channel_counts", "first_contact_at", "last_contact_at"]
@@ -229,9 +246,9 @@ class ContextProjector:
     def reset(self) -> None:
         # Plain DELETEs: the ORM's cascade collector would load every row into memory first.
         with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {Customer._meta.db_table} SET merged_into_id = NULL")  # noqa: S608
+            cursor.execute(f"UPDATE {Customer._meta.db_table} SET merged_into_id = NULL")
             for model in READ_MODELS:
-                cursor.execute(f"DELETE FROM {model._meta.db_table}")  # noqa: S608
+                cursor.execute(f"DELETE FROM {model._meta.db_table}")
 
 
 register_projector(ContextProjector())

@@ -14,6 +14,10 @@ _SECURITY_CODE = re.compile(
 )
 
 
+# UUIDs are identifiers, not card data: an all-digit run across their groups can pass Luhn by chance.
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -42,12 +46,22 @@ def _mask_card(match: re.Match[str]) -> str:
     return "".join(out)
 
 
+def _redact_plain(text: str) -> str:
+    text = _CARD_CANDIDATE.sub(_mask_card, text)
+    return _SECURITY_CODE.sub(lambda m: f"{m.group(1)}{m.group(2)}{'*' * len(m.group(3))}", text)
+
+
 def redact_text(text: str) -> str:
     """The text with card numbers masked to their last four digits and security codes masked whole."""
     if not any(c.isdigit() for c in text):
         return text
-    text = _CARD_CANDIDATE.sub(_mask_card, text)
-    return _SECURITY_CODE.sub(lambda m: f"{m.group(1)}{m.group(2)}{'*' * len(m.group(3))}", text)
+    parts: list[str] = []
+    last = 0
+    for match in _UUID.finditer(text):
+        parts += [_redact_plain(text[last : match.start()]), match.group(0)]
+        last = match.end()
+    parts.append(_redact_plain(text[last:]))
+    return "".join(parts)
 
 
 def redact(data: Any, path: str = "data") -> tuple[Any, list[str]]:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.db.models import Exists, F, OuterRef, QuerySet, Window
+from django.db.models.functions import RowNumber
+
 from hub import store
-from interactions.errors import Forbidden
-from interactions.models import ApiToken
+from hub.errors import NotFound
+from interactions.errors import Forbidden, InvalidIdentifier, InvalidRequest
+from interactions.identifiers import parse_identifier
+from interactions.models import (
+    ApiToken,
+    Customer,
+    CustomerIdentifier,
+    Role,
+    Thread,
+    ThreadStatus,
+    TimelineEntry,
+)
 from interactions.tokens import log_source_filter, may_read_log
 
 
@@ -33,3 +47,178 @@ def log_page(*, token: ApiToken, after: int, limit: int) -> dict[str, Any]:
         "next_after": events[-1].position if events else after,
         "has_more": has_more,
     }
+
+
+# --- Customers, context and threads ------------------------------------------------------------------------
+
+RECENT_ENTRIES = 20  # timeline entries per open thread in a context answer
+OPEN_THREADS = 10
+RESOLVED_THREADS = 5
+
+
+def may_read_context(token: ApiToken) -> bool:
+    """Agents, supervisors, admins, and integrations (an IVR or a bot asks before it answers)."""
+    return token.role in (Role.INTEGRATION, Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_may_read_context(token: ApiToken) -> None:
+    if not may_read_context(token):
+        raise Forbidden(f"a {token.role} token may not read customer context")
+
+
+def customer_get(customer_id: uuid.UUID | str) -> Customer:
+    """The customer, or the survivor it was merged into."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise NotFound(f"no customer {customer_id}")
+    if customer.merged_into_id:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
+
+
+def customer_get_by_identifier(identifier: str) -> Customer:
+    """The customer behind an identifier URI (normalised first)."""
+    try:
+        uri = parse_identifier(identifier).uri
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(
+            str(exc), extra={"errors": [{"field": "identifier", "message": str(exc)}]}
+        ) from exc
+    row = CustomerIdentifier.objects.filter(uri=uri).select_related("customer").first()
+    if row is None:
+        raise NotFound(f"no customer has the identifier {uri}")
+    return row.customer
+
+
+def _entry(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "position": entry.position,
+        "occurred_at": entry.occurred_at,
+        "type": entry.type,
+        "channel": entry.channel,
+        "direction": entry.direction,
+        "text": entry.text,
+        "agent_id": entry.agent_id or None,
+        "details": entry.details,
+    }
+
+
+def _thread_brief(thread: Thread) -> dict[str, Any]:
+    return {
+        "id": thread.pk,
+        "customer_id": thread.customer_id,
+        "topic": thread.topic or None,
+        "status": thread.status,
+        "opened_at": thread.opened_at,
+        "last_activity_at": thread.last_activity_at,
+        "resolved_at": thread.resolved_at,
+        "assigned_agent": thread.assigned_agent or None,
+        "channels": thread.channels,
+        "event_count": thread.event_count,
+        "version": thread.version,
+    }
+
+
+def _survey_summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
+    last = answers[-1]
+    trend = None
+    if len(answers) > 1:
+        earlier = sum(a["score"] for a in answers[:-1]) / (len(answers) - 1)
+        trend = "up" if last["score"] > earlier else "down" if last["score"] < earlier else "flat"
+    return {"last": last["score"], "at": last["at"], "trend": trend, "history": [a["score"] for a in answers]}
+
+
+def _profile(customer: Customer, identifiers: list[str]) -> dict[str, Any]:
+    return {
+        "id": customer.pk,
+        "identifiers": identifiers,
+        "name": customer.name or None,
+        "language": customer.language or None,
+        "timezone": customer.timezone or None,
+        "segment": customer.segment or None,
+        "birthday": customer.birthday,
+        "preferences": customer.preferences,
+        "consent": customer.consent,
+        "channel_counts": customer.channel_counts,
+        "first_contact_at": customer.first_contact_at,
+        "last_contact_at": customer.last_contact_at,
+    }
+
+
+def context_get(customer: Customer) -> dict[str, Any]:
+    """Everything an agent, IVR or bot needs before answering, in a fixed number of queries."""
+    identifiers = list(
+        CustomerIdentifier.objects.filter(customer=customer)
+        .order_by("added_at", "uri")
+        .values_list("uri", flat=True)
+    )
+    open_threads = list(
+        Thread.objects.filter(customer=customer, status=ThreadStatus.OPEN).order_by("-last_activity_at")[
+            :OPEN_THREADS
+        ]
+    )
+    recent = (
+        TimelineEntry.objects.filter(thread__in=[t.pk for t in open_threads])
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("thread_id")],
+                order_by=[F("occurred_at").desc(), F("position").desc()],
+            )
+        )
+        .filter(rank__lte=RECENT_ENTRIES)
+    )
+    by_thread: dict[Any, list[TimelineEntry]] = {t.pk: [] for t in open_threads}
+    for entry in recent:
+        by_thread[entry.thread_id].append(entry)
+    resolved = Thread.objects.filter(customer=customer, status=ThreadStatus.RESOLVED).order_by(
+        "-resolved_at"
+    )[:RESOLVED_THREADS]
+    return {
+        "customer": _profile(customer, identifiers),
+        "open_threads": [
+            {
+                **_thread_brief(t),
+                # Oldest first, as a conversation reads; only the most recent entries.
+                "recent": [
+                    _entry(e) for e in sorted(by_thread[t.pk], key=lambda e: (e.occurred_at, e.position))
+                ],
+            }
+            for t in open_threads
+        ],
+        "recently_resolved": [_thread_brief(t) for t in resolved],
+        # Filled by the callbacks feature (issue: callback with context); no callbacks exist yet.
+        "pending_callbacks": [],
+        "surveys": {
+            metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
+        },
+    }
+
+
+def thread_list(
+    *, customer_id: uuid.UUID | None = None, status: str | None = None, channel: str | None = None
+) -> QuerySet[Thread]:
+    query = Thread.objects.all()
+    if customer_id is not None:
+        query = query.filter(customer=customer_get(customer_id))
+    if status:
+        query = query.filter(status=status)
+    if channel:
+        query = query.filter(Exists(TimelineEntry.objects.filter(thread=OuterRef("pk"), channel=channel)))
+    return query.order_by("-last_activity_at", "pk")
+
+
+def thread_get(thread_id: uuid.UUID | str) -> Thread:
+    thread = Thread.objects.filter(pk=thread_id).first()
+    if thread is None:
+        raise NotFound(f"no thread {thread_id}")
+    return thread
+
+
+def thread_timeline(thread: Thread) -> QuerySet[TimelineEntry]:
+    """The full timeline in the order things happened; ties (and late arrivals) by log position."""
+    return TimelineEntry.objects.filter(thread=thread).order_by("occurred_at", "position")
+
+
+thread_brief = _thread_brief
+timeline_entry = _entry

@@ -80,3 +80,23 @@ def log_snapshot() -> list[tuple]:
     return list(
         StoredEvent.objects.order_by("position").values_list("position", "source", "event_id", "data")
     )
+
+
+@pytest.fixture
+def supervisor_token(db):
+    return ApiTokenFactory(role=Role.SUPERVISOR)
+
+
+@pytest.fixture
+def supervisor_api(supervisor_token) -> APIClient:
+    return client_for(supervisor_token)
+
+
+@pytest.fixture
+def agent_token(db):
+    return ApiTokenFactory(role=Role.AGENT, skills=["billing"])
+
+
+@pytest.fixture
+def agent_api(agent_token) -> APIClient:
+    return client_for(agent_token)

@@ -4,23 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hub', '0002_append_only'),
+        ("hub", "0002_append_only"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProjectionCheckpoint',
+            name="ProjectionCheckpoint",
             fields=[
-                ('name', models.CharField(max_length=128, primary_key=True, serialize=False)),
-                ('position', models.BigIntegerField(default=0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('failed_position', models.BigIntegerField(blank=True, null=True)),
+                ("name", models.CharField(max_length=128, primary_key=True, serialize=False)),
+                ("position", models.BigIntegerField(default=0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("failed_position", models.BigIntegerField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'hub_projection_checkpoint',
+                "db_table": "hub_projection_checkpoint",
             },
         ),
     ]

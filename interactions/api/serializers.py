@@ -11,6 +11,8 @@ class IngestResultSerializer(serializers.Serializer):
     source = serializers.CharField()
     position = serializers.IntegerField()
     duplicate = serializers.BooleanField(help_text="True when this (source, id) was already in the log.")
+    customer_id = serializers.UUIDField(help_text="The customer the event resolved to.")
+    thread_id = serializers.UUIDField(allow_null=True, help_text="Its thread (null for profile updates).")
 
 
 class BatchIngestSerializer(serializers.Serializer):
@@ -50,3 +52,107 @@ class EventTypeSerializer(serializers.Serializer):
     current = serializers.BooleanField()
     description = serializers.CharField()
     data_schema = serializers.DictField()
+
+
+# --- Context and threads ---
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    type = serializers.CharField()
+    channel = serializers.CharField()
+    direction = serializers.CharField(allow_blank=True)
+    text = serializers.CharField(allow_blank=True)
+    agent_id = serializers.CharField(allow_null=True)
+    details = serializers.DictField()
+
+
+class ThreadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.UUIDField()
+    topic = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    opened_at = serializers.DateTimeField()
+    last_activity_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    assigned_agent = serializers.CharField(allow_null=True)
+    channels = serializers.ListField(child=serializers.CharField())
+    event_count = serializers.IntegerField()
+    version = serializers.IntegerField(help_text="Pass as expected_version to commands.")
+
+
+class OpenThreadSerializer(ThreadSerializer):
+    recent = TimelineEntrySerializer(many=True)
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    identifiers = serializers.ListField(child=serializers.CharField())
+    name = serializers.CharField(allow_null=True)
+    language = serializers.CharField(allow_null=True)
+    timezone = serializers.CharField(allow_null=True)
+    segment = serializers.CharField(allow_null=True)
+    birthday = serializers.DateField(allow_null=True)
+    preferences = serializers.DictField()
+    consent = serializers.DictField()
+    channel_counts = serializers.DictField(child=serializers.IntegerField())
+    first_contact_at = serializers.DateTimeField(allow_null=True)
+    last_contact_at = serializers.DateTimeField(allow_null=True)
+
+
+class SurveySummarySerializer(serializers.Serializer):
+    last = serializers.IntegerField()
+    at = serializers.CharField()
+    trend = serializers.ChoiceField(choices=["up", "down", "flat"], allow_null=True)
+    history = serializers.ListField(child=serializers.IntegerField())
+
+
+class ContextSerializer(serializers.Serializer):
+    customer = ProfileSerializer()
+    open_threads = OpenThreadSerializer(many=True)
+    recently_resolved = ThreadSerializer(many=True)
+    pending_callbacks = serializers.ListField(child=serializers.DictField())
+    surveys = serializers.DictField(child=SurveySummarySerializer())
+
+
+class ContextQuerySerializer(serializers.Serializer):
+    identifier = serializers.CharField(help_text="An identifier URI, e.g. tel:+15551234567.")
+
+
+class ThreadListQuerySerializer(serializers.Serializer):
+    customer = serializers.UUIDField(required=False)
+    status = serializers.ChoiceField(choices=["open", "resolved"], required=False)
+    channel = serializers.ChoiceField(
+        choices=["chat", "email", "sms", "social", "voice", "web", "internal"], required=False
+    )
+
+
+class ThreadDetailSerializer(ThreadSerializer):
+    timeline = TimelineEntrySerializer(many=True)
+    timeline_count = serializers.IntegerField()
+    next_offset = serializers.IntegerField(allow_null=True)
+
+
+class CommandInputSerializer(serializers.Serializer):
+    expected_version = serializers.IntegerField(
+        min_value=0, required=False, help_text="The thread version you saw; 409 if it moved on."
+    )
+
+
+class ReasonInputSerializer(CommandInputSerializer):
+    reason = serializers.CharField(max_length=2000, required=False)
+
+
+class AssignInputSerializer(CommandInputSerializer):
+    agent_id = serializers.UUIDField(required=False, help_text="An agent token's id; default: yourself.")
+
+
+class NoteInputSerializer(CommandInputSerializer):
+    text = serializers.CharField(max_length=20_000)
+
+
+class CommandResultSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    type = serializers.CharField()
+    thread = ThreadSerializer()

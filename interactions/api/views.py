@@ -18,7 +18,7 @@ from interactions.api.cloudevents_http import read_events
 from interactions.api.problems import problem
 from interactions.ingestion import events_ingest
 
-_PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json (RFC 9457)")
+PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json (RFC 9457)")
 _EXAMPLE_EVENT = {
     "specversion": "1.0",
     "id": "sms-0001",
@@ -42,12 +42,12 @@ class EventsView(APIView):
         examples=[OpenApiExample("SMS received", value=_EXAMPLE_EVENT, request_only=True)],
         responses={
             201: s.IngestResultSerializer,
-            400: _PROBLEM,
-            401: _PROBLEM,
-            403: _PROBLEM,
-            413: _PROBLEM,
-            415: _PROBLEM,
-            422: _PROBLEM,
+            400: PROBLEM,
+            401: PROBLEM,
+            403: PROBLEM,
+            413: PROBLEM,
+            415: PROBLEM,
+            422: PROBLEM,
         },
     )
     def post(self, request: Request) -> Response:
@@ -59,7 +59,7 @@ class EventsView(APIView):
     @extend_schema(
         summary="Read the log in order after a position",
         parameters=[s.LogQuerySerializer],
-        responses={200: s.LogPageSerializer, 400: _PROBLEM, 401: _PROBLEM, 403: _PROBLEM},
+        responses={200: s.LogPageSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
     )
     def get(self, request: Request) -> Response:
         query = s.LogQuerySerializer(data=request.query_params)

@@ -17,6 +17,7 @@ from interactions.identifiers import parse_identifier
         ("MAILTO:jane@example.com", "mailto:jane@example.com"),
         ("chat:visitor-8f2a", "chat:visitor-8f2a"),
         ("social:Twitter:@JaneDoe", "social:twitter:janedoe"),
+        ("social:x:@ann", "social:x:ann"),
         ("account:A-100/7", "account:A-100/7"),
     ],
 )

@@ -49,8 +49,13 @@ def test_structured_event_is_stored_with_its_attributes(api):
         "source": "/sms-gateway/eu-1",
         "position": body["position"],
         "duplicate": False,
+        "customer_id": body["customer_id"],
+        "thread_id": body["thread_id"],
     }
     row = ingested().get()
+    assert (
+        row.metadata["customer_id"] == body["customer_id"] and row.metadata["thread_id"] == body["thread_id"]
+    )
     assert (row.position, row.type, row.subject) == (body["position"], "message.received", "tel:+15551234567")
     assert row.occurred_at.isoformat() == "2026-11-23T10:00:00+00:00"
     assert row.data == {"channel": "sms", "text": "Hello, my bill looks wrong"}

@@ -1,0 +1,133 @@
+"""Projections: a rebuild equals the incremental state; a projector bug never loses an event."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from hub import projections
+from hub.models import ProjectionCheckpoint, StoredEvent
+from interactions.models import ConversationRef, Customer, CustomerIdentifier, Thread, TimelineEntry
+from interactions.projectors import ContextProjector
+from tests.interactions.helpers import post
+
+pytestmark = pytest.mark.django_db
+READ_MODELS = (Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry)
+
+
+def read_model_state() -> dict[str, list[dict]]:
+    return {
+        model.__name__: [{k: v for k, v in row.items()} for row in model.objects.order_by("pk").values()]
+        for model in READ_MODELS
+    }
+
+
+def play_history(api, supervisor_api) -> None:
+    post(
+        api,
+        subject="chat:v1",
+        time="2026-11-20T09:00:00Z",
+        data={
+            "channel": "chat",
+            "text": "hi",
+            "identifiers": ["mailto:a@example.com"],
+            "conversation_ref": "s1",
+        },
+    )
+    post(
+        api,
+        subject="mailto:a@example.com",
+        time="2026-11-20T10:00:00Z",
+        data={"channel": "email", "text": "re", "conversation_ref": "<m1>", "topic": "billing"},
+    )
+    post(api, subject="tel:+15551234567", time="2026-11-20T11:00:00Z", data={"channel": "sms", "text": "sms"})
+    post(
+        api,
+        subject="tel:+15551234567",
+        time="2026-11-20T12:00:00Z",
+        data={"channel": "sms", "text": "link", "identifiers": ["mailto:a@example.com"]},
+    )  # merges two customers
+    thread_id = post(
+        api,
+        type="call.started",
+        subject="tel:+15551234567",
+        time="2026-11-20T13:00:00Z",
+        data={"direction": "inbound", "conversation_ref": "call-1", "topic": "fault"},
+    )["thread_id"]
+    supervisor_api.post(f"/api/v1/threads/{thread_id}/resolve")
+    post(
+        api,
+        type="survey.answered",
+        subject="tel:+15551234567",
+        time="2026-11-20T14:00:00Z",
+        data={"channel": "voice", "metric": "csat", "score": 4, "thread_id": thread_id},
+    )
+    post(
+        api,
+        type="customer.profile_updated",
+        subject="tel:+15551234567",
+        data={"name": "Ann", "timezone": "Europe/Paris"},
+    )
+    post(api, subject="social:x:@ann", time="2026-11-26T09:00:00Z", data={"channel": "social", "text": "?"})
+
+
+def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, supervisor_api):
+    play_history(api, supervisor_api)
+    before = read_model_state()
+    assert before["Customer"] and before["Thread"] and before["TimelineEntry"]
+
+    out = io.StringIO()
+    call_command("rebuild_projections", stdout=out, stderr=io.StringIO())
+
+    assert read_model_state() == before
+    assert f"from {StoredEvent.objects.count()} events" in out.getvalue()
+    checkpoint = ProjectionCheckpoint.objects.get(name="context")
+    assert checkpoint.position == StoredEvent.objects.order_by("-position").first().position
+
+
+def test_rebuild_after_the_read_models_were_damaged_restores_them(api, supervisor_api):
+    play_history(api, supervisor_api)
+    before = read_model_state()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM interactions_timeline_entry")
+        cursor.execute("UPDATE interactions_thread SET topic = 'wrong'")
+
+    projections.rebuild()
+
+    assert read_model_state() == before
+
+
+def test_a_projector_bug_never_loses_the_event_and_the_projection_catches_up_when_fixed(api, monkeypatch):
+    post(api, time="2026-11-23T09:00:00Z")
+    original = ContextProjector.apply
+
+    def broken(self, event):
+        if event.type == "message.received":
+            raise RuntimeError("bug in the projector")
+        return original(self, event)
+
+    monkeypatch.setattr(ContextProjector, "apply", broken)
+    response = post(api, subject="tel:+15557654321", time="2026-11-23T10:00:00Z")
+
+    # The event and its decisions are in the log even though the read models could not apply them.
+    stored = StoredEvent.objects.get(position=response["position"])
+    assert stored.metadata["thread_id"] == response["thread_id"]
+    checkpoint = ProjectionCheckpoint.objects.get(name="context")
+    assert "bug in the projector" in checkpoint.last_error
+    assert checkpoint.position < response["position"]
+    assert not Customer.objects.filter(pk=response["customer_id"]).exists()
+    status = {s["name"]: s for s in projections.status()}["context"]
+    assert status["error"]
+
+    monkeypatch.setattr(ContextProjector, "apply", original)
+    post(api, subject="tel:+15557654321", time="2026-11-23T11:00:00Z")
+
+    checkpoint.refresh_from_db()
+    assert (
+        checkpoint.last_error == ""
+        and checkpoint.position == StoredEvent.objects.order_by("-position")[0].position
+    )
+    assert TimelineEntry.objects.filter(thread_id=response["thread_id"]).count() == 2

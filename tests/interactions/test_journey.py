@@ -1,0 +1,258 @@
+"""One customer across chat, email, SMS and voice: one customer, one thread, full context at every step."""
+
+from __future__ import annotations
+
+import pytest
+
+from interactions.models import Customer, Thread
+from tests.interactions.helpers import context, post
+
+pytestmark = pytest.mark.django_db
+SOURCE = "/sms-gateway/"
+
+
+def test_chat_then_email_reply_then_sms_then_call_is_one_customer_and_one_thread(api):
+    # 1. Chat: an anonymous visitor asks about a bill and types in their e-mail address.
+    chat = post(
+        api,
+        source=SOURCE + "chat",
+        subject="chat:visitor-42",
+        time="2026-11-23T09:00:00Z",
+        data={
+            "channel": "chat",
+            "text": "My November bill is twice the usual amount",
+            "identifiers": ["mailto:Jane.Doe@example.com"],
+            "conversation_ref": "chat-session-1",
+        },
+    )
+    ctx = context(api, "chat:visitor-42")
+    assert ctx["customer"]["id"] == chat["customer_id"]
+    assert ctx["customer"]["identifiers"] == ["chat:visitor-42", "mailto:jane.doe@example.com"]
+    assert [t["id"] for t in ctx["open_threads"]] == [chat["thread_id"]]
+
+    # 2. The agent e-mails; the customer's reply threads on In-Reply-To.
+    sent = post(
+        api,
+        source=SOURCE + "mail",
+        type="message.sent",
+        subject="mailto:jane.doe@example.com",
+        time="2026-11-23T09:30:00Z",
+        data={
+            "channel": "email",
+            "text": "Could you confirm your phone number?",
+            "conversation_ref": "<m1@hub>",
+        },
+    )
+    reply = post(
+        api,
+        source=SOURCE + "mail",
+        subject="mailto:JANE.DOE@example.com",
+        time="2026-11-23T10:15:00Z",
+        data={
+            "channel": "email",
+            "text": "Sure, it's +1 555 123 4567",
+            "in_reply_to": "<m1@hub>",
+            "conversation_ref": "<m2@jane>",
+            "identifiers": ["tel:+1 555 123 4567"],
+        },
+    )
+    assert sent["thread_id"] == reply["thread_id"] == chat["thread_id"]
+    assert reply["customer_id"] == chat["customer_id"]
+
+    # 3. An SMS from the phone number the profile now links.
+    sms = post(
+        api,
+        source=SOURCE + "sms",
+        subject="tel:+15551234567",
+        time="2026-11-23T11:00:00Z",
+        data={"channel": "sms", "text": "Any news on my bill?"},
+    )
+    assert (sms["customer_id"], sms["thread_id"]) == (chat["customer_id"], chat["thread_id"])
+
+    # 4. A phone call from that number: the agent sees everything before answering.
+    call = post(
+        api,
+        source=SOURCE + "pbx",
+        type="call.started",
+        subject="tel:+15551234567",
+        time="2026-11-23T12:00:00Z",
+        data={"direction": "inbound", "conversation_ref": "call-9"},
+    )
+    assert (call["customer_id"], call["thread_id"]) == (chat["customer_id"], chat["thread_id"])
+
+    ctx = context(api, "tel:+15551234567")
+    assert Customer.objects.count() == 1 and Thread.objects.count() == 1
+    (thread,) = ctx["open_threads"]
+    assert [(e["channel"], e["type"]) for e in thread["recent"]] == [
+        ("chat", "message.received"),
+        ("email", "message.sent"),
+        ("email", "message.received"),
+        ("sms", "message.received"),
+        ("voice", "call.started"),
+    ]
+    assert thread["recent"][2]["text"] == "Sure, it's +1 555 123 4567"
+    assert sorted(thread["channels"]) == ["chat", "email", "sms", "voice"]
+    assert ctx["customer"]["channel_counts"] == {"chat": 1, "email": 2, "sms": 1, "voice": 1}
+    assert ctx["customer"]["first_contact_at"] == "2026-11-23T09:00:00Z"
+    assert ctx["customer"]["last_contact_at"] == "2026-11-23T12:00:00Z"
+    assert set(ctx["customer"]["identifiers"]) == {
+        "chat:visitor-42",
+        "mailto:jane.doe@example.com",
+        "tel:+15551234567",
+    }
+
+
+def test_a_different_topic_opens_a_second_thread_and_the_first_topic_names_a_thread(api):
+    first = post(api, time="2026-11-23T09:00:00Z", data={"channel": "sms", "text": "Hi"})
+    named = post(
+        api, time="2026-11-23T09:05:00Z", data={"channel": "sms", "text": "About my bill", "topic": "billing"}
+    )
+    other = post(
+        api, time="2026-11-23T09:10:00Z", data={"channel": "sms", "text": "Also, my router", "topic": "fault"}
+    )
+    untitled = post(api, time="2026-11-23T09:20:00Z", data={"channel": "sms", "text": "thanks"})
+    billing_again = post(
+        api, time="2026-11-23T09:30:00Z", data={"channel": "sms", "text": "bill?", "topic": "billing"}
+    )
+
+    assert named["thread_id"] == first["thread_id"]
+    assert other["thread_id"] != first["thread_id"]
+    assert untitled["thread_id"] == other["thread_id"]  # no topic never splits: the most recent open thread
+    assert billing_again["thread_id"] == first["thread_id"]
+    topics = {t["id"]: t["topic"] for t in context(api, "tel:+15551234567")["open_threads"]}
+    assert topics == {first["thread_id"]: "billing", other["thread_id"]: "fault"}
+
+
+def test_after_the_continuation_window_a_new_thread_opens(api, settings):
+    settings.THREADLINE_CONTINUATION_WINDOW_HOURS = 72
+    first = post(api, time="2026-11-01T09:00:00Z")
+    within = post(api, time="2026-11-04T08:59:00Z")
+    after = post(api, time="2026-11-07T09:00:00Z")
+
+    assert within["thread_id"] == first["thread_id"]
+    assert after["thread_id"] != first["thread_id"]
+    assert after["customer_id"] == first["customer_id"]
+
+
+def test_an_inbound_reply_to_a_resolved_thread_within_the_window_reopens_it(api, supervisor_api):
+    first = post(
+        api, time="2026-11-23T09:00:00Z", data={"channel": "email", "text": "Hi", "conversation_ref": "<a@x>"}
+    )
+    assert supervisor_api.post(f"/api/v1/threads/{first['thread_id']}/resolve").status_code == 201
+
+    reply = post(
+        api,
+        time="2026-11-23T10:00:00Z",
+        data={
+            "channel": "email",
+            "text": "Still broken",
+            "in_reply_to": "<a@x>",
+            "conversation_ref": "<b@x>",
+        },
+    )
+
+    assert reply["thread_id"] == first["thread_id"]
+    assert Thread.objects.get(pk=first["thread_id"]).status == "open"
+
+
+def test_a_new_message_does_not_continue_a_resolved_thread_without_a_reference(api, supervisor_api):
+    first = post(api, time="2026-11-23T09:00:00Z")
+    supervisor_api.post(f"/api/v1/threads/{first['thread_id']}/resolve")
+
+    later = post(api, time="2026-11-23T10:00:00Z")
+
+    assert later["thread_id"] != first["thread_id"]
+
+
+def test_an_event_naming_a_known_thread_goes_to_it(api):
+    first = post(api, time="2026-11-23T09:00:00Z", data={"channel": "sms", "text": "a", "topic": "billing"})
+    post(api, time="2026-11-23T09:05:00Z", data={"channel": "sms", "text": "b", "topic": "fault"})
+
+    named = post(
+        api,
+        time="2026-11-23T09:10:00Z",
+        data={"channel": "sms", "text": "c", "topic": "fault", "thread_id": first["thread_id"]},
+    )
+
+    assert named["thread_id"] == first["thread_id"]
+
+
+def test_an_event_linking_two_customers_merges_them_and_the_old_id_keeps_resolving(api):
+    phone = post(api, subject="tel:+15551234567", time="2026-11-23T09:00:00Z")
+    email = post(
+        api,
+        subject="mailto:jane@example.com",
+        time="2026-11-23T09:05:00Z",
+        data={"channel": "email", "text": "hello", "topic": "fault"},
+    )
+    assert phone["customer_id"] != email["customer_id"]
+
+    link = post(
+        api,
+        subject="mailto:jane@example.com",
+        time="2026-11-23T09:10:00Z",
+        data={
+            "channel": "email",
+            "text": "my number is +15551234567",
+            "identifiers": ["tel:+15551234567"],
+            "topic": "fault",
+        },
+    )
+
+    survivor = phone["customer_id"]  # the older customer survives
+    assert link["customer_id"] == survivor
+    merged = api.get(f"/api/v1/customers/{email['customer_id']}/context").json()
+    assert merged["customer"]["id"] == survivor
+    assert set(merged["customer"]["identifiers"]) == {"tel:+15551234567", "mailto:jane@example.com"}
+    assert {t["id"] for t in merged["open_threads"]} == {phone["thread_id"], email["thread_id"]}
+    assert merged["customer"]["channel_counts"] == {"sms": 1, "email": 2}
+    assert Customer.objects.get(pk=email["customer_id"]).merged_into_id is not None
+    types = [e["event"]["type"] for e in api.get("/api/v1/events").json()["events"]]
+    assert types  # the integration sees its own events; the merge itself is in the log:
+    from hub.models import StoredEvent
+
+    assert StoredEvent.objects.filter(type="customer.merged").count() == 1
+
+
+def test_profile_updates_and_surveys_show_in_the_context(api):
+    post(api, time="2026-11-20T09:00:00Z")
+    post(
+        api,
+        type="customer.profile_updated",
+        data={
+            "name": "Jane Doe",
+            "language": "en-GB",
+            "timezone": "Europe/London",
+            "segment": "gold",
+            "birthday": "1990-04-01",
+            "consent": {"sms": True, "marketing": False},
+            "preferences": {"channel": "email"},
+        },
+    )
+    for score, day in ((2, 21), (3, 22), (5, 23)):
+        post(
+            api,
+            type="survey.answered",
+            time=f"2026-11-{day}T09:00:00Z",
+            data={"channel": "sms", "metric": "csat", "score": score},
+        )
+    post(api, type="survey.answered", data={"channel": "voice", "metric": "nps", "score": 9})
+
+    ctx = context(api, "tel:+15551234567")
+
+    profile = ctx["customer"]
+    assert (profile["name"], profile["language"], profile["timezone"], profile["segment"]) == (
+        "Jane Doe",
+        "en-GB",
+        "Europe/London",
+        "gold",
+    )
+    assert profile["birthday"] == "1990-04-01"
+    assert profile["consent"] == {"sms": True, "marketing": False}
+    assert ctx["surveys"]["csat"] == {
+        "last": 5,
+        "at": "2026-11-23T09:00:00+00:00",
+        "trend": "up",
+        "history": [2, 3, 5],
+    }
+    assert ctx["surveys"]["nps"]["last"] == 9 and ctx["surveys"]["nps"]["trend"] is None

@@ -1,0 +1,110 @@
+"""Thread commands become events: resolve, reopen, assign, notes; conflicts and permissions."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.models import StoredEvent
+from interactions.models import Role, Thread
+from tests.conftest import client_for
+from tests.factories import ApiTokenFactory
+from tests.interactions.helpers import context, post
+
+pytestmark = pytest.mark.django_db
+
+
+def url(thread_id, command):
+    return f"/api/v1/threads/{thread_id}/{command}"
+
+
+def test_resolve_and_reopen_append_lifecycle_events(api, agent_api):
+    thread_id = post(api)["thread_id"]
+
+    resolved = agent_api.post(url(thread_id, "resolve"), {"reason": "refund issued"}, format="json")
+    again = agent_api.post(url(thread_id, "resolve"), format="json")
+    reopened = agent_api.post(url(thread_id, "reopen"), format="json")
+
+    assert resolved.status_code == 201 and resolved.json()["thread"]["status"] == "resolved"
+    assert again.status_code == 409 and again["Content-Type"] == "application/problem+json"
+    assert reopened.status_code == 201 and reopened.json()["thread"]["status"] == "open"
+    types = list(StoredEvent.objects.filter(stream=f"thread-{thread_id}").values_list("type", flat=True))
+    assert types == ["thread.opened", "message.received", "thread.resolved", "thread.reopened"]
+
+
+def test_a_stale_expected_version_is_a_409_and_writes_nothing(api, agent_api):
+    thread_id = post(api)["thread_id"]
+    version = Thread.objects.get(pk=thread_id).version
+    post(api, data={"channel": "sms", "text": "one more"})
+    count = StoredEvent.objects.count()
+
+    response = agent_api.post(url(thread_id, "resolve"), {"expected_version": version}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["actual_version"] == version + 1
+    assert StoredEvent.objects.count() == count
+
+
+def test_the_current_expected_version_is_accepted(api, agent_api):
+    thread_id = post(api)["thread_id"]
+    version = Thread.objects.get(pk=thread_id).version
+
+    response = agent_api.post(url(thread_id, "resolve"), {"expected_version": version}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["thread"]["version"] == version + 1
+
+
+def test_an_agent_assigns_a_thread_to_themselves_or_a_supervisor_to_an_agent(
+    api, agent_api, agent_token, supervisor_api
+):
+    thread_id = post(api)["thread_id"]
+
+    mine = agent_api.post(url(thread_id, "assign"), format="json")
+    other = ApiTokenFactory(role=Role.AGENT)
+    theirs = supervisor_api.post(url(thread_id, "assign"), {"agent_id": str(other.pk)}, format="json")
+    missing = supervisor_api.post(url(thread_id, "assign"), format="json")
+    unknown = supervisor_api.post(
+        url(thread_id, "assign"),
+        {"agent_id": str(api_token_id := "00000000-0000-0000-0000-000000000009")},
+        format="json",
+    )
+
+    assert mine.json()["thread"]["assigned_agent"] == str(agent_token.pk)
+    assert theirs.json()["thread"]["assigned_agent"] == str(other.pk)
+    assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "agent_id"
+    assert unknown.status_code == 404 and api_token_id in unknown.json()["detail"]
+
+
+def test_a_note_joins_the_timeline_with_card_data_masked(api, agent_api, agent_token):
+    thread_id = post(api, time="2026-11-23T10:00:00Z")["thread_id"]
+
+    response = agent_api.post(
+        url(thread_id, "notes"), {"text": "Customer read 4111 1111 1111 1111 aloud"}, format="json"
+    )
+
+    assert response.status_code == 201
+    recent = context(api, "tel:+15551234567")["open_threads"][0]["recent"]
+    assert recent[-1]["type"] == "note.added"
+    assert recent[-1]["text"] == "Customer read **** **** **** 1111 aloud"
+    assert recent[-1]["agent_id"] == str(agent_token.pk)
+
+
+@pytest.mark.parametrize(
+    ("command", "body"), [("notes", {}), ("notes", {"text": ""}), ("resolve", {"expected_version": -1})]
+)
+def test_invalid_command_input_is_a_400(api, agent_api, command, body):
+    thread_id = post(api)["thread_id"]
+
+    assert agent_api.post(url(thread_id, command), body, format="json").status_code == 400
+
+
+def test_commands_on_an_unknown_thread_are_a_404(agent_api):
+    assert agent_api.post(url("00000000-0000-0000-0000-000000000000", "resolve")).status_code == 404
+
+
+def test_integration_tokens_may_read_threads_but_not_change_them(api):
+    thread_id = post(api)["thread_id"]
+
+    assert api.get(f"/api/v1/threads/{thread_id}").status_code == 200
+    assert api.post(url(thread_id, "resolve")).status_code == 403
+    assert client_for(ApiTokenFactory(role=Role.ADMIN)).post(url(thread_id, "resolve")).status_code == 201
