@@ -129,7 +129,10 @@ def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEv
     if not keys:
         return {}
     wanted = set(keys)
-    rows = StoredEvent.objects.filter(event_id__in={event_id for _, event_id in keys})
+    # Both columns, so the (source, event_id) unique index serves the lookup.
+    rows = StoredEvent.objects.filter(
+        source__in={source for source, _ in keys}, event_id__in={event_id for _, event_id in keys}
+    )
     return {(r.source, r.event_id): r for r in rows if (r.source, r.event_id) in wanted}
 
 

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hub import projections
 from interactions import catalogue, selectors
 from interactions.api import serializers as s
 from interactions.api.cloudevents_http import read_events
@@ -85,11 +86,14 @@ def healthz(request) -> JsonResponse:
 
 
 def readyz(request) -> JsonResponse:
-    """The database answers."""
+    """The database answers; each projection's checkpoint and last error."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # any driver error means "not ready"; the detail goes to the body
         body = problem(503, "not-ready", f"the database is not reachable: {exc.__class__.__name__}")
         return JsonResponse(body, status=503, content_type="application/problem+json")
-    return JsonResponse({"status": "ready", "database": connection.vendor})
+    # A failed projection does not make the hub unready (events are still accepted and kept); it is reported.
+    return JsonResponse(
+        {"status": "ready", "database": connection.vendor, "projections": projections.status()}
+    )
