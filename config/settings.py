@@ -128,6 +128,17 @@ THREADLINE_DEFAULT_REGION = env.str("THREADLINE_DEFAULT_REGION", default="US")
 # A new event continues a customer's open thread active within this many hours (unless its topic differs).
 THREADLINE_CONTINUATION_WINDOW_HOURS = env.float("THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0)
 
+# --- Live subscriptions (websockets) ---
+# How often a process re-reads the log without a wake-up: the only wake-up on SQLite; a safety net on
+# PostgreSQL, where LISTEN/NOTIFY wakes the tailer at once.
+THREADLINE_TAIL_POLL_SECONDS = env.float(
+    "THREADLINE_TAIL_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.05
+)
+# Events a socket may have waiting; past that the server closes it with 4408 (resume from your position).
+THREADLINE_WS_BUFFER = env.int("THREADLINE_WS_BUFFER", default=1000)
+# After an agent's last socket closes, how long before they are marked offline.
+THREADLINE_PRESENCE_GRACE_SECONDS = env.float("THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0)
+
 # --- REST -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["interactions.api.auth.BearerTokenAuthentication"],

@@ -6,6 +6,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection, transaction
@@ -19,6 +20,9 @@ from hub.upcasting import upcast
 
 # A fixed key for the transaction-scoped advisory lock that serialises appends on PostgreSQL.
 APPEND_LOCK_KEY = zlib.crc32(b"threadline.hub.append")
+
+# PostgreSQL NOTIFY channel: a wake-up for log tailers, delivered when (and only if) the append commits.
+LOG_CHANNEL = "threadline_log"
 
 # expected_versions value meaning "this stream must not exist yet".
 NO_STREAM = 0
@@ -84,7 +88,18 @@ class AppendResult:
         return self.event.position
 
 
-def _recorded(row: StoredEvent) -> RecordedEvent:
+def recorded_from_row(row: Mapping[str, Any]) -> RecordedEvent:
+    """A RecordedEvent from a raw row of hub_event (column names as in the model, `event_id` included)."""
+    return _recorded(SimpleNamespace(**row))
+
+
+LOG_COLUMNS = (
+    "position, source, event_id, type, subject, stream, stream_version, occurred_at, recorded_at, "
+    "schema_version, data, metadata"
+)
+
+
+def _recorded(row: StoredEvent | SimpleNamespace) -> RecordedEvent:
     version, data = upcast(row.type, row.schema_version, row.data)
     return RecordedEvent(
         position=row.position,
@@ -122,6 +137,17 @@ def append_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+
+def _notify_tailers(position: int) -> None:
+    """Wake every process tailing the log. NOTIFY is transactional: sent at COMMIT, dropped on rollback.
+
+    It is only a doorbell: a lost notification delays delivery until the tailer's next poll, never loses an
+    event, because tailers read the log itself.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [LOG_CHANNEL, str(position)])
 
 
 def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
@@ -203,6 +229,7 @@ def append(
             StoredEvent.objects.bulk_create(rows)
             # Inline projections: read models change in the same transaction as the log.
             projections.catch_up()
+            _notify_tailers(rows[-1].position)
 
     results: list[AppendResult] = []
     for kind, item in plan:

@@ -198,6 +198,12 @@ class ThreadStateData(BaseModel):
     reason: str | None = None
 
 
+class AgentStatusChangedData(BaseModel):
+    agent_id: str
+    status: Literal["available", "busy", "offline"]
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -248,6 +254,13 @@ _TYPES = [
     EventType("thread.assigned", 1, ThreadAssignedData, "A thread was assigned to an agent.", **_HUB),
     EventType("thread.resolved", 1, ThreadStateData, "A thread was resolved.", **_HUB),
     EventType("thread.reopened", 1, ThreadStateData, "A resolved thread was reopened.", **_HUB),
+    EventType(
+        "agent.status_changed",
+        1,
+        AgentStatusChangedData,
+        "An agent became available, busy or offline.",
+        **_HUB,
+    ),
 ]
 
 CATALOGUE: dict[str, dict[int, EventType]] = {}

@@ -1,4 +1,4 @@
-"""Rows the domain owns outside the log: API tokens (who may post and read)."""
+"""Rows of the domain: API tokens and agent sockets (operational), and the read models projected from the log."""
 
 from __future__ import annotations
 
@@ -160,3 +160,33 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.position} {self.type}"
+
+
+class AgentPresence(models.Model):
+    """An agent's status, projected from agent.status_changed events."""
+
+    agent_id = models.CharField(max_length=64, primary_key=True)
+    status = models.CharField(max_length=16)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "interactions_agent_presence"
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.status}"
+
+
+class AgentSocket(models.Model):
+    """An open websocket of an agent (operational state, not a projection): who is still connected."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    agent = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    connected_at = models.DateTimeField(auto_now_add=True)
+    # Refreshed while the socket lives; a row not seen for a while belongs to a process that died.
+    seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "interactions_agent_socket"
+
+    def __str__(self) -> str:
+        return f"socket {self.id} of {self.agent_id}"

@@ -201,11 +201,22 @@ def _thread(
     return thread_id, [opened]
 
 
+def _stamp(event: NewEvent, customer_id: str, thread_id: str | None) -> NewEvent:
+    """Record the customer (and thread) a hub event concerns, as channel events carry them."""
+    metadata = {**event.metadata, "customer_id": customer_id}
+    if thread_id:
+        metadata["thread_id"] = thread_id
+    return replace(event, metadata=metadata)
+
+
 def place(event: NewEvent, *, now: datetime) -> Placement:
     """Decide the customer and thread of a validated event; raise PlacementError for impossible ones."""
     at = event.occurred_at or now
     customer_id, customer_ids, prelude = _customer(event, at)
+    prelude = [_stamp(e, customer_id, None) for e in prelude]
     if event.type not in THREADED_TYPES:
         return Placement(customer_id, None, prelude)
     thread_id, thread_events = _thread(event, customer_id, customer_ids, at)
-    return Placement(customer_id, thread_id, prelude + thread_events)
+    return Placement(
+        customer_id, thread_id, prelude + [_stamp(e, customer_id, thread_id) for e in thread_events]
+    )

@@ -17,6 +17,7 @@ from hub.store import RecordedEvent
 from interactions.catalogue import CATALOGUE, THREADED_TYPES
 from interactions.identifiers import parse_identifier
 from interactions.models import (
+    AgentPresence,
     ConversationRef,
     Customer,
     CustomerIdentifier,
@@ -218,6 +219,13 @@ def apply_channel_event(event: RecordedEvent) -> None:
         customer.save(update_fields=fields)
 
 
+def apply_agent_status_changed(event: RecordedEvent) -> None:
+    AgentPresence.objects.update_or_create(
+        agent_id=event.data["agent_id"],
+        defaults={"status": event.data["status"], "changed_at": event.occurred_at},
+    )
+
+
 _HANDLERS = {
     "customer.created": apply_customer_created,
     "customer.identified": apply_customer_identified,
@@ -227,13 +235,14 @@ _HANDLERS = {
     "thread.assigned": apply_thread_assigned,
     "thread.resolved": apply_thread_resolved,
     "thread.reopened": apply_thread_reopened,
+    "agent.status_changed": apply_agent_status_changed,
     **dict.fromkeys(THREADED_TYPES, apply_channel_event),
 }
 if set(_HANDLERS) != set(CATALOGUE):
     raise RuntimeError(f"no projector handler for {sorted(set(CATALOGUE) - set(_HANDLERS))}")
 
 # Read-model tables, children first (the order DELETE needs).
-READ_MODELS = (TimelineEntry, ConversationRef, Thread, CustomerIdentifier, Customer)
+READ_MODELS = (TimelineEntry, ConversationRef, Thread, CustomerIdentifier, Customer, AgentPresence)
 
 
 class ContextProjector:

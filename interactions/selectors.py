@@ -222,3 +222,80 @@ def thread_timeline(thread: Thread) -> QuerySet[TimelineEntry]:
 
 thread_brief = _thread_brief
 timeline_entry = _entry
+
+
+# --- Live subscriptions -------------------------------------------------------------------------------------
+
+
+class TopicError(Exception):
+    """A subscription topic that is malformed, unknown, or not for this token."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def may_subscribe(token: ApiToken) -> bool:
+    """People's desktops and wallboards subscribe; integrations post and replay instead."""
+    return token.role in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+
+def subscription_topic(token: ApiToken, topic: object) -> str:
+    """The canonical topic for a requested one: `agent:me` becomes `agent:<id>`, a merged customer the survivor."""
+    if not isinstance(topic, str):
+        raise TopicError(
+            "bad_topic", "a topic is a string such as customer:<id>, thread:<id>, agent:me or all"
+        )
+    if topic == "all":
+        if token.role not in (Role.SUPERVISOR, Role.ADMIN):
+            raise TopicError("forbidden", "only supervisors may subscribe to all")
+        return topic
+    if topic == "agent:me":
+        return f"agent:{token.pk}"
+    kind, _, raw_id = topic.partition(":")
+    try:
+        key = uuid.UUID(raw_id)
+    except ValueError:
+        raise TopicError(
+            "bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all"
+        ) from None
+    if kind == "customer":
+        customer = Customer.objects.filter(pk=key).first()
+        if customer is None:
+            raise TopicError("not_found", f"no customer {key}")
+        return f"customer:{customer.merged_into_id or customer.pk}"
+    if kind == "thread":
+        if not Thread.objects.filter(pk=key).exists():
+            raise TopicError("not_found", f"no thread {key}")
+        return f"thread:{key}"
+    raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
+
+
+def event_topics(event: store.RecordedEvent) -> set[str]:
+    """Every topic an event is delivered on."""
+    data, metadata = event.data, event.metadata
+    topics = {"all"}
+    for key in ("customer_id", "survivor_id", "merged_id"):
+        for source in (metadata, data):
+            if source.get(key):
+                topics.add(f"customer:{source[key]}")
+    for source in (metadata, data):
+        if source.get("thread_id"):
+            topics.add(f"thread:{source['thread_id']}")
+    if event.type in AGENT_EVENT_TYPES and data.get("agent_id"):
+        topics.add(f"agent:{data['agent_id']}")
+    return topics
+
+
+# Events that concern one agent: their assignments, their presence, and (later) their callback offers.
+AGENT_EVENT_TYPES = {"thread.assigned", "agent.status_changed", "callback.offered"}
+
+
+def event_for_subscriber(event: store.RecordedEvent) -> dict[str, Any]:
+    """The CloudEvent as stored, with the customer and thread it was placed on."""
+    return {
+        **event.to_cloudevent(),
+        "customer_id": event.metadata.get("customer_id"),
+        "thread_id": event.metadata.get("thread_id") or event.data.get("thread_id"),
+    }

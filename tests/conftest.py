@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 from typing import Any
 
@@ -24,6 +25,34 @@ def _allow_test_truncate(sender, connection, **kwargs) -> None:
 
 
 connection_created.connect(_allow_test_truncate)
+
+
+def _sqlite_log_triggers(install: bool) -> None:
+    migration = importlib.import_module("hub.migrations.0002_append_only")
+    statements = migration.SQLITE_INSTALL if install else migration.SQLITE_REMOVE
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS"))
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_flushable_log(request):
+    """On SQLite, Django's flush after a transactional test DELETEs every row, which the log refuses.
+
+    The append-only triggers are dropped just for that flush (this teardown runs before it) and installed
+    again before every test that uses the database, so each test runs with them.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if connection.vendor != "sqlite" or marker is None:
+        yield
+        return
+    transactional = marker.kwargs.get("transaction", False)
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    _sqlite_log_triggers(install=True)
+    yield
+    if transactional:
+        _sqlite_log_triggers(install=False)
+
 
 requires_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",

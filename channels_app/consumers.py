@@ -1,0 +1,257 @@
+"""The agent websocket: subscribe to customers, threads, your own assignments or everything, and resume.
+
+Delivery comes from the log, never from a channel layer: the process's log tailer offers each committed
+event to every socket whose topics it matches; a subscription with `after` first replays the log past that
+position. One lock and one cursor per socket make the two meet without a gap or a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from hub import store
+from hub.errors import ApplicationError
+from hub.tail import tailer
+from interactions import selectors, services
+from interactions.models import ApiToken, Role
+from interactions.tokens import token_authenticate
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4408
+SUBPROTOCOL_PREFIX = "bearer."
+MAX_TOPICS = 200
+REPLAY_PAGE = 500
+SOCKET_HEARTBEAT_SECONDS = 30
+
+
+@database_sync_to_async
+def _authenticate(raw: str) -> ApiToken | None:
+    return token_authenticate(raw)
+
+
+@database_sync_to_async
+def _canonical_topics(token: ApiToken, topics: list[Any]) -> list[str]:
+    return [selectors.subscription_topic(token, topic) for topic in topics]
+
+
+@database_sync_to_async
+def _read_after(position: int) -> list[store.RecordedEvent]:
+    return store.read_after(position, limit=REPLAY_PAGE)
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    """ws/v1/agent: JSON frames in both directions (see README, "Live subscriptions")."""
+
+    token: ApiToken | None = None
+
+    # --- connection ---------------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        raw, subprotocol = self._credentials()
+        self.topics: set[str] = set()
+        self.cursor: int | None = None
+        self.closing = False
+        self.socket_id: str | None = None
+        self._tasks: list[asyncio.Task] = []
+        # Accept first: a close code can only reach the client on an accepted socket.
+        await self.accept(subprotocol)
+        self.token = await _authenticate(raw) if raw else None
+        if self.token is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED, reason="missing or invalid token")
+            return
+        if not selectors.may_subscribe(self.token):
+            await self.close(code=CLOSE_FORBIDDEN, reason=f"a {self.token.role} token may not subscribe")
+            return
+        self.queue: asyncio.Queue[store.RecordedEvent] = asyncio.Queue(maxsize=settings.THREADLINE_WS_BUFFER)
+        self.lock = asyncio.Lock()
+        self.tailer = tailer()
+        await self.tailer.subscribe(self._offer)
+        self._tasks.append(asyncio.create_task(self._pump()))
+        if self.token.role == Role.AGENT:
+            self.socket_id = await database_sync_to_async(services.agent_socket_open)(agent=self.token)
+            self._tasks.append(asyncio.create_task(self._heartbeat()))
+
+    def _credentials(self) -> tuple[str | None, str | None]:
+        for protocol in self.scope.get("subprotocols") or []:
+            if protocol.startswith(SUBPROTOCOL_PREFIX):
+                return protocol[len(SUBPROTOCOL_PREFIX) :], protocol
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        return (query.get("token") or [None])[0], None
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        if hasattr(self, "tailer"):
+            self.tailer.unsubscribe(self._offer)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.socket_id:
+            await database_sync_to_async(services.agent_socket_close)(socket_id=self.socket_id)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(SOCKET_HEARTBEAT_SECONDS)
+            await database_sync_to_async(services.agent_socket_seen)(socket_id=self.socket_id)
+
+    # --- frames from the client ---------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.token is None or self.closing:
+            return
+        if text_data is None:
+            await self._error("bad_frame", "send JSON in text frames")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_json", "the frame is not JSON")
+            return
+        if not isinstance(frame, dict):
+            await self._error("bad_frame", "a frame is a JSON object with an 'op'")
+            return
+        handler = {
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "status": self._status,
+            "ping": self._ping,
+        }.get(frame.get("op"))
+        if handler is None:
+            await self._error("unknown_op", "op is one of subscribe, unsubscribe, status, ping")
+            return
+        await handler(frame)
+
+    async def _topics(self, frame: dict[str, Any]) -> list[str] | None:
+        topics = frame.get("topics")
+        if not isinstance(topics, list) or not topics or len(topics) > MAX_TOPICS:
+            await self._error("bad_frame", f"topics is a list of 1 to {MAX_TOPICS} topics")
+            return None
+        try:
+            return await _canonical_topics(self.token, topics)
+        except selectors.TopicError as exc:
+            await self._error(exc.code, exc.detail)
+            return None
+
+    async def _subscribe(self, frame: dict[str, Any]) -> None:
+        after = frame.get("after")
+        if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+            await self._error("bad_after", "after is a log position (an integer >= 0) or null")
+            return
+        topics = await self._topics(frame)
+        if topics is None:
+            return
+        async with self.lock:
+            # Topics first, so the tailer queues matching live events while the replay runs.
+            new = set(topics) - self.topics
+            self.topics |= set(topics)
+            if after is None:
+                if self.cursor is None:
+                    self.cursor = self.tailer.position
+            else:
+                await self._replay(after, new)
+            await self._send({"op": "caught_up", "position": self.cursor})
+
+    async def _replay(self, after: int, new_topics: set[str]) -> None:
+        """Send the log's events past `after` for the new topics (and past the cursor for the others)."""
+        old_topics = self.topics - new_topics
+        previous = self.cursor
+        position = after if previous is None else min(after, previous)
+        while True:
+            page = await _read_after(position)
+            for event in page:
+                topics = selectors.event_topics(event)
+                wanted = (topics & new_topics and event.position > after) or (
+                    topics & old_topics and (previous is None or event.position > previous)
+                )
+                if wanted:
+                    await self._send_event(topics, event)
+            if page:
+                position = page[-1].position
+            if len(page) < REPLAY_PAGE:
+                break
+        self.cursor = max(position, previous or 0, after)
+
+    async def _unsubscribe(self, frame: dict[str, Any]) -> None:
+        topics = await self._topics(frame)
+        if topics is not None:
+            self.topics -= set(topics)
+
+    async def _status(self, frame: dict[str, Any]) -> None:
+        if self.token.role != Role.AGENT:
+            await self._error("forbidden", "only agents have a status")
+            return
+        value = frame.get("value")
+        try:
+            await database_sync_to_async(services.agent_status_set)(agent=self.token, status=value)
+        except ApplicationError as exc:
+            await self._error("bad_status", exc.detail)
+
+    async def _ping(self, frame: dict[str, Any]) -> None:
+        await self._send({"op": "pong"})
+
+    # --- delivery -----------------------------------------------------------------------------------------
+
+    def _offer(self, events: list[store.RecordedEvent]) -> None:
+        """Called by the tailer with each new page of the log (in the event loop; must not block)."""
+        if self.closing or not self.topics:
+            return
+        for event in events:
+            if selectors.event_topics(event) & self.topics:
+                try:
+                    self.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    self._too_slow()
+                    return
+
+    def _too_slow(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.tailer.unsubscribe(self._offer)
+        logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
+        asyncio.get_running_loop().create_task(
+            self.close(code=CLOSE_TOO_SLOW, reason="too slow: reconnect and resume from your last position")
+        )
+
+    async def _pump(self) -> None:
+        while True:
+            event = await self.queue.get()
+            async with self.lock:
+                if self.closing:
+                    return
+                if self.cursor is None or event.position <= self.cursor:
+                    continue  # already sent by a replay, or before any subscription
+                self.cursor = event.position
+                topics = selectors.event_topics(event)
+                if topics & self.topics:
+                    await self._send_event(topics, event)
+
+    async def _send_event(self, topics: set[str], event: store.RecordedEvent) -> None:
+        topic = next((t for t in sorted(self.topics) if t in topics), "all")
+        await self._send(
+            {
+                "op": "event",
+                "topic": topic,
+                "position": event.position,
+                "event": selectors.event_for_subscriber(event),
+            }
+        )
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, default=str))
+
+    async def _error(self, code: str, detail: str) -> None:
+        await self._send({"op": "error", "code": code, "detail": detail})

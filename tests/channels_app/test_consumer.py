@@ -1,0 +1,262 @@
+"""The agent websocket in-process (WebsocketCommunicator): auth, subscribe, resume, errors, presence, slow clients."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing.websocket import WebsocketCommunicator
+
+from config.asgi import application
+from hub import store
+from hub.models import StoredEvent
+from interactions import services
+from interactions.ingestion import events_ingest
+from interactions.models import AgentPresence, AgentSocket, Role
+from tests.conftest import cloud_event
+from tests.factories import ApiTokenFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+TIMEOUT = 10
+
+
+@database_sync_to_async
+def make_token(role=Role.AGENT, **kwargs):
+    return ApiTokenFactory(role=role, **kwargs)
+
+
+@database_sync_to_async
+def ingest(*events):
+    token = ApiTokenFactory(role=Role.ADMIN)
+    return [r.as_dict() for r in events_ingest(list(events), token=token)]
+
+
+def connect(token=None, *, raw: str | None = None, subprotocols=None) -> WebsocketCommunicator:
+    path = "/ws/v1/agent"
+    if raw is not None or token is not None:
+        path += f"?token={raw if raw is not None else token.raw}"
+    return WebsocketCommunicator(application, path, subprotocols=subprotocols)
+
+
+async def opened(token) -> WebsocketCommunicator:
+    ws = connect(token)
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    return ws
+
+
+async def frame(ws) -> dict:
+    return await ws.receive_json_from(timeout=TIMEOUT)
+
+
+async def subscribe(ws, topics, after=None) -> dict:
+    await ws.send_json_to({"op": "subscribe", "topics": topics, "after": after})
+    caught_up = await frame(ws)
+    assert caught_up["op"] == "caught_up", caught_up
+    return caught_up
+
+
+async def closed_with(ws) -> int:
+    message = await ws.receive_output(timeout=TIMEOUT)
+    while message["type"] != "websocket.close":
+        message = await ws.receive_output(timeout=TIMEOUT)
+    return message["code"]
+
+
+# --- authentication ------------------------------------------------------------------------------------
+
+
+async def test_no_token_closes_with_4401():
+    ws = connect()
+    await ws.connect(timeout=TIMEOUT)
+    assert await closed_with(ws) == 4401
+
+
+async def test_a_wrong_token_closes_with_4401():
+    ws = connect(raw="tl_nope")
+    await ws.connect(timeout=TIMEOUT)
+    assert await closed_with(ws) == 4401
+
+
+async def test_an_integration_token_may_not_subscribe_4403():
+    ws = connect(await make_token(Role.INTEGRATION, source_prefix="/x/"))
+    await ws.connect(timeout=TIMEOUT)
+    assert await closed_with(ws) == 4403
+
+
+async def test_a_bearer_subprotocol_authenticates_and_is_echoed():
+    token = await make_token()
+    ws = connect(subprotocols=[f"bearer.{token.raw}"])
+    connected, subprotocol = await ws.connect(timeout=TIMEOUT)
+    assert connected and subprotocol == f"bearer.{token.raw}"
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+    await ws.disconnect()
+
+
+# --- delivery -------------------------------------------------------------------------------------------
+
+
+async def test_a_subscriber_receives_each_new_event_of_its_customer_with_customer_and_thread():
+    first = (await ingest(cloud_event(id="a")))[0]
+    ws = await opened(await make_token())
+    await subscribe(ws, [f"customer:{first['customer_id']}"])
+
+    second = (await ingest(cloud_event(id="b", data={"channel": "sms", "text": "again"})))[0]
+    other = (await ingest(cloud_event(id="c", subject="mailto:other@example.com")))[0]
+    message = await frame(ws)
+
+    assert message["op"] == "event" and message["topic"] == f"customer:{first['customer_id']}"
+    assert message["position"] == second["position"]
+    assert message["event"]["id"] == "b" and message["event"]["data"]["text"] == "again"
+    assert (message["event"]["customer_id"], message["event"]["thread_id"]) == (
+        second["customer_id"],
+        second["thread_id"],
+    )
+    assert await ws.receive_nothing(timeout=0.3)  # nothing of the other customer
+    assert other["customer_id"] != first["customer_id"]
+    await ws.disconnect()
+
+
+async def test_resume_with_after_gets_exactly_the_missed_events_then_live_ones():
+    first = (await ingest(cloud_event(id="r0")))[0]
+    thread = f"thread:{first['thread_id']}"
+    missed = [(await ingest(cloud_event(id=f"r{i}")))[0]["position"] for i in range(1, 4)]
+
+    ws = await opened(await make_token())
+    await ws.send_json_to({"op": "subscribe", "topics": [thread], "after": first["position"]})
+    replayed = [await frame(ws) for _ in missed]
+    caught_up = await frame(ws)
+    live = (await ingest(cloud_event(id="r4")))[0]
+    live_frame = await frame(ws)
+
+    assert [f["position"] for f in replayed] == missed
+    assert caught_up == {"op": "caught_up", "position": missed[-1]}
+    assert live_frame["position"] == live["position"]
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_a_supervisor_subscribed_to_all_receives_the_whole_log_in_order_without_gaps():
+    ws = await opened(await make_token(Role.SUPERVISOR))
+    start = await subscribe(ws, ["all"], after=0)
+
+    results = await ingest(*[cloud_event(id=f"s{i}", subject=f"tel:+1555123{i:04d}") for i in range(5)])
+    expected = await database_sync_to_async(
+        lambda: list(
+            StoredEvent.objects.filter(position__gt=start["position"]).values_list("position", flat=True)
+        )
+    )()
+    received = [(await frame(ws))["position"] for _ in expected]
+
+    assert received == expected
+    assert results[-1]["position"] == expected[-1]
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_agent_me_receives_my_assignments():
+    token = await make_token()
+    first = (await ingest(cloud_event(id="m")))[0]
+    ws = await opened(token)
+    await subscribe(ws, ["agent:me"])
+
+    await database_sync_to_async(services.thread_assign)(
+        thread_id=first["thread_id"], agent_id=str(token.pk), actor=token
+    )
+    message = await frame(ws)
+
+    assert message["topic"] == f"agent:{token.pk}"
+    assert message["event"]["type"] == "thread.assigned"
+    await ws.disconnect()
+
+
+async def test_a_slow_client_is_closed_with_4408_instead_of_losing_events(settings):
+    settings.THREADLINE_WS_BUFFER = 5
+    ws = await opened(await make_token(Role.SUPERVISOR))
+    await subscribe(ws, ["all"])
+
+    await ingest(*[cloud_event(id=f"burst-{i}") for i in range(20)])  # one page for the tailer: > 5 queued
+
+    assert await closed_with(ws) == 4408
+
+
+# --- bad frames: an error frame, never a silent drop ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ("not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        ('{"op": "dance"}', "unknown_op"),
+        ('{"op": "subscribe"}', "bad_frame"),
+        ('{"op": "subscribe", "topics": []}', "bad_frame"),
+        ('{"op": "subscribe", "topics": ["galaxy:1"]}', "bad_topic"),
+        ('{"op": "subscribe", "topics": ["customer:not-a-uuid"]}', "bad_topic"),
+        ('{"op": "subscribe", "topics": ["customer:00000000-0000-0000-0000-000000000000"]}', "not_found"),
+        ('{"op": "subscribe", "topics": ["thread:00000000-0000-0000-0000-000000000000"]}', "not_found"),
+        ('{"op": "subscribe", "topics": ["all"]}', "forbidden"),
+        ('{"op": "subscribe", "topics": ["agent:me"], "after": -1}', "bad_after"),
+        ('{"op": "subscribe", "topics": ["agent:me"], "after": "5"}', "bad_after"),
+        ('{"op": "status", "value": "asleep"}', "bad_status"),
+    ],
+)
+async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(payload, code):
+    ws = await opened(await make_token())
+
+    await ws.send_to(text_data=payload)
+    error = await frame(ws)
+    await ws.send_json_to({"op": "ping"})
+
+    assert error["op"] == "error" and error["code"] == code and error["detail"]
+    assert await frame(ws) == {"op": "pong"}
+    await ws.disconnect()
+
+
+async def test_a_binary_frame_gets_an_error_frame():
+    ws = await opened(await make_token())
+    await ws.send_to(bytes_data=b"\x00")
+    assert (await frame(ws))["code"] == "bad_frame"
+    await ws.disconnect()
+
+
+# --- presence -------------------------------------------------------------------------------------------
+
+
+async def test_status_frames_become_events_and_presence(settings):
+    token = await make_token()
+    watcher = await opened(await make_token(Role.SUPERVISOR))
+    await subscribe(watcher, ["all"])
+    ws = await opened(token)
+
+    await ws.send_json_to({"op": "status", "value": "available"})
+    message = await frame(watcher)
+
+    assert message["event"]["type"] == "agent.status_changed"
+    assert message["event"]["data"] == {"agent_id": str(token.pk), "status": "available", "reason": None}
+    presence = await database_sync_to_async(
+        lambda: AgentPresence.objects.get(agent_id=str(token.pk)).status
+    )()
+    assert presence == "available"
+    await ws.disconnect()
+    await watcher.disconnect()
+
+
+async def test_a_closed_socket_is_forgotten_and_the_agent_goes_offline_once_no_socket_remains():
+    token = await make_token()
+    one, two = await opened(token), await opened(token)
+    await one.send_json_to({"op": "status", "value": "available"})
+    await one.send_json_to({"op": "ping"})
+    assert await frame(one) == {"op": "pong"}
+
+    await one.disconnect()
+    still_there = await database_sync_to_async(services.agent_offline_if_gone)(agent_id=str(token.pk))
+    await two.disconnect()
+    gone = await database_sync_to_async(services.agent_offline_if_gone)(agent_id=str(token.pk))
+    again = await database_sync_to_async(services.agent_offline_if_gone)(agent_id=str(token.pk))
+
+    assert still_there is None  # the second socket is open
+    assert gone is not None and gone.data["status"] == "offline" and gone.data["reason"] == "disconnected"
+    assert again is None  # already offline: running the expiry twice changes nothing
+    assert await database_sync_to_async(AgentSocket.objects.count)() == 0
+    assert await database_sync_to_async(store.last_position)() == gone.position
