@@ -1,4 +1,4 @@
-"""Rows of the domain: API tokens and agent sockets (operational), and the read models projected from the log."""
+"""Rows of the domain: API tokens, agent sockets (operational), and read models projected from the log."""
 
 from __future__ import annotations
 

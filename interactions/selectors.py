@@ -242,7 +242,7 @@ def may_subscribe(token: ApiToken) -> bool:
 
 
 def subscription_topic(token: ApiToken, topic: object) -> str:
-    """The canonical topic for a requested one: `agent:me` becomes `agent:<id>`, a merged customer the survivor."""
+    """The canonical form of a topic: `agent:me` becomes `agent:<id>`, a merged customer its survivor."""
     if not isinstance(topic, str):
         raise TopicError(
             "bad_topic", "a topic is a string such as customer:<id>, thread:<id>, agent:me or all"

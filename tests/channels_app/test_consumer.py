@@ -1,4 +1,4 @@
-"""The agent websocket in-process (WebsocketCommunicator): auth, subscribe, resume, errors, presence, slow clients."""
+"""The agent websocket in-process: auth, subscribe, resume, errors, presence and slow clients."""
 
 from __future__ import annotations
 
