@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test lint format migrate token clean
+.PHONY: run test bench lint format migrate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: migrate
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks on PostgreSQL (DATABASE_URL names the server; they use a scratch database on it).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from django.db import transaction
+from django.db.models import Max
 
 from hub.models import ProjectionCheckpoint, StoredEvent
 
@@ -57,25 +58,44 @@ def _apply_from(projector: Projector, after: int) -> int:
     position = after
     while True:
         rows = list(StoredEvent.objects.filter(position__gt=position).order_by("position")[:PAGE])
-        if not rows:
-            return position
         for event in _records(rows):
             if event.type in projector.types:
                 projector.apply(event)
-        position = rows[-1].position
+        if rows:
+            position = rows[-1].position
+        if len(rows) < PAGE:
+            return position
 
 
-def catch_up() -> None:
+def _previous_position(events: list) -> int:
+    first = events[0].position
+    return StoredEvent.objects.filter(position__lt=first).aggregate(p=Max("position"))["p"] or 0
+
+
+def catch_up(new_events: list | None = None) -> None:
     """Bring every projector up to the end of the log. Called by `append`, inside its transaction and lock.
+
+    `new_events` are the events this append just wrote: a projector whose checkpoint is right behind them
+    (the usual case) applies them as they are, without reading them back. Otherwise (a projector that failed
+    earlier, or is new) it reads the log from its checkpoint.
 
     A projector that raises is rolled back to its savepoint: the events stay appended (the log is the truth),
     the checkpoint stays where it was and records the failure, and the next append tries again from there.
     """
+    previous = None
     for projector in _projectors.values():
         checkpoint = _checkpoint(projector.name)
         try:
             with transaction.atomic():
-                position = _apply_from(projector, checkpoint.position)
+                if new_events and not checkpoint.last_error:
+                    previous = _previous_position(new_events) if previous is None else previous
+                if new_events and not checkpoint.last_error and checkpoint.position == previous:
+                    for event in new_events:
+                        if event.type in projector.types:
+                            projector.apply(event)
+                    position = new_events[-1].position
+                else:
+                    position = _apply_from(projector, checkpoint.position)
         except Exception as exc:  # a projector bug must not lose the event being appended
             logger.exception("projection %s failed after position %s", projector.name, checkpoint.position)
             ProjectionCheckpoint.objects.filter(name=projector.name).update(
@@ -86,6 +106,18 @@ def catch_up() -> None:
             ProjectionCheckpoint.objects.filter(name=projector.name).update(
                 position=position, last_error="", failed_position=None
             )
+
+
+def catch_up_if_behind() -> None:
+    """Catch up only if some projection is behind the log (two cheap reads when all are current)."""
+    if not _projectors:
+        return
+    last = StoredEvent.objects.aggregate(p=Max("position"))["p"] or 0
+    current = ProjectionCheckpoint.objects.filter(
+        name__in=list(_projectors), position=last, last_error=""
+    ).count()
+    if current < len(_projectors):
+        catch_up()
 
 
 def rebuild(*, progress: Callable[[int], None] | None = None) -> int:

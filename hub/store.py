@@ -176,6 +176,7 @@ def append(
     events: Sequence[NewEvent],
     *,
     expected_versions: Mapping[str, int] | None = None,
+    known_new: bool = False,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -183,11 +184,12 @@ def append(
     result carries the original and `duplicate=True`. `expected_versions` maps a stream to the version it
     must be at before this append (0: the stream must not exist); a mismatch raises WrongExpectedVersion
     and writes nothing. Call it inside an outer `transaction.atomic()` to make other writes atomic with it.
+    `known_new=True` skips the duplicate lookup when the caller already made it under the append lock.
     """
     expected_versions = dict(expected_versions or {})
     with transaction.atomic():
         append_lock()
-        existing = _existing((e.source, e.id) for e in events)
+        existing = {} if known_new else _existing((e.source, e.id) for e in events)
         streams = {e.stream for e in events} | set(expected_versions)
         versions = _stream_versions(streams)
         for stream, expected in expected_versions.items():
@@ -227,18 +229,19 @@ def append(
             plan.append(("new", row))
         if rows:
             StoredEvent.objects.bulk_create(rows)
+            recorded = {id(row): _recorded(row) for row in rows}
             # Inline projections: read models change in the same transaction as the log.
-            projections.catch_up()
+            projections.catch_up([recorded[id(row)] for row in rows])
             _notify_tailers(rows[-1].position)
 
     results: list[AppendResult] = []
     for kind, item in plan:
         if kind == "new":
-            results.append(AppendResult(_recorded(item), duplicate=False))
+            results.append(AppendResult(recorded[id(item)], duplicate=False))
         elif kind == "old":
             results.append(AppendResult(_recorded(item), duplicate=True))
         else:
-            results.append(AppendResult(_recorded(rows[item]), duplicate=True))
+            results.append(AppendResult(recorded[id(rows[item])], duplicate=True))
     return results
 
 

@@ -248,7 +248,7 @@ def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
         store.append_lock()
         # Placement reads the read models: bring them to the end of the log first (a no-op unless a projector
         # failed earlier and has since been fixed).
-        projections.catch_up()
+        projections.catch_up_if_behind()
         now = timezone.now()
         for index, event in enumerate(new_events):
             original = store.get_event(event.source, event.id)
@@ -260,7 +260,7 @@ def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
             except PlacementError as exc:
                 errors.append({"index": index, "field": exc.field, "message": exc.message})
                 continue
-            appended = store.append([*placement.prelude, placement.place(event)])
+            appended = store.append([*placement.prelude, placement.place(event)], known_new=True)
             results.append(IngestedEvent(appended[-1]))
         if errors:
             raise InvalidEvents(errors)

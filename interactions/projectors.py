@@ -198,7 +198,10 @@ def apply_channel_event(event: RecordedEvent) -> None:
         update_fields=["event_count", "last_activity_at", "last_position", "version", "channels", "topic"]
     )
     if data.get("conversation_ref"):
-        ConversationRef.objects.get_or_create(ref=data["conversation_ref"], defaults={"thread_id": thread_id})
+        # The first thread a reference was seen on keeps it.
+        ConversationRef.objects.bulk_create(
+            [ConversationRef(ref=data["conversation_ref"], thread_id=thread_id)], ignore_conflicts=True
+        )
 
     customer = thread.customer
     fields: list[str] = []

@@ -1,0 +1,225 @@
+"""Shared benchmark plumbing: a scratch database, server processes, percentiles, machine facts, the report."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import environ
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+REPORT = ROOT / "docs" / "benchmarks.md"
+SCRATCH_DB = "threadline_bench"
+
+
+class BenchError(SystemExit):
+    pass
+
+
+def scratch_database_url() -> str:
+    """A fresh scratch database on the server DATABASE_URL names (PostgreSQL only); yours stays untouched."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise BenchError(
+            "benchmarks run on PostgreSQL: set DATABASE_URL, e.g. "
+            "DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline make bench (SQLite is refused)"
+        )
+    config = environ.Env.db_url_config(url)
+    admin = _psql_args(config, "postgres")
+    subprocess.run(
+        [*admin, "-c", f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"], check=True, capture_output=True
+    )
+    subprocess.run([*admin, "-c", f"CREATE DATABASE {SCRATCH_DB}"], check=True, capture_output=True)
+    auth = config["USER"] + (f":{config['PASSWORD']}" if config.get("PASSWORD") else "")
+    return f"postgres://{auth}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{SCRATCH_DB}"
+
+
+def _psql_args(config: dict, database: str) -> list[str]:
+    return [
+        "psql",
+        "-h",
+        config["HOST"] or "127.0.0.1",
+        "-p",
+        str(config["PORT"] or 5432),
+        "-U",
+        config["USER"],
+        "-d",
+        database,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-q",
+    ]
+
+
+def bench_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", **extra})
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "python"), "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def create_token(env: dict[str, str], name: str, role: str, *extra: str) -> str:
+    return manage(env, "create_token", name, "--role", role, *extra).strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def servers(specs: dict[str, list[str]], env: dict[str, str], logs: Path):
+    """Run each command until the block ends (logs under `logs`); yield name -> Popen."""
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name, argv in specs.items():
+            procs[name] = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=(logs / f"{name}.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        yield procs
+    finally:
+        for proc in procs.values():
+            with _suppress():
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _suppress():
+    return contextlib.suppress(ProcessLookupError)
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.2)
+    raise BenchError(f"{base} did not come up")
+
+
+def rss_mib(pid: int, *, peak: bool = False) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MiB."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            text = Path(f"/proc/{p}/status").read_text()
+        except FileNotFoundError:
+            continue
+        match = re.search(r"^VmHWM:\s+(\d+)" if peak else r"^VmRSS:\s+(\d+)", text, re.M)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = task / "children"
+        if children.exists():
+            for child in children.read_text().split():
+                found += [int(child), *_children(int(child))]
+    return found
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> dict[str, str]:
+    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    server = os.environ.get("BENCH_PG_VERSION", "")
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu.group(1).strip() if cpu else platform.processor(),
+        "memory": f"{mem_kib / 1024 / 1024:.1f} GiB",
+        "python": platform.python_version(),
+        "postgresql": server or pg,
+        "kernel": platform.release(),
+    }
+
+
+def server_version(database_url: str) -> str:
+    config = environ.Env.db_url_config(database_url)
+    done = subprocess.run(
+        [*_psql_args(config, config["NAME"]), "-tAc", "SHOW server_version"], capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def write_section(name: str, body: str, command: str, database_url: str) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md (the others stay)."""
+    facts = machine()
+    facts["postgresql"] = server_version(database_url) or facts["postgresql"]
+    header = (
+        f"_Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} on {facts['cores']} cores "
+        f"({facts['cpu']}), {facts['memory']}, PostgreSQL {facts['postgresql']}, Python {facts['python']}, "
+        f"Linux {facts['kernel']}. Reproduce: `{command}`._\n\n"
+    )
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    section = f"{start}\n{header}{body.rstrip()}\n{end}"
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    if start in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: section, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    REPORT.write_text(text)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def dump_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str))
