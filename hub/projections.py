@@ -117,6 +117,9 @@ def catch_up_if_behind() -> None:
         name__in=list(_projectors), position=last, last_error=""
     ).count()
     if current < len(_projectors):
+        from hub.store import append_lock
+
+        append_lock()  # catching up writes read models: one writer at a time, as for appends
         catch_up()
 
 

@@ -139,6 +139,30 @@ def append_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
 
+def lock_keys(namespace: int, keys: Iterable[str]) -> None:
+    """Transaction-scoped locks on application keys (say, the identifiers an ingest will place).
+
+    Lets callers serialise work on the same keys without holding the global append lock. Keys are taken in
+    sorted order so that two transactions never wait for each other in a cycle. These two-part advisory
+    keys are a different key space from the append lock's. SQLite needs nothing: its IMMEDIATE transactions
+    already serialise writers.
+    """
+    wanted = sorted({str(k) for k in keys})
+    if not wanted or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(k))"
+            " FROM (SELECT unnest(%s::text[]) AS k ORDER BY 1) AS sorted_keys",
+            [namespace, wanted],
+        )
+
+
+def existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordedEvent]:
+    """The events already in the log among these (source, id) pairs."""
+    return {key: _recorded(row) for key, row in _existing(keys).items()}
+
+
 def _notify_tailers(position: int) -> None:
     """Wake every process tailing the log. NOTIFY is transactional: sent at COMMIT, dropped on rollback.
 

@@ -7,15 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from hub import projections, store
 from interactions import catalogue
 from interactions.errors import Forbidden, InvalidEvents, InvalidIdentifier
 from interactions.identifiers import parse_identifier
 from interactions.models import ApiToken
-from interactions.placement import PlacementError, place
+from interactions.placement import (
+    CUSTOMER_LOCKS,
+    IDENTIFIER_LOCKS,
+    PlacementError,
+    PlacementView,
+    identifiers_of,
+)
 from interactions.redaction import redact
 from interactions.tokens import check_may_post_source, require_may_post_events
 
@@ -237,31 +244,60 @@ def events_ingest(events: list[Any], *, token: ApiToken) -> list[IngestedEvent]:
 
 
 def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
-    """Place each event (customer, thread) and append it with the hub's own events, all in one transaction.
+    """Place every event, then append them with the hub's own events, all in one transaction, or none.
 
-    Validation, redaction and identifier parsing happened before: only placement (a few indexed reads) and
-    the writes happen under the append lock. A placement error anywhere rolls the whole request back.
+    Validation, redaction and identifier parsing happened before. Placement runs under locks on the
+    request's identifiers and customers (so two requests about one customer are placed one after the
+    other), not under the global append lock, which `store.append` takes only to write.
     """
-    results: list[IngestedEvent] = []
-    errors: list[dict[str, Any]] = []
+    for attempt in range(3):
+        try:
+            return _append_placed_once(new_events)
+        except OperationalError as exc:
+            # Two requests merging customers in opposite orders can deadlock; PostgreSQL aborts one. Retry.
+            if not isinstance(exc.__cause__, psycopg_errors.DeadlockDetected) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _append_placed_once(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
     with transaction.atomic():
-        store.append_lock()
-        # Placement reads the read models: bring them to the end of the log first (a no-op unless a projector
-        # failed earlier and has since been fixed).
-        projections.catch_up_if_behind()
+        store.lock_keys(IDENTIFIER_LOCKS, {uri for e in new_events for uri in identifiers_of(e)})
+        store.lock_keys(CUSTOMER_LOCKS, PlacementView.customers_for(new_events))
+        projections.catch_up_if_behind()  # placement reads the read models: current unless a projector failed
+        view = PlacementView.load(new_events)
+        # A merge committed between the two reads can name a customer not locked yet; lock it too.
+        store.lock_keys(CUSTOMER_LOCKS, view.customer_ids())
+        originals = store.existing((e.source, e.id) for e in new_events)
         now = timezone.now()
+        to_append: list[store.NewEvent] = []
+        answers: list[tuple[str, Any]] = []  # ("old", RecordedEvent) | ("new", index in to_append)
+        seen: dict[tuple[str, str], int] = {}
+        errors: list[dict[str, Any]] = []
         for index, event in enumerate(new_events):
-            original = store.get_event(event.source, event.id)
-            if original is not None:
-                results.append(IngestedEvent(store.AppendResult(original, duplicate=True)))
+            key = (event.source, event.id)
+            if key in originals:
+                answers.append(("old", originals[key]))
+                continue
+            if key in seen:
+                answers.append(("again", seen[key]))
                 continue
             try:
-                placement = place(event, now=now)
+                placement = view.place(event, now=now)
             except PlacementError as exc:
                 errors.append({"index": index, "field": exc.field, "message": exc.message})
                 continue
-            appended = store.append([*placement.prelude, placement.place(event)], known_new=True)
-            results.append(IngestedEvent(appended[-1]))
+            to_append += placement.prelude
+            seen[key] = len(to_append)
+            answers.append(("new", len(to_append)))
+            to_append.append(placement.place(event))
         if errors:
             raise InvalidEvents(errors)
+        appended = store.append(to_append) if to_append else []
+    results = []
+    for kind, item in answers:
+        if kind == "old":
+            results.append(IngestedEvent(store.AppendResult(item, duplicate=True)))
+        else:
+            results.append(IngestedEvent(store.AppendResult(appended[item].event, duplicate=kind == "again")))
     return results

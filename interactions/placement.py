@@ -1,9 +1,11 @@
-"""Placement of an incoming event: which customer it is about and which task thread it continues.
+"""Placement of incoming events: which customer each is about and which task thread it continues.
 
-Runs at ingestion, after validation and under the append lock (the decisions read state that appends change).
-Every decision becomes an event or metadata in the log (`customer.created`, `customer.identified`,
-`customer.merged`, `thread.opened`, `thread.reopened`, and the event's own `customer_id`/`thread_id`), so
-projections apply recorded decisions and a rebuild reproduces them exactly.
+Runs at ingestion after validation, under per-identifier and per-customer locks but before the global append
+lock: a request's events are placed in memory, against a small view of the read models loaded in a few
+queries and kept current as each event is placed, and only then appended together. Every decision becomes
+an event or metadata in the log (`customer.created`, `customer.identified`, `customer.merged`,
+`thread.opened`, `thread.reopened`, and the event's own `customer_id`/`thread_id`), so projections apply
+recorded decisions and a rebuild reproduces them exactly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
 from hub.store import NewEvent
 from interactions.catalogue import THREADED_TYPES
@@ -22,6 +25,9 @@ from interactions.models import ConversationRef, CustomerIdentifier, Thread, Thr
 
 HUB_SOURCE = "/threadline"
 INBOUND_TYPES = {"message.received"}
+# Namespaces of the keyed advisory locks (hub.store.lock_keys).
+IDENTIFIER_LOCKS = 1
+CUSTOMER_LOCKS = 2
 
 
 class PlacementError(Exception):
@@ -42,10 +48,17 @@ class Placement:
     def place(self, event: NewEvent) -> NewEvent:
         """The event with its stream and the decisions recorded in its metadata."""
         stream = f"thread-{self.thread_id}" if self.thread_id else f"customer-{self.customer_id}"
-        metadata = {**event.metadata, "customer_id": self.customer_id}
-        if self.thread_id:
-            metadata["thread_id"] = self.thread_id
-        return replace(event, stream=stream, metadata=metadata)
+        return replace(_stamp(event, self.customer_id, self.thread_id), stream=stream)
+
+
+@dataclass
+class ThreadInfo:
+    id: str
+    customer_id: str
+    topic: str
+    status: str
+    opened_at: datetime
+    last_activity_at: datetime
 
 
 def continuation_window() -> timedelta:
@@ -74,7 +87,7 @@ def hub_event(
     )
 
 
-def _identifiers(event: NewEvent) -> list[str]:
+def identifiers_of(event: NewEvent) -> list[str]:
     uris = [event.subject]
     for raw in event.data.get("identifiers") or []:
         uri = parse_identifier(raw).uri
@@ -83,140 +96,203 @@ def _identifiers(event: NewEvent) -> list[str]:
     return uris
 
 
-def _customer(event: NewEvent, at: datetime) -> tuple[str, list[str], list[NewEvent]]:
-    """The surviving customer's id, every customer id now folded into it, and the identity events."""
-    uris = _identifiers(event)
-    rows = CustomerIdentifier.objects.filter(uri__in=uris).select_related("customer")
-    known = {row.uri: row.customer for row in rows}
-    if not known:
-        customer_id = str(uuid.uuid4())
-        created = hub_event(
-            "customer.created",
-            f"customer-{customer_id}",
-            {"customer_id": customer_id, "identifiers": uris},
-            cause=event,
-            at=at,
-        )
-        return customer_id, [customer_id], [created]
-
-    customers = sorted({c.pk: c for c in known.values()}.values(), key=lambda c: (c.created_at, str(c.pk)))
-    survivor = str(customers[0].pk)
-    prelude = [
-        hub_event(
-            "customer.merged",
-            f"customer-{survivor}",
-            {"survivor_id": survivor, "merged_id": str(other.pk)},
-            cause=event,
-            at=at,
-        )
-        for other in customers[1:]
-    ]
-    prelude += [
-        hub_event(
-            "customer.identified",
-            f"customer-{survivor}",
-            {"customer_id": survivor, "identifier": uri},
-            cause=event,
-            at=at,
-        )
-        for uri in uris
-        if uri not in known
-    ]
-    return survivor, [str(c.pk) for c in customers], prelude
-
-
 def _refs(data: dict[str, Any]) -> list[str]:
     """Conversation keys this event continues, most specific first."""
     refs = [data.get("in_reply_to"), *reversed(data.get("references") or []), data.get("conversation_ref")]
     return [r for r in refs if r]
 
 
-def _thread(
-    event: NewEvent, customer_id: str, customer_ids: list[str], at: datetime
-) -> tuple[str, list[NewEvent]]:
-    data = event.data
-    window = continuation_window()
-    inbound = event.type in INBOUND_TYPES or (
-        event.type.startswith("call.") and data.get("direction") == "inbound"
-    )
-    topic = data.get("topic") or ""
+class PlacementView:
+    """The part of the read models placement decides from, for one request, updated as events are placed."""
 
-    def reopen_if_needed(thread: Thread) -> list[NewEvent]:
-        if thread.status == ThreadStatus.RESOLVED and inbound:
-            return [
-                hub_event(
-                    "thread.reopened",
-                    f"thread-{thread.pk}",
-                    {"thread_id": str(thread.pk)},
-                    cause=event,
-                    at=at,
-                )
-            ]
-        return []
+    def __init__(self) -> None:
+        self.identifiers: dict[str, str] = {}  # uri -> customer id
+        self.created: dict[str, tuple[datetime, str]] = {}  # customer id -> sort key for choosing survivors
+        self.threads: dict[str, ThreadInfo] = {}
+        self.refs: dict[str, str] = {}  # conversation ref -> thread id
 
-    # 1. The event names a thread.
-    if data.get("thread_id"):
-        thread = Thread.objects.filter(pk=data["thread_id"]).first()
-        if thread is None:
-            raise PlacementError("data.thread_id", f"no thread {data['thread_id']}")
-        if str(thread.customer_id) not in customer_ids:
-            raise PlacementError("data.thread_id", f"thread {data['thread_id']} belongs to another customer")
-        return str(thread.pk), reopen_if_needed(thread)
-
-    # 2. It continues a conversation the hub has seen (e-mail In-Reply-To/References, chat session, call id).
-    refs = _refs(data)
-    if refs:
-        found = {
-            r.ref: r.thread
-            for r in ConversationRef.objects.filter(
-                ref__in=refs, thread__customer_id__in=customer_ids
-            ).select_related("thread")
+    @staticmethod
+    def customers_for(events: list[NewEvent]) -> set[str]:
+        """The customers the events' identifiers resolve to now (one query), to lock them."""
+        uris = {uri for event in events for uri in identifiers_of(event)}
+        return {
+            str(c)
+            for c in CustomerIdentifier.objects.filter(uri__in=uris).values_list("customer_id", flat=True)
         }
-        for ref in refs:
-            thread = found.get(ref)
+
+    @classmethod
+    def load(cls, events: list[NewEvent]) -> PlacementView:
+        view = cls()
+        uris = {uri for event in events for uri in identifiers_of(event)}
+        for row in CustomerIdentifier.objects.filter(uri__in=uris).select_related("customer"):
+            view.identifiers[row.uri] = str(row.customer_id)
+            view.created[str(row.customer_id)] = (row.customer.created_at, str(row.customer_id))
+        refs = {ref for event in events for ref in _refs(event.data)}
+        if refs:
+            view.refs = {
+                r: str(t)
+                for r, t in ConversationRef.objects.filter(ref__in=refs).values_list("ref", "thread")
+            }
+        named = {str(e.data["thread_id"]) for e in events if e.data.get("thread_id")} | set(
+            view.refs.values()
+        )
+        query = Q(customer_id__in=set(view.identifiers.values()), status=ThreadStatus.OPEN) | Q(pk__in=named)
+        for t in Thread.objects.filter(query):
+            view.threads[str(t.pk)] = ThreadInfo(
+                str(t.pk), str(t.customer_id), t.topic, t.status, t.opened_at, t.last_activity_at
+            )
+        return view
+
+    def customer_ids(self) -> set[str]:
+        return set(self.identifiers.values())
+
+    def record(self, events: list[NewEvent]) -> None:
+        """Apply what placement needs to know of these events (the projector does the rest, later)."""
+        for event in events:
+            data = event.data
+            if event.type == "customer.created":
+                for uri in data["identifiers"]:
+                    self.identifiers[uri] = data["customer_id"]
+                self.created[data["customer_id"]] = (event.occurred_at, data["customer_id"])
+            elif event.type == "customer.identified":
+                self.identifiers[data["identifier"]] = data["customer_id"]
+            elif event.type == "customer.merged":
+                survivor, merged = data["survivor_id"], data["merged_id"]
+                self.identifiers = {u: survivor if c == merged else c for u, c in self.identifiers.items()}
+                for thread in self.threads.values():
+                    if thread.customer_id == merged:
+                        thread.customer_id = survivor
+            elif event.type == "thread.opened":
+                self.threads[data["thread_id"]] = ThreadInfo(
+                    data["thread_id"],
+                    data["customer_id"],
+                    data.get("topic") or "",
+                    ThreadStatus.OPEN,
+                    event.occurred_at,
+                    event.occurred_at,
+                )
+            elif event.type == "thread.reopened":
+                self.threads[data["thread_id"]].status = ThreadStatus.OPEN
+            elif event.type in THREADED_TYPES:
+                thread = self.threads[event.metadata["thread_id"]]
+                thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+                if not thread.topic and data.get("topic"):
+                    thread.topic = data["topic"]
+                if data.get("conversation_ref"):
+                    self.refs.setdefault(data["conversation_ref"], thread.id)
+
+    # --- the rules -------------------------------------------------------------------------------------
+
+    def _customer(self, event: NewEvent, at: datetime) -> tuple[str, list[str], list[NewEvent]]:
+        """The surviving customer's id, every customer id now folded into it, and the identity events."""
+        uris = identifiers_of(event)
+        known = {uri: self.identifiers[uri] for uri in uris if uri in self.identifiers}
+        if not known:
+            customer_id = str(uuid.uuid4())
+            data = {"customer_id": customer_id, "identifiers": uris}
+            return (
+                customer_id,
+                [customer_id],
+                [hub_event("customer.created", f"customer-{customer_id}", data, cause=event, at=at)],
+            )
+        customers = sorted(set(known.values()), key=lambda c: self.created[c])
+        survivor = customers[0]
+        stream = f"customer-{survivor}"
+        prelude = [
+            hub_event(
+                "customer.merged", stream, {"survivor_id": survivor, "merged_id": other}, cause=event, at=at
+            )
+            for other in customers[1:]
+        ]
+        prelude += [
+            hub_event(
+                "customer.identified",
+                stream,
+                {"customer_id": survivor, "identifier": uri},
+                cause=event,
+                at=at,
+            )
+            for uri in uris
+            if uri not in known
+        ]
+        return survivor, customers, prelude
+
+    def _thread(self, event: NewEvent, customer_id: str, customer_ids: list[str], at: datetime):
+        data = event.data
+        window = continuation_window()
+        inbound = event.type in INBOUND_TYPES or (
+            event.type.startswith("call.") and data.get("direction") == "inbound"
+        )
+        topic = data.get("topic") or ""
+
+        def reopen_if_needed(thread: ThreadInfo) -> list[NewEvent]:
+            if thread.status == ThreadStatus.RESOLVED and inbound:
+                return [
+                    hub_event(
+                        "thread.reopened", f"thread-{thread.id}", {"thread_id": thread.id}, cause=event, at=at
+                    )
+                ]
+            return []
+
+        # 1. The event names a thread.
+        if data.get("thread_id"):
+            thread = self.threads.get(str(data["thread_id"]))
             if thread is None:
+                raise PlacementError("data.thread_id", f"no thread {data['thread_id']}")
+            if thread.customer_id not in customer_ids:
+                raise PlacementError(
+                    "data.thread_id", f"thread {data['thread_id']} belongs to another customer"
+                )
+            return thread.id, reopen_if_needed(thread)
+
+        # 2. It continues a conversation the hub has seen (e-mail In-Reply-To/References, chat, call id).
+        for ref in _refs(data):
+            thread = self.threads.get(self.refs.get(ref, ""))
+            if thread is None or thread.customer_id not in customer_ids:
                 continue
             if thread.status == ThreadStatus.OPEN or at - thread.last_activity_at <= window:
-                return str(thread.pk), reopen_if_needed(thread)
+                return thread.id, reopen_if_needed(thread)
             break  # a reply to a long-closed conversation is a new objective
 
-    # 3. An open thread of the customer, active within the window, whose topic does not differ.
-    candidates = Thread.objects.filter(
-        customer_id__in=customer_ids, status=ThreadStatus.OPEN, last_activity_at__gte=at - window
-    ).order_by("-last_activity_at", "-opened_at")
-    compatible = [t for t in candidates if not topic or not t.topic or t.topic == topic]
-    if compatible:
-        same_topic = [t for t in compatible if topic and t.topic == topic]
-        return str((same_topic or compatible)[0].pk), []
+        # 3. An open thread of the customer, active within the window, whose topic does not differ.
+        candidates = sorted(
+            (
+                t
+                for t in self.threads.values()
+                if t.customer_id in customer_ids
+                and t.status == ThreadStatus.OPEN
+                and t.last_activity_at >= at - window
+            ),
+            key=lambda t: (t.last_activity_at, t.opened_at),
+            reverse=True,
+        )
+        compatible = [t for t in candidates if not topic or not t.topic or t.topic == topic]
+        if compatible:
+            same_topic = [t for t in compatible if topic and t.topic == topic]
+            return (same_topic or compatible)[0].id, []
 
-    # 4. A new objective.
-    thread_id = str(uuid.uuid4())
-    opened = hub_event(
-        "thread.opened",
-        f"thread-{thread_id}",
-        {"thread_id": thread_id, "customer_id": customer_id, "topic": topic or None},
-        cause=event,
-        at=at,
-    )
-    return thread_id, [opened]
+        # 4. A new objective.
+        thread_id = str(uuid.uuid4())
+        data = {"thread_id": thread_id, "customer_id": customer_id, "topic": topic or None}
+        return thread_id, [hub_event("thread.opened", f"thread-{thread_id}", data, cause=event, at=at)]
+
+    def place(self, event: NewEvent, *, now: datetime) -> Placement:
+        """Decide the customer and thread of a validated event, and record the decision in the view."""
+        at = event.occurred_at or now
+        customer_id, customer_ids, prelude = self._customer(event, at)
+        prelude = [_stamp(e, customer_id, None) for e in prelude]
+        thread_id = None
+        if event.type in THREADED_TYPES:
+            thread_id, thread_events = self._thread(event, customer_id, customer_ids, at)
+            prelude += [_stamp(e, customer_id, thread_id) for e in thread_events]
+        placement = Placement(customer_id, thread_id, prelude)
+        self.record([*prelude, replace(placement.place(event), occurred_at=at)])
+        return placement
 
 
 def _stamp(event: NewEvent, customer_id: str, thread_id: str | None) -> NewEvent:
-    """Record the customer (and thread) a hub event concerns, as channel events carry them."""
+    """Record the customer (and thread) an event concerns."""
     metadata = {**event.metadata, "customer_id": customer_id}
     if thread_id:
         metadata["thread_id"] = thread_id
     return replace(event, metadata=metadata)
-
-
-def place(event: NewEvent, *, now: datetime) -> Placement:
-    """Decide the customer and thread of a validated event; raise PlacementError for impossible ones."""
-    at = event.occurred_at or now
-    customer_id, customer_ids, prelude = _customer(event, at)
-    prelude = [_stamp(e, customer_id, None) for e in prelude]
-    if event.type not in THREADED_TYPES:
-        return Placement(customer_id, None, prelude)
-    thread_id, thread_events = _thread(event, customer_id, customer_ids, at)
-    return Placement(
-        customer_id, thread_id, prelude + [_stamp(e, customer_id, thread_id) for e in thread_events]
-    )

@@ -15,7 +15,7 @@ from hub import store
 from hub.errors import ApplicationError, NotFound
 from interactions.errors import InvalidRequest
 from interactions.models import AgentPresence, AgentSocket, ApiToken, Role, Thread, ThreadStatus
-from interactions.placement import hub_event
+from interactions.placement import CUSTOMER_LOCKS, hub_event
 from interactions.redaction import redact
 
 COMMAND_SOURCE = "/threadline/api"
@@ -41,6 +41,8 @@ def _command(
 ) -> store.RecordedEvent:
     """Load the thread under the append lock, let `build` check it and make the event, append it."""
     with transaction.atomic():
+        # The thread's customer first (placement of that customer's events waits), then the append lock.
+        store.lock_keys(CUSTOMER_LOCKS, [str(_thread(thread_id).customer_id)])
         store.append_lock()
         thread = _thread(thread_id)
         stream = f"thread-{thread.pk}"
