@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-BENCHMARKS = ("live",)
+BENCHMARKS = ("ingest", "live")
 
 
 def main() -> None:

@@ -1,0 +1,321 @@
+"""Ingest: the hub over HTTP beside the database's raw ceiling and the pyeventsourcing peer, in one run.
+
+(a) one event per request, 16 concurrent clients; (b) batches of 500, 4 concurrent clients; both through
+gunicorn with the inline projections. Raw ceiling: the same rows inserted by psycopg into a scratch table,
+one transaction per event (8 threads) and 500 per transaction. Peer: pyeventsourcing's PostgreSQL
+application recorder appending the same events in-process, one per save (4 threads) and 100 per save.
+Every figure is the median of three rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import environ
+import psycopg
+from tqdm import tqdm
+
+from bench import common
+from bench.traffic import Traffic
+
+ROUNDS = 3
+SINGLE_CLIENTS, SINGLE_SECONDS = 16, 8
+BATCH, BATCH_CLIENTS, BATCHES = 500, 4, 8
+RAW_SINGLE, RAW_THREADS, RAW_BATCHES = 2000, 8, 20
+PEER_SINGLE, PEER_THREADS, PEER_BATCH, PEER_BATCHES = 2000, 4, 100, 100
+
+
+def _post(base: str, token: str, events: list[dict]) -> None:
+    batch = len(events) > 1
+    request = urllib.request.Request(
+        f"{base}/api/v1/events",
+        data=json.dumps(events if batch else events[0]).encode(),
+        headers={
+            "Content-Type": "application/cloudevents-batch+json" if batch else "application/cloudevents+json",
+            "Authorization": f"Bearer {token}",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        if response.status != 201:
+            raise common.BenchError(f"the hub answered {response.status}")
+
+
+def _threads(count: int, work: Callable[[int], None]) -> float:
+    """Run work(i) in `count` threads; return the elapsed seconds."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # re-raised below, so a failed round is never reported as a figure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - start
+
+
+def hub_single(base: str, token: str, traffic: Traffic) -> dict:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + SINGLE_SECONDS
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        while time.perf_counter() < deadline:
+            with lock:
+                event = traffic.event(len(latencies) + i * 1_000_000)
+            started = time.perf_counter()
+            _post(base, token, [event])
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    elapsed = _threads(SINGLE_CLIENTS, client)
+    return _figures(len(latencies), elapsed, latencies)
+
+
+def hub_batch(base: str, token: str, traffic: Traffic) -> dict:
+    batches = [traffic.events(BATCH, offset=10_000_000 + i * BATCH) for i in range(BATCHES)]
+    latencies: list[float] = []
+
+    def client(i: int) -> None:
+        for batch in batches[i::BATCH_CLIENTS]:
+            started = time.perf_counter()
+            _post(base, token, batch)
+            latencies.append(time.perf_counter() - started)
+
+    elapsed = _threads(BATCH_CLIENTS, client)
+    return _figures(BATCH * BATCHES, elapsed, latencies)
+
+
+def _figures(events: int, elapsed: float, latencies: list[float]) -> dict:
+    return {
+        "events_per_s": events / elapsed,
+        "p50_ms": common.percentile(latencies, 50) * 1000 if latencies else None,
+        "p99_ms": common.percentile(latencies, 99) * 1000 if latencies else None,
+    }
+
+
+RAW_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_raw (
+    position bigserial PRIMARY KEY, source text NOT NULL, event_id text NOT NULL, type text NOT NULL,
+    subject text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
+    data jsonb NOT NULL, metadata jsonb NOT NULL DEFAULT '{}', UNIQUE (source, event_id))
+"""
+RAW_COLUMNS = "source, event_id, type, subject, occurred_at, data"
+RAW_INSERT = f"INSERT INTO bench_raw ({RAW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+
+
+def _row(event: dict) -> tuple:
+    return (
+        event["source"],
+        event["id"],
+        event["type"],
+        event["subject"],
+        event["time"],
+        json.dumps(event["data"]),
+    )
+
+
+def raw_single(url: str, traffic: Traffic) -> dict:
+    events = traffic.events(RAW_SINGLE, offset=20_000_000)
+
+    def writer(i: int) -> None:
+        with psycopg.connect(url) as conn:
+            for event in events[i::RAW_THREADS]:
+                with conn.transaction():
+                    conn.execute(RAW_INSERT, _row(event))
+
+    return _figures(len(events), _threads(RAW_THREADS, writer), [])
+
+
+def raw_batch(url: str, traffic: Traffic) -> dict:
+    batches = [traffic.events(BATCH, offset=30_000_000 + i * BATCH) for i in range(RAW_BATCHES)]
+
+    def writer(_: int) -> None:
+        with psycopg.connect(url) as conn:
+            for batch in batches:
+                with conn.transaction(), conn.cursor() as cursor:
+                    cursor.executemany(RAW_INSERT, [_row(e) for e in batch])
+
+    return _figures(BATCH * RAW_BATCHES, _threads(1, writer), [])
+
+
+def _peer(url: str, pool_size: int):
+    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+    config = environ.Env.db_url_config(url)
+    datastore = PostgresDatastore(
+        dbname=config["NAME"],
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"],
+        password=config.get("PASSWORD") or "",
+        pool_size=pool_size,
+    )
+    recorder = PostgresApplicationRecorder(datastore)
+    recorder.create_table()
+    return recorder
+
+
+def _stored(event: dict):
+    from eventsourcing.persistence import StoredEvent
+
+    return StoredEvent(
+        originator_id=uuid.uuid4(),
+        originator_version=1,
+        topic=f"threadline:{event['type']}",
+        state=json.dumps(event).encode(),
+    )
+
+
+def peer_single(url: str, traffic: Traffic) -> dict:
+    recorder = _peer(url, PEER_THREADS)
+    events = [_stored(e) for e in traffic.events(PEER_SINGLE, offset=40_000_000)]
+
+    def writer(i: int) -> None:
+        for event in events[i::PEER_THREADS]:
+            recorder.insert_events([event])
+
+    return _figures(len(events), _threads(PEER_THREADS, writer), [])
+
+
+def peer_batch(url: str, traffic: Traffic) -> dict:
+    recorder = _peer(url, 1)
+    batches = [
+        [_stored(e) for e in traffic.events(PEER_BATCH, offset=50_000_000 + i * PEER_BATCH)]
+        for i in range(PEER_BATCHES)
+    ]
+
+    def writer(_: int) -> None:
+        for batch in batches:
+            recorder.insert_events(batch)
+
+    return _figures(PEER_BATCH * PEER_BATCHES, _threads(1, writer), [])
+
+
+MEASURES = {
+    "hub_single": ("hub over HTTP, 1 event per request, 16 clients", hub_single),
+    "hub_batch": ("hub over HTTP, 500 per request, 4 clients", hub_batch),
+    "raw_single": ("raw psycopg, 1 event per transaction, 8 threads", raw_single),
+    "raw_batch": ("raw psycopg, 500 per transaction", raw_batch),
+    "peer_single": ("pyeventsourcing recorder, 1 event per save, 4 threads", peer_single),
+    "peer_batch": ("pyeventsourcing recorder, 100 per save", peer_batch),
+}
+
+
+def run(command: str) -> dict:
+    url = common.scratch_database_url()
+    env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60")
+    common.manage(env, "migrate", "--no-input")
+    token = common.create_token(env, "bench-ingest", "admin")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(RAW_TABLE)
+    port = common.free_port()
+    specs = {
+        "rest": [
+            str(common.BIN / "gunicorn"),
+            "config.wsgi:application",
+            "-w",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "300",
+        ]
+    }
+    base = f"http://127.0.0.1:{port}"
+    traffic = Traffic()
+    results: dict[str, list[dict]] = {name: [] for name in MEASURES}
+    with common.servers(specs, env, common.ROOT / "bench" / "results" / "ingest-logs") as procs:
+        common.wait_ready(base)
+        steps = [(n, name) for n in range(ROUNDS) for name in MEASURES]
+        for _, name in tqdm(steps, desc="ingest", unit="step", disable=None, mininterval=1):
+            fn = MEASURES[name][1]
+            results[name].append(fn(base, token, traffic) if name.startswith("hub") else fn(url, traffic))
+        peak = common.rss_mib(procs["rest"].pid, peak=True)
+    summary = _report(results, peak, command, url)
+    common.dump_json(Path(common.ROOT / "bench" / "results" / "ingest.json"), {"rounds": results, **summary})
+    return summary
+
+
+def _median(rounds: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rounds if r[key] is not None]
+    return common.median(values) if values else None
+
+
+def _report(results: dict, peak: float, command: str, url: str) -> dict:
+    med = {name: _median(rounds, "events_per_s") for name, rounds in results.items()}
+    rows = []
+    for name, (label, _) in MEASURES.items():
+        p50, p99 = _median(results[name], "p50_ms"), _median(results[name], "p99_ms")
+        per_round = ", ".join(f"{r['events_per_s']:.0f}" for r in results[name])
+        rows.append(
+            [
+                label,
+                f"**{med[name]:.0f}**",
+                per_round,
+                "" if p50 is None else f"{p50:.0f}",
+                "" if p99 is None else f"{p99:.0f}",
+            ]
+        )
+    single_p99 = _median(results["hub_single"], "p99_ms")
+    targets = [
+        ["batches >= 10,000 events/s", f"{med['hub_batch']:.0f}", _yes(med["hub_batch"] >= 10_000)],
+        [
+            "single events >= 1,500 events/s, p99 < 50 ms",
+            f"{med['hub_single']:.0f}, p99 {single_p99:.0f} ms",
+            _yes(med["hub_single"] >= 1_500 and single_p99 < 50),
+        ],
+        [
+            "single events faster than the peer's single saves",
+            f"{med['hub_single'] / med['peer_single']:.2f}x",
+            _yes(med["hub_single"] > med["peer_single"]),
+        ],
+        [
+            "batches >= half the peer's 100-event saves",
+            f"{med['hub_batch'] / med['peer_batch']:.2f}x",
+            _yes(med["hub_batch"] >= med["peer_batch"] / 2),
+        ],
+    ]
+    ratios = [
+        ["hub single / raw single", f"{med['hub_single'] / med['raw_single']:.3f}"],
+        ["hub single / peer single", f"{med['hub_single'] / med['peer_single']:.3f}"],
+        ["hub batch / raw batch", f"{med['hub_batch'] / med['raw_batch']:.3f}"],
+        ["hub batch / peer batch", f"{med['hub_batch'] / med['peer_batch']:.3f}"],
+    ]
+    body = (
+        "## Ingest\n\nEvents shaped like contact-centre traffic (`bench/traffic.py`: mixed channels and "
+        "types, texts of 8-120 words, 3,000 customers with repeat contacts, 1% with a card number to "
+        "redact). "
+        "The hub runs under gunicorn (4 sync workers) with its inline projections; the raw ceiling and the "
+        "peer write the same events to the same PostgreSQL in the same run. The load generator shares the "
+        "machine's two cores with the servers and PostgreSQL.\n\n"
+        + common.table(rows, ["measure", "events/s (median)", "rounds", "p50 ms", "p99 ms"])
+        + "\n\n"
+        + common.table(ratios, ["ratio", "value"])
+        + "\n\n"
+        + common.table(targets, ["target", "measured", "met"])
+        + f"\n\nPeak RSS of the REST server (4 workers): {peak:.0f} MiB."
+    )
+    common.write_section("ingest", body, command, url)
+    print(body)
+    return {"medians": med}
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
