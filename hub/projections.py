@@ -21,7 +21,8 @@ class Projector(Protocol):
     name: str
     types: frozenset[str]
 
-    def apply(self, event) -> None: ...
+    def apply_all(self, events: list) -> None:
+        """Apply events (in log order, all of handled types) as one unit of work."""
 
     def reset(self) -> None:
         """Delete every read-model row the projector owns."""
@@ -58,13 +59,17 @@ def _apply_from(projector: Projector, after: int) -> int:
     position = after
     while True:
         rows = list(StoredEvent.objects.filter(position__gt=position).order_by("position")[:PAGE])
-        for event in _records(rows):
-            if event.type in projector.types:
-                projector.apply(event)
+        _apply(projector, _records(rows))
         if rows:
             position = rows[-1].position
         if len(rows) < PAGE:
             return position
+
+
+def _apply(projector: Projector, events: list) -> None:
+    handled = [event for event in events if event.type in projector.types]
+    if handled:
+        projector.apply_all(handled)
 
 
 def _previous_position(events: list) -> int:
@@ -90,9 +95,7 @@ def catch_up(new_events: list | None = None) -> None:
                 if new_events and not checkpoint.last_error:
                     previous = _previous_position(new_events) if previous is None else previous
                 if new_events and not checkpoint.last_error and checkpoint.position == previous:
-                    for event in new_events:
-                        if event.type in projector.types:
-                            projector.apply(event)
+                    _apply(projector, new_events)
                     position = new_events[-1].position
                 else:
                     position = _apply_from(projector, checkpoint.position)
@@ -141,10 +144,9 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
             rows = list(StoredEvent.objects.filter(position__gt=position).order_by("position")[:PAGE])
             if not rows:
                 break
-            for event in _records(rows):
-                for projector in _projectors.values():
-                    if event.type in projector.types:
-                        projector.apply(event)
+            events = _records(rows)
+            for projector in _projectors.values():
+                _apply(projector, events)
             position = rows[-1].position
             replayed += len(rows)
             if progress:

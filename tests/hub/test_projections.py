@@ -102,14 +102,14 @@ def test_rebuild_after_the_read_models_were_damaged_restores_them(api, superviso
 
 def test_a_projector_bug_never_loses_the_event_and_the_projection_catches_up_when_fixed(api, monkeypatch):
     post(api, time="2026-11-23T09:00:00Z")
-    original = ContextProjector.apply
+    original = ContextProjector.apply_all
 
-    def broken(self, event):
-        if event.type == "message.received":
+    def broken(self, events):
+        if any(event.type == "message.received" for event in events):
             raise RuntimeError("bug in the projector")
-        return original(self, event)
+        return original(self, events)
 
-    monkeypatch.setattr(ContextProjector, "apply", broken)
+    monkeypatch.setattr(ContextProjector, "apply_all", broken)
     response = post(api, subject="tel:+15557654321", time="2026-11-23T10:00:00Z")
 
     # The event and its decisions are in the log even though the read models could not apply them.
@@ -122,7 +122,7 @@ def test_a_projector_bug_never_loses_the_event_and_the_projection_catches_up_whe
     status = {s["name"]: s for s in projections.status()}["context"]
     assert status["error"]
 
-    monkeypatch.setattr(ContextProjector, "apply", original)
+    monkeypatch.setattr(ContextProjector, "apply_all", original)
     post(api, subject="tel:+15557654321", time="2026-11-23T11:00:00Z")
 
     checkpoint.refresh_from_db()
