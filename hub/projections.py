@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Subquery
+from django.db.models.functions import Coalesce
 
 from hub.models import ProjectionCheckpoint, StoredEvent
 
@@ -112,12 +113,12 @@ def catch_up(new_events: list | None = None) -> None:
 
 
 def catch_up_if_behind() -> None:
-    """Catch up only if some projection is behind the log (two cheap reads when all are current)."""
+    """Catch up only if some projection is behind the log (one cheap read when all are current)."""
     if not _projectors:
         return
-    last = StoredEvent.objects.aggregate(p=Max("position"))["p"] or 0
+    last = StoredEvent.objects.order_by("-position").values("position")[:1]
     current = ProjectionCheckpoint.objects.filter(
-        name__in=list(_projectors), position=last, last_error=""
+        name__in=list(_projectors), position=Coalesce(Subquery(last), 0), last_error=""
     ).count()
     if current < len(_projectors):
         from hub.store import append_lock

@@ -263,11 +263,12 @@ def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
 def _append_placed_once(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
     with transaction.atomic():
         store.lock_keys(IDENTIFIER_LOCKS, {uri for e in new_events for uri in identifiers_of(e)})
-        store.lock_keys(CUSTOMER_LOCKS, PlacementView.customers_for(new_events))
+        locked = PlacementView.customers_for(new_events)
+        store.lock_keys(CUSTOMER_LOCKS, locked)
         projections.catch_up_if_behind()  # placement reads the read models: current unless a projector failed
         view = PlacementView.load(new_events)
         # A merge committed between the two reads can name a customer not locked yet; lock it too.
-        store.lock_keys(CUSTOMER_LOCKS, view.customer_ids())
+        store.lock_keys(CUSTOMER_LOCKS, view.customer_ids() - locked)
         originals = store.existing((e.source, e.id) for e in new_events)
         now = timezone.now()
         to_append: list[store.NewEvent] = []
