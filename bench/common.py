@@ -125,6 +125,22 @@ def _suppress():
     return contextlib.suppress(ProcessLookupError)
 
 
+def gunicorn(port: int) -> list[str]:
+    """REST as production runs it: WSGI sync workers (with DATABASE_CONN_MAX_AGE set by the caller)."""
+    return [
+        str(BIN / "gunicorn"),
+        "config.wsgi:application",
+        "-w",
+        "4",
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--timeout",
+        "300",
+    ]
+
+
 def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -224,20 +224,7 @@ def run(command: str) -> dict:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(RAW_TABLE)
     port = common.free_port()
-    specs = {
-        "rest": [
-            str(common.BIN / "gunicorn"),
-            "config.wsgi:application",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "300",
-        ]
-    }
+    specs = {"rest": common.gunicorn(port)}
     base = f"http://127.0.0.1:{port}"
     traffic = Traffic()
     results: dict[str, list[dict]] = {name: [] for name in MEASURES}

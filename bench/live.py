@@ -162,16 +162,7 @@ def run(command: str) -> dict:
     rest_port, ws_port = common.free_port(), common.free_port()
     specs = {
         # REST as production runs it: WSGI sync workers, persistent connections (docs/benchmarks.md).
-        "rest": [
-            str(common.BIN / "gunicorn"),
-            "config.wsgi:application",
-            "-w",
-            "4",
-            "-b",
-            f"127.0.0.1:{rest_port}",
-            "--log-level",
-            "warning",
-        ],
+        "rest": common.gunicorn(rest_port),
         "ws": [
             str(common.BIN / "uvicorn"),
             "config.asgi:application",

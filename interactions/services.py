@@ -51,6 +51,24 @@ def _command(
         return store.append([event], expected_versions=expected)[0].event
 
 
+def _thread_state_change(
+    thread_id: uuid.UUID | str,
+    actor: ApiToken,
+    reason: str | None,
+    expected_version: int | None,
+    *,
+    event_type: str,
+    refused_from: str,
+) -> store.RecordedEvent:
+    def build(thread: Thread, stream: str) -> store.NewEvent:
+        if thread.status == refused_from:
+            raise InvalidTransition(f"thread {thread.pk} is already {refused_from}")
+        data = {"thread_id": str(thread.pk), "agent_id": str(actor.pk), "reason": reason}
+        return _with_actor(hub_event(event_type, stream, data, cause=None, at=timezone.now()), actor, thread)
+
+    return _command(thread_id, expected_version, build)
+
+
 def thread_resolve(
     *,
     thread_id: uuid.UUID | str,
@@ -58,14 +76,14 @@ def thread_resolve(
     reason: str | None = None,
     expected_version: int | None = None,
 ) -> store.RecordedEvent:
-    def build(thread: Thread, stream: str) -> store.NewEvent:
-        if thread.status == ThreadStatus.RESOLVED:
-            raise InvalidTransition(f"thread {thread.pk} is already resolved")
-        data = {"thread_id": str(thread.pk), "agent_id": str(actor.pk), "reason": reason}
-        event = hub_event("thread.resolved", stream, data, cause=None, at=timezone.now())
-        return _with_actor(event, actor, thread)
-
-    return _command(thread_id, expected_version, build)
+    return _thread_state_change(
+        thread_id,
+        actor,
+        reason,
+        expected_version,
+        event_type="thread.resolved",
+        refused_from=ThreadStatus.RESOLVED,
+    )
 
 
 def thread_reopen(
@@ -75,14 +93,14 @@ def thread_reopen(
     reason: str | None = None,
     expected_version: int | None = None,
 ) -> store.RecordedEvent:
-    def build(thread: Thread, stream: str) -> store.NewEvent:
-        if thread.status == ThreadStatus.OPEN:
-            raise InvalidTransition(f"thread {thread.pk} is already open")
-        data = {"thread_id": str(thread.pk), "agent_id": str(actor.pk), "reason": reason}
-        event = hub_event("thread.reopened", stream, data, cause=None, at=timezone.now())
-        return _with_actor(event, actor, thread)
-
-    return _command(thread_id, expected_version, build)
+    return _thread_state_change(
+        thread_id,
+        actor,
+        reason,
+        expected_version,
+        event_type="thread.reopened",
+        refused_from=ThreadStatus.OPEN,
+    )
 
 
 def thread_assign(
@@ -125,16 +143,7 @@ def _with_actor(event: store.NewEvent, actor: ApiToken, thread: Thread) -> store
         "thread_id": str(thread.pk),
         "customer_id": str(thread.customer_id),
     }
-    return store.NewEvent(
-        source=COMMAND_SOURCE,
-        id=event.id,
-        type=event.type,
-        stream=event.stream,
-        data=event.data,
-        subject=event.subject,
-        occurred_at=event.occurred_at,
-        metadata=metadata,
-    )
+    return replace(event, source=COMMAND_SOURCE, metadata=metadata)
 
 
 # --- Agent presence -----------------------------------------------------------------------------------------

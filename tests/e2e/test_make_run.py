@@ -6,41 +6,17 @@ times, reads it back once, then stops the whole set with one signal as Ctrl-C wo
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _request(
-    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+from tests.e2e import servers
 
 
 @pytest.fixture
@@ -52,24 +28,28 @@ def embedded_env(tmp_path) -> dict[str, str]:
 
 
 def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_path):
-    manage = [str(BIN / "python"), "manage.py"]
+    manage = [str(servers.BIN / "python"), "manage.py"]
     subprocess.run(
-        [*manage, "migrate", "--no-input"], cwd=ROOT, env=embedded_env, check=True, capture_output=True
+        [*manage, "migrate", "--no-input"],
+        cwd=servers.ROOT,
+        env=embedded_env,
+        check=True,
+        capture_output=True,
     )
     created = subprocess.run(
         [*manage, "create_token", "pbx", "--role", "integration", "--source", "/pbx/"],
-        cwd=ROOT,
+        cwd=servers.ROOT,
         env=embedded_env,
         check=True,
         capture_output=True,
         text=True,
     )
     token = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
+    port = servers.free_port()
     log = (tmp_path / "honcho.log").open("w")
     honcho = subprocess.Popen(
-        [str(BIN / "honcho"), "start", "-f", "Procfile", "-p", str(port)],
-        cwd=ROOT,
+        [str(servers.BIN / "honcho"), "start", "-f", "Procfile", "-p", str(port)],
+        cwd=servers.ROOT,
         env=embedded_env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -79,7 +59,7 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
     try:
         for _ in range(300):
             try:
-                if _request(f"{base}/readyz")[0] == 200:
+                if servers.request(f"{base}/readyz")[0] == 200:
                     break
             except OSError:
                 time.sleep(0.1)
@@ -97,8 +77,12 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         )
         message = ce_http.to_structured(event, JSONFormat())
         headers = {**message.headers, "Authorization": f"Bearer {token}"}
-        answers = [_request(f"{base}/api/v1/events", data=message.body, headers=headers) for _ in range(3)]
-        status, page = _request(f"{base}/api/v1/events?after=0", headers={"Authorization": f"Bearer {token}"})
+        answers = [
+            servers.request(f"{base}/api/v1/events", data=message.body, headers=headers) for _ in range(3)
+        ]
+        status, page = servers.request(
+            f"{base}/api/v1/events?after=0", headers={"Authorization": f"Bearer {token}"}
+        )
         # The worker and beat come up beside the API (honcho would stop everything if one exited).
         for _ in range(600):
             output = (tmp_path / "honcho.log").read_text()
