@@ -51,6 +51,11 @@ def _read_after(position: int) -> list[store.RecordedEvent]:
     return store.read_after(position, limit=REPLAY_PAGE)
 
 
+@database_sync_to_async
+def _last_position() -> int:
+    return store.last_position()
+
+
 class AgentConsumer(AsyncWebsocketConsumer):
     """ws/v1/agent: JSON frames in both directions (see README, "Live subscriptions")."""
 
@@ -152,6 +157,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         topics = await self._topics(frame)
         if topics is None:
+            return
+        if after is not None and after > (end := await _last_position()):
+            # A cursor from the future (say, from before a restore) would make us skip what comes next.
+            await self._error(
+                "bad_after", f"after is past the end of the log ({end}); resubscribe from {end}"
+            )
             return
         async with self.lock:
             # Topics first, so the tailer queues matching live events while the replay runs.

@@ -213,6 +213,20 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(payload
     await ws.disconnect()
 
 
+async def test_a_cursor_past_the_end_of_the_log_is_refused_rather_than_skipping_events():
+    last = (await ingest(cloud_event(id="end")))[0]["position"]
+    ws = await opened(await make_token(Role.SUPERVISOR))
+
+    await ws.send_json_to({"op": "subscribe", "topics": ["all"], "after": last + 100})
+    error = await frame(ws)
+    await subscribe(ws, ["all"], after=last)
+    live = (await ingest(cloud_event(id="next")))[0]
+
+    assert error["code"] == "bad_after" and str(last) in error["detail"]
+    assert (await frame(ws))["position"] == live["position"]
+    await ws.disconnect()
+
+
 async def test_a_binary_frame_gets_an_error_frame():
     ws = await opened(await make_token())
     await ws.send_to(bytes_data=b"\x00")
