@@ -6,6 +6,8 @@ times, reads it back once, then stops the whole set with one signal as Ctrl-C wo
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,8 +17,15 @@ import pytest
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from websockets.asyncio.client import connect
 
 from tests.e2e import servers
+
+
+async def _open_socket(url: str) -> None:
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"op": "ping"}))
+        assert json.loads(await ws.recv()) == {"op": "pong"}
 
 
 @pytest.fixture
@@ -45,6 +54,18 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         text=True,
     )
     token = created.stdout.strip().splitlines()[-1]
+    agent = (
+        subprocess.run(
+            [*manage, "create_token", "desk", "--role", "agent"],
+            cwd=servers.ROOT,
+            env=embedded_env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     port = servers.free_port()
     log = (tmp_path / "honcho.log").open("w")
     honcho = subprocess.Popen(
@@ -90,6 +111,7 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
                 break
             time.sleep(0.1)
         assert honcho.poll() is None, output[-3000:]
+        asyncio.run(_open_socket(f"ws://127.0.0.1:{port}/ws/v1/agent?token={agent}"))
     finally:
         os.killpg(honcho.pid, signal.SIGINT)
         honcho.wait(30)
@@ -101,4 +123,6 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
     assert [e["event"]["id"] for e in page["events"]] == ["call-1"]
     assert "celery@" in output and "ready." in output and "beat: Starting" in output, output[-3000:]
     stopped = (tmp_path / "honcho.log").read_text()
+    assert "WebSocket /ws/v1/agent?token=[redacted]" in stopped, stopped[-3000:]
+    assert agent not in stopped and token not in stopped  # no credential reaches the logs
     assert all(f"{name}.1 stopped" in stopped for name in ("web", "worker", "beat")), stopped[-3000:]
