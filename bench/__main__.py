@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-BENCHMARKS = ("ingest", "live")
+BENCHMARKS = ("ingest", "live", "context")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from interactions.identifiers import parse_identifier
 from interactions.models import ApiToken
 from interactions.placement import (
     CUSTOMER_LOCKS,
+    HUB_SOURCE,
     IDENTIFIER_LOCKS,
     PlacementError,
     PlacementView,
@@ -27,6 +28,8 @@ from interactions.redaction import redact
 from interactions.tokens import check_may_post_source, require_may_post_events
 
 SPECVERSION = "1.0"
+# The hub's own events (placement, commands) come from here; nobody else may post as the hub.
+RESERVED_SOURCE = HUB_SOURCE
 CONTEXT_ATTRIBUTES = {
     "specversion",
     "id",
@@ -110,6 +113,11 @@ def parse_event(event: Any, token: ApiToken) -> tuple[store.NewEvent | None, lis
     source = _string(event, "source", errors, max_length=1024)
     if source is not None and any(c.isspace() for c in source):
         errors.append({"field": "source", "message": "source must be a URI-reference without spaces"})
+        source = None
+    elif source is not None and (source == RESERVED_SOURCE or source.startswith(RESERVED_SOURCE + "/")):
+        errors.append(
+            {"field": "source", "message": f"{RESERVED_SOURCE} is reserved for the hub's own events"}
+        )
         source = None
     event_type = _string(event, "type", errors, max_length=256)
     if event_type is not None and event_type not in catalogue.CATALOGUE:

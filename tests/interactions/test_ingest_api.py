@@ -382,6 +382,18 @@ def test_people_may_not_post_raw_events(db, role):
     assert ingested().count() == 0
 
 
+@pytest.mark.parametrize("source", ["/threadline", "/threadline/api"])
+def test_nobody_may_post_as_the_hub_itself(db, source):
+    client = client_for(ApiTokenFactory(role=Role.ADMIN))
+
+    body = assert_problem(
+        client.generic("POST", URL, json.dumps(cloud_event(source=source)), content_type=STRUCTURED), 422
+    )
+
+    assert body["errors"][0]["field"] == "source"
+    assert ingested().count() == 0
+
+
 def test_an_admin_token_may_post_for_any_source(db):
     client = client_for(ApiTokenFactory(role=Role.ADMIN))
 

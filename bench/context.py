@@ -1,0 +1,176 @@
+"""Context reads and projection rebuild on a seeded log.
+
+Seeds the log through the ingestion service in-process (batches of 1,000, the same code as the batch API
+minus HTTP), with three probe customers of exactly 10, 100 and 1,000 events among the traffic. Then
+measures `GET /api/v1/context` for each probe through gunicorn, and `manage.py rebuild_projections`.
+The issue's target is a 1,000,000-event log; the default here is 100,000 until ingest is faster
+(BENCH_CONTEXT_EVENTS=1000000 runs the full size).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench import common
+from bench.traffic import Traffic
+
+EVENTS = int(os.environ.get("BENCH_CONTEXT_EVENTS", "100000"))
+PROBES = {10: "tel:+15559990010", 100: "tel:+15559990100", 1000: "tel:+15559991000"}
+READS, ROUNDS, BATCH = 200, 3, 1000
+
+
+def _rss_self_mib() -> float:
+    return common.rss_mib(os.getpid())
+
+
+def _seed(total: int) -> list[float]:
+    """Ingest `total` events in-process; return this process's RSS after each tenth."""
+    import django
+
+    django.setup()
+    from interactions.ingestion import events_ingest
+    from interactions.tokens import token_create
+
+    token, _ = token_create(name="bench-seed", role="admin")
+    traffic = Traffic(customers=20_000, source="/bench/seed")
+    probe_events = [subject for n, subject in PROBES.items() for _ in range(n)]
+    # Spread the probes' events through the log so their history is interleaved with everyone else's.
+    stride = max(1, (total - len(probe_events)) // max(1, len(probe_events)))
+    rss, written, probe_index = [], 0, 0
+    with tqdm(total=total, desc="seeding", unit="event", disable=None, mininterval=1) as bar:
+        while written < total:
+            batch = []
+            while len(batch) < BATCH and written + len(batch) < total:
+                if probe_index < len(probe_events) and (written + len(batch)) % stride == 0:
+                    event = traffic.event(written + len(batch))
+                    batch.append({**event, "subject": probe_events[probe_index]})
+                    probe_index += 1
+                else:
+                    batch.append(traffic.event(written + len(batch)))
+            events_ingest(batch, token=token)
+            written += len(batch)
+            bar.update(len(batch))
+            if written % max(1, total // 10) < BATCH:
+                rss.append(_rss_self_mib())
+    if probe_index < len(probe_events):
+        rest = probe_events[probe_index:]
+        events_ingest([{**traffic.event(written + i), "subject": s} for i, s in enumerate(rest)], token=token)
+    return rss
+
+
+def _get(url: str, token: str) -> float:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    elapsed = time.perf_counter() - started
+    if not body["open_threads"] and not body["recently_resolved"]:
+        raise common.BenchError("a probe customer has no threads: the seed went wrong")
+    return elapsed
+
+
+def run(command: str) -> dict:
+    url = common.scratch_database_url()
+    os.environ["DATABASE_URL"] = url
+    env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60")
+    common.manage(env, "migrate", "--no-input")
+    started = time.perf_counter()
+    rss = _seed(EVENTS)
+    seed_seconds = time.perf_counter() - started
+    token = common.create_token(env, "bench-reader", "supervisor")
+    port = common.free_port()
+    reads: dict[int, list[dict]] = {n: [] for n in PROBES}
+    with common.servers({"rest": common.gunicorn(port)}, env, common.ROOT / "bench" / "results" / "ctx-logs"):
+        base = f"http://127.0.0.1:{port}"
+        common.wait_ready(base)
+        for _ in range(ROUNDS):
+            for n, subject in PROBES.items():
+                target = f"{base}/api/v1/context?identifier={urllib.request.quote(subject)}"
+                _get(target, token)  # warm
+                latencies = [_get(target, token) for _ in range(READS)]
+                reads[n].append(
+                    {
+                        "p50": common.percentile(latencies, 50) * 1000,
+                        "p99": common.percentile(latencies, 99) * 1000,
+                    }
+                )
+    count = "from hub.models import StoredEvent; print(StoredEvent.objects.count())"
+    counted = common.manage(env, "shell", "-c", count)
+    log_size = int(counted.strip().splitlines()[-1])
+    started = time.perf_counter()
+    rebuild = subprocess.Popen(
+        [str(common.BIN / "python"), "manage.py", "rebuild_projections", "--verbosity", "0"],
+        cwd=common.ROOT,
+        env=env,
+    )
+    rebuild_rss = 0.0
+    while rebuild.poll() is None:
+        rebuild_rss = max(rebuild_rss, common.rss_mib(rebuild.pid, peak=True))  # VmHWM only grows
+        time.sleep(0.2)
+    if rebuild.returncode != 0:
+        raise common.BenchError("rebuild_projections failed")
+    rebuild_seconds = time.perf_counter() - started
+    result = {
+        "log_size": log_size,
+        "seed_seconds": seed_seconds,
+        "seed_rss": rss,
+        "reads": reads,
+        "rebuild_seconds": rebuild_seconds,
+        "rebuild_rss_mib": rebuild_rss,
+    }
+    _report(result, command, url)
+    common.dump_json(Path(common.ROOT / "bench" / "results" / "context.json"), result)
+    return result
+
+
+def _report(result: dict, command: str, url: str) -> None:
+    rows = []
+    worst_p99 = 0.0
+    for n, rounds in result["reads"].items():
+        p50, p99 = common.median([r["p50"] for r in rounds]), common.median([r["p99"] for r in rounds])
+        worst_p99 = max(worst_p99, p99)
+        rows.append([f"{n} events", f"{p50:.1f}", f"{p99:.1f}", ", ".join(f"{r['p99']:.1f}" for r in rounds)])
+    rebuild_rate = result["log_size"] / result["rebuild_seconds"]
+    rss = result["seed_rss"]
+    seed_rate = EVENTS / result["seed_seconds"]
+
+    def met(ok: bool) -> str:
+        return "yes" if ok else "**no**"
+
+    size = result["log_size"]
+    targets = [
+        ["log of 1,000,000 events", f"{size:,}", met(size >= 1_000_000)],
+        [
+            "context p99 < 15 ms, flat from 10 to 1,000 events",
+            f"worst {worst_p99:.1f} ms",
+            met(worst_p99 < 15),
+        ],
+        ["rebuild >= 20,000 events/s", f"{rebuild_rate:,.0f} events/s", met(rebuild_rate >= 20_000)],
+        [
+            "seeding RSS flat",
+            f"{rss[0]:.0f} → {rss[-1]:.0f} MiB" if rss else "n/a",
+            met(rss and rss[-1] <= rss[0] * 1.1),
+        ],
+    ]
+    body = (
+        f"## Context reads and rebuild\n\n{EVENTS:,} events posted in-process through the ingestion service "
+        "in "
+        f"batches of {BATCH:,} ({seed_rate:,.0f} posted events/s); with the hub's own customer and thread "
+        f"events the log holds {result['log_size']:,}. Probe customers of "
+        f"exactly 10, 100 and 1,000 events interleaved with everyone else's. `GET /api/v1/context` through "
+        f"gunicorn, {READS} reads per probe per round, latency in ms:\n\n"
+        + common.table(rows, ["customer", "p50 ms", "p99 ms", "p99 per round"])
+        + f"\n\n`rebuild_projections` replayed the log in {result['rebuild_seconds']:.1f} s "
+        f"({rebuild_rate:,.0f} events/s), peak RSS {result['rebuild_rss_mib']:.0f} MiB. RSS of the seeding "
+        f"process at each tenth: {', '.join(f'{v:.0f}' for v in rss)} MiB.\n\n"
+        + common.table(targets, ["target", "measured", "met"])
+    )
+    common.write_section("context", body, command, url)
+    print(body)
