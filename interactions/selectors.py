@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 
@@ -145,6 +147,33 @@ def _profile(customer: Customer, identifiers: list[str]) -> dict[str, Any]:
     }
 
 
+def _recent_entries(thread_ids: list) -> Iterable[TimelineEntry]:
+    """Each thread's latest RECENT_ENTRIES timeline entries, in one query that does not grow with history."""
+    if not thread_ids:
+        return []
+    if connection.vendor == "postgresql":
+        # LATERAL with LIMIT walks the (thread, occurred_at, position) index backwards: 20 rows per thread,
+        # whatever the thread's length. A window function would number every entry of the thread first.
+        table = connection.ops.quote_name(TimelineEntry._meta.db_table)
+        return TimelineEntry.objects.raw(
+            f"SELECT e.* FROM unnest(%s::uuid[]) AS t(id) CROSS JOIN LATERAL ("
+            f" SELECT * FROM {table} x WHERE x.thread_id = t.id"
+            " ORDER BY x.occurred_at DESC, x.position DESC LIMIT %s) AS e",
+            [thread_ids, RECENT_ENTRIES],
+        )
+    return (
+        TimelineEntry.objects.filter(thread__in=thread_ids)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("thread_id")],
+                order_by=[F("occurred_at").desc(), F("position").desc()],
+            )
+        )
+        .filter(rank__lte=RECENT_ENTRIES)
+    )
+
+
 def context_get(customer: Customer) -> dict[str, Any]:
     """Everything an agent, IVR or bot needs before answering, in a fixed number of queries."""
     identifiers = list(
@@ -157,17 +186,7 @@ def context_get(customer: Customer) -> dict[str, Any]:
             :OPEN_THREADS
         ]
     )
-    recent = (
-        TimelineEntry.objects.filter(thread__in=[t.pk for t in open_threads])
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("thread_id")],
-                order_by=[F("occurred_at").desc(), F("position").desc()],
-            )
-        )
-        .filter(rank__lte=RECENT_ENTRIES)
-    )
+    recent = _recent_entries([t.pk for t in open_threads])
     by_thread: dict[Any, list[TimelineEntry]] = {t.pk: [] for t in open_threads}
     for entry in recent:
         by_thread[entry.thread_id].append(entry)

@@ -47,7 +47,9 @@ class ContextByIdentifierView(APIView):
         customer = selectors.customer_get_by_identifier(
             _query(s.ContextQuerySerializer, request)["identifier"]
         )
-        return Response(s.ContextSerializer(selectors.context_get(customer)).data)
+        # The selector already returns the documented shape (ContextSerializer); rendering it directly
+        # spares a second walk over up to 200 timeline entries.
+        return Response(selectors.context_get(customer))
 
 
 class ContextByCustomerView(APIView):
@@ -57,7 +59,7 @@ class ContextByCustomerView(APIView):
     )
     def get(self, request: Request, customer_id) -> Response:
         selectors.require_may_read_context(request.user)
-        return Response(s.ContextSerializer(selectors.context_get(selectors.customer_get(customer_id))).data)
+        return Response(selectors.context_get(selectors.customer_get(customer_id)))
 
 
 class ThreadListView(APIView):
