@@ -200,7 +200,6 @@ def append(
     events: Sequence[NewEvent],
     *,
     expected_versions: Mapping[str, int] | None = None,
-    known_new: bool = False,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -208,12 +207,11 @@ def append(
     result carries the original and `duplicate=True`. `expected_versions` maps a stream to the version it
     must be at before this append (0: the stream must not exist); a mismatch raises WrongExpectedVersion
     and writes nothing. Call it inside an outer `transaction.atomic()` to make other writes atomic with it.
-    `known_new=True` skips the duplicate lookup when the caller already made it under the append lock.
     """
     expected_versions = dict(expected_versions or {})
     with transaction.atomic():
         append_lock()
-        existing = {} if known_new else _existing((e.source, e.id) for e in events)
+        existing = _existing((e.source, e.id) for e in events)
         streams = {e.stream for e in events} | set(expected_versions)
         versions = _stream_versions(streams)
         for stream, expected in expected_versions.items():
@@ -298,11 +296,6 @@ def read_stream(stream: str, *, after_version: int = 0, limit: int | None = None
 def stream_version(stream: str) -> int:
     """The stream's current version, 0 if it has no events."""
     return StoredEvent.objects.filter(stream=stream).aggregate(v=Max("stream_version"))["v"] or NO_STREAM
-
-
-def get_event(source: str, event_id: str) -> RecordedEvent | None:
-    row = StoredEvent.objects.filter(source=source, event_id=event_id).first()
-    return _recorded(row) if row else None
 
 
 def last_position() -> int:

@@ -92,7 +92,7 @@ def customer_get_by_identifier(identifier: str) -> Customer:
     return row.customer
 
 
-def _entry(entry: TimelineEntry) -> dict[str, Any]:
+def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:
     return {
         "position": entry.position,
         "occurred_at": entry.occurred_at,
@@ -105,7 +105,7 @@ def _entry(entry: TimelineEntry) -> dict[str, Any]:
     }
 
 
-def _thread_brief(thread: Thread) -> dict[str, Any]:
+def thread_brief(thread: Thread) -> dict[str, Any]:
     return {
         "id": thread.pk,
         "customer_id": thread.customer_id,
@@ -197,15 +197,16 @@ def context_get(customer: Customer) -> dict[str, Any]:
         "customer": _profile(customer, identifiers),
         "open_threads": [
             {
-                **_thread_brief(t),
+                **thread_brief(t),
                 # Oldest first, as a conversation reads; only the most recent entries.
                 "recent": [
-                    _entry(e) for e in sorted(by_thread[t.pk], key=lambda e: (e.occurred_at, e.position))
+                    timeline_entry(e)
+                    for e in sorted(by_thread[t.pk], key=lambda e: (e.occurred_at, e.position))
                 ],
             }
             for t in open_threads
         ],
-        "recently_resolved": [_thread_brief(t) for t in resolved],
+        "recently_resolved": [thread_brief(t) for t in resolved],
         # Filled by the callbacks feature (issue: callback with context); no callbacks exist yet.
         "pending_callbacks": [],
         "surveys": {
@@ -237,10 +238,6 @@ def thread_get(thread_id: uuid.UUID | str) -> Thread:
 def thread_timeline(thread: Thread) -> QuerySet[TimelineEntry]:
     """The full timeline in the order things happened; ties (and late arrivals) by log position."""
     return TimelineEntry.objects.filter(thread=thread).order_by("occurred_at", "position")
-
-
-thread_brief = _thread_brief
-timeline_entry = _entry
 
 
 # --- Live subscriptions -------------------------------------------------------------------------------------
