@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,7 +22,7 @@ from django.conf import settings
 from hub import store
 from hub.errors import ApplicationError
 from hub.tail import tailer
-from interactions import selectors, services
+from interactions import callbacks, selectors, services
 from interactions.models import ApiToken, Role
 from interactions.tokens import token_authenticate
 
@@ -54,6 +55,23 @@ def _read_after(position: int) -> list[store.RecordedEvent]:
 @database_sync_to_async
 def _last_position() -> int:
     return store.last_position()
+
+
+# Error frames for callback answers, by the HTTP status the same error has over REST.
+_ERROR_CODES = {400: "bad_frame", 403: "forbidden", 404: "not_found", 409: "conflict"}
+
+
+@database_sync_to_async
+def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str, Any]):
+    reason = frame.get("reason") if isinstance(frame.get("reason"), str) else None
+    if op == "accept":
+        return callbacks.callback_accept(callback_id=callback_id, actor=token)
+    if op == "decline":
+        return callbacks.callback_decline(callback_id=callback_id, actor=token, reason=reason)
+    note = frame.get("note") if isinstance(frame.get("note"), str) else None
+    return callbacks.callback_outcome(
+        callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
+    )
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
@@ -133,9 +151,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
             "unsubscribe": self._unsubscribe,
             "status": self._status,
             "ping": self._ping,
+            "accept": self._callback_answer,
+            "decline": self._callback_answer,
+            "outcome": self._callback_answer,
         }.get(frame.get("op"))
         if handler is None:
-            await self._error("unknown_op", "op is one of subscribe, unsubscribe, status, ping")
+            await self._error(
+                "unknown_op", "op is one of subscribe, unsubscribe, status, ping, accept, decline, outcome"
+            )
             return
         await handler(frame)
 
@@ -209,6 +232,22 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(services.agent_status_set)(agent=self.token, status=value)
         except ApplicationError as exc:
             await self._error("bad_status", exc.detail)
+
+    async def _callback_answer(self, frame: dict[str, Any]) -> None:
+        """accept / decline / outcome of a callback offered to this agent; answered with an ack frame."""
+        op, callback_id = frame["op"], frame.get("callback_id")
+        try:
+            callback_id = str(uuid.UUID(str(callback_id)))
+        except ValueError:
+            await self._error("bad_frame", f"{op} needs the callback_id of the offer")
+            return
+        try:
+            row = await _callback_answer(self.token, op, callback_id, frame)
+        except ApplicationError as exc:
+            code = _ERROR_CODES.get(exc.status, "bad_frame")
+            await self._error(code, exc.detail)
+            return
+        await self._send({"op": "ack", "of": op, "callback": selectors.callback_brief(row)})
 
     async def _ping(self, frame: dict[str, Any]) -> None:
         await self._send({"op": "pong"})

@@ -139,6 +139,24 @@ THREADLINE_WS_BUFFER = env.int("THREADLINE_WS_BUFFER", default=1000)
 # After an agent's last socket closes, how long before they are marked offline.
 THREADLINE_PRESENCE_GRACE_SECONDS = env.float("THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0)
 
+# --- Callbacks ---------------------------------------------------------------------------------------------
+# When offers may be made, per weekday in the business time zone ("mon-fri 08:00-20:00; sat 09:00-13:00").
+# Open all day every day until configured, so a fresh `make run` offers callbacks at any hour.
+THREADLINE_BUSINESS_TIMEZONE = env.str("THREADLINE_BUSINESS_TIMEZONE", default="UTC")
+THREADLINE_BUSINESS_HOURS = env.str("THREADLINE_BUSINESS_HOURS", default="daily 00:00-24:00")
+# When a customer may be called, in their own time zone (used when it is known).
+THREADLINE_CUSTOMER_CALLING_HOURS = env.str("THREADLINE_CUSTOMER_CALLING_HOURS", default="daily 08:00-21:00")
+# An offer not accepted within this many seconds goes to the next agent.
+THREADLINE_CALLBACK_OFFER_SECONDS = env.float("THREADLINE_CALLBACK_OFFER_SECONDS", default=30.0)
+# Waits before each retry after no answer, busy or failed: three retries after 5, 15 and 30 minutes.
+THREADLINE_CALLBACK_RETRY_SECONDS = env.list(
+    "THREADLINE_CALLBACK_RETRY_SECONDS", cast=float, default=[300.0, 900.0, 1800.0]
+)
+# A callback without window_end must be placed within this many hours of its start, or it expires.
+THREADLINE_CALLBACK_WINDOW_HOURS = env.float("THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0)
+# How often Celery beat asks the workers to look for due callbacks, expired offers and ended windows.
+THREADLINE_CALLBACK_TICK_SECONDS = env.float("THREADLINE_CALLBACK_TICK_SECONDS", default=1.0)
+
 # --- REST -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["interactions.api.auth.BearerTokenAuthentication"],
@@ -183,7 +201,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # The database says what is due; the tick only asks a worker to look (a lost or doubled tick is harmless).
+    "callbacks-dispatch": {
+        "task": "interactions.callbacks_dispatch",
+        "schedule": THREADLINE_CALLBACK_TICK_SECONDS,
+        "options": {"expires": 10 * THREADLINE_CALLBACK_TICK_SECONDS},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REDIS_URL = env.str("REDIS_URL", default="")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -204,6 +204,56 @@ class AgentStatusChangedData(BaseModel):
     reason: str | None = None
 
 
+class CallbackRequestedData(EventData):
+    """A customer asked to be called back; `thread_id`, if given, is the thread they named."""
+
+    callback_id: UUID
+    phone: str
+    reason: str = ""
+    not_before: datetime
+    window_end: datetime
+    timezone: str | None = None
+    requested_by: str
+
+
+class CallbackScheduledData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    due_at: datetime
+    why: Literal["requested", "retry", "hours"]
+
+
+class CallbackOfferedData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    offer: int
+    agent_id: str
+    route: Literal["last_agent", "skills", "least_recent"]
+    expires_at: datetime
+    context: dict[str, Any]
+
+
+class CallbackAnswerData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    offer: int
+    agent_id: str
+    reason: str | None = None
+
+
+class CallbackOutcomeData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    agent_id: str
+    note: str | None = None
+
+
+class CallbackEndedData(BaseModel):
+    callback_id: UUID
+    reason: str
+    agent_id: str | None = None
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -261,7 +311,48 @@ _TYPES = [
         "An agent became available, busy or offline.",
         **_HUB,
     ),
+    # Callbacks: every step of a callback's life, on its `callback-<id>` stream and its thread's timeline.
+    EventType(
+        "callback.requested",
+        1,
+        CallbackRequestedData,
+        "A customer asked to be called back (POST /api/v1/callbacks); placed on a thread like a contact.",
+        internal=True,
+        threaded=True,
+    ),
+    EventType("callback.scheduled", 1, CallbackScheduledData, "A callback attempt is due at due_at.", **_HUB),
+    EventType(
+        "callback.offered",
+        1,
+        CallbackOfferedData,
+        "A callback was offered to one agent, with the whole context to call with.",
+        **_HUB,
+    ),
+    EventType("callback.accepted", 1, CallbackAnswerData, "The agent took the offer and is calling.", **_HUB),
+    EventType("callback.declined", 1, CallbackAnswerData, "The agent declined; it goes to another.", **_HUB),
+    EventType(
+        "callback.offer_timed_out",
+        1,
+        CallbackAnswerData,
+        "The agent did not answer the offer in time; it goes to another.",
+        **_HUB,
+    ),
+    EventType("callback.completed", 1, CallbackOutcomeData, "The customer was called back.", **_HUB),
+    EventType("callback.no_answer", 1, CallbackOutcomeData, "Nobody answered; retried later.", **_HUB),
+    EventType("callback.busy", 1, CallbackOutcomeData, "The line was busy; retried later.", **_HUB),
+    EventType("callback.failed", 1, CallbackOutcomeData, "The call failed; retried later.", **_HUB),
+    EventType(
+        "callback.expired",
+        1,
+        CallbackEndedData,
+        "The callback's window ended, or its attempts ran out, before anyone got through.",
+        **_HUB,
+    ),
+    EventType(
+        "callback.cancelled", 1, CallbackEndedData, "The callback was cancelled; it never fires.", **_HUB
+    ),
 ]
+CALLBACK_TYPES = frozenset(t.name for t in _TYPES if t.name.startswith("callback."))
 
 CATALOGUE: dict[str, dict[int, EventType]] = {}
 for _t in _TYPES:

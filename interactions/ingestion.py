@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -27,6 +28,7 @@ from interactions.placement import (
 from interactions.redaction import redact
 from interactions.tokens import check_may_post_source, require_may_post_events
 
+T = TypeVar("T")
 SPECVERSION = "1.0"
 # The hub's own events (placement, commands) come from here; nobody else may post as the hub.
 RESERVED_SOURCE = HUB_SOURCE
@@ -258,9 +260,14 @@ def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
     request's identifiers and customers (so two requests about one customer are placed one after the
     other), not under the global append lock, which `store.append` takes only to write.
     """
+    return retrying_deadlocks(lambda: _append_placed_once(new_events))
+
+
+def retrying_deadlocks(work: Callable[[], T]) -> T:
+    """Run a placing transaction; retry it if PostgreSQL aborted it to break a deadlock."""
     for attempt in range(3):
         try:
-            return _append_placed_once(new_events)
+            return work()
         except OperationalError as exc:
             # Two requests merging customers in opposite orders can deadlock; PostgreSQL aborts one. Retry.
             if not isinstance(exc.__cause__, psycopg_errors.DeadlockDetected) or attempt == 2:
@@ -268,15 +275,22 @@ def _append_placed(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
     raise AssertionError("unreachable")
 
 
+def placement_view_locked(new_events: list[store.NewEvent]) -> PlacementView:
+    """Lock the events' identifiers and customers (inside the caller's transaction) and load what placement
+    reads. Two requests about one customer are then placed one after the other."""
+    store.lock_keys(IDENTIFIER_LOCKS, {uri for e in new_events for uri in identifiers_of(e)})
+    locked = PlacementView.customers_for(new_events)
+    store.lock_keys(CUSTOMER_LOCKS, locked)
+    projections.catch_up_if_behind()  # placement reads the read models: current unless a projector failed
+    view = PlacementView.load(new_events)
+    # A merge committed between the two reads can name a customer not locked yet; lock it too.
+    store.lock_keys(CUSTOMER_LOCKS, view.customer_ids() - locked)
+    return view
+
+
 def _append_placed_once(new_events: list[store.NewEvent]) -> list[IngestedEvent]:
     with transaction.atomic():
-        store.lock_keys(IDENTIFIER_LOCKS, {uri for e in new_events for uri in identifiers_of(e)})
-        locked = PlacementView.customers_for(new_events)
-        store.lock_keys(CUSTOMER_LOCKS, locked)
-        projections.catch_up_if_behind()  # placement reads the read models: current unless a projector failed
-        view = PlacementView.load(new_events)
-        # A merge committed between the two reads can name a customer not locked yet; lock it too.
-        store.lock_keys(CUSTOMER_LOCKS, view.customer_ids() - locked)
+        view = placement_view_locked(new_events)
         originals = store.existing((e.source, e.id) for e in new_events)
         now = timezone.now()
         to_append: list[store.NewEvent] = []

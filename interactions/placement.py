@@ -24,7 +24,8 @@ from interactions.identifiers import parse_identifier
 from interactions.models import ConversationRef, CustomerIdentifier, Thread, ThreadStatus
 
 HUB_SOURCE = "/threadline"
-INBOUND_TYPES = {"message.received"}
+# Contacts by the customer: they reopen a resolved thread they continue.
+INBOUND_TYPES = {"message.received", "callback.requested"}
 # Namespaces of the keyed advisory locks (hub.store.lock_keys).
 IDENTIFIER_LOCKS = 1
 CUSTOMER_LOCKS = 2

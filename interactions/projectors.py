@@ -13,13 +13,16 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from hub.projections import register_projector
 from hub.store import RecordedEvent
-from interactions.catalogue import CATALOGUE, THREADED_TYPES
+from interactions.catalogue import CALLBACK_TYPES, CATALOGUE, THREADED_TYPES
 from interactions.identifiers import parse_identifier
 from interactions.models import (
     AgentPresence,
+    Callback,
+    CallbackState,
     ConversationRef,
     Customer,
     CustomerIdentifier,
@@ -34,6 +37,10 @@ CONTACT_TYPES = {"message.received", "message.sent", "call.started"}
 CUSTOMER_FIELDS = [
     "merged_into", "name", "language", "timezone", "segment", "birthday", "preferences", "consent",
     "channel_counts", "first_contact_at", "last_contact_at", "surveys",
+]  # fmt: skip
+CALLBACK_FIELDS = [
+    "state", "due_at", "attempt", "offer", "agent_id", "offer_expires_at", "tried_agents", "outcomes",
+    "version", "updated_at",
 ]  # fmt: skip
 THREAD_FIELDS = [
     "customer", "topic", "status", "opened_at", "last_activity_at", "resolved_at", "assigned_agent",
@@ -68,6 +75,8 @@ class Batch:
         self.customers: dict[str, Customer] = {}
         self.threads: dict[str, Thread] = {}
         self.identifiers: dict[str, CustomerIdentifier] = {}
+        self.callbacks: dict[str, Callback] = {}
+        self.offered: dict[str, datetime] = {}  # agent id -> when they were last offered a callback
         self.new: set[tuple[str, str]] = set()  # ("customer" | "thread" | "identifier", key)
         self.dirty: set[tuple[str, str]] = set()
         self.refs: dict[str, str] = {}
@@ -76,8 +85,10 @@ class Batch:
         self.checked_uris: set[str] = set()  # identifiers looked up already (found or not)
 
     def prefetch(self, events: list[RecordedEvent]) -> None:
-        customer_ids, thread_ids, uris = set(), set(), set()
+        customer_ids, thread_ids, uris, callback_ids = set(), set(), set(), set()
         for event in events:
+            if event.type in CALLBACK_TYPES and event.type != "callback.requested":
+                callback_ids.add(event.data["callback_id"])
             if event.type == "customer.created":
                 uris.update(event.data["identifiers"])
             elif event.type == "customer.identified":
@@ -95,6 +106,9 @@ class Batch:
         customer_ids -= set(self.customers)
         for customer in Customer.objects.filter(pk__in=customer_ids):
             self.customers[str(customer.pk)] = customer
+        callback_ids -= set(self.callbacks)
+        if callback_ids:
+            self.callbacks.update({str(c.pk): c for c in Callback.objects.filter(pk__in=callback_ids)})
         if uris:
             self.identifiers.update({row.uri: row for row in CustomerIdentifier.objects.filter(uri__in=uris)})
             self.checked_uris |= uris
@@ -112,8 +126,20 @@ class Batch:
             self.threads[key] = Thread.objects.get(pk=key)
         return self.threads[key]
 
+    def callback(self, callback_id: Any) -> Callback:
+        key = str(callback_id)
+        if key not in self.callbacks:
+            self.callbacks[key] = Callback.objects.get(pk=key)
+        return self.callbacks[key]
+
     def add(self, kind: str, key: str, row: Any) -> None:
-        {"customer": self.customers, "thread": self.threads, "identifier": self.identifiers}[kind][key] = row
+        rows = {
+            "customer": self.customers,
+            "thread": self.threads,
+            "identifier": self.identifiers,
+            "callback": self.callbacks,
+        }
+        rows[kind][key] = row
         self.new.add((kind, key))
 
     def touch(self, kind: str, key: Any) -> None:
@@ -122,12 +148,9 @@ class Batch:
 
     def flush(self) -> None:
         """Write everything back: new rows first, parents before children, then the changed rows."""
-        new = {
-            kind: [key for k, key in self.new if k == kind] for kind in ("customer", "thread", "identifier")
-        }
-        dirty = {
-            kind: [key for k, key in self.dirty if k == kind] for kind in ("customer", "thread", "identifier")
-        }
+        kinds = ("customer", "thread", "identifier", "callback")
+        new = {kind: [key for k, key in self.new if k == kind] for kind in kinds}
+        dirty = {kind: [key for k, key in self.dirty if k == kind] for kind in kinds}
         Customer.objects.bulk_create([self.customers[k] for k in new["customer"]])
         _update_rows(Customer, [self.customers[k] for k in dirty["customer"]], CUSTOMER_FIELDS)
         CustomerIdentifier.objects.bulk_create([self.identifiers[k] for k in new["identifier"]])
@@ -142,10 +165,14 @@ class Batch:
             ignore_conflicts=True,
         )
         TimelineEntry.objects.bulk_create(self.timeline)
+        Callback.objects.bulk_create([self.callbacks[k] for k in new["callback"]])
+        _update_rows(Callback, [self.callbacks[k] for k in dirty["callback"]], CALLBACK_FIELDS)
         for agent_id, (status, at) in self.presence.items():
             AgentPresence.objects.update_or_create(
                 agent_id=agent_id, defaults={"status": status, "changed_at": at}
             )
+        for agent_id, at in self.offered.items():
+            AgentPresence.objects.filter(agent_id=agent_id).update(last_offered_at=at)
         self.__init__()
 
 
@@ -355,6 +382,124 @@ def apply_agent_status_changed(batch: Batch, event: RecordedEvent) -> None:
     batch.presence[event.data["agent_id"]] = (event.data["status"], event.occurred_at)
 
 
+def _when(value: str) -> datetime:
+    return parse_datetime(value)
+
+
+_OUTCOMES = {"callback.completed", "callback.no_answer", "callback.busy", "callback.failed"}
+
+
+def _callback_text(event: RecordedEvent, callback: Callback) -> str:
+    data, kind = event.data, event.type.removeprefix("callback.")
+    if kind == "requested":
+        return f"Callback requested to {data['phone']}" + (
+            f": {data['reason']}" if data.get("reason") else ""
+        )
+    if kind == "scheduled":
+        return f"Callback attempt {data['attempt']} due at {data['due_at']}"
+    if kind in ("expired", "cancelled"):
+        return f"Callback {kind}: {data['reason']}"
+    words = {"offered": "offered to", "accepted": "accepted by", "declined": "declined by"}
+    if kind in words:
+        return f"Callback attempt {data['attempt']} {words[kind]} agent {data['agent_id']}"
+    if kind == "offer_timed_out":
+        return f"Callback offer to agent {data['agent_id']} timed out"
+    return f"Callback attempt {data['attempt']}: {kind.replace('_', ' ')}" + (
+        f" ({data['note']})" if data.get("note") else ""
+    )
+
+
+def apply_callback_event(batch: Batch, event: RecordedEvent) -> None:
+    """One step of a callback: its row in the dispatcher's table, and an entry on its thread's timeline."""
+    data, kind = event.data, event.type
+    callback_id = str(data["callback_id"])
+    if kind == "callback.requested":
+        callback = Callback(
+            id=callback_id,
+            thread_id=event.metadata["thread_id"],
+            phone=data["phone"],
+            reason=data.get("reason") or "",
+            timezone=data.get("timezone") or "",
+            requested_at=event.occurred_at,
+            requested_by=data["requested_by"],
+            not_before=_when(data["not_before"]),
+            window_end=_when(data["window_end"]),
+            state=CallbackState.SCHEDULED,
+            due_at=_when(data["not_before"]),
+            tried_agents=[],
+            outcomes=[],
+            updated_at=event.occurred_at,
+        )
+        batch.add("callback", callback_id, callback)
+    else:
+        callback = batch.callback(callback_id)
+        batch.touch("callback", callback_id)
+    if kind == "callback.scheduled":
+        if data["attempt"] != callback.attempt:
+            callback.tried_agents, callback.offer = [], 0
+        callback.state, callback.attempt, callback.due_at = (
+            CallbackState.SCHEDULED,
+            data["attempt"],
+            _when(data["due_at"]),
+        )
+        callback.agent_id, callback.offer_expires_at = "", None
+    elif kind == "callback.offered":
+        callback.state, callback.offer, callback.agent_id = (
+            CallbackState.OFFERED,
+            data["offer"],
+            data["agent_id"],
+        )
+        callback.offer_expires_at = _when(data["expires_at"])
+        callback.tried_agents = [*callback.tried_agents, data["agent_id"]]
+        batch.offered[data["agent_id"]] = event.occurred_at
+    elif kind == "callback.accepted":
+        callback.state, callback.offer_expires_at = CallbackState.ACCEPTED, None
+    elif kind in ("callback.declined", "callback.offer_timed_out"):
+        callback.state, callback.agent_id, callback.offer_expires_at = CallbackState.SCHEDULED, "", None
+    elif kind in _OUTCOMES:
+        outcome = kind.removeprefix("callback.")
+        callback.outcomes = [
+            *callback.outcomes,
+            {
+                "attempt": data["attempt"],
+                "agent_id": data["agent_id"],
+                "outcome": outcome,
+                "at": event.occurred_at.isoformat(),
+            },
+        ]
+        callback.agent_id = ""
+        if outcome == "completed":
+            callback.state = CallbackState.COMPLETED
+    elif kind in ("callback.expired", "callback.cancelled"):
+        callback.state = CallbackState.EXPIRED if kind == "callback.expired" else CallbackState.CANCELLED
+        callback.agent_id, callback.offer_expires_at = "", None
+    callback.version, callback.updated_at = event.stream_version, event.occurred_at
+
+    thread = batch.thread(callback.thread_id)
+    details = {k: v for k, v in data.items() if k in ("callback_id", "attempt", "offer", "due_at", "reason")}
+    batch.timeline.append(
+        TimelineEntry(
+            position=event.position,
+            thread_id=thread.pk,
+            occurred_at=event.occurred_at,
+            type=kind,
+            channel="callback",
+            direction="inbound" if kind == "callback.requested" else "",
+            text=_callback_text(event, callback),
+            agent_id=data.get("agent_id") or "",
+            source=event.source,
+            event_id=event.id,
+            details=details,
+        )
+    )
+    thread.event_count += 1
+    if kind == "callback.requested":
+        thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+        if not thread.topic and data.get("topic"):
+            thread.topic = data["topic"]
+    batch.touch("thread", thread.pk)
+
+
 _HANDLERS = {
     "customer.created": apply_customer_created,
     "customer.identified": apply_customer_identified,
@@ -366,12 +511,13 @@ _HANDLERS = {
     "thread.reopened": apply_thread_reopened,
     "agent.status_changed": apply_agent_status_changed,
     **dict.fromkeys(THREADED_TYPES, apply_channel_event),
+    **dict.fromkeys(CALLBACK_TYPES, apply_callback_event),
 }
 if set(_HANDLERS) != set(CATALOGUE):
     raise RuntimeError(f"no projector handler for {sorted(set(CATALOGUE) - set(_HANDLERS))}")
 
 # Read-model tables, children first (the order DELETE needs).
-READ_MODELS = (TimelineEntry, ConversationRef, Thread, CustomerIdentifier, Customer, AgentPresence)
+READ_MODELS = (Callback, TimelineEntry, ConversationRef, Thread, CustomerIdentifier, Customer, AgentPresence)
 
 
 class ContextProjector:

@@ -16,6 +16,8 @@ from interactions.errors import Forbidden, InvalidIdentifier, InvalidRequest
 from interactions.identifiers import parse_identifier
 from interactions.models import (
     ApiToken,
+    Callback,
+    CallbackState,
     Customer,
     CustomerIdentifier,
     Role,
@@ -207,8 +209,12 @@ def context_get(customer: Customer) -> dict[str, Any]:
             for t in open_threads
         ],
         "recently_resolved": [thread_brief(t) for t in resolved],
-        # Filled by the callbacks feature (issue: callback with context); no callbacks exist yet.
-        "pending_callbacks": [],
+        "pending_callbacks": [
+            callback_brief(c)
+            for c in Callback.objects.filter(thread__customer=customer, state__in=Callback.ACTIVE).order_by(
+                "due_at", "pk"
+            )
+        ],
         "surveys": {
             metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
         },
@@ -238,6 +244,88 @@ def thread_get(thread_id: uuid.UUID | str) -> Thread:
 def thread_timeline(thread: Thread) -> QuerySet[TimelineEntry]:
     """The full timeline in the order things happened; ties (and late arrivals) by log position."""
     return TimelineEntry.objects.filter(thread=thread).order_by("occurred_at", "position")
+
+
+# --- Callbacks ---------------------------------------------------------------------------------------------
+
+OFFER_TIMELINE = 20  # recent entries of the thread in an offer
+OFFER_TEXT_MAX = 2000  # characters of each entry's text in an offer (the thread has the whole text)
+
+
+def callback_brief(callback: Callback) -> dict[str, Any]:
+    return {
+        "id": callback.pk,
+        "thread_id": callback.thread_id,
+        "state": callback.state,
+        "phone": callback.phone,
+        "reason": callback.reason,
+        "timezone": callback.timezone or None,
+        "requested_at": callback.requested_at,
+        "not_before": callback.not_before,
+        "window_end": callback.window_end,
+        "due_at": callback.due_at,
+        "attempt": callback.attempt,
+        "agent_id": callback.agent_id or None,
+        "offer_expires_at": callback.offer_expires_at,
+        "outcomes": callback.outcomes,
+        "version": callback.version,
+    }
+
+
+def callback_get(callback_id: uuid.UUID | str) -> Callback:
+    callback = Callback.objects.filter(pk=callback_id).first()
+    if callback is None:
+        raise NotFound(f"no callback {callback_id}")
+    return callback
+
+
+def callback_list(*, state: str | None = None, agent_id: str | None = None) -> QuerySet[Callback]:
+    query = Callback.objects.all()
+    if state:
+        if state not in CallbackState.values:
+            raise InvalidRequest(
+                f"state is one of {', '.join(CallbackState.values)}",
+                extra={"errors": [{"field": "state", "message": f"unknown state {state!r}"}]},
+            )
+        query = query.filter(state=state)
+    if agent_id:
+        query = query.filter(agent_id=agent_id)
+    return query.order_by("due_at", "pk")
+
+
+def callback_offer_context(callback: Callback, thread: Thread, now: Any) -> dict[str, Any]:
+    """What an agent needs to dial: who, why, what was said on every channel, earlier attempts, local time."""
+    from zoneinfo import ZoneInfo
+
+    customer = customer_get(thread.customer_id)
+    identifiers = list(
+        CustomerIdentifier.objects.filter(customer=customer)
+        .order_by("added_at", "uri")
+        .values_list("uri", flat=True)
+    )
+    entries = list(
+        TimelineEntry.objects.filter(thread=thread).order_by("-occurred_at", "-position")[:OFFER_TIMELINE]
+    )
+    recent = []
+    for entry in reversed(entries):
+        item = timeline_entry(entry)
+        if len(item["text"]) > OFFER_TEXT_MAX:
+            item["text"] = item["text"][:OFFER_TEXT_MAX] + "…"
+        recent.append(item)
+    zone = callback.timezone or customer.timezone
+    return {
+        "callback_id": callback.pk,
+        "phone": callback.phone,
+        "reason": callback.reason,
+        "attempt": callback.attempt,
+        "earlier_attempts": callback.outcomes,
+        "window_end": callback.window_end,
+        "customer": _profile(customer, identifiers),
+        "customer_timezone": zone or None,
+        "customer_local_time": now.astimezone(ZoneInfo(zone)).isoformat() if zone else None,
+        "thread": thread_brief(thread),
+        "recent": recent,
+    }
 
 
 # --- Live subscriptions -------------------------------------------------------------------------------------
@@ -299,13 +387,14 @@ def event_topics(event: store.RecordedEvent) -> set[str]:
     for source in (metadata, data):
         if source.get("thread_id"):
             topics.add(f"thread:{source['thread_id']}")
-    if event.type in AGENT_EVENT_TYPES and data.get("agent_id"):
+    if (event.type in AGENT_EVENT_TYPES or event.type.startswith("callback.")) and data.get("agent_id"):
         topics.add(f"agent:{data['agent_id']}")
     return topics
 
 
-# Events that concern one agent: their assignments, their presence, and (later) their callback offers.
-AGENT_EVENT_TYPES = {"thread.assigned", "agent.status_changed", "callback.offered"}
+# Events that concern one agent: their assignments, their presence, and every step of a callback offered to
+# them (the offer itself, its time-out, a cancellation, their own answers).
+AGENT_EVENT_TYPES = {"thread.assigned", "agent.status_changed"}
 
 
 def event_for_subscriber(event: store.RecordedEvent) -> dict[str, Any]:

@@ -173,7 +173,12 @@ def agent_status_set(
             cause=None,
             at=timezone.now(),
         )
-        return store.append([replace(event, metadata={"token": str(agent.pk)})])[0].event
+        recorded = store.append([replace(event, metadata={"token": str(agent.pk)})])[0].event
+        if status == "available":
+            from interactions.callbacks import nudge_dispatch
+
+            nudge_dispatch()  # a callback may be waiting for a free agent
+        return recorded
 
 
 def agent_socket_open(*, agent: ApiToken) -> str:

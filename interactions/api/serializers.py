@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 
@@ -108,11 +109,33 @@ class SurveySummarySerializer(serializers.Serializer):
     history = serializers.ListField(child=serializers.IntegerField())
 
 
+class CallbackSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    thread_id = serializers.UUIDField()
+    state = serializers.ChoiceField(
+        choices=["scheduled", "offered", "accepted", "completed", "expired", "cancelled"]
+    )
+    phone = serializers.CharField(help_text="The number to dial, E.164.")
+    reason = serializers.CharField(allow_blank=True)
+    timezone = serializers.CharField(allow_null=True, help_text="The customer's IANA zone, if known.")
+    requested_at = serializers.DateTimeField()
+    not_before = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(help_text="When the current attempt is (or was) due.")
+    attempt = serializers.IntegerField()
+    agent_id = serializers.CharField(allow_null=True, help_text="The agent offered it, or calling.")
+    offer_expires_at = serializers.DateTimeField(allow_null=True)
+    outcomes = serializers.ListField(
+        child=serializers.DictField(), help_text="Earlier attempts, oldest first."
+    )
+    version = serializers.IntegerField()
+
+
 class ContextSerializer(serializers.Serializer):
     customer = ProfileSerializer()
     open_threads = OpenThreadSerializer(many=True)
     recently_resolved = ThreadSerializer(many=True)
-    pending_callbacks = serializers.ListField(child=serializers.DictField())
+    pending_callbacks = CallbackSerializer(many=True)
     surveys = serializers.DictField(child=SurveySummarySerializer())
 
 
@@ -124,7 +147,7 @@ class ThreadListQuerySerializer(serializers.Serializer):
     customer = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=["open", "resolved"], required=False)
     channel = serializers.ChoiceField(
-        choices=["chat", "email", "sms", "social", "voice", "web", "internal"], required=False
+        choices=["chat", "email", "sms", "social", "voice", "web", "internal", "callback"], required=False
     )
 
 
@@ -156,3 +179,43 @@ class CommandResultSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     type = serializers.CharField()
     thread = ThreadSerializer()
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its UTC offset: a bare local time would be read in the wrong zone."""
+
+    default_error_messages = {"naive": "Give the time with its UTC offset, e.g. 2026-11-23T15:00:00+01:00."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and (parsed := parse_datetime(value.strip())) and parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class CallbackRequestSerializer(serializers.Serializer):
+    identifier = serializers.CharField(help_text="Who to call back, as in events: tel:, mailto:, chat:, ...")
+    phone = serializers.CharField(max_length=64, help_text="The number to call (tel:+4930... or +4930...).")
+    thread_id = serializers.UUIDField(required=False, help_text="Default: the thread rules choose.")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    topic = serializers.CharField(max_length=120, required=False)
+    at = AwareDateTimeField(
+        required=False, help_text="ISO 8601 with an offset; default: as soon as possible."
+    )
+    window_end = AwareDateTimeField(required=False, help_text="Give up after this (default: 24 h).")
+    timezone = serializers.CharField(max_length=64, required=False, help_text="The customer's IANA zone.")
+
+
+class CallbackListQuerySerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["scheduled", "offered", "accepted", "completed", "expired", "cancelled"], required=False
+    )
+    agent = serializers.CharField(max_length=64, required=False, help_text="An agent token's id.")
+
+
+class CallbackReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False)
+
+
+class CallbackOutcomeSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["completed", "no_answer", "busy", "failed"])
+    note = serializers.CharField(max_length=2000, required=False)
