@@ -376,14 +376,12 @@ class _Agent:
     last_offered_at: datetime | None
 
 
-def available_agents(now: datetime) -> dict[str, _Agent]:
-    """Agents who are available, have a live socket, and hold no offer or call."""
+def available_agents() -> dict[str, _Agent]:
+    """Agents who are available, have a live socket (right now), and hold no offer or call."""
     from interactions.services import SOCKET_STALE
 
-    live = {
-        str(a)
-        for a in AgentSocket.objects.filter(seen_at__gte=now - SOCKET_STALE).values_list("agent", flat=True)
-    }
+    fresh = timezone.now() - SOCKET_STALE
+    live = {str(a) for a in AgentSocket.objects.filter(seen_at__gte=fresh).values_list("agent", flat=True)}
     presence = dict(
         AgentPresence.objects.filter(status="available", agent_id__in=live).values_list(
             "agent_id", "last_offered_at"
@@ -463,7 +461,8 @@ def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE
     """Offer every due callback an agent is free for, re-route unanswered offers, end lapsed windows.
 
     Returns the number of events appended. Pages through the due rows in (due_at, id) order, one
-    transaction per page, so the oldest callbacks get the free agents first.
+    transaction per page, so the oldest callbacks get the free agents first. `now` is the time due-ness is
+    judged at (default: the present); whether an agent's socket is live is always judged at the present.
     """
     appended, after = 0, None
     while True:
@@ -488,7 +487,7 @@ def _dispatch_page(
         rows = list(query.order_by("due_at", "pk")[:page])
         if not rows:
             return 0, after, False
-        agents = available_agents(now)
+        agents = available_agents()
         threads = Thread.objects.in_bulk({r.thread_id for r in rows})
         events: list[store.NewEvent] = []
         expected: dict[str, int] = {}

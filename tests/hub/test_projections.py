@@ -10,12 +10,23 @@ from django.db import connection
 
 from hub import projections
 from hub.models import ProjectionCheckpoint, StoredEvent
-from interactions.models import ConversationRef, Customer, CustomerIdentifier, Thread, TimelineEntry
+from interactions import callbacks, services
+from interactions.models import (
+    AgentPresence,
+    Callback,
+    ConversationRef,
+    Customer,
+    CustomerIdentifier,
+    Role,
+    Thread,
+    TimelineEntry,
+)
 from interactions.projectors import ContextProjector
+from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
 pytestmark = pytest.mark.django_db
-READ_MODELS = (Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry)
+READ_MODELS = (Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry, Callback, AgentPresence)
 
 
 def read_model_state() -> dict[str, list[dict]]:
@@ -72,12 +83,28 @@ def play_history(api, supervisor_api) -> None:
         data={"name": "Ann", "timezone": "Europe/Paris"},
     )
     post(api, subject="social:x:@ann", time="2026-11-26T09:00:00Z", data={"channel": "social", "text": "?"})
+    # Callbacks: one offered, accepted, not answered and scheduled again; one cancelled.
+    agent = ApiTokenFactory(role=Role.AGENT)
+    services.agent_socket_open(agent=agent)
+    services.agent_status_set(agent=agent, status="available")
+    request = callbacks.RequestInput(identifier="tel:+15557654321", phone="+15557654321", reason="refund")
+    first = callbacks.callback_request(actor=agent, request=request)
+    callbacks.callbacks_dispatch()
+    callbacks.callback_accept(callback_id=first.pk, actor=agent)
+    callbacks.callback_outcome(callback_id=first.pk, actor=agent, outcome="no_answer")
+    second = callbacks.callback_request(actor=agent, request=request)
+    callbacks.callback_cancel(callback_id=second.pk, actor=agent)
 
 
 def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, supervisor_api):
     play_history(api, supervisor_api)
     before = read_model_state()
     assert before["Customer"] and before["Thread"] and before["TimelineEntry"]
+    assert [c["state"] for c in before["Callback"]] in (
+        ["scheduled", "cancelled"],
+        ["cancelled", "scheduled"],
+    )
+    assert before["AgentPresence"][0]["last_offered_at"] is not None
 
     out = io.StringIO()
     call_command("rebuild_projections", stdout=out, stderr=io.StringIO())

@@ -24,9 +24,13 @@ def test_customer_calling_hours_follow_the_spring_forward_change():
 def test_customer_calling_hours_follow_the_fall_back_change():
     # 2026-11-01 02:00: EDT (-4) back to EST (-5). 21:00 local ends Oct 31 at 01:00 UTC, Nov 1 at 02:00 UTC.
     assert next_allowed(utc(2026, 11, 1, 0, 30), [NEW_YORK_CALLING]) == utc(2026, 11, 1, 0, 30)  # 20:30 EDT
-    assert next_allowed(utc(2026, 11, 1, 1, 30), [NEW_YORK_CALLING]) == utc(2026, 11, 1, 13, 0)  # -> 08:00 EST
+    assert next_allowed(utc(2026, 11, 1, 1, 30), [NEW_YORK_CALLING]) == utc(
+        2026, 11, 1, 13, 0
+    )  # -> 08:00 EST
     assert next_allowed(utc(2026, 11, 2, 1, 30), [NEW_YORK_CALLING]) == utc(2026, 11, 2, 1, 30)  # 20:30 EST
-    assert next_allowed(utc(2026, 11, 2, 2, 30), [NEW_YORK_CALLING]) == utc(2026, 11, 2, 13, 0)  # -> 08:00 EST
+    assert next_allowed(utc(2026, 11, 2, 2, 30), [NEW_YORK_CALLING]) == utc(
+        2026, 11, 2, 13, 0
+    )  # -> 08:00 EST
 
 
 def test_business_hours_per_weekday_skip_the_weekend():
@@ -59,7 +63,13 @@ def test_always_open_and_wrapping_day_ranges():
     weekend = WeeklyHours.parse("sat-sun 00:00-24:00", "UTC")
     assert weekend.is_open(utc(2026, 11, 22, 23, 59)) and not weekend.is_open(utc(2026, 11, 23, 0, 0))
     around = WeeklyHours.parse("fri-mon 10:00-11:00", "UTC")  # fri, sat, sun, mon
-    assert [around.is_open(utc(2026, 11, d, 10, 30)) for d in range(20, 25)] == [True, True, True, True, False]
+    assert [around.is_open(utc(2026, 11, d, 10, 30)) for d in range(20, 25)] == [
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,476 @@
+"""Callbacks through the REST API and the services: request, route, offer with context, answer, retry, end.
+
+Time is passed to the dispatcher explicitly (`now=`), so offer time-outs and retries are tested without
+waiting; everything else runs against the real database, and tasks run eagerly where a test says so.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from hub.models import StoredEvent
+from interactions import callbacks, services
+from interactions.models import Callback, CallbackState, Role
+from tests.conftest import client_for, log_snapshot
+from tests.factories import ApiTokenFactory
+from tests.interactions.helpers import post
+
+pytestmark = pytest.mark.django_db
+CALLBACKS = "/api/v1/callbacks"
+CUSTOMER = "tel:+15551234567"
+
+
+def online_agent(*skills: str):
+    """An agent with an open socket who said they are available."""
+    agent = ApiTokenFactory(role=Role.AGENT, skills=list(skills))
+    services.agent_socket_open(agent=agent)
+    services.agent_status_set(agent=agent, status="available")
+    return agent
+
+
+def request_callback(api, **body) -> dict:
+    response = api.post(CALLBACKS, {"identifier": CUSTOMER, "phone": "+15551234567", **body}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def offers(callback_id) -> list[StoredEvent]:
+    return list(
+        StoredEvent.objects.filter(stream=f"callback-{callback_id}", type="callback.offered").order_by(
+            "position"
+        )
+    )
+
+
+def stream_types(callback_id) -> list[str]:
+    return list(
+        StoredEvent.objects.filter(stream=f"callback-{callback_id}")
+        .order_by("position")
+        .values_list("type", flat=True)
+    )
+
+
+def later(seconds: float) -> datetime:
+    return timezone.now() + timedelta(seconds=seconds)
+
+
+# --- Request -------------------------------------------------------------------------------------------
+
+
+def test_request_lands_on_the_customers_thread_and_is_due_now(api, supervisor_api):
+    first = post(api, data={"channel": "sms", "text": "my bill is wrong", "topic": "billing"})
+    body = request_callback(api, reason="bill question")
+    assert body["state"] == "scheduled" and body["attempt"] == 1
+    assert body["thread_id"] == first["thread_id"]  # the thread rules put it on the open thread
+    assert abs(datetime.fromisoformat(body["due_at"]) - timezone.now()) < timedelta(seconds=5)
+    assert stream_types(body["id"]) == ["callback.requested", "callback.scheduled"]
+
+    thread = supervisor_api.get(f"/api/v1/threads/{first['thread_id']}").json()
+    assert [e["type"] for e in thread["timeline"]] == [
+        "message.received",
+        "callback.requested",
+        "callback.scheduled",
+    ]
+    assert "bill question" in thread["timeline"][1]["text"]
+    context = supervisor_api.get("/api/v1/context", {"identifier": CUSTOMER}).json()
+    assert [c["id"] for c in context["pending_callbacks"]] == [body["id"]]
+    assert supervisor_api.get(f"{CALLBACKS}/{body['id']}").json() == body
+
+
+def test_a_callback_from_a_new_number_creates_the_customer_and_a_thread(api):
+    body = request_callback(api, identifier="tel:+15559990000", phone="tel:+15559990000", topic="tech")
+    callback = Callback.objects.get(pk=body["id"])
+    assert callback.thread.topic == "tech" and callback.phone == "+15559990000"
+    assert StoredEvent.objects.filter(type__in=["customer.created", "thread.opened"]).count() == 2
+
+
+def test_a_later_time_is_kept_and_a_known_timezone_limits_it_to_calling_hours(api):
+    at = (timezone.now() + timedelta(days=2)).replace(hour=3, minute=0, second=0, microsecond=0)
+    body = request_callback(api, at=at.isoformat(), timezone="America/New_York")
+    # 03:00 UTC is 22:00 or 23:00 in New York: after its 21:00 end, so 08:00 local the next morning.
+    due = datetime.fromisoformat(body["due_at"])
+    assert due.astimezone(callbacks.schedules("America/New_York")[1].tz).hour == 8
+    assert due > at and body["timezone"] == "America/New_York"
+    assert body["not_before"] == at.isoformat().replace("+00:00", "Z")
+
+
+def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
+    post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})
+    body = request_callback(api)
+    assert body["timezone"] == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"at": "2020-01-01T10:00:00+00:00"}, "at"),
+        ({"at": "2099-01-01T10:00:00"}, "at"),
+        ({"at": "2099-01-02T10:00:00Z", "window_end": "2099-01-01T10:00:00Z"}, "window_end"),
+        ({"phone": "call me maybe"}, "phone"),
+        ({"identifier": "fax:123"}, "identifier"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"thread_id": "00000000-0000-0000-0000-000000000001"}, "thread_id"),
+        ({"phone": None}, "phone"),
+    ],
+)
+def test_bad_requests_get_a_problem_naming_the_field_and_write_nothing(api, body, field):
+    before = log_snapshot()
+    payload = {"identifier": CUSTOMER, "phone": "+15551234567", **body}
+    response = api.post(CALLBACKS, {k: v for k, v in payload.items() if v is not None}, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert log_snapshot() == before and not Callback.objects.exists()
+
+
+def test_a_window_with_no_business_hours_in_it_is_refused(api, settings):
+    settings.THREADLINE_BUSINESS_HOURS = "mon-fri 09:00-17:00"
+    saturday = datetime(2099, 1, 3, 10, 0, tzinfo=UTC)  # a Saturday
+    response = api.post(
+        CALLBACKS,
+        {
+            "identifier": CUSTOMER,
+            "phone": "+15551234567",
+            "at": saturday.isoformat(),
+            "window_end": (saturday + timedelta(hours=20)).isoformat(),
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "business hours" in response.json()["detail"] and not Callback.objects.exists()
+
+
+def test_agents_may_not_answer_an_offer_they_do_not_hold_and_agents_only_answer(api, supervisor_api):
+    body = request_callback(api)
+    response = supervisor_api.post(f"{CALLBACKS}/{body['id']}/accept")
+    assert response.status_code == 403
+    stranger = client_for(ApiTokenFactory(role=Role.AGENT))
+    assert stranger.post(f"{CALLBACKS}/{body['id']}/accept").status_code == 409  # not offered to anyone
+    assert stranger.post(f"{CALLBACKS}/00000000-0000-0000-0000-000000000001/accept").status_code == 404
+
+
+# --- Routing and the offer ----------------------------------------------------------------------------
+
+
+def test_a_due_callback_is_offered_to_an_available_agent_with_the_whole_context(api, settings):
+    settings.THREADLINE_CUSTOMER_CALLING_HOURS = "daily 00:00-24:00"  # whatever the hour in Paris now
+    post(api, subject="mailto:ann@example.com", data={"channel": "email", "text": "invoice attached?"})
+    post(
+        api,
+        data={
+            "channel": "sms",
+            "text": "card 4111 1111 1111 1111 was charged twice",
+            "identifiers": ["mailto:ann@example.com"],
+        },
+    )
+    post(api, type="customer.profile_updated", data={"name": "Ann Lee", "timezone": "Europe/Paris"})
+    agent = online_agent()
+    body = request_callback(api, reason="double charge")
+    assert callbacks.callbacks_dispatch() == 1
+
+    (offer,) = offers(body["id"])
+    data = offer.data
+    assert data["agent_id"] == str(agent.pk) and data["attempt"] == 1 and data["offer"] == 1
+    context = data["context"]
+    assert context["reason"] == "double charge" and context["phone"] == "+15551234567"
+    assert context["customer"]["name"] == "Ann Lee"
+    assert set(context["customer"]["identifiers"]) == {"mailto:ann@example.com", CUSTOMER}
+    assert context["customer_timezone"] == "Europe/Paris"
+    assert context["customer_local_time"].endswith(("+01:00", "+02:00"))
+    channels = [e["channel"] for e in context["recent"]]
+    assert {"email", "sms", "callback"} <= set(channels)
+    assert any("**** 1111" in e["text"] or "1111" in e["text"] for e in context["recent"])
+    assert not any("4111 1111 1111 1111" in e["text"] for e in context["recent"])  # redacted before the log
+    assert context["earlier_attempts"] == []
+    row = Callback.objects.get(pk=body["id"])
+    assert row.state == CallbackState.OFFERED and row.agent_id == str(agent.pk)
+
+
+def test_nobody_available_means_it_waits_then_goes_to_the_first_agent_who_is(api):
+    body = request_callback(api)
+    assert callbacks.callbacks_dispatch() == 0
+    away = ApiTokenFactory(role=Role.AGENT)
+    services.agent_status_set(agent=away, status="available")  # available, but no socket open
+    busy = ApiTokenFactory(role=Role.AGENT)
+    services.agent_socket_open(agent=busy)
+    services.agent_status_set(agent=busy, status="busy")
+    assert callbacks.callbacks_dispatch() == 0
+    assert Callback.objects.get(pk=body["id"]).state == CallbackState.SCHEDULED
+    agent = online_agent()
+    assert callbacks.callbacks_dispatch() == 1
+    assert offers(body["id"])[0].data["agent_id"] == str(agent.pk)
+
+
+def test_the_agent_who_last_handled_the_thread_is_preferred(api):
+    others = [online_agent("billing") for _ in range(3)]
+    handler = online_agent()
+    post(api, data={"channel": "sms", "text": "thanks", "agent_id": str(handler.pk), "topic": "billing"})
+    body = request_callback(api)
+    callbacks.callbacks_dispatch()
+    offer = offers(body["id"])[0].data
+    assert offer["agent_id"] == str(handler.pk) and offer["route"] == "last_agent"
+    assert others  # present and skilled, yet the last handler comes first
+
+
+def test_a_skill_match_beats_an_agent_offered_less_recently(api):
+    generalist = online_agent("sales")
+    specialist = online_agent("billing")
+    post(api, data={"channel": "sms", "text": "refund please", "topic": "billing"})
+    body = request_callback(api)
+    callbacks.callbacks_dispatch()
+    offer = offers(body["id"])[0].data
+    assert (offer["agent_id"], offer["route"]) == (str(specialist.pk), "skills")
+    assert generalist
+
+
+def test_without_a_skill_match_the_agent_offered_least_recently_gets_it(api):
+    a, b = online_agent(), online_agent()
+    first = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
+    callbacks.callbacks_dispatch()
+    first_agent = offers(first["id"])[0].data["agent_id"]
+    callbacks.callback_accept(callback_id=first["id"], actor=a if first_agent == str(a.pk) else b)
+    callbacks.callback_outcome(
+        callback_id=first["id"], actor=a if first_agent == str(a.pk) else b, outcome="completed"
+    )
+    second = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    callbacks.callbacks_dispatch()
+    second_agent = offers(second["id"])[0].data["agent_id"]
+    assert second_agent != first_agent and offers(second["id"])[0].data["route"] == "least_recent"
+
+
+def test_an_agent_holding_an_offer_gets_no_second_one(api):
+    online_agent()
+    one = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
+    two = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    assert callbacks.callbacks_dispatch() == 1
+    assert len(offers(one["id"])) + len(offers(two["id"])) == 1
+
+
+def test_an_unanswered_offer_goes_to_the_next_agent_and_a_late_accept_is_refused(api, agent_api):
+    first, second = online_agent(), online_agent()
+    body = request_callback(api)
+    callbacks.callbacks_dispatch()
+    offered_to = offers(body["id"])[0].data["agent_id"]
+    holder, other = (first, second) if offered_to == str(first.pk) else (second, first)
+    assert callbacks.callbacks_dispatch(now=later(10)) == 0  # still inside the 30 s
+    assert callbacks.callbacks_dispatch(now=later(31)) == 2  # timed out, and offered to the other
+    assert stream_types(body["id"])[-2:] == ["callback.offer_timed_out", "callback.offered"]
+    second_offer = offers(body["id"])[1].data
+    assert second_offer["agent_id"] == str(other.pk) and second_offer["offer"] == 2
+    response = client_for(holder).post(f"{CALLBACKS}/{body['id']}/accept")
+    assert response.status_code == 403  # it is someone else's now
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_decline_reroutes_and_the_decliner_is_not_asked_again_this_attempt(api):
+    a = online_agent()
+    body = request_callback(api)
+    callbacks.callbacks_dispatch()
+    response = client_for(a).post(
+        f"{CALLBACKS}/{body['id']}/decline", {"reason": "on a break"}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["state"] == "scheduled"
+    assert callbacks.callbacks_dispatch() == 0  # the only free agent declined: it waits
+    b = online_agent()
+    assert callbacks.callbacks_dispatch() == 1
+    assert [o.data["agent_id"] for o in offers(body["id"])] == [str(a.pk), str(b.pk)]
+
+
+# --- Answers, outcomes and retries -------------------------------------------------------------------
+
+
+def test_accept_then_completed_ends_it_and_repeats_change_nothing(api):
+    agent = online_agent()
+    body = request_callback(api)
+    callbacks.callbacks_dispatch()
+    client = client_for(agent)
+    assert client.post(f"{CALLBACKS}/{body['id']}/accept").json()["state"] == "accepted"
+    assert client.post(f"{CALLBACKS}/{body['id']}/accept").status_code == 200  # a retried request
+    response = client.post(f"{CALLBACKS}/{body['id']}/outcome", {"outcome": "completed"}, format="json")
+    assert response.json()["state"] == "completed"
+    assert (
+        client.post(f"{CALLBACKS}/{body['id']}/outcome", {"outcome": "completed"}, format="json").status_code
+        == 200
+    )
+    assert stream_types(body["id"]) == [
+        "callback.requested",
+        "callback.scheduled",
+        "callback.offered",
+        "callback.accepted",
+        "callback.completed",
+    ]
+    assert (
+        client.post(f"{CALLBACKS}/{body['id']}/outcome", {"outcome": "sideways"}, format="json").status_code
+        == 400
+    )
+
+
+def test_failed_attempts_retry_after_5_15_and_30_minutes_then_expire(api):
+    agent = online_agent()
+    body = request_callback(api)
+    outcomes = ["no_answer", "busy", "failed", "no_answer"]
+    waits = []
+    now = timezone.now()
+    for attempt, outcome in enumerate(outcomes, start=1):
+        callbacks.callbacks_dispatch(now=now)
+        row = Callback.objects.get(pk=body["id"])
+        assert row.state == CallbackState.OFFERED and row.attempt == attempt
+        callbacks.callback_accept(callback_id=body["id"], actor=agent)
+        reported_at = timezone.now()
+        row = callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome=outcome)
+        if row.state == CallbackState.SCHEDULED:
+            waits.append(round((row.due_at - reported_at).total_seconds() / 60))
+            assert callbacks.callbacks_dispatch(now=row.due_at - timedelta(seconds=1)) == 0  # not yet
+            now = row.due_at
+    assert waits == [5, 15, 30]
+    row = Callback.objects.get(pk=body["id"])
+    assert row.state == CallbackState.EXPIRED and len(row.outcomes) == 4
+    assert [o["outcome"] for o in row.outcomes] == outcomes
+    assert len(offers(body["id"])) == 4  # one per attempt
+    # Each attempt's offer carries the earlier attempts and their outcomes.
+    assert [len(o.data["context"]["earlier_attempts"]) for o in offers(body["id"])] == [0, 1, 2, 3]
+
+
+def test_a_retry_that_would_fall_after_the_window_ends_it_as_expired(api):
+    agent = online_agent()
+    body = request_callback(api, window_end=later(120).isoformat())
+    callbacks.callbacks_dispatch()
+    callbacks.callback_accept(callback_id=body["id"], actor=agent)
+    row = callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")
+    assert row.state == CallbackState.EXPIRED
+    assert stream_types(body["id"])[-2:] == ["callback.busy", "callback.expired"]
+
+
+def test_a_callback_nobody_takes_expires_when_its_window_ends(api):
+    body = request_callback(api, window_end=later(60).isoformat())
+    assert callbacks.callbacks_dispatch(now=later(61)) == 1
+    assert Callback.objects.get(pk=body["id"]).state == CallbackState.EXPIRED
+    online_agent()
+    assert callbacks.callbacks_dispatch(now=later(62)) == 0 and offers(body["id"]) == []
+
+
+def test_outside_business_hours_a_due_callback_is_moved_to_the_next_opening(api, settings):
+    friday_noon = datetime(2099, 1, 2, 12, 0, tzinfo=UTC)
+    body = request_callback(
+        api, at=friday_noon.isoformat(), window_end=(friday_noon + timedelta(days=7)).isoformat()
+    )  # open all day by default: due Friday noon
+    settings.THREADLINE_BUSINESS_HOURS = "mon-fri 09:00-17:00"
+    settings.THREADLINE_BUSINESS_TIMEZONE = "Europe/Berlin"
+    online_agent()
+    callbacks.callbacks_dispatch(now=friday_noon + timedelta(days=1))  # Saturday: closed
+    row = Callback.objects.get(pk=body["id"])
+    # Monday 09:00 in Berlin (CET, +1) is 08:00 UTC.
+    assert row.state == CallbackState.SCHEDULED and row.due_at == datetime(2099, 1, 5, 8, 0, tzinfo=UTC)
+    assert offers(body["id"]) == [] and stream_types(body["id"])[-1] == "callback.scheduled"
+    assert callbacks.callbacks_dispatch(now=row.due_at) == 1 and len(offers(body["id"])) == 1
+
+
+# --- Cancel ---------------------------------------------------------------------------------------------
+
+
+def test_a_cancelled_callback_never_fires(api):
+    body = request_callback(api)
+    response = api.post(f"{CALLBACKS}/{body['id']}/cancel", {"reason": "sorted it online"}, format="json")
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    assert api.post(f"{CALLBACKS}/{body['id']}/cancel").status_code == 200  # twice is harmless
+    online_agent()
+    assert callbacks.callbacks_dispatch(now=later(3600)) == 0 and offers(body["id"]) == []
+    assert stream_types(body["id"]).count("callback.cancelled") == 1
+
+
+def test_cancelling_an_offer_tells_the_agent_and_a_call_under_way_cannot_be_cancelled(api):
+    agent = online_agent()
+    one = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
+    callbacks.callbacks_dispatch()
+    callbacks.callback_cancel(callback_id=one["id"], actor=agent)
+    cancelled = StoredEvent.objects.get(stream=f"callback-{one['id']}", type="callback.cancelled")
+    assert cancelled.data["agent_id"] == str(agent.pk)  # delivered on the agent's topic
+
+    two = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    callbacks.callbacks_dispatch()
+    callbacks.callback_accept(callback_id=two["id"], actor=agent)
+    response = api.post(f"{CALLBACKS}/{two['id']}/cancel")
+    assert response.status_code == 409 and response.json()["type"].endswith("/callback-conflict")
+
+
+# --- Idempotency ------------------------------------------------------------------------------------------
+
+
+def test_dispatching_again_or_replaying_a_transition_makes_no_second_offer(api):
+    online_agent()
+    online_agent()
+    body = request_callback(api)
+    now = timezone.now()
+    assert callbacks.callbacks_dispatch(now=now) == 1
+    assert callbacks.callbacks_dispatch(now=now) == 0
+    # A stale claimant that computed the same step appends nothing: the event id is the step's key.
+    (offer,) = offers(body["id"])
+    assert offer.event_id == f"{body['id']}/1/1/offered"
+    from hub import store
+
+    again = store.append(
+        [store.NewEvent(source=offer.source, id=offer.event_id, type=offer.type, stream="x", data={})]
+    )
+    assert again[0].duplicate and len(offers(body["id"])) == 1
+
+
+def test_lists_filter_by_state_and_agent(api, supervisor_api):
+    agent = online_agent()
+    one = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
+    request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    callbacks.callbacks_dispatch()
+    offered = supervisor_api.get(CALLBACKS, {"state": "offered", "agent": str(agent.pk)}).json()
+    assert [c["id"] for c in offered["results"]] == [one["id"]]
+    assert supervisor_api.get(CALLBACKS, {"state": "scheduled"}).json()["count"] == 1
+    assert supervisor_api.get(CALLBACKS, {"state": "lost"}).status_code == 400
+
+
+# --- Celery, eagerly -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def eager_celery():
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def test_an_asap_request_is_offered_at_once_by_the_nudged_task(
+    api, eager_celery, django_capture_on_commit_callbacks
+):
+    agent = online_agent()
+    with django_capture_on_commit_callbacks(execute=True):
+        body = request_callback(api)
+    assert Callback.objects.get(pk=body["id"]).agent_id == str(agent.pk)
+
+
+def test_an_agent_becoming_available_is_offered_the_waiting_callback(
+    api, eager_celery, django_capture_on_commit_callbacks
+):
+    body = request_callback(api)
+    agent = ApiTokenFactory(role=Role.AGENT)
+    services.agent_socket_open(agent=agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.agent_status_set(agent=agent, status="available")
+    assert offers(body["id"])[0].data["agent_id"] == str(agent.pk)
+
+
+def test_the_beat_schedule_runs_the_dispatch_task_every_tick(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["callbacks-dispatch"]
+    assert entry["task"] == "interactions.callbacks_dispatch"
+    assert entry["schedule"] == settings.THREADLINE_CALLBACK_TICK_SECONDS
+    task = celery_app.tasks["interactions.callbacks_dispatch"]
+    assert task.acks_late and task.reject_on_worker_lost
+
+
+def test_offer_payload_is_json_native(api):
+    online_agent()
+    body = request_callback(api)
+    callbacks.callbacks_dispatch()
+    (offer,) = offers(body["id"])
+    assert json.loads(json.dumps(offer.data)) == offer.data
