@@ -80,6 +80,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+    # Tests run on a file, not Django's shared-cache in-memory database: there a reader (the websocket
+    # tailer's thread) makes a concurrent writer fail at once with "table is locked" instead of waiting,
+    # and WAL does not apply. On a file, tests see the same locking as `make run`.
+    _db.setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test-threadline.sqlite3")
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     if env.bool("DATABASE_POOL", default=False):
         # Django's psycopg pool: needed under ASGI, where each request thread would otherwise hold its own
