@@ -56,7 +56,9 @@ async def test_the_offer_reaches_agent_me_with_context_and_is_answered_over_the_
     await ws.send_json_to({"op": "accept", "callback_id": callback_id})
     ack = await next_op(ws, "ack")
     assert ack["of"] == "accept" and ack["callback"]["state"] == "accepted"
-    await ws.send_json_to({"op": "outcome", "callback_id": callback_id, "outcome": "completed", "note": "done"})
+    await ws.send_json_to(
+        {"op": "outcome", "callback_id": callback_id, "outcome": "completed", "note": "done"}
+    )
     ack = await next_op(ws, "ack")
     assert ack["callback"]["state"] == "completed" and await state_of(callback_id) == "completed"
     await ws.disconnect()
