@@ -8,7 +8,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-BENCHMARKS = ("ingest", "live", "context")
+BENCHMARKS = ("ingest", "live", "context", "callbacks")
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """The processes `make run` starts (Procfile under honcho): API, Celery worker and beat on embedded defaults.
 
 Runs them for real on loopback with a fresh var/ directory, posts an event with the CloudEvents SDK several
-times, reads it back once, then stops the whole set with one signal as Ctrl-C would.
+times, reads it back once, has a callback offered to an agent on a websocket (by the worker and beat), then
+stops the whole set with one signal as Ctrl-C would.
 """
 
 from __future__ import annotations
@@ -22,10 +23,29 @@ from websockets.asyncio.client import connect
 from tests.e2e import servers
 
 
-async def _open_socket(url: str) -> None:
-    async with connect(url) as ws:
+async def _callback_reaches_the_agent(base: str, ws_url: str, token: str) -> dict:
+    """An available agent on a socket is offered a callback requested over REST, by make run's worker."""
+    async with connect(ws_url) as ws:
         await ws.send(json.dumps({"op": "ping"}))
         assert json.loads(await ws.recv()) == {"op": "pong"}
+        await ws.send(json.dumps({"op": "subscribe", "topics": ["agent:me"], "after": None}))
+        await ws.send(json.dumps({"op": "status", "value": "available"}))
+        body = json.dumps({"identifier": "tel:+15551234567", "phone": "+15551234567", "reason": "refund"})
+        status, callback = await asyncio.to_thread(
+            servers.request,
+            f"{base}/api/v1/callbacks",
+            data=body.encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        assert status == 201, callback
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if frame["op"] == "event" and frame["event"]["type"] == "callback.offered":
+                break
+        await ws.send(json.dumps({"op": "accept", "callback_id": callback["id"]}))
+        while frame["op"] != "ack":
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        return frame
 
 
 @pytest.fixture
@@ -111,7 +131,9 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
                 break
             time.sleep(0.1)
         assert honcho.poll() is None, output[-3000:]
-        asyncio.run(_open_socket(f"ws://127.0.0.1:{port}/ws/v1/agent?token={agent}"))
+        ack = asyncio.run(
+            _callback_reaches_the_agent(base, f"ws://127.0.0.1:{port}/ws/v1/agent?token={agent}", token)
+        )
     finally:
         os.killpg(honcho.pid, signal.SIGINT)
         honcho.wait(30)
@@ -121,6 +143,7 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
     assert [a[1]["duplicate"] for a in answers] == [False, True, True]
     assert status == 200
     assert [e["event"]["id"] for e in page["events"]] == ["call-1"]
+    assert ack["callback"]["state"] == "accepted"  # offered by the worker and beat of `make run`
     assert "celery@" in output and "ready." in output and "beat: Starting" in output, output[-3000:]
     stopped = (tmp_path / "honcho.log").read_text()
     assert "WebSocket /ws/v1/agent?token=[redacted]" in stopped, stopped[-3000:]
