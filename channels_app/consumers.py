@@ -1,8 +1,9 @@
 """The agent websocket: subscribe to customers, threads, your own assignments or everything, and resume.
 
-Delivery comes from the log, never from a channel layer: the process's log tailer offers each committed
-event to every socket whose topics it matches; a subscription with `after` first replays the log past that
-position. One lock and one cursor per socket make the two meet without a gap or a duplicate.
+Delivery comes from the log, never from a channel layer: the process's log tailer hands each committed
+event to its fan-out, which offers it to every socket subscribed to one of its topics; a subscription with
+`after` first replays the log past that position. One lock and one cursor per socket make the two meet
+without a gap or a duplicate.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from channels_app.fanout import fanout
 from hub import store
 from hub.errors import ApplicationError
-from hub.tail import tailer
 from interactions import callbacks, selectors, services
 from interactions.models import ApiToken, Role
 from interactions.tokens import token_authenticate
@@ -97,10 +98,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not selectors.may_subscribe(self.token):
             await self.close(code=CLOSE_FORBIDDEN, reason=f"a {self.token.role} token may not subscribe")
             return
-        self.queue: asyncio.Queue[store.RecordedEvent] = asyncio.Queue(maxsize=settings.THREADLINE_WS_BUFFER)
+        self.queue: asyncio.Queue[tuple[store.RecordedEvent, set[str]]] = asyncio.Queue(
+            maxsize=settings.THREADLINE_WS_BUFFER
+        )
         self.lock = asyncio.Lock()
-        self.tailer = tailer()
-        await self.tailer.subscribe(self._offer)
+        self.tailer, self.fanout = await fanout()
         self._tasks.append(asyncio.create_task(self._pump()))
         if self.token.role == Role.AGENT:
             self.socket_id = await database_sync_to_async(services.agent_socket_open)(agent=self.token)
@@ -115,8 +117,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        if hasattr(self, "tailer"):
-            self.tailer.unsubscribe(self._offer)
+        if hasattr(self, "fanout"):
+            self.fanout.remove(self, self.topics)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -190,7 +192,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         async with self.lock:
             # Topics first, so the tailer queues matching live events while the replay runs.
             new = set(topics) - self.topics
-            self.topics |= set(topics)
+            self.topics |= new
+            self.fanout.add(self, new)
             if after is None:
                 if self.cursor is None:
                     self.cursor = self.tailer.position
@@ -222,6 +225,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         topics = await self._topics(frame)
         if topics is not None:
             self.topics -= set(topics)
+            self.fanout.remove(self, set(topics))
 
     async def _status(self, frame: dict[str, Any]) -> None:
         if self.token.role != Role.AGENT:
@@ -254,23 +258,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     # --- delivery -----------------------------------------------------------------------------------------
 
-    def _offer(self, events: list[store.RecordedEvent]) -> None:
-        """Called by the tailer with each new page of the log (in the event loop; must not block)."""
-        if self.closing or not self.topics:
+    def offer(self, event: store.RecordedEvent, topics: set[str]) -> None:
+        """Called by the process's fan-out with each event on one of our topics (in the event loop)."""
+        if self.closing:
             return
-        for event in events:
-            if selectors.event_topics(event) & self.topics:
-                try:
-                    self.queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    self._too_slow()
-                    return
+        try:
+            self.queue.put_nowait((event, topics))
+        except asyncio.QueueFull:
+            self._too_slow()
 
     def _too_slow(self) -> None:
         if self.closing:
             return
         self.closing = True
-        self.tailer.unsubscribe(self._offer)
+        self.fanout.remove(self, self.topics)
         logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
         asyncio.get_running_loop().create_task(
             self.close(code=CLOSE_TOO_SLOW, reason="too slow: reconnect and resume from your last position")
@@ -278,14 +279,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _pump(self) -> None:
         while True:
-            event = await self.queue.get()
+            event, topics = await self.queue.get()
             async with self.lock:
                 if self.closing:
                     return
                 if self.cursor is None or event.position <= self.cursor:
                     continue  # already sent by a replay, or before any subscription
                 self.cursor = event.position
-                topics = selectors.event_topics(event)
                 if topics & self.topics:
                     await self._send_event(topics, event)
 
