@@ -210,6 +210,7 @@ CELERY_BEAT_SCHEDULE = {
     "callbacks-dispatch": {
         "task": "interactions.callbacks_dispatch",
         "schedule": THREADLINE_CALLBACK_TICK_SECONDS,
+        "kwargs": {"tick": True},
         "options": {"expires": 10 * THREADLINE_CALLBACK_TICK_SECONDS},
     },
 }

@@ -334,6 +334,7 @@ def callback_outcome(
             _refuse(row, actor, "report the outcome of")
         data = {"attempt": row.attempt, "agent_id": str(actor.pk), "note": note}
         events = [_event(row, thread, outcome, f"{row.attempt}/outcome", data, now, actor)]
+        nudge_dispatch()  # the agent is free again: a callback may be waiting for them
         if outcome == "completed":
             return events
         waits = settings.THREADLINE_CALLBACK_RETRY_SECONDS
@@ -500,3 +501,15 @@ def _dispatch_page(
             store.append(events, expected_versions=expected)
         last = rows[-1]
         return len(events), (last.due_at, last.pk), len(rows) == page
+
+
+def callbacks_due_soon(*, within: float, now: datetime | None = None) -> list[datetime]:
+    """When scheduled callbacks fall due in the next `within` seconds (for a precise wake-up)."""
+    now = now or timezone.now()
+    return list(
+        Callback.objects.filter(
+            state=CallbackState.SCHEDULED, due_at__gt=now, due_at__lte=now + timedelta(seconds=within)
+        )
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+    )

@@ -462,7 +462,7 @@ def test_an_agent_becoming_available_is_offered_the_waiting_callback(
 
 def test_the_beat_schedule_runs_the_dispatch_task_every_tick(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["callbacks-dispatch"]
-    assert entry["task"] == "interactions.callbacks_dispatch"
+    assert entry["task"] == "interactions.callbacks_dispatch" and entry["kwargs"] == {"tick": True}
     assert entry["schedule"] == settings.THREADLINE_CALLBACK_TICK_SECONDS
     task = celery_app.tasks["interactions.callbacks_dispatch"]
     assert task.acks_late and task.reject_on_worker_lost
@@ -474,3 +474,10 @@ def test_offer_payload_is_json_native(api):
     callbacks.callbacks_dispatch()
     (offer,) = offers(body["id"])
     assert json.loads(json.dumps(offer.data)) == offer.data
+
+
+def test_a_tick_knows_which_callbacks_fall_due_before_the_next_one(api):
+    soon = request_callback(api, at=later(0.5).isoformat())
+    request_callback(api, identifier="tel:+15550000002", phone="+15550000002", at=later(5).isoformat())
+    due = callbacks.callbacks_due_soon(within=1.0)
+    assert due == [Callback.objects.get(pk=soon["id"]).due_at]
