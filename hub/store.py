@@ -158,6 +158,18 @@ def lock_keys(namespace: int, keys: Iterable[str]) -> None:
         )
 
 
+def try_lock_key(namespace: int, key: str) -> bool:
+    """Take a transaction-scoped lock on one application key if it is free; False if another holds it.
+
+    SQLite has nothing to wait for (its IMMEDIATE transactions serialise writers) and always answers True.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [namespace, key])
+        return cursor.fetchone()[0]
+
+
 def existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordedEvent]:
     """The events already in the log among these (source, id) pairs."""
     return {key: _recorded(row) for key, row in _existing(keys).items()}

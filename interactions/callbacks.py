@@ -458,27 +458,32 @@ def _plan(row: Callback, thread: Thread, agents: dict[str, _Agent], now: datetim
     return [*events, _event(row, thread, "offered", f"{row.attempt}/{offer}/offered", data, now)]
 
 
-def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE) -> int:
+def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE, wait: bool = True) -> int:
     """Offer every due callback an agent is free for, re-route unanswered offers, end lapsed windows.
 
     Returns the number of events appended. Pages through the due rows in (due_at, id) order, one
     transaction per page, so the oldest callbacks get the free agents first. `now` is the time due-ness is
     judged at (default: the present); whether an agent's socket is live is always judged at the present.
+    With `wait=False` (a nudge), it returns at once if another dispatcher is routing right now: that one
+    offers what is due, and the next tick whatever falls due after it looked.
     """
     appended, after = 0, None
     while True:
-        count, after, more = _dispatch_page(now or timezone.now(), page, after)
+        count, after, more = _dispatch_page(now or timezone.now(), page, after, wait)
         appended += count
         if not more:
             return appended
 
 
 def _dispatch_page(
-    now: datetime, page: int, after: tuple[datetime, uuid.UUID] | None
+    now: datetime, page: int, after: tuple[datetime, uuid.UUID] | None, wait: bool
 ) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool]:
     with transaction.atomic():
         # One router at a time, so two dispatchers never offer the same free agent two callbacks.
-        store.lock_keys(ROUTING_LOCKS, ["route"])
+        if wait:
+            store.lock_keys(ROUTING_LOCKS, ["route"])
+        elif not store.try_lock_key(ROUTING_LOCKS, "route"):
+            return 0, after, False
         due = Q(state=CallbackState.SCHEDULED, due_at__lte=now) | Q(
             state=CallbackState.OFFERED, offer_expires_at__lte=now
         )

@@ -35,7 +35,8 @@ def callbacks_dispatch(tick: bool = False) -> None:
     callbacks fall due before the next tick: offers are then late by a slot, not by up to a whole tick.
     Wake-ups schedule nothing themselves, so they never multiply; a lost one is covered by the next tick.
     """
-    callbacks.callbacks_dispatch()
+    # Only a tick waits for a dispatcher that is busy; a nudge or a wake-up leaves the work to it.
+    callbacks.callbacks_dispatch(wait=tick)
     if not tick:
         return
     now = timezone.now()

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 
+from hub import store
 from hub.models import StoredEvent
 from interactions import callbacks, services
 from interactions.models import Callback, CallbackState, Role
@@ -104,3 +105,26 @@ def test_a_dispatcher_skips_a_callback_another_transaction_holds_instead_of_wait
         holder.join(30)
     callbacks.callbacks_dispatch()
     assert Callback.objects.get(pk=held.pk).state == CallbackState.OFFERED
+
+
+def test_a_nudge_leaves_the_work_to_a_dispatcher_that_is_routing_and_a_tick_waits_for_it():
+    setup(agents=1, requests=1)
+    routing, release = threading.Event(), threading.Event()
+
+    def route() -> None:
+        with transaction.atomic():
+            store.lock_keys(callbacks.ROUTING_LOCKS, ["route"])
+            routing.set()
+            release.wait(30)
+        connection.close()
+
+    holder = threading.Thread(target=route)
+    holder.start()
+    assert routing.wait(10)
+    try:
+        assert callbacks.callbacks_dispatch(wait=False) == 0  # returns at once
+        assert Callback.objects.get().state == CallbackState.SCHEDULED
+    finally:
+        release.set()
+        holder.join(30)
+    assert callbacks.callbacks_dispatch(wait=True) == 1
