@@ -476,8 +476,16 @@ def test_offer_payload_is_json_native(api):
     assert json.loads(json.dumps(offer.data)) == offer.data
 
 
-def test_a_tick_knows_which_callbacks_fall_due_before_the_next_one(api):
-    soon = request_callback(api, at=later(0.5).isoformat())
-    request_callback(api, identifier="tel:+15550000002", phone="+15550000002", at=later(5).isoformat())
-    due = callbacks.callbacks_due_soon(within=1.0)
-    assert due == [Callback.objects.get(pk=soon["id"]).due_at]
+def test_a_callback_left_waiting_for_an_agent_is_offered_when_one_finishes_a_call(
+    api, settings, eager_celery, django_capture_on_commit_callbacks
+):
+    settings.THREADLINE_CALLBACK_TICK_SECONDS = 0  # anything due now has waited longer than a tick
+    agent = online_agent()
+    first = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
+    callbacks.callbacks_dispatch()
+    second = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    assert callbacks.callbacks_dispatch() == 0  # the only agent holds the first
+    callbacks.callback_accept(callback_id=first["id"], actor=agent)
+    with django_capture_on_commit_callbacks(execute=True):
+        callbacks.callback_outcome(callback_id=first["id"], actor=agent, outcome="completed")
+    assert Callback.objects.get(pk=second["id"]).agent_id == str(agent.pk)
