@@ -212,6 +212,7 @@ def append(
     events: Sequence[NewEvent],
     *,
     expected_versions: Mapping[str, int] | None = None,
+    deduplicate: bool = True,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -219,11 +220,14 @@ def append(
     result carries the original and `duplicate=True`. `expected_versions` maps a stream to the version it
     must be at before this append (0: the stream must not exist); a mismatch raises WrongExpectedVersion
     and writes nothing. Call it inside an outer `transaction.atomic()` to make other writes atomic with it.
+
+    `deduplicate=False` skips the look-up of existing (source, id) pairs, for callers that serialise their
+    own appends already (a row lock plus an expected version); the unique constraint still refuses a copy.
     """
     expected_versions = dict(expected_versions or {})
     with transaction.atomic():
         append_lock()
-        existing = _existing((e.source, e.id) for e in events)
+        existing = _existing((e.source, e.id) for e in events) if deduplicate else {}
         streams = {e.stream for e in events} | set(expected_versions)
         versions = _stream_versions(streams)
         for stream, expected in expected_versions.items():

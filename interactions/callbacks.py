@@ -266,7 +266,8 @@ def _transition(callback_id: uuid.UUID | str, decide, now: datetime | None = Non
         thread = Thread.objects.get(pk=row.thread_id)
         events = decide(row, thread, now)
         if events:
-            store.append(events, expected_versions={f"callback-{row.pk}": row.version})
+            # The row lock and the version serialise this callback's steps: no duplicate look-up needed.
+            store.append(events, expected_versions={f"callback-{row.pk}": row.version}, deduplicate=False)
             row.refresh_from_db()
     return row
 
@@ -504,7 +505,7 @@ def _dispatch_page(
                 events += planned
                 expected[f"callback-{row.pk}"] = row.version
         if events:
-            store.append(events, expected_versions=expected)
+            store.append(events, expected_versions=expected, deduplicate=False)
         last = rows[-1]
         return len(events), (last.due_at, last.pk), len(rows) == page
 

@@ -86,9 +86,14 @@ class Batch:
 
     def prefetch(self, events: list[RecordedEvent]) -> None:
         customer_ids, thread_ids, uris, callback_ids = set(), set(), set(), set()
+        customers_of_threads: set[str] = set()  # threads whose customer the handlers change
         for event in events:
-            if event.type in CALLBACK_TYPES and event.type != "callback.requested":
-                callback_ids.add(event.data["callback_id"])
+            if event.type in CALLBACK_TYPES:
+                # A callback's step changes its own row and its thread's timeline, never the customer.
+                if event.type != "callback.requested":
+                    callback_ids.add(event.data["callback_id"])
+                thread_ids.add(str(event.metadata["thread_id"]))
+                continue
             if event.type == "customer.created":
                 uris.update(event.data["identifiers"])
             elif event.type == "customer.identified":
@@ -99,10 +104,12 @@ class Batch:
                         customer_ids.add(str(source[key]))
                 if source.get("thread_id"):
                     thread_ids.add(str(source["thread_id"]))
+                    customers_of_threads.add(str(source["thread_id"]))
         thread_ids -= set(self.threads)
         for thread in Thread.objects.filter(pk__in=thread_ids):
             self.threads[str(thread.pk)] = thread
-            customer_ids.add(str(thread.customer_id))
+            if str(thread.pk) in customers_of_threads:
+                customer_ids.add(str(thread.customer_id))
         customer_ids -= set(self.customers)
         for customer in Customer.objects.filter(pk__in=customer_ids):
             self.customers[str(customer.pk)] = customer
