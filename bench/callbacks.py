@@ -176,15 +176,7 @@ def run(command: str) -> dict:
     celery = str(common.BIN / "celery")
     specs = {
         "rest": common.gunicorn(rest_port),
-        "ws": [
-            str(common.BIN / "uvicorn"),
-            "config.asgi:application",
-            "--port",
-            str(ws_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        "ws": common.uvicorn(ws_port),
         "worker": [celery, "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2"],
         "beat": [celery, "-A", "config", "beat", "--loglevel", "WARNING", "--schedule", str(logs / "beat")],
     }

@@ -141,6 +141,19 @@ def gunicorn(port: int) -> list[str]:
     ]
 
 
+def uvicorn(port: int) -> list[str]:
+    """Websockets as production serves them: one uvicorn process, quiet."""
+    return [
+        str(BIN / "uvicorn"),
+        "config.asgi:application",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -178,15 +178,7 @@ def run(command: str) -> dict:
     specs = {
         # REST as production runs it: WSGI sync workers, persistent connections (docs/benchmarks.md).
         "rest": common.gunicorn(rest_port),
-        "ws": [
-            str(common.BIN / "uvicorn"),
-            "config.asgi:application",
-            "--port",
-            str(ws_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        "ws": common.uvicorn(ws_port),
     }
     rest = f"http://127.0.0.1:{rest_port}"
     with common.servers(specs, env, common.ROOT / "bench" / "results" / "live-logs") as procs:

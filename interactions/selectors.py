@@ -94,6 +94,15 @@ def customer_get_by_identifier(identifier: str) -> Customer:
     return row.customer
 
 
+def customer_identifiers(customer: Customer) -> list[str]:
+    """The customer's identifier URIs, oldest first."""
+    return list(
+        CustomerIdentifier.objects.filter(customer=customer)
+        .order_by("added_at", "uri")
+        .values_list("uri", flat=True)
+    )
+
+
 def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:
     return {
         "position": entry.position,
@@ -178,11 +187,7 @@ def _recent_entries(thread_ids: list) -> Iterable[TimelineEntry]:
 
 def context_get(customer: Customer) -> dict[str, Any]:
     """Everything an agent, IVR or bot needs before answering, in a fixed number of queries."""
-    identifiers = list(
-        CustomerIdentifier.objects.filter(customer=customer)
-        .order_by("added_at", "uri")
-        .values_list("uri", flat=True)
-    )
+    identifiers = customer_identifiers(customer)
     open_threads = list(
         Thread.objects.filter(customer=customer, status=ThreadStatus.OPEN).order_by("-last_activity_at")[
             :OPEN_THREADS
@@ -298,11 +303,7 @@ def callback_offer_context(callback: Callback, thread: Thread, now: Any) -> dict
     from zoneinfo import ZoneInfo
 
     customer = customer_get(thread.customer_id)
-    identifiers = list(
-        CustomerIdentifier.objects.filter(customer=customer)
-        .order_by("added_at", "uri")
-        .values_list("uri", flat=True)
-    )
+    identifiers = customer_identifiers(customer)
     entries = list(
         TimelineEntry.objects.filter(thread=thread).order_by("-occurred_at", "-position")[:OFFER_TIMELINE]
     )

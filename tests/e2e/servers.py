@@ -78,8 +78,9 @@ def uvicorn(port: int) -> list[str]:
     return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def celery_worker() -> list[str]:
-    return [
+def celery_worker(concurrency: int = 1) -> list[str]:
+    """A worker on the configured broker: solo pool for one process, prefork children for more."""
+    argv = [
         str(BIN / "celery"),
         "-A",
         "config",
@@ -87,12 +88,11 @@ def celery_worker() -> list[str]:
         "--loglevel",
         "INFO",
         "--concurrency",
-        "1",
+        str(concurrency),
         "--without-gossip",
         "--without-mingle",
-        "--pool",
-        "solo",
     ]
+    return [*argv, "--pool", "solo"] if concurrency == 1 else argv
 
 
 def wait_ready(base: str, logs: Path, timeout: float = 60) -> None:

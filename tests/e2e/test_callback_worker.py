@@ -42,21 +42,6 @@ RETRY_SECONDS = 2.0
 DEADLINE = 120
 
 
-def worker_argv() -> list[str]:
-    return [
-        str(servers.BIN / "celery"),
-        "-A",
-        "config",
-        "worker",
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        "2",  # two dispatchers may run at once
-        "--without-gossip",
-        "--without-mingle",
-    ]
-
-
 def beat_argv(schedule) -> list[str]:
     return [
         str(servers.BIN / "celery"),
@@ -110,7 +95,7 @@ def test_a_killed_worker_neither_loses_nor_doubles_an_offer(tmp_path, settings):
         logs.append(log)
         workers.append(
             subprocess.Popen(
-                worker_argv(),
+                servers.celery_worker(concurrency=2),  # two dispatchers may run at once
                 cwd=servers.ROOT,
                 env=env,
                 stdout=log,
