@@ -18,11 +18,17 @@ from interactions import callbacks, services
 from interactions.models import Callback, CallbackState, Role
 from tests.conftest import client_for, log_snapshot
 from tests.factories import ApiTokenFactory
-from tests.interactions.helpers import post
+from tests.interactions import helpers
 
 pytestmark = pytest.mark.django_db
 CALLBACKS = "/api/v1/callbacks"
 CUSTOMER = "tel:+15551234567"
+
+
+def post(api, **overrides) -> dict:
+    """Post an event happening now: a callback requested now follows the thread rules at the current time,
+    so the conversation it continues must be recent too (a fixed date would fall out of the idle window)."""
+    return helpers.post(api, time=timezone.now().isoformat(), **overrides)
 
 
 def online_agent(*skills: str):
