@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,9 @@ LOG_COLUMNS = (
 )
 
 
+_LOG_COLUMNS_OF_E = ", ".join(f"e.{name.strip()}" for name in LOG_COLUMNS.split(","))
+
+
 def _recorded(row: StoredEvent | SimpleNamespace) -> RecordedEvent:
     version, data = upcast(row.type, row.schema_version, row.data)
     return RecordedEvent(
@@ -186,26 +190,55 @@ def _notify_tailers(position: int) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [LOG_CHANNEL, str(position)])
 
 
-def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
-    keys = list(keys)
-    if not keys:
-        return {}
+def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent | SimpleNamespace]:
     wanted = set(keys)
-    # Both columns, so the (source, event_id) unique index serves the lookup.
+    if not wanted:
+        return {}
+    if connection.vendor == "postgresql":
+        # One probe of the (source, event_id) unique index per pair. `source IN (..) AND event_id IN (..)`
+        # made PostgreSQL scan the whole log for a batch: its cost grew with the log, not the batch.
+        sources, event_ids = zip(*wanted, strict=True)
+        rows = _fetch(
+            f"SELECT {_LOG_COLUMNS_OF_E} FROM unnest(%s::text[], %s::text[]) AS k(source, event_id)"
+            " JOIN hub_event AS e ON e.source = k.source AND e.event_id = k.event_id",
+            [list(sources), list(event_ids)],
+        )
+        for row in rows:  # Django loads jsonb as text on its own cursors; its JSONField decodes it
+            row.data, row.metadata = json.loads(row.data), json.loads(row.metadata)
+        return {(r.source, r.event_id): r for r in rows}
     rows = StoredEvent.objects.filter(
-        source__in={source for source, _ in keys}, event_id__in={event_id for _, event_id in keys}
+        source__in={source for source, _ in wanted}, event_id__in={event_id for _, event_id in wanted}
     )
     return {(r.source, r.event_id): r for r in rows if (r.source, r.event_id) in wanted}
 
 
 def _stream_versions(streams: Iterable[str]) -> dict[str, int]:
+    streams = sorted(set(streams))
+    if not streams:
+        return {}
+    if connection.vendor == "postgresql":
+        # The newest version of each stream from the end of the (stream, stream_version) index: a grouped
+        # MAX() over `stream IN (..)` read every event of every stream, or the whole log for a batch.
+        rows = _fetch(
+            "SELECT s.stream, (SELECT max(e.stream_version) FROM hub_event AS e WHERE e.stream = s.stream)"
+            " AS version FROM unnest(%s::text[]) AS s(stream)",
+            [streams],
+        )
+        return {r.stream: r.version for r in rows if r.version is not None}
     rows = (
-        StoredEvent.objects.filter(stream__in=set(streams))
+        StoredEvent.objects.filter(stream__in=streams)
         .values("stream")
         .annotate(version=Max("stream_version"))
         .order_by()
     )
     return {r["stream"]: r["version"] for r in rows}
+
+
+def _fetch(sql: str, params: list[Any]) -> list[SimpleNamespace]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [SimpleNamespace(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
 def append(
