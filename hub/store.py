@@ -100,6 +100,7 @@ LOG_COLUMNS = (
 )
 
 
+_LOG_FIELDS = [name.strip() for name in LOG_COLUMNS.split(",")]
 _LOG_COLUMNS_OF_E = ", ".join(f"e.{name.strip()}" for name in LOG_COLUMNS.split(","))
 
 
@@ -329,7 +330,9 @@ def read_after(
         query = query.filter(type__in=list(types))
     if source_prefix:
         query = query.filter(source__startswith=source_prefix)
-    return [_recorded(row) for row in query.order_by("position")[:limit]]
+    # Plain rows, not model instances: a rebuild reads the whole log through here.
+    rows = query.order_by("position").values(*_LOG_FIELDS)[:limit]
+    return [recorded_from_row(row) for row in rows]
 
 
 def read_stream(stream: str, *, after_version: int = 0, limit: int | None = None) -> list[RecordedEvent]:
