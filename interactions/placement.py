@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from hub.store import NewEvent
 from interactions.catalogue import THREADED_TYPES
@@ -110,6 +111,7 @@ class PlacementView:
         self.identifiers: dict[str, str] = {}  # uri -> customer id
         self.created: dict[str, tuple[datetime, str]] = {}  # customer id -> sort key for choosing survivors
         self.threads: dict[str, ThreadInfo] = {}
+        self.customer_threads: dict[str, set[str]] = {}  # customer id -> ids of its threads in the view
         self.refs: dict[str, str] = {}  # conversation ref -> thread id
 
     @staticmethod
@@ -137,12 +139,24 @@ class PlacementView:
         named = {str(e.data["thread_id"]) for e in events if e.data.get("thread_id")} | set(
             view.refs.values()
         )
-        query = Q(customer_id__in=set(view.identifiers.values()), status=ThreadStatus.OPEN) | Q(pk__in=named)
-        for t in Thread.objects.filter(query):
-            view.threads[str(t.pk)] = ThreadInfo(
-                str(t.pk), str(t.customer_id), t.topic, t.status, t.opened_at, t.last_activity_at
+        # Rule 3 continues only an open thread active within the window before the event, so older open
+        # threads are never candidates: leaving them out keeps the view (and placement's cost) the size of
+        # a customer's recent activity, not of their whole history.
+        earliest = min([e.occurred_at for e in events if e.occurred_at] + [timezone.now()])
+        recent = Q(
+            customer_id__in=set(view.identifiers.values()),
+            status=ThreadStatus.OPEN,
+            last_activity_at__gte=earliest - continuation_window(),
+        )
+        for t in Thread.objects.filter(recent | Q(pk__in=named)):
+            view._add_thread(
+                ThreadInfo(str(t.pk), str(t.customer_id), t.topic, t.status, t.opened_at, t.last_activity_at)
             )
         return view
+
+    def _add_thread(self, thread: ThreadInfo) -> None:
+        self.threads[thread.id] = thread
+        self.customer_threads.setdefault(thread.customer_id, set()).add(thread.id)
 
     def customer_ids(self) -> set[str]:
         return set(self.identifiers.values())
@@ -160,17 +174,19 @@ class PlacementView:
             elif event.type == "customer.merged":
                 survivor, merged = data["survivor_id"], data["merged_id"]
                 self.identifiers = {u: survivor if c == merged else c for u, c in self.identifiers.items()}
-                for thread in self.threads.values():
-                    if thread.customer_id == merged:
-                        thread.customer_id = survivor
+                for thread_id in self.customer_threads.pop(merged, set()):
+                    self.threads[thread_id].customer_id = survivor
+                    self.customer_threads.setdefault(survivor, set()).add(thread_id)
             elif event.type == "thread.opened":
-                self.threads[data["thread_id"]] = ThreadInfo(
-                    data["thread_id"],
-                    data["customer_id"],
-                    data.get("topic") or "",
-                    ThreadStatus.OPEN,
-                    event.occurred_at,
-                    event.occurred_at,
+                self._add_thread(
+                    ThreadInfo(
+                        data["thread_id"],
+                        data["customer_id"],
+                        data.get("topic") or "",
+                        ThreadStatus.OPEN,
+                        event.occurred_at,
+                        event.occurred_at,
+                    )
                 )
             elif event.type == "thread.reopened":
                 self.threads[data["thread_id"]].status = ThreadStatus.OPEN
@@ -259,7 +275,7 @@ class PlacementView:
         candidates = sorted(
             (
                 t
-                for t in self.threads.values()
+                for t in (self.threads[i] for c in customer_ids for i in self.customer_threads.get(c, ()))
                 if t.customer_id in customer_ids
                 and t.status == ThreadStatus.OPEN
                 and t.last_activity_at >= at - window
