@@ -5,20 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('interactions', '0004_callbacks'),
+        ("interactions", "0004_callbacks"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='thread',
-            name='customer',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='threads', to='interactions.customer'),
+            model_name="thread",
+            name="customer",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="threads",
+                to="interactions.customer",
+            ),
         ),
         migrations.AlterField(
-            model_name='timelineentry',
-            name='thread',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='timeline', to='interactions.thread'),
+            model_name="timelineentry",
+            name="thread",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="timeline",
+                to="interactions.thread",
+            ),
         ),
     ]
