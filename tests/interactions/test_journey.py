@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
+from hub.store import NewEvent
 from interactions.models import Customer, Thread
+from interactions.placement import PlacementView
 from tests.interactions.helpers import context, post
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +136,31 @@ def test_after_the_continuation_window_a_new_thread_opens(api, settings):
     assert within["thread_id"] == first["thread_id"]
     assert after["thread_id"] != first["thread_id"]
     assert after["customer_id"] == first["customer_id"]
+
+
+def test_placement_loads_only_the_open_threads_an_event_could_continue(api, settings):
+    """Open threads are never closed by time, so a customer's history of them only grows; placement reads
+    those active within the window before the event, and no more."""
+    settings.THREADLINE_CONTINUATION_WINDOW_HOURS = 72
+    old = post(api, time="2026-10-01T09:00:00Z")
+    recent = post(api, time="2026-11-20T09:00:00Z")
+    assert old["thread_id"] != recent["thread_id"]
+
+    def loaded(at: str) -> set[str]:
+        event = NewEvent(
+            source="/sms-gateway/eu-1",
+            id=f"probe-{at}",
+            type="message.received",
+            stream="",
+            data={"channel": "sms", "text": "hello"},
+            subject="tel:+15551234567",
+            occurred_at=datetime.fromisoformat(at),
+        )
+        return set(PlacementView.load([event]).threads)
+
+    assert loaded("2026-11-21T09:00:00+00:00") == {recent["thread_id"]}
+    # An event sent late, dated back to the old conversation, still sees the thread it could continue.
+    assert loaded("2026-10-02T09:00:00+00:00") == {old["thread_id"], recent["thread_id"]}
 
 
 def test_an_inbound_reply_to_a_resolved_thread_within_the_window_reopens_it(api, supervisor_api):
