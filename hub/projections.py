@@ -6,11 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from django.db import transaction
-from django.db.models import Max, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
 
-from hub.models import ProjectionCheckpoint, StoredEvent
+from hub.models import ProjectionCheckpoint
 
 logger = logging.getLogger(__name__)
 PAGE = 1000
@@ -76,9 +74,35 @@ def _apply(projector: Projector, events: list) -> None:
         projector.apply_all(handled)
 
 
+def _one(sql: str, params: list) -> tuple | None:
+    """One row of a plain statement. The per-append bookkeeping below runs under the append lock on every
+    append, where compiling ORM queries cost more than running them."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def _previous_position(events: list) -> int:
-    first = events[0].position
-    return StoredEvent.objects.filter(position__lt=first).aggregate(p=Max("position"))["p"] or 0
+    row = _one("SELECT MAX(position) FROM hub_event WHERE position < %s", [events[0].position])
+    return row[0] or 0
+
+
+def _current(name: str) -> tuple[int, str]:
+    """A projector's checkpoint position and last error (a new projector starts at 0)."""
+    row = _one("SELECT position, last_error FROM hub_projection_checkpoint WHERE name = %s", [name])
+    if row is None:
+        checkpoint = _checkpoint(name)
+        return checkpoint.position, checkpoint.last_error
+    return row[0], row[1]
+
+
+def _advance(name: str, position: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE hub_projection_checkpoint SET position = %s, last_error = '', failed_position = NULL"
+            " WHERE name = %s",
+            [position, name],
+        )
 
 
 def catch_up(new_events: list | None = None) -> None:
@@ -93,36 +117,37 @@ def catch_up(new_events: list | None = None) -> None:
     """
     previous = None
     for projector in _projectors.values():
-        checkpoint = _checkpoint(projector.name)
+        at, last_error = _current(projector.name)
         try:
             with transaction.atomic():
-                if new_events and not checkpoint.last_error:
+                if new_events and not last_error:
                     previous = _previous_position(new_events) if previous is None else previous
-                if new_events and not checkpoint.last_error and checkpoint.position == previous:
+                if new_events and not last_error and at == previous:
                     _apply(projector, new_events)
                     position = new_events[-1].position
                 else:
-                    position = _apply_from(projector, checkpoint.position)
+                    position = _apply_from(projector, at)
         except Exception as exc:  # a projector bug must not lose the event being appended
-            logger.exception("projection %s failed after position %s", projector.name, checkpoint.position)
+            logger.exception("projection %s failed after position %s", projector.name, at)
             ProjectionCheckpoint.objects.filter(name=projector.name).update(
-                last_error=f"{exc.__class__.__name__}: {exc}"[:2000], failed_position=checkpoint.position + 1
+                last_error=f"{exc.__class__.__name__}: {exc}"[:2000], failed_position=at + 1
             )
             continue
-        if position != checkpoint.position or checkpoint.last_error:
-            ProjectionCheckpoint.objects.filter(name=projector.name).update(
-                position=position, last_error="", failed_position=None
-            )
+        if position != at or last_error:
+            _advance(projector.name, position)
 
 
 def catch_up_if_behind() -> None:
     """Catch up only if some projection is behind the log (one cheap read when all are current)."""
     if not _projectors:
         return
-    last = StoredEvent.objects.order_by("-position").values("position")[:1]
-    current = ProjectionCheckpoint.objects.filter(
-        name__in=list(_projectors), position=Coalesce(Subquery(last), 0), last_error=""
-    ).count()
+    names = list(_projectors)
+    (current,) = _one(
+        "SELECT COUNT(*) FROM hub_projection_checkpoint WHERE last_error = '' AND name IN"
+        f" ({', '.join(['%s'] * len(names))})"
+        " AND position = COALESCE((SELECT MAX(position) FROM hub_event), 0)",
+        names,
+    )
     if current < len(_projectors):
         from hub.store import append_lock
 
