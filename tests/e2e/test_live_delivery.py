@@ -1,7 +1,8 @@
 """Two real ASGI servers and a Celery worker on PostgreSQL: every event reaches the socket, in order, once.
 
 A supervisor's socket on server B subscribes to everything; events are posted over REST to server A and
-appended by a Celery task (an agent's presence expiring after its socket closes). The socket must receive
+appended by a Celery task (an agent's presence expiring after its socket closes) and by a management command
+in a process of its own. The socket must receive
 exactly the log's sequence. Then it disconnects, ten more events are posted, and a reconnect with `after`
 receives exactly those ten.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 
 import pytest
 from websockets.asyncio.client import connect
@@ -60,6 +62,22 @@ def test_events_from_rest_and_celery_reach_a_socket_on_another_server_exactly_on
         assert status == 200 and not body["has_more"], body
         return [e["position"] for e in body["events"]]
 
+    def append_from_a_management_command(token_id) -> None:
+        code = (
+            "from interactions.ingestion import events_ingest;"
+            "from interactions.models import ApiToken;"
+            "from tests.conftest import cloud_event;"
+            f"events_ingest([cloud_event(id='from-a-command')], token=ApiToken.objects.get(pk='{token_id}'))"
+        )
+        subprocess.run(
+            [str(servers.BIN / "python"), "manage.py", "shell", "-c", code],
+            cwd=servers.ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
     async def scenario() -> None:
         async with connect(f"{b}?token={supervisor.raw}") as ws:
             await ws.send(json.dumps({"op": "subscribe", "topics": ["all"], "after": None}))
@@ -81,10 +99,13 @@ def test_events_from_rest_and_celery_reach_a_socket_on_another_server_exactly_on
                 for f in frames
             ):
                 frames.append(await next_frame(ws))
+            # A management command in a process of its own appends too (through the ingestion service).
+            await asyncio.to_thread(append_from_a_management_command, admin.pk)
             expected = await asyncio.to_thread(log_after, start)
             while frames[-1]["position"] < expected[-1]:
                 frames.append(await next_frame(ws))
             assert [f["position"] for f in frames] == expected
+            assert "from-a-command" in {f["event"]["id"] for f in frames}
             assert [f["position"] for f in frames] == sorted({f["position"] for f in frames})  # no duplicates
             last_seen = frames[-1]["position"]
 
