@@ -45,7 +45,7 @@ def _authenticate(raw: str) -> ApiToken | None:
 
 @database_sync_to_async
 def _canonical_topics(token: ApiToken, topics: list[Any]) -> list[str]:
-    return [selectors.subscription_topic(token, topic) for topic in topics]
+    return [name for topic in topics for name in sorted(selectors.subscription_topics(token, topic))]
 
 
 @database_sync_to_async
@@ -210,11 +210,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
             page = await _read_after(position)
             for event in page:
                 topics = selectors.event_topics(event)
-                wanted = (topics & new_topics and event.position > after) or (
-                    topics & old_topics and (previous is None or event.position > previous)
-                )
-                if wanted:
+                new_wanted = bool(topics & new_topics) and event.position > after
+                old_wanted = bool(topics & old_topics) and (previous is None or event.position > previous)
+                if new_wanted or old_wanted:
                     await self._send_event(topics, event)
+                    # A merge in the replayed stretch: the rest of it follows the survivor too.
+                    for local, replayed in ((new_topics, new_wanted), (old_topics, old_wanted)):
+                        if replayed and (survivor := selectors.merge_followed(local, event)):
+                            local.add(survivor)
+                    self._follow_merge(event)
             if page:
                 position = page[-1].position
             if len(page) < REPLAY_PAGE:
@@ -262,10 +266,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
         """Called by the process's fan-out with each event on one of our topics (in the event loop)."""
         if self.closing:
             return
+        # Follow a merge now, before the fan-out offers the next event (the survivor's, perhaps).
+        self._follow_merge(event)
         try:
             self.queue.put_nowait((event, topics))
         except asyncio.QueueFull:
             self._too_slow()
+
+    def _follow_merge(self, event: store.RecordedEvent) -> str | None:
+        """A customer this socket follows was merged into another: follow the survivor from now on."""
+        survivor = selectors.merge_followed(self.topics, event)
+        if survivor:
+            self.topics.add(survivor)
+            self.fanout.add(self, {survivor})
+        return survivor
 
     def _too_slow(self) -> None:
         if self.closing:

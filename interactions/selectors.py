@@ -346,6 +346,27 @@ def may_subscribe(token: ApiToken) -> bool:
     return token.role in (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 
 
+def subscription_topics(token: ApiToken, topic: object) -> set[str]:
+    """The topics a subscription to `topic` listens on: its canonical form (`agent:me` becomes
+    `agent:<id>`, a merged customer its survivor) and, for a merged customer, its own id as well, so that a
+    resume from before the merge also replays what was placed on it then."""
+    canonical = subscription_topic(token, topic)
+    kind, _, raw_id = str(topic).partition(":")
+    if kind == "customer" and canonical != (given := f"customer:{uuid.UUID(raw_id)}"):
+        return {canonical, given}
+    return {canonical}
+
+
+def merge_followed(topics: set[str], event: store.RecordedEvent) -> str | None:
+    """The survivor's topic a subscription must add when `event` merges one of its customers, else None."""
+    if event.type != "customer.merged":
+        return None
+    survivor = f"customer:{event.data['survivor_id']}"
+    if f"customer:{event.data['merged_id']}" in topics and survivor not in topics:
+        return survivor
+    return None
+
+
 def subscription_topic(token: ApiToken, topic: object) -> str:
     """The canonical form of a topic: `agent:me` becomes `agent:<id>`, a merged customer its survivor."""
     if not isinstance(topic, str):

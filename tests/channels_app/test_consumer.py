@@ -136,6 +136,73 @@ async def test_resume_with_after_gets_exactly_the_missed_events_then_live_ones()
     await ws.disconnect()
 
 
+async def two_customers_then_a_link() -> tuple[dict, dict, list[dict]]:
+    """A phone customer and an e-mail customer; one request then links them (a merge, the e-mail customer
+    into the older phone one) and the customer writes again by SMS, which only the survivor's topic has."""
+    phone = (await ingest(cloud_event(id="p", subject="tel:+15551234567", time="2026-11-23T09:00:00Z")))[0]
+    email = (
+        await ingest(
+            cloud_event(
+                id="e",
+                subject="mailto:jane@example.com",
+                time="2026-11-23T09:05:00Z",
+                data={"channel": "email", "text": "hello"},
+            )
+        )
+    )[0]
+    return phone, email, [
+        cloud_event(
+            id="link",
+            subject="mailto:jane@example.com",
+            time="2026-11-23T09:10:00Z",
+            data={"channel": "email", "text": "my number", "identifiers": ["tel:+15551234567"]},
+        ),
+        cloud_event(id="sms", subject="tel:+15551234567", time="2026-11-23T09:11:00Z"),
+    ]
+
+
+async def test_a_subscription_to_a_customer_follows_it_into_a_merge():
+    phone, email, linking = await two_customers_then_a_link()
+    ws = await opened(await make_token())
+    await subscribe(ws, [f"customer:{email['customer_id']}"])
+
+    results = await ingest(*linking)
+    frames = [await frame(ws) for _ in range(3)]
+    later = (await ingest(cloud_event(id="sms-2", subject="tel:+15551234567", time="2026-11-23T09:12:00Z")))[0]
+    last = await frame(ws)
+
+    merge = frames[0]["event"]
+    assert merge["type"] == "customer.merged"
+    assert (merge["data"]["merged_id"], merge["data"]["survivor_id"]) == (
+        email["customer_id"],
+        phone["customer_id"],
+    )
+    assert [f["event"]["id"] for f in frames[1:]] == ["link", "sms"]  # placed on the survivor only
+    assert [f["position"] for f in frames[1:]] == [r["position"] for r in results]
+    assert last["position"] == later["position"]
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_a_resume_from_before_a_merge_replays_both_customers_and_follows_the_survivor():
+    phone, email, linking = await two_customers_then_a_link()
+    before = email["position"] - 1  # the e-mail customer's first event is in the replay
+    await ingest(*linking)
+    ws = await opened(await make_token())
+
+    await ws.send_json_to({"op": "subscribe", "topics": [f"customer:{email['customer_id']}"], "after": before})
+    replayed = []
+    while (message := await frame(ws))["op"] == "event":
+        replayed.append(message["event"])
+
+    # Everything placed on either customer past the cursor: the merged one's own history, the merge, and
+    # the survivor's events after it.
+    assert [e["id"] for e in replayed if e["source"] == "/sms-gateway/eu-1"] == ["e", "link", "sms"]
+    assert "customer.merged" in [e["type"] for e in replayed]
+    assert message["op"] == "caught_up"
+    await ws.disconnect()
+
+
 async def test_a_supervisor_subscribed_to_all_receives_the_whole_log_in_order_without_gaps():
     ws = await opened(await make_token(Role.SUPERVISOR))
     start = await subscribe(ws, ["all"], after=0)
