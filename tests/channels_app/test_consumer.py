@@ -150,15 +150,19 @@ async def two_customers_then_a_link() -> tuple[dict, dict, list[dict]]:
             )
         )
     )[0]
-    return phone, email, [
-        cloud_event(
-            id="link",
-            subject="mailto:jane@example.com",
-            time="2026-11-23T09:10:00Z",
-            data={"channel": "email", "text": "my number", "identifiers": ["tel:+15551234567"]},
-        ),
-        cloud_event(id="sms", subject="tel:+15551234567", time="2026-11-23T09:11:00Z"),
-    ]
+    return (
+        phone,
+        email,
+        [
+            cloud_event(
+                id="link",
+                subject="mailto:jane@example.com",
+                time="2026-11-23T09:10:00Z",
+                data={"channel": "email", "text": "my number", "identifiers": ["tel:+15551234567"]},
+            ),
+            cloud_event(id="sms", subject="tel:+15551234567", time="2026-11-23T09:11:00Z"),
+        ],
+    )
 
 
 async def test_a_subscription_to_a_customer_follows_it_into_a_merge():
@@ -168,7 +172,8 @@ async def test_a_subscription_to_a_customer_follows_it_into_a_merge():
 
     results = await ingest(*linking)
     frames = [await frame(ws) for _ in range(3)]
-    later = (await ingest(cloud_event(id="sms-2", subject="tel:+15551234567", time="2026-11-23T09:12:00Z")))[0]
+    again = cloud_event(id="sms-2", subject="tel:+15551234567", time="2026-11-23T09:12:00Z")
+    later = (await ingest(again))[0]
     last = await frame(ws)
 
     merge = frames[0]["event"]
@@ -185,12 +190,13 @@ async def test_a_subscription_to_a_customer_follows_it_into_a_merge():
 
 
 async def test_a_resume_from_before_a_merge_replays_both_customers_and_follows_the_survivor():
-    phone, email, linking = await two_customers_then_a_link()
+    _, email, linking = await two_customers_then_a_link()
     before = email["position"] - 1  # the e-mail customer's first event is in the replay
     await ingest(*linking)
     ws = await opened(await make_token())
 
-    await ws.send_json_to({"op": "subscribe", "topics": [f"customer:{email['customer_id']}"], "after": before})
+    topic = f"customer:{email['customer_id']}"
+    await ws.send_json_to({"op": "subscribe", "topics": [topic], "after": before})
     replayed = []
     while (message := await frame(ws))["op"] == "event":
         replayed.append(message["event"])
