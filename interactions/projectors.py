@@ -85,13 +85,12 @@ def _copy_rows(model: type, rows: list) -> None:
     json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
     names = [f.attname for f in fields]
     columns = ", ".join(quote(f.column) for f in fields)
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
+    ):
         for row in rows:
-            copy.write_row(
-                [Jsonb(getattr(row, n)) if n in json_fields else getattr(row, n) for n in names]
-            )
+            copy.write_row([Jsonb(getattr(row, n)) if n in json_fields else getattr(row, n) for n in names])
 
 
 class Batch:
