@@ -101,7 +101,7 @@ LOG_COLUMNS = (
 
 
 _LOG_FIELDS = [name.strip() for name in LOG_COLUMNS.split(",")]
-_LOG_COLUMNS_OF_E = ", ".join(f"e.{name.strip()}" for name in LOG_COLUMNS.split(","))
+_LOG_COLUMNS_OF_E = ", ".join(f"e.{name}" for name in _LOG_FIELDS)
 
 
 def _recorded(row: StoredEvent | SimpleNamespace) -> RecordedEvent:
@@ -205,7 +205,9 @@ def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEv
             [list(sources), list(event_ids)],
         )
         for row in rows:  # Django loads jsonb as text on its own cursors; its JSONField decodes it
-            row.data, row.metadata = json.loads(row.data), json.loads(row.metadata)
+            row.data, row.metadata = (
+                json.loads(v) if isinstance(v, str) else v for v in (row.data, row.metadata)
+            )
         return {(r.source, r.event_id): r for r in rows}
     rows = StoredEvent.objects.filter(
         source__in={source for source, _ in wanted}, event_id__in={event_id for _, event_id in wanted}
