@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from hub import projections
+from hub import bulk, projections
 from hub.errors import WrongExpectedVersion
 from hub.models import StoredEvent
 from hub.upcasting import upcast
@@ -177,7 +176,7 @@ def try_lock_key(namespace: int, key: str) -> bool:
 
 def existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordedEvent]:
     """The events already in the log among these (source, id) pairs."""
-    return {key: _recorded(row) for key, row in _existing(keys).items()}
+    return _existing(keys)
 
 
 def _notify_tailers(position: int) -> None:
@@ -191,43 +190,39 @@ def _notify_tailers(position: int) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [LOG_CHANNEL, str(position)])
 
 
-def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent | SimpleNamespace]:
+def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RecordedEvent]:
     wanted = set(keys)
     if not wanted:
         return {}
-    if connection.vendor == "postgresql":
+    if bulk.on_postgresql():
         # One probe of the (source, event_id) unique index per pair. `source IN (..) AND event_id IN (..)`
         # made PostgreSQL scan the whole log for a batch: its cost grew with the log, not the batch.
         sources, event_ids = zip(*wanted, strict=True)
-        rows = _fetch(
-            f"SELECT {_LOG_COLUMNS_OF_E} FROM unnest(%s::text[], %s::text[]) AS k(source, event_id)"
+        rows = _read(
+            f"SELECT {_LOG_COLUMNS_OF_E} FROM unnest(%b::text[], %b::text[]) AS k(source, event_id)"
             " JOIN hub_event AS e ON e.source = k.source AND e.event_id = k.event_id",
             [list(sources), list(event_ids)],
         )
-        for row in rows:  # Django loads jsonb as text on its own cursors; its JSONField decodes it
-            row.data, row.metadata = (
-                json.loads(v) if isinstance(v, str) else v for v in (row.data, row.metadata)
-            )
-        return {(r.source, r.event_id): r for r in rows}
+        return {(r.source, r.id): r for r in rows}
     rows = StoredEvent.objects.filter(
         source__in={source for source, _ in wanted}, event_id__in={event_id for _, event_id in wanted}
     )
-    return {(r.source, r.event_id): r for r in rows if (r.source, r.event_id) in wanted}
+    return {(r.source, r.event_id): _recorded(r) for r in rows if (r.source, r.event_id) in wanted}
 
 
 def _stream_versions(streams: Iterable[str]) -> dict[str, int]:
     streams = sorted(set(streams))
     if not streams:
         return {}
-    if connection.vendor == "postgresql":
+    if bulk.on_postgresql():
         # The newest version of each stream from the end of the (stream, stream_version) index: a grouped
         # MAX() over `stream IN (..)` read every event of every stream, or the whole log for a batch.
-        rows = _fetch(
+        rows = bulk.fetch(
             "SELECT s.stream, (SELECT max(e.stream_version) FROM hub_event AS e WHERE e.stream = s.stream)"
-            " AS version FROM unnest(%s::text[]) AS s(stream)",
+            " FROM unnest(%b::text[]) AS s(stream)",
             [streams],
         )
-        return {r.stream: r.version for r in rows if r.version is not None}
+        return {stream: version for stream, version in rows if version is not None}
     rows = (
         StoredEvent.objects.filter(stream__in=streams)
         .values("stream")
@@ -237,11 +232,22 @@ def _stream_versions(streams: Iterable[str]) -> dict[str, int]:
     return {r["stream"]: r["version"] for r in rows}
 
 
-def _fetch(sql: str, params: list[Any]) -> list[SimpleNamespace]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
-        return [SimpleNamespace(**dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+def _read(sql: str, params: list[Any]) -> list[RecordedEvent]:
+    """Events from a statement selecting LOG_COLUMNS, read in binary (PostgreSQL only)."""
+    return [
+        _recorded(SimpleNamespace(**dict(zip(_LOG_FIELDS, row, strict=True))))
+        for row in bulk.fetch(sql, params)
+    ]
+
+
+def _reserve_positions(count: int) -> list[int]:
+    """The next `count` positions of the log's identity sequence, in order. Called under the append lock,
+    so no other append takes positions in between (and positions stay in commit order)."""
+    rows = bulk.fetch(
+        "SELECT nextval(pg_get_serial_sequence('hub_event', 'position')) FROM generate_series(1, %b::int)",
+        [count],
+    )
+    return sorted(position for (position,) in rows)
 
 
 def append(
@@ -302,7 +308,13 @@ def append(
             rows.append(row)
             plan.append(("new", row))
         if rows:
-            StoredEvent.objects.bulk_create(rows)
+            if bulk.on_postgresql():
+                # Positions first, then COPY: bulk_create's INSERT .. RETURNING quoted every value in Python.
+                for row, position in zip(rows, _reserve_positions(len(rows)), strict=True):
+                    row.position = position
+                bulk.copy_rows(StoredEvent, rows)
+            else:
+                StoredEvent.objects.bulk_create(rows)
             recorded = {id(row): _recorded(row) for row in rows}
             # Inline projections: read models change in the same transaction as the log.
             projections.catch_up([recorded[id(row)] for row in rows])
@@ -313,7 +325,7 @@ def append(
         if kind == "new":
             results.append(AppendResult(recorded[id(item)], duplicate=False))
         elif kind == "old":
-            results.append(AppendResult(_recorded(item), duplicate=True))
+            results.append(AppendResult(item, duplicate=True))
         else:
             results.append(AppendResult(recorded[id(rows[item])], duplicate=True))
     return results
@@ -327,12 +339,23 @@ def read_after(
     source_prefix: str | None = None,
 ) -> list[RecordedEvent]:
     """Events with a position above `position`, in log order, at most `limit`."""
+    if bulk.on_postgresql():  # a rebuild reads the whole log through here: binary rows, no ORM
+        where, params = ["position > %b"], [position]
+        if types is not None:
+            where.append("type = ANY(%b::text[])")
+            params.append(list(types))
+        if source_prefix:
+            where.append("starts_with(source, %b)")
+            params.append(source_prefix)
+        return _read(
+            f"SELECT {LOG_COLUMNS} FROM hub_event WHERE {' AND '.join(where)} ORDER BY position LIMIT %b",
+            [*params, limit],
+        )
     query = StoredEvent.objects.filter(position__gt=position)
     if types is not None:
         query = query.filter(type__in=list(types))
     if source_prefix:
         query = query.filter(source__startswith=source_prefix)
-    # Plain rows, not model instances: a rebuild reads the whole log through here.
     rows = query.order_by("position").values(*_LOG_FIELDS)[:limit]
     return [recorded_from_row(row) for row in rows]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection
 from django.utils.dateparse import parse_datetime
-from psycopg.types.json import Jsonb
 
+from hub import bulk
 from hub.projections import register_projector
 from hub.store import RecordedEvent
 from interactions.catalogue import CALLBACK_TYPES, CATALOGUE, THREADED_TYPES
@@ -47,50 +47,6 @@ THREAD_FIELDS = [
     "customer", "topic", "status", "opened_at", "last_activity_at", "resolved_at", "assigned_agent",
     "channels", "event_count", "last_position", "version",
 ]  # fmt: skip
-
-
-def _update_rows(model: type, rows: list, fields: list[str]) -> None:
-    """UPDATE each row's fields with one statement sent for all rows (psycopg pipelines executemany).
-
-    Django's bulk_update builds a CASE expression per field and row, which costs seconds for a few hundred.
-    """
-    if not rows:
-        return
-    meta, quote = model._meta, connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{quote(c.column)} = %s" for c in columns)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
-    params = [
-        [c.get_db_prep_save(getattr(row, c.attname), connection) for c in columns]
-        + [meta.pk.get_db_prep_save(row.pk, connection)]
-        for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-
-
-def _copy_rows(model: type, rows: list) -> None:
-    """INSERT model instances; on PostgreSQL with COPY, which psycopg feeds row by row in C.
-
-    For the timeline (one row per channel event: every row of a rebuild page or a batch) Django's
-    bulk_create spent most of its time quoting each value into the statement in Python.
-    """
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows)
-        return
-    meta, quote = model._meta, connection.ops.quote_name
-    fields = meta.concrete_fields
-    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-    names = [f.attname for f in fields]
-    columns = ", ".join(quote(f.column) for f in fields)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([Jsonb(getattr(row, n)) if n in json_fields else getattr(row, n) for n in names])
 
 
 class Batch:
@@ -183,22 +139,20 @@ class Batch:
         kinds = ("customer", "thread", "identifier", "callback")
         new = {kind: [key for k, key in self.new if k == kind] for kind in kinds}
         dirty = {kind: [key for k, key in self.dirty if k == kind] for kind in kinds}
-        Customer.objects.bulk_create([self.customers[k] for k in new["customer"]])
-        _update_rows(Customer, [self.customers[k] for k in dirty["customer"]], CUSTOMER_FIELDS)
-        CustomerIdentifier.objects.bulk_create([self.identifiers[k] for k in new["identifier"]])
-        CustomerIdentifier.objects.bulk_update(
-            [self.identifiers[k] for k in dirty["identifier"]], ["customer"]
-        )
-        Thread.objects.bulk_create([self.threads[k] for k in new["thread"]])
-        _update_rows(Thread, [self.threads[k] for k in dirty["thread"]], THREAD_FIELDS)
+        bulk.copy_rows(Customer, [self.customers[k] for k in new["customer"]])
+        bulk.update_rows(Customer, [self.customers[k] for k in dirty["customer"]], CUSTOMER_FIELDS)
+        bulk.copy_rows(CustomerIdentifier, [self.identifiers[k] for k in new["identifier"]])
+        bulk.update_rows(CustomerIdentifier, [self.identifiers[k] for k in dirty["identifier"]], ["customer"])
+        bulk.copy_rows(Thread, [self.threads[k] for k in new["thread"]])
+        bulk.update_rows(Thread, [self.threads[k] for k in dirty["thread"]], THREAD_FIELDS)
         # The first thread a reference was seen on keeps it.
         ConversationRef.objects.bulk_create(
             [ConversationRef(ref=ref, thread_id=thread_id) for ref, thread_id in self.refs.items()],
             ignore_conflicts=True,
         )
-        _copy_rows(TimelineEntry, self.timeline)
-        Callback.objects.bulk_create([self.callbacks[k] for k in new["callback"]])
-        _update_rows(Callback, [self.callbacks[k] for k in dirty["callback"]], CALLBACK_FIELDS)
+        bulk.copy_rows(TimelineEntry, self.timeline)
+        bulk.copy_rows(Callback, [self.callbacks[k] for k in new["callback"]])
+        bulk.update_rows(Callback, [self.callbacks[k] for k in dirty["callback"]], CALLBACK_FIELDS)
         for agent_id, (status, at) in self.presence.items():
             AgentPresence.objects.update_or_create(
                 agent_id=agent_id, defaults={"status": status, "changed_at": at}
