@@ -127,9 +127,12 @@ class PlacementView:
     def load(cls, events: list[NewEvent]) -> PlacementView:
         view = cls()
         uris = {uri for event in events for uri in identifiers_of(event)}
-        for row in CustomerIdentifier.objects.filter(uri__in=uris).select_related("customer"):
-            view.identifiers[row.uri] = str(row.customer_id)
-            view.created[str(row.customer_id)] = (row.customer.created_at, str(row.customer_id))
+        known = CustomerIdentifier.objects.filter(uri__in=uris).values_list(
+            "uri", "customer_id", "customer__created_at"
+        )
+        for uri, customer_id, created_at in known:
+            view.identifiers[uri] = str(customer_id)
+            view.created[str(customer_id)] = (created_at, str(customer_id))
         refs = {ref for event in events for ref in _refs(event.data)}
         if refs:
             view.refs = {
@@ -148,10 +151,11 @@ class PlacementView:
             status=ThreadStatus.OPEN,
             last_activity_at__gte=earliest - continuation_window(),
         )
-        for t in Thread.objects.filter(recent | Q(pk__in=named)):
-            view._add_thread(
-                ThreadInfo(str(t.pk), str(t.customer_id), t.topic, t.status, t.opened_at, t.last_activity_at)
-            )
+        threads = Thread.objects.filter(recent | Q(pk__in=named)).values_list(
+            "id", "customer_id", "topic", "status", "opened_at", "last_activity_at"
+        )
+        for thread_id, customer_id, *rest in threads:
+            view._add_thread(ThreadInfo(str(thread_id), str(customer_id), *rest))
         return view
 
     def _add_thread(self, thread: ThreadInfo) -> None:

@@ -10,9 +10,9 @@ state; `tests/hub/test_projections.py` checks that a rebuild equals the incremen
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import connection, models
 from django.utils.dateparse import parse_datetime
 
 from hub import bulk
@@ -32,6 +32,7 @@ from interactions.models import (
     TimelineEntry,
 )
 
+M = TypeVar("M", bound=models.Model)
 SURVEY_HISTORY = 5
 # Events that count as a contact with the customer, per channel.
 CONTACT_TYPES = {"message.received", "message.sent", "call.started"}
@@ -47,6 +48,16 @@ THREAD_FIELDS = [
     "customer", "topic", "status", "opened_at", "last_activity_at", "resolved_at", "assigned_agent",
     "channels", "event_count", "last_position", "version",
 ]  # fmt: skip
+
+
+def _by_keys(model: type[M], key: str, values: set[str]) -> list[M]:
+    """The rows whose `key` column is one of `values` (their primary keys, as text)."""
+    if not values:
+        return []
+    if bulk.on_postgresql():
+        array = bulk.array_type(model._meta.get_field(key))
+        return bulk.load(model, f"{key} = ANY(%b::{array})", [sorted(values)])
+    return list(model.objects.filter(**{f"{key}__in": values}))
 
 
 class Batch:
@@ -87,19 +98,17 @@ class Batch:
                     thread_ids.add(str(source["thread_id"]))
                     customers_of_threads.add(str(source["thread_id"]))
         thread_ids -= set(self.threads)
-        for thread in Thread.objects.filter(pk__in=thread_ids):
+        for thread in _by_keys(Thread, "id", thread_ids):
             self.threads[str(thread.pk)] = thread
             if str(thread.pk) in customers_of_threads:
                 customer_ids.add(str(thread.customer_id))
         customer_ids -= set(self.customers)
-        for customer in Customer.objects.filter(pk__in=customer_ids):
+        for customer in _by_keys(Customer, "id", customer_ids):
             self.customers[str(customer.pk)] = customer
         callback_ids -= set(self.callbacks)
-        if callback_ids:
-            self.callbacks.update({str(c.pk): c for c in Callback.objects.filter(pk__in=callback_ids)})
-        if uris:
-            self.identifiers.update({row.uri: row for row in CustomerIdentifier.objects.filter(uri__in=uris)})
-            self.checked_uris |= uris
+        self.callbacks.update({str(c.pk): c for c in _by_keys(Callback, "id", callback_ids)})
+        self.identifiers.update({row.uri: row for row in _by_keys(CustomerIdentifier, "uri", uris)})
+        self.checked_uris |= uris
 
     def customer(self, customer_id: Any) -> Customer:
         key = str(customer_id)
