@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 PAGE = 1000
 # A rebuild hands projectors bigger pages: a row that many events change (a busy thread, a regular
 # customer) is then written once per page, not once per thousand events. Bounded, so memory stays flat.
-REBUILD_PAGE = 10_000
+REBUILD_PAGE = 25_000
 
 
 class Projector(Protocol):
@@ -82,18 +82,18 @@ def _one(sql: str, params: list) -> tuple | None:
         return cursor.fetchone()
 
 
-def _previous_position(events: list) -> int:
-    row = _one("SELECT MAX(position) FROM hub_event WHERE position < %s", [events[0].position])
-    return row[0] or 0
-
-
-def _current(name: str) -> tuple[int, str]:
-    """A projector's checkpoint position and last error (a new projector starts at 0)."""
-    row = _one("SELECT position, last_error FROM hub_projection_checkpoint WHERE name = %s", [name])
-    if row is None:
-        checkpoint = _checkpoint(name)
-        return checkpoint.position, checkpoint.last_error
-    return row[0], row[1]
+def _current(name: str, before: int | None = None) -> tuple[int, str, int | None]:
+    """A projector's checkpoint position and last error (a new projector starts at 0), and with `before`
+    the log position preceding it (0 for none), read in the same round trip."""
+    previous = "(SELECT COALESCE(MAX(position), 0) FROM hub_event WHERE position < %s)" if before else "NULL"
+    params = [before, name] if before else [name]
+    row = _one(
+        f"SELECT position, last_error, {previous} FROM hub_projection_checkpoint WHERE name = %s", params
+    )
+    if row is None:  # a new projector: create its checkpoint at 0, then read it as any other
+        _checkpoint(name)
+        return _current(name, before)
+    return row[0], row[1], row[2]
 
 
 def _advance(name: str, position: int) -> None:
@@ -115,13 +115,10 @@ def catch_up(new_events: list | None = None) -> None:
     A projector that raises is rolled back to its savepoint: the events stay appended (the log is the truth),
     the checkpoint stays where it was and records the failure, and the next append tries again from there.
     """
-    previous = None
     for projector in _projectors.values():
-        at, last_error = _current(projector.name)
+        at, last_error, previous = _current(projector.name, new_events[0].position if new_events else None)
         try:
             with transaction.atomic():
-                if new_events and not last_error:
-                    previous = _previous_position(new_events) if previous is None else previous
                 if new_events and not last_error and at == previous:
                     _apply(projector, new_events)
                     position = new_events[-1].position

@@ -210,26 +210,29 @@ def _existing(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Recorded
     return {(r.source, r.event_id): _recorded(r) for r in rows if (r.source, r.event_id) in wanted}
 
 
-def _stream_versions(streams: Iterable[str]) -> dict[str, int]:
+def _stream_versions(streams: Iterable[str], *, reserve: int = 0) -> tuple[dict[str, int], list[int]]:
+    """Each stream's current version; on PostgreSQL also the next `reserve` positions of the log, taken in
+    the same round trip (called under the append lock, so no other append takes positions in between)."""
     streams = sorted(set(streams))
-    if not streams:
-        return {}
     if bulk.on_postgresql():
         # The newest version of each stream from the end of the (stream, stream_version) index: a grouped
         # MAX() over `stream IN (..)` read every event of every stream, or the whole log for a batch.
         rows = bulk.fetch(
             "SELECT s.stream, (SELECT max(e.stream_version) FROM hub_event AS e WHERE e.stream = s.stream)"
-            " FROM unnest(%b::text[]) AS s(stream)",
-            [streams],
+            " FROM unnest(%b::text[]) AS s(stream)"
+            " UNION ALL SELECT NULL, nextval(pg_get_serial_sequence('hub_event', 'position'))"
+            " FROM generate_series(1, %b::int)",
+            [streams, reserve],
         )
-        return {stream: version for stream, version in rows if version is not None}
+        versions = {stream: version for stream, version in rows if stream is not None and version is not None}
+        return versions, sorted(position for stream, position in rows if stream is None)
     rows = (
         StoredEvent.objects.filter(stream__in=streams)
         .values("stream")
         .annotate(version=Max("stream_version"))
         .order_by()
     )
-    return {r["stream"]: r["version"] for r in rows}
+    return {r["stream"]: r["version"] for r in rows}, []
 
 
 def _read(sql: str, params: list[Any]) -> list[RecordedEvent]:
@@ -238,16 +241,6 @@ def _read(sql: str, params: list[Any]) -> list[RecordedEvent]:
         _recorded(SimpleNamespace(**dict(zip(_LOG_FIELDS, row, strict=True))))
         for row in bulk.fetch(sql, params)
     ]
-
-
-def _reserve_positions(count: int) -> list[int]:
-    """The next `count` positions of the log's identity sequence, in order. Called under the append lock,
-    so no other append takes positions in between (and positions stay in commit order)."""
-    rows = bulk.fetch(
-        "SELECT nextval(pg_get_serial_sequence('hub_event', 'position')) FROM generate_series(1, %b::int)",
-        [count],
-    )
-    return sorted(position for (position,) in rows)
 
 
 def append(
@@ -271,7 +264,8 @@ def append(
         append_lock()
         existing = _existing((e.source, e.id) for e in events) if deduplicate else {}
         streams = {e.stream for e in events} | set(expected_versions)
-        versions = _stream_versions(streams)
+        new_keys = {(e.source, e.id) for e in events} - set(existing)
+        versions, positions = _stream_versions(streams, reserve=len(new_keys))
         for stream, expected in expected_versions.items():
             actual = versions.get(stream, NO_STREAM)
             if actual != expected:
@@ -308,9 +302,9 @@ def append(
             rows.append(row)
             plan.append(("new", row))
         if rows:
-            if bulk.on_postgresql():
-                # Positions first, then COPY: bulk_create's INSERT .. RETURNING quoted every value in Python.
-                for row, position in zip(rows, _reserve_positions(len(rows)), strict=True):
+            if positions:
+                # Positions reserved, then COPY: bulk_create's INSERT .. RETURNING quoted values in Python.
+                for row, position in zip(rows, positions, strict=True):
                     row.position = position
                 bulk.copy_rows(StoredEvent, rows)
             else:
