@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from hub import bulk
 from hub.store import NewEvent
 from interactions.catalogue import THREADED_TYPES
 from interactions.identifiers import parse_identifier
-from interactions.models import ConversationRef, CustomerIdentifier, Thread, ThreadStatus
+from interactions.models import ConversationRef, Customer, CustomerIdentifier, Thread, ThreadStatus
 
 HUB_SOURCE = "/threadline"
 # Contacts by the customer: they reopen a resolved thread they continue.
@@ -104,6 +105,40 @@ def _refs(data: dict[str, Any]) -> list[str]:
     return [r for r in refs if r]
 
 
+def _known_identifiers(uris: set[str]) -> list[tuple[str, Any, datetime]]:
+    """(uri, customer id, the customer's created_at) of the identifiers already known among `uris`."""
+    if not uris:
+        return []
+    if bulk.on_postgresql():  # index probes per identifier: `IN (..)` of a batch's hundreds scanned tables
+        return bulk.fetch(
+            f"SELECT i.uri, i.customer_id, c.created_at FROM unnest(%b::text[]) AS k(uri)"
+            f" JOIN {CustomerIdentifier._meta.db_table} AS i ON i.uri = k.uri"
+            f" JOIN {Customer._meta.db_table} AS c ON c.id = i.customer_id",
+            [sorted(uris)],
+        )
+    return list(
+        CustomerIdentifier.objects.filter(uri__in=uris).values_list(
+            "uri", "customer_id", "customer__created_at"
+        )
+    )
+
+
+def _candidate_threads(customer_ids: set[str], active_since: datetime, named: set[str]) -> list[tuple]:
+    """(id, customer id, topic, status, opened_at, last_activity_at) of the customers' open threads active
+    since `active_since`, and of the threads named (by id or through a conversation reference)."""
+    columns = ("id", "customer_id", "topic", "status", "opened_at", "last_activity_at")
+    if bulk.on_postgresql():
+        select, table = f"SELECT {', '.join(f't.{c}' for c in columns)}", Thread._meta.db_table
+        return bulk.fetch(
+            f"{select} FROM unnest(%b::uuid[]) AS k(customer_id) JOIN {table} AS t"
+            " ON t.customer_id = k.customer_id AND t.status = %b AND t.last_activity_at >= %b"
+            f" UNION {select} FROM unnest(%b::uuid[]) AS k(id) JOIN {table} AS t ON t.id = k.id",
+            [sorted(customer_ids), str(ThreadStatus.OPEN), active_since, sorted(named)],
+        )
+    recent = Q(customer_id__in=customer_ids, status=ThreadStatus.OPEN, last_activity_at__gte=active_since)
+    return list(Thread.objects.filter(recent | Q(pk__in=named)).values_list(*columns))
+
+
 class PlacementView:
     """The part of the read models placement decides from, for one request, updated as events are placed."""
 
@@ -118,19 +153,13 @@ class PlacementView:
     def customers_for(events: list[NewEvent]) -> set[str]:
         """The customers the events' identifiers resolve to now (one query), to lock them."""
         uris = {uri for event in events for uri in identifiers_of(event)}
-        return {
-            str(c)
-            for c in CustomerIdentifier.objects.filter(uri__in=uris).values_list("customer_id", flat=True)
-        }
+        return {str(customer_id) for _, customer_id, _ in _known_identifiers(uris)}
 
     @classmethod
     def load(cls, events: list[NewEvent]) -> PlacementView:
         view = cls()
         uris = {uri for event in events for uri in identifiers_of(event)}
-        known = CustomerIdentifier.objects.filter(uri__in=uris).values_list(
-            "uri", "customer_id", "customer__created_at"
-        )
-        for uri, customer_id, created_at in known:
+        for uri, customer_id, created_at in _known_identifiers(uris):
             view.identifiers[uri] = str(customer_id)
             view.created[str(customer_id)] = (created_at, str(customer_id))
         refs = {ref for event in events for ref in _refs(event.data)}
@@ -146,14 +175,7 @@ class PlacementView:
         # threads are never candidates: leaving them out keeps the view (and placement's cost) the size of
         # a customer's recent activity, not of their whole history.
         earliest = min([e.occurred_at for e in events if e.occurred_at] + [timezone.now()])
-        recent = Q(
-            customer_id__in=set(view.identifiers.values()),
-            status=ThreadStatus.OPEN,
-            last_activity_at__gte=earliest - continuation_window(),
-        )
-        threads = Thread.objects.filter(recent | Q(pk__in=named)).values_list(
-            "id", "customer_id", "topic", "status", "opened_at", "last_activity_at"
-        )
+        threads = _candidate_threads(set(view.identifiers.values()), earliest - continuation_window(), named)
         for thread_id, customer_id, *rest in threads:
             view._add_thread(ThreadInfo(str(thread_id), str(customer_id), *rest))
         return view

@@ -55,8 +55,7 @@ def _by_keys(model: type[M], key: str, values: set[str]) -> list[M]:
     if not values:
         return []
     if bulk.on_postgresql():
-        array = bulk.array_type(model._meta.get_field(key))
-        return bulk.load(model, f"{key} = ANY(%b::{array})", [sorted(values)])
+        return bulk.load_by(model, key, values)
     return list(model.objects.filter(**{f"{key}__in": values}))
 
 
