@@ -31,7 +31,7 @@ class BenchError(SystemExit):
     pass
 
 
-def scratch_database_url() -> str:
+def scratch_database_url(name: str = SCRATCH_DB) -> str:
     """A fresh scratch database on the server DATABASE_URL names (PostgreSQL only); yours stays untouched."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -42,11 +42,11 @@ def scratch_database_url() -> str:
     config = environ.Env.db_url_config(url)
     admin = _psql_args(config, "postgres")
     subprocess.run(
-        [*admin, "-c", f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"], check=True, capture_output=True
+        [*admin, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, capture_output=True
     )
-    subprocess.run([*admin, "-c", f"CREATE DATABASE {SCRATCH_DB}"], check=True, capture_output=True)
+    subprocess.run([*admin, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
     auth = config["USER"] + (f":{config['PASSWORD']}" if config.get("PASSWORD") else "")
-    return f"postgres://{auth}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{SCRATCH_DB}"
+    return f"postgres://{auth}@{config['HOST'] or '127.0.0.1'}:{config['PORT'] or 5432}/{name}"
 
 
 def _psql_args(config: dict, database: str) -> list[str]:
@@ -72,10 +72,10 @@ def bench_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], *args: str, cwd: Path = ROOT) -> str:
     done = subprocess.run(
         [str(BIN / "python"), "manage.py", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         check=True,
         capture_output=True,
@@ -84,8 +84,8 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def create_token(env: dict[str, str], name: str, role: str, *extra: str) -> str:
-    return manage(env, "create_token", name, "--role", role, *extra).strip().splitlines()[-1]
+def create_token(env: dict[str, str], name: str, role: str, *extra: str, cwd: Path = ROOT) -> str:
+    return manage(env, "create_token", name, "--role", role, *extra, cwd=cwd).strip().splitlines()[-1]
 
 
 def free_port() -> int:
@@ -95,7 +95,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def servers(specs: dict[str, list[str]], env: dict[str, str], logs: Path):
+def servers(specs: dict[str, list[str]], env: dict[str, str], logs: Path, cwd: Path = ROOT):
     """Run each command until the block ends (logs under `logs`); yield name -> Popen."""
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen] = {}
@@ -103,7 +103,7 @@ def servers(specs: dict[str, list[str]], env: dict[str, str], logs: Path):
         for name, argv in specs.items():
             procs[name] = subprocess.Popen(
                 argv,
-                cwd=ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=(logs / f"{name}.log").open("w"),
                 stderr=subprocess.STDOUT,

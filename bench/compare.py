@@ -1,0 +1,98 @@
+"""`python -m bench.compare REV`: HTTP ingest of the hub at REV and at this working tree, in one run.
+
+On a shared machine figures drift between runs (this one's raw insert ceiling doubled from one day to the
+next), so a claim that a change made ingest faster needs both versions measured side by side. This checks
+REV out into a temporary git worktree, gives each version its own scratch database and gunicorn (4 sync
+workers, as `bench ingest` runs it), and alternates rounds of the ingest benchmark's single-event and batch
+measures between them, so that drift hits both alike. It prints a table and writes nothing to docs.
+Both versions run with this tree's virtualenv: compare revisions whose dependencies match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import common
+from bench.ingest import hub_batch, hub_single
+from bench.traffic import Traffic
+
+MEASURES = {"1 event per request, 16 clients": hub_single, "500 per request, 4 clients": hub_batch}
+
+
+def _start(stack: ExitStack, label: str, tree: Path) -> tuple[str, str]:
+    url = common.scratch_database_url(f"threadline_compare_{label}")
+    env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60")
+    common.manage(env, "migrate", "--no-input", cwd=tree)
+    token = common.create_token(env, f"compare-{label}", "admin", cwd=tree)
+    port = common.free_port()
+    logs = common.ROOT / "bench" / "results" / f"compare-logs-{label}"
+    stack.enter_context(common.servers({"rest": common.gunicorn(port)}, env, logs, cwd=tree))
+    base = f"http://127.0.0.1:{port}"
+    common.wait_ready(base)
+    return base, token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
+    parser.add_argument("rev", help="the git revision to compare with (e.g. a commit before your change)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per version and measure (default 4)")
+    args = parser.parse_args()
+    common.scratch_database_url()  # refuses anything but PostgreSQL, with the usual message
+    with tempfile.TemporaryDirectory(prefix="threadline-compare-") as scratch, ExitStack() as stack:
+        old_tree = Path(scratch) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(old_tree), args.rev], cwd=common.ROOT, check=True
+        )
+        stack.callback(
+            subprocess.run,
+            ["git", "worktree", "remove", "--force", str(old_tree)],
+            cwd=common.ROOT,
+            check=False,
+        )
+        versions = {
+            args.rev: _start(stack, "base", old_tree),
+            "working tree": _start(stack, "head", common.ROOT),
+        }
+        traffic = Traffic()
+        for measure in MEASURES.values():  # warm both servers up before anything counts
+            for base, token in versions.values():
+                measure(base, token, traffic)
+        results: dict[tuple[str, str], list[dict]] = {}
+        for n in range(args.rounds):
+            order = list(versions.items()) if n % 2 == 0 else list(reversed(versions.items()))
+            for measure_name, measure in MEASURES.items():
+                for label, (base, token) in order:
+                    figures = measure(base, token, traffic)
+                    results.setdefault((measure_name, label), []).append(figures)
+                    print(
+                        f"round {n + 1}: {label}, {measure_name}: {figures['events_per_s']:,.0f} events/s",
+                        flush=True,
+                    )
+    rows = []
+    for (measure_name, label), rounds in results.items():
+        rows.append(
+            [
+                measure_name,
+                label,
+                f"{common.median([r['events_per_s'] for r in rounds]):,.0f}",
+                ", ".join(f"{r['events_per_s']:,.0f}" for r in rounds),
+                f"{common.median([r['p50_ms'] for r in rounds]):.0f}",
+                f"{common.median([r['p99_ms'] for r in rounds]):.0f}",
+            ]
+        )
+    print(common.table(rows, ["measure", "version", "events/s (median)", "rounds", "p50 ms", "p99 ms"]))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        main()
+    except common.BenchError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
