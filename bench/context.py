@@ -3,7 +3,7 @@
 Seeds the log through the ingestion service in-process (batches of 1,000, the same code as the batch API
 minus HTTP), with three probe customers of exactly 10, 100 and 1,000 events among the traffic. Then
 measures `GET /api/v1/context` for each probe through gunicorn, and `manage.py rebuild_projections`.
-It posts 1,000,000 events, the issue's size (about 13 minutes of seeding and 9 of rebuild here);
+It posts 1,000,000 events, the issue's size (about 7 minutes of seeding and 3.5 of rebuild here);
 BENCH_CONTEXT_EVENTS=100000 makes a quick run.
 """
 
