@@ -237,10 +237,18 @@ def _stream_versions(streams: Iterable[str], *, reserve: int = 0) -> tuple[dict[
 
 def _read(sql: str, params: list[Any]) -> list[RecordedEvent]:
     """Events from a statement selecting LOG_COLUMNS, read in binary (PostgreSQL only)."""
-    return [
-        _recorded(SimpleNamespace(**dict(zip(_LOG_FIELDS, row, strict=True))))
-        for row in bulk.fetch(sql, params)
-    ]
+    return [_recorded_values(row) for row in bulk.fetch(sql, params)]
+
+
+def _recorded_values(row: Sequence[Any]) -> RecordedEvent:
+    """A RecordedEvent from a row of LOG_COLUMNS, in that order: a rebuild reads the log through here."""
+    (position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at,
+     schema_version, data, metadata) = row  # fmt: skip
+    version, data = upcast(type_, schema_version, data)
+    return RecordedEvent(
+        position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at, version,
+        data, metadata,
+    )  # fmt: skip
 
 
 def append(

@@ -71,7 +71,7 @@ class Batch:
         self.new: set[tuple[str, str]] = set()  # ("customer" | "thread" | "identifier", key)
         self.dirty: set[tuple[str, str]] = set()
         self.refs: dict[str, str] = {}
-        self.timeline: list[TimelineEntry] = []
+        self.timeline: list[tuple] = []  # timeline rows as values (see _timeline_row)
         self.presence: dict[str, tuple[str, datetime]] = {}
         self.checked_uris: set[str] = set()  # identifiers looked up already (found or not)
 
@@ -158,7 +158,7 @@ class Batch:
             [ConversationRef(ref=ref, thread_id=thread_id) for ref, thread_id in self.refs.items()],
             ignore_conflicts=True,
         )
-        bulk.copy_rows(TimelineEntry, self.timeline)
+        bulk.copy_values(TimelineEntry, self.timeline)
         bulk.copy_rows(Callback, [self.callbacks[k] for k in new["callback"]])
         bulk.update_rows(Callback, [self.callbacks[k] for k in dirty["callback"]], CALLBACK_FIELDS)
         for agent_id, (status, at) in self.presence.items():
@@ -168,6 +168,15 @@ class Batch:
         for agent_id, at in self.offered.items():
             AgentPresence.objects.filter(agent_id=agent_id).update(last_offered_at=at)
         self.__init__()
+
+
+_TIMELINE_FIELDS = [f.attname for f in TimelineEntry._meta.concrete_fields]
+
+
+def _timeline_row(**values: Any) -> tuple:
+    """A timeline row as values in the model's field order: every field must be given. A rebuild writes one
+    per event, and a model instance built from keyword arguments cost more than writing it."""
+    return tuple(values[name] for name in _TIMELINE_FIELDS)
 
 
 def _add_identifiers(batch: Batch, customer_id: str, uris: list[str], at: datetime) -> None:
@@ -330,7 +339,7 @@ def apply_channel_event(batch: Batch, event: RecordedEvent) -> None:
     if data.get("attachments"):
         details["attachments"] = len(data["attachments"])
     batch.timeline.append(
-        TimelineEntry(
+        _timeline_row(
             position=event.position,
             thread_id=thread_id,
             occurred_at=event.occurred_at,
@@ -472,7 +481,7 @@ def apply_callback_event(batch: Batch, event: RecordedEvent) -> None:
     thread = batch.thread(callback.thread_id)
     details = {k: v for k, v in data.items() if k in ("callback_id", "attempt", "offer", "due_at", "reason")}
     batch.timeline.append(
-        TimelineEntry(
+        _timeline_row(
             position=event.position,
             thread_id=thread.pk,
             occurred_at=event.occurred_at,
