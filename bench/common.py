@@ -31,14 +31,20 @@ class BenchError(SystemExit):
     pass
 
 
-def scratch_database_url(name: str = SCRATCH_DB) -> str:
-    """A fresh scratch database on the server DATABASE_URL names (PostgreSQL only); yours stays untouched."""
+def require_postgresql() -> str:
+    """DATABASE_URL, if it names a PostgreSQL server; otherwise the benchmarks refuse to run."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise BenchError(
             "benchmarks run on PostgreSQL: set DATABASE_URL, e.g. "
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline make bench (SQLite is refused)"
         )
+    return url
+
+
+def scratch_database_url(name: str = SCRATCH_DB) -> str:
+    """A fresh scratch database on the server DATABASE_URL names (PostgreSQL only); yours stays untouched."""
+    url = require_postgresql()
     config = environ.Env.db_url_config(url)
     admin = _psql_args(config, "postgres")
     subprocess.run(

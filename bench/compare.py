@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("rev", help="the git revision to compare with (e.g. a commit before your change)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds per version and measure (default 4)")
     args = parser.parse_args()
-    common.scratch_database_url()  # refuses anything but PostgreSQL, with the usual message
+    common.require_postgresql()
     with tempfile.TemporaryDirectory(prefix="threadline-compare-") as scratch, ExitStack() as stack:
         old_tree = Path(scratch) / "tree"
         subprocess.run(

@@ -1,0 +1,146 @@
+"""`python -m bench.profile [single|batch|rebuild ...]`: where the time goes on the paths short of target.
+
+Profiles the hub in-process with pyinstrument (sampling, wall-clock, low overhead) against a scratch
+PostgreSQL database (`threadline_profile` on the server DATABASE_URL names) seeded with PROFILE_EVENTS
+(default 50,000) events of the benchmarks' traffic:
+
+- `single`: 300 one-event `POST /api/v1/events` through Django's test client (middleware, DRF, validation,
+  placement, the append and its inline projection; no HTTP server, so the server's share is not in it);
+- `batch`: 20 POSTs of 500 events, the same way;
+- `rebuild`: `rebuild_projections` over the seeded log.
+
+Each profile is written as a call tree (frames under 1% of the total left out) to `docs/profiles/<name>.txt`,
+with the machine, date and wall time on top; docs/benchmarks.md reads them. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bench import common
+from bench.traffic import Traffic
+
+PROFILES = ("single", "batch", "rebuild")
+EVENTS = int(os.environ.get("PROFILE_EVENTS", "50000"))
+SINGLE_REQUESTS, BATCHES, BATCH = 300, 20, 500
+OUT = common.ROOT / "docs" / "profiles"
+
+
+def _setup() -> tuple[str, Traffic]:
+    url = common.scratch_database_url("threadline_profile")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # lets the test client's host through ALLOWED_HOSTS
+    call_command("migrate", verbosity=0)
+    from interactions.ingestion import events_ingest
+    from interactions.tokens import token_create
+
+    token, raw = token_create(name="bench-profile", role="admin")
+    traffic = Traffic()
+    for offset in range(0, EVENTS, 1000):
+        events_ingest(traffic.events(min(1000, EVENTS - offset), offset=offset), token=token)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return raw, traffic
+
+
+def _poster(raw: str) -> Callable[[list[dict]], None]:
+    from django.test import Client
+
+    client = Client()
+
+    def post(events: list[dict]) -> None:
+        batch = len(events) > 1
+        response = client.post(
+            "/api/v1/events",
+            json.dumps(events if batch else events[0]),
+            content_type="application/cloudevents-batch+json" if batch else "application/cloudevents+json",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+        )
+        if response.status_code != 201:
+            raise common.BenchError(f"POST answered {response.status_code}: {response.content[:300]!r}")
+
+    return post
+
+
+def _work(name: str, raw: str, traffic: Traffic, round_: int) -> tuple[Callable[[], None], int]:
+    """(the work, the events in it) for one round of one profile; each round posts new events."""
+    post = _poster(raw)
+    offset = 10_000_000 + PROFILES.index(name) * 1_000_000 + round_ * 100_000
+    if name == "single":
+        events = traffic.events(SINGLE_REQUESTS, offset=offset)
+        return lambda: [post([e]) for e in events], SINGLE_REQUESTS
+    if name == "batch":
+        batches = [traffic.events(BATCH, offset=offset + i * BATCH) for i in range(BATCHES)]
+        return lambda: [post(b) for b in batches], BATCHES * BATCH
+    from hub import projections
+    from hub.models import StoredEvent
+
+    return projections.rebuild, StoredEvent.objects.count()
+
+
+def _timed(work: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"one of {', '.join(PROFILES)} (default: all)"
+    )
+    args = parser.parse_args()
+    names = args.names or list(PROFILES)
+    unknown = [n for n in names if n not in PROFILES]
+    if unknown:
+        parser.error(f"unknown profile {', '.join(unknown)}; choose from {', '.join(PROFILES)}")
+    from pyinstrument import Profiler
+
+    raw, traffic = _setup()
+    facts = common.machine()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        _timed(_work(name, raw, traffic, 0)[0])  # warm: connections, prepared statements, caches
+        work, events = _work(name, raw, traffic, 1)
+        plain = _timed(work)  # the same amount of work without the profiler, for the real rate
+        work, events = _work(name, raw, traffic, 2)
+        profiler = Profiler()
+        profiler.start()
+        profiled = _timed(work)
+        profiler.stop()
+        header = (
+            f"# bench.profile {name}: {events:,} events in {plain:.2f} s ({events / plain:,.0f} events/s;"
+            f" {profiled:.2f} s under the profiler, whose tree is below) on a log seeded with"
+            f" {EVENTS:,} posted events.\n"
+            f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {facts['cores']} cores ({facts['cpu']}),"
+            f" {facts['memory']}, Python {facts['python']}. Reproduce: DATABASE_URL=postgres://..."
+            f" python -m bench.profile {name}\n\n"
+        )
+        tree = profiler.output_text(show_all=False, processor_options={"filter_threshold": 0.01})
+        (OUT / f"{name}.txt").write_text(header + tree)
+        print(header.strip())
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        main()
+    except common.BenchError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
