@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Protocol
 
 from django.db import connection, transaction
@@ -28,6 +29,10 @@ class Projector(Protocol):
 
     def reset(self) -> None:
         """Delete every read-model row the projector owns."""
+
+    # Optional: `replaying()`, a context manager around a rebuild's pages. Inside it nothing else writes
+    # (the rebuild holds the append lock), so a projector may keep rows in memory from one page to the next;
+    # it must have written them all when the block ends without an error.
 
 
 _projectors: dict[str, Projector] = {}
@@ -161,10 +166,12 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     from hub.store import append_lock
 
     replayed = 0
-    with transaction.atomic():
+    with transaction.atomic(), ExitStack() as replaying:
         append_lock()
         for projector in _projectors.values():
             projector.reset()
+            if hasattr(projector, "replaying"):
+                replaying.enter_context(projector.replaying())
         position = 0
         while True:
             events = _page(position, REBUILD_PAGE)
@@ -176,6 +183,7 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
             replayed += len(events)
             if progress:
                 progress(len(events))
+        replaying.close()  # the projectors write what they kept, before their checkpoints move
         for projector in _projectors.values():
             ProjectionCheckpoint.objects.update_or_create(
                 name=projector.name,

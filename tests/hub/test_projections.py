@@ -115,6 +115,46 @@ def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, superviso
     assert checkpoint.position == StoredEvent.objects.order_by("-position").first().position
 
 
+@pytest.mark.parametrize("keep", [1, 3, 50_000])
+def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_state(
+    api, supervisor_api, monkeypatch, keep
+):
+    """A rebuild keeps customers, threads and callbacks in memory across pages and writes the least recently
+    used back when it holds too many; pages of 2 events and a tiny allowance make that happen all the time
+    (rows written back, loaded again, changed again, a merge in the middle)."""
+    play_history(api, supervisor_api)
+    before = read_model_state()
+    monkeypatch.setattr(projections, "REBUILD_PAGE", 2)
+    monkeypatch.setattr("interactions.projectors.REPLAY_KEEP", keep)
+
+    projections.rebuild()
+
+    assert read_model_state() == before
+
+
+def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, supervisor_api, monkeypatch):
+    play_history(api, supervisor_api)
+    before = read_model_state()
+    original = ContextProjector.apply_all
+    calls = []
+
+    def failing_on_the_second_page(self, events):
+        calls.append(len(events))
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return original(self, events)
+
+    monkeypatch.setattr(projections, "REBUILD_PAGE", 3)
+    monkeypatch.setattr(ContextProjector, "apply_all", failing_on_the_second_page)
+    with pytest.raises(RuntimeError):
+        projections.rebuild()
+    monkeypatch.setattr(ContextProjector, "apply_all", original)
+
+    assert read_model_state() == before  # the rebuild's transaction rolled back
+    post(api, subject="tel:+15550001111", data={"channel": "sms", "text": "after"})
+    assert TimelineEntry.objects.filter(text="after").exists()  # applied and written at once, not held
+
+
 def test_rebuild_after_the_read_models_were_damaged_restores_them(api, supervisor_api):
     play_history(api, supervisor_api)
     before = read_model_state()
