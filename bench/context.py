@@ -23,7 +23,7 @@ from bench.traffic import Traffic
 
 EVENTS = int(os.environ.get("BENCH_CONTEXT_EVENTS", "1000000"))
 PROBES = {10: "tel:+15559990010", 100: "tel:+15559990100", 1000: "tel:+15559991000"}
-READS, ROUNDS, BATCH = 200, 3, 1000
+READS, ROUNDS, BATCH, WARM = 200, 3, 1000, 20
 
 
 def _rss_self_mib() -> float:
@@ -116,7 +116,8 @@ def run(command: str) -> dict:
         for _ in range(ROUNDS):
             for n, subject in PROBES.items():
                 target = f"{base}/api/v1/context?identifier={urllib.request.quote(subject)}"
-                _get(target, token)  # warm
+                for _ in range(WARM):  # reach every gunicorn worker before timing: a cold one took 150 ms
+                    _get(target, token)
                 latencies = [_get(target, token) for _ in range(READS)]
                 reads[n].append(
                     {
