@@ -26,9 +26,13 @@ def on_postgresql() -> bool:
 
 @contextmanager
 def cursor() -> Iterator[psycopg.Cursor]:
-    """A server-binding cursor in the current transaction (PostgreSQL only). `%b` sends a value in binary."""
+    """A server-binding cursor in the current transaction (PostgreSQL only). `%b` sends a value in binary.
+
+    Database errors come out as Django's (IntegrityError, OperationalError with psycopg's error as the
+    cause), as from any Django cursor, so callers catch one family of exceptions whichever cursor ran.
+    """
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cur:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         yield cur
 
 

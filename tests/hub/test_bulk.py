@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from hub import bulk
 from interactions.models import Customer, Thread
@@ -79,3 +80,13 @@ def test_load_by_finds_rows_by_keys_given_as_text_or_uuid_and_types_their_values
     loaded.save()  # an instance from load_by is a normal, saved model instance
     assert Customer.objects.get(pk=loaded.pk).name == "saved through the ORM"
     assert bulk.load_by(Customer, "id", []) == []
+
+
+@postgresql_only
+def test_database_errors_come_out_as_djangos_whichever_cursor_ran():
+    row = _customer(name="once")
+    bulk.copy_rows(Customer, [row])
+    with pytest.raises(IntegrityError) as raised, transaction.atomic():
+        bulk.copy_rows(Customer, [Customer(id=row.id, created_at=AT, name="again")])
+    assert isinstance(raised.value.__cause__, psycopg.errors.UniqueViolation)
+    assert Customer.objects.get(pk=row.id).name == "once"
