@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -12,25 +11,15 @@ BENCHMARKS = ("ingest", "live", "context", "callbacks")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", metavar="name", help=f"one of {', '.join(BENCHMARKS)} (default: all)"
-    )
-    args = parser.parse_args()
-    names = args.names or list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS]
-    if unknown:
-        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     from bench import common
 
-    try:
-        for name in names:
-            module = __import__(f"bench.{name}", fromlist=["run"])
-            module.run(command=f"DATABASE_URL=postgres://... python -m bench {name}")
-    except common.BenchError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    for name in common.chosen(parser, BENCHMARKS, "benchmark"):
+        module = __import__(f"bench.{name}", fromlist=["run"])
+        module.run(command=f"DATABASE_URL=postgres://... python -m bench {name}")
 
 
 if __name__ == "__main__":
-    main()
+    from bench import common
+
+    common.entry_point(main)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,28 @@ SCRATCH_DB = "threadline_bench"
 
 class BenchError(SystemExit):
     pass
+
+
+def chosen(parser: argparse.ArgumentParser, choices: Sequence[str], what: str) -> list[str]:
+    """The names given on the command line among `choices` (all of them when none is given)."""
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"one of {', '.join(choices)} (default: all)"
+    )
+    names = parser.parse_args().names or list(choices)
+    unknown = [n for n in names if n not in choices]
+    if unknown:
+        parser.error(f"unknown {what} {', '.join(unknown)}; choose from {', '.join(choices)}")
+    return names
+
+
+def entry_point(main: Callable[[], None]) -> None:
+    """Run a benchmark command: a BenchError prints its message and exits with status 2."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    try:
+        main()
+    except BenchError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def require_postgresql() -> str:

@@ -11,9 +11,7 @@ Both versions run with this tree's virtualenv: compare revisions whose dependenc
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -90,9 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    try:
-        main()
-    except common.BenchError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    common.entry_point(main)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -102,14 +101,7 @@ def _timed(work: Callable[[], None]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", metavar="name", help=f"one of {', '.join(PROFILES)} (default: all)"
-    )
-    args = parser.parse_args()
-    names = args.names or list(PROFILES)
-    unknown = [n for n in names if n not in PROFILES]
-    if unknown:
-        parser.error(f"unknown profile {', '.join(unknown)}; choose from {', '.join(PROFILES)}")
+    names = common.chosen(parser, PROFILES, "profile")
     from pyinstrument import Profiler
 
     raw, traffic = _setup()
@@ -138,9 +130,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    try:
-        main()
-    except common.BenchError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    common.entry_point(main)
