@@ -44,11 +44,16 @@ def fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple]:
 
 
 def load_by(model: type[M], key: str, values: Iterable[Any]) -> list[M]:
-    """The rows whose `key` column is one of `values`, one index probe per value (PostgreSQL only).
+    """The rows whose `key` column is one of `values`; on PostgreSQL one index probe per value.
 
     `key IN (..)` or `= ANY(..)` with hundreds of values lets the planner choose a sequential scan, whose
     cost grows with the table instead of the batch; joining the values as a set leads it to probe.
     """
+    values = set(values)
+    if not values:
+        return []
+    if not on_postgresql():
+        return list(model.objects.filter(**{f"{key}__in": values}))
     meta, quote = model._meta, connection.ops.quote_name
     field = meta.get_field(key)
     columns = ", ".join(f"t.{quote(f.column)}" for f in meta.concrete_fields)

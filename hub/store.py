@@ -6,7 +6,6 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from django.db import connection, transaction
@@ -88,11 +87,6 @@ class AppendResult:
         return self.event.position
 
 
-def recorded_from_row(row: Mapping[str, Any]) -> RecordedEvent:
-    """A RecordedEvent from a raw row of hub_event (column names as in the model, `event_id` included)."""
-    return _recorded(SimpleNamespace(**row))
-
-
 LOG_COLUMNS = (
     "position, source, event_id, type, subject, stream, stream_version, occurred_at, recorded_at, "
     "schema_version, data, metadata"
@@ -103,22 +97,24 @@ _LOG_FIELDS = [name.strip() for name in LOG_COLUMNS.split(",")]
 _LOG_COLUMNS_OF_E = ", ".join(f"e.{name}" for name in _LOG_FIELDS)
 
 
-def _recorded(row: StoredEvent | SimpleNamespace) -> RecordedEvent:
-    version, data = upcast(row.type, row.schema_version, row.data)
+def recorded_from_row(row: Mapping[str, Any]) -> RecordedEvent:
+    """A RecordedEvent from a raw row of hub_event (column names as in the model, `event_id` included)."""
+    return _recorded_values([row[name] for name in _LOG_FIELDS])
+
+
+def _recorded(row: StoredEvent) -> RecordedEvent:
+    return _recorded_values([getattr(row, name) for name in _LOG_FIELDS])
+
+
+def _recorded_values(row: Sequence[Any]) -> RecordedEvent:
+    """A RecordedEvent from the values of LOG_COLUMNS, in that order: a rebuild reads the log through here."""
+    (position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at,
+     schema_version, data, metadata) = row  # fmt: skip
+    version, data = upcast(type_, schema_version, data)
     return RecordedEvent(
-        position=row.position,
-        source=row.source,
-        id=row.event_id,
-        type=row.type,
-        subject=row.subject,
-        stream=row.stream,
-        stream_version=row.stream_version,
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-        schema_version=version,
-        data=data,
-        metadata=row.metadata,
-    )
+        position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at, version,
+        data, metadata,
+    )  # fmt: skip
 
 
 def append_lock() -> None:
@@ -238,17 +234,6 @@ def _stream_versions(streams: Iterable[str], *, reserve: int = 0) -> tuple[dict[
 def _read(sql: str, params: list[Any]) -> list[RecordedEvent]:
     """Events from a statement selecting LOG_COLUMNS, read in binary (PostgreSQL only)."""
     return [_recorded_values(row) for row in bulk.fetch(sql, params)]
-
-
-def _recorded_values(row: Sequence[Any]) -> RecordedEvent:
-    """A RecordedEvent from a row of LOG_COLUMNS, in that order: a rebuild reads the log through here."""
-    (position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at,
-     schema_version, data, metadata) = row  # fmt: skip
-    version, data = upcast(type_, schema_version, data)
-    return RecordedEvent(
-        position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at, version,
-        data, metadata,
-    )  # fmt: skip
 
 
 def append(

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import connection, models
+from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from hub import bulk
@@ -35,7 +35,6 @@ from interactions.models import (
     TimelineEntry,
 )
 
-M = TypeVar("M", bound=models.Model)
 SURVEY_HISTORY = 5
 # Events that count as a contact with the customer, per channel.
 CONTACT_TYPES = {"message.received", "message.sent", "call.started"}
@@ -51,15 +50,6 @@ THREAD_FIELDS = [
     "customer", "topic", "status", "opened_at", "last_activity_at", "resolved_at", "assigned_agent",
     "channels", "event_count", "last_position", "version",
 ]  # fmt: skip
-
-
-def _by_keys(model: type[M], key: str, values: set[str]) -> list[M]:
-    """The rows whose `key` column is one of `values` (their primary keys, as text)."""
-    if not values:
-        return []
-    if bulk.on_postgresql():
-        return bulk.load_by(model, key, values)
-    return list(model.objects.filter(**{f"{key}__in": values}))
 
 
 class Batch:
@@ -122,16 +112,16 @@ class Batch:
         self._used("thread", thread_ids)
         self._used("callback", callback_ids)
         thread_ids -= set(self.threads)
-        for thread in _by_keys(Thread, "id", thread_ids):
+        for thread in bulk.load_by(Thread, "id", thread_ids):
             self.threads[str(thread.pk)] = thread
         customer_ids |= {str(self.threads[t].customer_id) for t in customers_of_threads if t in self.threads}
         self._used("customer", customer_ids)
         customer_ids -= set(self.customers)
-        for customer in _by_keys(Customer, "id", customer_ids):
+        for customer in bulk.load_by(Customer, "id", customer_ids):
             self.customers[str(customer.pk)] = customer
         callback_ids -= set(self.callbacks)
-        self.callbacks.update({str(c.pk): c for c in _by_keys(Callback, "id", callback_ids)})
-        self.identifiers.update({row.uri: row for row in _by_keys(CustomerIdentifier, "uri", uris)})
+        self.callbacks.update({str(c.pk): c for c in bulk.load_by(Callback, "id", callback_ids)})
+        self.identifiers.update({row.uri: row for row in bulk.load_by(CustomerIdentifier, "uri", uris)})
         self.checked_uris |= uris
 
     def customer(self, customer_id: Any) -> Customer:

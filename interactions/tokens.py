@@ -7,7 +7,6 @@ import secrets
 
 from django.utils import timezone
 
-from hub import bulk
 from interactions.errors import Forbidden
 from interactions.models import ApiToken, Role
 
@@ -43,10 +42,6 @@ def token_authenticate(raw: str) -> ApiToken | None:
     """The live token behind `raw`, or None."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    if bulk.on_postgresql():
-        # Every request runs this: a prepared index probe instead of compiling an ORM query each time.
-        found = bulk.load_by(ApiToken, "digest", [_digest(raw)])
-        return next((token for token in found if token.revoked_at is None), None)
     return ApiToken.objects.filter(digest=_digest(raw), revoked_at__isnull=True).first()
 
 

@@ -15,7 +15,7 @@ from interactions.models import Customer, Thread
 pytestmark = pytest.mark.django_db
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="load_by is PostgreSQL-only (SQLite callers use the ORM); set DATABASE_URL to a PostgreSQL server",
+    reason="about the psycopg cursor hub.bulk uses on PostgreSQL; set DATABASE_URL to a PostgreSQL server",
 )
 AT = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -66,7 +66,6 @@ def test_update_rows_leaves_other_rows_and_fields_alone():
     )
 
 
-@postgresql_only
 def test_load_by_finds_rows_by_keys_given_as_text_or_uuid_and_types_their_values():
     rows = [_customer(name=f"c{i}", channel_counts={"sms": i}) for i in range(3)]
     bulk.copy_rows(Customer, rows)
