@@ -48,7 +48,7 @@ def _request(base: str, token: str, body: dict) -> dict:
 def _tokens(env: dict[str, str]) -> tuple[str, list[str]]:
     """An integration token and AGENTS agent tokens, made in one Django process."""
     script = (
-        "from interactions.tokens import token_create\n"
+        "from interactions.access.tokens import token_create\n"
         "print(token_create(name='bench-ivr', role='integration', source_prefix='/bench/')[1])\n"
         f"for i in range({AGENTS}):\n"
         "    print(token_create(name=f'bench-agent-{i}', role='agent', skills=['billing'])[1])\n"

@@ -44,8 +44,8 @@ def _seed(total: int) -> list[float]:
     import django
 
     django.setup()
-    from interactions.ingestion import events_ingest
-    from interactions.tokens import token_create
+    from interactions.access.tokens import token_create
+    from interactions.ingestion.pipeline import events_ingest
 
     token, _ = token_create(name="bench-seed", role="admin")
     traffic = Traffic(customers=20_000, source="/bench/seed")

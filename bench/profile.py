@@ -44,8 +44,8 @@ def _setup() -> tuple[str, Traffic]:
 
     setup_test_environment()  # lets the test client's host through ALLOWED_HOSTS
     call_command("migrate", verbosity=0)
-    from interactions.ingestion import events_ingest
-    from interactions.tokens import token_create
+    from interactions.access.tokens import token_create
+    from interactions.ingestion.pipeline import events_ingest
 
     token, raw = token_create(name="bench-profile", role="admin")
     traffic = Traffic()

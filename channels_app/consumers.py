@@ -20,12 +20,24 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from channels_app.errors import error_code
 from channels_app.fanout import fanout
-from hub import store
+from hub import log
 from hub.errors import ApplicationError
-from interactions import callbacks, selectors, services
-from interactions.models import ApiToken, Role
-from interactions.tokens import token_authenticate
+from hub.events import RecordedEvent
+from interactions.access.models import ApiToken
+from interactions.access.rules import may_have_status, may_subscribe
+from interactions.access.tokens import token_authenticate
+from interactions.agents import services as agents
+from interactions.callbacks import services as callbacks
+from interactions.callbacks.selectors import callback_brief
+from interactions.topics.routing import (
+    TopicError,
+    event_for_subscriber,
+    event_topics,
+    merge_followed,
+    subscription_topics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +57,17 @@ def _authenticate(raw: str) -> ApiToken | None:
 
 @database_sync_to_async
 def _canonical_topics(token: ApiToken, topics: list[Any]) -> list[str]:
-    return [name for topic in topics for name in sorted(selectors.subscription_topics(token, topic))]
+    return [name for topic in topics for name in sorted(subscription_topics(token, topic))]
 
 
 @database_sync_to_async
-def _read_after(position: int) -> list[store.RecordedEvent]:
-    return store.read_after(position, limit=REPLAY_PAGE)
+def _read_after(position: int) -> list[RecordedEvent]:
+    return log.read_after(position, limit=REPLAY_PAGE)
 
 
 @database_sync_to_async
 def _last_position() -> int:
-    return store.last_position()
-
-
-# Error frames for callback answers, by the HTTP status the same error has over REST.
-_ERROR_CODES = {400: "bad_frame", 403: "forbidden", 404: "not_found", 409: "conflict"}
+    return log.last_position()
 
 
 @database_sync_to_async
@@ -95,17 +103,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.token is None:
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="missing or invalid token")
             return
-        if not selectors.may_subscribe(self.token):
-            await self.close(code=CLOSE_FORBIDDEN, reason=f"a {self.token.role} token may not subscribe")
+        if not may_subscribe(self.token):
+            await self.close(code=CLOSE_FORBIDDEN, reason=f"{self.token.role} tokens may not subscribe")
             return
-        self.queue: asyncio.Queue[tuple[store.RecordedEvent, set[str]]] = asyncio.Queue(
+        self.queue: asyncio.Queue[tuple[RecordedEvent, set[str]]] = asyncio.Queue(
             maxsize=settings.THREADLINE_WS_BUFFER
         )
         self.lock = asyncio.Lock()
         self.tailer, self.fanout = await fanout()
         self._tasks.append(asyncio.create_task(self._pump()))
-        if self.token.role == Role.AGENT:
-            self.socket_id = await database_sync_to_async(services.agent_socket_open)(agent=self.token)
+        if may_have_status(self.token):
+            self.socket_id = await database_sync_to_async(agents.agent_socket_open)(agent=self.token)
             self._tasks.append(asyncio.create_task(self._heartbeat()))
 
     def _credentials(self) -> tuple[str | None, str | None]:
@@ -125,12 +133,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.socket_id:
-            await database_sync_to_async(services.agent_socket_close)(socket_id=self.socket_id)
+            await database_sync_to_async(agents.agent_socket_close)(socket_id=self.socket_id)
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(SOCKET_HEARTBEAT_SECONDS)
-            await database_sync_to_async(services.agent_socket_seen)(socket_id=self.socket_id)
+            await database_sync_to_async(agents.agent_socket_seen)(socket_id=self.socket_id)
 
     # --- frames from the client ---------------------------------------------------------------------------
 
@@ -171,7 +179,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return None
         try:
             return await _canonical_topics(self.token, topics)
-        except selectors.TopicError as exc:
+        except TopicError as exc:
             await self._error(exc.code, exc.detail)
             return None
 
@@ -209,14 +217,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
         while True:
             page = await _read_after(position)
             for event in page:
-                topics = selectors.event_topics(event)
+                topics = event_topics(event)
                 new_wanted = bool(topics & new_topics) and event.position > after
                 old_wanted = bool(topics & old_topics) and (previous is None or event.position > previous)
                 if new_wanted or old_wanted:
                     await self._send_event(topics, event)
                     # A merge in the replayed stretch: the rest of it follows the survivor too.
                     for local, replayed in ((new_topics, new_wanted), (old_topics, old_wanted)):
-                        if replayed and (survivor := selectors.merge_followed(local, event)):
+                        if replayed and (survivor := merge_followed(local, event)):
                             local.add(survivor)
                     self._follow_merge(event)
             if page:
@@ -232,12 +240,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self.fanout.remove(self, set(topics))
 
     async def _status(self, frame: dict[str, Any]) -> None:
-        if self.token.role != Role.AGENT:
+        if not may_have_status(self.token):
             await self._error("forbidden", "only agents have a status")
             return
         value = frame.get("value")
         try:
-            await database_sync_to_async(services.agent_status_set)(agent=self.token, status=value)
+            await database_sync_to_async(agents.agent_status_set)(agent=self.token, status=value)
         except ApplicationError as exc:
             await self._error("bad_status", exc.detail)
 
@@ -252,17 +260,16 @@ class AgentConsumer(AsyncWebsocketConsumer):
         try:
             row = await _callback_answer(self.token, op, callback_id, frame)
         except ApplicationError as exc:
-            code = _ERROR_CODES.get(exc.status, "bad_frame")
-            await self._error(code, exc.detail)
+            await self._error(error_code(exc), exc.detail)
             return
-        await self._send({"op": "ack", "of": op, "callback": selectors.callback_brief(row)})
+        await self._send({"op": "ack", "of": op, "callback": callback_brief(row)})
 
     async def _ping(self, frame: dict[str, Any]) -> None:
         await self._send({"op": "pong"})
 
     # --- delivery -----------------------------------------------------------------------------------------
 
-    def offer(self, event: store.RecordedEvent, topics: set[str]) -> None:
+    def offer(self, event: RecordedEvent, topics: set[str]) -> None:
         """Called by the process's fan-out with each event on one of our topics (in the event loop)."""
         if self.closing:
             return
@@ -273,9 +280,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except asyncio.QueueFull:
             self._too_slow()
 
-    def _follow_merge(self, event: store.RecordedEvent) -> str | None:
+    def _follow_merge(self, event: RecordedEvent) -> str | None:
         """A customer this socket follows was merged into another: follow the survivor from now on."""
-        survivor = selectors.merge_followed(self.topics, event)
+        survivor = merge_followed(self.topics, event)
         if survivor:
             self.topics.add(survivor)
             self.fanout.add(self, {survivor})
@@ -303,14 +310,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 if topics & self.topics:
                     await self._send_event(topics, event)
 
-    async def _send_event(self, topics: set[str], event: store.RecordedEvent) -> None:
+    async def _send_event(self, topics: set[str], event: RecordedEvent) -> None:
         topic = next((t for t in sorted(self.topics) if t in topics), "all")
         await self._send(
             {
                 "op": "event",
                 "topic": topic,
                 "position": event.position,
-                "event": selectors.event_for_subscriber(event),
+                "event": event_for_subscriber(event),
             }
         )
 

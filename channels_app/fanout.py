@@ -12,13 +12,13 @@ from collections import defaultdict
 from typing import Protocol
 from weakref import WeakKeyDictionary
 
-from hub import store
+from hub.events import RecordedEvent
 from hub.tail import LogTailer, tailer
-from interactions import selectors
+from interactions.topics.routing import event_topics
 
 
 class Subscriber(Protocol):
-    def offer(self, event: store.RecordedEvent, topics: set[str]) -> None:
+    def offer(self, event: RecordedEvent, topics: set[str]) -> None:
         """Take one event (in log order) whose topics meet this subscriber's; must not block."""
 
 
@@ -38,10 +38,10 @@ class Fanout:
                 if not subscribers:
                     del self._by_topic[topic]
 
-    def offer(self, events: list[store.RecordedEvent]) -> None:
+    def offer(self, events: list[RecordedEvent]) -> None:
         """Called by the tailer with each new page of the log, in the event loop."""
         for event in events:
-            topics = selectors.event_topics(event)
+            topics = event_topics(event)
             targets: set[Subscriber] = set()
             for topic in topics:
                 subscribers = self._by_topic.get(topic)

@@ -1,4 +1,8 @@
-"""The error hierarchy every layer raises: one root, so one API handler can render them all."""
+"""The error hierarchy every layer raises: one root, so each interface (HTTP, websocket) renders them all.
+
+Errors say what went wrong, never how to transport it: the HTTP status and the websocket error code of each
+class are decided at the interface (interactions.api.problems, channels_app.errors).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,7 @@ from typing import Any
 
 
 class ApplicationError(Exception):
-    """A failure the caller can act on. `status` and `code` let the interface layer render it."""
-
-    status: int = 400
-    code: str = "bad-request"
-    title: str = "Bad request"
+    """A failure the caller can act on: a sentence for people and `extra` fields for programs."""
 
     def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
@@ -19,17 +19,11 @@ class ApplicationError(Exception):
 
 
 class NotFound(ApplicationError):
-    status = 404
-    code = "not-found"
-    title = "Not found"
+    """The thing named does not exist."""
 
 
 class WrongExpectedVersion(ApplicationError):
     """An append named the version it expected a stream to be at, and the stream had moved on."""
-
-    status = 409
-    code = "version-conflict"
-    title = "Stream version conflict"
 
     def __init__(self, stream: str, expected: int, actual: int) -> None:
         super().__init__(
@@ -39,11 +33,3 @@ class WrongExpectedVersion(ApplicationError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
-
-
-class AppendOnlyViolation(ApplicationError):
-    """Something tried to change or remove a recorded event; the database refused it."""
-
-    status = 500
-    code = "append-only"
-    title = "The event log is append-only"

@@ -1,4 +1,4 @@
-"""Projection machinery: projectors registered here are applied inline, in the append's transaction."""
+"""Projection machinery: registered projectors, their checkpoints, catching up inline and rebuilding."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Protocol
 
 from django.db import connection, transaction
 
+from hub import log
+from hub.events import RecordedEvent
 from hub.models import ProjectionCheckpoint
 
 logger = logging.getLogger(__name__)
@@ -55,10 +57,8 @@ def _checkpoint(name: str, *, for_update: bool = False) -> ProjectionCheckpoint:
     return checkpoint
 
 
-def _page(after: int, size: int = PAGE) -> list:
-    from hub.store import read_after  # one conversion for every reader of the log
-
-    return read_after(after, limit=size)
+def _page(after: int, size: int = PAGE) -> list[RecordedEvent]:
+    return log.read_after(after, limit=size)
 
 
 def _apply_from(projector: Projector, after: int) -> int:
@@ -151,9 +151,7 @@ def catch_up_if_behind() -> None:
         names,
     )
     if current < len(_projectors):
-        from hub.store import append_lock
-
-        append_lock()  # catching up writes read models: one writer at a time, as for appends
+        log.append_lock()  # catching up writes read models: one writer at a time, as for appends
         catch_up()
 
 
@@ -163,11 +161,9 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     Holds the append lock for the whole replay so that no append projects onto half-rebuilt tables:
     writers wait (on SQLite, the IMMEDIATE transaction does the same).
     """
-    from hub.store import append_lock
-
     replayed = 0
     with transaction.atomic(), ExitStack() as replaying:
-        append_lock()
+        log.append_lock()
         for projector in _projectors.values():
             projector.reset()
             if hasattr(projector, "replaying"):

@@ -11,40 +11,31 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 
-from hub import store
+from hub import log
+from hub.backends import backend
+from hub.events import RecordedEvent
 
 logger = logging.getLogger(__name__)
 PAGE = 500
-Subscriber = Callable[[list[store.RecordedEvent]], None]
+Subscriber = Callable[[list[RecordedEvent]], None]
 
 
-def _read(after: int) -> list[store.RecordedEvent]:
-    close_old_connections()
-    return store.read_after(after, limit=PAGE)
+def _read_after(after: int) -> list[RecordedEvent]:
+    """The next page, read in the tailer's own thread (and so on its own database connection)."""
+    try:
+        return log.read_after(after, limit=PAGE)
+    except Exception:
+        connection.close()  # the next read reconnects
+        raise
 
 
-def _last() -> int:
-    close_old_connections()
-    return store.last_position()
-
-
-# SQLite: reads in a worker thread (opening a file is cheap); PostgreSQL uses the tailer's own connection.
-_sqlite_read_after = sync_to_async(_read, thread_sensitive=False)
-_sqlite_last_position = sync_to_async(_last, thread_sensitive=False)
-
-
-def _pg_params() -> dict:
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "pool"):
-        params.pop(key, None)
-    # Timestamps in UTC, as Django's own connections read them.
-    params["options"] = (params.get("options", "") + " -c timezone=UTC").strip()
-    return params
+def _last_position() -> int:
+    return log.last_position()
 
 
 class LogTailer:
@@ -56,38 +47,12 @@ class LogTailer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
-        self._started = asyncio.Event()
-        self._reader = None  # PostgreSQL: a psycopg AsyncConnection kept for the tailer's reads
-        self._postgresql = connection.vendor == "postgresql"
+        self._starting: asyncio.Future | None = None
+        # One thread, so one database connection kept across reads; reads go through hub.log like any other.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadline-log-tailer")
 
-    async def _connect_reader(self):
-        import psycopg
-
-        if self._reader is None or self._reader.closed:
-            self._reader = await psycopg.AsyncConnection.connect(autocommit=True, **_pg_params())
-        return self._reader
-
-    async def _read_after(self, after: int) -> list[store.RecordedEvent]:
-        if not self._postgresql:
-            return await _sqlite_read_after(after)
-        from psycopg.rows import dict_row
-
-        reader = await self._connect_reader()
-        async with reader.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(
-                f"SELECT {store.LOG_COLUMNS} FROM hub_event WHERE position > %s ORDER BY position LIMIT %s",
-                [after, PAGE],
-            )
-            rows = await cursor.fetchall()
-        return [store.recorded_from_row(row) for row in rows]
-
-    async def _last_position(self) -> int:
-        if not self._postgresql:
-            return await _sqlite_last_position()
-        reader = await self._connect_reader()
-        async with reader.cursor() as cursor:
-            await cursor.execute("SELECT coalesce(max(position), 0) FROM hub_event")
-            return (await cursor.fetchone())[0]
+    async def _in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     async def subscribe(self, subscriber: Subscriber) -> int:
         """Register; return the position from which the subscriber will be called (events after it)."""
@@ -102,13 +67,22 @@ class LogTailer:
         self._wake.set()
 
     async def _ensure_started(self) -> None:
-        if self._task is None:
-            self.position = await self._last_position()
+        # The first caller starts the loops; callers that arrive while it awaits the head wait for it, so
+        # two concurrent subscribes never start two tailer loops.
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_future()
+            try:
+                self.position = await self._in_thread(_last_position)
+            except BaseException as exc:
+                self._starting.set_exception(exc)
+                starting, self._starting = self._starting, None
+                starting.exception()  # retrieved: the next subscribe tries again
+                raise
             self._task = asyncio.create_task(self._run(), name="threadline-log-tailer")
-            if self._postgresql:
+            if backend().notifies:
                 self._listener = asyncio.create_task(self._listen(), name="threadline-log-listener")
-            self._started.set()
-        await self._started.wait()
+            self._starting.set_result(None)
+        await asyncio.shield(self._starting)
 
     async def _run(self) -> None:
         poll = settings.THREADLINE_TAIL_POLL_SECONDS
@@ -118,7 +92,7 @@ class LogTailer:
             self._wake.clear()
             try:
                 while True:
-                    events = await self._read_after(self.position)
+                    events = await self._in_thread(_read_after, self.position)
                     if not events:
                         break
                     self.position = events[-1].position
@@ -128,9 +102,6 @@ class LogTailer:
                         break
             except Exception:  # the database may be briefly away; keep the position and try again
                 logger.exception("log tailer failed to read after %s; retrying", self.position)
-                if self._reader is not None:
-                    await self._reader.close()
-                    self._reader = None
                 await asyncio.sleep(poll)
 
     async def _listen(self) -> None:
@@ -138,8 +109,9 @@ class LogTailer:
 
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(autocommit=True, **_pg_params()) as conn:
-                    await conn.execute(f"LISTEN {store.LOG_CHANNEL}")
+                params = await self._in_thread(backend().listen_params)
+                async with await psycopg.AsyncConnection.connect(autocommit=True, **params) as conn:
+                    await conn.execute(f"LISTEN {log.LOG_CHANNEL}")
                     self.wake()  # anything committed while (re)connecting
                     async for _ in conn.notifies():
                         self.wake()
@@ -155,8 +127,9 @@ class LogTailer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self._reader is not None:
-            await self._reader.close()
+        with contextlib.suppress(Exception):
+            await self._in_thread(connection.close)
+        self._thread.shutdown(wait=False)
 
 
 _tailers: dict[asyncio.AbstractEventLoop, LogTailer] = {}

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from interactions.models import ApiToken
+from interactions.access.models import ApiToken
 
 
 @admin.register(ApiToken)

@@ -1,6 +1,7 @@
-"""App config of the contact-centre domain."""
+"""App config of the contact-centre domain: registers its projectors and Celery tasks, checks its settings."""
 
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class InteractionsConfig(AppConfig):
@@ -8,13 +9,14 @@ class InteractionsConfig(AppConfig):
     verbose_name = "Interactions"
 
     def ready(self) -> None:
-        # Registers the context projector with the hub, so every append keeps the read models current.
-        from django.core.exceptions import ImproperlyConfigured
+        from hub.projections import register_projector
+        from interactions.agents import tasks as agent_tasks  # noqa: F401 (registers the Celery tasks)
+        from interactions.callbacks import tasks as callback_tasks  # noqa: F401
+        from interactions.callbacks.hours import InvalidHours
+        from interactions.callbacks.schedule import check_hours_settings
+        from interactions.projections.context import ContextProjector
 
-        from interactions import projectors  # noqa: F401
-        from interactions.callbacks import check_hours_settings
-        from interactions.hours import InvalidHours
-
+        register_projector(ContextProjector())
         try:
             check_hours_settings()
         except InvalidHours as exc:

@@ -1,4 +1,4 @@
-"""Domain errors of ingestion and the API, all ApplicationError subclasses rendered as problem+json."""
+"""Errors of the domain, all ApplicationError subclasses; each interface decides how to render them."""
 
 from __future__ import annotations
 
@@ -7,42 +7,20 @@ from typing import Any
 from hub.errors import ApplicationError
 
 
-class MalformedRequest(ApplicationError):
-    status = 400
-    code = "malformed-request"
-    title = "Malformed request"
+class Forbidden(ApplicationError):
+    """The token's role (or its source prefix) does not allow this."""
 
 
 class InvalidRequest(ApplicationError):
-    status = 400
-    code = "invalid-request"
-    title = "Invalid request"
+    """A request's fields are wrong; `extra["errors"]` names each field, when known."""
 
 
-class UnsupportedMediaType(ApplicationError):
-    status = 415
-    code = "unsupported-media-type"
-    title = "Unsupported media type"
-
-
-class PayloadTooLarge(ApplicationError):
-    status = 413
-    code = "payload-too-large"
-    title = "Payload too large"
-
-
-class Forbidden(ApplicationError):
-    status = 403
-    code = "forbidden"
-    title = "Forbidden"
+class Conflict(ApplicationError):
+    """The thing is not in a state that allows this (resolving a resolved thread, a finished callback)."""
 
 
 class InvalidEvents(ApplicationError):
     """One or more events failed validation; `errors` names each by index and field. Nothing was written."""
-
-    status = 422
-    code = "invalid-events"
-    title = "Invalid events"
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         count = len({e["index"] for e in errors})
@@ -54,4 +32,4 @@ class InvalidEvents(ApplicationError):
 
 
 class InvalidIdentifier(ValueError):
-    """An identifier URI that does not parse (raised by interactions.identifiers)."""
+    """An identifier URI that does not parse (raised by interactions.identity)."""

@@ -2,8 +2,8 @@
 
 import factory
 
+from interactions.access.tokens import token_create
 from interactions.models import ApiToken, Role
-from interactions.tokens import token_create
 
 
 class ApiTokenFactory(factory.Factory):

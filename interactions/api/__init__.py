@@ -1,1 +1,1 @@
-"""The REST interface of the domain: views, serializers, authentication and error rendering."""
+"""The REST API: one module per resource, bearer-token authentication, and domain errors as problem+json."""

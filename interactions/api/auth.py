@@ -6,8 +6,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from interactions.models import ApiToken
-from interactions.tokens import token_authenticate
+from interactions.access.models import ApiToken
+from interactions.access.tokens import token_authenticate
 
 
 class BearerTokenAuthentication(BaseAuthentication):

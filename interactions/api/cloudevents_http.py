@@ -10,11 +10,23 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
-from interactions.errors import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from hub.errors import ApplicationError
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 _HEADER_PREFIX = "HTTP_CE_"
+
+
+class MalformedRequest(ApplicationError):
+    """The body cannot be read as what its media type says (not UTF-8, not JSON, empty)."""
+
+
+class UnsupportedMediaType(ApplicationError):
+    """The media type is not one of the CloudEvents modes."""
+
+
+class PayloadTooLarge(ApplicationError):
+    """The body or the batch is over its limit."""
 
 
 def _reject_constant(name: str) -> Any:

@@ -11,11 +11,39 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from hub.errors import ApplicationError
+from hub.errors import ApplicationError, NotFound, WrongExpectedVersion
+from interactions.api.cloudevents_http import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
+from interactions.callbacks.services import CallbackConflict
+from interactions.errors import Conflict, Forbidden, InvalidEvents, InvalidRequest
+from interactions.threads.services import InvalidTransition
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://threadline.dev/problems/"
 logger = logging.getLogger(__name__)
+
+
+# How each error is rendered over HTTP: status, the code that ends its problem type, and its title. The
+# first class an error is an instance of wins, so subclasses come before their bases.
+STATUSES: list[tuple[type[ApplicationError], int, str, str]] = [
+    (WrongExpectedVersion, 409, "version-conflict", "Stream version conflict"),
+    (InvalidTransition, 409, "invalid-transition", "The thread is not in a state that allows this"),
+    (CallbackConflict, 409, "callback-conflict", "The callback is not in a state that allows this"),
+    (Conflict, 409, "conflict", "Conflict"),
+    (NotFound, 404, "not-found", "Not found"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
+    (InvalidEvents, 422, "invalid-events", "Invalid events"),
+    (InvalidRequest, 400, "invalid-request", "Invalid request"),
+    (MalformedRequest, 400, "malformed-request", "Malformed request"),
+    (UnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"),
+    (PayloadTooLarge, 413, "payload-too-large", "Payload too large"),
+    (ApplicationError, 400, "bad-request", "Bad request"),
+]
+
+
+def error_problem(exc: ApplicationError) -> dict[str, Any]:
+    """The problem+json body of a domain error."""
+    status, code, title = next((s, c, t) for cls, s, c, t in STATUSES if isinstance(exc, cls))
+    return problem(status, code, exc.detail, title=title, **exc.extra)
 
 
 def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -61,7 +89,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     """DRF's EXCEPTION_HANDLER: None lets Django turn the rest into a 500 (see `server_error`)."""
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
-        body = problem(exc.status, exc.code, exc.detail, title=exc.title, **exc.extra)
+        body = error_problem(exc)
     elif isinstance(exc, Http404):
         body = problem(404, "not-found", "no such resource")
     elif isinstance(exc, PermissionDenied):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 
-from interactions import callbacks, services
+from interactions.agents import services as presence
+from interactions.callbacks import dispatch
+from interactions.callbacks import services as callbacks
 from interactions.models import Callback, Role
 from tests.channels_app.test_consumer import frame, make_token, opened, subscribe
 
@@ -15,14 +17,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 @database_sync_to_async
 def go_available(agent) -> None:
-    services.agent_status_set(agent=agent, status="available")
+    presence.agent_status_set(agent=agent, status="available")
 
 
 @database_sync_to_async
 def request_and_dispatch(actor, number: str = "+15551234567") -> str:
     request = callbacks.RequestInput(identifier=f"tel:{number}", phone=number, reason="refund")
     row = callbacks.callback_request(actor=actor, request=request)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     return str(row.pk)
 
 

@@ -7,11 +7,12 @@ from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 
 from config.asgi import application
-from hub import store
+from hub import log
 from hub.models import StoredEvent
-from interactions import services
-from interactions.ingestion import events_ingest
+from interactions.agents import services as presence
+from interactions.ingestion.pipeline import events_ingest
 from interactions.models import AgentPresence, AgentSocket, Role
+from interactions.threads import services as threads
 from tests.conftest import cloud_event
 from tests.factories import ApiTokenFactory
 
@@ -233,7 +234,7 @@ async def test_agent_me_receives_my_assignments():
     ws = await opened(token)
     await subscribe(ws, ["agent:me"])
 
-    await database_sync_to_async(services.thread_assign)(
+    await database_sync_to_async(threads.thread_assign)(
         thread_id=first["thread_id"], agent_id=str(token.pk), actor=token
     )
     message = await frame(ws)
@@ -337,13 +338,13 @@ async def test_a_closed_socket_is_forgotten_and_the_agent_goes_offline_once_no_s
     assert await frame(one) == {"op": "pong"}
 
     await one.disconnect()
-    still_there = await database_sync_to_async(services.agent_offline_if_gone)(agent_id=str(token.pk))
+    still_there = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
     await two.disconnect()
-    gone = await database_sync_to_async(services.agent_offline_if_gone)(agent_id=str(token.pk))
-    again = await database_sync_to_async(services.agent_offline_if_gone)(agent_id=str(token.pk))
+    gone = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
+    again = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
 
     assert still_there is None  # the second socket is open
     assert gone is not None and gone.data["status"] == "offline" and gone.data["reason"] == "disconnected"
     assert again is None  # already offline: running the expiry twice changes nothing
     assert await database_sync_to_async(AgentSocket.objects.count)() == 0
-    assert await database_sync_to_async(store.last_position)() == gone.position
+    assert await database_sync_to_async(log.last_position)() == gone.position

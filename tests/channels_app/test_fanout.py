@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from channels_app.fanout import Fanout
-from hub.store import RecordedEvent
+from hub.events import RecordedEvent
 
 
 def event(position: int, customer: str, thread: str) -> RecordedEvent:

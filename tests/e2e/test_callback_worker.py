@@ -24,7 +24,8 @@ from django.db import connection
 from django.utils import timezone
 
 from hub.models import StoredEvent
-from interactions import callbacks, services
+from interactions.agents import services as presence
+from interactions.callbacks import services as callbacks
 from interactions.models import Callback, CallbackState, Role
 from tests.conftest import requires_postgresql
 from tests.e2e import servers
@@ -70,8 +71,8 @@ def test_a_killed_worker_neither_loses_nor_doubles_an_offer(tmp_path, settings):
     agents, sockets = {}, []
     for _ in range(10):
         agent = ApiTokenFactory(role=Role.AGENT)
-        sockets.append(services.agent_socket_open(agent=agent))
-        services.agent_status_set(agent=agent, status="available")
+        sockets.append(presence.agent_socket_open(agent=agent))
+        presence.agent_status_set(agent=agent, status="available")
         agents[str(agent.pk)] = agent
     integration = ApiTokenFactory(role=Role.INTEGRATION)
 
@@ -112,7 +113,7 @@ def test_a_killed_worker_neither_loses_nor_doubles_an_offer(tmp_path, settings):
             outcome = "no_answer" if str(row.pk) in retry_once and row.attempt == 1 else "completed"
             callbacks.callback_outcome(callback_id=row.pk, actor=agent, outcome=outcome)
         for socket_id in sockets:  # the desktops' heartbeats
-            services.agent_socket_seen(socket_id=socket_id)
+            presence.agent_socket_seen(socket_id=socket_id)
 
     beats = {
         "beat-1": beat_argv(tmp_path / "beat-1"),

@@ -64,8 +64,8 @@ def test_events_from_rest_and_celery_reach_a_socket_on_another_server_exactly_on
 
     def append_from_a_management_command(token_id) -> None:
         code = (
-            "from interactions.ingestion import events_ingest;"
-            "from interactions.models import ApiToken;"
+            "from interactions.ingestion.pipeline import events_ingest;"
+            "from interactions.access.models import ApiToken;"
             "from tests.conftest import cloud_event;"
             f"events_ingest([cloud_event(id='from-a-command')], token=ApiToken.objects.get(pk='{token_id}'))"
         )

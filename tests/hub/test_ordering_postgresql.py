@@ -8,7 +8,9 @@ import time
 import pytest
 from django.db import connection, connections, transaction
 
-from hub import store
+from hub import log, store
+from hub.backends.postgresql import APPEND_LOCK_KEY
+from hub.events import NewEvent
 from tests.conftest import requires_postgresql
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
@@ -24,7 +26,7 @@ def _wait_for_advisory_waiter(timeout: float = 10.0) -> bool:
         while time.monotonic() < deadline:
             cursor.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
-                [store.APPEND_LOCK_KEY & 0xFFFFFFFF],
+                [APPEND_LOCK_KEY & 0xFFFFFFFF],
             )
             if cursor.fetchone()[0]:
                 return True
@@ -39,7 +41,7 @@ def test_second_writer_waits_until_the_first_commits_so_positions_appear_in_orde
     def slow_writer():
         try:
             with transaction.atomic():
-                store.append([store.NewEvent(source="/t", id="slow", type="t", stream="a", data={})])
+                store.append([NewEvent(source="/t", id="slow", type="t", stream="a", data={})])
                 inserted.set()
                 release.wait(10)
         except BaseException as exc:  # surfaced by the assertion below
@@ -50,7 +52,7 @@ def test_second_writer_waits_until_the_first_commits_so_positions_appear_in_orde
     def fast_writer():
         try:
             inserted.wait(10)
-            store.append([store.NewEvent(source="/t", id="fast", type="t", stream="b", data={})])
+            store.append([NewEvent(source="/t", id="fast", type="t", stream="b", data={})])
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -62,13 +64,13 @@ def test_second_writer_waits_until_the_first_commits_so_positions_appear_in_orde
     assert inserted.wait(10)
     assert _wait_for_advisory_waiter(), "the second writer should queue on the append lock"
     # The slow writer holds a position but has not committed; the fast writer is queued behind it.
-    assert store.read_after(0) == []
+    assert log.read_after(0) == []
     release.set()
     for thread in threads:
         thread.join(20)
 
     assert errors == []
-    events = store.read_after(0)
+    events = log.read_after(0)
     assert [e.id for e in events] == ["slow", "fast"]
     assert events[0].position < events[1].position
 
@@ -82,11 +84,7 @@ def test_tailing_reader_sees_exactly_the_final_log_with_eight_concurrent_writers
         try:
             for i in range(EVENTS_PER_WRITER):
                 store.append(
-                    [
-                        store.NewEvent(
-                            source=f"/writer/{w}", id=str(i), type="t", stream=f"w-{w}", data={"i": i}
-                        )
-                    ]
+                    [NewEvent(source=f"/writer/{w}", id=str(i), type="t", stream=f"w-{w}", data={"i": i})]
                 )
         except BaseException as exc:
             errors.append(exc)
@@ -98,7 +96,7 @@ def test_tailing_reader_sees_exactly_the_final_log_with_eight_concurrent_writers
         try:
             while True:
                 finished = done.is_set()
-                page = store.read_after(last, limit=50)
+                page = log.read_after(last, limit=50)
                 if page:
                     seen.extend(e.position for e in page)
                     last = page[-1].position
@@ -120,6 +118,6 @@ def test_tailing_reader_sees_exactly_the_final_log_with_eight_concurrent_writers
     tail.join(60)
 
     assert errors == []
-    final = [e.position for e in store.read_after(0, limit=WRITERS * EVENTS_PER_WRITER + 1)]
+    final = [e.position for e in log.read_after(0, limit=WRITERS * EVENTS_PER_WRITER + 1)]
     assert len(final) == WRITERS * EVENTS_PER_WRITER
     assert seen == final

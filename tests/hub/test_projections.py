@@ -10,7 +10,9 @@ from django.db import connection
 
 from hub import projections
 from hub.models import ProjectionCheckpoint, StoredEvent
-from interactions import callbacks, services
+from interactions.agents import services as presence
+from interactions.callbacks import dispatch
+from interactions.callbacks import services as callbacks
 from interactions.models import (
     AgentPresence,
     Callback,
@@ -21,7 +23,7 @@ from interactions.models import (
     Thread,
     TimelineEntry,
 )
-from interactions.projectors import ContextProjector
+from interactions.projections.context import ContextProjector
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
@@ -85,11 +87,11 @@ def play_history(api, supervisor_api) -> None:
     post(api, subject="social:x:@ann", time="2026-11-26T09:00:00Z", data={"channel": "social", "text": "?"})
     # Callbacks: one offered, accepted, not answered and scheduled again; one cancelled.
     agent = ApiTokenFactory(role=Role.AGENT)
-    services.agent_socket_open(agent=agent)
-    services.agent_status_set(agent=agent, status="available")
+    presence.agent_socket_open(agent=agent)
+    presence.agent_status_set(agent=agent, status="available")
     request = callbacks.RequestInput(identifier="tel:+15557654321", phone="+15557654321", reason="refund")
     first = callbacks.callback_request(actor=agent, request=request)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     callbacks.callback_accept(callback_id=first.pk, actor=agent)
     callbacks.callback_outcome(callback_id=first.pk, actor=agent, outcome="no_answer")
     second = callbacks.callback_request(actor=agent, request=request)
@@ -125,7 +127,7 @@ def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_sta
     play_history(api, supervisor_api)
     before = read_model_state()
     monkeypatch.setattr(projections, "REBUILD_PAGE", 2)
-    monkeypatch.setattr("interactions.projectors.REPLAY_KEEP", keep)
+    monkeypatch.setattr("interactions.projections.context.REPLAY_KEEP", keep)
 
     projections.rebuild()
 

@@ -12,9 +12,12 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 
-from hub import store
+from hub import log
 from hub.models import StoredEvent
-from interactions import callbacks, services
+from interactions.agents import services as presence
+from interactions.callbacks import dispatch
+from interactions.callbacks import services as callbacks
+from interactions.locks import ROUTING_LOCKS
 from interactions.models import Callback, CallbackState, Role
 from tests.conftest import requires_postgresql
 from tests.factories import ApiTokenFactory
@@ -46,8 +49,8 @@ def setup(agents: int, requests: int) -> list:
     tokens = []
     for _ in range(agents):
         agent = ApiTokenFactory(role=Role.AGENT)
-        services.agent_socket_open(agent=agent)
-        services.agent_status_set(agent=agent, status="available")
+        presence.agent_socket_open(agent=agent)
+        presence.agent_status_set(agent=agent, status="available")
         tokens.append(agent)
     integration = ApiTokenFactory(role=Role.INTEGRATION)
     for i in range(requests):
@@ -61,7 +64,7 @@ def test_four_dispatchers_at_once_make_one_offer_per_free_agent_and_per_callback
     setup(agents=6, requests=30)
 
     # Small pages, so the dispatchers claim different rows (SKIP LOCKED) and route at the same time.
-    assert in_threads(4, lambda i: callbacks.callbacks_dispatch(page=2)) == []
+    assert in_threads(4, lambda i: dispatch.callbacks_dispatch(page=2)) == []
 
     offers = StoredEvent.objects.filter(type="callback.offered")
     assert offers.count() == 6
@@ -72,7 +75,7 @@ def test_four_dispatchers_at_once_make_one_offer_per_free_agent_and_per_callback
 
 def test_the_same_answer_sent_twice_at_once_is_recorded_once():
     (agent,) = setup(agents=1, requests=1)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     callback = Callback.objects.get()
 
     errors = in_threads(6, lambda i: callbacks.callback_accept(callback_id=callback.pk, actor=agent))
@@ -97,13 +100,13 @@ def test_a_dispatcher_skips_a_callback_another_transaction_holds_instead_of_wait
     holder.start()
     assert locked.wait(10)
     try:
-        callbacks.callbacks_dispatch()  # returns although the first due row is locked
+        dispatch.callbacks_dispatch()  # returns although the first due row is locked
         assert Callback.objects.get(pk=other.pk).state == CallbackState.OFFERED
         assert Callback.objects.get(pk=held.pk).state == CallbackState.SCHEDULED
     finally:
         release.set()
         holder.join(30)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     assert Callback.objects.get(pk=held.pk).state == CallbackState.OFFERED
 
 
@@ -113,7 +116,7 @@ def test_a_nudge_leaves_the_work_to_a_dispatcher_that_is_routing_and_a_tick_wait
 
     def route() -> None:
         with transaction.atomic():
-            store.lock_keys(callbacks.ROUTING_LOCKS, ["route"])
+            log.lock_keys(ROUTING_LOCKS, ["route"])
             routing.set()
             release.wait(30)
         connection.close()
@@ -122,9 +125,9 @@ def test_a_nudge_leaves_the_work_to_a_dispatcher_that_is_routing_and_a_tick_wait
     holder.start()
     assert routing.wait(10)
     try:
-        assert callbacks.callbacks_dispatch(wait=False) == 0  # returns at once
+        assert dispatch.callbacks_dispatch(wait=False) == 0  # returns at once
         assert Callback.objects.get().state == CallbackState.SCHEDULED
     finally:
         release.set()
         holder.join(30)
-    assert callbacks.callbacks_dispatch(wait=True) == 1
+    assert dispatch.callbacks_dispatch(wait=True) == 1

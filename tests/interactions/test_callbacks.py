@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from hub.models import StoredEvent
-from interactions import callbacks, services
+from interactions.agents import services as presence
+from interactions.callbacks import dispatch, schedule
+from interactions.callbacks import services as callbacks
 from interactions.models import Callback, CallbackState, Role
 from tests.conftest import client_for, log_snapshot
 from tests.factories import ApiTokenFactory
@@ -34,8 +36,8 @@ def post(api, **overrides) -> dict:
 def online_agent(*skills: str):
     """An agent with an open socket who said they are available."""
     agent = ApiTokenFactory(role=Role.AGENT, skills=list(skills))
-    services.agent_socket_open(agent=agent)
-    services.agent_status_set(agent=agent, status="available")
+    presence.agent_socket_open(agent=agent)
+    presence.agent_status_set(agent=agent, status="available")
     return agent
 
 
@@ -100,7 +102,7 @@ def test_a_later_time_is_kept_and_a_known_timezone_limits_it_to_calling_hours(ap
     body = request_callback(api, at=at.isoformat(), timezone="America/New_York")
     # 03:00 UTC is 22:00 or 23:00 in New York: after its 21:00 end, so 08:00 local the next morning.
     due = datetime.fromisoformat(body["due_at"])
-    assert due.astimezone(callbacks.schedules("America/New_York")[1].tz).hour == 8
+    assert due.astimezone(schedule.schedules("America/New_York")[1].tz).hour == 8
     assert due > at and body["timezone"] == "America/New_York"
     assert body["not_before"] == at.isoformat().replace("+00:00", "Z")
 
@@ -177,7 +179,7 @@ def test_a_due_callback_is_offered_to_an_available_agent_with_the_whole_context(
     post(api, type="customer.profile_updated", data={"name": "Ann Lee", "timezone": "Europe/Paris"})
     agent = online_agent()
     body = request_callback(api, reason="double charge")
-    assert callbacks.callbacks_dispatch() == 1
+    assert dispatch.callbacks_dispatch() == 1
 
     (offer,) = offers(body["id"])
     data = offer.data
@@ -199,16 +201,16 @@ def test_a_due_callback_is_offered_to_an_available_agent_with_the_whole_context(
 
 def test_nobody_available_means_it_waits_then_goes_to_the_first_agent_who_is(api):
     body = request_callback(api)
-    assert callbacks.callbacks_dispatch() == 0
+    assert dispatch.callbacks_dispatch() == 0
     away = ApiTokenFactory(role=Role.AGENT)
-    services.agent_status_set(agent=away, status="available")  # available, but no socket open
+    presence.agent_status_set(agent=away, status="available")  # available, but no socket open
     busy = ApiTokenFactory(role=Role.AGENT)
-    services.agent_socket_open(agent=busy)
-    services.agent_status_set(agent=busy, status="busy")
-    assert callbacks.callbacks_dispatch() == 0
+    presence.agent_socket_open(agent=busy)
+    presence.agent_status_set(agent=busy, status="busy")
+    assert dispatch.callbacks_dispatch() == 0
     assert Callback.objects.get(pk=body["id"]).state == CallbackState.SCHEDULED
     agent = online_agent()
-    assert callbacks.callbacks_dispatch() == 1
+    assert dispatch.callbacks_dispatch() == 1
     assert offers(body["id"])[0].data["agent_id"] == str(agent.pk)
 
 
@@ -217,7 +219,7 @@ def test_the_agent_who_last_handled_the_thread_is_preferred(api):
     handler = online_agent()
     post(api, data={"channel": "sms", "text": "thanks", "agent_id": str(handler.pk), "topic": "billing"})
     body = request_callback(api)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     offer = offers(body["id"])[0].data
     assert offer["agent_id"] == str(handler.pk) and offer["route"] == "last_agent"
     assert others  # present and skilled, yet the last handler comes first
@@ -228,7 +230,7 @@ def test_a_skill_match_beats_an_agent_offered_less_recently(api):
     specialist = online_agent("billing")
     post(api, data={"channel": "sms", "text": "refund please", "topic": "billing"})
     body = request_callback(api)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     offer = offers(body["id"])[0].data
     assert (offer["agent_id"], offer["route"]) == (str(specialist.pk), "skills")
     assert generalist
@@ -237,14 +239,14 @@ def test_a_skill_match_beats_an_agent_offered_less_recently(api):
 def test_without_a_skill_match_the_agent_offered_least_recently_gets_it(api):
     a, b = online_agent(), online_agent()
     first = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     first_agent = offers(first["id"])[0].data["agent_id"]
     callbacks.callback_accept(callback_id=first["id"], actor=a if first_agent == str(a.pk) else b)
     callbacks.callback_outcome(
         callback_id=first["id"], actor=a if first_agent == str(a.pk) else b, outcome="completed"
     )
     second = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     second_agent = offers(second["id"])[0].data["agent_id"]
     assert second_agent != first_agent and offers(second["id"])[0].data["route"] == "least_recent"
 
@@ -253,18 +255,18 @@ def test_an_agent_holding_an_offer_gets_no_second_one(api):
     online_agent()
     one = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
     two = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
-    assert callbacks.callbacks_dispatch() == 1
+    assert dispatch.callbacks_dispatch() == 1
     assert len(offers(one["id"])) + len(offers(two["id"])) == 1
 
 
 def test_an_unanswered_offer_goes_to_the_next_agent_and_a_late_accept_is_refused(api, agent_api):
     first, second = online_agent(), online_agent()
     body = request_callback(api)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     offered_to = offers(body["id"])[0].data["agent_id"]
     holder, other = (first, second) if offered_to == str(first.pk) else (second, first)
-    assert callbacks.callbacks_dispatch(now=later(10)) == 0  # still inside the 30 s
-    assert callbacks.callbacks_dispatch(now=later(31)) == 2  # timed out, and offered to the other
+    assert dispatch.callbacks_dispatch(now=later(10)) == 0  # still inside the 30 s
+    assert dispatch.callbacks_dispatch(now=later(31)) == 2  # timed out, and offered to the other
     assert stream_types(body["id"])[-2:] == ["callback.offer_timed_out", "callback.offered"]
     second_offer = offers(body["id"])[1].data
     assert second_offer["agent_id"] == str(other.pk) and second_offer["offer"] == 2
@@ -276,14 +278,14 @@ def test_an_unanswered_offer_goes_to_the_next_agent_and_a_late_accept_is_refused
 def test_a_decline_reroutes_and_the_decliner_is_not_asked_again_this_attempt(api):
     a = online_agent()
     body = request_callback(api)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     response = client_for(a).post(
         f"{CALLBACKS}/{body['id']}/decline", {"reason": "on a break"}, format="json"
     )
     assert response.status_code == 200 and response.json()["state"] == "scheduled"
-    assert callbacks.callbacks_dispatch() == 0  # the only free agent declined: it waits
+    assert dispatch.callbacks_dispatch() == 0  # the only free agent declined: it waits
     b = online_agent()
-    assert callbacks.callbacks_dispatch() == 1
+    assert dispatch.callbacks_dispatch() == 1
     assert [o.data["agent_id"] for o in offers(body["id"])] == [str(a.pk), str(b.pk)]
 
 
@@ -293,7 +295,7 @@ def test_a_decline_reroutes_and_the_decliner_is_not_asked_again_this_attempt(api
 def test_accept_then_completed_ends_it_and_repeats_change_nothing(api):
     agent = online_agent()
     body = request_callback(api)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     client = client_for(agent)
     assert client.post(f"{CALLBACKS}/{body['id']}/accept").json()["state"] == "accepted"
     assert client.post(f"{CALLBACKS}/{body['id']}/accept").status_code == 200  # a retried request
@@ -323,7 +325,7 @@ def test_failed_attempts_retry_after_5_15_and_30_minutes_then_expire(api):
     waits = []
     now = timezone.now()
     for attempt, outcome in enumerate(outcomes, start=1):
-        callbacks.callbacks_dispatch(now=now)
+        dispatch.callbacks_dispatch(now=now)
         row = Callback.objects.get(pk=body["id"])
         assert row.state == CallbackState.OFFERED and row.attempt == attempt
         callbacks.callback_accept(callback_id=body["id"], actor=agent)
@@ -331,7 +333,7 @@ def test_failed_attempts_retry_after_5_15_and_30_minutes_then_expire(api):
         row = callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome=outcome)
         if row.state == CallbackState.SCHEDULED:
             waits.append(round((row.due_at - reported_at).total_seconds() / 60))
-            assert callbacks.callbacks_dispatch(now=row.due_at - timedelta(seconds=1)) == 0  # not yet
+            assert dispatch.callbacks_dispatch(now=row.due_at - timedelta(seconds=1)) == 0  # not yet
             now = row.due_at
     assert waits == [5, 15, 30]
     row = Callback.objects.get(pk=body["id"])
@@ -345,7 +347,7 @@ def test_failed_attempts_retry_after_5_15_and_30_minutes_then_expire(api):
 def test_a_retry_that_would_fall_after_the_window_ends_it_as_expired(api):
     agent = online_agent()
     body = request_callback(api, window_end=later(120).isoformat())
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     callbacks.callback_accept(callback_id=body["id"], actor=agent)
     row = callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")
     assert row.state == CallbackState.EXPIRED
@@ -354,10 +356,10 @@ def test_a_retry_that_would_fall_after_the_window_ends_it_as_expired(api):
 
 def test_a_callback_nobody_takes_expires_when_its_window_ends(api):
     body = request_callback(api, window_end=later(60).isoformat())
-    assert callbacks.callbacks_dispatch(now=later(61)) == 1
+    assert dispatch.callbacks_dispatch(now=later(61)) == 1
     assert Callback.objects.get(pk=body["id"]).state == CallbackState.EXPIRED
     online_agent()
-    assert callbacks.callbacks_dispatch(now=later(62)) == 0 and offers(body["id"]) == []
+    assert dispatch.callbacks_dispatch(now=later(62)) == 0 and offers(body["id"]) == []
 
 
 def test_outside_business_hours_a_due_callback_is_moved_to_the_next_opening(api, settings):
@@ -368,12 +370,12 @@ def test_outside_business_hours_a_due_callback_is_moved_to_the_next_opening(api,
     settings.THREADLINE_BUSINESS_HOURS = "mon-fri 09:00-17:00"
     settings.THREADLINE_BUSINESS_TIMEZONE = "Europe/Berlin"
     online_agent()
-    callbacks.callbacks_dispatch(now=friday_noon + timedelta(days=1))  # Saturday: closed
+    dispatch.callbacks_dispatch(now=friday_noon + timedelta(days=1))  # Saturday: closed
     row = Callback.objects.get(pk=body["id"])
     # Monday 09:00 in Berlin (CET, +1) is 08:00 UTC.
     assert row.state == CallbackState.SCHEDULED and row.due_at == datetime(2099, 1, 5, 8, 0, tzinfo=UTC)
     assert offers(body["id"]) == [] and stream_types(body["id"])[-1] == "callback.scheduled"
-    assert callbacks.callbacks_dispatch(now=row.due_at) == 1 and len(offers(body["id"])) == 1
+    assert dispatch.callbacks_dispatch(now=row.due_at) == 1 and len(offers(body["id"])) == 1
 
 
 # --- Cancel ---------------------------------------------------------------------------------------------
@@ -385,20 +387,20 @@ def test_a_cancelled_callback_never_fires(api):
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
     assert api.post(f"{CALLBACKS}/{body['id']}/cancel").status_code == 200  # twice is harmless
     online_agent()
-    assert callbacks.callbacks_dispatch(now=later(3600)) == 0 and offers(body["id"]) == []
+    assert dispatch.callbacks_dispatch(now=later(3600)) == 0 and offers(body["id"]) == []
     assert stream_types(body["id"]).count("callback.cancelled") == 1
 
 
 def test_cancelling_an_offer_tells_the_agent_and_a_call_under_way_cannot_be_cancelled(api):
     agent = online_agent()
     one = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     callbacks.callback_cancel(callback_id=one["id"], actor=agent)
     cancelled = StoredEvent.objects.get(stream=f"callback-{one['id']}", type="callback.cancelled")
     assert cancelled.data["agent_id"] == str(agent.pk)  # delivered on the agent's topic
 
     two = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     callbacks.callback_accept(callback_id=two["id"], actor=agent)
     response = api.post(f"{CALLBACKS}/{two['id']}/cancel")
     assert response.status_code == 409 and response.json()["type"].endswith("/callback-conflict")
@@ -412,15 +414,16 @@ def test_dispatching_again_or_replaying_a_transition_makes_no_second_offer(api):
     online_agent()
     body = request_callback(api)
     now = timezone.now()
-    assert callbacks.callbacks_dispatch(now=now) == 1
-    assert callbacks.callbacks_dispatch(now=now) == 0
+    assert dispatch.callbacks_dispatch(now=now) == 1
+    assert dispatch.callbacks_dispatch(now=now) == 0
     # A stale claimant that computed the same step appends nothing: the event id is the step's key.
     (offer,) = offers(body["id"])
     assert offer.event_id == f"{body['id']}/1/1/offered"
     from hub import store
+    from hub.events import NewEvent
 
     again = store.append(
-        [store.NewEvent(source=offer.source, id=offer.event_id, type=offer.type, stream="x", data={})]
+        [NewEvent(source=offer.source, id=offer.event_id, type=offer.type, stream="x", data={})]
     )
     assert again[0].duplicate and len(offers(body["id"])) == 1
 
@@ -429,7 +432,7 @@ def test_lists_filter_by_state_and_agent(api, supervisor_api):
     agent = online_agent()
     one = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
     request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     offered = supervisor_api.get(CALLBACKS, {"state": "offered", "agent": str(agent.pk)}).json()
     assert [c["id"] for c in offered["results"]] == [one["id"]]
     assert supervisor_api.get(CALLBACKS, {"state": "scheduled"}).json()["count"] == 1
@@ -460,9 +463,9 @@ def test_an_agent_becoming_available_is_offered_the_waiting_callback(
 ):
     body = request_callback(api)
     agent = ApiTokenFactory(role=Role.AGENT)
-    services.agent_socket_open(agent=agent)
+    presence.agent_socket_open(agent=agent)
     with django_capture_on_commit_callbacks(execute=True):
-        services.agent_status_set(agent=agent, status="available")
+        presence.agent_status_set(agent=agent, status="available")
     assert offers(body["id"])[0].data["agent_id"] == str(agent.pk)
 
 
@@ -477,7 +480,7 @@ def test_the_beat_schedule_runs_the_dispatch_task_every_tick(settings):
 def test_offer_payload_is_json_native(api):
     online_agent()
     body = request_callback(api)
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     (offer,) = offers(body["id"])
     assert json.loads(json.dumps(offer.data)) == offer.data
 
@@ -488,9 +491,9 @@ def test_a_callback_left_waiting_for_an_agent_is_offered_when_one_finishes_a_cal
     settings.THREADLINE_CALLBACK_TICK_SECONDS = 0  # anything due now has waited longer than a tick
     agent = online_agent()
     first = request_callback(api, identifier="tel:+15550000001", phone="+15550000001")
-    callbacks.callbacks_dispatch()
+    dispatch.callbacks_dispatch()
     second = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
-    assert callbacks.callbacks_dispatch() == 0  # the only agent holds the first
+    assert dispatch.callbacks_dispatch() == 0  # the only agent holds the first
     callbacks.callback_accept(callback_id=first["id"], actor=agent)
     with django_capture_on_commit_callbacks(execute=True):
         callbacks.callback_outcome(callback_id=first["id"], actor=agent, outcome="completed")

@@ -5,8 +5,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from interactions.access.tokens import token_authenticate
 from interactions.models import ApiToken
-from interactions.tokens import token_authenticate
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from interactions.hours import InvalidHours, WeeklyHours, next_allowed
+from interactions.callbacks.hours import InvalidHours, WeeklyHours, next_allowed
 
 
 def utc(*args: int) -> datetime:

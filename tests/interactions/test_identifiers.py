@@ -3,7 +3,7 @@
 import pytest
 
 from interactions.errors import InvalidIdentifier
-from interactions.identifiers import parse_identifier
+from interactions.identity.identifiers import parse_identifier
 
 
 @pytest.mark.parametrize(

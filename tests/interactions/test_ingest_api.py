@@ -358,7 +358,7 @@ def test_wrong_token_is_a_401(db, header):
 
 
 def test_revoked_token_is_a_401(api, integration_token):
-    from interactions.tokens import token_revoke
+    from interactions.access.tokens import token_revoke
 
     token_revoke(integration_token)
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from hub.store import NewEvent
+from hub.events import NewEvent
 from interactions.models import Customer, Thread
-from interactions.placement import PlacementView
+from interactions.placement.rules import PlacementView
 from tests.interactions.helpers import context, post
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
-from interactions.ingestion import events_ingest
+from interactions.ingestion.pipeline import events_ingest
 from interactions.models import Customer, CustomerIdentifier, Role, Thread
 from tests.conftest import cloud_event, requires_postgresql
 from tests.factories import ApiTokenFactory

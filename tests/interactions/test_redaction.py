@@ -2,7 +2,7 @@
 
 import pytest
 
-from interactions.redaction import luhn_valid, redact, redact_text
+from interactions.privacy.redaction import luhn_valid, redact, redact_text
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from interactions.models import Role
-from interactions.tokens import token_create
+from interactions.access.models import Role
+from interactions.access.tokens import token_create
 
 
 class Command(BaseCommand):

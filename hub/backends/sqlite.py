@@ -1,0 +1,104 @@
+"""The SQLite backend (the embedded default): the ORM throughout, and no locks of its own.
+
+SQLite transactions are IMMEDIATE here (see settings): a writer holds the database's one write lock from
+BEGIN to COMMIT, so appends are already serialised and keyed locks have nothing to add. Tailers poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import Max, Q
+
+from hub.backends.base import Backend, M, quote, stored_to_recorded
+from hub.events import LOG_FIELDS, RecordedEvent, recorded
+from hub.models import StoredEvent
+
+
+class SqliteBackend(Backend):
+    vendor = "sqlite"
+    notifies = False
+
+    def append_lock(self) -> None:
+        pass  # the IMMEDIATE transaction holds the write lock already
+
+    def lock_keys(self, namespace: int, keys: Sequence[str]) -> None:
+        pass
+
+    def try_lock_key(self, namespace: int, key: str) -> bool:
+        return True
+
+    def existing(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], RecordedEvent]:
+        rows = StoredEvent.objects.filter(
+            source__in={source for source, _ in keys}, event_id__in={event_id for _, event_id in keys}
+        )
+        return {(r.source, r.event_id): stored_to_recorded(r) for r in rows if (r.source, r.event_id) in keys}
+
+    def stream_versions(
+        self, streams: Sequence[str], *, reserve: int = 0
+    ) -> tuple[dict[str, int], list[int]]:
+        rows = (
+            StoredEvent.objects.filter(stream__in=streams)
+            .values("stream")
+            .annotate(version=Max("stream_version"))
+            .order_by()
+        )
+        return {r["stream"]: r["version"] for r in rows}, []  # positions come from the INSERT
+
+    def write_events(self, rows: list[StoredEvent], positions: list[int]) -> None:
+        StoredEvent.objects.bulk_create(rows)
+
+    def read_after(
+        self,
+        position: int,
+        *,
+        limit: int,
+        types: Iterable[str] | None = None,
+        source_prefix: str | None = None,
+    ) -> list[RecordedEvent]:
+        query = StoredEvent.objects.filter(position__gt=position)
+        if types is not None:
+            query = query.filter(type__in=list(types))
+        if source_prefix:
+            query = query.filter(source__startswith=source_prefix)
+        return [recorded(row) for row in query.order_by("position").values_list(*LOG_FIELDS)[:limit]]
+
+    def load_by(
+        self,
+        model: type[M],
+        key: str,
+        values: Iterable[Any],
+        *,
+        fields: Sequence[str] | None = None,
+        where: Q | None = None,
+    ) -> list[Any]:
+        values = set(values)
+        if not values:
+            return []
+        query = model.objects.filter(Q(**{f"{key}__in": values}) & (where or Q()))
+        return list(query.values_list(*fields)) if fields else list(query)
+
+    def copy_values(self, model: type[models.Model], rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            model.objects.bulk_create([model(*values) for values in rows])
+
+    def update_rows(
+        self, model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]
+    ) -> None:
+        if not rows:
+            return
+        meta = model._meta
+        columns = [meta.get_field(name) for name in fields]
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET "
+            + ", ".join(f"{quote(c.column)} = %s" for c in columns)
+            + f" WHERE {quote(meta.pk.column)} = %s"
+        )
+        params = [
+            [c.get_db_prep_save(getattr(row, c.attname), connection) for c in [*columns, meta.pk]]
+            for row in rows
+        ]
+        with connection.cursor() as cur:
+            cur.executemany(sql, params)

@@ -1,0 +1,108 @@
+"""Every "may this token do X" rule of the hub, in one place: views, services and consumers all ask here.
+
+`may_*` answers yes or no; `require_*` raises Forbidden with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+from interactions.access.models import ApiToken, Role
+from interactions.errors import Forbidden
+
+PEOPLE = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+
+def _article(role: str) -> str:
+    return "an" if role[:1] in "aeiou" else "a"
+
+
+def _refuse(token: ApiToken, doing: str) -> Forbidden:
+    return Forbidden(f"{_article(token.role)} {token.role} token may not {doing}")
+
+
+# --- Events and the log -------------------------------------------------------------------------------------
+
+
+def may_post_events(token: ApiToken) -> bool:
+    """Integrations and admins post raw events; people (agents, supervisors) act through commands."""
+    return token.role in (Role.INTEGRATION, Role.ADMIN)
+
+
+def require_may_post_events(token: ApiToken) -> None:
+    if not may_post_events(token):
+        raise _refuse(token, "post raw events")
+
+
+def may_post_source(token: ApiToken, source: str) -> bool:
+    """Admins post for any source; integrations only for sources under their prefix."""
+    if token.role == Role.ADMIN:
+        return True
+    return token.role == Role.INTEGRATION and source.startswith(token.source_prefix)
+
+
+def may_read_log(token: ApiToken) -> bool:
+    """Integrations (their own sources), supervisors and admins replay the log; agents read context."""
+    return token.role in (Role.INTEGRATION, Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_may_read_log(token: ApiToken) -> None:
+    if not may_read_log(token):
+        raise _refuse(token, "read the raw log; read the customer context instead")
+
+
+def log_source_filter(token: ApiToken) -> str | None:
+    """The source prefix a token's log reads are limited to (None: the whole log)."""
+    return token.source_prefix if token.role == Role.INTEGRATION else None
+
+
+# --- Context, threads and callbacks -------------------------------------------------------------------------
+
+
+def may_read_context(token: ApiToken) -> bool:
+    """Agents, supervisors, admins, and integrations (an IVR or a bot asks before it answers)."""
+    return token.role in (Role.INTEGRATION, *PEOPLE)
+
+
+def require_may_read_context(token: ApiToken) -> None:
+    if not may_read_context(token):
+        raise _refuse(token, "read customer context")
+
+
+def require_may_change_threads(token: ApiToken) -> None:
+    """Resolve, reopen, assign, add a note: people only."""
+    if token.role not in PEOPLE:
+        raise _refuse(token, "change threads (it may read context)")
+
+
+def require_may_request_callbacks(token: ApiToken) -> None:
+    """Request or cancel a callback: integrations (an IVR, a web form) and people."""
+    if token.role not in (Role.INTEGRATION, *PEOPLE):
+        raise _refuse(token, "request or cancel callbacks")
+
+
+def require_may_answer_offers(token: ApiToken) -> None:
+    """Accept, decline or report the outcome of a callback offer: only the agent it was offered to."""
+    if token.role != Role.AGENT:
+        raise Forbidden("only the agent a callback was offered to may answer it")
+
+
+# --- Agents and live subscriptions --------------------------------------------------------------------------
+
+
+def may_have_status(token: ApiToken) -> bool:
+    """Only agents are available, busy or offline."""
+    return token.role == Role.AGENT
+
+
+def may_subscribe(token: ApiToken) -> bool:
+    """People's desktops and wallboards subscribe; integrations post and replay instead."""
+    return token.role in PEOPLE
+
+
+def require_may_subscribe(token: ApiToken) -> None:
+    if not may_subscribe(token):
+        raise _refuse(token, "subscribe")
+
+
+def may_subscribe_to_everything(token: ApiToken) -> bool:
+    """The `all` topic: supervisors and admins."""
+    return token.role in (Role.SUPERVISOR, Role.ADMIN)

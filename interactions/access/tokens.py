@@ -1,0 +1,48 @@
+"""Token services: create, authenticate and revoke API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.utils import timezone
+
+from interactions.access.models import ApiToken, Role
+
+TOKEN_PREFIX = "tl_"  # noqa: S105 (a public marker, not a secret)
+
+
+def _digest(raw: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_create(
+    *, name: str, role: str, source_prefix: str = "", skills: list[str] | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; return the row and the raw bearer token, which is not stored anywhere."""
+    if role not in Role.values:
+        raise ValueError(f"role must be one of {', '.join(Role.values)}")
+    if role == Role.INTEGRATION and not source_prefix:
+        raise ValueError("an integration token needs --source, the prefix of the sources it may post for")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        name=name,
+        role=role,
+        source_prefix=source_prefix,
+        skills=sorted({s.strip().lower() for s in (skills or []) if s.strip()}),
+        digest=_digest(raw),
+        hint=raw[:10],
+    )
+    return token, raw
+
+
+def token_authenticate(raw: str) -> ApiToken | None:
+    """The live token behind `raw`, or None."""
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    return ApiToken.objects.filter(digest=_digest(raw), revoked_at__isnull=True).first()
+
+
+def token_revoke(token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

@@ -1,0 +1,1 @@
+"""Agents: presence (available, busy, offline) and the sockets that keep it."""

@@ -1,0 +1,76 @@
+"""Agent presence as events (available, busy, offline) and the open sockets that keep an agent present."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from hub import log, store
+from hub.events import RecordedEvent
+from interactions import jobs
+from interactions.access.models import ApiToken
+from interactions.agents.models import AgentPresence, AgentSocket
+from interactions.catalogue import hub_event
+from interactions.errors import InvalidRequest
+
+AGENT_STATUSES = ("available", "busy", "offline")
+# A socket row not refreshed for this long belongs to a process that died without closing it.
+SOCKET_STALE = timedelta(seconds=90)
+
+
+def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None) -> RecordedEvent | None:
+    """Record the agent's status as an event; None when it already is that status."""
+    if status not in AGENT_STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(AGENT_STATUSES)}")
+    with transaction.atomic():
+        log.append_lock()
+        current = (
+            AgentPresence.objects.filter(agent_id=str(agent.pk)).values_list("status", flat=True).first()
+        )
+        if current == status:
+            return None
+        event = hub_event(
+            "agent.status_changed",
+            f"agent-{agent.pk}",
+            {"agent_id": str(agent.pk), "status": status, "reason": reason},
+            cause=None,
+            at=timezone.now(),
+        )
+        recorded = store.append([replace(event, metadata={"token": str(agent.pk)})])[0].event
+        if status == "available":
+            jobs.enqueue_on_commit(jobs.CALLBACKS_DISPATCH)  # a callback may be waiting for a free agent
+        return recorded
+
+
+def agent_socket_open(*, agent: ApiToken) -> str:
+    return str(AgentSocket.objects.create(agent=agent).pk)
+
+
+def agent_socket_seen(*, socket_id: str) -> None:
+    AgentSocket.objects.filter(pk=socket_id).update(seen_at=timezone.now())
+
+
+def agent_socket_close(*, socket_id: str) -> None:
+    """Forget the socket; after the grace period, mark the agent offline unless another socket is open."""
+    row = AgentSocket.objects.filter(pk=socket_id).first()
+    if row is None:
+        return
+    row.delete()
+    jobs.enqueue_on_commit(
+        jobs.AGENT_PRESENCE_EXPIRE, str(row.agent_id), countdown=settings.THREADLINE_PRESENCE_GRACE_SECONDS
+    )
+
+
+def agent_offline_if_gone(*, agent_id: str) -> RecordedEvent | None:
+    """Mark the agent offline if none of their sockets is open (safe to run twice)."""
+    agent = ApiToken.objects.filter(pk=agent_id).first()
+    if agent is None:
+        return None
+    live = AgentSocket.objects.filter(agent=agent, seen_at__gte=timezone.now() - SOCKET_STALE).exists()
+    if live:
+        return None
+    return agent_status_set(agent=agent, status="offline", reason="disconnected")

@@ -1,0 +1,125 @@
+"""REST resource /threads: lists, one thread with its timeline, and resolve, reopen, assign, note."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from interactions.access.models import Role
+from interactions.access.rules import require_may_change_threads, require_may_read_context
+from interactions.api import serializers as s
+from interactions.api.common import COMMAND_ERRORS, ERRORS, Pages, body_input, query_input
+from interactions.threads import services
+from interactions.threads.selectors import (
+    thread_brief,
+    thread_get,
+    thread_list,
+    thread_timeline,
+    timeline_entry,
+)
+
+
+class ThreadListView(APIView):
+    @extend_schema(
+        summary="Threads, most recently active first",
+        parameters=[s.ThreadListQuerySerializer],
+        responses={200: s.ThreadSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        require_may_read_context(request.user)
+        query = query_input(s.ThreadListQuerySerializer, request)
+        threads = thread_list(
+            customer_id=query.get("customer"), status=query.get("status"), channel=query.get("channel")
+        )
+        paginator = Pages()
+        page = paginator.paginate_queryset(threads, request, view=self)
+        return paginator.get_paginated_response(
+            s.ThreadSerializer([thread_brief(t) for t in page], many=True).data
+        )
+
+
+class ThreadDetailView(APIView):
+    @extend_schema(
+        summary="A thread with its timeline (paginated by limit/offset, in the order events happened)",
+        responses={200: s.ThreadDetailSerializer, **ERRORS},
+    )
+    def get(self, request: Request, thread_id) -> Response:
+        require_may_read_context(request.user)
+        thread = thread_get(thread_id)
+        paginator = Pages()
+        entries = paginator.paginate_queryset(thread_timeline(thread), request, view=self)
+        offset, limit = paginator.offset, paginator.limit
+        body = {
+            **thread_brief(thread),
+            "timeline": [timeline_entry(e) for e in entries],
+            "timeline_count": paginator.count,
+            "next_offset": offset + limit if offset + limit < paginator.count else None,
+        }
+        return Response(s.ThreadDetailSerializer(body).data)
+
+
+def _command_response(event) -> Response:
+    thread = thread_get(event.metadata["thread_id"])
+    body = {"position": event.position, "type": event.type, "thread": thread_brief(thread)}
+    return Response(s.CommandResultSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class ThreadResolveView(APIView):
+    @extend_schema(
+        summary="Resolve a thread",
+        request=s.ReasonInputSerializer,
+        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+    )
+    def post(self, request: Request, thread_id) -> Response:
+        require_may_change_threads(request.user)
+        body = body_input(s.ReasonInputSerializer, request)
+        return _command_response(services.thread_resolve(thread_id=thread_id, actor=request.user, **body))
+
+
+class ThreadReopenView(APIView):
+    @extend_schema(
+        summary="Reopen a resolved thread",
+        request=s.ReasonInputSerializer,
+        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+    )
+    def post(self, request: Request, thread_id) -> Response:
+        require_may_change_threads(request.user)
+        body = body_input(s.ReasonInputSerializer, request)
+        return _command_response(services.thread_reopen(thread_id=thread_id, actor=request.user, **body))
+
+
+class ThreadAssignView(APIView):
+    @extend_schema(
+        summary="Assign a thread to an agent",
+        request=s.AssignInputSerializer,
+        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+    )
+    def post(self, request: Request, thread_id) -> Response:
+        require_may_change_threads(request.user)
+        body = body_input(s.AssignInputSerializer, request)
+        agent_id = body.pop("agent_id", None)
+        if agent_id is None:
+            if request.user.role != Role.AGENT:
+                raise ValidationError(
+                    {"agent_id": ["required unless an agent assigns the thread to themselves"]}
+                )
+            agent_id = request.user.pk
+        return _command_response(
+            services.thread_assign(thread_id=thread_id, agent_id=str(agent_id), actor=request.user, **body)
+        )
+
+
+class ThreadNoteView(APIView):
+    @extend_schema(
+        summary="Add an internal note to a thread",
+        request=s.NoteInputSerializer,
+        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+    )
+    def post(self, request: Request, thread_id) -> Response:
+        require_may_change_threads(request.user)
+        body = body_input(s.NoteInputSerializer, request)
+        return _command_response(services.thread_note_add(thread_id=thread_id, actor=request.user, **body))

@@ -1,0 +1,1 @@
+"""Callbacks: allowed hours, requests and transitions, the dispatcher that offers them, its tasks."""

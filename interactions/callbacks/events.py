@@ -1,0 +1,45 @@
+"""The events of a callback's life, each keyed by the callback, its attempt and its offer.
+
+A transition's event id is derived from the callback, its attempt and its offer (`<id>/<attempt>/<offer>/
+offered`, `<id>/<attempt>/outcome`, ...), so the log's unique (source, id) refuses a second copy of the same
+step even if every other guard failed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hub.events import NewEvent
+from interactions.callbacks.models import Callback
+from interactions.catalogue import HUB_SOURCE
+from interactions.threads.models import Thread
+
+
+def callback_event(
+    row: Callback, thread: Thread, kind: str, key: str, data: dict[str, Any], now: datetime, actor=None
+) -> NewEvent:
+    metadata = {"customer_id": str(thread.customer_id), "thread_id": str(thread.pk)}
+    if actor is not None:
+        metadata["token"] = str(actor.pk)
+    return NewEvent(
+        source=HUB_SOURCE,
+        id=f"{row.pk}/{key}",
+        type=f"callback.{kind}",
+        stream=f"callback-{row.pk}",
+        data={"callback_id": str(row.pk), **data},
+        occurred_at=now,
+        metadata=metadata,
+    )
+
+
+def scheduled_event(
+    row: Callback, thread: Thread, attempt: int, due: datetime, why: str, now: datetime, *, version: int
+) -> NewEvent:
+    """`version` is the stream's version this event will have: a reschedule is keyed by it."""
+    data = {"attempt": attempt, "due_at": due.isoformat(), "why": why}
+    return callback_event(row, thread, "scheduled", f"{attempt}/scheduled/v{version}", data, now)
+
+
+def expired_event(row: Callback, thread: Thread, reason: str, now: datetime) -> NewEvent:
+    return callback_event(row, thread, "expired", "expired", {"reason": reason}, now)

@@ -1,0 +1,27 @@
+"""When a callback may be offered: business hours, and the customer's calling hours in their zone."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+
+from interactions.callbacks.hours import WeeklyHours
+
+
+@lru_cache(maxsize=64)
+def _hours(spec: str, tz: str) -> WeeklyHours:
+    return WeeklyHours.parse(spec, tz)
+
+
+def schedules(customer_timezone: str | None) -> list[WeeklyHours]:
+    """Business hours, and the customer's calling hours when their time zone is known."""
+    result = [_hours(settings.THREADLINE_BUSINESS_HOURS, settings.THREADLINE_BUSINESS_TIMEZONE)]
+    if customer_timezone:
+        result.append(_hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, customer_timezone))
+    return result
+
+
+def check_hours_settings() -> None:
+    """Fail at start-up, not at the first callback, if the hours settings do not parse."""
+    schedules("UTC")

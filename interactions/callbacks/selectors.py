@@ -1,0 +1,89 @@
+"""Reads of callbacks: one, a list by state and agent, and the context an offer carries to the agent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import QuerySet
+
+from hub.errors import NotFound
+from interactions.callbacks.models import Callback, CallbackState
+from interactions.customers.selectors import customer_get, customer_identifiers, customer_profile
+from interactions.errors import InvalidRequest
+from interactions.threads.models import Thread, TimelineEntry
+from interactions.threads.selectors import thread_brief, timeline_entry
+
+OFFER_TIMELINE = 20  # recent entries of the thread in an offer
+OFFER_TEXT_MAX = 2000  # characters of each entry's text in an offer (the thread has the whole text)
+
+
+def callback_brief(callback: Callback) -> dict[str, Any]:
+    return {
+        "id": callback.pk,
+        "thread_id": callback.thread_id,
+        "state": callback.state,
+        "phone": callback.phone,
+        "reason": callback.reason,
+        "timezone": callback.timezone or None,
+        "requested_at": callback.requested_at,
+        "not_before": callback.not_before,
+        "window_end": callback.window_end,
+        "due_at": callback.due_at,
+        "attempt": callback.attempt,
+        "agent_id": callback.agent_id or None,
+        "offer_expires_at": callback.offer_expires_at,
+        "outcomes": callback.outcomes,
+        "version": callback.version,
+    }
+
+
+def callback_get(callback_id: uuid.UUID | str) -> Callback:
+    callback = Callback.objects.filter(pk=callback_id).first()
+    if callback is None:
+        raise NotFound(f"no callback {callback_id}")
+    return callback
+
+
+def callback_list(*, state: str | None = None, agent_id: str | None = None) -> QuerySet[Callback]:
+    query = Callback.objects.all()
+    if state:
+        if state not in CallbackState.values:
+            raise InvalidRequest(
+                f"state is one of {', '.join(CallbackState.values)}",
+                extra={"errors": [{"field": "state", "message": f"unknown state {state!r}"}]},
+            )
+        query = query.filter(state=state)
+    if agent_id:
+        query = query.filter(agent_id=agent_id)
+    return query.order_by("due_at", "pk")
+
+
+def callback_offer_context(callback: Callback, thread: Thread, now: Any) -> dict[str, Any]:
+    """What an agent needs to dial: who, why, what was said on every channel, earlier attempts, local time."""
+    customer = customer_get(thread.customer_id)
+    identifiers = customer_identifiers(customer)
+    entries = list(
+        TimelineEntry.objects.filter(thread=thread).order_by("-occurred_at", "-position")[:OFFER_TIMELINE]
+    )
+    recent = []
+    for entry in reversed(entries):
+        item = timeline_entry(entry)
+        if len(item["text"]) > OFFER_TEXT_MAX:
+            item["text"] = item["text"][:OFFER_TEXT_MAX] + "…"
+        recent.append(item)
+    zone = callback.timezone or customer.timezone
+    return {
+        "callback_id": callback.pk,
+        "phone": callback.phone,
+        "reason": callback.reason,
+        "attempt": callback.attempt,
+        "earlier_attempts": callback.outcomes,
+        "window_end": callback.window_end,
+        "customer": customer_profile(customer, identifiers),
+        "customer_timezone": zone or None,
+        "customer_local_time": now.astimezone(ZoneInfo(zone)).isoformat() if zone else None,
+        "thread": thread_brief(thread),
+        "recent": recent,
+    }

@@ -1,0 +1,280 @@
+"""Callbacks asked for over the API or a socket: request one, cancel it, answer an offer, report the outcome.
+
+The `Callback` table (a projection of each callback's `callback-<id>` stream) is the truth of what is due.
+Every change is a transition: lock the row, check its state, and append the next events against the
+stream's version, all in one transaction (see interactions.callbacks.events for why each step has a fixed
+event id). The dispatcher that makes offers is interactions.callbacks.dispatch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from hub import store
+from hub.errors import NotFound
+from hub.events import NO_STREAM, NewEvent
+from interactions import jobs
+from interactions.access.models import ApiToken
+from interactions.access.rules import require_may_answer_offers, require_may_request_callbacks
+from interactions.callbacks.dispatch import waiting_for_an_agent
+from interactions.callbacks.events import callback_event, expired_event, scheduled_event
+from interactions.callbacks.hours import InvalidHours, next_allowed, zone
+from interactions.callbacks.models import Callback, CallbackState
+from interactions.callbacks.schedule import schedules
+from interactions.catalogue import HUB_SOURCE
+from interactions.customers.models import Customer
+from interactions.errors import Conflict, Forbidden, InvalidIdentifier, InvalidRequest
+from interactions.identity.identifiers import parse_identifier
+from interactions.placement.locks import placement_view_locked, retrying_deadlocks
+from interactions.placement.rules import PlacementError
+from interactions.threads.models import Thread
+
+OUTCOMES = ("completed", "no_answer", "busy", "failed")
+# A requested time this far in the past is read as "now" (clocks differ); earlier is refused.
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+class CallbackConflict(Conflict):
+    """The callback is not in a state that allows this."""
+
+
+def nudge_dispatch() -> None:
+    """After this transaction commits, ask a worker to dispatch now (the beat tick would, a second later)."""
+    jobs.enqueue_on_commit(jobs.CALLBACKS_DISPATCH)
+
+
+@dataclass(frozen=True)
+class RequestInput:
+    identifier: str
+    phone: str
+    thread_id: uuid.UUID | None = None
+    reason: str = ""
+    topic: str | None = None
+    at: datetime | None = None
+    window_end: datetime | None = None
+    timezone: str | None = None
+
+
+def _checked(request: RequestInput, now: datetime) -> tuple[str, str, datetime, datetime]:
+    """The subject URI, the number to dial, the start and the end of the window; or every error at once."""
+    errors: list[dict[str, str]] = []
+    subject = phone = ""
+    try:
+        subject = parse_identifier(request.identifier).uri
+    except InvalidIdentifier as exc:
+        errors.append({"field": "identifier", "message": str(exc)})
+    raw_phone = request.phone if request.phone.lower().startswith("tel:") else f"tel:{request.phone}"
+    try:
+        phone = parse_identifier(raw_phone).uri
+    except InvalidIdentifier as exc:
+        errors.append({"field": "phone", "message": str(exc)})
+    if request.timezone is not None:
+        try:
+            zone(request.timezone)
+        except InvalidHours as exc:
+            errors.append({"field": "timezone", "message": str(exc)})
+    for name in ("at", "window_end"):
+        value = getattr(request, name)
+        if value is not None and value.tzinfo is None:
+            errors.append(
+                {"field": name, "message": f"{name} needs a UTC offset, e.g. 2026-11-23T15:00:00+01:00"}
+            )
+    if errors:
+        raise InvalidRequest(errors[0]["message"], extra={"errors": errors})
+    if request.at is not None and request.at < now - CLOCK_SKEW:
+        errors.append({"field": "at", "message": "at is in the past"})
+    start = max(request.at or now, now)
+    end = request.window_end or start + timedelta(hours=settings.THREADLINE_CALLBACK_WINDOW_HOURS)
+    if request.window_end is not None and request.window_end <= start:
+        errors.append({"field": "window_end", "message": "window_end must be after the start (at, or now)"})
+    if errors:
+        raise InvalidRequest(errors[0]["message"], extra={"errors": errors})
+    return subject, phone, start, end
+
+
+def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | None = None) -> Callback:
+    """Record the request on the customer's thread (the thread rules apply) and schedule the first attempt.
+
+    Raises InvalidRequest, naming the field, for a bad identifier, number, zone or window, or a window with
+    no moment inside business hours and the customer's calling hours.
+    """
+    require_may_request_callbacks(actor)
+    now = now or timezone.now()
+    subject, phone, start, end = _checked(request, now)
+    callback_id = uuid.uuid4()
+    data: dict[str, Any] = {
+        "callback_id": str(callback_id),
+        "phone": phone.removeprefix("tel:"),
+        "reason": request.reason,
+        "not_before": start.isoformat(),
+        "window_end": end.isoformat(),
+        "requested_by": str(actor.pk),
+    }
+    if request.thread_id is not None:
+        data["thread_id"] = str(request.thread_id)
+    if request.topic:
+        data["topic"] = request.topic
+    event = NewEvent(
+        source=HUB_SOURCE,
+        id=f"{callback_id}/requested",
+        type="callback.requested",
+        subject=subject,
+        stream=f"callback-{callback_id}",
+        data=data,
+        occurred_at=now,
+        metadata={"token": str(actor.pk)},
+    )
+
+    def place_and_append() -> Callback:
+        with transaction.atomic():
+            view = placement_view_locked([event])
+            try:
+                placement = view.decide(event, now=now)
+            except PlacementError as exc:
+                raise InvalidRequest(
+                    exc.message, extra={"errors": [{"field": "thread_id", "message": exc.message}]}
+                ) from exc
+            tz = request.timezone or (
+                Customer.objects.filter(pk=placement.customer_id).values_list("timezone", flat=True).first()
+            )
+            due = next_allowed(start, schedules(tz or None), until=end)
+            if due is None:
+                message = "no moment between the start and window_end is inside business hours" + (
+                    " and the customer's calling hours" if tz else ""
+                )
+                raise InvalidRequest(message, extra={"errors": [{"field": "window_end", "message": message}]})
+            requested = placement.stamped(replace(event, data={**data, "timezone": tz or None}))
+            requested = replace(requested, stream=f"callback-{callback_id}")
+            row = Callback(pk=callback_id)
+            thread = Thread(pk=placement.thread_id, customer_id=placement.customer_id)
+            scheduled = scheduled_event(row, thread, 1, due, "requested", now, version=2)
+            store.append(
+                [*placement.prelude, requested, scheduled],
+                expected_versions={f"callback-{callback_id}": NO_STREAM},
+            )
+            if due <= now + timedelta(seconds=settings.THREADLINE_CALLBACK_TICK_SECONDS):
+                nudge_dispatch()
+            return Callback.objects.get(pk=callback_id)
+
+    return retrying_deadlocks(place_and_append)
+
+
+# --- Transitions asked for over the API or the websocket ----------------------------------------------
+
+
+def _transition(callback_id: uuid.UUID | str, decide, now: datetime | None = None) -> Callback:
+    """Lock the callback, let `decide(row, thread, now)` check it and return the events, append them."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = Callback.objects.select_for_update().filter(pk=callback_id).first()
+        if row is None:
+            raise NotFound(f"no callback {callback_id}")
+        thread = Thread.objects.get(pk=row.thread_id)
+        events = decide(row, thread, now)
+        if events:
+            # The row lock and the version serialise this callback's steps: no duplicate look-up needed.
+            store.append(events, expected_versions={f"callback-{row.pk}": row.version}, deduplicate=False)
+            row.refresh_from_db()
+    return row
+
+
+def _refuse(row: Callback, actor: ApiToken, doing: str) -> None:
+    if row.agent_id and row.agent_id != str(actor.pk):
+        raise Forbidden(f"callback {row.pk} is with another agent")
+    raise CallbackConflict(f"cannot {doing} callback {row.pk}: it is {row.state}")
+
+
+def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callback:
+    """The offered agent takes the callback and dials. Accepting twice is harmless."""
+    require_may_answer_offers(actor)
+
+    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+        mine = row.agent_id == str(actor.pk)
+        if row.state == CallbackState.ACCEPTED and mine:
+            return []
+        if row.state != CallbackState.OFFERED or not mine:
+            _refuse(row, actor, "accept")
+        data = {"attempt": row.attempt, "offer": row.offer, "agent_id": str(actor.pk)}
+        return [
+            callback_event(row, thread, "accepted", f"{row.attempt}/{row.offer}/answer", data, now, actor)
+        ]
+
+    return _transition(callback_id, decide)
+
+
+def callback_decline(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: str | None = None) -> Callback:
+    """The offered agent declines; the dispatcher offers the callback to someone else."""
+    require_may_answer_offers(actor)
+
+    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+        if row.state != CallbackState.OFFERED or row.agent_id != str(actor.pk):
+            if row.state == CallbackState.SCHEDULED and str(actor.pk) in row.tried_agents:
+                return []  # declined already
+            _refuse(row, actor, "decline")
+        data = {"attempt": row.attempt, "offer": row.offer, "agent_id": str(actor.pk), "reason": reason}
+        nudge_dispatch()
+        return [
+            callback_event(row, thread, "declined", f"{row.attempt}/{row.offer}/answer", data, now, actor)
+        ]
+
+    return _transition(callback_id, decide)
+
+
+def callback_outcome(
+    *, callback_id: uuid.UUID | str, actor: ApiToken, outcome: str, note: str | None = None
+) -> Callback:
+    """How the call went. Anything but `completed` schedules a retry after the next backoff step, inside the
+    window and the allowed hours, or ends the callback as expired when none is left."""
+    require_may_answer_offers(actor)
+    if outcome not in OUTCOMES:
+        raise InvalidRequest(
+            f"outcome is one of {', '.join(OUTCOMES)}",
+            extra={"errors": [{"field": "outcome", "message": f"one of {', '.join(OUTCOMES)}"}]},
+        )
+
+    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+        if row.state != CallbackState.ACCEPTED or row.agent_id != str(actor.pk):
+            last = row.outcomes[-1] if row.outcomes else {}
+            if last.get("outcome") == outcome and last.get("agent_id") == str(actor.pk):
+                return []  # the same report again
+            _refuse(row, actor, "report the outcome of")
+        data = {"attempt": row.attempt, "agent_id": str(actor.pk), "note": note}
+        events = [callback_event(row, thread, outcome, f"{row.attempt}/outcome", data, now, actor)]
+        if waiting_for_an_agent(now):
+            nudge_dispatch()  # the agent is free again, and a callback waits for one
+        if outcome == "completed":
+            return events
+        waits = settings.THREADLINE_CALLBACK_RETRY_SECONDS
+        if row.attempt > len(waits):
+            return [*events, expired_event(row, thread, f"no answer after {row.attempt} attempts", now)]
+        earliest = now + timedelta(seconds=waits[row.attempt - 1])
+        due = next_allowed(earliest, schedules(row.timezone or None), until=row.window_end)
+        if due is None:
+            return [*events, expired_event(row, thread, "the window ends before the next attempt", now)]
+        retry = scheduled_event(row, thread, row.attempt + 1, due, "retry", now, version=row.version + 2)
+        return [*events, retry]
+
+    return _transition(callback_id, decide)
+
+
+def callback_cancel(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: str | None = None) -> Callback:
+    """The customer changed their mind: it never fires. Cancelling twice is harmless; a call under way
+    (accepted) or a finished callback cannot be cancelled."""
+    require_may_request_callbacks(actor)
+
+    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+        if row.state == CallbackState.CANCELLED:
+            return []
+        if row.state not in (CallbackState.SCHEDULED, CallbackState.OFFERED):
+            raise CallbackConflict(f"callback {row.pk} is {row.state} and can no longer be cancelled")
+        data = {"reason": reason or "cancelled", "agent_id": row.agent_id or None}
+        return [callback_event(row, thread, "cancelled", "cancelled", data, now, actor)]
+
+    return _transition(callback_id, decide)

@@ -1,0 +1,225 @@
+"""The event catalogue: every type the hub accepts, its data schema per version, and every named set of types.
+
+A set of types that more than one module reasons about (inbound contacts, contacts per channel, the steps of
+a callback) is declared here once, next to the types themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from hub.events import NewEvent
+from interactions.catalogue.schemas import (
+    AgentStatusChangedData,
+    CallbackAnswerData,
+    CallbackEndedData,
+    CallbackOfferedData,
+    CallbackOutcomeData,
+    CallbackRequestedData,
+    CallbackScheduledData,
+    CallEndedData,
+    CallStartedData,
+    CallTransferredData,
+    CustomerCreatedData,
+    CustomerIdentifiedData,
+    CustomerMergedData,
+    MessageReceivedData,
+    MessageSentData,
+    NoteAddedData,
+    ProfileUpdatedData,
+    SurveyAnsweredData,
+    ThreadAssignedData,
+    ThreadOpenedData,
+    ThreadStateData,
+)
+
+# The hub's own events (placement, commands, callbacks) come from this source; nobody else may post as it.
+HUB_SOURCE = "/threadline"
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    version: int
+    schema: type[BaseModel]
+    description: str
+    internal: bool = False  # appended by the hub itself, never accepted from integrations
+    threaded: bool = False  # a channel event that belongs to a task thread
+
+
+_CHANNEL = {"threaded": True}
+_HUB = {"internal": True}
+_TYPES = [
+    EventType(
+        "message.received",
+        1,
+        MessageReceivedData,
+        "A customer's message (chat, email, SMS, social).",
+        **_CHANNEL,
+    ),
+    EventType(
+        "message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot.", **_CHANNEL
+    ),
+    EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound).", **_CHANNEL),
+    EventType(
+        "call.ended", 1, CallEndedData, "A voice call ended, with its duration and disposition.", **_CHANNEL
+    ),
+    EventType(
+        "call.transferred",
+        1,
+        CallTransferredData,
+        "A voice call moved to another agent or queue.",
+        **_CHANNEL,
+    ),
+    EventType(
+        "survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer.", **_CHANNEL
+    ),
+    EventType("note.added", 1, NoteAddedData, "An internal note about the customer or thread.", **_CHANNEL),
+    EventType(
+        "customer.profile_updated", 1, ProfileUpdatedData, "Profile fields of the customer (from a CRM)."
+    ),
+    EventType("customer.created", 1, CustomerCreatedData, "The hub met a new customer.", **_HUB),
+    EventType(
+        "customer.identified", 1, CustomerIdentifiedData, "An identifier was linked to a customer.", **_HUB
+    ),
+    EventType("customer.merged", 1, CustomerMergedData, "Two customers turned out to be one.", **_HUB),
+    EventType("thread.opened", 1, ThreadOpenedData, "A new task thread (one customer objective).", **_HUB),
+    EventType("thread.assigned", 1, ThreadAssignedData, "A thread was assigned to an agent.", **_HUB),
+    EventType("thread.resolved", 1, ThreadStateData, "A thread was resolved.", **_HUB),
+    EventType("thread.reopened", 1, ThreadStateData, "A resolved thread was reopened.", **_HUB),
+    EventType(
+        "agent.status_changed",
+        1,
+        AgentStatusChangedData,
+        "An agent became available, busy or offline.",
+        **_HUB,
+    ),
+    # Callbacks: every step of a callback's life, on its `callback-<id>` stream and its thread's timeline.
+    EventType(
+        "callback.requested",
+        1,
+        CallbackRequestedData,
+        "A customer asked to be called back (POST /api/v1/callbacks); placed on a thread like a contact.",
+        internal=True,
+        threaded=True,
+    ),
+    EventType("callback.scheduled", 1, CallbackScheduledData, "A callback attempt is due at due_at.", **_HUB),
+    EventType(
+        "callback.offered",
+        1,
+        CallbackOfferedData,
+        "A callback was offered to one agent, with the whole context to call with.",
+        **_HUB,
+    ),
+    EventType("callback.accepted", 1, CallbackAnswerData, "The agent took the offer and is calling.", **_HUB),
+    EventType("callback.declined", 1, CallbackAnswerData, "The agent declined; it goes to another.", **_HUB),
+    EventType(
+        "callback.offer_timed_out",
+        1,
+        CallbackAnswerData,
+        "The agent did not answer the offer in time; it goes to another.",
+        **_HUB,
+    ),
+    EventType("callback.completed", 1, CallbackOutcomeData, "The customer was called back.", **_HUB),
+    EventType("callback.no_answer", 1, CallbackOutcomeData, "Nobody answered; retried later.", **_HUB),
+    EventType("callback.busy", 1, CallbackOutcomeData, "The line was busy; retried later.", **_HUB),
+    EventType("callback.failed", 1, CallbackOutcomeData, "The call failed; retried later.", **_HUB),
+    EventType(
+        "callback.expired",
+        1,
+        CallbackEndedData,
+        "The callback's window ended, or its attempts ran out, before anyone got through.",
+        **_HUB,
+    ),
+    EventType(
+        "callback.cancelled", 1, CallbackEndedData, "The callback was cancelled; it never fires.", **_HUB
+    ),
+]
+CATALOGUE: dict[str, dict[int, EventType]] = {}
+for _t in _TYPES:
+    CATALOGUE.setdefault(_t.name, {})[_t.version] = _t
+
+
+# --- Named sets of types ------------------------------------------------------------------------------
+
+# Channel events that belong to a task thread (placed on one, shown on its timeline).
+THREADED_TYPES = frozenset(t.name for t in _TYPES if t.threaded)
+# Appended by the hub itself, never accepted from integrations.
+INTERNAL_TYPES = frozenset(t.name for t in _TYPES if t.internal)
+# Every step of a callback's life, on its `callback-<id>` stream.
+CALLBACK_TYPES = frozenset(t.name for t in _TYPES if t.name.startswith("callback."))
+# How an accepted callback's call went; anything but completed is retried.
+CALLBACK_OUTCOME_TYPES = frozenset(
+    {"callback.completed", "callback.no_answer", "callback.busy", "callback.failed"}
+)
+# Callback steps that only say an agent was asked: they do not make that agent the thread's last handler.
+CALLBACK_ASKING_TYPES = frozenset(
+    {"callback.offered", "callback.declined", "callback.offer_timed_out", "callback.scheduled"}
+)
+# Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls).
+INBOUND_TYPES = frozenset({"message.received", "callback.requested"})
+# Events that count as a contact with the customer, per channel.
+CONTACT_TYPES = frozenset({"message.received", "message.sent", "call.started"})
+# Events that concern one agent by their `agent_id` (besides every callback step): assignments, presence.
+AGENT_TYPES = frozenset({"thread.assigned", "agent.status_changed"})
+
+
+def current_version(event_type: str) -> int:
+    return max(CATALOGUE[event_type])
+
+
+def validate_data(event_type: str, version: int, data: Any) -> list[dict[str, str]]:
+    """Check `data` against the schema of `event_type` at `version`; return field errors (empty if valid)."""
+    schema = CATALOGUE[event_type][version].schema
+    if not isinstance(data, dict):
+        return [{"field": "data", "message": "data must be a JSON object"}]
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        return [
+            {"field": ".".join(["data", *(str(p) for p in err["loc"])]), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+    return []
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every type and version with its JSON Schema, for integrators."""
+    return [
+        {
+            "type": t.name,
+            "version": t.version,
+            "current": t.version == current_version(t.name),
+            "internal": t.internal,
+            "description": t.description,
+            "data_schema": t.schema.model_json_schema(),
+        }
+        for t in _TYPES
+    ]
+
+
+def hub_event(
+    event_type: str, stream: str, data: dict[str, Any], *, cause: NewEvent | None, at: datetime
+) -> NewEvent:
+    """An event the hub appends itself, caused by `cause` (an ingested event) or by a command."""
+    metadata: dict[str, Any] = {}
+    if cause is not None:
+        metadata = {
+            "causation_id": cause.id,
+            "correlation_id": cause.metadata.get("correlation_id", cause.id),
+        }
+    return NewEvent(
+        source=HUB_SOURCE,
+        id=str(uuid.uuid4()),
+        type=event_type,
+        stream=stream,
+        data=data,
+        subject=cause.subject if cause is not None else "",
+        occurred_at=at,
+        metadata=metadata,
+    )

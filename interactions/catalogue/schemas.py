@@ -1,0 +1,253 @@
+"""The data schema of every event type and version: pydantic models, JSON-native, checked at ingestion."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from interactions.errors import InvalidIdentifier
+from interactions.identity.identifiers import parse_identifier
+
+TEXT_MAX = 20_000  # characters of a message body, note or transcript
+SHORT_MAX = 998  # an RFC 5322 header line: subjects, Message-IDs, references
+
+Text = Annotated[str, Field(strict=True, max_length=TEXT_MAX)]
+Short = Annotated[str, Field(strict=True, min_length=1, max_length=SHORT_MAX)]
+Name = Annotated[str, Field(strict=True, min_length=1, max_length=128)]
+Direction = Literal["inbound", "outbound"]
+MessageChannel = Literal["chat", "email", "sms", "social"]
+AnyChannel = Literal["chat", "email", "sms", "social", "voice", "web", "internal"]
+
+
+class EventData(BaseModel):
+    """Fields every event may carry. Unknown fields are kept: integrations add their own."""
+
+    model_config = ConfigDict(extra="allow")
+
+    thread_id: UUID | None = None
+    topic: Annotated[str, Field(strict=True, min_length=1, max_length=120)] | None = None
+    identifiers: list[str] = Field(default_factory=list, max_length=20)
+    conversation_ref: Short | None = None
+    agent_id: Name | None = None
+
+    @field_validator("identifiers")
+    @classmethod
+    def _identifiers_parse(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                parse_identifier(item)
+            except InvalidIdentifier as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
+class Attachment(BaseModel):
+    name: Annotated[str, Field(strict=True, min_length=1, max_length=255)]
+    content_type: Annotated[str, Field(strict=True, max_length=255)] | None = None
+    size: Annotated[int, Field(strict=True, ge=0)] | None = None
+    url: Annotated[str, Field(strict=True, max_length=2048)] | None = None
+
+
+class MessageData(EventData):
+    channel: MessageChannel
+    text: Text
+    direction: Direction | None = None
+    subject_line: Short | None = None
+    in_reply_to: Short | None = None
+    references: list[Short] = Field(default_factory=list, max_length=100)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+    sender_name: Name | None = None
+
+    expected_direction: ClassVar[str] = "inbound"
+
+    @model_validator(mode="after")
+    def _direction_matches_type(self) -> MessageData:
+        if self.direction is not None and self.direction != self.expected_direction:
+            raise ValueError(f"direction must be {self.expected_direction!r} for this event type")
+        return self
+
+
+class MessageReceivedData(MessageData):
+    expected_direction: ClassVar[str] = "inbound"
+
+
+class MessageSentData(MessageData):
+    expected_direction: ClassVar[str] = "outbound"
+
+
+class CallData(EventData):
+    channel: Literal["voice"] = "voice"
+    direction: Direction
+    from_number: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    to_number: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    ivr_path: list[Name] = Field(default_factory=list, max_length=50)
+    queue: Name | None = None
+
+
+class CallStartedData(CallData):
+    pass
+
+
+class CallEndedData(CallData):
+    duration_seconds: Annotated[int, Field(strict=True, ge=0, le=7 * 24 * 3600)]
+    disposition: Name | None = None
+    text: Text | None = None  # a summary or transcript
+    recording_ref: Short | None = None
+
+
+class CallTransferredData(CallData):
+    direction: Direction | None = None  # type: ignore[assignment]
+    to_agent_id: Name | None = None
+    to_queue: Name | None = None
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _has_target(self) -> CallTransferredData:
+        if not (self.to_agent_id or self.to_queue):
+            raise ValueError("a transfer names to_agent_id or to_queue")
+        return self
+
+
+SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+
+class SurveyAnsweredData(EventData):
+    channel: AnyChannel
+    metric: Literal["csat", "nps", "ces"]
+    score: Annotated[int, Field(strict=True)]
+    comment: Text | None = None
+    survey_id: Name | None = None
+
+    @model_validator(mode="after")
+    def _score_in_range(self) -> SurveyAnsweredData:
+        low, high = SURVEY_RANGES[self.metric]
+        if not low <= self.score <= high:
+            raise ValueError(f"{self.metric} score must be between {low} and {high}")
+        return self
+
+
+class NoteAddedData(EventData):
+    channel: Literal["internal"] = "internal"
+    text: Annotated[str, Field(strict=True, min_length=1, max_length=TEXT_MAX)]
+
+
+class ProfileUpdatedData(BaseModel):
+    """Profile fields from a CRM or the customer; only the fields present change."""
+
+    model_config = ConfigDict(extra="allow")
+
+    identifiers: list[str] = Field(default_factory=list, max_length=20)
+    name: Annotated[str, Field(strict=True, max_length=200)] | None = None
+    language: Annotated[str, Field(strict=True, max_length=35)] | None = None
+    timezone: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    segment: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    birthday: date | None = None
+    preferences: dict[str, Any] | None = None
+    consent: dict[str, bool] | None = None
+
+    _identifiers_parse = field_validator("identifiers")(EventData._identifiers_parse.__func__)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"{value!r} is not an IANA time zone") from exc
+        return value
+
+
+# --- Types the hub appends itself (never posted by integrations) ------------------------------------------
+
+
+class CustomerCreatedData(BaseModel):
+    customer_id: UUID
+    identifiers: list[str]
+
+
+class CustomerIdentifiedData(BaseModel):
+    customer_id: UUID
+    identifier: str
+
+
+class CustomerMergedData(BaseModel):
+    survivor_id: UUID
+    merged_id: UUID
+
+
+class ThreadOpenedData(BaseModel):
+    thread_id: UUID
+    customer_id: UUID
+    topic: str | None = None
+
+
+class ThreadAssignedData(BaseModel):
+    thread_id: UUID
+    agent_id: str
+
+
+class ThreadStateData(BaseModel):
+    thread_id: UUID
+    agent_id: str | None = None
+    reason: str | None = None
+
+
+class AgentStatusChangedData(BaseModel):
+    agent_id: str
+    status: Literal["available", "busy", "offline"]
+    reason: str | None = None
+
+
+class CallbackRequestedData(EventData):
+    """A customer asked to be called back; `thread_id`, if given, is the thread they named."""
+
+    callback_id: UUID
+    phone: str
+    reason: str = ""
+    not_before: datetime
+    window_end: datetime
+    timezone: str | None = None
+    requested_by: str
+
+
+class CallbackScheduledData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    due_at: datetime
+    why: Literal["requested", "retry", "hours"]
+
+
+class CallbackOfferedData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    offer: int
+    agent_id: str
+    route: Literal["last_agent", "skills", "least_recent"]
+    expires_at: datetime
+    context: dict[str, Any]
+
+
+class CallbackAnswerData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    offer: int
+    agent_id: str
+    reason: str | None = None
+
+
+class CallbackOutcomeData(BaseModel):
+    callback_id: UUID
+    attempt: int
+    agent_id: str
+    note: str | None = None
+
+
+class CallbackEndedData(BaseModel):
+    callback_id: UUID
+    reason: str
+    agent_id: str | None = None

@@ -1,0 +1,1 @@
+"""The customer context: everything an agent, IVR or bot needs before answering, in one read."""

@@ -1,0 +1,67 @@
+"""The context answer: a customer's profile, open threads with their recent timeline, recently resolved
+threads, pending callbacks and survey summaries, in a fixed number of queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interactions.callbacks.models import Callback
+from interactions.callbacks.selectors import callback_brief
+from interactions.customers.models import Customer
+from interactions.customers.selectors import customer_identifiers, customer_profile
+from interactions.threads.models import Thread, ThreadStatus, TimelineEntry
+from interactions.threads.selectors import recent_entries, thread_brief, timeline_entry
+
+RECENT_ENTRIES = 20  # timeline entries per open thread in a context answer
+OPEN_THREADS = 10
+RESOLVED_THREADS = 5
+
+
+def _survey_summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
+    last = answers[-1]
+    trend = None
+    if len(answers) > 1:
+        earlier = sum(a["score"] for a in answers[:-1]) / (len(answers) - 1)
+        trend = "up" if last["score"] > earlier else "down" if last["score"] < earlier else "flat"
+    return {"last": last["score"], "at": last["at"], "trend": trend, "history": [a["score"] for a in answers]}
+
+
+def context_get(customer: Customer) -> dict[str, Any]:
+    """Everything an agent, IVR or bot needs before answering, in a fixed number of queries."""
+    identifiers = customer_identifiers(customer)
+    open_threads = list(
+        Thread.objects.filter(customer=customer, status=ThreadStatus.OPEN).order_by("-last_activity_at")[
+            :OPEN_THREADS
+        ]
+    )
+    recent = recent_entries([t.pk for t in open_threads], RECENT_ENTRIES)
+    by_thread: dict[Any, list[TimelineEntry]] = {t.pk: [] for t in open_threads}
+    for entry in recent:
+        by_thread[entry.thread_id].append(entry)
+    resolved = Thread.objects.filter(customer=customer, status=ThreadStatus.RESOLVED).order_by(
+        "-resolved_at"
+    )[:RESOLVED_THREADS]
+    return {
+        "customer": customer_profile(customer, identifiers),
+        "open_threads": [
+            {
+                **thread_brief(t),
+                # Oldest first, as a conversation reads; only the most recent entries.
+                "recent": [
+                    timeline_entry(e)
+                    for e in sorted(by_thread[t.pk], key=lambda e: (e.occurred_at, e.position))
+                ],
+            }
+            for t in open_threads
+        ],
+        "recently_resolved": [thread_brief(t) for t in resolved],
+        "pending_callbacks": [
+            callback_brief(c)
+            for c in Callback.objects.filter(thread__customer=customer, state__in=Callback.ACTIVE).order_by(
+                "due_at", "pk"
+            )
+        ],
+        "surveys": {
+            metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
+        },
+    }

@@ -1,0 +1,1 @@
+"""Customers: one person behind many identifiers, read from their projection."""

@@ -1,0 +1,33 @@
+"""One page of the log for a token: the integration's own sources, or the whole log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub import log
+from interactions.access.models import ApiToken
+from interactions.access.rules import log_source_filter, require_may_read_log
+
+
+def log_page(*, token: ApiToken, after: int, limit: int) -> dict[str, Any]:
+    """One page of the log after `after`, limited to the token's sources for integration tokens."""
+    require_may_read_log(token)
+    events = log.read_after(after, limit=limit + 1, source_prefix=log_source_filter(token))
+    has_more = len(events) > limit
+    events = events[:limit]
+    return {
+        "events": [
+            {
+                "position": e.position,
+                "stream": e.stream,
+                "stream_version": e.stream_version,
+                "schema_version": e.schema_version,
+                "recorded_at": e.recorded_at,
+                "metadata": e.metadata,
+                "event": e.to_cloudevent(),
+            }
+            for e in events
+        ],
+        "next_after": events[-1].position if events else after,
+        "has_more": has_more,
+    }

@@ -1,0 +1,1 @@
+"""Identity: customer identifiers as URIs (tel:, mailto:, chat:, social:, account:), parsed and normalised."""

@@ -1,0 +1,92 @@
+"""Parse and normalise identifier URIs, with reasons a person can act on when one does not parse."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from interactions.errors import InvalidIdentifier
+
+KINDS = ("tel", "mailto", "chat", "social", "account")
+MAX_LENGTH = 320
+
+_token = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}$")
+_platform = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_handle = re.compile(r"^@?[A-Za-z0-9._\-]{1,100}$")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Identifier:
+    kind: str
+    value: str
+
+    @property
+    def uri(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+def parse_identifier(raw: object) -> Identifier:
+    """Parse and normalise an identifier URI; raise InvalidIdentifier with a reason a person can act on."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidIdentifier("an identifier must be a non-empty string such as tel:+15551234567")
+    raw = raw.strip()
+    if len(raw) > MAX_LENGTH:
+        raise InvalidIdentifier(f"an identifier is at most {MAX_LENGTH} characters")
+    kind, sep, value = raw.partition(":")
+    kind = kind.lower()
+    if not sep or kind not in KINDS:
+        raise InvalidIdentifier(
+            f"{raw!r} is not an identifier URI; use one of tel:, mailto:, chat:, social:<platform>:, account:"
+        )
+    return _PARSERS[kind](value)
+
+
+def _tel(value: str) -> Identifier:
+    try:
+        number = phonenumbers.parse(value, settings.THREADLINE_DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidIdentifier(f"tel:{value} is not a phone number ({exc})") from exc
+    # "Possible" (right length for its country) rather than "valid" (an assigned range): fictional 555
+    # numbers and newly assigned ranges must still identify a customer.
+    if not phonenumbers.is_possible_number(number):
+        raise InvalidIdentifier(f"tel:{value} is not a possible phone number for its country")
+    return Identifier("tel", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _mailto(value: str) -> Identifier:
+    address = value.split("?", 1)[0].strip()
+    try:
+        validate_email(address)
+    except ValidationError as exc:
+        raise InvalidIdentifier(f"mailto:{value} is not an email address") from exc
+    return Identifier("mailto", address.lower())
+
+
+def _chat(value: str) -> Identifier:
+    if not _token.match(value):
+        raise InvalidIdentifier(f"chat:{value} is not a chat visitor id (letters, digits, . _ ~ -)")
+    return Identifier("chat", value)
+
+
+def _social(value: str) -> Identifier:
+    platform, sep, handle = value.partition(":")
+    platform = platform.lower()
+    if not sep or not _platform.match(platform) or not _handle.match(handle):
+        raise InvalidIdentifier(f"social:{value} is not social:<platform>:<handle>")
+    # Handles are case-insensitive on the platforms we know; a leading @ is presentation.
+    return Identifier("social", f"{platform}:{handle.lstrip('@').lower()}")
+
+
+def _account(value: str) -> Identifier:
+    if not _ACCOUNT.match(value):
+        raise InvalidIdentifier(f"account:{value} is not an account number")
+    return Identifier("account", value)
+
+
+_PARSERS = {"tel": _tel, "mailto": _mailto, "chat": _chat, "social": _social, "account": _account}

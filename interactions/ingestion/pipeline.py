@@ -1,0 +1,101 @@
+"""The ingest pipeline: validate every event of a request, place them, and append them all or none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from hub import log, store
+from hub.events import AppendResult, NewEvent, RecordedEvent
+from interactions.access.models import ApiToken
+from interactions.access.rules import require_may_post_events
+from interactions.errors import Forbidden, InvalidEvents
+from interactions.ingestion.cloudevents import parse_event
+from interactions.placement.locks import placement_view_locked, retrying_deadlocks
+from interactions.placement.rules import PlacementError
+
+
+@dataclass(frozen=True)
+class IngestedEvent:
+    result: AppendResult
+
+    def as_dict(self) -> dict[str, Any]:
+        event = self.result.event
+        return {
+            "id": event.id,
+            "source": event.source,
+            "position": event.position,
+            "duplicate": self.result.duplicate,
+            "customer_id": event.metadata.get("customer_id"),
+            "thread_id": event.metadata.get("thread_id"),
+        }
+
+
+def events_ingest(events: list[Any], *, token: ApiToken) -> list[IngestedEvent]:
+    """Validate every event, then append all of them in one transaction, or none.
+
+    Raises Forbidden if the token may not post raw events or any event's source is outside its prefix, and
+    InvalidEvents naming every bad event by index and field.
+    """
+    require_may_post_events(token)
+    new_events: list[NewEvent] = []
+    errors: list[dict[str, Any]] = []
+    forbidden: list[int] = []
+    for index, raw in enumerate(events):
+        new_event, event_errors, is_forbidden = parse_event(raw, token)
+        if is_forbidden:
+            forbidden.append(index)
+        errors += [{"index": index, **e} for e in event_errors]
+        if new_event is not None:
+            new_events.append(new_event)
+    if forbidden:
+        raise Forbidden(
+            f"this token may only post events whose source starts with {token.source_prefix!r}",
+            extra={"indexes": forbidden},
+        )
+    if errors:
+        raise InvalidEvents(errors)
+    return retrying_deadlocks(lambda: _place_and_append(new_events))
+
+
+def _place_and_append(new_events: list[NewEvent]) -> list[IngestedEvent]:
+    """Place every event, then append them with the hub's own events, all in one transaction, or none.
+
+    Validation, redaction and identifier parsing happened before. Placement runs under locks on the
+    request's identifiers and customers (so two requests about one customer are placed one after the
+    other), not under the global append lock, which `store.append` takes only to write.
+    """
+    with transaction.atomic():
+        view = placement_view_locked(new_events)
+        originals = log.existing((e.source, e.id) for e in new_events)
+        now = timezone.now()
+        to_append: list[NewEvent] = []
+        index_of: dict[tuple[str, str], int] = {}  # (source, id) -> its place in to_append
+        errors: list[dict[str, Any]] = []
+        for index, event in enumerate(new_events):
+            key = (event.source, event.id)
+            if key in originals or key in index_of:
+                continue
+            try:
+                placement = view.decide(event, now=now)
+            except PlacementError as exc:
+                errors.append({"index": index, "field": exc.field, "message": exc.message})
+                continue
+            to_append += placement.prelude
+            index_of[key] = len(to_append)
+            to_append.append(placement.stamped(event))
+        if errors:
+            raise InvalidEvents(errors)
+        appended = store.append(to_append) if to_append else []
+    results: list[IngestedEvent] = []
+    answered: set[tuple[str, str]] = set()
+    for event in new_events:
+        key = (event.source, event.id)
+        recorded: RecordedEvent = originals[key] if key in originals else appended[index_of[key]].event
+        duplicate = key in originals or key in answered
+        results.append(IngestedEvent(AppendResult(recorded, duplicate=duplicate)))
+        answered.add(key)
+    return results

@@ -1,0 +1,1 @@
+"""Privacy: payment card data masked before anything reaches the log (PCI DSS)."""

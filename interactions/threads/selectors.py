@@ -1,0 +1,89 @@
+"""Reads of threads: lists, one thread, its timeline, and the most recent entries of several at once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, QuerySet
+
+from hub.errors import NotFound
+from interactions.customers.selectors import customer_get
+from interactions.threads.models import Thread, TimelineEntry
+
+
+def timeline_entry(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "position": entry.position,
+        "occurred_at": entry.occurred_at,
+        "type": entry.type,
+        "channel": entry.channel,
+        "direction": entry.direction,
+        "text": entry.text,
+        "agent_id": entry.agent_id or None,
+        "details": entry.details,
+    }
+
+
+def thread_brief(thread: Thread) -> dict[str, Any]:
+    return {
+        "id": thread.pk,
+        "customer_id": thread.customer_id,
+        "topic": thread.topic or None,
+        "status": thread.status,
+        "opened_at": thread.opened_at,
+        "last_activity_at": thread.last_activity_at,
+        "resolved_at": thread.resolved_at,
+        "assigned_agent": thread.assigned_agent or None,
+        "channels": thread.channels,
+        "event_count": thread.event_count,
+        "version": thread.version,
+    }
+
+
+def thread_list(
+    *, customer_id: uuid.UUID | None = None, status: str | None = None, channel: str | None = None
+) -> QuerySet[Thread]:
+    query = Thread.objects.all()
+    if customer_id is not None:
+        query = query.filter(customer=customer_get(customer_id))
+    if status:
+        query = query.filter(status=status)
+    if channel:
+        query = query.filter(Exists(TimelineEntry.objects.filter(thread=OuterRef("pk"), channel=channel)))
+    return query.order_by("-last_activity_at", "pk")
+
+
+def thread_get(thread_id: uuid.UUID | str) -> Thread:
+    thread = Thread.objects.filter(pk=thread_id).first()
+    if thread is None:
+        raise NotFound(f"no thread {thread_id}")
+    return thread
+
+
+def thread_timeline(thread: Thread) -> QuerySet[TimelineEntry]:
+    """The full timeline in the order things happened; ties (and late arrivals) by log position."""
+    return TimelineEntry.objects.filter(thread=thread).order_by("occurred_at", "position")
+
+
+def recent_entries(thread_ids: list, per_thread: int) -> list[TimelineEntry]:
+    """Each thread's latest `per_thread` timeline entries, in one query that does not grow with history.
+
+    One LIMIT-ed sub-select per thread, joined by UNION ALL: on both databases each walks the thread's
+    (thread, occurred_at, position) index backwards for its few rows, whatever the thread's length. A window
+    function would number every entry of every thread first.
+    """
+    if not thread_ids:
+        return []
+    table = connection.ops.quote_name(TimelineEntry._meta.db_table)
+    thread = TimelineEntry._meta.get_field("thread")
+    select = (
+        f"SELECT * FROM (SELECT * FROM {table} WHERE thread_id = %s"
+        " ORDER BY occurred_at DESC, position DESC LIMIT %s)"
+    )
+    sql = " UNION ALL ".join(f"{select} AS r{i}" for i in range(len(thread_ids)))
+    params: list[Any] = []
+    for thread_id in thread_ids:
+        params += [thread.get_db_prep_value(thread_id, connection), per_thread]
+    return list(TimelineEntry.objects.raw(sql, params))

@@ -1,0 +1,1 @@
+"""Live topics: which topics an event is delivered on, and which a token may subscribe to."""

@@ -1,0 +1,99 @@
+"""Topics of live delivery: the canonical form of a subscription, and every topic an event is delivered on."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hub.events import RecordedEvent
+from interactions.access.models import ApiToken
+from interactions.access.rules import may_subscribe_to_everything
+from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES
+from interactions.customers.models import Customer
+from interactions.threads.models import Thread
+
+
+class TopicError(Exception):
+    """A subscription topic that is malformed, unknown, or not for this token."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def subscription_topics(token: ApiToken, topic: object) -> set[str]:
+    """The topics a subscription to `topic` listens on: its canonical form (`agent:me` becomes
+    `agent:<id>`, a merged customer its survivor) and, for a merged customer, its own id as well, so that a
+    resume from before the merge also replays what was placed on it then."""
+    canonical = subscription_topic(token, topic)
+    kind, _, raw_id = str(topic).partition(":")
+    if kind == "customer" and canonical != (given := f"customer:{uuid.UUID(raw_id)}"):
+        return {canonical, given}
+    return {canonical}
+
+
+def merge_followed(topics: set[str], event: RecordedEvent) -> str | None:
+    """The survivor's topic a subscription must add when `event` merges one of its customers, else None."""
+    if event.type != "customer.merged":
+        return None
+    survivor = f"customer:{event.data['survivor_id']}"
+    if f"customer:{event.data['merged_id']}" in topics and survivor not in topics:
+        return survivor
+    return None
+
+
+def subscription_topic(token: ApiToken, topic: object) -> str:
+    """The canonical form of a topic: `agent:me` becomes `agent:<id>`, a merged customer its survivor."""
+    if not isinstance(topic, str):
+        raise TopicError(
+            "bad_topic", "a topic is a string such as customer:<id>, thread:<id>, agent:me or all"
+        )
+    if topic == "all":
+        if not may_subscribe_to_everything(token):
+            raise TopicError("forbidden", "only supervisors may subscribe to all")
+        return topic
+    if topic == "agent:me":
+        return f"agent:{token.pk}"
+    kind, _, raw_id = topic.partition(":")
+    try:
+        key = uuid.UUID(raw_id)
+    except ValueError:
+        raise TopicError(
+            "bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all"
+        ) from None
+    if kind == "customer":
+        customer = Customer.objects.filter(pk=key).first()
+        if customer is None:
+            raise TopicError("not_found", f"no customer {key}")
+        return f"customer:{customer.merged_into_id or customer.pk}"
+    if kind == "thread":
+        if not Thread.objects.filter(pk=key).exists():
+            raise TopicError("not_found", f"no thread {key}")
+        return f"thread:{key}"
+    raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
+
+
+def event_topics(event: RecordedEvent) -> set[str]:
+    """Every topic an event is delivered on."""
+    data, metadata = event.data, event.metadata
+    topics = {"all"}
+    for key in ("customer_id", "survivor_id", "merged_id"):
+        for source in (metadata, data):
+            if source.get(key):
+                topics.add(f"customer:{source[key]}")
+    for source in (metadata, data):
+        if source.get("thread_id"):
+            topics.add(f"thread:{source['thread_id']}")
+    if (event.type in AGENT_TYPES or event.type in CALLBACK_TYPES) and data.get("agent_id"):
+        topics.add(f"agent:{data['agent_id']}")
+    return topics
+
+
+def event_for_subscriber(event: RecordedEvent) -> dict[str, Any]:
+    """The CloudEvent as stored, with the customer and thread it was placed on."""
+    return {
+        **event.to_cloudevent(),
+        "customer_id": event.metadata.get("customer_id"),
+        "thread_id": event.metadata.get("thread_id") or event.data.get("thread_id"),
+    }
