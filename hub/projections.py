@@ -21,12 +21,12 @@ REBUILD_PAGE = 25_000
 
 
 class Projector(Protocol):
-    """Turns log events into read-model rows. `apply` touches only the projector's own tables."""
+    """Turns log events into read-model rows. `apply_all` touches only the projector's own tables."""
 
     name: str
     types: frozenset[str]
 
-    def apply_all(self, events: list) -> None:
+    def apply_all(self, events: list[RecordedEvent]) -> None:
         """Apply events (in log order, all of handled types) as one unit of work."""
 
     def reset(self) -> None:
@@ -49,14 +49,6 @@ def projectors() -> list[Projector]:
     return list(_projectors.values())
 
 
-def _checkpoint(name: str, *, for_update: bool = False) -> ProjectionCheckpoint:
-    query = ProjectionCheckpoint.objects
-    if for_update:
-        query = query.select_for_update()
-    checkpoint, _ = query.get_or_create(name=name)
-    return checkpoint
-
-
 def _page(after: int, size: int = PAGE) -> list[RecordedEvent]:
     return log.read_after(after, limit=size)
 
@@ -73,44 +65,42 @@ def _apply_from(projector: Projector, after: int) -> int:
             return position
 
 
-def _apply(projector: Projector, events: list) -> None:
+def _apply(projector: Projector, events: list[RecordedEvent]) -> None:
     handled = [event for event in events if event.type in projector.types]
     if handled:
         projector.apply_all(handled)
 
 
-def _one(sql: str, params: list) -> tuple | None:
-    """One row of a plain statement. The per-append bookkeeping below runs under the append lock on every
-    append, where compiling ORM queries cost more than running them."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _current(name: str, before: int | None = None) -> tuple[int, str, int | None]:
-    """A projector's checkpoint position and last error (a new projector starts at 0), and with `before`
-    the log position preceding it (0 for none), read in the same round trip."""
+def _current(names: list[str], before: int | None = None) -> tuple[dict[str, tuple[int, str]], int | None]:
+    """Each projector's checkpoint position and last error (a new projector starts at 0), and with `before`
+    the log position preceding it (0 for none), read in one round trip."""
     previous = "(SELECT COALESCE(MAX(position), 0) FROM hub_event WHERE position < %s)" if before else "NULL"
-    params = [before, name] if before else [name]
-    row = _one(
-        f"SELECT position, last_error, {previous} FROM hub_projection_checkpoint WHERE name = %s", params
-    )
-    if row is None:  # a new projector: create its checkpoint at 0, then read it as any other
-        _checkpoint(name)
-        return _current(name, before)
-    return row[0], row[1], row[2]
-
-
-def _advance(name: str, position: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE hub_projection_checkpoint SET position = %s, last_error = '', failed_position = NULL"
-            " WHERE name = %s",
-            [position, name],
+            f"SELECT name, position, last_error, {previous} FROM hub_projection_checkpoint"
+            f" WHERE name IN ({', '.join(['%s'] * len(names))})",
+            [before, *names] if before else names,
         )
+        rows = cursor.fetchall()
+    if len(rows) < len(names):  # a new projector: create its checkpoint at 0, then read them all again
+        ProjectionCheckpoint.objects.bulk_create(
+            [ProjectionCheckpoint(name=name) for name in names], ignore_conflicts=True
+        )
+        return _current(names, before)
+    return {name: (position, error) for name, position, error, _ in rows}, rows[0][3]
 
 
-def catch_up(new_events: list | None = None) -> None:
+def _advance(names: list[str], position: int) -> None:
+    if names:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE hub_projection_checkpoint SET position = %s, last_error = '', failed_position = NULL"
+                f" WHERE name IN ({', '.join(['%s'] * len(names))})",
+                [position, *names],
+            )
+
+
+def catch_up(new_events: list[RecordedEvent] | None = None) -> None:
     """Bring every projector up to the end of the log. Called by `append`, inside its transaction and lock.
 
     `new_events` are the events this append just wrote: a projector whose checkpoint is right behind them
@@ -118,16 +108,25 @@ def catch_up(new_events: list | None = None) -> None:
     earlier, or is new) it reads the log from its checkpoint.
 
     A projector that raises is rolled back to its savepoint: the events stay appended (the log is the truth),
-    the checkpoint stays where it was and records the failure, and the next append tries again from there.
+    its checkpoint stays where it was and records the failure, the other projectors go on, and the next
+    append tries it again from there. The checkpoints are read in one statement and advanced in one.
     """
+    if not _projectors:
+        return
+    current, previous = _current(list(_projectors), new_events[0].position if new_events else None)
+    advanced: list[str] = []
+    head = None
     for projector in _projectors.values():
-        at, last_error, previous = _current(projector.name, new_events[0].position if new_events else None)
+        at, last_error = current[projector.name]
         try:
-            with transaction.atomic():
-                if new_events and not last_error and at == previous:
-                    _apply(projector, new_events)
-                    position = new_events[-1].position
-                else:
+            if new_events and not last_error and at == previous:
+                handled = [event for event in new_events if event.type in projector.types]
+                if handled:
+                    with transaction.atomic():
+                        projector.apply_all(handled)
+                position = new_events[-1].position
+            else:
+                with transaction.atomic():
                     position = _apply_from(projector, at)
         except Exception as exc:  # a projector bug must not lose the event being appended
             logger.exception("projection %s failed after position %s", projector.name, at)
@@ -136,7 +135,10 @@ def catch_up(new_events: list | None = None) -> None:
             )
             continue
         if position != at or last_error:
-            _advance(projector.name, position)
+            advanced.append(projector.name)
+            head = position
+    if head is not None:
+        _advance(advanced, head)
 
 
 def catch_up_if_behind() -> None:
@@ -144,12 +146,14 @@ def catch_up_if_behind() -> None:
     if not _projectors:
         return
     names = list(_projectors)
-    (current,) = _one(
-        "SELECT COUNT(*) FROM hub_projection_checkpoint WHERE last_error = '' AND name IN"
-        f" ({', '.join(['%s'] * len(names))})"
-        " AND position = COALESCE((SELECT MAX(position) FROM hub_event), 0)",
-        names,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM hub_projection_checkpoint WHERE last_error = '' AND name IN"
+            f" ({', '.join(['%s'] * len(names))})"
+            " AND position = COALESCE((SELECT MAX(position) FROM hub_event), 0)",
+            names,
+        )
+        (current,) = cursor.fetchone()
     if current < len(_projectors):
         log.append_lock()  # catching up writes read models: one writer at a time, as for appends
         catch_up()

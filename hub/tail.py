@@ -38,6 +38,10 @@ def _last_position() -> int:
     return log.last_position()
 
 
+def _close_connection() -> None:
+    connection.close()  # the calling thread's own connection: call it in the tailer's thread
+
+
 class LogTailer:
     """Reads the log after `position` as it grows and calls every subscriber with each new page."""
 
@@ -127,8 +131,7 @@ class LogTailer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        with contextlib.suppress(Exception):
-            await self._in_thread(connection.close)
+        await self._in_thread(_close_connection)
         self._thread.shutdown(wait=False)
 
 
@@ -146,7 +149,9 @@ def tailer() -> LogTailer:
     """The tailer of the running event loop (one per ASGI process)."""
     loop = asyncio.get_running_loop()
     for old in [lp for lp in _tailers if lp.is_closed()]:
-        del _tailers[old]
+        gone = _tailers.pop(old)  # its loop ended without stop(): close its connection all the same
+        gone._thread.submit(_close_connection)
+        gone._thread.shutdown(wait=False)
     if loop not in _tailers:
         _tailers[loop] = LogTailer()
     return _tailers[loop]

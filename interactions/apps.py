@@ -14,9 +14,10 @@ class InteractionsConfig(AppConfig):
         from interactions.callbacks import tasks as callback_tasks  # noqa: F401
         from interactions.callbacks.hours import InvalidHours
         from interactions.callbacks.schedule import check_hours_settings
-        from interactions.projections.context import ContextProjector
+        from interactions.projections import projectors
 
-        register_projector(ContextProjector())
+        for projector in projectors():
+            register_projector(projector)
         try:
             check_hours_settings()
         except InvalidHours as exc:

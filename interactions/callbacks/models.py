@@ -26,7 +26,10 @@ class Callback(models.Model):
     ACTIVE = (CallbackState.SCHEDULED, CallbackState.OFFERED, CallbackState.ACCEPTED)
 
     id = models.UUIDField(primary_key=True)
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="callbacks")
+    # No database constraint: callbacks and threads are separate projections (see Thread.customer).
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="callbacks", db_constraint=False
+    )
     phone = models.CharField(max_length=64)
     reason = models.TextField(blank=True, default="")
     timezone = models.CharField(max_length=64, blank=True, default="", help_text="The customer's zone.")

@@ -18,7 +18,11 @@ class Thread(models.Model):
     id = models.UUIDField(primary_key=True)
     # No index of its own: ix_thread_customer_status starts with the customer. Every event rewrites its
     # thread's row, and each index is one more entry to write per rewrite.
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="threads", db_index=False)
+    # No database constraint: customers and threads are two projections, each with its own checkpoint, so a
+    # thread may briefly name a customer its projection has not applied yet (or one stopped by a failure).
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="threads", db_index=False, db_constraint=False
+    )
     topic = models.CharField(max_length=120, blank=True, default="")
     status = models.CharField(max_length=16, choices=ThreadStatus.choices, default=ThreadStatus.OPEN)
     opened_at = models.DateTimeField()

@@ -23,7 +23,8 @@ from interactions.models import (
     Thread,
     TimelineEntry,
 )
-from interactions.projections.context import ContextProjector
+from interactions.projections.threads import ThreadsProjector
+from interactions.projections.unit_of_work import RowProjector
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
@@ -113,8 +114,10 @@ def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, superviso
 
     assert read_model_state() == before
     assert f"from {StoredEvent.objects.count()} events" in out.getvalue()
-    checkpoint = ProjectionCheckpoint.objects.get(name="context")
-    assert checkpoint.position == StoredEvent.objects.order_by("-position").first().position
+    head = StoredEvent.objects.order_by("-position").first().position
+    checkpoints = ProjectionCheckpoint.objects.filter(name__in=[p.name for p in projections.projectors()])
+    assert sorted(c.name for c in checkpoints) == ["callbacks", "customers", "presence", "threads"]
+    assert {c.position for c in checkpoints} == {head}
 
 
 @pytest.mark.parametrize("keep", [1, 3, 50_000])
@@ -127,7 +130,7 @@ def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_sta
     play_history(api, supervisor_api)
     before = read_model_state()
     monkeypatch.setattr(projections, "REBUILD_PAGE", 2)
-    monkeypatch.setattr("interactions.projections.context.REPLAY_KEEP", keep)
+    monkeypatch.setattr("interactions.projections.unit_of_work.REPLAY_KEEP", keep)
 
     projections.rebuild()
 
@@ -137,7 +140,7 @@ def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_sta
 def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, supervisor_api, monkeypatch):
     play_history(api, supervisor_api)
     before = read_model_state()
-    original = ContextProjector.apply_all
+    original = RowProjector.apply_all
     calls = []
 
     def failing_on_the_second_page(self, events):
@@ -147,10 +150,10 @@ def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, su
         return original(self, events)
 
     monkeypatch.setattr(projections, "REBUILD_PAGE", 3)
-    monkeypatch.setattr(ContextProjector, "apply_all", failing_on_the_second_page)
+    monkeypatch.setattr(RowProjector, "apply_all", failing_on_the_second_page)
     with pytest.raises(RuntimeError):
         projections.rebuild()
-    monkeypatch.setattr(ContextProjector, "apply_all", original)
+    monkeypatch.setattr(RowProjector, "apply_all", original)
 
     assert read_model_state() == before  # the rebuild's transaction rolled back
     post(api, subject="tel:+15550001111", data={"channel": "sms", "text": "after"})
@@ -169,29 +172,34 @@ def test_rebuild_after_the_read_models_were_damaged_restores_them(api, superviso
     assert read_model_state() == before
 
 
-def test_a_projector_bug_never_loses_the_event_and_the_projection_catches_up_when_fixed(api, monkeypatch):
+def test_a_projector_bug_never_loses_the_event_stops_only_that_projection_and_it_catches_up_when_fixed(
+    api, monkeypatch
+):
     post(api, time="2026-11-23T09:00:00Z")
-    original = ContextProjector.apply_all
+    original = ThreadsProjector.apply_all
 
     def broken(self, events):
         if any(event.type == "message.received" for event in events):
             raise RuntimeError("bug in the projector")
         return original(self, events)
 
-    monkeypatch.setattr(ContextProjector, "apply_all", broken)
+    monkeypatch.setattr(ThreadsProjector, "apply_all", broken)
     response = post(api, subject="tel:+15557654321", time="2026-11-23T10:00:00Z")
 
-    # The event and its decisions are in the log even though the read models could not apply them.
+    # The event and its decisions are in the log even though the threads projection could not apply them.
     stored = StoredEvent.objects.get(position=response["position"])
     assert stored.metadata["thread_id"] == response["thread_id"]
-    checkpoint = ProjectionCheckpoint.objects.get(name="context")
+    checkpoint = ProjectionCheckpoint.objects.get(name="threads")
     assert "bug in the projector" in checkpoint.last_error
     assert checkpoint.position < response["position"]
-    assert not Customer.objects.filter(pk=response["customer_id"]).exists()
-    status = {s["name"]: s for s in projections.status()}["context"]
-    assert status["error"]
+    assert not TimelineEntry.objects.filter(thread_id=response["thread_id"]).exists()
+    status = {s["name"]: s for s in projections.status()}
+    assert status["threads"]["error"]
+    # The other projections went on: the customer exists with its contact counted.
+    assert status["customers"]["error"] == "" and status["customers"]["position"] == response["position"]
+    assert Customer.objects.get(pk=response["customer_id"]).channel_counts == {"sms": 1}
 
-    monkeypatch.setattr(ContextProjector, "apply_all", original)
+    monkeypatch.setattr(ThreadsProjector, "apply_all", original)
     post(api, subject="tel:+15557654321", time="2026-11-23T11:00:00Z")
 
     checkpoint.refresh_from_db()

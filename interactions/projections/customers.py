@@ -1,0 +1,169 @@
+"""The customers projection: customers and their identifiers, profiles, contact counts and survey answers.
+
+Decisions (which customer, which merge) were made at placement and recorded in the log, so replaying gives
+the same rows; `tests/hub/test_projections.py` checks that a rebuild equals the incremental state.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from hub.events import RecordedEvent
+from interactions.catalogue import CONTACT_TYPES
+from interactions.customers.models import Customer, CustomerIdentifier
+from interactions.identity.identifiers import parse_identifier
+from interactions.projections.unit_of_work import RowProjector, UnitOfWork
+
+SURVEY_HISTORY = 5  # answers kept per metric, for the context's summary and trend
+CUSTOMER_FIELDS = [
+    "merged_into", "name", "language", "timezone", "segment", "birthday", "preferences", "consent",
+    "channel_counts", "first_contact_at", "last_contact_at", "surveys",
+]  # fmt: skip
+
+
+class CustomerRows(UnitOfWork):
+    tables = {"customer": (Customer, CUSTOMER_FIELDS), "identifier": (CustomerIdentifier, ["customer"])}
+    kept = ("customer",)
+
+    def start_page(self) -> None:
+        self.checked_uris: set[str] = set()  # identifiers looked up already (found or not)
+
+    def customer(self, customer_id: Any) -> Customer:
+        """The customer, or the survivor it was merged into."""
+        customer = self.get("customer", customer_id)
+        return self.customer(customer.merged_into_id) if customer.merged_into_id else customer
+
+
+def _add_identifiers(rows: CustomerRows, customer_id: str, uris: list[str], at: datetime) -> None:
+    unchecked = [u for u in uris if u not in rows.rows["identifier"] and u not in rows.checked_uris]
+    if unchecked:
+        rows.load("identifier", unchecked)
+        rows.checked_uris.update(unchecked)
+    for uri in uris:
+        row = rows.rows["identifier"].get(uri)
+        if row is None:
+            identifier = CustomerIdentifier(
+                uri=uri, kind=parse_identifier(uri).kind, customer_id=customer_id, added_at=at
+            )
+            rows.add("identifier", uri, identifier)
+        elif str(row.customer_id) != str(customer_id):
+            row.customer_id = customer_id
+            rows.touch("identifier", uri)
+
+
+def apply_customer_created(rows: CustomerRows, event: RecordedEvent) -> None:
+    customer_id = event.data["customer_id"]
+    rows.add("customer", customer_id, Customer(id=customer_id, created_at=event.occurred_at))
+    _add_identifiers(rows, customer_id, event.data["identifiers"], event.occurred_at)
+
+
+def apply_customer_identified(rows: CustomerRows, event: RecordedEvent) -> None:
+    _add_identifiers(rows, event.data["customer_id"], [event.data["identifier"]], event.occurred_at)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(x for x in (a, b) if x) if (a or b) else None
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(x for x in (a, b) if x) if (a or b) else None
+
+
+def apply_customer_merged(rows: CustomerRows, event: RecordedEvent) -> None:
+    """Rare, and it moves rows outside the unit of work: write it, merge with SQL, start afresh."""
+    rows.flush()
+    survivor = Customer.objects.get(pk=event.data["survivor_id"])
+    merged = Customer.objects.get(pk=event.data["merged_id"])
+    CustomerIdentifier.objects.filter(customer=merged).update(customer=survivor)
+    Customer.objects.filter(merged_into=merged).update(merged_into=survivor)
+    for name in ("name", "language", "timezone", "segment", "birthday"):
+        if not getattr(survivor, name) and getattr(merged, name):
+            setattr(survivor, name, getattr(merged, name))
+    survivor.preferences = {**merged.preferences, **survivor.preferences}
+    survivor.consent = {**merged.consent, **survivor.consent}
+    counts = dict(survivor.channel_counts)
+    for channel, n in merged.channel_counts.items():
+        counts[channel] = counts.get(channel, 0) + n
+    survivor.channel_counts = counts
+    survivor.first_contact_at = _earlier(survivor.first_contact_at, merged.first_contact_at)
+    survivor.last_contact_at = _later(survivor.last_contact_at, merged.last_contact_at)
+    surveys: dict[str, list] = {}
+    for metric in set(survivor.surveys) | set(merged.surveys):
+        answers = survivor.surveys.get(metric, []) + merged.surveys.get(metric, [])
+        surveys[metric] = sorted(answers, key=lambda a: a["position"])[-SURVEY_HISTORY:]
+    survivor.surveys = surveys
+    survivor.save()
+    merged.merged_into = survivor
+    merged.save(update_fields=["merged_into"])
+
+
+def apply_profile_updated(rows: CustomerRows, event: RecordedEvent) -> None:
+    customer = rows.customer(event.metadata["customer_id"])
+    data = event.data
+    for name in ("name", "language", "timezone", "segment"):
+        if data.get(name) is not None:
+            setattr(customer, name, data[name])
+    if data.get("birthday") is not None:
+        customer.birthday = date.fromisoformat(data["birthday"])
+    if data.get("preferences") is not None:
+        customer.preferences = {**customer.preferences, **data["preferences"]}
+    if data.get("consent") is not None:
+        customer.consent = {**customer.consent, **data["consent"]}
+    rows.touch("customer", customer.pk)
+
+
+def apply_contact(rows: CustomerRows, event: RecordedEvent) -> None:
+    """A message or call with the customer: their contact count on its channel and first and last contact."""
+    customer = rows.customer(event.metadata["customer_id"])
+    channel = event.data.get("channel") or ("voice" if event.type.startswith("call.") else "internal")
+    customer.channel_counts = {
+        **customer.channel_counts,
+        channel: customer.channel_counts.get(channel, 0) + 1,
+    }
+    customer.first_contact_at = _earlier(customer.first_contact_at, event.occurred_at)
+    customer.last_contact_at = _later(customer.last_contact_at, event.occurred_at)
+    rows.touch("customer", customer.pk)
+
+
+def apply_survey_answered(rows: CustomerRows, event: RecordedEvent) -> None:
+    """The customer's last answers per metric (oldest first), for the context's summary and trend."""
+    customer = rows.customer(event.metadata["customer_id"])
+    data = event.data
+    answers = customer.surveys.get(data["metric"], [])
+    answer = {"score": data["score"], "at": event.occurred_at.isoformat(), "position": event.position}
+    customer.surveys = {**customer.surveys, data["metric"]: [*answers, answer][-SURVEY_HISTORY:]}
+    rows.touch("customer", customer.pk)
+
+
+class CustomersProjector(RowProjector):
+    name = "customers"
+    unit = CustomerRows
+    handlers = {
+        "customer.created": apply_customer_created,
+        "customer.identified": apply_customer_identified,
+        "customer.merged": apply_customer_merged,
+        "customer.profile_updated": apply_profile_updated,
+        **dict.fromkeys(CONTACT_TYPES, apply_contact),
+        "survey.answered": apply_survey_answered,
+    }
+    tables = (CustomerIdentifier, Customer)
+
+    def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
+        customer_ids, uris = set(), set()
+        for event in events:
+            if event.type == "customer.created":
+                uris.update(event.data["identifiers"])
+            elif event.type == "customer.identified":
+                uris.add(event.data["identifier"])
+            for source in (event.metadata, event.data):
+                for key in ("customer_id", "survivor_id", "merged_id"):
+                    if source.get(key):
+                        customer_ids.add(str(source[key]))
+        unit.load("customer", customer_ids)
+        unit.load("identifier", uris)
+        unit.checked_uris |= uris
+
+    def reset(self) -> None:
+        Customer.objects.update(merged_into=None)  # the self-reference, before the rows go
+        super().reset()
