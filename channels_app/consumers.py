@@ -28,9 +28,14 @@ from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_have_status, may_subscribe
 from interactions.access.tokens import token_authenticate
-from interactions.agents import services as agents
-from interactions.callbacks import services as callbacks
+from interactions.agents.services import (
+    agent_socket_close,
+    agent_socket_open,
+    agent_socket_seen,
+    agent_status_set,
+)
 from interactions.callbacks.selectors import callback_brief
+from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -74,11 +79,11 @@ def _last_position() -> int:
 def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str, Any]):
     reason = frame.get("reason") if isinstance(frame.get("reason"), str) else None
     if op == "accept":
-        return callbacks.callback_accept(callback_id=callback_id, actor=token)
+        return callback_accept(callback_id=callback_id, actor=token)
     if op == "decline":
-        return callbacks.callback_decline(callback_id=callback_id, actor=token, reason=reason)
+        return callback_decline(callback_id=callback_id, actor=token, reason=reason)
     note = frame.get("note") if isinstance(frame.get("note"), str) else None
-    return callbacks.callback_outcome(
+    return callback_outcome(
         callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
     )
 
@@ -113,7 +118,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.tailer, self.fanout = await fanout()
         self._tasks.append(asyncio.create_task(self._pump()))
         if may_have_status(self.token):
-            self.socket_id = await database_sync_to_async(agents.agent_socket_open)(agent=self.token)
+            self.socket_id = await database_sync_to_async(agent_socket_open)(agent=self.token)
             self._tasks.append(asyncio.create_task(self._heartbeat()))
 
     def _credentials(self) -> tuple[str | None, str | None]:
@@ -133,12 +138,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.socket_id:
-            await database_sync_to_async(agents.agent_socket_close)(socket_id=self.socket_id)
+            await database_sync_to_async(agent_socket_close)(socket_id=self.socket_id)
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(SOCKET_HEARTBEAT_SECONDS)
-            await database_sync_to_async(agents.agent_socket_seen)(socket_id=self.socket_id)
+            await database_sync_to_async(agent_socket_seen)(socket_id=self.socket_id)
 
     # --- frames from the client ---------------------------------------------------------------------------
 
@@ -245,7 +250,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         value = frame.get("value")
         try:
-            await database_sync_to_async(agents.agent_status_set)(agent=self.token, status=value)
+            await database_sync_to_async(agent_status_set)(agent=self.token, status=value)
         except ApplicationError as exc:
             await self._error("bad_status", exc.detail)
 

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_context
-from interactions.api import serializers as s
+from interactions.api import serializers
 from interactions.api.common import ERRORS, query_input
 from interactions.context.selectors import context_get
 from interactions.customers.selectors import customer_get, customer_get_by_identifier
@@ -17,12 +17,14 @@ from interactions.customers.selectors import customer_get, customer_get_by_ident
 class ContextByIdentifierView(APIView):
     @extend_schema(
         summary="Customer context by identifier",
-        parameters=[s.ContextQuerySerializer],
-        responses={200: s.ContextSerializer, **ERRORS},
+        parameters=[serializers.ContextQuerySerializer],
+        responses={200: serializers.ContextSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
-        customer = customer_get_by_identifier(query_input(s.ContextQuerySerializer, request)["identifier"])
+        customer = customer_get_by_identifier(
+            query_input(serializers.ContextQuerySerializer, request)["identifier"]
+        )
         # The selector already returns the documented shape (ContextSerializer); rendering it directly
         # spares a second walk over up to 200 timeline entries.
         return Response(context_get(customer))
@@ -31,7 +33,7 @@ class ContextByIdentifierView(APIView):
 class ContextByCustomerView(APIView):
     @extend_schema(
         summary="Customer context by customer id (a merged id answers with the survivor)",
-        responses={200: s.ContextSerializer, **ERRORS},
+        responses={200: serializers.ContextSerializer, **ERRORS},
     )
     def get(self, request: Request, customer_id) -> Response:
         require_may_read_context(request.user)

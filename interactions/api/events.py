@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interactions import catalogue
-from interactions.api import serializers as s
+from interactions.api import serializers
 from interactions.api.cloudevents_http import read_events
 from interactions.api.common import PROBLEM, query_input
 from interactions.eventlog.selectors import log_page
@@ -39,7 +39,7 @@ class EventsView(APIView):
         },
         examples=[OpenApiExample("SMS received", value=_EXAMPLE_EVENT, request_only=True)],
         responses={
-            201: s.IngestResultSerializer,
+            201: serializers.IngestResultSerializer,
             400: PROBLEM,
             401: PROBLEM,
             403: PROBLEM,
@@ -56,12 +56,12 @@ class EventsView(APIView):
 
     @extend_schema(
         summary="Read the log in order after a position",
-        parameters=[s.LogQuerySerializer],
-        responses={200: s.LogPageSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
+        parameters=[serializers.LogQuerySerializer],
+        responses={200: serializers.LogPageSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
     )
     def get(self, request: Request) -> Response:
-        page = log_page(token=request.user, **query_input(s.LogQuerySerializer, request))
-        return Response(s.LogPageSerializer(page).data)
+        page = log_page(token=request.user, **query_input(serializers.LogQuerySerializer, request))
+        return Response(serializers.LogPageSerializer(page).data)
 
 
 class EventTypesView(APIView):
@@ -69,7 +69,8 @@ class EventTypesView(APIView):
     authentication_classes: list = []
 
     @extend_schema(
-        summary="The event catalogue with each type's data schema", responses=s.EventTypeSerializer(many=True)
+        summary="The event catalogue with each type's data schema",
+        responses=serializers.EventTypeSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         return Response(catalogue.describe())

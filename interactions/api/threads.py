@@ -11,9 +11,8 @@ from rest_framework.views import APIView
 
 from interactions.access.models import Role
 from interactions.access.rules import require_may_change_threads, require_may_read_context
-from interactions.api import serializers as s
+from interactions.api import serializers
 from interactions.api.common import COMMAND_ERRORS, ERRORS, Pages, body_input, query_input
-from interactions.threads import services
 from interactions.threads.selectors import (
     thread_brief,
     thread_get,
@@ -21,31 +20,32 @@ from interactions.threads.selectors import (
     thread_timeline,
     timeline_entry,
 )
+from interactions.threads.services import thread_assign, thread_note_add, thread_reopen, thread_resolve
 
 
 class ThreadListView(APIView):
     @extend_schema(
         summary="Threads, most recently active first",
-        parameters=[s.ThreadListQuerySerializer],
-        responses={200: s.ThreadSerializer(many=True), **ERRORS},
+        parameters=[serializers.ThreadListQuerySerializer],
+        responses={200: serializers.ThreadSerializer(many=True), **ERRORS},
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
-        query = query_input(s.ThreadListQuerySerializer, request)
+        query = query_input(serializers.ThreadListQuerySerializer, request)
         threads = thread_list(
             customer_id=query.get("customer"), status=query.get("status"), channel=query.get("channel")
         )
         paginator = Pages()
         page = paginator.paginate_queryset(threads, request, view=self)
         return paginator.get_paginated_response(
-            s.ThreadSerializer([thread_brief(t) for t in page], many=True).data
+            serializers.ThreadSerializer([thread_brief(t) for t in page], many=True).data
         )
 
 
 class ThreadDetailView(APIView):
     @extend_schema(
         summary="A thread with its timeline (paginated by limit/offset, in the order events happened)",
-        responses={200: s.ThreadDetailSerializer, **ERRORS},
+        responses={200: serializers.ThreadDetailSerializer, **ERRORS},
     )
     def get(self, request: Request, thread_id) -> Response:
         require_may_read_context(request.user)
@@ -59,48 +59,48 @@ class ThreadDetailView(APIView):
             "timeline_count": paginator.count,
             "next_offset": offset + limit if offset + limit < paginator.count else None,
         }
-        return Response(s.ThreadDetailSerializer(body).data)
+        return Response(serializers.ThreadDetailSerializer(body).data)
 
 
 def _command_response(event) -> Response:
     thread = thread_get(event.metadata["thread_id"])
     body = {"position": event.position, "type": event.type, "thread": thread_brief(thread)}
-    return Response(s.CommandResultSerializer(body).data, status=status.HTTP_201_CREATED)
+    return Response(serializers.CommandResultSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 class ThreadResolveView(APIView):
     @extend_schema(
         summary="Resolve a thread",
-        request=s.ReasonInputSerializer,
-        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+        request=serializers.ReasonInputSerializer,
+        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
-        body = body_input(s.ReasonInputSerializer, request)
-        return _command_response(services.thread_resolve(thread_id=thread_id, actor=request.user, **body))
+        body = body_input(serializers.ReasonInputSerializer, request)
+        return _command_response(thread_resolve(thread_id=thread_id, actor=request.user, **body))
 
 
 class ThreadReopenView(APIView):
     @extend_schema(
         summary="Reopen a resolved thread",
-        request=s.ReasonInputSerializer,
-        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+        request=serializers.ReasonInputSerializer,
+        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
-        body = body_input(s.ReasonInputSerializer, request)
-        return _command_response(services.thread_reopen(thread_id=thread_id, actor=request.user, **body))
+        body = body_input(serializers.ReasonInputSerializer, request)
+        return _command_response(thread_reopen(thread_id=thread_id, actor=request.user, **body))
 
 
 class ThreadAssignView(APIView):
     @extend_schema(
         summary="Assign a thread to an agent",
-        request=s.AssignInputSerializer,
-        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+        request=serializers.AssignInputSerializer,
+        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
-        body = body_input(s.AssignInputSerializer, request)
+        body = body_input(serializers.AssignInputSerializer, request)
         agent_id = body.pop("agent_id", None)
         if agent_id is None:
             if request.user.role != Role.AGENT:
@@ -109,17 +109,17 @@ class ThreadAssignView(APIView):
                 )
             agent_id = request.user.pk
         return _command_response(
-            services.thread_assign(thread_id=thread_id, agent_id=str(agent_id), actor=request.user, **body)
+            thread_assign(thread_id=thread_id, agent_id=str(agent_id), actor=request.user, **body)
         )
 
 
 class ThreadNoteView(APIView):
     @extend_schema(
         summary="Add an internal note to a thread",
-        request=s.NoteInputSerializer,
-        responses={201: s.CommandResultSerializer, **COMMAND_ERRORS},
+        request=serializers.NoteInputSerializer,
+        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
-        body = body_input(s.NoteInputSerializer, request)
-        return _command_response(services.thread_note_add(thread_id=thread_id, actor=request.user, **body))
+        body = body_input(serializers.NoteInputSerializer, request)
+        return _command_response(thread_note_add(thread_id=thread_id, actor=request.user, **body))
