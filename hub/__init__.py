@@ -1,1 +1,1 @@
-"""The event-sourcing kernel: the append-only log, appending, reading and upcasting."""
+"""The event-sourcing kernel: the append-only log, appending and reading it, projections, the tailer."""

@@ -1,1 +1,1 @@
-"""The contact-centre domain: event catalogue, ingestion, tokens and the REST API."""
+"""The contact-centre domain, one sub-package per concern (see docs/architecture.md)."""

@@ -73,6 +73,11 @@ def require_may_change_threads(token: ApiToken) -> None:
         raise _refuse(token, "change threads (it may read context)")
 
 
+def may_take_threads(token: ApiToken) -> bool:
+    """An agent may assign a thread to themselves without naming an agent; others must name one."""
+    return token.role == Role.AGENT
+
+
 def require_may_request_callbacks(token: ApiToken) -> None:
     """Request or cancel a callback: integrations (an IVR, a web form) and people."""
     if token.role not in (Role.INTEGRATION, *PEOPLE):

@@ -9,8 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from interactions.access.models import Role
-from interactions.access.rules import require_may_change_threads, require_may_read_context
+from interactions.access.rules import may_take_threads, require_may_change_threads, require_may_read_context
 from interactions.api import serializers
 from interactions.api.common import COMMAND_ERRORS, ERRORS, Pages, body_input, query_input
 from interactions.threads.selectors import (
@@ -103,7 +102,7 @@ class ThreadAssignView(APIView):
         body = body_input(serializers.AssignInputSerializer, request)
         agent_id = body.pop("agent_id", None)
         if agent_id is None:
-            if request.user.role != Role.AGENT:
+            if not may_take_threads(request.user):
                 raise ValidationError(
                     {"agent_id": ["required unless an agent assigns the thread to themselves"]}
                 )
