@@ -143,6 +143,15 @@ THREADLINE_WS_BUFFER = env.int("THREADLINE_WS_BUFFER", default=1000)
 # After an agent's last socket closes, how long before they are marked offline.
 THREADLINE_PRESENCE_GRACE_SECONDS = env.float("THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0)
 
+# --- Subscriptions (runner processes) -------------------------------------------------------------------
+# A runner renews its lease on each subscription it applies; when a runner dies, another takes its
+# subscriptions over once this many seconds have passed without a renewal.
+THREADLINE_SUBSCRIPTION_LEASE_SECONDS = env.float("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", default=5.0)
+# How often a runner looks at the log without a wake-up (the append's NOTIFY wakes it on PostgreSQL).
+THREADLINE_SUBSCRIPTION_POLL_SECONDS = env.float(
+    "THREADLINE_SUBSCRIPTION_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2
+)
+
 # --- Callbacks ---------------------------------------------------------------------------------------------
 # When offers may be made, per weekday in the business time zone ("mon-fri 08:00-20:00; sat 09:00-13:00").
 # Open all day every day until configured, so a fresh `make run` offers callbacks at any hour.

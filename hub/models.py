@@ -51,3 +51,58 @@ class ProjectionCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.position}"
+
+
+class SubscriptionState(models.TextChoices):
+    RUNNING = "running", "Running: applies the log as it grows"
+    PARKED = "parked", "Parked: an event failed; retried with backoff until an operator resumes or skips"
+
+
+class Subscription(models.Model):
+    """A durable consumer of the log: how far it has applied, who runs it, and why it stopped if it did.
+
+    Its handler's database effects and the advance of `position` commit in one transaction, and the advance
+    only succeeds from the position the runner read and under its lease (see hub.subscriptions): a crash
+    between them replays nothing twice and loses nothing.
+    """
+
+    name = models.CharField(max_length=128, primary_key=True)
+    position = models.BigIntegerField(default=0, help_text="The last log position applied.")
+    state = models.CharField(
+        max_length=16, choices=SubscriptionState.choices, default=SubscriptionState.RUNNING
+    )
+    # The runner that holds it and until when; another runner takes over an expired lease.
+    lease_owner = models.CharField(max_length=128, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # The last failure: the event, the error, how many tries, and when the next one is due.
+    failed_position = models.BigIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    attempts = models.IntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "hub_subscription"
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position} ({self.state})"
+
+
+class SkippedEvent(models.Model):
+    """An event an operator told a subscription to skip: the record of that decision (a dead letter)."""
+
+    id = models.BigAutoField(primary_key=True)
+    subscription = models.CharField(max_length=128)
+    position = models.BigIntegerField()
+    error = models.TextField(blank=True, default="")
+    reason = models.TextField()
+    skipped_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "hub_skipped_event"
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "position"], name="hub_skipped_event_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} skipped #{self.position}"

@@ -1,4 +1,4 @@
-"""The processes `make run` starts (Procfile under honcho): API, Celery worker and beat on embedded defaults.
+"""The processes `make run` starts (Procfile under honcho): API, Celery worker and beat, subscription runner.
 
 Runs them for real on loopback with a fresh var/ directory, posts an event with the CloudEvents SDK several
 times, reads it back once, has a callback offered to an agent on a websocket (by the worker and beat), then
@@ -148,4 +148,7 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
     stopped = (tmp_path / "honcho.log").read_text()
     assert "WebSocket /ws/v1/agent?token=[redacted]" in stopped, stopped[-3000:]
     assert agent not in stopped and token not in stopped  # no credential reaches the logs
-    assert all(f"{name}.1 stopped" in stopped for name in ("web", "worker", "beat")), stopped[-3000:]
+    assert all(f"{name}.1 stopped" in stopped for name in ("web", "worker", "beat", "runner")), stopped[
+        -3000:
+    ]
+    assert "runner.1 | Runner " in stopped  # the subscription runner came up beside them

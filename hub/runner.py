@@ -1,0 +1,107 @@
+"""The subscription runner: a process that applies every registered subscription it holds the lease of.
+
+Any number of runners may run. Each subscription is applied by exactly one of them at a time: a runner takes
+a lease on the subscription's row and renews it on every pass; when a runner dies, its leases expire and
+another runner takes them over within `THREADLINE_SUBSCRIPTION_LEASE_SECONDS`. The lease is held in the
+database, not in memory, and the checkpoint's conditional advance (hub.subscriptions) makes a runner that
+lost its lease unable to commit a batch, even if its clock or its pass was late.
+
+A runner sleeps until the append's NOTIFY wakes it (PostgreSQL) or its poll interval passes (both
+databases): a lost notification only delays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+
+from hub import log, subscriptions
+from hub.backends import backend
+
+logger = logging.getLogger(__name__)
+
+
+class Runner:
+    def __init__(self, names: list[str] | None = None, *, owner: str | None = None) -> None:
+        self.names = names or subscriptions.registered()
+        unknown = set(self.names) - set(subscriptions.registered())
+        if unknown:
+            raise ValueError(f"no subscription named {', '.join(sorted(unknown))}")
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.ttl = timedelta(seconds=settings.THREADLINE_SUBSCRIPTION_LEASE_SECONDS)
+        self.poll = settings.THREADLINE_SUBSCRIPTION_POLL_SECONDS
+        self.stopping = threading.Event()
+        self._listener = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        """Apply subscriptions until `stop()`; then give the leases back, so another runner starts at once."""
+        subscriptions.ensure_rows(self.names)
+        logger.info("runner %s started for %s", self.owner, ", ".join(self.names) or "no subscriptions")
+        try:
+            while not self.stopping.is_set():
+                try:
+                    busy = self.pass_once()
+                except DatabaseError:
+                    logger.exception("runner %s: the database failed; retrying", self.owner)
+                    connection.close()
+                    busy = False
+                if not busy:
+                    self._wait()
+        finally:
+            for name in self.names:
+                try:
+                    subscriptions.release(name, self.owner)
+                except DatabaseError:
+                    logger.warning("runner %s could not release %s; its lease will expire", self.owner, name)
+            self._close_listener()
+            close_old_connections()
+
+    def pass_once(self) -> bool:
+        """Renew or take each lease and apply one batch of each held subscription; True if any moved."""
+        busy = False
+        for name in self.names:
+            if self.stopping.is_set():
+                break
+            if subscriptions.acquire(name, self.owner, self.ttl) and subscriptions.process(name, self.owner):
+                busy = True
+        return busy
+
+    def _wait(self) -> None:
+        # Wake at least three times a lease, so leases are renewed long before they expire.
+        timeout = min(self.poll, self.ttl.total_seconds() / 3)
+        if not backend().notifies:
+            self.stopping.wait(timeout)
+            return
+        try:
+            listener = self._listen()
+            for _ in listener.notifies(timeout=timeout, stop_after=1):
+                pass
+        except Exception:  # the LISTEN connection broke: poll this time, reconnect next time
+            logger.warning("runner %s: LISTEN connection lost; polling", self.owner, exc_info=True)
+            self._close_listener()
+            self.stopping.wait(timeout)
+
+    def _listen(self):
+        import psycopg
+
+        if self._listener is None or self._listener.closed:
+            self._listener = psycopg.Connection.connect(autocommit=True, **backend().listen_params())
+            self._listener.execute(f"LISTEN {log.LOG_CHANNEL}")
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            finally:
+                self._listener = None

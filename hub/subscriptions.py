@@ -1,0 +1,257 @@
+"""Durable subscriptions: named consumers of the log, each with its own checkpoint, applied by runners.
+
+A subscription receives the events of its types in log order, in batches. Its handler's database effects and
+the advance of its checkpoint commit in one transaction, and the advance is conditional: it succeeds only
+from the position the runner read and only for the runner holding the lease. So a crash between the two
+replays nothing twice and loses nothing (pyeventsourcing's tracking records give the same guarantee with a
+unique row per applied position), and two runners can never both apply a batch.
+
+A handler that raises parks its subscription alone: the failing event, the error and the number of attempts
+are recorded, it is retried with backoff, and the other subscriptions, appends and sockets go on. An
+operator resumes it after fixing the cause, or skips the event, which is recorded (`SkippedEvent`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from hub import log
+from hub.errors import ApplicationError, NotFound
+from hub.events import RecordedEvent
+from hub.models import SkippedEvent, StoredEvent, Subscription, SubscriptionState
+
+logger = logging.getLogger(__name__)
+BATCH = 500
+MAX_BACKOFF_SECONDS = 300
+
+
+class Handler(Protocol):
+    """What a subscription runs: it applies events of its types, touching only its own tables."""
+
+    name: str
+    types: frozenset[str]
+
+    def apply_all(self, events: list[RecordedEvent]) -> None:
+        """Apply events (in log order, all of handled types) in the caller's transaction."""
+
+
+class LeaseLost(ApplicationError):
+    """Another runner holds the subscription now, or moved it on: this runner's batch is rolled back."""
+
+
+class NotParked(ApplicationError):
+    """Only a parked subscription's failed event can be skipped."""
+
+
+_handlers: dict[str, Handler] = {}
+
+
+def register_subscription(handler: Handler) -> Handler:
+    _handlers[handler.name] = handler
+    return handler
+
+
+def unregister_subscription(name: str) -> None:
+    """Forget a subscription (for tests that register a temporary one)."""
+    _handlers.pop(name, None)
+
+
+def registered() -> list[str]:
+    return list(_handlers)
+
+
+def ensure_rows(names: list[str]) -> None:
+    """Create the state rows of new subscriptions (at position 0)."""
+    Subscription.objects.bulk_create([Subscription(name=n) for n in names], ignore_conflicts=True)
+
+
+# --- leases -------------------------------------------------------------------------------------------------
+
+
+def acquire(name: str, owner: str, ttl: timedelta) -> bool:
+    """Take or renew the lease on a subscription; False if another runner's lease is still valid."""
+    now = timezone.now()
+    free = Q(lease_owner=owner) | Q(lease_owner="") | Q(lease_until__lt=now)
+    taken = Subscription.objects.filter(Q(name=name) & free).update(lease_owner=owner, lease_until=now + ttl)
+    return taken == 1
+
+
+def release(name: str, owner: str) -> None:
+    Subscription.objects.filter(name=name, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+# --- applying -----------------------------------------------------------------------------------------------
+
+
+def process(name: str, owner: str, *, limit: int = BATCH) -> int:
+    """Apply the next batch of a subscription this runner leases; return how many log positions it passed.
+
+    Returns 0 when there is nothing new, when the lease is someone else's, or while a parked subscription
+    waits for its next attempt.
+    """
+    handler = _handlers[name]
+    row = Subscription.objects.get(name=name)
+    now = timezone.now()
+    if row.lease_owner != owner or (row.lease_until is not None and row.lease_until < now):
+        return 0
+    if row.state == SubscriptionState.PARKED and row.retry_at is not None and row.retry_at > now:
+        return 0
+    # The head first: every event up to it has committed (appends commit in position order), so when the
+    # read below comes back short, nothing of ours lies between its last event and the head.
+    head = log.last_position()
+    events = log.read_after(row.position, limit=limit, types=handler.types)
+    full = len(events) == limit
+    target = events[-1].position if full else max(head, events[-1].position if events else 0)
+    if target <= row.position:
+        return 0
+    try:
+        _apply(handler, owner, row.position, target, events)
+    except LeaseLost:
+        return 0
+    except Exception:
+        # Find the event that fails: apply one at a time (each with its own advance), then park on it.
+        return _one_by_one(handler, owner, row, events)
+    return target - row.position
+
+
+def _apply(handler: Handler, owner: str, start: int, target: int, events: list[RecordedEvent]) -> None:
+    with transaction.atomic():
+        if events:
+            handler.apply_all(events)
+        _advance(handler.name, owner, start, target)
+
+
+def _advance(name: str, owner: str, start: int, target: int) -> None:
+    """Move the checkpoint from `start` to `target`, in the handler's transaction; clear a past failure.
+
+    Conditional on the position read and the lease: if another runner took over and moved on, nothing
+    changes and the handler's writes roll back with the transaction.
+    """
+    moved = Subscription.objects.filter(name=name, position=start, lease_owner=owner).update(
+        position=target,
+        state=SubscriptionState.RUNNING,
+        failed_position=None,
+        last_error="",
+        attempts=0,
+        retry_at=None,
+    )
+    if moved != 1:
+        raise LeaseLost(f"subscription {name} is no longer at {start} under this runner's lease")
+
+
+def _one_by_one(handler: Handler, owner: str, row: Subscription, events: list[RecordedEvent]) -> int:
+    position = row.position
+    for event in events:
+        try:
+            _apply(handler, owner, position, event.position, [event])
+        except LeaseLost:
+            break
+        except Exception as exc:
+            _park(handler.name, owner, event.position, exc)
+            break
+        position = event.position
+    return position - row.position
+
+
+def _park(name: str, owner: str, position: int, exc: Exception) -> None:
+    row = Subscription.objects.get(name=name)
+    attempts = row.attempts + 1 if row.failed_position == position else 1
+    wait = min(2**attempts, MAX_BACKOFF_SECONDS)
+    logger.error("subscription %s parked at position %s (attempt %s): %s", name, position, attempts, exc)
+    Subscription.objects.filter(name=name, lease_owner=owner).update(
+        state=SubscriptionState.PARKED,
+        failed_position=position,
+        last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+        attempts=attempts,
+        retry_at=timezone.now() + timedelta(seconds=wait),
+    )
+
+
+# --- operators ----------------------------------------------------------------------------------------------
+
+
+def resume(name: str) -> Subscription:
+    """Retry a parked subscription now (after its cause was fixed)."""
+    if not Subscription.objects.filter(name=name).update(retry_at=None, attempts=0):
+        raise NotFound(f"no subscription {name}")
+    return Subscription.objects.get(name=name)
+
+
+def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
+    """Skip the event a parked subscription failed on, recording who decided it and why."""
+    with transaction.atomic():
+        row = Subscription.objects.select_for_update().filter(name=name).first()
+        if row is None:
+            raise NotFound(f"no subscription {name}")
+        if row.state != SubscriptionState.PARKED or row.failed_position != position:
+            raise NotParked(
+                f"subscription {name} is {row.state}"
+                + (f" at failed position {row.failed_position}" if row.failed_position else "")
+                + f"; only the event it is parked on can be skipped, not {position}"
+            )
+        skipped = SkippedEvent.objects.create(
+            subscription=name, position=position, error=row.last_error, reason=reason
+        )
+        Subscription.objects.filter(name=name).update(
+            position=position,
+            state=SubscriptionState.RUNNING,
+            failed_position=None,
+            last_error="",
+            attempts=0,
+            retry_at=None,
+        )
+    return skipped
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: str
+    attempts: int
+    failed_position: int | None
+    error: str
+    retry_at: datetime | None
+    runner: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "retry_at": self.retry_at.isoformat() if self.retry_at else None}
+
+
+def status(names: list[str] | None = None) -> list[Status]:
+    """Each subscription's position, lag (events and seconds behind the head), state and last failure."""
+    names = names if names is not None else registered()
+    ensure_rows(names)
+    head = log.last_position()
+    now = timezone.now()
+    result = []
+    for row in Subscription.objects.filter(name__in=names).order_by("name"):
+        behind = StoredEvent.objects.filter(position__gt=row.position)
+        oldest = behind.order_by("position").values_list("recorded_at", flat=True).first()
+        lease_live = row.lease_owner and row.lease_until is not None and row.lease_until >= now
+        result.append(
+            Status(
+                name=row.name,
+                position=row.position,
+                head=head,
+                lag_events=behind.count() if oldest else 0,
+                lag_seconds=round((now - oldest).total_seconds(), 3) if oldest else 0.0,
+                state=row.state,
+                attempts=row.attempts,
+                failed_position=row.failed_position,
+                error=row.last_error,
+                retry_at=row.retry_at,
+                runner=row.lease_owner if lease_live else "",
+            )
+        )
+    return result

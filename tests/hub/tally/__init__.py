@@ -1,0 +1,1 @@
+"""A test-only Django app with two subscriptions of its own, to try the kernel's subscriptions on."""

@@ -1,0 +1,191 @@
+"""Subscriptions in one process: exactly once, leases, parking a failing one alone, resume, skip, lag."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from hub import store, subscriptions
+from hub.events import NewEvent
+from hub.models import SkippedEvent, Subscription
+from hub.runner import Runner
+from tests.hub.tally.models import Fixed, Tallied
+
+pytestmark = pytest.mark.django_db
+LEASE = timedelta(seconds=30)
+
+
+def post(*types: str) -> list[int]:
+    events = [NewEvent(source="/t", id=f"e{next(_ids)}", type=t, stream="s", data={}) for t in types]
+    return [r.position for r in store.append(events)]
+
+
+_ids = iter(range(1, 10**6))
+
+
+def tallied(name: str) -> list[int]:
+    return list(
+        Tallied.objects.filter(subscription=name).order_by("position").values_list("position", flat=True)
+    )
+
+
+def run_until_idle(runner: Runner) -> None:
+    while runner.pass_once():
+        pass
+
+
+def test_a_runner_applies_each_event_of_its_types_once_in_order_and_checkpoints_the_head():
+    positions = post("tally.counted", "other.thing", "tally.counted")
+    runner = Runner(["tally", "mirror"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+
+    run_until_idle(runner)
+    run_until_idle(runner)  # nothing new: nothing applied twice
+
+    assert tallied("tally") == tallied("mirror") == [positions[0], positions[2]]
+    assert Subscription.objects.get(name="tally").position == positions[-1]
+
+
+def test_events_of_other_types_still_move_the_checkpoint_to_the_head():
+    post("tally.counted")
+    head = post("other.thing", "other.thing")[-1]
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    run_until_idle(runner)
+
+    (status,) = subscriptions.status(["tally"])
+    assert (status.position, status.lag_events, status.lag_seconds) == (head, 0, 0.0)
+
+
+def test_batches_are_bounded_and_each_commits_its_checkpoint():
+    positions = post(*["tally.counted"] * 5)
+    subscriptions.ensure_rows(["tally"])
+    assert subscriptions.acquire("tally", "r1", LEASE)
+
+    assert subscriptions.process("tally", "r1", limit=2) == positions[1] - 0
+    assert Subscription.objects.get(name="tally").position == positions[1]
+    assert tallied("tally") == positions[:2]
+
+
+def test_only_the_lease_holder_applies_and_an_expired_lease_is_taken_over():
+    post("tally.counted")
+    subscriptions.ensure_rows(["tally"])
+    assert subscriptions.acquire("tally", "r1", LEASE)
+    assert not subscriptions.acquire("tally", "r2", LEASE)
+    assert subscriptions.process("tally", "r2") == 0
+    assert tallied("tally") == []
+
+    Subscription.objects.filter(name="tally").update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert subscriptions.acquire("tally", "r2", LEASE)
+    assert subscriptions.process("tally", "r1") == 0  # r1 lost it
+    assert subscriptions.process("tally", "r2") > 0
+
+
+def test_a_runner_that_lost_its_lease_mid_batch_commits_nothing():
+    post("tally.counted")
+    subscriptions.ensure_rows(["tally"])
+    assert subscriptions.acquire("tally", "r1", LEASE)
+    original = Tallied.objects.bulk_create
+
+    def taken_over_meanwhile(rows, *args, **kwargs):
+        Subscription.objects.filter(name="tally").update(lease_owner="r2")
+        return original(rows, *args, **kwargs)
+
+    Tallied.objects.bulk_create = taken_over_meanwhile
+    try:
+        assert subscriptions.process("tally", "r1") == 0
+    finally:
+        Tallied.objects.bulk_create = original
+    assert tallied("tally") == [] and Subscription.objects.get(name="tally").position == 0
+
+
+def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_catches_up():
+    good = post("tally.counted")[0]
+    poison = post("tally.poison")[0]
+    after = post("tally.counted")[0]
+    runner = Runner(["tally", "mirror"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+
+    run_until_idle(runner)
+
+    assert tallied("mirror") == [good, poison, after]  # the other subscription went on
+    assert tallied("tally") == [good]  # applied up to the event before the poison one
+    row = Subscription.objects.get(name="tally")
+    assert (row.state, row.failed_position, row.position, row.attempts) == ("parked", poison, good, 1)
+    assert "cannot count poison" in row.last_error and row.retry_at > timezone.now()
+    # Appends go on while it is parked.
+    later = post("tally.counted")[0]
+    run_until_idle(runner)
+    assert tallied("tally") == [good]  # waiting for its retry, not hammering
+    (status,) = subscriptions.status(["tally"])
+    assert status.state == "parked" and status.lag_events == 3 and status.lag_seconds >= 0
+
+    # A retry that fails again counts the attempt and backs off further.
+    Subscription.objects.filter(name="tally").update(retry_at=timezone.now() - timedelta(seconds=1))
+    run_until_idle(runner)
+    assert Subscription.objects.get(name="tally").attempts == 2
+
+    Fixed.objects.create(position=poison)  # the operator fixes the cause
+    subscriptions.resume("tally")
+    run_until_idle(runner)
+
+    assert tallied("tally") == [good, poison, after, later]
+    row = Subscription.objects.get(name="tally")
+    assert (row.state, row.failed_position, row.last_error, row.attempts) == ("running", None, "", 0)
+
+
+def test_skipping_the_failed_event_is_recorded_and_only_the_parked_event_can_be_skipped():
+    good = post("tally.counted")[0]
+    poison = post("tally.poison")[0]
+    after = post("tally.counted")[0]
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    run_until_idle(runner)
+
+    with pytest.raises(subscriptions.NotParked):
+        subscriptions.skip("tally", after, reason="wrong event")
+    subscriptions.skip("tally", poison, reason="ticket 42: malformed import")
+    run_until_idle(runner)
+
+    assert tallied("tally") == [good, after]
+    skipped = SkippedEvent.objects.get()
+    assert (skipped.subscription, skipped.position, skipped.reason) == (
+        "tally",
+        poison,
+        "ticket 42: malformed import",
+    )
+    assert "cannot count poison" in skipped.error
+
+
+def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
+    post("tally.counted")
+    poison = post("tally.poison")[0]
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    run_until_idle(runner)
+
+    out = io.StringIO()
+    call_command("subscriptions", "list", "--json", stdout=out)
+    rows = {row["name"]: row for row in map(json.loads, out.getvalue().splitlines())}
+    assert rows["tally"]["state"] == "parked" and rows["tally"]["failed_position"] == poison
+    assert rows["mirror"]["position"] == 0 and rows["mirror"]["lag_events"] == 2
+
+    with pytest.raises(CommandError, match="only the event it is parked on"):
+        call_command("subscriptions", "skip", "tally", str(poison + 1), "--reason", "x", stdout=io.StringIO())
+    call_command("subscriptions", "skip", "tally", str(poison), "--reason", "bad row", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="no subscription nosuch"):
+        call_command("subscriptions", "resume", "nosuch", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("subscriptions", stdout=out)
+    assert "tally" in out.getvalue() and "running" in out.getvalue()
+
+
+def test_a_runner_for_an_unknown_subscription_is_refused():
+    with pytest.raises(CommandError, match="no subscription named nosuch"):
+        call_command("run_subscriptions", "nosuch", stdout=io.StringIO())
