@@ -15,6 +15,9 @@ from hub.models import StoredEvent
 from interactions.models import Role
 from tests.factories import ApiTokenFactory
 
+# The backend contract's base cases live outside test modules; rewrite their asserts as pytest does a test's.
+pytest.register_assert_rewrite("tests.hub.contract")
+
 
 def _allow_test_truncate(sender, connection, **kwargs) -> None:
     # Transactional tests end with a flush, which TRUNCATEs every table on PostgreSQL; the log refuses
@@ -57,6 +60,10 @@ def _sqlite_flushable_log(request):
 requires_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="about PostgreSQL behaviour (concurrent writers, locks); set DATABASE_URL to a PostgreSQL server",
+)
+requires_sqlite = pytest.mark.skipif(
+    connection.vendor != "sqlite",
+    reason="about SQLite behaviour (the embedded default); run without DATABASE_URL to use SQLite",
 )
 
 _ids = itertools.count(1)

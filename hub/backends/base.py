@@ -84,7 +84,8 @@ class Backend:
         where: Q | None = None,
     ) -> list[Any]:
         """The rows whose `key` is one of `values` (and that match `where`): model instances, or tuples of
-        `fields` when given."""
+        `fields` when given. `where` names the model's own columns only: PostgreSQL compiles it against the
+        table alone, so a condition across a relation fails there."""
         raise NotImplementedError
 
     def copy_rows(self, model: type[models.Model], rows: Sequence[models.Model]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models import Max, Q
+from django.db.models.functions import Left
 
 from hub.backends.base import Backend, M, quote, stored_to_recorded
 from hub.events import LOG_FIELDS, RecordedEvent, recorded
@@ -62,7 +63,9 @@ class SqliteBackend(Backend):
         if types is not None:
             query = query.filter(type__in=list(types))
         if source_prefix:
-            query = query.filter(source__startswith=source_prefix)
+            # Not `source__startswith`: SQLite's LIKE ignores the case of ASCII letters, and a source is a
+            # case-sensitive URI (a token for "/sms/" must not read "/SMS/"'s events).
+            query = query.alias(head=Left("source", len(source_prefix))).filter(head=source_prefix)
         return [recorded(row) for row in query.order_by("position").values_list(*LOG_FIELDS)[:limit]]
 
     def load_by(
