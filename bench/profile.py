@@ -87,10 +87,10 @@ def _work(name: str, raw: str, traffic: Traffic, round_: int) -> tuple[Callable[
     if name == "batch":
         batches = [traffic.events(BATCH, offset=offset + i * BATCH) for i in range(BATCHES)]
         return lambda: [post(b) for b in batches], BATCHES * BATCH
-    from hub import projections
     from hub.models import StoredEvent
+    from hub.rebuild import rebuild
 
-    return projections.rebuild, StoredEvent.objects.count()
+    return rebuild, StoredEvent.objects.count()
 
 
 def _timed(work: Callable[[], None]) -> float:

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "hub",
     "interactions",
+    "interactions.placement",
     "channels_app",
 ]
 
@@ -151,6 +152,10 @@ THREADLINE_SUBSCRIPTION_LEASE_SECONDS = env.float("THREADLINE_SUBSCRIPTION_LEASE
 THREADLINE_SUBSCRIPTION_POLL_SECONDS = env.float(
     "THREADLINE_SUBSCRIPTION_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2
 )
+
+# Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like
+# Celery's task_always_eager). For test runs; production leaves it off and runs `run_subscriptions`.
+THREADLINE_SUBSCRIPTIONS_EAGER = env.bool("THREADLINE_SUBSCRIPTIONS_EAGER", default=False)
 
 # --- Callbacks ---------------------------------------------------------------------------------------------
 # When offers may be made, per weekday in the business time zone ("mon-fri 08:00-20:00; sat 09:00-13:00").

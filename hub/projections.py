@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import ExitStack
 from typing import Protocol
 
 from django.db import connection, transaction
@@ -15,9 +13,6 @@ from hub.models import ProjectionCheckpoint
 
 logger = logging.getLogger(__name__)
 PAGE = 1000
-# A rebuild hands projectors bigger pages: a row that many events change (a busy thread, a regular
-# customer) is then written once per page, not once per thousand events. Bounded, so memory stays flat.
-REBUILD_PAGE = 25_000
 
 
 class Projector(Protocol):
@@ -47,6 +42,14 @@ def register_projector(projector: Projector) -> Projector:
 
 def projectors() -> list[Projector]:
     return list(_projectors.values())
+
+
+def set_checkpoints(names: list[str], position: int) -> None:
+    """Say that these projectors have applied the log up to `position` (after a rebuild), healthy."""
+    for name in names:
+        ProjectionCheckpoint.objects.update_or_create(
+            name=name, defaults={"position": position, "last_error": "", "failed_position": None}
+        )
 
 
 def _page(after: int, size: int = PAGE) -> list[RecordedEvent]:
@@ -157,39 +160,6 @@ def catch_up_if_behind() -> None:
     if current < len(_projectors):
         log.append_lock()  # catching up writes read models: one writer at a time, as for appends
         catch_up()
-
-
-def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
-    """Drop every read model and replay the whole log. Returns the number of events replayed.
-
-    Holds the append lock for the whole replay so that no append projects onto half-rebuilt tables:
-    writers wait (on SQLite, the IMMEDIATE transaction does the same).
-    """
-    replayed = 0
-    with transaction.atomic(), ExitStack() as replaying:
-        log.append_lock()
-        for projector in _projectors.values():
-            projector.reset()
-            if hasattr(projector, "replaying"):
-                replaying.enter_context(projector.replaying())
-        position = 0
-        while True:
-            events = _page(position, REBUILD_PAGE)
-            if not events:
-                break
-            for projector in _projectors.values():
-                _apply(projector, events)
-            position = events[-1].position
-            replayed += len(events)
-            if progress:
-                progress(len(events))
-        replaying.close()  # the projectors write what they kept, before their checkpoints move
-        for projector in _projectors.values():
-            ProjectionCheckpoint.objects.update_or_create(
-                name=projector.name,
-                defaults={"position": position, "last_error": "", "failed_position": None},
-            )
-    return replayed
 
 
 def status() -> list[dict[str, object]]:

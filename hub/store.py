@@ -1,13 +1,14 @@
-"""Append to the log: in one transaction, in order, exactly once each, with inline projections."""
+"""Append to the log: in one transaction, in order, exactly once each, with the inline projections."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hub import log, projections
+from hub import log, projections, subscriptions
 from hub.backends import backend
 from hub.backends.base import stored_to_recorded
 from hub.errors import WrongExpectedVersion
@@ -73,8 +74,10 @@ def append(
         if rows:
             db.write_events(rows, positions)
             written = [stored_to_recorded(row) for row in rows]
-            # Inline projections: read models change in the same transaction as the log.
+            # Inline projections (write models) change in the same transaction as the log.
             projections.catch_up(written)
+            if settings.THREADLINE_SUBSCRIPTIONS_EAGER:
+                subscriptions.apply_eagerly()
             db.notify(log.LOG_CHANNEL, str(rows[-1].position))
 
     results: list[AppendResult] = []

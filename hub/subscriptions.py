@@ -30,6 +30,7 @@ from hub.models import SkippedEvent, StoredEvent, Subscription, SubscriptionStat
 logger = logging.getLogger(__name__)
 BATCH = 500
 MAX_BACKOFF_SECONDS = 300
+EAGER = "eager"  # the lease owner of subscriptions applied in place (apply_eagerly)
 
 
 class Handler(Protocol):
@@ -40,6 +41,11 @@ class Handler(Protocol):
 
     def apply_all(self, events: list[RecordedEvent]) -> None:
         """Apply events (in log order, all of handled types) in the caller's transaction."""
+
+    def reset(self) -> None:
+        """Delete every row the handler owns (a rebuild replays the log into them)."""
+
+    # Optional, as for projectors: `replaying()`, a context manager around a rebuild's pages.
 
 
 class LeaseLost(ApplicationError):
@@ -65,6 +71,40 @@ def unregister_subscription(name: str) -> None:
 
 def registered() -> list[str]:
     return list(_handlers)
+
+
+def handlers() -> list[Handler]:
+    return list(_handlers.values())
+
+
+def hold_for_rebuild(names: list[str]) -> None:
+    """Lock these subscriptions' rows until the caller's transaction ends: a runner's batch meanwhile waits
+    at its checkpoint advance, then finds the position moved and rolls back."""
+    ensure_rows(names)
+    list(Subscription.objects.select_for_update().filter(name__in=names).values_list("name"))
+
+
+def set_positions(names: list[str], position: int) -> None:
+    """Say that these subscriptions have applied the log up to `position` (after a rebuild), running."""
+    Subscription.objects.filter(name__in=names).update(
+        position=position,
+        state=SubscriptionState.RUNNING,
+        failed_position=None,
+        last_error="",
+        attempts=0,
+        retry_at=None,
+    )
+
+
+def apply_eagerly() -> None:
+    """Apply every subscription now, in the caller's transaction (THREADLINE_SUBSCRIPTIONS_EAGER: test runs
+    and tools without a runner, the way Celery's task_always_eager runs tasks in place)."""
+    ttl = timedelta(seconds=60)
+    for name in _handlers:
+        ensure_rows([name])
+        if acquire(name, EAGER, ttl):
+            while process(name, EAGER):
+                pass
 
 
 def ensure_rows(names: list[str]) -> None:

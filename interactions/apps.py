@@ -1,4 +1,4 @@
-"""App config of the contact-centre domain: registers its projectors and Celery tasks, checks its settings."""
+"""App config of the contact-centre domain: registers its projectors, subscriptions and Celery tasks."""
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
@@ -10,14 +10,18 @@ class InteractionsConfig(AppConfig):
 
     def ready(self) -> None:
         from hub.projections import register_projector
+        from hub.subscriptions import register_subscription
+        from interactions import projections
         from interactions.agents import tasks as agent_tasks  # noqa: F401 (registers the Celery tasks)
         from interactions.callbacks import tasks as callback_tasks  # noqa: F401
         from interactions.callbacks.hours import InvalidHours
         from interactions.callbacks.schedule import check_hours_settings
-        from interactions.projections import projectors
+        from interactions.placement.projector import PlacementProjector
 
-        for projector in projectors():
+        for projector in [PlacementProjector(), *projections.inline()]:
             register_projector(projector)
+        for projector in projections.subscribed():
+            register_subscription(projector)
         try:
             check_hours_settings()
         except InvalidHours as exc:

@@ -4,3 +4,6 @@ from config.settings import *  # noqa: F403
 from config.settings import INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.hub.tally"]
+
+# Subscriptions are applied in place after every append, unless a test is about runners (they turn it off).
+THREADLINE_SUBSCRIPTIONS_EAGER = True

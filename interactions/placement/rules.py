@@ -22,9 +22,9 @@ from django.utils import timezone
 from hub.backends import backend
 from hub.events import NewEvent
 from interactions.catalogue import INBOUND_TYPES, THREADED_TYPES, hub_event
-from interactions.customers.models import Customer, CustomerIdentifier
 from interactions.identity.identifiers import parse_identifier
-from interactions.threads.models import ConversationRef, Thread, ThreadStatus
+from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
+from interactions.threads.models import ThreadStatus
 
 
 class PlacementError(Exception):
@@ -80,8 +80,8 @@ def _refs(data: dict[str, Any]) -> list[str]:
 def _known_identifiers(uris: set[str]) -> list[tuple[str, Any, datetime]]:
     """(uri, customer id, the customer's created_at) of the identifiers already known among `uris`."""
     db = backend()
-    known = db.load_by(CustomerIdentifier, "uri", uris, fields=["uri", "customer_id"])
-    created = dict(db.load_by(Customer, "id", {c for _, c in known}, fields=["id", "created_at"]))
+    known = db.load_by(PlacedIdentifier, "uri", uris, fields=["uri", "customer_id"])
+    created = dict(db.load_by(PlacedCustomer, "id", {c for _, c in known}, fields=["id", "created_at"]))
     return [(uri, customer_id, created[customer_id]) for uri, customer_id in known]
 
 
@@ -93,8 +93,8 @@ def _candidate_threads(customer_ids: set[str], active_since: datetime, named: se
     since `active_since`, and of the threads named (by id or through a conversation reference)."""
     db = backend()
     recent = Q(status=ThreadStatus.OPEN, last_activity_at__gte=active_since)
-    rows = db.load_by(Thread, "customer_id", customer_ids, fields=_THREAD_COLUMNS, where=recent)
-    rows += db.load_by(Thread, "id", named, fields=_THREAD_COLUMNS)
+    rows = db.load_by(PlacedThread, "customer_id", customer_ids, fields=_THREAD_COLUMNS, where=recent)
+    rows += db.load_by(PlacedThread, "id", named, fields=_THREAD_COLUMNS)
     return list({row[0]: row for row in rows}.values())
 
 
@@ -124,8 +124,7 @@ class PlacementView:
         refs = {ref for event in events for ref in _refs(event.data)}
         if refs:
             view.refs = {
-                r: str(t)
-                for r, t in ConversationRef.objects.filter(ref__in=refs).values_list("ref", "thread")
+                r: str(t) for r, t in PlacedRef.objects.filter(ref__in=refs).values_list("ref", "thread_id")
             }
         named = {str(e.data["thread_id"]) for e in events if e.data.get("thread_id")} | set(
             view.refs.values()
@@ -147,7 +146,8 @@ class PlacementView:
         return set(self.identifiers.values())
 
     def record(self, events: list[NewEvent]) -> None:
-        """Apply what placement needs to know of these events (the projector does the rest, later)."""
+        """Apply what placement needs to know of these events, in memory, as the write model's projector
+        (interactions.placement.projector) will when they are appended."""
         for event in events:
             data = event.data
             if event.type == "customer.created":

@@ -1,18 +1,26 @@
 """Projections: one projector per read model (customers, threads and timelines, callbacks, presence).
 
 Each owns its tables and its checkpoint: a projector that cannot apply an event stops alone, and the others,
-the log and placement go on.
+the log and placement go on. The read models people and integrations read (customers, threads, presence) are
+durable subscriptions applied by runner processes, off the request's path; the callbacks table is applied
+inline, in the append's transaction, because the callback commands and the dispatcher decide from it (it is
+the callbacks' write model, as placement's tables are the write model of identities and threads).
 """
 
 from __future__ import annotations
 
+from hub.rows import RowProjector
 from interactions.projections.callbacks import CallbacksProjector
 from interactions.projections.customers import CustomersProjector
 from interactions.projections.presence import PresenceProjector
 from interactions.projections.threads import ThreadsProjector
-from interactions.projections.unit_of_work import RowProjector
 
 
-def projectors() -> list[RowProjector]:
-    """A new instance of every projector of the domain, to register with the hub."""
-    return [CustomersProjector(), ThreadsProjector(), CallbacksProjector(), PresenceProjector()]
+def inline() -> list[RowProjector]:
+    """The projectors applied in the append's transaction (write models)."""
+    return [CallbacksProjector()]
+
+
+def subscribed() -> list[RowProjector]:
+    """The read models applied by runner processes, as subscriptions."""
+    return [CustomersProjector(), ThreadsProjector(), PresenceProjector()]

@@ -7,9 +7,9 @@ from datetime import datetime
 from django.utils.dateparse import parse_datetime
 
 from hub.events import RecordedEvent
+from hub.rows import RowProjector, UnitOfWork
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.catalogue import CALLBACK_OUTCOME_TYPES, CALLBACK_TYPES
-from interactions.projections.unit_of_work import RowProjector, UnitOfWork
 
 CALLBACK_FIELDS = [
     "state", "due_at", "attempt", "offer", "agent_id", "offer_expires_at", "tried_agents", "outcomes",

@@ -10,10 +10,10 @@ from datetime import date, datetime
 from typing import Any
 
 from hub.events import RecordedEvent
+from hub.rows import RowProjector, UnitOfWork
 from interactions.catalogue import CONTACT_TYPES
 from interactions.customers.models import Customer, CustomerIdentifier
 from interactions.identity.identifiers import parse_identifier
-from interactions.projections.unit_of_work import RowProjector, UnitOfWork
 
 SURVEY_HISTORY = 5  # answers kept per metric, for the context's summary and trend
 CUSTOMER_FIELDS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.events import RecordedEvent
+from hub.rows import RowProjector, UnitOfWork
 from interactions.agents.models import AgentPresence
-from interactions.projections.unit_of_work import RowProjector, UnitOfWork
 
 
 class PresenceRows(UnitOfWork):

@@ -7,8 +7,8 @@ from typing import Any
 
 from hub.backends import backend
 from hub.events import RecordedEvent
+from hub.rows import RowProjector, UnitOfWork
 from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES
-from interactions.projections.unit_of_work import RowProjector, UnitOfWork
 from interactions.threads.models import ConversationRef, Thread, ThreadStatus, TimelineEntry
 
 THREAD_FIELDS = [

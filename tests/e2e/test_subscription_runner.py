@@ -34,6 +34,12 @@ def runner_env() -> dict[str, str]:
     )
 
 
+@pytest.fixture(autouse=True)
+def _runners_apply_subscriptions(settings):
+    """These tests are about applying subscriptions: nothing applies them in place."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+
+
 def post(count: int, prefix: str) -> list[int]:
     events = [
         NewEvent(source="/t", id=f"{prefix}-{i}", type="tally.counted", stream="s", data={})

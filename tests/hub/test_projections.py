@@ -8,8 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from hub import projections
-from hub.models import ProjectionCheckpoint, StoredEvent
+from hub import projections, subscriptions
+from hub.models import ProjectionCheckpoint, StoredEvent, Subscription
+from hub.rebuild import rebuild
+from hub.rows import RowProjector
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch
 from interactions.callbacks import services as callbacks
@@ -24,7 +26,6 @@ from interactions.models import (
     TimelineEntry,
 )
 from interactions.projections.threads import ThreadsProjector
-from interactions.projections.unit_of_work import RowProjector
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
@@ -116,8 +117,10 @@ def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, superviso
     assert f"from {StoredEvent.objects.count()} events" in out.getvalue()
     head = StoredEvent.objects.order_by("-position").first().position
     checkpoints = ProjectionCheckpoint.objects.filter(name__in=[p.name for p in projections.projectors()])
-    assert sorted(c.name for c in checkpoints) == ["callbacks", "customers", "presence", "threads"]
+    assert sorted(c.name for c in checkpoints) == ["callbacks", "placement"]
     assert {c.position for c in checkpoints} == {head}
+    read_models = Subscription.objects.filter(name__in=["customers", "threads", "presence"])
+    assert {(s.position, s.state) for s in read_models} == {(head, "running")} and len(read_models) == 3
 
 
 @pytest.mark.parametrize("keep", [1, 3, 50_000])
@@ -129,10 +132,10 @@ def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_sta
     (rows written back, loaded again, changed again, a merge in the middle)."""
     play_history(api, supervisor_api)
     before = read_model_state()
-    monkeypatch.setattr(projections, "REBUILD_PAGE", 2)
-    monkeypatch.setattr("interactions.projections.unit_of_work.REPLAY_KEEP", keep)
+    monkeypatch.setattr("hub.rebuild.PAGE", 2)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", keep)
 
-    projections.rebuild()
+    rebuild()
 
     assert read_model_state() == before
 
@@ -149,10 +152,10 @@ def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, su
             raise RuntimeError("boom")
         return original(self, events)
 
-    monkeypatch.setattr(projections, "REBUILD_PAGE", 3)
+    monkeypatch.setattr("hub.rebuild.PAGE", 3)
     monkeypatch.setattr(RowProjector, "apply_all", failing_on_the_second_page)
     with pytest.raises(RuntimeError):
-        projections.rebuild()
+        rebuild()
     monkeypatch.setattr(RowProjector, "apply_all", original)
 
     assert read_model_state() == before  # the rebuild's transaction rolled back
@@ -167,14 +170,12 @@ def test_rebuild_after_the_read_models_were_damaged_restores_them(api, superviso
         cursor.execute("DELETE FROM interactions_timeline_entry")
         cursor.execute("UPDATE interactions_thread SET topic = 'wrong'")
 
-    projections.rebuild()
+    rebuild()
 
     assert read_model_state() == before
 
 
-def test_a_projector_bug_never_loses_the_event_stops_only_that_projection_and_it_catches_up_when_fixed(
-    api, monkeypatch
-):
+def test_a_read_model_that_cannot_apply_an_event_parks_alone_and_catches_up_when_fixed(api, monkeypatch):
     post(api, time="2026-11-23T09:00:00Z")
     original = ThreadsProjector.apply_all
 
@@ -186,25 +187,26 @@ def test_a_projector_bug_never_loses_the_event_stops_only_that_projection_and_it
     monkeypatch.setattr(ThreadsProjector, "apply_all", broken)
     response = post(api, subject="tel:+15557654321", time="2026-11-23T10:00:00Z")
 
-    # The event and its decisions are in the log even though the threads projection could not apply them.
+    # The event and its decisions are in the log even though the threads read model could not apply it.
     stored = StoredEvent.objects.get(position=response["position"])
     assert stored.metadata["thread_id"] == response["thread_id"]
-    checkpoint = ProjectionCheckpoint.objects.get(name="threads")
-    assert "bug in the projector" in checkpoint.last_error
-    assert checkpoint.position < response["position"]
+    threads = Subscription.objects.get(name="threads")
+    assert threads.state == "parked" and threads.failed_position == response["position"]
+    assert "bug in the projector" in threads.last_error and threads.position < response["position"]
     assert not TimelineEntry.objects.filter(thread_id=response["thread_id"]).exists()
-    status = {s["name"]: s for s in projections.status()}
-    assert status["threads"]["error"]
-    # The other projections went on: the customer exists with its contact counted.
-    assert status["customers"]["error"] == "" and status["customers"]["position"] == response["position"]
+    # The other read models went on: the customer exists with its contact counted.
+    status = {s.name: s for s in subscriptions.status()}
+    assert status["customers"].state == "running" and status["customers"].position == response["position"]
     assert Customer.objects.get(pk=response["customer_id"]).channel_counts == {"sms": 1}
+    # And placement, from its own write model: the same phone is the same customer and thread.
+    again = post(api, subject="tel:+15557654321", time="2026-11-23T10:30:00Z")
+    assert (again["customer_id"], again["thread_id"]) == (response["customer_id"], response["thread_id"])
 
     monkeypatch.setattr(ThreadsProjector, "apply_all", original)
+    subscriptions.resume("threads")
     post(api, subject="tel:+15557654321", time="2026-11-23T11:00:00Z")
 
-    checkpoint.refresh_from_db()
-    assert (
-        checkpoint.last_error == ""
-        and checkpoint.position == StoredEvent.objects.order_by("-position")[0].position
-    )
-    assert TimelineEntry.objects.filter(thread_id=response["thread_id"]).count() == 2
+    threads.refresh_from_db()
+    assert threads.state == "running" and threads.last_error == ""
+    assert threads.position == StoredEvent.objects.order_by("-position")[0].position
+    assert TimelineEntry.objects.filter(thread_id=response["thread_id"]).count() == 3

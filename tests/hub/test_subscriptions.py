@@ -21,6 +21,12 @@ pytestmark = pytest.mark.django_db
 LEASE = timedelta(seconds=30)
 
 
+@pytest.fixture(autouse=True)
+def _runners_apply_subscriptions(settings):
+    """These tests are about applying subscriptions: nothing applies them in place."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+
+
 def post(*types: str) -> list[int]:
     events = [NewEvent(source="/t", id=f"e{next(_ids)}", type=t, stream="s", data={}) for t in types]
     return [r.position for r in store.append(events)]

@@ -14,7 +14,7 @@ def test_healthz_and_readyz():
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert ready.json()["projections"] == [
         {"name": name, "position": 0, "error": ""}
-        for name in ("customers", "threads", "callbacks", "presence")
+        for name in ("placement", "callbacks")
     ]
 
 

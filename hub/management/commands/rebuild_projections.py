@@ -3,8 +3,9 @@
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from hub import projections
+from hub import projections, subscriptions
 from hub.models import StoredEvent
+from hub.rebuild import rebuild
 
 
 class Command(BaseCommand):
@@ -13,6 +14,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         total = StoredEvent.objects.count()
         with tqdm(total=total, unit="event", desc="replaying", disable=options["verbosity"] == 0) as bar:
-            replayed = projections.rebuild(progress=bar.update)
-        names = ", ".join(p.name for p in projections.projectors())
+            replayed = rebuild(progress=bar.update)
+        names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")

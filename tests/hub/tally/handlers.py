@@ -23,8 +23,11 @@ class Tally:
         Tallied.objects.bulk_create(
             [Tallied(subscription=self.name, position=e.position, type=e.type) for e in events]
         )
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql":  # the gate: see Gate
             list(Gate.objects.select_for_update().filter(id=1).values_list("id"))
+
+    def reset(self) -> None:
+        Tallied.objects.filter(subscription=self.name).delete()
 
 
 class Mirror:
@@ -35,3 +38,6 @@ class Mirror:
         Tallied.objects.bulk_create(
             [Tallied(subscription=self.name, position=e.position, type=e.type) for e in events]
         )
+
+    def reset(self) -> None:
+        Tallied.objects.filter(subscription=self.name).delete()

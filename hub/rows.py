@@ -1,4 +1,4 @@
-"""The machinery every row projector shares: a unit of work that loads, changes and writes back rows in bulk,
+"""Row projectors: a unit of work that loads, changes and writes back read-model rows in bulk,
 and keeps the busiest rows across a rebuild's pages."""
 
 from __future__ import annotations

@@ -1,0 +1,117 @@
+"""Keeps placement's write model current, inline, in the append's transaction (a projector of the hub).
+
+It applies the same decisions `PlacementView.record` makes in memory while a request is placed, so the next
+request decides against them: identities and merges, threads with their state and last activity, and the
+conversation keys seen on them.
+"""
+
+from __future__ import annotations
+
+from hub.events import RecordedEvent
+from hub.rows import RowProjector, UnitOfWork
+from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES
+from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
+from interactions.threads.models import ThreadStatus
+
+
+class PlacementRows(UnitOfWork):
+    tables = {
+        "customer": (PlacedCustomer, ["merged_into"]),
+        "identifier": (PlacedIdentifier, ["customer_id"]),
+        "thread": (PlacedThread, ["customer_id", "topic", "status", "last_activity_at"]),
+    }
+    kept = ("customer", "thread")
+
+    def start_page(self) -> None:
+        self.refs: dict[str, str] = {}
+
+    def write_page(self) -> None:
+        PlacedRef.objects.bulk_create(
+            [PlacedRef(ref=ref, thread_id=thread_id) for ref, thread_id in self.refs.items()],
+            ignore_conflicts=True,  # the first thread a reference was seen on keeps it
+        )
+
+
+def _identify(rows: PlacementRows, customer_id: str, uris: list[str]) -> None:
+    rows.load("identifier", uris)
+    for uri in uris:
+        row = rows.rows["identifier"].get(uri)
+        if row is None:
+            rows.add("identifier", uri, PlacedIdentifier(uri=uri, customer_id=customer_id))
+        elif str(row.customer_id) != str(customer_id):
+            row.customer_id = customer_id
+            rows.touch("identifier", uri)
+
+
+def apply_customer_created(rows: PlacementRows, event: RecordedEvent) -> None:
+    customer_id = event.data["customer_id"]
+    rows.add("customer", customer_id, PlacedCustomer(id=customer_id, created_at=event.occurred_at))
+    _identify(rows, customer_id, event.data["identifiers"])
+
+
+def apply_customer_identified(rows: PlacementRows, event: RecordedEvent) -> None:
+    _identify(rows, event.data["customer_id"], [event.data["identifier"]])
+
+
+def apply_customer_merged(rows: PlacementRows, event: RecordedEvent) -> None:
+    """Rare, and it moves rows outside the unit of work: write it, move them with SQL."""
+    rows.flush()
+    survivor, merged = event.data["survivor_id"], event.data["merged_id"]
+    PlacedIdentifier.objects.filter(customer_id=merged).update(customer_id=survivor)
+    PlacedThread.objects.filter(customer_id=merged).update(customer_id=survivor)
+    PlacedCustomer.objects.filter(merged_into=merged).update(merged_into=survivor)
+    PlacedCustomer.objects.filter(id=merged).update(merged_into=survivor)
+
+
+def apply_thread_opened(rows: PlacementRows, event: RecordedEvent) -> None:
+    data = event.data
+    thread = PlacedThread(
+        id=data["thread_id"],
+        customer_id=data["customer_id"],
+        topic=data.get("topic") or "",
+        status=ThreadStatus.OPEN,
+        opened_at=event.occurred_at,
+        last_activity_at=event.occurred_at,
+    )
+    rows.add("thread", data["thread_id"], thread)
+
+
+def _status(status: str):
+    def apply(rows: PlacementRows, event: RecordedEvent) -> None:
+        thread = rows.get("thread", event.data["thread_id"])
+        thread.status = status
+        rows.touch("thread", thread.pk)
+
+    return apply
+
+
+def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
+    """A channel event (or a callback request) is activity on its thread, may name its topic, and may carry
+    a conversation key that later events continue."""
+    thread_id = event.metadata["thread_id"]
+    thread = rows.get("thread", thread_id)
+    thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+    if not thread.topic and event.data.get("topic"):
+        thread.topic = event.data["topic"]
+    rows.touch("thread", thread_id)
+    if event.data.get("conversation_ref"):
+        rows.refs.setdefault(event.data["conversation_ref"], thread_id)
+
+
+class PlacementProjector(RowProjector):
+    name = "placement"
+    unit = PlacementRows
+    handlers = {
+        "customer.created": apply_customer_created,
+        "customer.identified": apply_customer_identified,
+        "customer.merged": apply_customer_merged,
+        "thread.opened": apply_thread_opened,
+        "thread.resolved": _status(ThreadStatus.RESOLVED),
+        "thread.reopened": _status(ThreadStatus.OPEN),
+        **dict.fromkeys(THREADED_TYPES - CALLBACK_TYPES, apply_contact),
+        "callback.requested": apply_contact,
+    }
+    tables = (PlacedRef, PlacedThread, PlacedIdentifier, PlacedCustomer)
+
+    def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
+        unit.load("thread", {str(e.metadata["thread_id"]) for e in events if e.metadata.get("thread_id")})
