@@ -77,6 +77,12 @@ def handlers() -> list[Handler]:
     return list(_handlers.values())
 
 
+def positions(names: list[str]) -> dict[str, int]:
+    """How far each of these subscriptions has applied the log (0 for one that has not started)."""
+    found = dict(Subscription.objects.filter(name__in=names).values_list("name", "position"))
+    return {name: found.get(name, 0) for name in names}
+
+
 def hold_for_rebuild(names: list[str]) -> None:
     """Lock these subscriptions' rows until the caller's transaction ends: a runner's batch meanwhile waits
     at its checkpoint advance, then finds the position moved and rolls back."""

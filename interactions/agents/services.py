@@ -13,7 +13,7 @@ from hub import log, store
 from hub.events import RecordedEvent
 from interactions import jobs
 from interactions.access.models import ApiToken
-from interactions.agents.models import AgentPresence, AgentSocket
+from interactions.agents.models import AgentSocket
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
 
@@ -22,15 +22,24 @@ AGENT_STATUSES = ("available", "busy", "offline")
 SOCKET_STALE = timedelta(seconds=90)
 
 
+def _status_in_log(agent_id: str) -> str | None:
+    """The agent's last recorded status, from their stream in the log (not from the presence read model,
+    which runners apply later): under the append lock, it is exactly what the log says now."""
+    stream = f"agent-{agent_id}"
+    version = log.stream_version(stream)
+    if not version:
+        return None
+    (last,) = log.read_stream(stream, after_version=version - 1)
+    return last.data["status"]
+
+
 def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None) -> RecordedEvent | None:
     """Record the agent's status as an event; None when it already is that status."""
     if status not in AGENT_STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(AGENT_STATUSES)}")
     with transaction.atomic():
         log.append_lock()
-        current = (
-            AgentPresence.objects.filter(agent_id=str(agent.pk)).values_list("status", flat=True).first()
-        )
+        current = _status_in_log(str(agent.pk))
         if current == status:
             return None
         event = hub_event(

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hub import log, store
+from hub import log, store, subscriptions
 from hub.events import NewEvent
 from interactions.access.models import ApiToken, Role
 from interactions.agents.models import AgentPresence, AgentSocket
@@ -34,6 +34,9 @@ from interactions.locks import ROUTING_LOCKS
 from interactions.threads.models import Thread, TimelineEntry
 
 DISPATCH_PAGE = 50
+# The read models an offer's context comes from (subscriptions, applied by runners): a callback is offered
+# only once both have applied its request, so the agent never gets a context older than the ask.
+CONTEXT_READ_MODELS = ["customers", "threads"]
 
 
 @dataclass
@@ -161,9 +164,12 @@ def _dispatch_page(
             return 0, after, False
         agents = available_agents()
         threads = Thread.objects.in_bulk({r.thread_id for r in rows})
+        context_ready = min(subscriptions.positions(CONTEXT_READ_MODELS).values())
         events: list[NewEvent] = []
         expected: dict[str, int] = {}
         for row in rows:
+            if row.requested_position > context_ready or row.thread_id not in threads:
+                continue  # the context would miss the request itself: the next tick offers it
             planned = _plan(row, threads[row.thread_id], agents, now)
             if planned:
                 events += planned

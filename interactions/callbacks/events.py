@@ -13,11 +13,21 @@ from typing import Any
 from hub.events import NewEvent
 from interactions.callbacks.models import Callback
 from interactions.catalogue import HUB_SOURCE
+from interactions.placement.models import PlacedThread
 from interactions.threads.models import Thread
+
+# A thread as the read model or the write model has it: events need only its id and its customer.
+AnyThread = Thread | PlacedThread
 
 
 def callback_event(
-    row: Callback, thread: Thread, kind: str, key: str, data: dict[str, Any], now: datetime, actor=None
+    row: Callback,
+    thread: AnyThread,
+    kind: str,
+    key: str,
+    data: dict[str, Any],
+    now: datetime,
+    actor=None,
 ) -> NewEvent:
     metadata = {"customer_id": str(thread.customer_id), "thread_id": str(thread.pk)}
     if actor is not None:
@@ -34,12 +44,19 @@ def callback_event(
 
 
 def scheduled_event(
-    row: Callback, thread: Thread, attempt: int, due: datetime, why: str, now: datetime, *, version: int
+    row: Callback,
+    thread: AnyThread,
+    attempt: int,
+    due: datetime,
+    why: str,
+    now: datetime,
+    *,
+    version: int,
 ) -> NewEvent:
     """`version` is the stream's version this event will have: a reschedule is keyed by it."""
     data = {"attempt": attempt, "due_at": due.isoformat(), "why": why}
     return callback_event(row, thread, "scheduled", f"{attempt}/scheduled/v{version}", data, now)
 
 
-def expired_event(row: Callback, thread: Thread, reason: str, now: datetime) -> NewEvent:
+def expired_event(row: Callback, thread: AnyThread, reason: str, now: datetime) -> NewEvent:
     return callback_event(row, thread, "expired", "expired", {"reason": reason}, now)

@@ -34,6 +34,9 @@ class Callback(models.Model):
     reason = models.TextField(blank=True, default="")
     timezone = models.CharField(max_length=64, blank=True, default="", help_text="The customer's zone.")
     requested_at = models.DateTimeField()
+    # The log position of callback.requested: an offer waits until the read models its context comes from
+    # have applied at least this far.
+    requested_position = models.BigIntegerField(default=0)
     requested_by = models.CharField(max_length=64)
     not_before = models.DateTimeField()
     window_end = models.DateTimeField()

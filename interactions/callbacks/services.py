@@ -33,8 +33,8 @@ from interactions.customers.models import Customer
 from interactions.errors import Conflict, Forbidden, InvalidIdentifier, InvalidRequest
 from interactions.identity.identifiers import parse_identifier
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
+from interactions.placement.models import PlacedThread
 from interactions.placement.rules import PlacementError
-from interactions.threads.models import Thread
 
 OUTCOMES = ("completed", "no_answer", "busy", "failed")
 # A requested time this far in the past is read as "now" (clocks differ); earlier is refused.
@@ -153,7 +153,7 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
             requested = placement.stamped(replace(event, data={**data, "timezone": tz or None}))
             requested = replace(requested, stream=f"callback-{callback_id}")
             row = Callback(pk=callback_id)
-            thread = Thread(pk=placement.thread_id, customer_id=placement.customer_id)
+            thread = PlacedThread(pk=placement.thread_id, customer_id=placement.customer_id)
             scheduled = scheduled_event(row, thread, 1, due, "requested", now, version=2)
             store.append(
                 [*placement.prelude, requested, scheduled],
@@ -176,7 +176,7 @@ def _transition(callback_id: uuid.UUID | str, decide, now: datetime | None = Non
         row = Callback.objects.select_for_update().filter(pk=callback_id).first()
         if row is None:
             raise NotFound(f"no callback {callback_id}")
-        thread = Thread.objects.get(pk=row.thread_id)
+        thread = PlacedThread.objects.get(pk=row.thread_id)  # the write model: its customer is current
         events = decide(row, thread, now)
         if events:
             # The row lock and the version serialise this callback's steps: no duplicate look-up needed.
@@ -195,7 +195,7 @@ def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callbac
     """The offered agent takes the callback and dials. Accepting twice is harmless."""
     require_may_answer_offers(actor)
 
-    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+    def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         mine = row.agent_id == str(actor.pk)
         if row.state == CallbackState.ACCEPTED and mine:
             return []
@@ -213,7 +213,7 @@ def callback_decline(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: s
     """The offered agent declines; the dispatcher offers the callback to someone else."""
     require_may_answer_offers(actor)
 
-    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+    def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state != CallbackState.OFFERED or row.agent_id != str(actor.pk):
             if row.state == CallbackState.SCHEDULED and str(actor.pk) in row.tried_agents:
                 return []  # declined already
@@ -239,7 +239,7 @@ def callback_outcome(
             extra={"errors": [{"field": "outcome", "message": f"one of {', '.join(OUTCOMES)}"}]},
         )
 
-    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+    def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state != CallbackState.ACCEPTED or row.agent_id != str(actor.pk):
             last = row.outcomes[-1] if row.outcomes else {}
             if last.get("outcome") == outcome and last.get("agent_id") == str(actor.pk):
@@ -269,7 +269,7 @@ def callback_cancel(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: st
     (accepted) or a finished callback cannot be cancelled."""
     require_may_request_callbacks(actor)
 
-    def decide(row: Callback, thread: Thread, now: datetime) -> list[NewEvent]:
+    def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state == CallbackState.CANCELLED:
             return []
         if row.state not in (CallbackState.SCHEDULED, CallbackState.OFFERED):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import models
 from pydantic import BaseModel, ValidationError
 
 from hub.events import NewEvent
@@ -37,6 +38,14 @@ from interactions.catalogue.schemas import (
     ThreadOpenedData,
     ThreadStateData,
 )
+
+
+class ThreadStatus(models.TextChoices):
+    """Where a thread stands: thread.opened and thread.reopened open it, thread.resolved resolves it."""
+
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
 
 # The hub's own events (placement, commands, callbacks) come from this source; nobody else may post as it.
 HUB_SOURCE = "/threadline"

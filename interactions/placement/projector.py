@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES
+from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, ThreadStatus
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
-from interactions.threads.models import ThreadStatus
 
 
 class PlacementRows(UnitOfWork):

@@ -21,10 +21,9 @@ from django.utils import timezone
 
 from hub.backends import backend
 from hub.events import NewEvent
-from interactions.catalogue import INBOUND_TYPES, THREADED_TYPES, hub_event
+from interactions.catalogue import INBOUND_TYPES, THREADED_TYPES, ThreadStatus, hub_event
 from interactions.identity.identifiers import parse_identifier
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
-from interactions.threads.models import ThreadStatus
 
 
 class PlacementError(Exception):

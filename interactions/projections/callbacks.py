@@ -35,6 +35,7 @@ def _requested(event: RecordedEvent) -> Callback:
         reason=data.get("reason") or "",
         timezone=data.get("timezone") or "",
         requested_at=event.occurred_at,
+        requested_position=event.position,
         requested_by=data["requested_by"],
         not_before=_when(data["not_before"]),
         window_end=_when(data["window_end"]),

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from interactions.catalogue import ThreadStatus
 from interactions.customers.models import Customer
-
-
-class ThreadStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    RESOLVED = "resolved", "Resolved"
 
 
 class Thread(models.Model):

@@ -13,11 +13,11 @@ from hub import log, store
 from hub.errors import NotFound
 from hub.events import NewEvent, RecordedEvent
 from interactions.access.models import ApiToken, Role
-from interactions.catalogue import hub_event
+from interactions.catalogue import ThreadStatus, hub_event
 from interactions.errors import Conflict
 from interactions.locks import CUSTOMER_LOCKS
+from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact
-from interactions.threads.models import Thread, ThreadStatus
 
 COMMAND_SOURCE = "/threadline/api"
 
@@ -26,8 +26,10 @@ class InvalidTransition(Conflict):
     """The thread is not in a state that allows this (resolving a resolved thread)."""
 
 
-def _thread(thread_id: uuid.UUID | str) -> Thread:
-    thread = Thread.objects.filter(pk=thread_id).first()
+def _thread(thread_id: uuid.UUID | str) -> PlacedThread:
+    """The thread as the write model has it (current with every appended event, whatever the read models'
+    lag): its customer and its state decide the command."""
+    thread = PlacedThread.objects.filter(pk=thread_id).first()
     if thread is None:
         raise NotFound(f"no thread {thread_id}")
     return thread
@@ -59,7 +61,7 @@ def _thread_state_change(
     event_type: str,
     refused_from: str,
 ) -> RecordedEvent:
-    def build(thread: Thread, stream: str) -> NewEvent:
+    def build(thread: PlacedThread, stream: str) -> NewEvent:
         if thread.status == refused_from:
             raise InvalidTransition(f"thread {thread.pk} is already {refused_from}")
         data = {"thread_id": str(thread.pk), "agent_id": str(actor.pk), "reason": reason}
@@ -108,7 +110,7 @@ def thread_assign(
     if not ApiToken.objects.filter(pk=agent_id, role=Role.AGENT, revoked_at__isnull=True).exists():
         raise NotFound(f"no active agent {agent_id}")
 
-    def build(thread: Thread, stream: str) -> NewEvent:
+    def build(thread: PlacedThread, stream: str) -> NewEvent:
         data = {"thread_id": str(thread.pk), "agent_id": str(agent_id)}
         event = hub_event("thread.assigned", stream, data, cause=None, at=timezone.now())
         return _with_actor(event, actor, thread)
@@ -119,7 +121,7 @@ def thread_assign(
 def thread_note_add(
     *, thread_id: uuid.UUID | str, text: str, actor: ApiToken, expected_version: int | None = None
 ) -> RecordedEvent:
-    def build(thread: Thread, stream: str) -> NewEvent:
+    def build(thread: PlacedThread, stream: str) -> NewEvent:
         data, redacted = redact({"channel": "internal", "text": text, "agent_id": str(actor.pk)})
         event = NewEvent(
             source=COMMAND_SOURCE,
@@ -135,7 +137,7 @@ def thread_note_add(
     return _command(thread_id, expected_version, build)
 
 
-def _with_actor(event: NewEvent, actor: ApiToken, thread: Thread) -> NewEvent:
+def _with_actor(event: NewEvent, actor: ApiToken, thread: PlacedThread) -> NewEvent:
     metadata = {
         **event.metadata,
         "token": str(actor.pk),

@@ -30,6 +30,7 @@ from hub.models import StoredEvent
 from interactions.errors import InvalidEvents
 from interactions.ingestion.pipeline import events_ingest
 from interactions.models import Customer, CustomerIdentifier, Role, Thread
+from interactions.placement.models import PlacedCustomer, PlacedIdentifier
 from tests.conftest import cloud_event
 from tests.factories import ApiTokenFactory
 
@@ -743,3 +744,42 @@ class ConcurrentPlacementContract(Contract):
             datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the oldest of the four
         ]
         assert set(CustomerIdentifier.objects.values_list("customer_id", flat=True)) == {survivors.get().pk}
+
+
+@pytest.mark.django_db(transaction=True)
+class LaggingPlacementContract(Contract):
+    """Placement decides from its own write model, kept in the append's transaction: with no runner applying
+    the read models at all, concurrent first contacts still make one customer, and merges still hold."""
+
+    @pytest.fixture(autouse=True)
+    def _read_models_lag(self, settings):
+        settings.THREADLINE_SUBSCRIPTIONS_EAGER = False  # and no runner: the read models stay empty
+
+    def test_concurrent_first_contacts_make_one_customer_while_the_read_models_are_empty(self):
+        batches = [[cloud_event(id=f"lag-{i}", subject="tel:+15551234567")] for i in range(8)]
+
+        assert run_concurrently(batches) == []
+        assert Customer.objects.count() == 0 and Thread.objects.count() == 0  # nothing applied them
+        assert len(log.read_after(0, types=["customer.created"])) == 1
+        assert len(log.read_after(0, types=["thread.opened"])) == 1
+        assert (
+            PlacedIdentifier.objects.get(uri="tel:+15551234567").customer_id
+            == PlacedCustomer.objects.get().id
+        )
+        customers = {e.metadata["customer_id"] for e in log.read_after(0, types=["message.received"])}
+        threads = {e.metadata["thread_id"] for e in log.read_after(0, types=["message.received"])}
+        assert len(customers) == len(threads) == 1
+
+    def test_merges_hold_while_the_read_models_are_empty(self):
+        older = ingest(_sms("tel:+15551234567", "2026-11-23T09:00:00Z"))[0]
+        newer = ingest(_sms("mailto:jane@example.com", "2026-11-23T09:05:00Z"))[0]
+        ingest(_sms("mailto:jane@example.com", "2026-11-23T09:10:00Z", identifiers=["tel:+15551234567"]))
+
+        after = ingest(_sms("mailto:jane@example.com", "2026-11-23T09:15:00Z"))[0]
+
+        assert after["customer_id"] == older["customer_id"]
+        assert str(PlacedCustomer.objects.get(pk=newer["customer_id"]).merged_into) == older["customer_id"]
+        assert {str(c) for c in PlacedIdentifier.objects.values_list("customer_id", flat=True)} == {
+            older["customer_id"]
+        }
+        assert Customer.objects.count() == 0

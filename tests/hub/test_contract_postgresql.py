@@ -110,3 +110,7 @@ class TestPlacement(OnPostgresql, contract.PlacementContract):
 
 class TestConcurrentPlacement(OnPostgresql, contract.ConcurrentPlacementContract):
     pass
+
+
+class TestLaggingPlacement(OnPostgresql, contract.LaggingPlacementContract):
+    pass

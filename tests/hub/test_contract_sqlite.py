@@ -81,3 +81,7 @@ class TestPlacement(OnSqlite, contract.PlacementContract):
 
 class TestConcurrentPlacement(OnSqlite, contract.ConcurrentPlacementContract):
     pass
+
+
+class TestLaggingPlacement(OnSqlite, contract.LaggingPlacementContract):
+    pass

@@ -13,8 +13,7 @@ def test_healthz_and_readyz():
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     assert ready.json()["projections"] == [
-        {"name": name, "position": 0, "error": ""}
-        for name in ("placement", "callbacks")
+        {"name": name, "position": 0, "error": ""} for name in ("placement", "callbacks")
     ]
 
 
