@@ -14,7 +14,6 @@ import json
 import logging
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -53,6 +52,19 @@ SUBPROTOCOL_PREFIX = "bearer."
 MAX_TOPICS = 200
 REPLAY_PAGE = 500
 SOCKET_HEARTBEAT_SECONDS = 30
+
+
+def query_token(query_string: bytes) -> str | None:
+    """The token of `?token=<token>`, read strictly: the name spelled out (`%74oken` is not `token`), the
+    value exactly as issued (tokens are URL-safe, so nothing needs encoding and nothing is decoded), and
+    only once. Anything else is no token, so the socket is closed with 4401; a lenient reader would make
+    every spelling a credential that log filters must then recognise."""
+    values = [
+        value
+        for name, _, value in (part.partition("=") for part in query_string.decode("latin-1").split("&"))
+        if name == "token"
+    ]
+    return values[0] if len(values) == 1 and values[0] else None
 
 
 @database_sync_to_async
@@ -125,8 +137,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         for protocol in self.scope.get("subprotocols") or []:
             if protocol.startswith(SUBPROTOCOL_PREFIX):
                 return protocol[len(SUBPROTOCOL_PREFIX) :], protocol
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        return (query.get("token") or [None])[0], None
+        return query_token(self.scope.get("query_string", b"")), None
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
