@@ -25,7 +25,7 @@ from hub import log
 from hub.errors import ApplicationError
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
-from interactions.access.rules import may_have_status, may_subscribe
+from interactions.access.rules import may_have_status, require_may_subscribe
 from interactions.access.tokens import token_authenticate
 from interactions.agents.services import (
     agent_socket_close,
@@ -35,6 +35,7 @@ from interactions.agents.services import (
 )
 from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
+from interactions.errors import Forbidden
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -120,8 +121,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.token is None:
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="missing or invalid token")
             return
-        if not may_subscribe(self.token):
-            await self.close(code=CLOSE_FORBIDDEN, reason=f"{self.token.role} tokens may not subscribe")
+        try:
+            require_may_subscribe(self.token)
+        except Forbidden as exc:
+            await self.close(code=CLOSE_FORBIDDEN, reason=exc.detail)  # "an integration token may not …"
             return
         self.queue: asyncio.Queue[tuple[RecordedEvent, set[str]]] = asyncio.Queue(
             maxsize=settings.THREADLINE_WS_BUFFER

@@ -7,7 +7,7 @@ from channels.testing.websocket import WebsocketCommunicator
 
 from channels_app.consumers import query_token
 from config.asgi import application
-from tests.channels_app.test_consumer import TIMEOUT, closed_with, frame, make_token
+from tests.channels_app.test_consumer import TIMEOUT, closed_with, connect, frame, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +48,17 @@ async def test_the_token_parameter_among_others_authenticates():
     await ws.send_json_to({"op": "ping"})
     assert await frame(ws) == {"op": "pong"}
     await ws.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_an_integration_token_is_refused_with_4403_and_a_reason_that_reads_naturally():
+    ws = connect(await make_token("integration", source_prefix="/x/"))
+    await ws.connect(timeout=TIMEOUT)
+
+    message = await ws.receive_output(timeout=TIMEOUT)
+    while message["type"] != "websocket.close":
+        message = await ws.receive_output(timeout=TIMEOUT)
+    assert (message["code"], message["reason"]) == (4403, "an integration token may not subscribe")
 
 
 def test_query_token_reads_only_the_literal_parameter():
