@@ -21,12 +21,13 @@ from django.conf import settings
 
 from channels_app.errors import error_code
 from channels_app.fanout import fanout
+from channels_app.revocation import token_watch
 from hub import log
 from hub.errors import ApplicationError
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_have_status, require_may_subscribe
-from interactions.access.tokens import token_authenticate
+from interactions.access.tokens import token_authenticate, tokens_revoked
 from interactions.agents.services import (
     agent_socket_close,
     agent_socket_open,
@@ -71,6 +72,11 @@ def query_token(query_string: bytes) -> str | None:
 @database_sync_to_async
 def _authenticate(raw: str) -> ApiToken | None:
     return token_authenticate(raw)
+
+
+@database_sync_to_async
+def _still_authenticates(token: ApiToken) -> bool:
+    return not tokens_revoked([str(token.pk)])
 
 
 @database_sync_to_async
@@ -131,6 +137,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         self.lock = asyncio.Lock()
         self.tailer, self.fanout = await fanout()
+        # Watched from now on: a revocation made anywhere closes this socket within seconds.
+        self.watch = token_watch()
+        self.watch.add(str(self.token.pk), self)
         self._tasks.append(asyncio.create_task(self._pump()))
         if may_have_status(self.token):
             self.socket_id = await database_sync_to_async(agent_socket_open)(agent=self.token)
@@ -144,6 +153,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if hasattr(self, "watch"):
+            self.watch.remove(str(self.token.pk), self)
         if hasattr(self, "fanout"):
             self.fanout.remove(self, self.topics)
         for task in self._tasks:
@@ -163,6 +174,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.token is None or self.closing:
+            return
+        if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
+            self.token_revoked()
             return
         if text_data is None:
             await self._error("bad_frame", "send JSON in text frames")
@@ -233,9 +247,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         old_topics = self.topics - new_topics
         previous = self.cursor
         position = after if previous is None else min(after, previous)
-        while True:
+        while not self.closing:
             page = await _read_after(position)
             for event in page:
+                if self.closing:
+                    return  # closed meanwhile (revoked, too slow): replay nothing more
                 topics = event_topics(event)
                 new_wanted = bool(topics & new_topics) and event.position > after
                 old_wanted = bool(topics & old_topics) and (previous is None or event.position > previous)
@@ -308,14 +324,23 @@ class AgentConsumer(AsyncWebsocketConsumer):
         return survivor
 
     def _too_slow(self) -> None:
+        if not self.closing:
+            logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
+        self._close_now(CLOSE_TOO_SLOW, "too slow: reconnect and resume from your last position")
+
+    def token_revoked(self) -> None:
+        """Called by the process's token watch (or before a frame) once the token no longer authenticates."""
+        if not self.closing:
+            logger.info("closing a socket whose token %s was revoked", self.token.pk if self.token else "")
+        self._close_now(CLOSE_UNAUTHENTICATED, "the token has been revoked")
+
+    def _close_now(self, code: int, reason: str) -> None:
+        """Stop delivering at once (no frame is sent after this) and close with `code`."""
         if self.closing:
             return
         self.closing = True
         self.fanout.remove(self, self.topics)
-        logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
-        asyncio.get_running_loop().create_task(
-            self.close(code=CLOSE_TOO_SLOW, reason="too slow: reconnect and resume from your last position")
-        )
+        asyncio.get_running_loop().create_task(self.close(code=code, reason=reason))
 
     async def _pump(self) -> None:
         while True:
@@ -341,6 +366,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
 
     async def _send(self, frame: dict[str, Any]) -> None:
+        if self.closing:
+            return  # closed for a reason (revoked, too slow): nothing more reaches the client
         await self.send(text_data=json.dumps(frame, default=str))
 
     async def _error(self, code: str, detail: str) -> None:

@@ -140,6 +140,8 @@ THREADLINE_TAIL_POLL_SECONDS = env.float(
 )
 # Events a socket may have waiting; past that the server closes it with 4408 (resume from your position).
 THREADLINE_WS_BUFFER = env.int("THREADLINE_WS_BUFFER", default=1000)
+# How often each process asks which of its sockets' tokens were revoked (they are closed with 4401).
+THREADLINE_TOKEN_CHECK_SECONDS = env.float("THREADLINE_TOKEN_CHECK_SECONDS", default=1.0)
 # After an agent's last socket closes, how long before they are marked offline.
 THREADLINE_PRESENCE_GRACE_SECONDS = env.float("THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0)
 
