@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 
-# API (uvicorn), Celery worker and Celery beat in the foreground; Ctrl-C stops all three.
+# API (uvicorn), Celery worker and Celery beat in the foreground; Ctrl-C stops all three, each by itself.
+# config/run.py is honcho with time for the worker to stop and status 0 for a stop that was asked for; make
+# then ends on the SIGINT it got too, without an error.
 run: migrate
 	@echo "Threadline on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/v1/docs)"
-	$(BIN)/honcho start -f Procfile -p $(PORT)
+	$(BIN)/python -m config.run -f Procfile -p $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -14,7 +14,6 @@ import json
 import logging
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -22,12 +21,13 @@ from django.conf import settings
 
 from channels_app.errors import error_code
 from channels_app.fanout import fanout
+from channels_app.revocation import token_watch
 from hub import log
 from hub.errors import ApplicationError
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
-from interactions.access.rules import may_have_status, may_subscribe
-from interactions.access.tokens import token_authenticate
+from interactions.access.rules import may_have_status, require_may_subscribe
+from interactions.access.tokens import token_authenticate, tokens_revoked
 from interactions.agents.services import (
     agent_socket_close,
     agent_socket_open,
@@ -36,6 +36,7 @@ from interactions.agents.services import (
 )
 from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
+from interactions.errors import Forbidden
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -55,9 +56,27 @@ REPLAY_PAGE = 500
 SOCKET_HEARTBEAT_SECONDS = 30
 
 
+def query_token(query_string: bytes) -> str | None:
+    """The token of `?token=<token>`, read strictly: the name spelled out (`%74oken` is not `token`), the
+    value exactly as issued (tokens are URL-safe, so nothing needs encoding and nothing is decoded), and
+    only once. Anything else is no token, so the socket is closed with 4401; a lenient reader would make
+    every spelling a credential that log filters must then recognise."""
+    values = [
+        value
+        for name, _, value in (part.partition("=") for part in query_string.decode("latin-1").split("&"))
+        if name == "token"
+    ]
+    return values[0] if len(values) == 1 and values[0] else None
+
+
 @database_sync_to_async
 def _authenticate(raw: str) -> ApiToken | None:
     return token_authenticate(raw)
+
+
+@database_sync_to_async
+def _still_authenticates(token: ApiToken) -> bool:
+    return not tokens_revoked([str(token.pk)])
 
 
 @database_sync_to_async
@@ -108,14 +127,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if self.token is None:
             await self.close(code=CLOSE_UNAUTHENTICATED, reason="missing or invalid token")
             return
-        if not may_subscribe(self.token):
-            await self.close(code=CLOSE_FORBIDDEN, reason=f"{self.token.role} tokens may not subscribe")
+        try:
+            require_may_subscribe(self.token)
+        except Forbidden as exc:
+            await self.close(code=CLOSE_FORBIDDEN, reason=exc.detail)  # "an integration token may not …"
             return
         self.queue: asyncio.Queue[tuple[RecordedEvent, set[str]]] = asyncio.Queue(
             maxsize=settings.THREADLINE_WS_BUFFER
         )
         self.lock = asyncio.Lock()
         self.tailer, self.fanout = await fanout()
+        # Watched from now on: a revocation made anywhere closes this socket within seconds.
+        self.watch = token_watch()
+        self.watch.add(str(self.token.pk), self)
         self._tasks.append(asyncio.create_task(self._pump()))
         if may_have_status(self.token):
             self.socket_id = await database_sync_to_async(agent_socket_open)(agent=self.token)
@@ -125,11 +149,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         for protocol in self.scope.get("subprotocols") or []:
             if protocol.startswith(SUBPROTOCOL_PREFIX):
                 return protocol[len(SUBPROTOCOL_PREFIX) :], protocol
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        return (query.get("token") or [None])[0], None
+        return query_token(self.scope.get("query_string", b"")), None
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if hasattr(self, "watch"):
+            self.watch.remove(str(self.token.pk), self)
         if hasattr(self, "fanout"):
             self.fanout.remove(self, self.topics)
         for task in self._tasks:
@@ -149,6 +174,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.token is None or self.closing:
+            return
+        if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
+            self.token_revoked()
             return
         if text_data is None:
             await self._error("bad_frame", "send JSON in text frames")
@@ -219,9 +247,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         old_topics = self.topics - new_topics
         previous = self.cursor
         position = after if previous is None else min(after, previous)
-        while True:
+        while not self.closing:
             page = await _read_after(position)
             for event in page:
+                if self.closing:
+                    return  # closed meanwhile (revoked, too slow): replay nothing more
                 topics = event_topics(event)
                 new_wanted = bool(topics & new_topics) and event.position > after
                 old_wanted = bool(topics & old_topics) and (previous is None or event.position > previous)
@@ -294,14 +324,23 @@ class AgentConsumer(AsyncWebsocketConsumer):
         return survivor
 
     def _too_slow(self) -> None:
+        if not self.closing:
+            logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
+        self._close_now(CLOSE_TOO_SLOW, "too slow: reconnect and resume from your last position")
+
+    def token_revoked(self) -> None:
+        """Called by the process's token watch (or before a frame) once the token no longer authenticates."""
+        if not self.closing:
+            logger.info("closing a socket whose token %s was revoked", self.token.pk if self.token else "")
+        self._close_now(CLOSE_UNAUTHENTICATED, "the token has been revoked")
+
+    def _close_now(self, code: int, reason: str) -> None:
+        """Stop delivering at once (no frame is sent after this) and close with `code`."""
         if self.closing:
             return
         self.closing = True
         self.fanout.remove(self, self.topics)
-        logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
-        asyncio.get_running_loop().create_task(
-            self.close(code=CLOSE_TOO_SLOW, reason="too slow: reconnect and resume from your last position")
-        )
+        asyncio.get_running_loop().create_task(self.close(code=code, reason=reason))
 
     async def _pump(self) -> None:
         while True:
@@ -327,6 +366,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
 
     async def _send(self, frame: dict[str, Any]) -> None:
+        if self.closing:
+            return  # closed for a reason (revoked, too slow): nothing more reaches the client
         await self.send(text_data=json.dumps(frame, default=str))
 
     async def _error(self, code: str, detail: str) -> None:

@@ -1,21 +1,93 @@
-"""Logging filters: keep credentials out of server logs."""
+"""Logging filters: keep bearer tokens out of every log line, in any part of it and in any encoding."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from urllib.parse import unquote
 
-# A websocket may carry its bearer token in the query string (?token=...), which uvicorn logs with the path.
-_TOKEN = re.compile(r"(?i)([?&](?:token|access_token)=)[^&\s\"']+")
+REDACTED = "[redacted]"
+
+# A run of characters that can spell a token, percent-encoded or not: the token alphabet (`tl_` and URL-safe
+# base64) and %XX escapes. `=`, `&`, `.`, quotes and spaces end a run, so `?token=tl_…&x=1` keeps its name.
+_RUN = re.compile(r"(?:[A-Za-z0-9_\-]|%[0-9A-Fa-f]{2})+")
+# Where a token starts: `tl_`, not inside a longer word (`ctl_x` is not one). Any case: a token whose prefix
+# was upper-cased does not authenticate, but the rest of it is still the secret.
+_TOKEN_START = re.compile(r"(?i)(?<![a-z0-9])tl_")
+# A client may encode twice (`%2574` is `%74` is `t`); a few rounds undo what any client does.
+_DECODE_ROUNDS = 4
+
+
+def _decoded(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def _redact_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if "%" not in run:
+        start = _TOKEN_START.search(run)
+        return run if start is None else run[: start.start()] + REDACTED
+    if not _TOKEN_START.search(_decoded(run)):
+        return run
+    # Keep what comes before the token (`token%3D` of `?token%3Dtl_…`): the first place from which the rest
+    # decodes to a token start, with a prefix that does not end inside a word.
+    for i, char in enumerate(run):
+        if char in "%tT" and _decoded(run[i:])[:3].lower() == "tl_":
+            prefix = _decoded(run[:i])
+            if not prefix or not prefix[-1].isalnum():
+                return run[:i] + REDACTED
+    return REDACTED
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with every `tl_` token, plain or percent-encoded (at any depth), replaced by [redacted]."""
+    if "tl" not in text.lower() and "%" not in text:
+        return text  # the common line: nothing that could spell a token
+    return _RUN.sub(_redact_run, text)
+
+
+def _redacted_arg(arg: object) -> object:
+    if isinstance(arg, str):
+        return redact_tokens(arg)
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
+    redacted = redact_tokens(text)
+    return arg if redacted == text else redacted
 
 
 class RedactTokens(logging.Filter):
-    """Replace token query parameters in a record's message with [redacted]."""
+    """Redact tokens in a record's message, its arguments, its traceback and its stack.
+
+    Arguments are redacted one by one, so a formatter that reads them (uvicorn's access log unpacks the
+    request line from them) still works; if that does not give the redacted line (a token spread over two
+    arguments, say), the record becomes the redacted line with no arguments.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "token" in message.lower():
-            redacted = _TOKEN.sub(r"\1[redacted]", message)
-            if redacted != message:
-                record.msg, record.args = redacted, ()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = None  # a broken format string: logging reports it with the (redacted) msg and args
+        if message is None or (redacted := redact_tokens(message)) != message:
+            if isinstance(record.msg, str):
+                record.msg = redact_tokens(record.msg)
+            if isinstance(record.args, tuple):
+                record.args = tuple(_redacted_arg(arg) for arg in record.args)
+            elif isinstance(record.args, Mapping):
+                record.args = {key: _redacted_arg(value) for key, value in record.args.items()}
+            if message is not None and record.getMessage() != redacted:
+                record.msg, record.args = redacted, ()  # spread over parts: give up the parts, keep the line
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_tokens(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_tokens(record.stack_info)
         return True

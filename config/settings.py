@@ -141,6 +141,8 @@ THREADLINE_TAIL_POLL_SECONDS = env.float(
 )
 # Events a socket may have waiting; past that the server closes it with 4408 (resume from your position).
 THREADLINE_WS_BUFFER = env.int("THREADLINE_WS_BUFFER", default=1000)
+# How often each process asks which of its sockets' tokens were revoked (they are closed with 4401).
+THREADLINE_TOKEN_CHECK_SECONDS = env.float("THREADLINE_TOKEN_CHECK_SECONDS", default=1.0)
 # After an agent's last socket closes, how long before they are marked offline.
 THREADLINE_PRESENCE_GRACE_SECONDS = env.float("THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0)
 
@@ -232,10 +234,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# No bearer token reaches a log line (config/logfilters.py): Django's own lines (a 404 logs its path) go
+# through the filter, and so do the development server's request lines, which carry the query string.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "config.logfilters.RedactTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

@@ -1,18 +1,32 @@
 """Django admin for API tokens (names, roles, agent skills, revocation)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from interactions.access.models import ApiToken
+from interactions.access.tokens import token_revoke
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "role", "source_prefix", "hint", "created_at", "revoked_at")
-    list_filter = ("role",)
+    list_display = ("name", "role", "source_prefix", "hint", "created_at", "revoked_at", "id")
+    list_filter = ("role", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "source_prefix")
-    readonly_fields = ("hint", "created_at")
-    fields = ("name", "role", "source_prefix", "skills", "hint", "created_at", "revoked_at")
+    # Revocation is final (an action, never a field to clear): a leaked token must not come back to life.
+    readonly_fields = ("id", "hint", "created_at", "revoked_at")
+    fields = ("id", "name", "role", "source_prefix", "skills", "hint", "created_at", "revoked_at")
+    actions = ("revoke",)
 
     def has_add_permission(self, request) -> bool:
         # A token's secret is shown only at creation, which the create_token command does.
         return False
+
+    @admin.action(description="Revoke the selected tokens (their websockets close within seconds)")
+    def revoke(self, request, queryset) -> None:
+        selected = list(queryset)
+        revoked = sum(token_revoke(token) for token in selected)
+        already = f" ({len(selected) - revoked} already were)" if revoked < len(selected) else ""
+        self.message_user(
+            request,
+            f"Revoked {revoked} token(s){already}; their open websockets close within seconds.",
+            messages.SUCCESS,
+        )

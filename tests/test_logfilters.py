@@ -1,8 +1,12 @@
-"""Credentials in query strings never reach the logs."""
+"""Bearer tokens never reach the logs: any part of a line, percent-encoded or not."""
 
 import logging
+import sys
 
-from config.logfilters import RedactTokens
+import pytest
+from uvicorn.logging import AccessFormatter
+
+from config.logfilters import RedactTokens, redact_tokens
 
 
 def record(msg: str, *args) -> logging.LogRecord:
@@ -22,3 +26,93 @@ def test_a_message_without_a_token_is_untouched():
     RedactTokens().filter(entry)
 
     assert (entry.msg, entry.args) == ("Started server process [%d]", (42,))
+
+
+TOKEN = "tl_Zm9vYmFyLWJhei1xdXV4LXNlY3JldC0xMjM0NTY3OA"
+SECRET = TOKEN[3:]
+
+
+@pytest.mark.parametrize(
+    ("logged", "expected"),
+    [
+        (f"/ws/v1/agent?token={TOKEN}", "/ws/v1/agent?token=[redacted]"),
+        # A percent-encoded name: the value is still a token.
+        (f"/ws/v1/agent?%74oken={TOKEN}", "/ws/v1/agent?%74oken=[redacted]"),
+        (f"/ws/v1/agent?%74%6F%6B%65%6E={TOKEN}&x=1", "/ws/v1/agent?%74%6F%6B%65%6E=[redacted]&x=1"),
+        # An encoded `=`: name and value are one run; the name is kept.
+        (f"/ws/v1/agent?token%3D{TOKEN}", "/ws/v1/agent?token%3D[redacted]"),
+        (f"/ws/v1/agent?token%3d{TOKEN}&x=1", "/ws/v1/agent?token%3d[redacted]&x=1"),
+        # An encoded token, once or twice, whole or in part.
+        (f"/ws/v1/agent?token=tl%5F{SECRET}", "/ws/v1/agent?token=[redacted]"),
+        (f"/ws/v1/agent?token=%74%6C%5F{SECRET}", "/ws/v1/agent?token=[redacted]"),
+        (f"/x?%2574oken%253D%2574l%255F{SECRET}", "/x?%2574oken%253D[redacted]"),
+        (f"/x?token={TOKEN[:20]}%2D{TOKEN[21:]}", "/x?token=[redacted]"),
+        # Anywhere in the line: the path, a header, a bearer subprotocol, an upper-cased prefix.
+        (f"/api/v1/customers/{TOKEN}/context", "/api/v1/customers/[redacted]/context"),
+        (f"Authorization: Bearer {TOKEN}", "Authorization: Bearer [redacted]"),
+        (f"sec-websocket-protocol: bearer.{TOKEN}", "sec-websocket-protocol: bearer.[redacted]"),
+        (f"?token=TL_{SECRET}", "?token=[redacted]"),
+        (f"['{TOKEN}', '{TOKEN}']", "['[redacted]', '[redacted]']"),
+    ],
+)
+def test_a_token_is_redacted_whatever_its_encoding_and_place(logged, expected):
+    assert redact_tokens(logged) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "GET /api/v1/threads?status=open&limit=100 HTTP/1.1",
+        "ctl_thing=1 and rtl_layout",  # tl_ inside a word is no token
+        "100% done; %7E is a tilde",
+        "abc%74l_x",  # decodes to abctl_x: inside a word
+    ],
+)
+def test_lines_without_a_token_are_unchanged(line):
+    assert redact_tokens(line) == line
+
+
+def access_record(path: str) -> logging.LogRecord:
+    return logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 200),
+        None,
+    )
+
+
+def test_the_access_log_line_keeps_its_arguments_so_uvicorns_formatter_still_formats_it():
+    entry = access_record(f"/readyz?%74oken={TOKEN}")
+
+    assert RedactTokens().filter(entry)
+    line = AccessFormatter(
+        fmt='%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False
+    ).format(entry)
+    assert line == '127.0.0.1:5000 - "GET /readyz?%74oken=[redacted] HTTP/1.1" 200 OK'
+
+
+def test_a_token_spread_over_two_arguments_redacts_the_whole_line():
+    entry = record("%s%s", "tl_", SECRET)
+
+    RedactTokens().filter(entry)
+
+    assert (entry.getMessage(), entry.args) == ("[redacted]", ())
+
+
+def test_a_token_in_a_non_string_argument_a_traceback_or_a_stack_is_redacted():
+    try:
+        raise ValueError(f"bad token {TOKEN}")
+    except ValueError:
+        entry = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "failed: %r", ({"t": TOKEN},), sys.exc_info()
+        )
+    entry.stack_info = f'File "x.py", line 1, in f\n    connect("?token={TOKEN}")'
+
+    RedactTokens().filter(entry)
+    formatted = logging.Formatter().format(entry)
+
+    assert SECRET not in formatted
+    assert "failed: {'t': '[redacted]'}" in formatted and "bad token [redacted]" in formatted

@@ -111,3 +111,17 @@ def require_may_subscribe(token: ApiToken) -> None:
 def may_subscribe_to_everything(token: ApiToken) -> bool:
     """The `all` topic: supervisors and admins."""
     return token.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+# --- Operations ---------------------------------------------------------------------------------------------
+
+
+def may_read_health_details(token: ApiToken) -> bool:
+    """/readyz's details (database vendor, each projection's position and last error): supervisors and
+    admins. Anyone, without a token, may ask whether the hub is ready."""
+    return token.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_may_read_health_details(token: ApiToken) -> None:
+    if not may_read_health_details(token):
+        raise _refuse(token, "read health details (ask without a token whether the hub is ready)")

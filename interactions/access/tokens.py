@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
+from collections.abc import Collection
 
 from django.utils import timezone
 
@@ -44,5 +46,31 @@ def token_authenticate(raw: str) -> ApiToken | None:
     return ApiToken.objects.filter(digest=_digest(raw), revoked_at__isnull=True).first()
 
 
-def token_revoke(token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def token_get(token_id: str | uuid.UUID) -> ApiToken | None:
+    """The token with this id, revoked or not (None for an unknown id)."""
+    return ApiToken.objects.filter(pk=token_id).first()
+
+
+def token_revoke(token: ApiToken) -> bool:
+    """Revoke `token` for good; True if this call revoked it, False if it already was.
+
+    From then on it authenticates nowhere: every REST request checks, and every process closes its sockets
+    authenticated by it with 4401 (channels_app.revocation asks this table, whichever process revoked).
+    """
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return bool(revoked)
+
+
+# SQLite refuses statements with too many parameters; ask in chunks well below its limit.
+_CHUNK = 500
+
+
+def tokens_revoked(token_ids: Collection[str]) -> set[str]:
+    """Which of these token ids no longer authenticate: revoked, or deleted."""
+    ids = sorted(set(token_ids))
+    live: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = ApiToken.objects.filter(pk__in=chunk, revoked_at__isnull=True).values_list("pk", flat=True)
+        live.update(str(pk) for pk in rows)
+    return set(ids) - live

@@ -1,28 +1,62 @@
-"""Health: /healthz (the process is up) and /readyz (the database answers; each projection's state)."""
+"""Health: /healthz (the process is up) and /readyz (ready or not; the details for supervisors and admins)."""
 
 from __future__ import annotations
 
+import logging
+
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
+from rest_framework.exceptions import AuthenticationFailed
 
-from hub import projections
-from interactions.api.problems import problem
+from hub import projections, subscriptions
+from hub.errors import ApplicationError
+from interactions.access.rules import require_may_read_health_details
+from interactions.api.auth import BearerTokenAuthentication
+from interactions.api.problems import PROBLEM_CONTENT_TYPE, error_problem, problem
+
+logger = logging.getLogger(__name__)
 
 
-def healthz(request) -> JsonResponse:
+def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up."""
     return JsonResponse({"status": "ok"})
 
 
-def readyz(request) -> JsonResponse:
-    """The database answers; each projection's checkpoint and last error."""
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready (200) or not (503), for anyone: a load balancer or an orchestrator needs no token, and learns
+    nothing else. With a supervisor's or admin's bearer token, the details: the database vendor, each inline
+    projection's checkpoint and last error, and each subscription's position, lag, state and last failure
+    (the raw text of a failure is for operators only)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # any driver error means "not ready"; the detail goes to the body
-        body = problem(503, "not-ready", f"the database is not reachable: {exc.__class__.__name__}")
-        return JsonResponse(body, status=503, content_type="application/problem+json")
-    # A failed projection does not make the hub unready (events are still accepted and kept); it is reported.
+    except Exception as exc:  # any driver error means "not ready"; its text is for the server's log only
+        logger.warning("not ready: the database is not reachable (%s: %s)", exc.__class__.__name__, exc)
+        return _problem(problem(503, "not-ready", "the hub is not ready"))
+    auth = BearerTokenAuthentication()
+    try:
+        authenticated = auth.authenticate(request)
+    except AuthenticationFailed as exc:
+        response = _problem(problem(401, "unauthenticated", str(exc.detail)))
+        response["WWW-Authenticate"] = auth.authenticate_header(request)
+        return response
+    if authenticated is None:
+        return JsonResponse({"status": "ready"})
+    try:
+        require_may_read_health_details(authenticated[0])
+    except ApplicationError as exc:
+        return _problem(error_problem(exc))
+    # A failed projection or a parked subscription does not make the hub unready (events are still accepted
+    # and kept); it is reported, with each subscription's lag.
     return JsonResponse(
-        {"status": "ready", "database": connection.vendor, "projections": projections.status()}
+        {
+            "status": "ready",
+            "database": connection.vendor,
+            "projections": projections.status(),
+            "subscriptions": [status.as_dict() for status in subscriptions.status()],
+        }
     )
+
+
+def _problem(body: dict) -> JsonResponse:
+    return JsonResponse(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)

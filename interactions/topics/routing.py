@@ -8,7 +8,7 @@ from typing import Any
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_subscribe_to_everything
-from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES
+from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES, HUB_SOURCE
 from interactions.customers.models import Customer
 from interactions.threads.models import Thread
 
@@ -35,7 +35,7 @@ def subscription_topics(token: ApiToken, topic: object) -> set[str]:
 
 def merge_followed(topics: set[str], event: RecordedEvent) -> str | None:
     """The survivor's topic a subscription must add when `event` merges one of its customers, else None."""
-    if event.type != "customer.merged":
+    if event.type != "customer.merged" or not _from_hub(event):
         return None
     survivor = f"customer:{event.data['survivor_id']}"
     if f"customer:{event.data['merged_id']}" in topics and survivor not in topics:
@@ -74,26 +74,41 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
     raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
 
 
+def _from_hub(event: RecordedEvent) -> bool:
+    """The hub wrote this event itself (ingestion refuses these sources from anyone else)."""
+    return event.source == HUB_SOURCE or event.source.startswith(HUB_SOURCE + "/")
+
+
 def event_topics(event: RecordedEvent) -> set[str]:
-    """Every topic an event is delivered on."""
-    data, metadata = event.data, event.metadata
+    """Every topic an event is delivered on.
+
+    Only what the hub wrote decides: the placement in the metadata (`customer_id`, `thread_id`) and the data
+    of the hub's own events (a merge's `survivor_id` and `merged_id`, an agent's `agent_id`). An
+    integration's `data` is the client's word, not a placement: a `data.customer_id` naming another customer
+    must not deliver the event to that customer's subscribers.
+    """
+    from_hub = _from_hub(event)
+    placed = [event.metadata, event.data] if from_hub else [event.metadata]
     topics = {"all"}
-    for key in ("customer_id", "survivor_id", "merged_id"):
-        for source in (metadata, data):
-            if source.get(key):
-                topics.add(f"customer:{source[key]}")
-    for source in (metadata, data):
-        if source.get("thread_id"):
-            topics.add(f"thread:{source['thread_id']}")
-    if (event.type in AGENT_TYPES or event.type in CALLBACK_TYPES) and data.get("agent_id"):
-        topics.add(f"agent:{data['agent_id']}")
+    for fields in placed:
+        for key in ("customer_id", "survivor_id", "merged_id"):
+            if fields.get(key):
+                topics.add(f"customer:{fields[key]}")
+        if fields.get("thread_id"):
+            topics.add(f"thread:{fields['thread_id']}")
+    agent_id = event.data.get("agent_id")
+    if from_hub and agent_id and (event.type in AGENT_TYPES or event.type in CALLBACK_TYPES):
+        topics.add(f"agent:{agent_id}")
     return topics
 
 
 def event_for_subscriber(event: RecordedEvent) -> dict[str, Any]:
-    """The CloudEvent as stored, with the customer and thread it was placed on."""
+    """The CloudEvent as stored, with the customer and thread the hub placed it on."""
+    thread_id = event.metadata.get("thread_id")
+    if thread_id is None and _from_hub(event):
+        thread_id = event.data.get("thread_id")
     return {
         **event.to_cloudevent(),
         "customer_id": event.metadata.get("customer_id"),
-        "thread_id": event.metadata.get("thread_id") or event.data.get("thread_id"),
+        "thread_id": thread_id,
     }

@@ -1,8 +1,10 @@
-"""The processes `make run` starts (Procfile under honcho): API, Celery worker and beat, subscription runner.
+"""The processes `make run` starts (the Procfile under config/run.py, honcho's runner): API, Celery worker and
+beat, and the subscription runner, on embedded defaults.
 
 Runs them for real on loopback with a fresh var/ directory, posts an event with the CloudEvents SDK several
 times, reads it back once, has a callback offered to an agent on a websocket (by the worker and beat), then
-stops the whole set with one signal as Ctrl-C would.
+stops the whole set with one signal as Ctrl-C would. And runs `make run` itself, to see Ctrl-C stop every
+process it started, each by itself (no SIGKILL), with no error from make.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from cloudevents.core.bindings import http as ce_http
@@ -89,7 +94,7 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
     port = servers.free_port()
     log = (tmp_path / "honcho.log").open("w")
     honcho = subprocess.Popen(
-        [str(servers.BIN / "honcho"), "start", "-f", "Procfile", "-p", str(port)],
+        [str(servers.BIN / "python"), "-m", "config.run", "-f", "Procfile", "-p", str(port)],
         cwd=servers.ROOT,
         env=embedded_env,
         stdout=log,
@@ -152,3 +157,79 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         -3000:
     ]
     assert "runner.1 | Runner " in stopped  # the subscription runner came up beside them
+
+
+def _descendants(root: int) -> set[int]:
+    """Every process below `root`, from /proc."""
+    children: dict[int, set[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+        except OSError:
+            continue  # gone meanwhile
+        ppid = int(rest.rsplit(") ", 1)[1].split()[1])
+        children.setdefault(ppid, set()).add(int(pid))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent has not collected its status yet
+
+
+MAKE = shutil.which("make") or "make"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+@pytest.mark.skipif(shutil.which("make") is None, reason="runs make")
+def test_ctrl_c_on_make_run_stops_every_process_by_itself_and_make_reports_no_error(embedded_env, tmp_path):
+    port = servers.free_port()
+    log_path = tmp_path / "make.log"
+    with log_path.open("w") as log:
+        make = subprocess.Popen(
+            [MAKE, "--no-print-directory", "run"],
+            cwd=servers.ROOT,
+            env={**embedded_env, "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a shell's foreground job
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and make.poll() is None:
+                output = log_path.read_text()
+                if "celery@" in output and " ready." in output and "beat: Starting" in output:
+                    try:
+                        if servers.request(f"http://127.0.0.1:{port}/readyz")[0] == 200:
+                            break
+                    except OSError:
+                        pass
+                time.sleep(0.2)
+            else:
+                pytest.fail("make run did not come up: " + log_path.read_text()[-3000:])
+            started = _descendants(make.pid)
+            # Ctrl-C: the terminal sends SIGINT to every process of the foreground group.
+            os.killpg(make.pid, signal.SIGINT)
+            status = make.wait(60)
+        finally:
+            if make.poll() is None:
+                os.killpg(make.pid, signal.SIGKILL)
+    output = log_path.read_text()
+
+    assert status in (0, -signal.SIGINT), output[-3000:]  # make re-raises the SIGINT it got, silently
+    assert "SIGKILL" not in output, output[-3000:]
+    assert "make: ***" not in output and "Error" not in output, output[-3000:]
+    for name in ("web", "worker", "beat", "runner"):
+        # uvicorn ends by re-raising the SIGTERM it handled once it has shut down; the others exit with 0.
+        assert re.search(rf"{name}\.1 stopped \(rc=(0|-15)\)", output), output[-3000:]
+    assert "Finished server process" in output and "Warm shutdown" in output
+    assert len(started) >= 5, started  # the runner, the three processes, and whatever they started
+    assert not [pid for pid in started if _running(pid)], output[-3000:]

@@ -1,0 +1,99 @@
+"""Revoked tokens lose their sockets: each process asks the database which of its sockets were revoked.
+
+A revocation is a row in the database (`revoked_at`), written by whichever process revokes: the admin, the
+`revoke_token` command, another web server. So nothing is announced and nothing in memory is trusted:
+every THREADLINE_TOKEN_CHECK_SECONDS, each ASGI process asks, in one query for all of its open sockets,
+which of their tokens no longer authenticate, and closes those sockets with 4401. A lost message cannot
+keep a revoked socket open, and a process that just started asks the same table. The consumer also checks
+its token before each frame it handles, so a revoked token can neither subscribe nor replay meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from interactions.access.tokens import tokens_revoked
+
+logger = logging.getLogger(__name__)
+
+
+class Revocable(Protocol):
+    def token_revoked(self) -> None:
+        """Its token no longer authenticates: close (in the event loop; must not block)."""
+
+
+@database_sync_to_async
+def _revoked(token_ids: list[str]) -> set[str]:
+    return tokens_revoked(token_ids)
+
+
+class TokenWatch:
+    """This event loop's sockets by token id, and the task that closes those whose token was revoked."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[Revocable]] = {}
+        self._task: asyncio.Task | None = None
+
+    def add(self, token_id: str, socket: Revocable) -> None:
+        self._sockets.setdefault(token_id, set()).add(socket)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="threadline-token-watch")
+
+    def remove(self, token_id: str, socket: Revocable) -> None:
+        sockets = self._sockets.get(token_id)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._sockets[token_id]
+        if not self._sockets and self._task is not None:
+            self._task.cancel()  # nothing to watch: no query until the next socket opens
+            self._task = None
+
+    async def check(self) -> None:
+        """Close every socket whose token no longer authenticates (one query)."""
+        if not self._sockets:
+            return
+        for token_id in await _revoked(list(self._sockets)):
+            for socket in self._sockets.pop(token_id, set()):
+                socket.token_revoked()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(settings.THREADLINE_TOKEN_CHECK_SECONDS)
+            try:
+                await self.check()
+            except Exception:  # the database may be briefly away: ask again at the next tick
+                logger.exception("could not check for revoked tokens; asking again")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+_watches: dict[asyncio.AbstractEventLoop, TokenWatch] = {}
+
+
+def token_watch() -> TokenWatch:
+    """The running event loop's watch (one per ASGI process)."""
+    loop = asyncio.get_running_loop()
+    for old in [lp for lp in _watches if lp.is_closed()]:
+        del _watches[old]
+    if loop not in _watches:
+        _watches[loop] = TokenWatch()
+    return _watches[loop]
+
+
+async def stop_token_watch() -> None:
+    """Stop the running loop's watch (tests, shutdown)."""
+    watch = _watches.pop(asyncio.get_running_loop(), None)
+    if watch is not None:
+        await watch.stop()

@@ -1,0 +1,43 @@
+"""`make run`: honcho runs the Procfile, with time for every process to stop, and Ctrl-C is a clean stop.
+
+honcho stops everything with SIGTERM when one process ends or on Ctrl-C, then sends SIGKILL to whatever
+still runs five seconds after the first process ended: a constant, not an option (honcho issue #189). The
+Celery worker on the embedded file-system broker needs longer for a warm shutdown (measured: 5 to 7 s):
+its blocking loop waits on the broker up to 2 s, once more after it is told to stop, then joins its timer
+thread. So the grace here is STOP_GRACE_SECONDS. And honcho ends with status 130 (143) after a Ctrl-C
+(SIGTERM) however cleanly everything stopped, which make reports as `Error 130`: a stop that was asked
+for ends with 0; any other status (a process that failed on its own) is passed on.
+
+The Procfile does its part: each line `exec`s its program, so honcho's SIGTERM reaches it rather than the
+shell in front of it (which died at once, rc=-15, while uvicorn was still shutting down); and the worker
+runs a thread pool, because honcho signals the whole process group and prefork's children, killed by that
+SIGTERM directly, died mid-task ("exited with signal 15") instead of finishing under a warm shutdown.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from honcho import manager
+from honcho.command import main as honcho
+
+STOP_GRACE_SECONDS = 30
+ASKED_TO_STOP = {128 + signal.SIGINT, 128 + signal.SIGTERM}
+
+
+def main(argv: list[str]) -> int:
+    # Manager.loop reads this module global each time round. Should honcho rename it, the SIGINT test in
+    # tests/e2e/test_make_run.py sees the SIGKILL again.
+    manager.KILL_WAIT = STOP_GRACE_SECONDS
+    try:
+        honcho(["start", *argv])
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    else:
+        status = 0
+    return 0 if status in ASKED_TO_STOP else status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

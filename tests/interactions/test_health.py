@@ -1,0 +1,95 @@
+"""/readyz: ready or not for anyone; the database, projections and subscriptions for supervisors and admins."""
+
+import pytest
+from django.db import OperationalError, connection
+from rest_framework.test import APIClient
+
+from hub import subscriptions
+from hub.models import ProjectionCheckpoint, Subscription
+from interactions.access.tokens import token_revoke
+from interactions.models import Role
+from tests.conftest import client_for
+from tests.factories import ApiTokenFactory
+
+pytestmark = pytest.mark.django_db
+
+SQL_ERROR = 'UniqueViolation: duplicate key value violates unique constraint "secret_index" DETAIL: Key (x)'
+
+
+@pytest.fixture
+def failed_projection():
+    ProjectionCheckpoint.objects.update_or_create(
+        name="callbacks", defaults={"position": 3, "last_error": SQL_ERROR, "failed_position": 4}
+    )
+    subscriptions.ensure_rows(["threads"])
+    Subscription.objects.filter(name="threads").update(
+        position=3, state="parked", last_error=SQL_ERROR, failed_position=4, attempts=2
+    )
+
+
+def test_readyz_without_a_token_says_ready_and_nothing_else(failed_projection):
+    response = APIClient().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+    assert "secret_index" not in response.content.decode()
+
+
+def test_readyz_without_a_token_when_the_database_is_down_says_not_ready_without_its_error(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError('connection to server failed: FATAL: password authentication failed for "hub"')
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+    response = APIClient().get("/readyz")
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.content.decode()
+    assert "password" not in body and "OperationalError" not in body and "FATAL" not in body
+    assert response.json()["detail"] == "the hub is not ready"
+
+
+@pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.ADMIN])
+def test_readyz_with_a_supervisor_or_admin_token_shows_the_database_and_each_projection(
+    failed_projection, role
+):
+    response = client_for(ApiTokenFactory(role=role)).get("/readyz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ready" and body["database"] == connection.vendor
+    assert {p["name"]: (p["position"], p["error"]) for p in body["projections"]} == {
+        "placement": (0, ""),
+        "callbacks": (3, SQL_ERROR),
+    }
+    subscribed = {s["name"]: s for s in body["subscriptions"]}
+    assert set(subscribed) >= {"customers", "threads", "presence"}
+    threads = subscribed["threads"]
+    assert (threads["state"], threads["position"], threads["failed_position"], threads["attempts"]) == (
+        "parked",
+        3,
+        4,
+        2,
+    )
+    assert threads["error"] == SQL_ERROR and "lag_events" in threads and "lag_seconds" in threads
+
+
+@pytest.mark.parametrize("role", [Role.AGENT, Role.INTEGRATION])
+def test_readyz_details_are_refused_to_agents_and_integrations(failed_projection, role):
+    response = client_for(ApiTokenFactory(role=role)).get("/readyz")
+
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/problem+json"
+    assert f"{role} token may not read health details" in response.json()["detail"]
+    assert "secret_index" not in response.content.decode()
+
+
+def test_readyz_with_a_revoked_token_is_401(failed_projection):
+    token = ApiTokenFactory(role=Role.ADMIN)
+    token_revoke(token)
+
+    response = client_for(token).get("/readyz")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "secret_index" not in response.content.decode()
