@@ -1,4 +1,4 @@
-"""/readyz: ready or not for anyone; the database, projections and subscriptions for supervisors and admins."""
+"""/readyz: ready or not for anyone; the database, projections and subscriptions for supervisors."""
 
 import pytest
 from django.db import OperationalError, connection
