@@ -38,6 +38,12 @@ def _last_position() -> int:
     return log.last_position()
 
 
+def _close_connection() -> None:
+    # Looked up here, in the tailer's thread: `connection.close` evaluated on the event loop would be the
+    # loop thread's connection (Django refuses to close it from another thread) and leave this one open.
+    connection.close()
+
+
 class LogTailer:
     """Reads the log after `position` as it grows and calls every subscriber with each new page."""
 
@@ -128,7 +134,7 @@ class LogTailer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         with contextlib.suppress(Exception):
-            await self._in_thread(connection.close)
+            await self._in_thread(_close_connection)
         self._thread.shutdown(wait=False)
 
 
