@@ -93,8 +93,11 @@ class LogTailer:
     async def _run(self) -> None:
         poll = settings.THREADLINE_TAIL_POLL_SECONDS
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation that arrives as
+            # the wake-up completes, and stop() then waits forever for a loop that carries on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+                async with asyncio.timeout(poll):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while True:

@@ -57,6 +57,22 @@ async def test_two_concurrent_first_subscribes_start_one_read_loop_and_each_subs
     assert [(e.position, e.id) for e in second] == expected
 
 
+async def test_stop_ends_the_tailer_even_when_a_wake_up_arrives_with_it(settings):
+    settings.THREADLINE_TAIL_POLL_SECONDS = 3600  # only wake-ups move the loop
+    tailer = LogTailer()
+    await tailer.subscribe(lambda events: None)
+    for _ in range(5):
+        await asyncio.sleep(0)  # the read loop reaches its wait for a wake-up
+    loop_task = next(t for t in asyncio.all_tasks() if t.get_name() == "threadline-log-tailer")
+
+    tailer.wake()  # a NOTIFY, say, in the same turn of the event loop as the shutdown
+    stopping = asyncio.ensure_future(tailer.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=30)  # no cancellation of its own: see what happened
+
+    assert stopping in done, "stop() is still waiting for the read loop"
+    assert loop_task.cancelled()
+
+
 def _other_sessions() -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(
