@@ -7,10 +7,9 @@ from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 
 from config.asgi import application
-from hub import log
 from hub.models import StoredEvent
 from hub.tail import tailer
-from interactions.agents import services as presence
+from interactions import jobs
 from interactions.ingestion.pipeline import events_ingest
 from interactions.models import AgentPresence, AgentSocket, Role
 from interactions.threads import services as threads
@@ -372,21 +371,43 @@ async def test_status_frames_become_events_and_presence(settings):
     await watcher.disconnect()
 
 
-async def test_a_closed_socket_is_forgotten_and_the_agent_goes_offline_once_no_socket_remains():
+@database_sync_to_async
+def presence_of(token) -> tuple[str, list[tuple[str, str | None]]]:
+    """The agent's presence row and the statuses (with reasons) on their stream, oldest first."""
+    status = AgentPresence.objects.get(agent_id=str(token.pk)).status
+    events = StoredEvent.objects.filter(stream=f"agent-{token.pk}").order_by("position")
+    return status, [(e.data["status"], e.data["reason"]) for e in events]
+
+
+async def test_closing_sockets_runs_the_presence_expiry_and_the_agent_goes_offline_when_none_is_left(
+    eager_celery, celery_runs
+):
     token = await make_token()
+    expiry = (jobs.AGENT_PRESENCE_EXPIRE, (str(token.pk),), {})
+
+    def expiries() -> list[tuple]:
+        return [run for run in celery_runs if run[0] == jobs.AGENT_PRESENCE_EXPIRE]
+
     one, two = await opened(token), await opened(token)
     await one.send_json_to({"op": "status", "value": "available"})
     await one.send_json_to({"op": "ping"})
     assert await frame(one) == {"op": "pong"}
 
-    await one.disconnect()
-    still_there = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
-    await two.disconnect()
-    gone = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
-    again = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
+    # What a socket's close schedules runs now (eager Celery), through the task's registered name.
+    await one.disconnect(timeout=TIMEOUT)
+    runs_after_one = expiries()
+    after_one = await presence_of(token)
+    await two.disconnect(timeout=TIMEOUT)
+    runs_after_two = expiries()
+    after_two = await presence_of(token)
+    # A socket that opens and closes later runs the expiry again; the agent is offline already.
+    three = await opened(token)
+    await three.disconnect(timeout=TIMEOUT)
 
-    assert still_there is None  # the second socket is open
-    assert gone is not None and gone.data["status"] == "offline" and gone.data["reason"] == "disconnected"
-    assert again is None  # already offline: running the expiry twice changes nothing
+    assert runs_after_one == [expiry]
+    assert after_one == ("available", [("available", None)])  # the expiry ran; the second socket is open
+    assert runs_after_two == [expiry, expiry]
+    assert after_two == ("offline", [("available", None), ("offline", "disconnected")])
+    assert expiries() == [expiry] * 3
+    assert await presence_of(token) == after_two  # running it again changed nothing
     assert await database_sync_to_async(AgentSocket.objects.count)() == 0
-    assert await database_sync_to_async(log.last_position)() == gone.position

@@ -442,13 +442,6 @@ def test_lists_filter_by_state_and_agent(api, supervisor_api):
 # --- Celery, eagerly -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
 def test_an_asap_request_is_offered_at_once_by_the_nudged_task(
     api, eager_celery, django_capture_on_commit_callbacks
 ):
