@@ -36,6 +36,16 @@ from interactions.threads.models import Thread, TimelineEntry
 DISPATCH_PAGE = 50
 
 
+class _ContextEncoder(DjangoJSONEncoder):
+    """The offer's context as the REST API writes the same values: DjangoJSONEncoder cuts a datetime to the
+    millisecond, which made the offer's times differ from the API's (and lost precision in the log)."""
+
+    def default(self, o):
+        if isinstance(o, datetime):
+            return o.isoformat().replace("+00:00", "Z")
+        return super().default(o)
+
+
 @dataclass
 class _Agent:
     id: str
@@ -119,7 +129,7 @@ def _plan(row: Callback, thread: Thread, agents: dict[str, _Agent], now: datetim
         "agent_id": agent_id,
         "route": why,
         "expires_at": expires.isoformat(),
-        "context": json.loads(json.dumps(context, cls=DjangoJSONEncoder)),
+        "context": json.loads(json.dumps(context, cls=_ContextEncoder)),
     }
     return [*events, callback_event(row, thread, "offered", f"{row.attempt}/{offer}/offered", data, now)]
 
