@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import platform
@@ -64,6 +65,16 @@ def require_postgresql() -> str:
             "DATABASE_URL=postgres://postgres@127.0.0.1:5432/threadline make bench (SQLite is refused)"
         )
     return url
+
+
+def require_extra(module: str) -> None:
+    """Refuse, before any work, when a package of the `bench` extra (the peer, the profiler) is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise BenchError(
+            f"{module} is not installed; it comes with the bench extra: pip install -e '.[dev,bench]'"
+        ) from None
 
 
 def scratch_database_url(name: str = SCRATCH_DB) -> str:

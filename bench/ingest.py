@@ -217,6 +217,8 @@ MEASURES = {
 
 
 def run(command: str) -> dict:
+    common.require_postgresql()
+    common.require_extra("eventsourcing")  # the peer, measured last in each round: refuse before the run
     url = common.scratch_database_url()
     env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60")
     common.manage(env, "migrate", "--no-input")

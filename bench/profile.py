@@ -102,6 +102,8 @@ def _timed(work: Callable[[], None]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     names = common.chosen(parser, PROFILES, "profile")
+    common.require_postgresql()
+    common.require_extra("pyinstrument")
     from pyinstrument import Profiler
 
     raw, traffic = _setup()

@@ -39,7 +39,9 @@ def _last_position() -> int:
 
 
 def _close_connection() -> None:
-    connection.close()  # the calling thread's own connection: call it in the tailer's thread
+    # Looked up here, in the tailer's thread: `connection.close` evaluated on the event loop would be the
+    # loop thread's connection (Django refuses to close it from another thread) and leave this one open.
+    connection.close()
 
 
 class LogTailer:
@@ -91,8 +93,11 @@ class LogTailer:
     async def _run(self) -> None:
         poll = settings.THREADLINE_TAIL_POLL_SECONDS
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation that arrives as
+            # the wake-up completes, and stop() then waits forever for a loop that carries on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+                async with asyncio.timeout(poll):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while True:
@@ -131,7 +136,8 @@ class LogTailer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self._in_thread(_close_connection)
+        with contextlib.suppress(Exception):
+            await self._in_thread(_close_connection)
         self._thread.shutdown(wait=False)
 
 

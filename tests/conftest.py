@@ -7,10 +7,12 @@ import itertools
 from typing import Any
 
 import pytest
+from celery.signals import task_postrun
 from django.db import connection
 from django.db.backends.signals import connection_created
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from hub.models import StoredEvent
 from interactions.models import Role
 from tests.factories import ApiTokenFactory
@@ -136,3 +138,27 @@ def agent_token(db):
 @pytest.fixture
 def agent_api(agent_token) -> APIClient:
     return client_for(agent_token)
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks sent with apply_async run at once in the sending thread, through the real app's task registry
+    (a countdown is not waited for); a task's exception reaches the sender."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+    yield
+    conf.task_always_eager, conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def celery_runs():
+    """(task name, args, kwargs) of every task Celery ran during the test, in order, as its signal reports."""
+    runs: list[tuple[str, tuple, dict]] = []
+
+    def record(sender=None, args=None, kwargs=None, **_):
+        runs.append((sender.name, tuple(args or ()), dict(kwargs or {})))
+
+    task_postrun.connect(record, weak=False)
+    yield runs
+    task_postrun.disconnect(record)

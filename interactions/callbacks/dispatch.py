@@ -39,6 +39,16 @@ DISPATCH_PAGE = 50
 CONTEXT_READ_MODELS = ["customers", "threads"]
 
 
+class _ContextEncoder(DjangoJSONEncoder):
+    """The offer's context as the REST API writes the same values: DjangoJSONEncoder cuts a datetime to the
+    millisecond, which made the offer's times differ from the API's (and lost precision in the log)."""
+
+    def default(self, o):
+        if isinstance(o, datetime):
+            return o.isoformat().replace("+00:00", "Z")
+        return super().default(o)
+
+
 @dataclass
 class _Agent:
     id: str
@@ -122,7 +132,7 @@ def _plan(row: Callback, thread: Thread, agents: dict[str, _Agent], now: datetim
         "agent_id": agent_id,
         "route": why,
         "expires_at": expires.isoformat(),
-        "context": json.loads(json.dumps(context, cls=DjangoJSONEncoder)),
+        "context": json.loads(json.dumps(context, cls=_ContextEncoder)),
     }
     return [*events, callback_event(row, thread, "offered", f"{row.attempt}/{offer}/offered", data, now)]
 

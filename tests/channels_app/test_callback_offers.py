@@ -3,14 +3,21 @@ answers it (accept, decline, outcome) in frames, with error frames for what it m
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch
 from interactions.callbacks import services as callbacks
 from interactions.models import Callback, Role
-from tests.channels_app.test_consumer import frame, make_token, opened, subscribe
+from tests.channels_app.test_consumer import TIMEOUT, frame, make_token, opened, subscribe
+from tests.conftest import client_for
+from tests.interactions import helpers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -91,3 +98,86 @@ async def test_bad_answers_get_error_frames_and_change_nothing():
     assert (await next_op(ws, "ack"))["callback"]["state"] == "scheduled"
     await ws.disconnect()
     await other_ws.disconnect()
+
+
+def _get(client, path: str, **query) -> dict:
+    response = client.get(path, query)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _plain_json(text: str):
+    """Parse strictly: a NaN or Infinity (which Python's json would write) is not JSON."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+async def test_the_offer_context_reaches_the_agent_as_plain_json_equal_to_what_the_api_says(settings):
+    settings.THREADLINE_CUSTOMER_CALLING_HOURS = "daily 00:00-24:00"  # whatever the hour in Paris now
+    agent = await make_token(Role.AGENT)
+    supervisor = await make_token(Role.SUPERVISOR)
+    integration = await make_token(Role.INTEGRATION, source_prefix="/sms-gateway/")
+
+    @database_sync_to_async
+    def history_and_a_request() -> tuple[str, dict]:
+        api = client_for(integration)
+        now = timezone.now().isoformat()  # recent, so the callback continues this conversation
+        helpers.post(api, time=now, subject="mailto:ann@example.com", data={"channel": "email", "text": "hi"})
+        helpers.post(
+            api,
+            time=now,
+            data={"channel": "sms", "text": "charged twice", "identifiers": ["mailto:ann@example.com"]},
+        )
+        helpers.post(
+            api, time=now, type="customer.profile_updated", data={"name": "Ann", "timezone": "Europe/Paris"}
+        )
+        request = callbacks.RequestInput(identifier="tel:+15551234567", phone="+15551234567", reason="refund")
+        row = callbacks.callback_request(actor=integration, request=request)
+        # What the agent's desktop would read over REST just before the offer is made.
+        desk = client_for(agent)
+        return str(row.pk), {
+            "callback": _get(desk, f"/api/v1/callbacks/{row.pk}"),
+            "thread": _get(desk, f"/api/v1/threads/{row.thread_id}"),
+            "context": _get(desk, "/api/v1/context", identifier="tel:+15551234567"),
+        }
+
+    ws = await opened(agent)
+    await subscribe(ws, ["agent:me"])
+    await go_available(agent)
+    callback_id, rest = await history_and_a_request()
+    await database_sync_to_async(dispatch.callbacks_dispatch)()
+
+    while True:  # presence events on agent:me may come first
+        offer = _plain_json(await ws.receive_from(timeout=TIMEOUT))
+        if offer["op"] == "event" and offer["event"]["type"] == "callback.offered":
+            break
+    await ws.disconnect()
+    logged = await database_sync_to_async(_get)(
+        client_for(supervisor), "/api/v1/events", after=offer["position"] - 1, limit=1
+    )
+    context = offer["event"]["data"]["context"]
+    thread = rest["thread"]
+
+    # The socket sends the event exactly as the log holds it.
+    assert logged["events"][0]["position"] == offer["position"]
+    assert logged["events"][0]["event"]["data"] == offer["event"]["data"]
+    assert offer["event"]["data"]["callback_id"] == callback_id
+    # And its context is what the API says about the same things.
+    callback = rest["callback"]
+    assert context["callback_id"] == callback["id"]
+    assert {k: context[k] for k in ("phone", "reason", "attempt", "window_end")} == {
+        k: callback[k] for k in ("phone", "reason", "attempt", "window_end")
+    }
+    assert context["earlier_attempts"] == callback["outcomes"] == []
+    assert context["customer"] == rest["context"]["customer"]
+    assert context["thread"] == {k: v for k, v in thread.items() if k in context["thread"]}
+    assert set(context["thread"]) == set(thread) - {"timeline", "timeline_count", "next_offset"}
+    assert context["recent"] == thread["timeline"][-20:]
+    # The customer's local time: the moment of the offer, in Paris.
+    assert context["customer_timezone"] == "Europe/Paris"
+    local = datetime.fromisoformat(context["customer_local_time"])
+    offered_at = datetime.fromisoformat(offer["event"]["time"].replace("Z", "+00:00"))
+    assert local == offered_at and local.utcoffset() == ZoneInfo("Europe/Paris").utcoffset(offered_at)

@@ -7,9 +7,9 @@ from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 
 from config.asgi import application
-from hub import log
 from hub.models import StoredEvent
-from interactions.agents import services as presence
+from hub.tail import tailer
+from interactions import jobs
 from interactions.ingestion.pipeline import events_ingest
 from interactions.models import AgentPresence, AgentSocket, Role
 from interactions.threads import services as threads
@@ -54,6 +54,11 @@ async def subscribe(ws, topics, after=None) -> dict:
     caught_up = await frame(ws)
     assert caught_up["op"] == "caught_up", caught_up
     return caught_up
+
+
+@database_sync_to_async
+def positions_after(position: int) -> list[int]:
+    return list(StoredEvent.objects.filter(position__gt=position).values_list("position", flat=True))
 
 
 async def closed_with(ws) -> int:
@@ -104,7 +109,9 @@ async def test_a_subscriber_receives_each_new_event_of_its_customer_with_custome
 
     second = (await ingest(cloud_event(id="b", data={"channel": "sms", "text": "again"})))[0]
     other = (await ingest(cloud_event(id="c", subject="mailto:other@example.com")))[0]
+    sentinel = (await ingest(cloud_event(id="d")))[0]
     message = await frame(ws)
+    following = await frame(ws)
 
     assert message["op"] == "event" and message["topic"] == f"customer:{first['customer_id']}"
     assert message["position"] == second["position"]
@@ -113,8 +120,11 @@ async def test_a_subscriber_receives_each_new_event_of_its_customer_with_custome
         second["customer_id"],
         second["thread_id"],
     )
-    assert await ws.receive_nothing(timeout=0.3)  # nothing of the other customer
+    # The other customer's event lies between b and d in the log, and a socket sends in log order: had it
+    # been sent, it would be this frame. The sentinel d decides, not a wait.
     assert other["customer_id"] != first["customer_id"]
+    assert second["position"] < other["position"] < sentinel["position"]
+    assert following["position"] == sentinel["position"] and following["event"]["id"] == "d"
     await ws.disconnect()
 
 
@@ -129,11 +139,38 @@ async def test_resume_with_after_gets_exactly_the_missed_events_then_live_ones()
     caught_up = await frame(ws)
     live = (await ingest(cloud_event(id="r4")))[0]
     live_frame = await frame(ws)
+    sentinel = (await ingest(cloud_event(id="r5")))[0]
+    following = await frame(ws)
 
     assert [f["position"] for f in replayed] == missed
     assert caught_up == {"op": "caught_up", "position": missed[-1]}
     assert live_frame["position"] == live["position"]
-    assert await ws.receive_nothing(timeout=0.3)
+    # No second copy of a replayed or live event: the frame after r4 is the next event, r5.
+    assert following["position"] == sentinel["position"] and following["event"]["id"] == "r5"
+    await ws.disconnect()
+
+
+async def test_a_replay_overlapping_the_live_tail_sends_each_event_once(settings):
+    # The tailer reads only when woken (its poll out of reach); on SQLite nothing else wakes it, so the
+    # events below are still ahead of it when the replay sends them. (On PostgreSQL their NOTIFY may wake
+    # it first; the outcome asserted is the same.)
+    settings.THREADLINE_TAIL_POLL_SECONDS = 3600
+    first = (await ingest(cloud_event(id="o0")))[0]
+    ws = await opened(await make_token())
+    missed = [(await ingest(cloud_event(id=f"o{i}")))[0]["position"] for i in range(1, 4)]
+
+    await ws.send_json_to(
+        {"op": "subscribe", "topics": [f"thread:{first['thread_id']}"], "after": first["position"]}
+    )
+    replayed = [(await frame(ws))["position"] for _ in missed]
+    caught_up = await frame(ws)
+    tailer().wake()  # now the tailer reads o1..o3 and offers them to the socket, which has sent them already
+    sentinel = (await ingest(cloud_event(id="o4")))[0]
+    tailer().wake()
+    following = await frame(ws)
+
+    assert replayed == missed and caught_up["position"] == missed[-1]
+    assert following["position"] == sentinel["position"]  # o1..o3 were not sent a second time
     await ws.disconnect()
 
 
@@ -176,6 +213,9 @@ async def test_a_subscription_to_a_customer_follows_it_into_a_merge():
     again = cloud_event(id="sms-2", subject="tel:+15551234567", time="2026-11-23T09:12:00Z")
     later = (await ingest(again))[0]
     last = await frame(ws)
+    sentinel = cloud_event(id="sms-3", subject="tel:+15551234567", time="2026-11-23T09:13:00Z")
+    sentinel_position = (await ingest(sentinel))[0]["position"]
+    following = await frame(ws)
 
     merge = frames[0]["event"]
     assert merge["type"] == "customer.merged"
@@ -186,7 +226,8 @@ async def test_a_subscription_to_a_customer_follows_it_into_a_merge():
     assert [f["event"]["id"] for f in frames[1:]] == ["link", "sms"]  # placed on the survivor only
     assert [f["position"] for f in frames[1:]] == [r["position"] for r in results]
     assert last["position"] == later["position"]
-    assert await ws.receive_nothing(timeout=0.3)
+    # Followed through both topics, yet each event once: the frame after sms-2 is the next event, sms-3.
+    assert following["position"] == sentinel_position and following["event"]["id"] == "sms-3"
     await ws.disconnect()
 
 
@@ -215,16 +256,16 @@ async def test_a_supervisor_subscribed_to_all_receives_the_whole_log_in_order_wi
     start = await subscribe(ws, ["all"], after=0)
 
     results = await ingest(*[cloud_event(id=f"s{i}", subject=f"tel:+1555123{i:04d}") for i in range(5)])
-    expected = await database_sync_to_async(
-        lambda: list(
-            StoredEvent.objects.filter(position__gt=start["position"]).values_list("position", flat=True)
-        )
-    )()
+    expected = await positions_after(start["position"])
     received = [(await frame(ws))["position"] for _ in expected]
+    # A sentinel from a known customer on an open thread: one event, the next in the log.
+    sentinel = (await ingest(cloud_event(id="s-last", subject="tel:+15551230000")))[0]
+    following = await frame(ws)
 
     assert received == expected
     assert results[-1]["position"] == expected[-1]
-    assert await ws.receive_nothing(timeout=0.3)
+    assert await positions_after(expected[-1]) == [sentinel["position"]]
+    assert following["position"] == sentinel["position"]  # nothing repeated or extra before it
     await ws.disconnect()
 
 
@@ -330,21 +371,43 @@ async def test_status_frames_become_events_and_presence(settings):
     await watcher.disconnect()
 
 
-async def test_a_closed_socket_is_forgotten_and_the_agent_goes_offline_once_no_socket_remains():
+@database_sync_to_async
+def presence_of(token) -> tuple[str, list[tuple[str, str | None]]]:
+    """The agent's presence row and the statuses (with reasons) on their stream, oldest first."""
+    status = AgentPresence.objects.get(agent_id=str(token.pk)).status
+    events = StoredEvent.objects.filter(stream=f"agent-{token.pk}").order_by("position")
+    return status, [(e.data["status"], e.data["reason"]) for e in events]
+
+
+async def test_closing_sockets_runs_the_presence_expiry_and_the_agent_goes_offline_when_none_is_left(
+    eager_celery, celery_runs
+):
     token = await make_token()
+    expiry = (jobs.AGENT_PRESENCE_EXPIRE, (str(token.pk),), {})
+
+    def expiries() -> list[tuple]:
+        return [run for run in celery_runs if run[0] == jobs.AGENT_PRESENCE_EXPIRE]
+
     one, two = await opened(token), await opened(token)
     await one.send_json_to({"op": "status", "value": "available"})
     await one.send_json_to({"op": "ping"})
     assert await frame(one) == {"op": "pong"}
 
-    await one.disconnect()
-    still_there = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
-    await two.disconnect()
-    gone = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
-    again = await database_sync_to_async(presence.agent_offline_if_gone)(agent_id=str(token.pk))
+    # What a socket's close schedules runs now (eager Celery), through the task's registered name.
+    await one.disconnect(timeout=TIMEOUT)
+    runs_after_one = expiries()
+    after_one = await presence_of(token)
+    await two.disconnect(timeout=TIMEOUT)
+    runs_after_two = expiries()
+    after_two = await presence_of(token)
+    # A socket that opens and closes later runs the expiry again; the agent is offline already.
+    three = await opened(token)
+    await three.disconnect(timeout=TIMEOUT)
 
-    assert still_there is None  # the second socket is open
-    assert gone is not None and gone.data["status"] == "offline" and gone.data["reason"] == "disconnected"
-    assert again is None  # already offline: running the expiry twice changes nothing
+    assert runs_after_one == [expiry]
+    assert after_one == ("available", [("available", None)])  # the expiry ran; the second socket is open
+    assert runs_after_two == [expiry, expiry]
+    assert after_two == ("offline", [("available", None), ("offline", "disconnected")])
+    assert expiries() == [expiry] * 3
+    assert await presence_of(token) == after_two  # running it again changed nothing
     assert await database_sync_to_async(AgentSocket.objects.count)() == 0
-    assert await database_sync_to_async(log.last_position)() == gone.position

@@ -117,11 +117,14 @@ def test_events_from_rest_and_celery_reach_a_socket_on_another_server_exactly_on
             await ws.send(json.dumps({"op": "subscribe", "topics": ["all"], "after": last_seen}))
             resumed = [await next_frame(ws) for _ in range(10)]
             caught_up = await next_frame(ws)
+            # Then live: nothing of the replay comes again, so the next frame is the next event posted.
+            (sentinel,) = await asyncio.to_thread(post, [cloud_event(id="after-sentinel")])
+            following = await next_frame(ws)
             assert [f["event"]["id"] for f in resumed] == [f"after-{i}" for i in range(10)]
             assert [f["position"] for f in resumed] == [r["position"] for r in ten]
             assert caught_up == {"op": "caught_up", "position": ten[-1]["position"]}
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(ws.recv(), 0.5)
+            assert following["position"] == sentinel["position"]
+            assert following["event"]["id"] == "after-sentinel"
 
     with servers.processes(specs, env, tmp_path):
         servers.wait_ready(a, tmp_path)

@@ -6,14 +6,15 @@ waiting; everything else runs against the real database, and tasks run eagerly w
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from celery import beat
 from django.utils import timezone
 
 from config.celery import app as celery_app
 from hub.models import StoredEvent
+from interactions import jobs
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch, schedule
 from interactions.callbacks import services as callbacks
@@ -442,13 +443,6 @@ def test_lists_filter_by_state_and_agent(api, supervisor_api):
 # --- Celery, eagerly -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
-
-
 def test_an_asap_request_is_offered_at_once_by_the_nudged_task(
     api, eager_celery, django_capture_on_commit_callbacks
 ):
@@ -469,20 +463,23 @@ def test_an_agent_becoming_available_is_offered_the_waiting_callback(
     assert offers(body["id"])[0].data["agent_id"] == str(agent.pk)
 
 
-def test_the_beat_schedule_runs_the_dispatch_task_every_tick(settings):
-    entry = settings.CELERY_BEAT_SCHEDULE["callbacks-dispatch"]
-    assert entry["task"] == "interactions.callbacks_dispatch" and entry["kwargs"] == {"tick": True}
-    assert entry["schedule"] == settings.THREADLINE_CALLBACK_TICK_SECONDS
-    task = celery_app.tasks["interactions.callbacks_dispatch"]
-    assert task.acks_late and task.reject_on_worker_lost
+def test_the_beat_entry_due_after_a_tick_runs_the_dispatcher_task_by_name_with_tick_and_it_offers(
+    api, settings, eager_celery, celery_runs
+):
+    agent = online_agent()
+    body = request_callback(api)  # its nudge waits for a commit that never comes in this test
+    assert offers(body["id"]) == []
+    # Beat's own scheduler: its entries come from the Celery app's configuration, as in `celery beat`.
+    scheduler = beat.Scheduler(app=celery_app)
+    entry = scheduler.schedule["callbacks-dispatch"]
+    entry.last_run_at -= timedelta(seconds=settings.THREADLINE_CALLBACK_TICK_SECONDS)  # a tick has passed
 
+    assert entry.is_due().is_due
+    scheduler.apply_async(entry)  # what beat does with a due entry (raising, where beat would only log)
 
-def test_offer_payload_is_json_native(api):
-    online_agent()
-    body = request_callback(api)
-    dispatch.callbacks_dispatch()
+    assert celery_runs == [(jobs.CALLBACKS_DISPATCH, (), {"tick": True})]
     (offer,) = offers(body["id"])
-    assert json.loads(json.dumps(offer.data)) == offer.data
+    assert offer.data["agent_id"] == str(agent.pk)
 
 
 def test_a_callback_left_waiting_for_an_agent_is_offered_when_one_finishes_a_call(
