@@ -13,8 +13,8 @@ import threading
 import pytest
 from django.db import connection
 
-from hub import log
-from hub.events import RecordedEvent
+from hub import log, store
+from hub.events import NewEvent, RecordedEvent
 from hub.tail import LogTailer
 from tests.conftest import requires_postgresql
 from tests.hub.helpers import in_db_thread, until
@@ -23,6 +23,27 @@ pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
 
 WRITERS = 8
 EVENTS_PER_WRITER = 40
+
+
+def _writer(w: int, errors: list[BaseException]) -> None:
+    """One of the concurrent writers: EVENTS_PER_WRITER appends, one event per transaction."""
+    try:
+        for i in range(EVENTS_PER_WRITER):
+            store.append(
+                [NewEvent(source=f"/writer/{w}", id=str(i), type="t", stream=f"w-{w}", data={"i": i})]
+            )
+    except BaseException as exc:  # surfaced by the test's assertion on `errors`
+        errors.append(exc)
+    finally:
+        connection.close()
+
+
+def _run_writers(errors: list[BaseException]) -> None:
+    writers = [threading.Thread(target=_writer, args=(w, errors)) for w in range(WRITERS)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
 
 
 def test_a_reader_paging_with_read_after_sees_exactly_the_final_log_with_eight_concurrent_writers():
