@@ -155,6 +155,8 @@ THREADLINE_SUBSCRIPTION_POLL_SECONDS = env.float(
     "THREADLINE_SUBSCRIPTION_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2
 )
 
+# A read with `min_position` waits at most this long for its read models to reach it, then answers 503.
+THREADLINE_READ_WAIT_SECONDS = env.float("THREADLINE_READ_WAIT_SECONDS", default=2.0)
 # Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like
 # Celery's task_always_eager). For test runs; production leaves it off and runs `run_subscriptions`.
 THREADLINE_SUBSCRIPTIONS_EAGER = env.bool("THREADLINE_SUBSCRIPTIONS_EAGER", default=False)

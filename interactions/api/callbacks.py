@@ -10,7 +10,17 @@ from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_context
 from interactions.api import serializers
-from interactions.api.common import COMMAND_ERRORS, ERRORS, Pages, body_input, query_input
+from interactions.api.common import (
+    COMMAND_ERRORS,
+    ERRORS,
+    MIN_POSITION,
+    READ_ERRORS,
+    Pages,
+    ReadYourWrites,
+    body_input,
+    query_input,
+    with_position,
+)
 from interactions.callbacks.selectors import callback_brief, callback_get, callback_list
 from interactions.callbacks.services import (
     RequestInput,
@@ -24,14 +34,21 @@ from interactions.callbacks.services import (
 
 def _callback(row, *, created: bool = False) -> Response:
     body = serializers.CallbackSerializer(callback_brief(row)).data
-    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    response = Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    return with_position(response, row.last_position)
 
 
-class CallbackListView(APIView):
+# The callbacks table (applied inline, in the append's transaction).
+CALLBACKS = ["callbacks"]
+
+
+class CallbackListView(ReadYourWrites, APIView):
+    reads_from = CALLBACKS
+
     @extend_schema(
         summary="Callbacks by due time, filtered by state and agent",
-        parameters=[serializers.CallbackListQuerySerializer],
-        responses={200: serializers.CallbackSerializer(many=True), **ERRORS},
+        parameters=[serializers.CallbackListQuerySerializer, MIN_POSITION],
+        responses={200: serializers.CallbackSerializer(many=True), **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
@@ -54,8 +71,14 @@ class CallbackListView(APIView):
         return _callback(row, created=True)
 
 
-class CallbackDetailView(APIView):
-    @extend_schema(summary="A callback", responses={200: serializers.CallbackSerializer, **ERRORS})
+class CallbackDetailView(ReadYourWrites, APIView):
+    reads_from = CALLBACKS
+
+    @extend_schema(
+        summary="A callback",
+        parameters=[MIN_POSITION],
+        responses={200: serializers.CallbackSerializer, **READ_ERRORS},
+    )
     def get(self, request: Request, callback_id) -> Response:
         require_may_read_context(request.user)
         return _callback(callback_get(callback_id))

@@ -9,16 +9,21 @@ from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_context
 from interactions.api import serializers
-from interactions.api.common import ERRORS, query_input
+from interactions.api.common import MIN_POSITION, READ_ERRORS, ReadYourWrites, query_input
 from interactions.context.selectors import context_get
 from interactions.customers.selectors import customer_get, customer_get_by_identifier
 
+# The read models a context answer comes from.
+CONTEXT = ["customers", "threads", "callbacks"]
 
-class ContextByIdentifierView(APIView):
+
+class ContextByIdentifierView(ReadYourWrites, APIView):
+    reads_from = CONTEXT
+
     @extend_schema(
         summary="Customer context by identifier",
-        parameters=[serializers.ContextQuerySerializer],
-        responses={200: serializers.ContextSerializer, **ERRORS},
+        parameters=[serializers.ContextQuerySerializer, MIN_POSITION],
+        responses={200: serializers.ContextSerializer, **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
@@ -30,10 +35,13 @@ class ContextByIdentifierView(APIView):
         return Response(context_get(customer))
 
 
-class ContextByCustomerView(APIView):
+class ContextByCustomerView(ReadYourWrites, APIView):
+    reads_from = CONTEXT
+
     @extend_schema(
         summary="Customer context by customer id (a merged id answers with the survivor)",
-        responses={200: serializers.ContextSerializer, **ERRORS},
+        parameters=[MIN_POSITION],
+        responses={200: serializers.ContextSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, customer_id) -> Response:
         require_may_read_context(request.user)

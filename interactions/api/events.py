@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from interactions import catalogue
 from interactions.api import serializers
 from interactions.api.cloudevents_http import read_events
-from interactions.api.common import PROBLEM, query_input
+from interactions.api.common import PROBLEM, query_input, with_position
 from interactions.eventlog.selectors import log_page
 from interactions.ingestion.pipeline import events_ingest
 
@@ -52,7 +52,9 @@ class EventsView(APIView):
         mode, events = read_events(request._request)
         results = [r.as_dict() for r in events_ingest(events, token=request.user)]
         body = {"results": results} if mode == "batch" else results[0]
-        return Response(body, status=status.HTTP_201_CREATED)
+        return with_position(
+            Response(body, status=status.HTTP_201_CREATED), max(r["position"] for r in results)
+        )
 
     @extend_schema(
         summary="Read the log in order after a position",

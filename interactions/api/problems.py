@@ -12,6 +12,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from hub.errors import ApplicationError, NotFound, WrongExpectedVersion
+from hub.readiness import NotCaughtUp
 from interactions.api.cloudevents_http import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from interactions.callbacks.services import CallbackConflict
 from interactions.errors import Conflict, Forbidden, InvalidEvents, InvalidRequest
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 # first class an error is an instance of wins, so subclasses come before their bases.
 STATUSES: list[tuple[type[ApplicationError], int, str, str]] = [
     (WrongExpectedVersion, 409, "version-conflict", "Stream version conflict"),
+    (NotCaughtUp, 503, "not-caught-up", "The read models have not reached that position yet"),
     (InvalidTransition, 409, "invalid-transition", "The thread is not in a state that allows this"),
     (CallbackConflict, 409, "callback-conflict", "The callback is not in a state that allows this"),
     (Conflict, 409, "conflict", "Conflict"),
@@ -90,6 +92,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
         body = error_problem(exc)
+        if isinstance(exc, NotCaughtUp):
+            headers["Retry-After"] = "1"
     elif isinstance(exc, Http404):
         body = problem(404, "not-found", "no such resource")
     elif isinstance(exc, PermissionDenied):

@@ -129,6 +129,7 @@ class CallbackSerializer(serializers.Serializer):
         child=serializers.DictField(), help_text="Earlier attempts, oldest first."
     )
     version = serializers.IntegerField()
+    position = serializers.IntegerField(help_text="The log position of its latest step (for min_position).")
 
 
 class ContextSerializer(serializers.Serializer):
@@ -176,9 +177,11 @@ class NoteInputSerializer(CommandInputSerializer):
 
 
 class CommandResultSerializer(serializers.Serializer):
-    position = serializers.IntegerField()
+    position = serializers.IntegerField(help_text="The command's event in the log (pass as min_position).")
     type = serializers.CharField()
-    thread = ThreadSerializer()
+    thread = ThreadSerializer(
+        allow_null=True, help_text="Null if the threads read model had not applied the command in time."
+    )
 
 
 class AwareDateTimeField(serializers.DateTimeField):

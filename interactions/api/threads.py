@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -9,9 +10,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hub import readiness
 from interactions.access.rules import may_take_threads, require_may_change_threads, require_may_read_context
 from interactions.api import serializers
-from interactions.api.common import COMMAND_ERRORS, ERRORS, Pages, body_input, query_input
+from interactions.api.common import (
+    COMMAND_ERRORS,
+    MIN_POSITION,
+    READ_ERRORS,
+    Pages,
+    ReadYourWrites,
+    body_input,
+    query_input,
+    with_position,
+)
 from interactions.threads.selectors import (
     thread_brief,
     thread_get,
@@ -21,12 +32,17 @@ from interactions.threads.selectors import (
 )
 from interactions.threads.services import thread_assign, thread_note_add, thread_reopen, thread_resolve
 
+# The read model threads and their timelines come from.
+THREADS = ["threads"]
 
-class ThreadListView(APIView):
+
+class ThreadListView(ReadYourWrites, APIView):
+    reads_from = THREADS
+
     @extend_schema(
         summary="Threads, most recently active first",
-        parameters=[serializers.ThreadListQuerySerializer],
-        responses={200: serializers.ThreadSerializer(many=True), **ERRORS},
+        parameters=[serializers.ThreadListQuerySerializer, MIN_POSITION],
+        responses={200: serializers.ThreadSerializer(many=True), **READ_ERRORS},
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
@@ -41,10 +57,13 @@ class ThreadListView(APIView):
         )
 
 
-class ThreadDetailView(APIView):
+class ThreadDetailView(ReadYourWrites, APIView):
+    reads_from = THREADS
+
     @extend_schema(
         summary="A thread with its timeline (paginated by limit/offset, in the order events happened)",
-        responses={200: serializers.ThreadDetailSerializer, **ERRORS},
+        parameters=[MIN_POSITION],
+        responses={200: serializers.ThreadDetailSerializer, **READ_ERRORS},
     )
     def get(self, request: Request, thread_id) -> Response:
         require_may_read_context(request.user)
@@ -62,9 +81,16 @@ class ThreadDetailView(APIView):
 
 
 def _command_response(event) -> Response:
-    thread = thread_get(event.metadata["thread_id"])
-    body = {"position": event.position, "type": event.type, "thread": thread_brief(thread)}
-    return Response(serializers.CommandResultSerializer(body).data, status=status.HTTP_201_CREATED)
+    """The command's event and its position; the thread as the read model has it once it applied the event
+    (waiting as a read with min_position would), else null: read it with min_position=<position>."""
+    try:
+        readiness.wait_for(THREADS, event.position, timeout=settings.THREADLINE_READ_WAIT_SECONDS)
+        thread = thread_brief(thread_get(event.metadata["thread_id"]))
+    except readiness.NotCaughtUp:
+        thread = None
+    body = {"position": event.position, "type": event.type, "thread": thread}
+    response = Response(serializers.CommandResultSerializer(body).data, status=status.HTTP_201_CREATED)
+    return with_position(response, event.position)
 
 
 class ThreadResolveView(APIView):

@@ -51,6 +51,8 @@ class Callback(models.Model):
     # [{"attempt": 1, "agent_id": "...", "outcome": "no_answer", "at": "..."}], oldest first.
     outcomes = models.JSONField(default=list)
     version = models.BigIntegerField(default=0)
+    # The log position of its latest step: a read that passes it as min_position sees this state or later.
+    last_position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField()
 
     class Meta:

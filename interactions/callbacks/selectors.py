@@ -36,6 +36,7 @@ def callback_brief(callback: Callback) -> dict[str, Any]:
         "offer_expires_at": callback.offer_expires_at,
         "outcomes": callback.outcomes,
         "version": callback.version,
+        "position": callback.last_position,
     }
 
 

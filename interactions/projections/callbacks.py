@@ -13,7 +13,7 @@ from interactions.catalogue import CALLBACK_OUTCOME_TYPES, CALLBACK_TYPES
 
 CALLBACK_FIELDS = [
     "state", "due_at", "attempt", "offer", "agent_id", "offer_expires_at", "tried_agents", "outcomes",
-    "version", "updated_at",
+    "version", "updated_at", "last_position",
 ]  # fmt: skip
 
 
@@ -93,6 +93,7 @@ def apply_callback_step(rows: CallbackRows, event: RecordedEvent) -> None:
         callback.state = CallbackState.EXPIRED if kind == "callback.expired" else CallbackState.CANCELLED
         callback.agent_id, callback.offer_expires_at = "", None
     callback.version, callback.updated_at = event.stream_version, event.occurred_at
+    callback.last_position = event.position
 
 
 class CallbacksProjector(RowProjector):

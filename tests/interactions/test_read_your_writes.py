@@ -1,0 +1,114 @@
+"""Read your own writes: writes answer with their position, reads honour min_position or answer 503."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub import subscriptions
+from hub.runner import Runner
+from interactions import projections
+from interactions.models import Role
+from tests.conftest import client_for
+from tests.factories import ApiTokenFactory
+from tests.interactions.helpers import post
+
+pytestmark = pytest.mark.django_db
+HEADER = "Threadline-Position"
+
+
+@pytest.fixture(autouse=True)
+def _no_runner_yet(settings):
+    """The read models are applied only when a test runs a runner's pass itself."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+    settings.THREADLINE_READ_WAIT_SECONDS = 0.2
+
+
+def apply_read_models() -> None:
+    runner = Runner([p.name for p in projections.subscribed()], owner="test-runner")
+    subscriptions.ensure_rows(runner.names)
+    while runner.pass_once():
+        pass
+
+
+def test_a_write_answers_with_its_position_in_the_body_and_the_header(api):
+    response = api.generic(
+        "POST",
+        "/api/v1/events",
+        '{"specversion": "1.0", "id": "rw-1", "source": "/sms-gateway/eu-1", "type": "message.received",'
+        ' "subject": "tel:+15551234567", "data": {"channel": "sms", "text": "hi"}}',
+        content_type="application/cloudevents+json",
+    )
+
+    assert response.status_code == 201
+    assert response[HEADER] == str(response.json()["position"])
+
+
+def test_a_read_behind_min_position_answers_503_with_retry_after_and_both_positions(api):
+    written = post(api, subject="tel:+15551234567")
+
+    response = api.get(
+        "/api/v1/context", {"identifier": "tel:+15551234567", "min_position": written["position"]}
+    )
+
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["min_position"] == written["position"] and body["position"] < written["position"]
+    assert body["type"].endswith("/not-caught-up")
+
+
+def test_once_the_read_models_applied_the_write_the_read_answers_with_their_position(api):
+    written = post(api, subject="tel:+15551234567")
+    apply_read_models()
+
+    response = api.get(
+        "/api/v1/context", {"identifier": "tel:+15551234567", "min_position": written["position"]}
+    )
+
+    assert response.status_code == 200
+    assert int(response[HEADER]) >= written["position"]
+    (thread,) = response.json()["open_threads"]
+    assert thread["id"] == written["thread_id"]
+
+
+def test_every_read_served_from_a_read_model_carries_its_position(api, agent_api):
+    written = post(api, subject="tel:+15551234567")
+    apply_read_models()
+    thread_id = written["thread_id"]
+
+    for path in (
+        "/api/v1/threads",
+        f"/api/v1/threads/{thread_id}",
+        f"/api/v1/customers/{written['customer_id']}/context",
+        "/api/v1/callbacks",
+    ):
+        response = agent_api.get(path, {"min_position": written["position"]})
+        assert response.status_code == 200, (path, response.content)
+        assert int(response[HEADER]) >= written["position"], path
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "1.5", "99999999999999999999"])
+def test_a_bad_min_position_is_a_400_naming_the_field(api, bad):
+    response = api.get("/api/v1/threads", {"min_position": bad})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "min_position", "message": "an integer >= 0"}]
+
+
+def test_a_command_answers_with_its_position_and_the_thread_once_the_read_model_has_it(api):
+    written = post(api, subject="tel:+15551234567")
+    apply_read_models()
+    supervisor = client_for(ApiTokenFactory(role=Role.SUPERVISOR))
+
+    behind = supervisor.post(f"/api/v1/threads/{written['thread_id']}/resolve")
+
+    assert behind.status_code == 201  # the command is in the log; the read model has not applied it yet
+    assert behind[HEADER] == str(behind.json()["position"]) and behind.json()["thread"] is None
+    apply_read_models()
+    read = supervisor.get(
+        f"/api/v1/threads/{written['thread_id']}", {"min_position": behind.json()["position"]}
+    )
+    assert read.status_code == 200 and read.json()["status"] == "resolved"
+    # And a command against a thread whose state the write model knows is decided right, read model or not.
+    again = supervisor.post(f"/api/v1/threads/{written['thread_id']}/resolve")
+    assert again.status_code == 409
