@@ -153,16 +153,33 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.DOTALL)
 
 
 def loads(text: str) -> Any:
-    """Parse JSON text; NaN and Infinity are refused, and nesting past the limit raises TooDeep.
+    """Parse JSON text: NaN and Infinity are refused (ValueError), nesting past MAX_JSON_DEPTH raises TooDeep.
 
-    The standard parser recurses once per level and gives up around a thousand with a RecursionError; this
-    turns that into TooDeep with the path to where the limit was passed (found by `_too_deep_at`). Nesting
-    between the limit and the parser's own is left to `json_problem`, which callers run on the value.
+    The standard parser recurses once per level and gives up around a thousand with a RecursionError; that
+    becomes TooDeep with the path to where the limit was passed (found by `_too_deep_at`, which does not
+    recurse). A value that parses is measured (objects and arrays only, so it costs little).
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise TooDeep(_too_deep_at(text)) from None
+    path = _deeper_than(value, MAX_JSON_DEPTH)
+    if path is not None:
+        raise TooDeep(tuple(reversed(path)))
+    return value
+
+
+def _deeper_than(value: Any, depth: int) -> list[str | int] | None:
+    """The reversed path to the first object or array nested past `depth` levels, or None."""
+    if depth == 0:
+        return []
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for key, item in items:
+        kind = type(item)
+        if (kind is dict or kind is list) and (path := _deeper_than(item, depth - 1)) is not None:
+            path.append(key)
+            return path
+    return None
 
 
 def _too_deep_at(text: str) -> Path:

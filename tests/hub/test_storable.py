@@ -3,6 +3,7 @@ ends of the time range are stored and read back as they were, on both databases.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -105,9 +106,13 @@ def test_json_nested_ten_thousand_deep_is_refused_with_the_path_to_where_the_lim
         storable.loads(text)
     path = refused.value.path
     assert path[:3] == (0, "data", "x") and len(path) == storable.MAX_JSON_DEPTH
-    # Nesting between the limit and the parser's own is the same answer, from json_problem.
-    shallower = storable.loads('[{"data": {"x": ' + "[" * 100 + "]" * 100 + "}}]")
-    assert storable.json_problem(shallower)[0] == path
+    # Nesting between the limit and the parser's own gets the same answer.
+    with pytest.raises(storable.TooDeep) as refused:
+        storable.loads('[{"data": {"x": ' + "[" * 100 + "]" * 100 + "}}]")
+    assert refused.value.path == path
+    assert storable.json_problem(json.loads('[{"data": {"x": ' + "[" * 100 + "]" * 100 + "}}]"))[0] == path
+    # At the limit, it parses.
+    assert storable.loads('[{"data": {"x": ' + "[" * 61 + "]" * 61 + "}}]")
 
 
 def test_a_path_to_a_bad_key_is_written_so_that_it_can_be_echoed():
