@@ -31,6 +31,11 @@ ENTRY_POINTS = {
     "events.structured": EntryPoint("/api/v1/events", "application/cloudevents+json", "integration"),
     "events.binary": EntryPoint("/api/v1/events", "application/json", "integration"),
     "events.batch": EntryPoint("/api/v1/events", "application/cloudevents-batch+json", "integration"),
+    "callbacks.request": EntryPoint("/api/v1/callbacks", "application/json", "supervisor"),
+    "callbacks.cancel": EntryPoint("/api/v1/callbacks/{callback}/cancel", "application/json", "supervisor"),
+    "threads.resolve": EntryPoint("/api/v1/threads/{thread}/resolve", "application/json", "supervisor"),
+    "threads.note": EntryPoint("/api/v1/threads/{thread}/notes", "application/json", "supervisor"),
+    "threads.assign": EntryPoint("/api/v1/threads/{thread}/assign", "application/json", "supervisor"),
 }
 
 
@@ -102,6 +107,15 @@ def binary(name: str, status: int, field_: str, body: Any = None, **headers: str
 
 def rest(name: str, entry: str, status: int, field_: str, body: Any) -> Case:
     return Case(name, entry, body if isinstance(body, str) else as_json(body), status, field_)
+
+
+def command(name: str, entry: str, field_: str, **body: Any) -> Case:
+    return rest(name, entry, 400, field_, body)
+
+
+def callback(name: str, field_: str, **fields: Any) -> Case:
+    body = {"identifier": "tel:+15551234567", "phone": "+15551234567", **fields}
+    return rest(name, "callbacks.request", 400, field_, body)
 
 
 MAILTO_TOO_LONG_ONCE_LOWER_CASED = "mailto:a@" + ("\u0130" * 60 + ".") * 4 + "com"  # İ lower-cases to 2
@@ -193,6 +207,24 @@ CASES = [
     batch("time after 9999 in the third event", 422, "time", 2, time="9999-12-31T23:59:59-14:00"),
     batch("1e400 in the first event's data", 422, "data.amount", 0, data=data(amount=raw("1e400"))),
     batch("data nested 10,000 deep in the second event", 400, "data.nest", 1, data=data(nest=deep())),
+    callback("at on 30 February", "at", at="2026-02-30T10:00:00Z"),
+    callback("at at 25 o'clock", "at", at="2026-11-23T25:00:00Z"),
+    callback("at at minute 99", "at", at="2026-11-23T12:99:00Z"),
+    callback("at after 9999 in UTC", "at", at="9999-12-31T23:59:59-14:00"),
+    callback("window_end in 2200", "window_end", window_end="2200-01-01T00:00:00Z"),
+    callback("reason nested 10,000 deep", "reason", reason=deep()),
+    callback("NUL in reason", "reason", reason="a\x00"),
+    callback("NUL in an unknown key", "x\\u0000", **{"x\x00": 1}),
+    callback("1e400 in an unknown field", "x", x=raw("1e400")),
+    callback("lone surrogate in identifier", "identifier", identifier="tel:\ud800"),
+    rest("a callback body nested 10,000 deep", "callbacks.request", 400, "0", "[" * DEEP + "]" * DEEP),
+    command("NUL in the cancel reason", "callbacks.cancel", "reason", reason="a\x00"),
+    command("cancel reason nested 10,000 deep", "callbacks.cancel", "reason", reason=deep()),
+    command("NUL in the resolve reason", "threads.resolve", "reason", reason="done\x00"),
+    command("expected_version 1e400", "threads.resolve", "expected_version", expected_version=raw("1e400")),
+    command("note text nested 10,000 deep", "threads.note", "text", text=deep()),
+    command("lone surrogate in a note", "threads.note", "text", text="\ud83d"),
+    command("lone surrogate in agent_id", "threads.assign", "agent_id", agent_id="\udead"),
     # --- 3. events silently lost -----------------------------------------------------------------------
     binary("ce-id that is not UTF-8 once percent-decoded (%FF)", 400, "id", id="coll-1%FF"),
     binary("ce-id that is not UTF-8 once percent-decoded (%FE)", 400, "id", id="coll-1%FE"),
