@@ -231,3 +231,30 @@ CASES = [
     binary("ce-source cut in the middle of a character", 400, "source", source="/sms-gateway/%C3"),
     binary("ce-myext sent as raw bytes that are not UTF-8", 400, "myext", myext="caf\xe9"),
 ]  # fmt: skip
+
+
+# --- The agent websocket: frames answered with an error frame naming the field; the socket stays open ------
+
+
+@dataclass(frozen=True)
+class FrameCase:
+    name: str
+    frame: str  # the text frame as sent
+    code: str  # the error frame's code
+    field: str  # the detail starts with it
+
+
+def frame(name: str, code: str, field_: str, **values: Any) -> FrameCase:
+    return FrameCase(name, as_json(values), code, field_)
+
+
+FRAME_CASES = [
+    frame("a frame nested 10,000 deep", "bad_json", "x.0.0", op="ping", x=deep()),
+    frame("NUL in a topic", "bad_frame", "topics.0", op="subscribe", topics=["customer:\x00"]),
+    frame("lone surrogate in a status", "bad_frame", "value", op="status", value="available\ud800"),
+    frame("lone surrogate in a decline reason", "bad_frame", "reason", op="decline", reason="\udc00"),
+    frame("NUL in a key", "bad_frame", "k\\u0000", op="ping", **{"k\x00": 1}),
+    frame(
+        "1e400 as the cursor", "bad_frame", "after", op="subscribe", topics=["agent:me"], after=raw("1e400")
+    ),
+]
