@@ -56,7 +56,8 @@ def _json(body: bytes, *, batch: bool = False, within: tuple[str, ...] = ()) -> 
     except UnicodeDecodeError as exc:
         raise MalformedRequest("the body is not UTF-8") from exc
     except storable.TooDeep as exc:
-        index, path = (exc.path[0], exc.path[1:]) if batch and exc.path else (0, exc.path)
+        in_batch = batch and exc.path and isinstance(exc.path[0], int)
+        index, path = (exc.path[0], exc.path[1:]) if in_batch else (0, exc.path)
         raise MalformedRequest(
             f"the body nests objects and arrays deeper than {storable.MAX_JSON_DEPTH} levels",
             extra={
