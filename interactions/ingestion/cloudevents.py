@@ -109,7 +109,9 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     if not isinstance(event, dict):
         return None, [{"field": "", "message": "an event must be a JSON object"}], False
     if unstorable := _storable_problem(event):
-        return None, [unstorable], False
+        source = event.get("source")
+        forbidden = isinstance(source, str) and not storable.text_problem(source)
+        return None, [unstorable], forbidden and not may_post_source(token, source)
 
     specversion = event.get("specversion")
     if specversion is None:

@@ -56,3 +56,14 @@ def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(case: Cas
     if case.index is not None:
         assert named[0]["index"] == case.index, problem
     assert store_snapshot() == before
+
+
+def test_a_hostile_event_from_a_source_outside_the_tokens_prefix_is_still_a_403(api):
+    response = api.generic(
+        "POST",
+        "/api/v1/events",
+        '{"specversion": "1.0", "id": "x", "source": "/elsewhere", "type": "message.received",'
+        ' "subject": "tel:+15551234567", "data": {"channel": "sms", "text": "a\\u0000"}}',
+        content_type="application/cloudevents+json",
+    )
+    assert response.status_code == 403, response.content
