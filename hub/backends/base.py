@@ -109,7 +109,8 @@ class Backend:
         self, positions: list[int], types: list[str] | None, source_prefix: str | None, report: OnUnreadable
     ) -> list[Sequence[Any]]:
         """The rows at `positions` that can be fetched; each one that cannot is reported."""
-        try:
+
+        def fetch() -> list[Sequence[Any]]:
             return self.log_rows(
                 positions[0] - 1,
                 limit=len(positions),
@@ -117,11 +118,19 @@ class Backend:
                 types=types,
                 source_prefix=source_prefix,
             )
-        except Exception as exc:
+
+        try:
+            return fetch()
+        except Exception:
             if len(positions) == 1:
-                self.ping()  # a database that is away is not a bad row: this raises, and nothing is skipped
-                report(positions[0], exc)
-                return []
+                # Neither a database that is away (ping raises, nothing is skipped) nor a failure that passes
+                # (the row is read once more) is a bad row.
+                self.ping()
+                try:
+                    return fetch()
+                except Exception as exc:
+                    report(positions[0], exc)
+                    return []
         half = len(positions) // 2
         return self._rows_by_halves(positions[:half], types, source_prefix, report) + self._rows_by_halves(
             positions[half:], types, source_prefix, report

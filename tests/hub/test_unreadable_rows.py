@@ -115,6 +115,23 @@ def test_a_database_that_cannot_be_reached_is_an_error_not_an_unreadable_row(mon
     assert told == []
 
 
+def test_a_failure_that_passes_is_not_an_unreadable_row(monkeypatch):
+    position = append("a")
+    db = backend()
+    real, calls = db.log_rows, []
+
+    def fails_twice(*args, **kwargs):
+        calls.append(args)
+        if len(calls) <= 2:  # the page, then the row alone
+            raise OperationalError("canceling statement due to statement timeout")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(db, "log_rows", fails_twice)
+    told: list[int] = []
+    assert [e.position for e in log.read_after(0, on_unreadable=lambda p, exc: told.append(p))] == [position]
+    assert told == [] and len(calls) == 3
+
+
 def test_a_customer_with_an_unreadable_row_in_the_log_keeps_its_context_new_events_and_rebuild(
     api, supervisor_api
 ):
