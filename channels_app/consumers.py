@@ -22,7 +22,7 @@ from django.conf import settings
 from channels_app.errors import error_code
 from channels_app.fanout import fanout
 from channels_app.revocation import token_watch
-from hub import log
+from hub import log, storable
 from hub.errors import ApplicationError
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
@@ -182,12 +182,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._error("bad_frame", "send JSON in text frames")
             return
         try:
-            frame = json.loads(text_data)
+            frame = storable.loads(text_data)
+        except storable.TooDeep as exc:
+            await self._error("bad_json", f"{storable.field_name(exc.path) or 'the frame'}: {exc}")
+            return
         except ValueError:
             await self._error("bad_json", "the frame is not JSON")
             return
         if not isinstance(frame, dict):
             await self._error("bad_frame", "a frame is a JSON object with an 'op'")
+            return
+        if found := storable.json_problem(frame):
+            path, message = found
+            await self._error("bad_frame", f"{storable.field_name(path)}: {message}")
             return
         handler = {
             "subscribe": self._subscribe,

@@ -33,3 +33,15 @@ class WrongExpectedVersion(ApplicationError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
+
+
+class UnstorableEvents(ApplicationError):
+    """Events the log would store but a reader could not read back (see hub.storable); nothing was written.
+
+    `errors` names each by its index in the append and its field.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        count = len({e["index"] for e in errors})
+        super().__init__(f"{count} event(s) cannot be stored; nothing was written", extra={"errors": errors})
+        self.errors = errors

@@ -82,13 +82,26 @@ LOG_FIELDS = (
 LOG_COLUMNS = ", ".join(LOG_FIELDS)
 
 
+class UnreadableEvent(ValueError):
+    """A log row whose values are not an event's (data that is not a JSON object, say): unusable."""
+
+
 def recorded(values: Sequence[Any]) -> RecordedEvent:
     """A RecordedEvent from the values of LOG_FIELDS, in that order, lifted to the current schema version.
 
     Every reader of the log (the store, the tailer, projections, a rebuild) turns rows into events here.
+    Raises UnreadableEvent for a row whose values do not have an event's shape.
     """
     (position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at,
      schema_version, data, metadata) = values  # fmt: skip
+    if not (
+        isinstance(data, dict)
+        and isinstance(metadata, dict)
+        and isinstance(occurred_at, datetime)
+        and isinstance(recorded_at, datetime)
+        and isinstance(type_, str)
+    ):
+        raise UnreadableEvent(f"log position {position} holds no event (its data, metadata, type or times)")
     version, data = upcast(type_, schema_version, data)
     return RecordedEvent(
         position, source, event_id, type_, subject, stream, stream_version, occurred_at, recorded_at, version,

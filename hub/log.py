@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import Max
 
 from hub.backends import backend
-from hub.backends.base import stored_to_recorded
+from hub.backends.base import OnUnreadable, stored_to_recorded
 from hub.events import NO_STREAM, RecordedEvent
 from hub.models import StoredEvent
 
@@ -65,13 +65,19 @@ def read_after(
     limit: int = 1000,
     types: Iterable[str] | None = None,
     source_prefix: str | None = None,
+    on_unreadable: OnUnreadable | None = None,
 ) -> list[RecordedEvent]:
-    """Events with a position above `position`, in log order, at most `limit`.
+    """Events with a position above `position`, in log order, at most `limit` (fewer only at the end).
 
     Every reader of the log pages through here: the API, websocket replays, the tailer, projections and
-    rebuilds.
+    rebuilds. A row that cannot be decoded is left out and reading goes on past it, for every reader alike:
+    `on_unreadable(position, error)` is told of it (by default, an error in the process's log). Leaving it
+    out rather than failing is the choice: the row can never be changed or removed, so a reader that
+    stopped at it would stay stopped, and every socket of the process with it.
     """
-    return backend().read_after(position, limit=limit, types=types, source_prefix=source_prefix)
+    return backend().read_after(
+        position, limit=limit, types=types, source_prefix=source_prefix, on_unreadable=on_unreadable
+    )
 
 
 def read_stream(stream: str, *, after_version: int = 0, limit: int | None = None) -> list[RecordedEvent]:

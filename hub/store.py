@@ -2,18 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hub import log, projections, subscriptions
+from hub import log, projections, storable, subscriptions
 from hub.backends import backend
 from hub.backends.base import stored_to_recorded
-from hub.errors import WrongExpectedVersion
+from hub.errors import UnstorableEvents, WrongExpectedVersion
 from hub.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from hub.models import StoredEvent
+
+# Text attributes of an event and their limits in UTF-8 bytes (see hub.storable for why bytes).
+_TEXT_LIMITS = (
+    ("source", storable.MAX_SOURCE_BYTES),
+    ("id", storable.MAX_ID_BYTES),
+    ("type", storable.MAX_TYPE_BYTES),
+    ("subject", storable.MAX_SUBJECT_BYTES),
+    ("stream", storable.MAX_STREAM_BYTES),
+)
+MAX_SCHEMA_VERSION = 32767  # the column is a small integer
+
+
+def unstorable(events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """What in `events` the log could not store so that every reader reads it back, by index and field."""
+    return [
+        {"index": index, "field": field, "message": message}
+        for index, event in enumerate(events)
+        for field, message in _problems(event)
+    ]
+
+
+def _problems(event: NewEvent) -> Iterator[tuple[str, str]]:
+    for name, limit in _TEXT_LIMITS:
+        value = getattr(event, name)
+        if not isinstance(value, str):
+            yield name, f"{name} must be a string"
+        elif problem := storable.text_problem(value):
+            yield name, f"{name} {problem}"
+        elif storable.utf8_length(value) > limit:
+            yield name, f"{name} is at most {limit} bytes in UTF-8"
+    if event.occurred_at is not None and (problem := storable.time_problem(event.occurred_at)):
+        yield "occurred_at", f"occurred_at {problem}"
+    version = event.schema_version
+    if type(version) is not int or not 1 <= version <= MAX_SCHEMA_VERSION:
+        yield "schema_version", f"schema_version is an integer from 1 to {MAX_SCHEMA_VERSION}"
+    for name in ("data", "metadata"):
+        value = getattr(event, name)
+        if not isinstance(value, dict):
+            yield name, f"{name} must be a JSON object"
+        elif found := storable.json_problem(value):
+            path, message = found
+            yield storable.field_name((name, *path)), message
 
 
 def append(
@@ -27,11 +70,15 @@ def append(
     An event whose (source, id) is already in the log, or earlier in `events`, is not written again: its
     result carries the original and `duplicate=True`. `expected_versions` maps a stream to the version it
     must be at before this append (0: the stream must not exist); a mismatch raises WrongExpectedVersion
-    and writes nothing. Call it inside an outer `transaction.atomic()` to make other writes atomic with it.
+    and writes nothing. An event the log could not store so that every reader reads it back (hub.storable)
+    raises UnstorableEvents and writes nothing, whoever appends it. Call it inside an outer
+    `transaction.atomic()` to make other writes atomic with it.
 
     `deduplicate=False` skips the look-up of existing (source, id) pairs, for callers that serialise their
     own appends already (a row lock plus an expected version); the unique constraint still refuses a copy.
     """
+    if errors := unstorable(events):
+        raise UnstorableEvents(errors)
     expected_versions = dict(expected_versions or {})
     db = backend()
     with transaction.atomic():

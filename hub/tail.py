@@ -25,13 +25,30 @@ PAGE = 500
 Subscriber = Callable[[list[RecordedEvent]], None]
 
 
-def _read_after(after: int) -> list[RecordedEvent]:
-    """The next page, read in the tailer's own thread (and so on its own database connection)."""
+def _read_after(after: int) -> tuple[list[RecordedEvent], int]:
+    """The next page and the position it reaches, read in the tailer's own thread (and so on its own
+    database connection).
+
+    A row no reader can decode is reported with its position and passed: the page reaches past it even when
+    it is the last row of the log, so it is reported once and live delivery goes on for every socket.
+    """
+    skipped: list[int] = []
+
+    def report(position: int, exc: Exception) -> None:
+        logger.error(
+            "log tailer: position %s cannot be read; sockets will not get it (%s: %s)",
+            position,
+            type(exc).__name__,
+            exc,
+        )
+        skipped.append(position)
+
     try:
-        return log.read_after(after, limit=PAGE)
+        events = log.read_after(after, limit=PAGE, on_unreadable=report)
     except Exception:
         connection.close()  # the next read reconnects
         raise
+    return events, max([after, *skipped, *(e.position for e in events[-1:])])
 
 
 def _last_position() -> int:
@@ -101,17 +118,23 @@ class LogTailer:
             self._wake.clear()
             try:
                 while True:
-                    events = await self._in_thread(_read_after, self.position)
-                    if not events:
-                        break
-                    self.position = events[-1].position
-                    for subscriber in list(self._subscribers):
-                        subscriber(events)
+                    events, self.position = await self._in_thread(_read_after, self.position)
+                    if events:
+                        self._deliver(events)
                     if len(events) < PAGE:
                         break
             except Exception:  # the database may be briefly away; keep the position and try again
                 logger.exception("log tailer failed to read after %s; retrying", self.position)
                 await asyncio.sleep(poll)
+
+    def _deliver(self, events: list[RecordedEvent]) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(events)
+            except Exception:  # one failing subscriber must not keep the page from the others
+                logger.exception(
+                    "a log subscriber failed on positions %s-%s", events[0].position, events[-1].position
+                )
 
     async def _listen(self) -> None:
         import psycopg

@@ -120,6 +120,27 @@ def log_snapshot() -> list[tuple]:
     )
 
 
+def store_snapshot() -> dict[str, list]:
+    """The log, every read model and the projections' checkpoints, to compare before and after a request
+    that must change nothing."""
+    from hub.models import ProjectionCheckpoint
+    from interactions.models import (
+        AgentPresence,
+        Callback,
+        ConversationRef,
+        Customer,
+        CustomerIdentifier,
+        Thread,
+        TimelineEntry,
+    )
+
+    models = (
+        Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry, Callback, AgentPresence,
+        ProjectionCheckpoint,
+    )  # fmt: skip
+    return {"log": log_snapshot()} | {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
+
+
 @pytest.fixture
 def supervisor_token(db):
     return ApiTokenFactory(role=Role.SUPERVISOR)

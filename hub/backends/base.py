@@ -3,16 +3,25 @@ statements for read models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, models
 from django.db.models import Max, Q
 
-from hub.events import LOG_FIELDS, RecordedEvent, recorded
+from hub.events import LOG_FIELDS, RecordedEvent, UnreadableEvent, recorded
 from hub.models import StoredEvent
 
 M = TypeVar("M", bound=models.Model)
+logger = logging.getLogger(__name__)
+# Told the position of a log row no reader can decode, and why; reading goes on past it.
+OnUnreadable = Callable[[int, Exception], None]
+
+
+def report_unreadable(position: int, exc: Exception) -> None:
+    """The default for a row that cannot be read: an error in the log, with its position and why."""
+    logger.error("log position %s cannot be read and is left out (%s: %s)", position, type(exc).__name__, exc)
 
 
 class Backend:
@@ -62,8 +71,93 @@ class Backend:
         limit: int,
         types: Iterable[str] | None = None,
         source_prefix: str | None = None,
+        on_unreadable: OnUnreadable | None = None,
     ) -> list[RecordedEvent]:
+        """Events after `position` in log order, at most `limit`, fewer only at the end of the log.
+
+        A row that cannot be decoded (a time Python cannot hold, text that is not UTF-8, data that is not a
+        JSON object: what the checks on append now refuse, written before them or by hand) is handed to
+        `on_unreadable` with its position, left out, and reading goes on past it: one bad row in an
+        append-only log must not stop every reader for good. A page is read in one statement; only a page
+        that fails is split in halves until the bad rows are found.
+        """
+        report = on_unreadable or report_unreadable
+        types = list(types) if types is not None else None
+        events: list[RecordedEvent] = []
+        after = position
+        while len(events) < limit:
+            wanted = limit - len(events)
+            try:
+                rows = self.log_rows(after, limit=wanted, types=types, source_prefix=source_prefix)
+                fetched = [row[0] for row in rows]
+            except Exception:  # a row the driver cannot decode, or the database is away: see below
+                fetched = self.log_positions(after, limit=wanted, types=types, source_prefix=source_prefix)
+                if not fetched:
+                    raise
+                rows = self._rows_by_halves(fetched, types, source_prefix, report)
+            for row in rows:
+                try:
+                    events.append(recorded(row))
+                except UnreadableEvent as exc:
+                    report(row[0], exc)
+            if len(fetched) < wanted:
+                break
+            after = fetched[-1]
+        return events
+
+    def _rows_by_halves(
+        self, positions: list[int], types: list[str] | None, source_prefix: str | None, report: OnUnreadable
+    ) -> list[Sequence[Any]]:
+        """The rows at `positions` that can be fetched; each one that cannot is reported."""
+
+        def fetch() -> list[Sequence[Any]]:
+            return self.log_rows(
+                positions[0] - 1,
+                limit=len(positions),
+                upto=positions[-1],
+                types=types,
+                source_prefix=source_prefix,
+            )
+
+        try:
+            return fetch()
+        except Exception:
+            if len(positions) == 1:
+                # Neither a database that is away (ping raises, nothing is skipped) nor a failure that passes
+                # (the row is read once more) is a bad row.
+                self.ping()
+                try:
+                    return fetch()
+                except Exception as exc:
+                    report(positions[0], exc)
+                    return []
+        half = len(positions) // 2
+        return self._rows_by_halves(positions[:half], types, source_prefix, report) + self._rows_by_halves(
+            positions[half:], types, source_prefix, report
+        )
+
+    def log_rows(
+        self,
+        after: int,
+        *,
+        limit: int,
+        upto: int | None = None,
+        types: list[str] | None = None,
+        source_prefix: str | None = None,
+    ) -> list[Sequence[Any]]:
+        """The values of LOG_FIELDS of the rows after `after` (up to `upto`), in position order."""
         raise NotImplementedError
+
+    def log_positions(
+        self, after: int, *, limit: int, types: list[str] | None = None, source_prefix: str | None = None
+    ) -> list[int]:
+        """The positions alone of the rows `log_rows` would return (nothing to decode but integers)."""
+        raise NotImplementedError
+
+    def ping(self) -> None:
+        """One trivial statement: raises if the database cannot be reached."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
 
     def last_position(self) -> int:
         return StoredEvent.objects.aggregate(p=Max("position"))["p"] or 0

@@ -77,6 +77,22 @@ def array_type(field: models.Field) -> str:
     return f"{field.db_type(connection)}[]"
 
 
+def _log_where(
+    after: int, upto: int | None, types: list[str] | None, source_prefix: str | None
+) -> tuple[str, list[Any]]:
+    where, params = ["position > %b"], [after]
+    if upto is not None:
+        where.append("position <= %b")
+        params.append(upto)
+    if types is not None:
+        where.append("type = ANY(%b::text[])")
+        params.append(types)
+    if source_prefix:
+        where.append("starts_with(source, %b)")
+        params.append(source_prefix)
+    return " AND ".join(where), params
+
+
 class PostgresqlBackend(Backend):
     vendor = "postgresql"
     notifies = True
@@ -136,26 +152,27 @@ class PostgresqlBackend(Backend):
             row.position = position
         self.copy_rows(StoredEvent, rows)
 
-    def read_after(
+    def log_rows(
         self,
-        position: int,
+        after: int,
         *,
         limit: int,
-        types: Iterable[str] | None = None,
+        upto: int | None = None,
+        types: list[str] | None = None,
         source_prefix: str | None = None,
-    ) -> list[RecordedEvent]:
+    ) -> list[Sequence[Any]]:
         # A rebuild reads the whole log through here: binary rows, no ORM.
-        where, params = ["position > %b"], [position]
-        if types is not None:
-            where.append("type = ANY(%b::text[])")
-            params.append(list(types))
-        if source_prefix:
-            where.append("starts_with(source, %b)")
-            params.append(source_prefix)
-        return _read(
-            f"SELECT {LOG_COLUMNS} FROM hub_event WHERE {' AND '.join(where)} ORDER BY position LIMIT %b",
-            [*params, limit],
+        where, params = _log_where(after, upto, types, source_prefix)
+        return fetch(
+            f"SELECT {LOG_COLUMNS} FROM hub_event WHERE {where} ORDER BY position LIMIT %b", [*params, limit]
         )
+
+    def log_positions(
+        self, after: int, *, limit: int, types: list[str] | None = None, source_prefix: str | None = None
+    ) -> list[int]:
+        where, params = _log_where(after, None, types, source_prefix)
+        sql = f"SELECT position FROM hub_event WHERE {where} ORDER BY position LIMIT %b"
+        return [position for (position,) in fetch(sql, [*params, limit])]
 
     def listen_params(self) -> dict[str, Any]:
         params = connection.get_connection_params()

@@ -14,8 +14,21 @@ from django.db.models import Max, Q
 from django.db.models.functions import Left
 
 from hub.backends.base import Backend, M, quote, stored_to_recorded
-from hub.events import LOG_FIELDS, RecordedEvent, recorded
+from hub.events import LOG_FIELDS, RecordedEvent
 from hub.models import StoredEvent
+
+
+def _log_query(after: int, upto: int | None, types: list[str] | None, source_prefix: str | None):
+    query = StoredEvent.objects.filter(position__gt=after)
+    if upto is not None:
+        query = query.filter(position__lte=upto)
+    if types is not None:
+        query = query.filter(type__in=types)
+    if source_prefix:
+        # Not `source__startswith`: SQLite's LIKE ignores the case of ASCII letters, and a source is a
+        # case-sensitive URI (a token for "/sms/" must not read "/SMS/"'s events).
+        query = query.alias(head=Left("source", len(source_prefix))).filter(head=source_prefix)
+    return query.order_by("position")
 
 
 class SqliteBackend(Backend):
@@ -51,22 +64,21 @@ class SqliteBackend(Backend):
     def write_events(self, rows: list[StoredEvent], positions: list[int]) -> None:
         StoredEvent.objects.bulk_create(rows)
 
-    def read_after(
+    def log_rows(
         self,
-        position: int,
+        after: int,
         *,
         limit: int,
-        types: Iterable[str] | None = None,
+        upto: int | None = None,
+        types: list[str] | None = None,
         source_prefix: str | None = None,
-    ) -> list[RecordedEvent]:
-        query = StoredEvent.objects.filter(position__gt=position)
-        if types is not None:
-            query = query.filter(type__in=list(types))
-        if source_prefix:
-            # Not `source__startswith`: SQLite's LIKE ignores the case of ASCII letters, and a source is a
-            # case-sensitive URI (a token for "/sms/" must not read "/SMS/"'s events).
-            query = query.alias(head=Left("source", len(source_prefix))).filter(head=source_prefix)
-        return [recorded(row) for row in query.order_by("position").values_list(*LOG_FIELDS)[:limit]]
+    ) -> list[Sequence[Any]]:
+        return list(_log_query(after, upto, types, source_prefix).values_list(*LOG_FIELDS)[:limit])
+
+    def log_positions(
+        self, after: int, *, limit: int, types: list[str] | None = None, source_prefix: str | None = None
+    ) -> list[int]:
+        return list(_log_query(after, None, types, source_prefix).values_list("position", flat=True)[:limit])
 
     def load_by(
         self,

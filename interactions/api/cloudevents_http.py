@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
+from hub import storable
 from hub.errors import ApplicationError
 
 STRUCTURED = "application/cloudevents+json"
@@ -18,7 +18,8 @@ _HEADER_PREFIX = "HTTP_CE_"
 
 
 class MalformedRequest(ApplicationError):
-    """The body cannot be read as what its media type says (not UTF-8, not JSON, empty)."""
+    """The body cannot be read as what its media type says (not UTF-8, not JSON, too deep, empty), or a
+    binary-mode header is not UTF-8 once percent-decoded."""
 
 
 class UnsupportedMediaType(ApplicationError):
@@ -27,10 +28,6 @@ class UnsupportedMediaType(ApplicationError):
 
 class PayloadTooLarge(ApplicationError):
     """The body or the batch is over its limit."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _body(request: HttpRequest) -> bytes:
@@ -50,15 +47,54 @@ def _body(request: HttpRequest) -> bytes:
     return body
 
 
-def _json(body: bytes) -> Any:
+def _json(body: bytes, *, batch: bool = False, within: tuple[str, ...] = ()) -> Any:
+    """The body as JSON. `batch`: its first level is the events' index; `within`: the field the body is."""
     if not body.strip():
         raise MalformedRequest("the body is empty")
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        return storable.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MalformedRequest("the body is not UTF-8") from exc
+    except storable.TooDeep as exc:
+        in_batch = batch and exc.path and isinstance(exc.path[0], int)
+        index, path = (exc.path[0], exc.path[1:]) if in_batch else (0, exc.path)
+        raise MalformedRequest(
+            f"the body nests objects and arrays deeper than {storable.MAX_JSON_DEPTH} levels",
+            extra={
+                "errors": [
+                    {"index": index, "field": storable.field_name((*within, *path)), "message": str(exc)}
+                ]
+            },
+        ) from None
     except ValueError as exc:
         raise MalformedRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+def _header_values(ce_headers: dict[str, str]) -> dict[str, str]:
+    """Binary-mode attributes from their ce-* headers, percent-decoded as UTF-8 (HTTP binding, 3.1.3.2).
+
+    Header values arrive as Latin-1 text (what WSGI and ASGI make of the bytes), so the bytes are recovered,
+    percent-decoded, and must then be UTF-8. Decoding leniently would turn every invalid sequence into
+    U+FFFD, and `coll-1%FF` and `coll-1%FE`, two different ids, into one: the second event would be
+    answered as a duplicate and dropped.
+    """
+    values: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    for key, raw in ce_headers.items():
+        name = key[len(_HEADER_PREFIX) :].lower()
+        try:
+            values[name] = unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
+        except UnicodeError:
+            errors.append(
+                {
+                    "index": 0,
+                    "field": name,
+                    "message": f"the ce-{name} header is not UTF-8 once percent-decoded",
+                }
+            )
+    if errors:
+        raise MalformedRequest(errors[0]["message"], extra={"errors": errors})
+    return values
 
 
 def _media_type(request: HttpRequest) -> str:
@@ -71,7 +107,7 @@ def read_events(request: HttpRequest) -> tuple[str, list[Any]]:
     ce_headers = {k: v for k, v in request.META.items() if k.startswith(_HEADER_PREFIX)}
 
     if media_type == BATCH:
-        events = _json(_body(request))
+        events = _json(_body(request), batch=True)
         if not isinstance(events, list):
             raise MalformedRequest("a batch is a JSON array of events")
         if not events:
@@ -96,13 +132,9 @@ def read_events(request: HttpRequest) -> tuple[str, list[Any]]:
             raise UnsupportedMediaType(
                 "binary-mode event data must be JSON: send Content-Type: application/json"
             )
-        event: dict[str, Any] = {
-            # CloudEvents HTTP binding: header values are percent-encoded.
-            k[len(_HEADER_PREFIX) :].lower(): unquote(v)
-            for k, v in ce_headers.items()
-        }
+        event: dict[str, Any] = _header_values(ce_headers)
         event["datacontenttype"] = request.META.get("CONTENT_TYPE")
-        event["data"] = _json(_body(request))
+        event["data"] = _json(_body(request), within=("data",))
         return "binary", [event]
 
     raise UnsupportedMediaType(

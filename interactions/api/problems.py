@@ -11,7 +11,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from hub.errors import ApplicationError, NotFound, WrongExpectedVersion
+from hub.errors import ApplicationError, NotFound, UnstorableEvents, WrongExpectedVersion
 from hub.readiness import NotCaughtUp
 from interactions.api.cloudevents_http import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from interactions.callbacks.services import CallbackConflict
@@ -34,6 +34,7 @@ STATUSES: list[tuple[type[ApplicationError], int, str, str]] = [
     (NotFound, 404, "not-found", "Not found"),
     (Forbidden, 403, "forbidden", "Forbidden"),
     (InvalidEvents, 422, "invalid-events", "Invalid events"),
+    (UnstorableEvents, 422, "unstorable-events", "Events the log cannot store"),
     (InvalidRequest, 400, "invalid-request", "Invalid request"),
     (MalformedRequest, 400, "malformed-request", "Malformed request"),
     (UnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"),

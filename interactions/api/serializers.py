@@ -6,6 +6,8 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from hub import storable
+
 
 class IngestResultSerializer(serializers.Serializer):
     id = serializers.CharField()
@@ -185,13 +187,25 @@ class CommandResultSerializer(serializers.Serializer):
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time that must carry its UTC offset: a bare local time would be read in the wrong zone."""
+    """An ISO 8601 time that must carry its UTC offset (a bare local time would be read in the wrong zone),
+    name a moment that exists, and lie in the range of times the hub stores (see hub.storable)."""
 
-    default_error_messages = {"naive": "Give the time with its UTC offset, e.g. 2026-11-23T15:00:00+01:00."}
+    default_error_messages = {
+        "naive": "Give the time with its UTC offset, e.g. 2026-11-23T15:00:00+01:00.",
+        "impossible": "No such moment: a day, hour, minute or second is out of its range.",
+        "range": f"Give a time between {storable.TIME_RANGE}.",
+    }
 
     def to_internal_value(self, value):
-        if isinstance(value, str) and (parsed := parse_datetime(value.strip())) and parsed.tzinfo is None:
-            self.fail("naive")
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well-formed but impossible: 2026-02-30, T25:00, T12:99
+                self.fail("impossible")
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+            if parsed is not None and storable.time_problem(parsed):
+                self.fail("range")
         return super().to_internal_value(value)
 
 

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
 
 TEXT_MAX = 20_000  # characters of a message body, note or transcript
 SHORT_MAX = 998  # an RFC 5322 header line: subjects, Message-IDs, references
+_DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def _octets(value: str) -> str:
+    # Counted in bytes: RFC 5322 counts a header line in octets, and these keys are the primary key of the
+    # conversation-ref table, whose index entries PostgreSQL limits in bytes (see hub.storable).
+    if len(value.encode("utf-8", "surrogatepass")) > SHORT_MAX:
+        raise ValueError(f"at most {SHORT_MAX} bytes in UTF-8")
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    # Only YYYY-MM-DD: the data is stored as sent and read back with date.fromisoformat, so the lax forms a
+    # date would otherwise take (a Unix timestamp, a datetime at midnight) would stop the projection.
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
 
 Text = Annotated[str, Field(strict=True, max_length=TEXT_MAX)]
 Short = Annotated[str, Field(strict=True, min_length=1, max_length=SHORT_MAX)]
+# A conversation key (an e-mail Message-ID, In-Reply-To or References entry, a chat session, a call id).
+Ref = Annotated[str, Field(strict=True, min_length=1, max_length=SHORT_MAX), AfterValidator(_octets)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=128)]
 Direction = Literal["inbound", "outbound"]
 MessageChannel = Literal["chat", "email", "sms", "social"]
@@ -31,7 +61,7 @@ class EventData(BaseModel):
     thread_id: UUID | None = None
     topic: Annotated[str, Field(strict=True, min_length=1, max_length=120)] | None = None
     identifiers: list[str] = Field(default_factory=list, max_length=20)
-    conversation_ref: Short | None = None
+    conversation_ref: Ref | None = None
     agent_id: Name | None = None
 
     @field_validator("identifiers")
@@ -57,8 +87,8 @@ class MessageData(EventData):
     text: Text
     direction: Direction | None = None
     subject_line: Short | None = None
-    in_reply_to: Short | None = None
-    references: list[Short] = Field(default_factory=list, max_length=100)
+    in_reply_to: Ref | None = None
+    references: list[Ref] = Field(default_factory=list, max_length=100)
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     sender_name: Name | None = None
 
@@ -145,7 +175,7 @@ class ProfileUpdatedData(BaseModel):
     language: Annotated[str, Field(strict=True, max_length=35)] | None = None
     timezone: Annotated[str, Field(strict=True, max_length=64)] | None = None
     segment: Annotated[str, Field(strict=True, max_length=64)] | None = None
-    birthday: date | None = None
+    birthday: IsoDate | None = None
     preferences: dict[str, Any] | None = None
     consent: dict[str, bool] | None = None
 

@@ -13,7 +13,11 @@ from django.core.validators import validate_email
 from interactions.errors import InvalidIdentifier
 
 KINDS = ("tel", "mailto", "chat", "social", "account")
+# Characters as sent, and UTF-8 bytes once normalised: the normalised URI is the primary key of the
+# identifier table (varchar(320), and an index entry PostgreSQL limits in bytes), and normalising can
+# lengthen it (lower-casing "İ" gives two characters).
 MAX_LENGTH = 320
+MAX_BYTES = 320
 
 _token = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}$")
 _platform = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -44,7 +48,10 @@ def parse_identifier(raw: object) -> Identifier:
         raise InvalidIdentifier(
             f"{raw!r} is not an identifier URI; use one of tel:, mailto:, chat:, social:<platform>:, account:"
         )
-    return _PARSERS[kind](value)
+    identifier = _PARSERS[kind](value)
+    if len(identifier.uri.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise InvalidIdentifier(f"an identifier is at most {MAX_BYTES} bytes in UTF-8 once normalised")
+    return identifier
 
 
 def _tel(value: str) -> Identifier:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Any
 
+from hub import storable
 from hub.events import NewEvent
 from interactions import catalogue
 from interactions.access.models import ApiToken
@@ -32,9 +34,15 @@ CORRELATION_ATTRIBUTE = "correlationid"
 CAUSATION_ATTRIBUTE = "causationid"
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+_VERSION = re.compile(r"\A[0-9]{1,5}\Z")
+# CloudEvents' Integer type: a 32-bit signed whole number.
+_INTEGER_RANGE = range(-(2**31), 2**31)
+MAX_EXTENSION_LENGTH = 1024  # characters of a string extension attribute (kept in the metadata, not indexed)
+MAX_DATASCHEMA_BYTES = 1024
 
 
-def _string(event: dict[str, Any], name: str, errors: list[dict[str, str]], *, max_length: int) -> str | None:
+def _string(event: dict[str, Any], name: str, errors: list[dict[str, str]], *, max_bytes: int) -> str | None:
+    """A required string attribute, at most `max_bytes` in UTF-8: the bytes an index entry holds."""
     value = event.get(name)
     if value is None:
         errors.append({"field": name, "message": f"the required attribute {name!r} is missing"})
@@ -42,24 +50,53 @@ def _string(event: dict[str, Any], name: str, errors: list[dict[str, str]], *, m
     if not isinstance(value, str) or not value.strip():
         errors.append({"field": name, "message": f"{name!r} must be a non-empty string"})
         return None
-    if len(value) > max_length:
-        errors.append({"field": name, "message": f"{name!r} is at most {max_length} characters"})
+    if storable.utf8_length(value) > max_bytes:
+        errors.append({"field": name, "message": f"{name!r} is at most {max_bytes} bytes in UTF-8"})
         return None
     return value
 
 
 def _parse_time(value: Any, errors: list[dict[str, str]]) -> datetime | None:
+    """The event's time: RFC 3339 with an offset, inside the range every reader of the log accepts
+    (hub.storable: 1970-01-01T00:00:00Z to 2199-12-31T23:59:59.999999Z, after conversion to UTC)."""
     if value is None:
         return None
+    parsed = None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    errors.append({"field": "time", "message": "time must be an RFC 3339 timestamp with a UTC offset"})
-    return None
+    if parsed is None or parsed.tzinfo is None:
+        errors.append({"field": "time", "message": "time must be an RFC 3339 timestamp with a UTC offset"})
+        return None
+    if problem := storable.time_problem(parsed):
+        errors.append({"field": "time", "message": f"time {problem}"})
+        return None
+    return parsed
+
+
+def _storable_problem(event: dict[str, Any]) -> dict[str, str] | None:
+    """The first value of the event the log cannot hold (NUL, a lone surrogate, a number that overflowed to
+    infinity, nesting past the limit), named by its field. Checked before anything reads the values, so no
+    later message or query ever carries one."""
+    found = storable.json_problem(event)
+    if found is None:
+        return None
+    path, message = found
+    return {"field": storable.field_name(path), "message": message}
+
+
+def _canonical_thread_id(data: dict[str, Any]) -> dict[str, Any]:
+    # The schema takes a thread id in any form uuid.UUID reads ("{...}", "urn:uuid:...", upper case);
+    # placement, the read models and both databases then see the one form the hub gives out.
+    value = data.get("thread_id")
+    if isinstance(value, str):
+        try:
+            return {**data, "thread_id": str(uuid.UUID(value))}
+        except ValueError:
+            return data
+    return data
 
 
 def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict[str, str]], bool]:
@@ -71,6 +108,10 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     errors: list[dict[str, str]] = []
     if not isinstance(event, dict):
         return None, [{"field": "", "message": "an event must be a JSON object"}], False
+    if unstorable := _storable_problem(event):
+        source = event.get("source")
+        forbidden = isinstance(source, str) and not storable.text_problem(source)
+        return None, [unstorable], forbidden and not may_post_source(token, source)
 
     specversion = event.get("specversion")
     if specversion is None:
@@ -79,15 +120,15 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
         errors.append(
             {"field": "specversion", "message": f"unsupported specversion {specversion!r}; use '1.0'"}
         )
-    event_id = _string(event, "id", errors, max_length=256)
-    source = _string(event, "source", errors, max_length=1024)
+    event_id = _string(event, "id", errors, max_bytes=storable.MAX_ID_BYTES)
+    source = _string(event, "source", errors, max_bytes=storable.MAX_SOURCE_BYTES)
     if source is not None and any(c.isspace() for c in source):
         errors.append({"field": "source", "message": "source must be a URI-reference without spaces"})
         source = None
     elif source is not None and (source == HUB_SOURCE or source.startswith(HUB_SOURCE + "/")):
         errors.append({"field": "source", "message": f"{HUB_SOURCE} is reserved for the hub's own events"})
         source = None
-    event_type = _string(event, "type", errors, max_length=256)
+    event_type = _string(event, "type", errors, max_bytes=storable.MAX_TYPE_BYTES)
     if event_type is not None and event_type not in catalogue.CATALOGUE:
         errors.append(
             {
@@ -105,7 +146,7 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
         )
         event_type = None
 
-    subject_raw = _string(event, "subject", errors, max_length=1024)
+    subject_raw = _string(event, "subject", errors, max_bytes=storable.MAX_SUBJECT_BYTES)
     subject = None
     if subject_raw is not None:
         try:
@@ -122,6 +163,14 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
         errors.append({"field": "datacontenttype", "message": "event data must be JSON (application/json)"})
     if "data_base64" in event:
         errors.append({"field": "data_base64", "message": "binary data is not accepted; send JSON in 'data'"})
+    dataschema = event.get("dataschema")
+    if "dataschema" in event and (
+        not isinstance(dataschema, str)
+        or not dataschema
+        or storable.utf8_length(dataschema) > MAX_DATASCHEMA_BYTES
+    ):
+        message = f"dataschema is a URI: a non-empty string of at most {MAX_DATASCHEMA_BYTES} bytes"
+        errors.append({"field": "dataschema", "message": message})
 
     extensions: dict[str, Any] = {}
     for name, value in event.items():
@@ -131,9 +180,17 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
             errors.append(
                 {"field": name, "message": "extension attribute names are 1-20 lower-case letters or digits"}
             )
-        elif not isinstance(value, str | int | bool) or (isinstance(value, str) and len(value) > 1024):
+        elif (
+            not isinstance(value, str | int | bool)
+            or (isinstance(value, str) and len(value) > MAX_EXTENSION_LENGTH)
+            or (type(value) is int and value not in _INTEGER_RANGE)
+        ):
             errors.append(
-                {"field": name, "message": "an extension attribute is a string (<= 1024), integer or boolean"}
+                {
+                    "field": name,
+                    "message": f"an extension attribute is a string (<= {MAX_EXTENSION_LENGTH} characters),"
+                    " a 32-bit integer or a boolean",
+                }
             )
         else:
             extensions[name] = value
@@ -141,9 +198,10 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     version = None
     if event_type is not None:
         requested = extensions.pop(SCHEMA_VERSION_ATTRIBUTE, catalogue.current_version(event_type))
-        if isinstance(requested, str) and requested.isdigit():
+        if isinstance(requested, str) and _VERSION.match(requested):
             requested = int(requested)
-        if requested not in catalogue.CATALOGUE[event_type]:
+        # `True in {1: ...}` holds in Python: a boolean must not pass for version 1.
+        if type(requested) is not int or requested not in catalogue.CATALOGUE[event_type]:
             known = ", ".join(str(v) for v in sorted(catalogue.CATALOGUE[event_type]))
             errors.append(
                 {"field": SCHEMA_VERSION_ATTRIBUTE, "message": f"{event_type} has versions {known}"}
@@ -161,7 +219,7 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     if errors or forbidden:
         return None, errors, forbidden
 
-    data, redacted = redact(data)
+    data, redacted = redact(_canonical_thread_id(data))
     metadata: dict[str, Any] = {"token": str(token.pk)}
     if redacted:
         metadata["redacted"] = redacted
@@ -170,8 +228,8 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
             metadata[key] = extensions[attribute]
     if extensions:
         metadata["extensions"] = extensions
-    if event.get("dataschema"):
-        metadata["dataschema"] = event["dataschema"]
+    if dataschema is not None:
+        metadata["dataschema"] = dataschema
     if subject != subject_raw:
         metadata["subject_as_sent"] = subject_raw
 

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('interactions', '0007_one_checkpoint_per_projection'),
+        ("interactions", "0007_one_checkpoint_per_projection"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='callback',
-            name='last_position',
+            model_name="callback",
+            name="last_position",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='callback',
-            name='requested_position',
+            model_name="callback",
+            name="requested_position",
             field=models.BigIntegerField(default=0),
         ),
     ]

@@ -1,0 +1,260 @@
+"""Hostile inputs: each one a request that must get a 400 or 422 problem naming the field, write nothing,
+and get the same answer on SQLite and PostgreSQL (tests/interactions/test_hostile_input.py plays them).
+
+They come from issue 13: values that were stored but could not be read back (poison events), that answered
+500, or that were silently changed. Extend it when you add an entry point: an `ENTRY_POINTS` row (how to
+send to it) and cases for it.
+
+Bodies are JSON text as it travels, so that what Python's json module cannot write (`1e400`, nesting ten
+thousand deep) can be said: `raw("1e400")` inside a value is written as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+ASTRAL = "\U00020000"  # CJK Extension B: 1 character, 4 bytes in UTF-8
+DEEP = 10_000
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    path: str  # may name {thread} or {callback}: the test makes one of each first
+    content_type: str
+    role: str  # whose token posts: "integration" (source prefix /sms-gateway/) or "supervisor"
+
+
+ENTRY_POINTS = {
+    "events.structured": EntryPoint("/api/v1/events", "application/cloudevents+json", "integration"),
+    "events.binary": EntryPoint("/api/v1/events", "application/json", "integration"),
+    "events.batch": EntryPoint("/api/v1/events", "application/cloudevents-batch+json", "integration"),
+    "callbacks.request": EntryPoint("/api/v1/callbacks", "application/json", "supervisor"),
+    "callbacks.cancel": EntryPoint("/api/v1/callbacks/{callback}/cancel", "application/json", "supervisor"),
+    "threads.resolve": EntryPoint("/api/v1/threads/{thread}/resolve", "application/json", "supervisor"),
+    "threads.note": EntryPoint("/api/v1/threads/{thread}/notes", "application/json", "supervisor"),
+    "threads.assign": EntryPoint("/api/v1/threads/{thread}/assign", "application/json", "supervisor"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # what is hostile about it
+    entry: str  # a key of ENTRY_POINTS
+    body: str  # the body as sent
+    status: int  # 400 or 422
+    field: str  # the field the problem names; a deep path need only start with it
+    index: int | None = None  # the event's index, in a batch
+    headers: dict[str, str] = field(default_factory=dict)  # binary mode: ce-* headers as sent
+
+
+def raw(text: str) -> str:
+    """A value written into the JSON text as it is (a number JSON can say but Python cannot write)."""
+    return f"<<raw:{text}>>"
+
+
+def deep(levels: int = DEEP) -> str:
+    return raw("[" * levels + "]" * levels)
+
+
+def as_json(value: Any) -> str:
+    return re.sub(r'"<<raw:(.*?)>>"', r"\1", json.dumps(value), flags=re.DOTALL)
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid structured-mode event with some attributes replaced."""
+    values = {
+        "specversion": "1.0",
+        "id": "hostile-1",
+        "source": "/sms-gateway/hostile",
+        "type": "message.received",
+        "subject": "tel:+15551234567",
+        "time": "2026-11-23T10:00:00Z",
+        "data": {"channel": "sms", "text": "hello"},
+    }
+    return {**values, **overrides}
+
+
+def data(**fields: Any) -> dict[str, Any]:
+    return {"channel": "sms", "text": "hello", **fields}
+
+
+def structured(name: str, status: int, field_: str, **overrides: Any) -> Case:
+    return Case(name, "events.structured", as_json(event(**overrides)), status, field_)
+
+
+def batch(name: str, status: int, field_: str, index: int, **overrides: Any) -> Case:
+    events = [event(id=f"hostile-{i}") for i in range(3)]
+    events[index] = event(**{"id": f"hostile-{index}", **overrides})
+    return Case(name, "events.batch", as_json(events), status, field_, index=index)
+
+
+BINARY_HEADERS = {
+    "ce-specversion": "1.0",
+    "ce-id": "hostile-1",
+    "ce-source": "/sms-gateway/hostile",
+    "ce-type": "message.received",
+    "ce-subject": "tel:+15551234567",
+}
+
+
+def binary(name: str, status: int, field_: str, body: Any = None, **headers: str) -> Case:
+    sent = {**BINARY_HEADERS, **{f"ce-{k}": v for k, v in headers.items()}}
+    return Case(name, "events.binary", as_json(body or data()), status, field_, headers=sent)
+
+
+def rest(name: str, entry: str, status: int, field_: str, body: Any) -> Case:
+    return Case(name, entry, body if isinstance(body, str) else as_json(body), status, field_)
+
+
+def command(name: str, entry: str, field_: str, **body: Any) -> Case:
+    return rest(name, entry, 400, field_, body)
+
+
+def callback(name: str, field_: str, **fields: Any) -> Case:
+    body = {"identifier": "tel:+15551234567", "phone": "+15551234567", **fields}
+    return rest(name, "callbacks.request", 400, field_, body)
+
+
+MAILTO_TOO_LONG_ONCE_LOWER_CASED = "mailto:a@" + ("\u0130" * 60 + ".") * 4 + "com"  # İ lower-cases to 2
+
+CASES = [
+    # --- 1. poison events: stored, then unreadable or unindexable --------------------------------------
+    structured("time after 9999 once in UTC", 422, "time", time="9999-12-31T23:59:59-14:00"),
+    structured("time before year 1 once in UTC", 422, "time", time="0001-01-01T00:00:00+14:00"),
+    structured("time on Python's last day", 422, "time", time="9999-12-31T23:59:59Z"),
+    structured("time after the range (2200)", 422, "time", time="2200-01-01T00:00:00Z"),
+    structured("time before the range (1969)", 422, "time", time="1969-12-31T23:59:59Z"),
+    structured("time on 30 February", 422, "time", time="2026-02-30T10:00:00Z"),
+    structured("source of 1,020 characters from U+20000", 422, "source", source="/" + ASTRAL * 1019),
+    structured("source of 1,025 bytes", 422, "source", source="/sms-gateway/" + "x" * 1012),
+    structured("id of 257 bytes", 422, "id", id="x" + ASTRAL * 64),
+    structured(
+        "conversation_ref of 998 characters from U+20000",
+        422,
+        "data.conversation_ref",
+        data=data(conversation_ref=ASTRAL * 998),
+    ),
+    structured("in_reply_to of 999 bytes", 422, "data.in_reply_to", data=data(in_reply_to="<" + "é" * 499)),
+    structured(
+        "a references entry of 999 bytes",
+        422,
+        "data.references.1",
+        data=data(references=["<a@b>", "é" * 499 + "x"]),
+    ),
+    structured(
+        "subject over 320 bytes once normalised", 422, "subject", subject=MAILTO_TOO_LONG_ONCE_LOWER_CASED
+    ),
+    structured(
+        "identifier over 320 bytes once normalised",
+        422,
+        "data.identifiers",
+        data=data(identifiers=[MAILTO_TOO_LONG_ONCE_LOWER_CASED]),
+    ),
+    structured(
+        "birthday as a Unix timestamp",
+        422,
+        "data.birthday",
+        type="customer.profile_updated",
+        data={"birthday": 0},
+    ),
+    structured(
+        "birthday as a datetime",
+        422,
+        "data.birthday",
+        type="customer.profile_updated",
+        data={"birthday": "2020-01-01T00:00:00Z"},
+    ),
+    structured(
+        "thread_id as a URN naming no thread",
+        422,
+        "data.thread_id",
+        data=data(thread_id="urn:uuid:0b0e6a8e-4a34-4ab3-9f0b-3b8f0f0f0f0f"),
+    ),
+    # --- 2. what answered 500 ------------------------------------------------------------------------
+    structured("NUL in data.text", 422, "data.text", data=data(text="a\x00b")),
+    structured("NUL in a key of data", 422, "data.k\\u0000", data=data(**{"k\x00": 1})),
+    structured("NUL in id", 422, "id", id="a\x00b"),
+    structured("NUL in source", 422, "source", source="/sms-gateway/\x00"),
+    structured("NUL in subject", 422, "subject", subject="tel:+1555\x001234567"),
+    structured("NUL in type", 422, "type", type="message.received\x00"),
+    structured("NUL in an extension attribute", 422, "myext", myext="a\x00"),
+    structured("NUL in an extension attribute's name", 422, "my\\u0000ext", **{"my\x00ext": "a"}),
+    structured("NUL in dataschema", 422, "dataschema", dataschema="https://example.com/\x00"),
+    structured("lone surrogate in id", 422, "id", id="coll-\ud800"),
+    structured("lone surrogate in data.text", 422, "data.text", data=data(text="a\udc00")),
+    structured("lone surrogate in a key of data", 422, "data.k\\udfff", data=data(**{"k\udfff": 1})),
+    structured("1e400 in data", 422, "data.amount", data=data(amount=raw("1e400"))),
+    structured("-1e400 deep in data", 422, "data.items.0.n", data=data(items=[{"n": raw("-1e400")}])),
+    structured("1e400 as an extension attribute", 422, "myext", myext=raw("1e400")),
+    structured("1e400 as the time", 422, "time", time=raw("1e400")),
+    structured('"schemaversion": true', 422, "schemaversion", schemaversion=True),
+    structured('"schemaversion": 1.0', 422, "schemaversion", schemaversion=1.0),
+    structured("an integer extension past 32 bits", 422, "myext", myext=2**31),
+    structured("dataschema that is an object", 422, "dataschema", dataschema={"a": [1]}),
+    structured("data nested 10,000 deep", 400, "data.nest", data=data(nest=deep())),
+    structured("data nested 100 deep", 400, "data.nest", data=data(nest=deep(100))),
+    structured("an extension nested 10,000 deep", 400, "myext", myext=deep()),
+    rest("a structured body nested 10,000 deep", "events.structured", 400, "0", "[" * DEEP + "]" * DEEP),
+    binary("binary data nested 10,000 deep", 400, "data.nest", body=data(nest=deep())),
+    binary("1e400 in binary data", 422, "data.amount", body=data(amount=raw("1e400"))),
+    binary("NUL in a percent-encoded ce-id", 422, "id", id="a%00b"),
+    binary("time after 9999 in ce-time", 422, "time", time="9999-12-31T23:59:59-14%3A00"),
+    binary("ce-source of 1,020 characters from U+20000", 422, "source", source="/" + "%F0%A0%80%80" * 1019),
+    batch("NUL in the id of the second event", 422, "id", 1, id="a\x00b"),
+    batch("time after 9999 in the third event", 422, "time", 2, time="9999-12-31T23:59:59-14:00"),
+    batch("1e400 in the first event's data", 422, "data.amount", 0, data=data(amount=raw("1e400"))),
+    batch("data nested 10,000 deep in the second event", 400, "data.nest", 1, data=data(nest=deep())),
+    callback("at on 30 February", "at", at="2026-02-30T10:00:00Z"),
+    callback("at at 25 o'clock", "at", at="2026-11-23T25:00:00Z"),
+    callback("at at minute 99", "at", at="2026-11-23T12:99:00Z"),
+    callback("at after 9999 in UTC", "at", at="9999-12-31T23:59:59-14:00"),
+    callback("window_end in 2200", "window_end", window_end="2200-01-01T00:00:00Z"),
+    callback("reason nested 10,000 deep", "reason", reason=deep()),
+    callback("NUL in reason", "reason", reason="a\x00"),
+    callback("NUL in an unknown key", "x\\u0000", **{"x\x00": 1}),
+    callback("1e400 in an unknown field", "x", x=raw("1e400")),
+    callback("lone surrogate in identifier", "identifier", identifier="tel:\ud800"),
+    rest("a callback body nested 10,000 deep", "callbacks.request", 400, "0", "[" * DEEP + "]" * DEEP),
+    command("NUL in the cancel reason", "callbacks.cancel", "reason", reason="a\x00"),
+    command("cancel reason nested 10,000 deep", "callbacks.cancel", "reason", reason=deep()),
+    command("NUL in the resolve reason", "threads.resolve", "reason", reason="done\x00"),
+    command("expected_version 1e400", "threads.resolve", "expected_version", expected_version=raw("1e400")),
+    command("note text nested 10,000 deep", "threads.note", "text", text=deep()),
+    command("lone surrogate in a note", "threads.note", "text", text="\ud83d"),
+    command("lone surrogate in agent_id", "threads.assign", "agent_id", agent_id="\udead"),
+    # --- 3. events silently lost -----------------------------------------------------------------------
+    binary("ce-id that is not UTF-8 once percent-decoded (%FF)", 400, "id", id="coll-1%FF"),
+    binary("ce-id that is not UTF-8 once percent-decoded (%FE)", 400, "id", id="coll-1%FE"),
+    binary("ce-source cut in the middle of a character", 400, "source", source="/sms-gateway/%C3"),
+    binary("ce-myext sent as raw bytes that are not UTF-8", 400, "myext", myext="caf\xe9"),
+]  # fmt: skip
+
+
+# --- The agent websocket: frames answered with an error frame naming the field; the socket stays open ------
+
+
+@dataclass(frozen=True)
+class FrameCase:
+    name: str
+    frame: str  # the text frame as sent
+    code: str  # the error frame's code
+    field: str  # the detail starts with it
+
+
+def frame(name: str, code: str, field_: str, **values: Any) -> FrameCase:
+    return FrameCase(name, as_json(values), code, field_)
+
+
+FRAME_CASES = [
+    frame("a frame nested 10,000 deep", "bad_json", "x.0.0", op="ping", x=deep()),
+    frame("NUL in a topic", "bad_frame", "topics.0", op="subscribe", topics=["customer:\x00"]),
+    frame("lone surrogate in a status", "bad_frame", "value", op="status", value="available\ud800"),
+    frame("lone surrogate in a decline reason", "bad_frame", "reason", op="decline", reason="\udc00"),
+    frame("NUL in a key", "bad_frame", "k\\u0000", op="ping", **{"k\x00": 1}),
+    frame(
+        "1e400 as the cursor", "bad_frame", "after", op="subscribe", topics=["agent:me"], after=raw("1e400")
+    ),
+]
