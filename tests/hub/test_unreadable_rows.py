@@ -11,9 +11,10 @@ import logging
 import pytest
 from django.db import OperationalError, connection
 
-from hub import log, projections, store
+from hub import log, store
 from hub.backends import backend
 from hub.events import NewEvent
+from hub.rebuild import rebuild
 from tests.interactions.helpers import context, post
 
 pytestmark = pytest.mark.django_db
@@ -148,5 +149,5 @@ def test_a_customer_with_an_unreadable_row_in_the_log_keeps_its_context_new_even
         "first",
         "second",
     ]
-    projections.rebuild()
+    rebuild()
     assert sorted(e["text"] for e in context(api, "tel:+15551234567")["open_threads"][0]["recent"]) == texts

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hub import projections
+from hub.rebuild import rebuild
 from tests.conftest import store_snapshot
 from tests.interactions.helpers import context, post
 
@@ -41,7 +41,7 @@ def thread(supervisor_api, thread_id: str) -> dict[str, Any]:
 def assert_rebuild_gives_the_same_read_models() -> None:
     """A rebuild reads every stored value back from the log and writes it through each index again."""
     before = {k: v for k, v in store_snapshot().items() if k != "ProjectionCheckpoint"}
-    projections.rebuild()
+    rebuild()
     assert {k: v for k, v in store_snapshot().items() if k != "ProjectionCheckpoint"} == before
 
 
