@@ -16,7 +16,7 @@ from interactions.access.models import ApiToken, Role
 from interactions.catalogue import hub_event
 from interactions.errors import Conflict
 from interactions.locks import CUSTOMER_LOCKS
-from interactions.privacy.redaction import redact
+from interactions.privacy.redaction import redact_event
 from interactions.threads.models import Thread, ThreadStatus
 
 COMMAND_SOURCE = "/threadline/api"
@@ -38,7 +38,7 @@ def _command(
     expected_version: int | None,
     build: Any,
 ) -> RecordedEvent:
-    """Load the thread under the append lock, let `build` check it and make the event, append it."""
+    """Load the thread under the append lock, let `build` check it and make the event; redact, append it."""
     with transaction.atomic():
         # The thread's customer first (placement of that customer's events waits), then the append lock.
         log.lock_keys(CUSTOMER_LOCKS, [str(_thread(thread_id).customer_id)])
@@ -46,7 +46,7 @@ def _command(
         thread = _thread(thread_id)
         stream = f"thread-{thread.pk}"
         expected = {stream: expected_version} if expected_version is not None else None
-        event = build(thread, stream)
+        event = redact_event(build(thread, stream))
         return store.append([event], expected_versions=expected)[0].event
 
 
@@ -120,15 +120,14 @@ def thread_note_add(
     *, thread_id: uuid.UUID | str, text: str, actor: ApiToken, expected_version: int | None = None
 ) -> RecordedEvent:
     def build(thread: Thread, stream: str) -> NewEvent:
-        data, redacted = redact({"channel": "internal", "text": text, "agent_id": str(actor.pk)})
         event = NewEvent(
             source=COMMAND_SOURCE,
             id=str(uuid.uuid4()),
             type="note.added",
             stream=stream,
-            data=data,
+            data={"channel": "internal", "text": text, "agent_id": str(actor.pk)},
             occurred_at=timezone.now(),
-            metadata={"thread_id": str(thread.pk), **({"redacted": redacted} if redacted else {})},
+            metadata={"thread_id": str(thread.pk)},
         )
         return _with_actor(event, actor, thread)
 

@@ -1,14 +1,18 @@
 """Card numbers where the issue found them: keys refused (never masked into one another), values masked
-whatever carries them (attributes, headers, JSON numbers, object keys)."""
+whatever carries them (attributes, headers, JSON numbers, object keys, commands, callbacks)."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from hub.models import StoredEvent
-from tests.conftest import cloud_event, ingested, log_snapshot
+from interactions.agents import services as presence
+from interactions.callbacks import dispatch
+from tests.conftest import client_for, cloud_event, ingested, log_snapshot
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/events"
@@ -132,3 +136,51 @@ def test_attributes_headers_and_json_numbers_are_masked(api):
     assert second.metadata["dataschema"] == "https://schemas.example.com/****-****-****-1111"
     read = api.get(URL, {"after": 0}).json()["events"]
     assert "4111" not in json.dumps(read).replace("************1111", "")
+
+
+def test_thread_reasons_and_notes_are_masked(api, agent_api):
+    thread_id = post(api, cloud_event()).json()["thread_id"]
+    threads = f"/api/v1/threads/{thread_id}"
+
+    agent_api.post(f"{threads}/resolve", {"reason": "refunded 4111.1111.1111.1111"}, format="json")
+    agent_api.post(f"{threads}/reopen", {"reason": "4111  1111  1111  1111 again"}, format="json")
+    agent_api.post(f"{threads}/notes", {"text": "card 4111.1111.1111.1111"}, format="json")
+
+    stored = {e.type: e for e in StoredEvent.objects.filter(stream=f"thread-{thread_id}")}
+    assert stored["thread.resolved"].data["reason"] == "refunded ****.****.****.1111"
+    assert stored["thread.reopened"].data["reason"] == "****  ****  ****  1111 again"
+    assert stored["note.added"].data["text"] == "card ****.****.****.1111"
+    assert stored["thread.resolved"].metadata["redacted"] == ["data.reason"]
+
+
+def test_callback_reasons_and_outcome_notes_are_masked_also_in_the_next_offers_context(api, agent_token):
+    agent = client_for(agent_token)
+    presence.agent_socket_open(agent=agent_token)
+    presence.agent_status_set(agent=agent_token, status="available")
+    callbacks = "/api/v1/callbacks"
+    request = {
+        "identifier": "tel:+15551234567",
+        "phone": "+15551234567",
+        "reason": "card 4111.1111.1111.1111",
+    }
+    declined = api.post(callbacks, request, format="json").json()["id"]
+    dispatch.callbacks_dispatch()
+    agent.post(f"{callbacks}/{declined}/decline", {"reason": "4111 1111 1111 1111?"}, format="json")
+    api.post(f"{callbacks}/{declined}/cancel", {"reason": "paid 4111-1111-1111-1111"}, format="json")
+    retried = api.post(callbacks, request, format="json").json()["id"]
+    dispatch.callbacks_dispatch()
+    agent.post(f"{callbacks}/{retried}/accept")
+    agent.post(
+        f"{callbacks}/{retried}/outcome", {"outcome": "busy", "note": "4111\n1111\n1111\n1111"}, format="json"
+    )
+    dispatch.callbacks_dispatch(now=timezone.now() + timedelta(minutes=6))  # the retry is offered
+
+    events = StoredEvent.objects.filter(stream__in=[f"callback-{declined}", f"callback-{retried}"])
+    assert events.filter(type="callback.requested")[0].data["reason"] == "card ****.****.****.1111"
+    assert events.get(type="callback.declined").data["reason"] == "**** **** **** 1111?"
+    assert events.get(type="callback.cancelled").data["reason"] == "paid ****-****-****-1111"
+    assert events.get(type="callback.busy").data["note"] == "****\n****\n****\n1111"
+    second_offer = events.filter(type="callback.offered").order_by("position").last()
+    recent = second_offer.data["context"]["recent"]  # the timeline the agent is offered
+    assert any("****\n****\n****\n1111" in entry["text"] for entry in recent)
+    assert "4111" not in json.dumps([e.data for e in events])
