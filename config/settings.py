@@ -221,7 +221,11 @@ REDIS_URL = env.str("REDIS_URL", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # No card number reaches a log line (PCI DSS): every handler masks them, like the stored values.
+    "filters": {"mask_cards": {"()": "interactions.privacy.logfilters.MaskCardNumbers"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_cards"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
