@@ -3,9 +3,20 @@
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from interactions.privacy.logfilters import MaskCardNumbers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("threadline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_card_numbers(logger, **kwargs) -> None:
+    """A worker and beat log through Celery's own handlers, not Django's: mask card numbers there too."""
+    for handler in logger.handlers:
+        handler.addFilter(MaskCardNumbers())

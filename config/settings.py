@@ -241,10 +241,18 @@ REDIS_URL = env.str("REDIS_URL", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "config.logfilters.RedactTokens"}},
+    # No token and no card number reaches a log line: every handler redacts tokens and masks card numbers.
+    "filters": {
+        "redact_tokens": {"()": "config.logfilters.RedactTokens"},
+        "mask_cards": {"()": "interactions.privacy.logfilters.MaskCardNumbers"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens", "mask_cards"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},

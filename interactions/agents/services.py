@@ -16,6 +16,7 @@ from interactions.access.models import ApiToken
 from interactions.agents.models import AgentSocket
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
+from interactions.privacy.redaction import redact_event
 
 AGENT_STATUSES = ("available", "busy", "offline")
 # A socket row not refreshed for this long belongs to a process that died without closing it.
@@ -49,7 +50,7 @@ def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None)
             cause=None,
             at=timezone.now(),
         )
-        recorded = store.append([replace(event, metadata={"token": str(agent.pk)})])[0].event
+        recorded = store.append([redact_event(replace(event, metadata={"token": str(agent.pk)}))])[0].event
         if status == "available":
             jobs.enqueue_on_commit(jobs.CALLBACKS_DISPATCH)  # a callback may be waiting for a free agent
         return recorded

@@ -31,6 +31,7 @@ from interactions.callbacks.schedule import schedules
 from interactions.callbacks.selectors import callback_offer_context
 from interactions.catalogue import CALLBACK_ASKING_TYPES
 from interactions.locks import ROUTING_LOCKS
+from interactions.privacy.redaction import redact_event
 from interactions.threads.models import Thread, TimelineEntry
 
 DISPATCH_PAGE = 50
@@ -182,7 +183,9 @@ def _dispatch_page(
                 continue  # the context would miss the request itself: the next tick offers it
             planned = _plan(row, threads[row.thread_id], agents, now)
             if planned:
-                events += planned
+                # The offer's context copies read models, which hold redacted values; redacting it again
+                # keeps the rule simple: nothing is appended without the pass.
+                events += [redact_event(event) for event in planned]
                 expected[f"callback-{row.pk}"] = row.version
         if events:
             store.append(events, expected_versions=expected, deduplicate=False)

@@ -35,6 +35,7 @@ from interactions.identity.identifiers import parse_identifier
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
 from interactions.placement.models import PlacedThread
 from interactions.placement.rules import PlacementError
+from interactions.privacy.redaction import redact_event
 
 OUTCOMES = ("completed", "no_answer", "busy", "failed")
 # A requested time this far in the past is read as "now" (clocks differ); earlier is refused.
@@ -121,15 +122,17 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
         data["thread_id"] = str(request.thread_id)
     if request.topic:
         data["topic"] = request.topic
-    event = NewEvent(
-        source=HUB_SOURCE,
-        id=f"{callback_id}/requested",
-        type="callback.requested",
-        subject=subject,
-        stream=f"callback-{callback_id}",
-        data=data,
-        occurred_at=now,
-        metadata={"token": str(actor.pk)},
+    event = redact_event(
+        NewEvent(
+            source=HUB_SOURCE,
+            id=f"{callback_id}/requested",
+            type="callback.requested",
+            subject=subject,
+            stream=f"callback-{callback_id}",
+            data=data,
+            occurred_at=now,
+            metadata={"token": str(actor.pk)},
+        )
     )
 
     def place_and_append() -> Callback:
@@ -150,7 +153,7 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
                     " and the customer's calling hours" if tz else ""
                 )
                 raise InvalidRequest(message, extra={"errors": [{"field": "window_end", "message": message}]})
-            requested = placement.stamped(replace(event, data={**data, "timezone": tz or None}))
+            requested = placement.stamped(replace(event, data={**event.data, "timezone": tz or None}))
             requested = replace(requested, stream=f"callback-{callback_id}")
             row = Callback(pk=callback_id)
             thread = PlacedThread(pk=placement.thread_id, customer_id=placement.customer_id)
@@ -170,14 +173,15 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
 
 
 def _transition(callback_id: uuid.UUID | str, decide, now: datetime | None = None) -> Callback:
-    """Lock the callback, let `decide(row, thread, now)` check it and return the events, append them."""
+    """Lock the callback, let `decide(row, thread, now)` check it and return the events, redact and append
+    them."""
     now = now or timezone.now()
     with transaction.atomic():
         row = Callback.objects.select_for_update().filter(pk=callback_id).first()
         if row is None:
             raise NotFound(f"no callback {callback_id}")
         thread = PlacedThread.objects.get(pk=row.thread_id)  # the write model: its customer is current
-        events = decide(row, thread, now)
+        events = [redact_event(event) for event in decide(row, thread, now)]
         if events:
             # The row lock and the version serialise this callback's steps: no duplicate look-up needed.
             store.append(events, expected_versions={f"callback-{row.pk}": row.version}, deduplicate=False)

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from interactions.errors import InvalidIdentifier
+from interactions.privacy.redaction import E164_MAX_DIGITS, holds_card
 
 KINDS = ("tel", "mailto", "chat", "social", "account")
 # Characters as sent, and UTF-8 bytes once normalised: the normalised URI is the primary key of the
@@ -18,6 +19,11 @@ KINDS = ("tel", "mailto", "chat", "social", "account")
 # lengthen it (lower-casing "İ" gives two characters).
 MAX_LENGTH = 320
 MAX_BYTES = 320
+# Never echoes the value: a refusal must not carry the number back either.
+CARD_NUMBER = (
+    "an identifier may not hold a card number: card numbers are never stored, and masking one would make "
+    "two identifiers one"
+)
 
 _token = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}$")
 _platform = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -44,6 +50,9 @@ def parse_identifier(raw: object) -> Identifier:
         raise InvalidIdentifier(f"an identifier is at most {MAX_LENGTH} characters")
     kind, sep, value = raw.partition(":")
     kind = kind.lower()
+    # Before any message that quotes the value. Phone numbers are looked at once parsed (see _tel).
+    if kind != "tel" and holds_card(raw):
+        raise InvalidIdentifier(CARD_NUMBER)
     if not sep or kind not in KINDS:
         raise InvalidIdentifier(
             f"{raw!r} is not an identifier URI; use one of tel:, mailto:, chat:, social:<platform>:, account:"
@@ -55,15 +64,25 @@ def parse_identifier(raw: object) -> Identifier:
 
 
 def _tel(value: str) -> Identifier:
+    card = holds_card(value)
     try:
         number = phonenumbers.parse(value, settings.THREADLINE_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidIdentifier(f"tel:{value} is not a phone number ({exc})") from exc
+        message = CARD_NUMBER if card else f"tel:{value} is not a phone number ({exc})"
+        raise InvalidIdentifier(message) from exc
     # "Possible" (right length for its country) rather than "valid" (an assigned range): fictional 555
     # numbers and newly assigned ranges must still identify a customer.
     if not phonenumbers.is_possible_number(number):
-        raise InvalidIdentifier(f"tel:{value} is not a possible phone number for its country")
-    return Identifier("tel", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        message = CARD_NUMBER if card else f"tel:{value} is not a possible phone number for its country"
+        raise InvalidIdentifier(message)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # One phone number in ten of 13-15 digits passes Luhn by chance (+86 138..., +49 151...): a number in an
+    # assigned range is a phone number. Longer than E.164 allows, or unassigned, it is a card number.
+    if (card or holds_card(e164)) and (
+        len(e164) - 1 > E164_MAX_DIGITS or not phonenumbers.is_valid_number(number)
+    ):
+        raise InvalidIdentifier(CARD_NUMBER)
+    return Identifier("tel", e164)
 
 
 def _mailto(value: str) -> Identifier:

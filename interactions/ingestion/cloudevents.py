@@ -15,7 +15,13 @@ from interactions.access.rules import may_post_source
 from interactions.catalogue import HUB_SOURCE
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
-from interactions.privacy.redaction import redact
+from interactions.privacy.redaction import (
+    CARD_IN_KEY,
+    CardNumberRefused,
+    holds_card,
+    redact_event,
+    redact_text,
+)
 
 SPECVERSION = "1.0"
 CONTEXT_ATTRIBUTES = {
@@ -52,6 +58,14 @@ def _string(event: dict[str, Any], name: str, errors: list[dict[str, str]], *, m
         return None
     if storable.utf8_length(value) > max_bytes:
         errors.append({"field": name, "message": f"{name!r} is at most {max_bytes} bytes in UTF-8"})
+        return None
+    return value
+
+
+def _key(value: str | None, name: str, errors: list[dict[str, str]]) -> str | None:
+    """A key attribute (id, source) that holds a card number is refused: masking would make two keys one."""
+    if value is not None and holds_card(value):
+        errors.append({"field": name, "message": f"{name} {CARD_IN_KEY}"})
         return None
     return value
 
@@ -120,8 +134,8 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
         errors.append(
             {"field": "specversion", "message": f"unsupported specversion {specversion!r}; use '1.0'"}
         )
-    event_id = _string(event, "id", errors, max_bytes=storable.MAX_ID_BYTES)
-    source = _string(event, "source", errors, max_bytes=storable.MAX_SOURCE_BYTES)
+    event_id = _key(_string(event, "id", errors, max_bytes=storable.MAX_ID_BYTES), "id", errors)
+    source = _key(_string(event, "source", errors, max_bytes=storable.MAX_SOURCE_BYTES), "source", errors)
     if source is not None and any(c.isspace() for c in source):
         errors.append({"field": "source", "message": "source must be a URI-reference without spaces"})
         source = None
@@ -180,6 +194,8 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
             errors.append(
                 {"field": name, "message": "extension attribute names are 1-20 lower-case letters or digits"}
             )
+        elif holds_card(name):  # a name is a key: it cannot be masked
+            errors.append({"field": name, "message": f"an extension attribute name {CARD_IN_KEY}"})
         elif (
             not isinstance(value, str | int | bool)
             or (isinstance(value, str) and len(value) > MAX_EXTENSION_LENGTH)
@@ -217,12 +233,10 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
 
     forbidden = source is not None and not may_post_source(token, source)
     if errors or forbidden:
-        return None, errors, forbidden
+        return None, _masked(errors), forbidden
 
-    data, redacted = redact(_canonical_thread_id(data))
+    data = _canonical_thread_id(data)
     metadata: dict[str, Any] = {"token": str(token.pk)}
-    if redacted:
-        metadata["redacted"] = redacted
     for attribute, key in ((CORRELATION_ATTRIBUTE, "correlation_id"), (CAUSATION_ATTRIBUTE, "causation_id")):
         if attribute in extensions:
             metadata[key] = extensions[attribute]
@@ -233,18 +247,24 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     if subject != subject_raw:
         metadata["subject_as_sent"] = subject_raw
 
-    return (
-        NewEvent(
-            source=source,
-            id=event_id,
-            type=event_type,
-            subject=subject,
-            stream="",  # decided by placement: the thread's stream, or the customer's
-            data=data,
-            occurred_at=occurred_at,
-            schema_version=version,
-            metadata=metadata,
-        ),
-        [],
-        False,
+    new_event = NewEvent(
+        source=source,
+        id=event_id,
+        type=event_type,
+        subject=subject,
+        stream="",  # decided by placement: the thread's stream, or the customer's
+        data=data,
+        occurred_at=occurred_at,
+        schema_version=version,
+        metadata=metadata,
     )
+    try:
+        # Before placement, which reads data (topics, conversation refs) as it will be stored.
+        return redact_event(new_event), [], False
+    except CardNumberRefused as exc:
+        return None, _masked(exc.errors), False
+
+
+def _masked(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Errors as the client sees them: a field name or a message quoting a value never carries a card."""
+    return [{k: redact_text(v) if isinstance(v, str) else v for k, v in e.items()} for e in errors]

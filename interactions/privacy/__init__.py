@@ -1,1 +1,1 @@
-"""Privacy: payment card data masked before anything reaches the log (PCI DSS)."""
+"""Privacy: no card number in anything the hub stores or logs (PCI DSS): masked in values, refused in keys."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +17,7 @@ from interactions.catalogue import ThreadStatus, hub_event
 from interactions.errors import Conflict
 from interactions.locks import CUSTOMER_LOCKS
 from interactions.placement.models import PlacedThread
-from interactions.privacy.redaction import redact
+from interactions.privacy.redaction import redact_event
 
 COMMAND_SOURCE = "/threadline/api"
 
@@ -37,19 +37,30 @@ def _thread(thread_id: uuid.UUID | str) -> PlacedThread:
 
 def _command(
     thread_id: uuid.UUID | str,
+    actor: ApiToken,
     expected_version: int | None,
-    build: Any,
+    draft: NewEvent,
+    check: Callable[[PlacedThread], None] | None = None,
 ) -> RecordedEvent:
-    """Load the thread under the append lock, let `build` check it and make the event, append it."""
+    """Append the command's event on its thread's stream.
+
+    The draft is redacted first, before any lock (masking a long text is not done under the append lock);
+    then, under the append lock, the thread is loaded, `check` may refuse the command, and the event gets
+    its stream, time, thread and actor.
+    """
+    draft = redact_event(draft)
     with transaction.atomic():
         # The thread's customer first (placement of that customer's events waits), then the append lock.
         log.lock_keys(CUSTOMER_LOCKS, [str(_thread(thread_id).customer_id)])
         log.append_lock()
         thread = _thread(thread_id)
+        if check is not None:
+            check(thread)
         stream = f"thread-{thread.pk}"
         expected = {stream: expected_version} if expected_version is not None else None
-        event = build(thread, stream)
-        return store.append([event], expected_versions=expected)[0].event
+        data = {**draft.data, "thread_id": str(thread.pk)} if "thread_id" in draft.data else draft.data
+        event = replace(draft, stream=stream, data=data, occurred_at=timezone.now())
+        return store.append([_with_actor(event, actor, thread)], expected_versions=expected)[0].event
 
 
 def _thread_state_change(
@@ -61,13 +72,13 @@ def _thread_state_change(
     event_type: str,
     refused_from: str,
 ) -> RecordedEvent:
-    def build(thread: PlacedThread, stream: str) -> NewEvent:
+    def check(thread: PlacedThread) -> None:
         if thread.status == refused_from:
             raise InvalidTransition(f"thread {thread.pk} is already {refused_from}")
-        data = {"thread_id": str(thread.pk), "agent_id": str(actor.pk), "reason": reason}
-        return _with_actor(hub_event(event_type, stream, data, cause=None, at=timezone.now()), actor, thread)
 
-    return _command(thread_id, expected_version, build)
+    data = {"thread_id": str(thread_id), "agent_id": str(actor.pk), "reason": reason}
+    draft = hub_event(event_type, "", data, cause=None, at=timezone.now())
+    return _command(thread_id, actor, expected_version, draft, check)
 
 
 def thread_resolve(
@@ -109,32 +120,22 @@ def thread_assign(
 ) -> RecordedEvent:
     if not ApiToken.objects.filter(pk=agent_id, role=Role.AGENT, revoked_at__isnull=True).exists():
         raise NotFound(f"no active agent {agent_id}")
-
-    def build(thread: PlacedThread, stream: str) -> NewEvent:
-        data = {"thread_id": str(thread.pk), "agent_id": str(agent_id)}
-        event = hub_event("thread.assigned", stream, data, cause=None, at=timezone.now())
-        return _with_actor(event, actor, thread)
-
-    return _command(thread_id, expected_version, build)
+    data = {"thread_id": str(thread_id), "agent_id": str(agent_id)}
+    draft = hub_event("thread.assigned", "", data, cause=None, at=timezone.now())
+    return _command(thread_id, actor, expected_version, draft)
 
 
 def thread_note_add(
     *, thread_id: uuid.UUID | str, text: str, actor: ApiToken, expected_version: int | None = None
 ) -> RecordedEvent:
-    def build(thread: PlacedThread, stream: str) -> NewEvent:
-        data, redacted = redact({"channel": "internal", "text": text, "agent_id": str(actor.pk)})
-        event = NewEvent(
-            source=COMMAND_SOURCE,
-            id=str(uuid.uuid4()),
-            type="note.added",
-            stream=stream,
-            data=data,
-            occurred_at=timezone.now(),
-            metadata={"thread_id": str(thread.pk), **({"redacted": redacted} if redacted else {})},
-        )
-        return _with_actor(event, actor, thread)
-
-    return _command(thread_id, expected_version, build)
+    draft = NewEvent(
+        source=COMMAND_SOURCE,
+        id=str(uuid.uuid4()),
+        type="note.added",
+        stream="",
+        data={"channel": "internal", "text": text, "agent_id": str(actor.pk)},
+    )
+    return _command(thread_id, actor, expected_version, draft)
 
 
 def _with_actor(event: NewEvent, actor: ApiToken, thread: PlacedThread) -> NewEvent:

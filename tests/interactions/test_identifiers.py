@@ -50,3 +50,32 @@ def test_bad_identifiers_are_refused_with_a_reason(raw):
     with pytest.raises(InvalidIdentifier) as caught:
         parse_identifier(raw)
     assert str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "mailto:4111111111111111@example.com",
+        "mailto:jane+4111-1111-1111-1111@example.com",
+        "account:3530111333300000",
+        "account:3530.1113.3330.0000",
+        "chat:4111111111111111",
+        "social:twitter:4111111111111111",
+        "4111111111111111",
+        "tel:4111 1111 1111 1111",  # not a possible number either: refused as a card, not quoted back
+        "tel:+4917610000000000",  # possible in Germany's numbering plan, but longer than E.164 allows
+        "tel:+30569309025904",  # a possible number, in no assigned range, that passes Luhn
+    ],
+)
+def test_an_identifier_holding_a_card_number_is_refused_without_quoting_it(raw):
+    with pytest.raises(InvalidIdentifier) as caught:
+        parse_identifier(raw)
+
+    assert "card number" in str(caught.value)
+    assert not any(ch.isdigit() for ch in str(caught.value))
+
+
+@pytest.mark.parametrize("phone", ["+4915123456704", "+8613800138002", "+5511987654309"])
+def test_a_phone_number_in_an_assigned_range_that_passes_luhn_is_a_phone_number(phone):
+    # One 13-15 digit phone number in ten passes Luhn by chance; these are mobile numbers in real ranges.
+    assert parse_identifier(f"tel:{phone}").uri == f"tel:{phone}"

@@ -1,8 +1,21 @@
-"""Card numbers and security codes are masked before an event reaches the log."""
+"""The redaction pass: card numbers masked in values whatever their format, found in keys, security codes
+masked; the same pass over an event's data and metadata."""
 
 import pytest
 
-from interactions.privacy.redaction import luhn_valid, redact, redact_text
+from hub.events import NewEvent
+from interactions.privacy.redaction import (
+    CardNumberRefused,
+    holds_card,
+    luhn_valid,
+    redact,
+    redact_event,
+    redact_text,
+)
+
+FULL_WIDTH = "\uff14" + "\uff11" * 15  # 4111111111111111 in full-width digits
+# Mobile numbers in assigned ranges whose 13 digits pass Luhn, as one phone number in ten does.
+LUHN_VALID_PHONES = ["+4915123456704", "+8613800138002", "+5511987654309"]
 
 
 @pytest.mark.parametrize(
@@ -12,6 +25,16 @@ from interactions.privacy.redaction import luhn_valid, redact, redact_text
         ("card 4111 1111 1111 1111.", "card **** **** **** 1111."),
         ("5500-0000-0000-0004", "****-****-****-0004"),
         ("amex 3782 822463 10005", "amex **** ****** *0005"),
+        ("4111  1111  1111  1111", "****  ****  ****  1111"),
+        ("4111.1111.1111.1111", "****.****.****.1111"),
+        ("4111\u00a01111\u00a01111\u00a01111", "****\u00a0****\u00a0****\u00a01111"),
+        ("4111\n1111\n1111\n1111", "****\n****\n****\n1111"),
+        ("4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1", "* * * * * * * * * * * * 1 1 1 1"),
+        (FULL_WIDTH, "************" + "\uff11" * 4),
+        ("pan=4111111111111111&exp=1227", "pan=************1111&exp=1227"),
+        ("jane+4111111111111111@example.com", "jane+************1111@example.com"),  # not a phone number
+        ("+4111111111111111", "+************1111"),  # 16 digits: longer than any phone number
+        ("4111111111111111.0", "************1111.0"),
         ("CVV 123", "CVV ***"),
         ("my cvc: 4567", "my cvc: ****"),
         ("the security code is 999", "the security code is ***"),
@@ -31,21 +54,115 @@ def test_card_data_is_masked(text, expected):
         "ticket 123",
         "00000000-0000-0000-0000-000000000001",  # a UUID whose digits pass Luhn
         "thread 12345678-1234-1234-1234-123456789012 again",
+        "+49 1512 3456704",  # a phone number that passes Luhn, written as phone numbers are
+        *LUHN_VALID_PHONES,
+        "evt-2026-11-23-000123",  # a date and a counter (their 13 digits pass Luhn): not one number
+        "v1.2.3.4.5.6.7.8.9.10.11.12.13",
+        "7" * 40,  # glued to more digits than a card has
     ],
 )
 def test_ordinary_numbers_are_left_alone(text):
     assert redact_text(text) == text
 
 
+def test_a_key_holding_a_card_is_found_even_written_as_a_phone_number():
+    assert holds_card("pay-4111-1111-1111-1111")
+    assert holds_card("+4915123456704")  # for keys, a + proves nothing
+    assert not holds_card("+4915123456704", plus_is_phone=True)
+    assert not holds_card("sms-0001") and not holds_card("/sms-gateway/eu-1")
+
+
 def test_luhn():
     assert luhn_valid("4111111111111111")
     assert not luhn_valid("4111111111111112")
+    assert luhn_valid(FULL_WIDTH)
 
 
-def test_redact_walks_nested_data_and_reports_paths():
-    data = {"text": "4111111111111111", "n": 4111111111111111, "items": [{"note": "cvv 123"}, "ok"]}
+def test_redact_walks_nested_data_masks_numbers_and_keys_and_reports_paths():
+    data = {
+        "text": "4111111111111111",
+        "n": 4111111111111111,
+        "f": 4111111111111111.0,
+        "small": 42,
+        "ratio": 0.5,
+        "flag": True,
+        "items": [{"note": "cvv 123"}, "ok"],
+        "seen": {"5555 5555 5555 4444": True},
+    }
 
     masked, paths = redact(data)
 
-    assert masked == {"text": "************1111", "n": 4111111111111111, "items": [{"note": "cvv ***"}, "ok"]}
-    assert paths == ["data.text", "data.items[0].note"]
+    assert masked == {
+        "text": "************1111",
+        "n": "************1111",
+        "f": "************1111",
+        "small": 42,
+        "ratio": 0.5,
+        "flag": True,
+        "items": [{"note": "cvv ***"}, "ok"],
+        "seen": {"**** **** **** 4444": True},
+    }
+    assert paths == ["data.text", "data.n", "data.f", "data.items[0].note", "data.seen.**** **** **** 4444"]
+
+
+def test_two_keys_that_differ_only_in_a_card_number_are_refused_not_merged():
+    with pytest.raises(CardNumberRefused) as refused:
+        redact({"cards": {"4111111111111111": "a", "4444333322221111": "b"}})
+
+    assert refused.value.errors[0]["field"] == "data.cards"
+    assert "1111" not in refused.value.detail
+
+
+def event(**overrides) -> NewEvent:
+    fields = {
+        "source": "/sms-gateway/eu-1",
+        "id": "sms-1",
+        "type": "message.received",
+        "stream": "",
+        "subject": "mailto:jane@example.com",
+        "data": {"channel": "sms", "text": "card 4111 1111 1111 1111", "identifiers": ["tel:+4915123456704"]},
+        "metadata": {
+            "token": "00000000-0000-0000-0000-000000000001",
+            "extensions": {"paymentref": "4111-1111-1111-1111", "amount": 4111111111111111},
+            "dataschema": "https://schemas.example.com/4111111111111111",
+            "correlation_id": "4111111111111111",
+        },
+    }
+    return NewEvent(**{**fields, **overrides})
+
+
+def test_the_event_pass_masks_data_and_metadata_but_never_identifiers():
+    redacted = redact_event(event())
+
+    assert redacted.data["text"] == "card **** **** **** 1111"
+    assert redacted.data["identifiers"] == ["tel:+4915123456704"]  # a key: identity vets it, never masked
+    assert redacted.metadata["extensions"] == {
+        "paymentref": "****-****-****-1111",
+        "amount": "************1111",
+    }
+    assert redacted.metadata["dataschema"] == "https://schemas.example.com/************1111"
+    assert redacted.metadata["correlation_id"] == "************1111"
+    assert redacted.metadata["token"] == "00000000-0000-0000-0000-000000000001"
+    assert redacted.metadata["redacted"] == [
+        "data.text",
+        "metadata.extensions.paymentref",
+        "metadata.extensions.amount",
+        "metadata.dataschema",
+        "metadata.correlation_id",
+    ]
+    assert redact_event(redacted) == redacted  # a second pass finds nothing more
+
+
+def test_an_event_without_card_data_is_returned_as_it_is():
+    clean = event(data={"channel": "sms", "text": "hello"}, metadata={"token": "t"})
+
+    assert redact_event(clean) is clean
+
+
+@pytest.mark.parametrize("field", ["id", "source"])
+def test_the_event_pass_refuses_a_card_number_in_a_key(field):
+    with pytest.raises(CardNumberRefused) as refused:
+        redact_event(event(**{field: "pay-4111 1111 1111 1111"}))
+
+    assert refused.value.errors == [{"field": field, "message": refused.value.errors[0]["message"]}]
+    assert "holds a card number" in refused.value.detail and "1111" not in refused.value.detail

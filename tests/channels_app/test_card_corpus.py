@@ -1,0 +1,54 @@
+"""No card number sent in a websocket frame reaches the database, a log line or a Celery message.
+
+The websocket half of tests/interactions/test_card_corpus.py: every number of the card corpus, in every
+format, in every frame that carries a value the hub stores (tests/corpora/cards.py, WEBSOCKET).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from celery.app.task import Task
+from channels.db import database_sync_to_async
+
+from interactions.agents import services as presence
+from interactions.models import Role
+from tests.channels_app.test_consumer import make_token, opened, subscribe
+from tests.corpora import cards
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple[str, tuple, dict]]:
+    """Every Celery message the hub sends: (task name, args, kwargs), recorded instead of sent."""
+    sent: list[tuple[str, tuple, dict]] = []
+
+    def record(task, args=None, kwargs=None, **options):
+        sent.append((task.name, tuple(args or ()), dict(kwargs or {})))
+
+    monkeypatch.setattr(Task, "apply_async", record)
+    return sent
+
+
+@pytest.mark.parametrize("entry", list(cards.WEBSOCKET))
+async def test_a_card_number_sent_in_a_frame_is_stored_masked_and_never_in_full(entry, caplog, enqueued):
+    caplog.set_level(logging.DEBUG)
+    agent = await make_token(Role.AGENT)
+    ws = await opened(agent)
+    await subscribe(ws, ["agent:me"])
+    await database_sync_to_async(presence.agent_status_set)(agent=agent, status="available")
+    socket = cards.Socket(ws, agent, await make_token(Role.INTEGRATION, source_prefix="/sms-gateway/"))
+
+    for fmt, values in cards.formatted():
+        await cards.WEBSOCKET[entry](socket, fmt, values)
+    await ws.disconnect()
+
+    assert await database_sync_to_async(cards.database_leaks)() == []
+    assert await database_sync_to_async(cards.masked_numbers)() == set(cards.CARDS)
+    assert cards.log_leaks(caplog.records) == []
+    for name, args, kwargs in enqueued:
+        assert cards.numbers_in(json.dumps([name, args, kwargs])) == set()
+        assert all(cards.is_uuid(arg) for arg in args), (name, args)  # ids only

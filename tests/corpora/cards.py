@@ -1,0 +1,666 @@
+"""The card corpus: card numbers, the ways people and systems write them, every way a value reaches the hub.
+
+`STORED` entry points carry values the hub keeps (card numbers masked to their last four digits); `REFUSED`
+ones carry keys (event ids, sources, identifiers), where a card number is refused and nothing is written.
+tests/interactions/test_card_corpus.py posts every number in every format through each REST entry point,
+tests/channels_app/test_card_corpus.py through each websocket frame (`WEBSOCKET`), and both then grep every
+table of the database, the log records and the Celery messages for each number in any format.
+
+A new entry point (a provider's webhook, a new command or frame) adds itself here; a new way of writing a
+number adds itself to FORMATS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from channels.db import database_sync_to_async
+from django.db import connection
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from interactions.access.models import ApiToken
+from interactions.agents import services as presence
+from interactions.callbacks import dispatch
+from interactions.callbacks import services as callbacks
+
+# Luhn-valid primary account numbers of every length from 13 to 19 digits: the schemes' published test
+# numbers (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro) and a few more lengths.
+CARDS = (
+    "4111111111111111",
+    "4012888888881881",
+    "4444333322221111",
+    "4222222222222",  # 13 digits
+    "4917610000000000",
+    "4000056655665556",
+    "4111111111111111110",  # 19 digits
+    "5555555555554444",
+    "5105105105105100",
+    "2223003122003222",
+    "5200828282828210",
+    "378282246310005",  # 15 digits, written 4-6-5
+    "371449635398431",
+    "378734493671000",
+    "6011111111111117",
+    "6011000990139424",
+    "30569309025904",  # 14 digits, written 4-6-4
+    "38520000023237",
+    "36227206271667",
+    "3530111333300000",
+    "3566002020360505",
+    "35661111111111119",  # 17 digits
+    "6200000000000005",
+    "6205500000000000004",  # 19 digits
+    "621234567890000002",  # 18 digits
+    "6759649826438453",
+    "6799990100000000019",
+    "501812345678901236",
+)
+
+# Values of one format are posted together in one text, separated by this (not a separator of digits).
+JOIN = " ; "
+
+
+def _groups(number: str) -> list[str]:
+    """The groups a card is printed in: 4-6-5 (15 digits), 4-6-4 (14), else fours."""
+    sizes = {15: (4, 6, 5), 14: (4, 6, 4)}.get(len(number))
+    if sizes is None:
+        return [number[i : i + 4] for i in range(0, len(number), 4)]
+    out, at = [], 0
+    for size in sizes:
+        out.append(number[at : at + size])
+        at += size
+    return out
+
+
+def _grouped(separator: str) -> Callable[[str], str]:
+    return lambda number: separator.join(_groups(number))
+
+
+def _digits_as(zero: int) -> Callable[[str], str]:
+    table = {ord("0") + i: zero + i for i in range(10)}
+    return lambda number: " ".join(_groups(number)).translate(table)
+
+
+def _mixed(number: str) -> str:
+    separators = [" ", "-", ".", "\u00a0", " - "]
+    groups = _groups(number)
+    return groups[0] + "".join(separators[i % len(separators)] + g for i, g in enumerate(groups[1:]))
+
+
+# Every way of writing a number that a person, a form, a transcript or a system might produce.
+FORMATS: dict[str, Callable[[str], str]] = {
+    "digits": lambda n: n,
+    "spaces": _grouped(" "),
+    "two spaces": _grouped("  "),
+    "dashes": _grouped("-"),
+    "spaced dashes": _grouped(" - "),
+    "dots": _grouped("."),
+    "no-break spaces": _grouped("\u00a0"),
+    "narrow no-break spaces": _grouped("\u202f"),
+    "thin spaces": _grouped("\u2009"),
+    "figure spaces": _grouped("\u2007"),
+    "ideographic spaces": _grouped("\u3000"),
+    "zero-width spaces": _grouped("\u200b"),
+    "soft hyphens": _grouped("\u00ad"),
+    "tabs": _grouped("\t"),
+    "newlines": _grouped("\n"),
+    "CRLF": _grouped("\r\n"),
+    "en dashes": _grouped("\u2013"),
+    "minus signs": _grouped("\u2212"),
+    "slashes": _grouped("/"),
+    "underscores": _grouped("_"),
+    "commas": _grouped(","),
+    "mixed separators": _mixed,
+    "one digit at a time": " ".join,  # a voice transcript
+    "pairs": lambda n: " ".join(n[i : i + 2] for i in range(0, len(n), 2)),
+    "full-width digits": _digits_as(0xFF10),
+    "Arabic-Indic digits": _digits_as(0x0660),
+    "between words": lambda n: f"pan={n}&exp=1227",
+    "magnetic stripe": lambda n: f"%B{n}^DOE/JANE^2712101?",
+}
+
+
+# Entry points that take one key per request try one number of each length, in every format.
+_ONE_OF_EACH_LENGTH = sorted({len(n): i for i, n in reversed(list(enumerate(CARDS)))}.values())
+
+
+def one_of_each_length(values: list[str]) -> list[str]:
+    """Of the corpus numbers written in one format, one of each length (13 to 19 digits)."""
+    return [values[i] for i in _ONE_OF_EACH_LENGTH]
+
+
+def formatted() -> Iterator[tuple[str, list[str]]]:
+    """(format name, every card number written that way)."""
+    for name, write in FORMATS.items():
+        yield name, [write(number) for number in CARDS]
+
+
+# --- Finding a number in what the hub stored, logged or enqueued --------------------------------------------
+
+
+def _fold_digits(text: str) -> str:
+    """Unicode decimal digits (full-width, Arabic-Indic, ...) as ASCII digits."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+# A number is found when its digits appear in order with at most four characters between each two that are
+# neither letters, digits nor the mask: any separator, known or not, but not a masked digit.
+_FOUND = {number: re.compile("[^0-9A-Za-z*]{0,4}".join(number)) for number in CARDS}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string, key and number in a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield repr(value)
+        if isinstance(value, float) and value.is_integer():
+            yield str(int(value))
+
+
+def numbers_in(text: str) -> set[str]:
+    """The corpus numbers found in `text`, written in any format, also inside JSON (escapes decoded)."""
+    texts = [text]
+    if text[:1] in '{["':
+        with contextlib.suppress(ValueError):
+            texts += list(_strings(json.loads(text)))
+    found: set[str] = set()
+    for candidate in texts:
+        folded = _fold_digits(candidate)
+        found |= {number for number, pattern in _FOUND.items() if pattern.search(folded)}
+    return found
+
+
+def _tables(cursor) -> list[tuple[str, list[str]]]:
+    """Every table and its columns, from the database's own catalogue."""
+    if connection.vendor == "sqlite":
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        names = [row[0] for row in cursor.fetchall()]
+        tables = []
+        for name in names:
+            cursor.execute(f"PRAGMA table_info({connection.ops.quote_name(name)})")
+            tables.append((name, [row[1] for row in cursor.fetchall()]))
+        return tables
+    cursor.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+        "ORDER BY table_schema, table_name, ordinal_position"
+    )
+    columns: dict[str, list[str]] = {}
+    for schema, table, column in cursor.fetchall():
+        qualified = f"{connection.ops.quote_name(schema)}.{connection.ops.quote_name(table)}"
+        columns.setdefault(qualified, []).append(column)
+    return list(columns.items())
+
+
+def stored_cells() -> Iterator[tuple[str, str, str]]:
+    """(table, column, value as text) of every non-null cell of every table in the database."""
+    quote_name = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for table, columns in _tables(cursor):
+            name = table if "." in table else quote_name(table)
+            select = ", ".join(f"CAST({quote_name(c)} AS TEXT)" for c in columns)
+            cursor.execute(f"SELECT {select} FROM {name}")  # names from the catalogue
+            for row in cursor.fetchall():
+                for column, value in zip(columns, row, strict=True):
+                    if value is not None:
+                        yield table, column, value
+
+
+def database_leaks() -> list[tuple[str, str, str]]:
+    """(table, column, number) for every corpus number stored anywhere, in any format."""
+    return sorted(
+        {(table, column, number) for table, column, text in stored_cells() for number in numbers_in(text)}
+    )
+
+
+def masked_numbers() -> set[str]:
+    """The corpus numbers whose last four digits are stored right after masked ones (`**** 1111`)."""
+    text = "\n".join(_fold_digits(value) for _, _, value in stored_cells())
+    return {
+        number
+        for number in CARDS
+        if re.search(r"\*[^0-9A-Za-z*]{0,4}" + "[^0-9A-Za-z*]{0,4}".join(number[-4:]), text)
+    }
+
+
+def log_leaks(records: Iterable[Any]) -> list[tuple[str, str]]:
+    """(logger, number) for every corpus number in a log record's message or traceback."""
+    import logging
+
+    formatter = logging.Formatter()
+    leaks = []
+    for record in records:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + formatter.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        leaks += [(record.name, number) for number in numbers_in(text)]
+    return leaks
+
+
+# --- Entry points -------------------------------------------------------------------------------------------
+
+EVENTS = "/api/v1/events"
+CALLBACKS = "/api/v1/callbacks"
+SUBJECT = "tel:+15551234567"
+_ids = iter(range(10**9))
+
+
+@dataclass
+class Hub:
+    """The clients an entry point posts with."""
+
+    integration: APIClient  # an integration token for sources under /sms-gateway/
+    agent: APIClient
+    agent_token: ApiToken
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    """A valid message.received event, happening now (callbacks follow the thread rules at the present)."""
+    return {
+        "specversion": "1.0",
+        "id": f"card-corpus-{next(_ids)}",
+        "source": "/sms-gateway/corpus",
+        "type": "message.received",
+        "subject": SUBJECT,
+        "time": timezone.now().isoformat(),
+        "data": {"channel": "sms", "text": "about my card"},
+        **overrides,
+    }
+
+
+def _created(response: HttpResponse) -> HttpResponse:
+    assert response.status_code in (200, 201), response.content
+    return response
+
+
+def structured(hub: Hub, body: dict[str, Any] | str) -> HttpResponse:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return hub.integration.generic("POST", EVENTS, text, content_type="application/cloudevents+json")
+
+
+def batch(hub: Hub, events: list[dict[str, Any]]) -> HttpResponse:
+    return hub.integration.generic(
+        "POST", EVENTS, json.dumps(events), content_type="application/cloudevents-batch+json"
+    )
+
+
+def binary(hub: Hub, data: dict[str, Any], **attributes: str) -> HttpResponse:
+    """A binary-mode request: every attribute a percent-encoded ce- header, as the HTTP binding says."""
+    headers = {
+        "specversion": "1.0",
+        "id": f"card-corpus-{next(_ids)}",
+        "source": "/sms-gateway/corpus",
+        "type": "message.received",
+        "subject": SUBJECT,
+        **attributes,
+    }
+    return hub.integration.generic(
+        "POST",
+        EVENTS,
+        json.dumps(data),
+        content_type="application/json",
+        **{f"HTTP_CE_{name.upper()}": quote(value, safe="") for name, value in headers.items()},
+    )
+
+
+def _chunks(values: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _float_literals(values: list[str]) -> list[str]:
+    """The numbers a JSON float holds exactly (below 2**53), written as floats two ways."""
+    exact = [v for v in values if int(v) < 2**53]
+    return [f"{v}.0" for v in exact] + [f"{v[0]}.{v[1:]}e{len(v) - 1}" for v in exact]
+
+
+def post_text(hub: Hub, fmt: str, values: list[str]) -> None:
+    _created(structured(hub, event(data={"channel": "sms", "text": JOIN.join(values)})))
+
+
+def post_nested_values(hub: Hub, fmt: str, values: list[str]) -> None:
+    data = {
+        "channel": "chat",
+        "text": "payment details attached",
+        "payment": {"cards": [{"pan": v, "holder": "Jane"} for v in values], "memo": JOIN.join(values)},
+        "attachments": [{"name": f"receipt {v}.pdf"} for v in values[:50]],
+    }
+    _created(structured(hub, event(data=data)))
+
+
+def post_data_keys(hub: Hub, fmt: str, values: list[str]) -> None:
+    """One event per number (two numbers with the same last four digits would mask to one key)."""
+    events = [event(data={"channel": "sms", "text": "seen", "cards": {v: {v: True}}}) for v in values]
+    _created(batch(hub, events))
+
+
+def post_batch_text(hub: Hub, fmt: str, values: list[str]) -> None:
+    _created(batch(hub, [event(data={"channel": "sms", "text": v}) for v in values]))
+
+
+def post_binary(hub: Hub, fmt: str, values: list[str]) -> None:
+    """The body's data, an extension header per number and the dataschema header."""
+    for chunk in _chunks(values, 7):
+        extensions = {f"card{i}": v for i, v in enumerate(chunk)}
+        schema = "https://schemas.example.com/" + JOIN.join(chunk)
+        data = {"channel": "sms", "text": JOIN.join(chunk)}
+        _created(binary(hub, data, dataschema=schema, **extensions))
+
+
+def post_extensions(hub: Hub, fmt: str, values: list[str]) -> None:
+    extensions = {f"card{i}": v for i, v in enumerate(values)}
+    _created(structured(hub, event(**extensions)))
+
+
+def post_correlation_and_schema(hub: Hub, fmt: str, values: list[str]) -> None:
+    events = [
+        event(correlationid=v, causationid=v, dataschema=f"https://schemas.example.com/{v}") for v in values
+    ]
+    _created(batch(hub, events))
+
+
+def post_json_numbers(hub: Hub, fmt: str, values: list[str]) -> None:
+    """Numbers as JSON integers and floats, in data (values and lists) and in extension attributes."""
+    if fmt != "digits":
+        return
+    extensions = {f"card{i}": int(v) for i, v in enumerate(values)}
+    _created(structured(hub, event(data={"channel": "sms", "text": "ref", "refs": [int(v) for v in values]})))
+    _created(structured(hub, event(**extensions)))
+    floats = ", ".join(_float_literals(values))
+    body = json.dumps(event(data={"channel": "sms", "text": "ref", "refs": "FLOATS"}))
+    _created(structured(hub, body.replace('"FLOATS"', f"[{floats}]")))
+
+
+def post_profile(hub: Hub, fmt: str, values: list[str]) -> None:
+    events = [
+        event(
+            type="customer.profile_updated",
+            data={"name": v, "segment": v[:64], "preferences": {"card": v, v: "on file"}},
+        )
+        for v in values
+    ]
+    _created(batch(hub, events))
+
+
+def post_call_transcript(hub: Hub, fmt: str, values: list[str]) -> None:
+    data = {"direction": "inbound", "duration_seconds": 60, "text": JOIN.join(values), "disposition": "paid"}
+    _created(structured(hub, event(type="call.ended", data=data)))
+
+
+def post_conversation_refs(hub: Hub, fmt: str, values: list[str]) -> None:
+    """Values placement reads (conversation refs, topics) are masked too: masking the same value twice
+    gives the same result, so a reply still finds its conversation."""
+    events = [
+        event(
+            data={
+                "channel": "email",
+                "text": "re: payment",
+                "conversation_ref": f"<{v}@mail.example.com>",
+                "in_reply_to": f"<{v}@mail.example.com>",
+                "references": [f"<{v}@mail.example.com>"],
+                "subject_line": f"Payment {v}",
+                "topic": f"card {v}"[:120],
+            }
+        )
+        for v in values
+    ]
+    _created(batch(hub, events))
+
+
+def _thread(hub: Hub) -> str:
+    return _created(structured(hub, event())).json()["thread_id"]
+
+
+def post_thread_reasons(hub: Hub, fmt: str, values: list[str]) -> None:
+    thread_id = _thread(hub)
+    reason = JOIN.join(values)
+    _created(hub.agent.post(f"/api/v1/threads/{thread_id}/resolve", {"reason": reason}, format="json"))
+    _created(hub.agent.post(f"/api/v1/threads/{thread_id}/reopen", {"reason": reason}, format="json"))
+
+
+def post_thread_note(hub: Hub, fmt: str, values: list[str]) -> None:
+    thread_id = _thread(hub)
+    _created(hub.agent.post(f"/api/v1/threads/{thread_id}/notes", {"text": JOIN.join(values)}, format="json"))
+
+
+def _request_callback(hub: Hub, reason: str = "") -> str:
+    body = {"identifier": SUBJECT, "phone": "+15551234567", "reason": reason}
+    return _created(hub.integration.post(CALLBACKS, body, format="json")).json()["id"]
+
+
+def _online(agent: ApiToken) -> None:
+    presence.agent_socket_open(agent=agent)
+    presence.agent_status_set(agent=agent, status="available")
+
+
+def post_callback_request_and_cancel(hub: Hub, fmt: str, values: list[str]) -> None:
+    callback_id = _request_callback(hub, reason=JOIN.join(values))
+    cancel = {"reason": JOIN.join(values)}
+    _created(hub.integration.post(f"{CALLBACKS}/{callback_id}/cancel", cancel, format="json"))
+
+
+def post_callback_decline(hub: Hub, fmt: str, values: list[str]) -> None:
+    _online(hub.agent_token)
+    callback_id = _request_callback(hub)
+    assert dispatch.callbacks_dispatch() == 1
+    _created(
+        hub.agent.post(f"{CALLBACKS}/{callback_id}/decline", {"reason": JOIN.join(values)}, format="json")
+    )
+    _created(hub.integration.post(f"{CALLBACKS}/{callback_id}/cancel", format="json"))
+
+
+def post_callback_outcomes(hub: Hub, fmt: str, values: list[str]) -> None:
+    """An outcome note is copied into the context of the next attempt's offer."""
+    _online(hub.agent_token)
+    callback_id = _request_callback(hub)
+    note = JOIN.join(values)
+    assert dispatch.callbacks_dispatch() == 1
+    _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/accept"))
+    outcome = {"outcome": "busy", "note": note}
+    _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/outcome", outcome, format="json"))
+    assert dispatch.callbacks_dispatch(now=timezone.now() + timedelta(minutes=6)) == 1  # the retry's offer
+    _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/accept"))
+    outcome = {"outcome": "completed", "note": note}
+    _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/outcome", outcome, format="json"))
+
+
+# Entry points whose values the hub stores: name -> post(hub, format name, the numbers in that format).
+STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
+    "structured data.text": post_text,
+    "structured nested data values": post_nested_values,
+    "batch data keys": post_data_keys,
+    "batch data.text": post_batch_text,
+    "binary data, extension headers and dataschema": post_binary,
+    "structured extension attributes": post_extensions,
+    "batch correlationid, causationid and dataschema": post_correlation_and_schema,
+    "JSON numbers and floats": post_json_numbers,
+    "batch customer.profile_updated": post_profile,
+    "structured call transcript": post_call_transcript,
+    "batch conversation refs, subject line and topic": post_conversation_refs,
+    "thread resolve and reopen reasons": post_thread_reasons,
+    "thread note": post_thread_note,
+    "callback request and cancel reasons": post_callback_request_and_cancel,
+    "callback decline reason": post_callback_decline,
+    "callback outcome notes and the next offer's context": post_callback_outcomes,
+}
+
+
+# --- Keys: refused ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    response: HttpResponse
+    field: str
+    status: int = 422
+    indexes: int = 1  # how many events of the request must be named
+
+
+def _batch_refusals(hub: Hub, values: list[str], field: str, build: Callable[[str], dict]) -> list[Refusal]:
+    return [Refusal(batch(hub, [build(v) for v in values]), field, indexes=len(values))]
+
+
+def refuse_ids(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+    one = [Refusal(structured(hub, event(id=f"pay-{v}")), "id") for v in one_of_each_length(values)]
+    return one + _batch_refusals(hub, values, "id", lambda v: event(id=v))
+
+
+def refuse_sources(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+    return _batch_refusals(hub, values, "source", lambda v: event(source=f"/sms-gateway/{v}"))
+
+
+def _refuse_subjects(template: str) -> Callable[[Hub, str, list[str]], list[Refusal]]:
+    def refuse(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+        return _batch_refusals(hub, values, "subject", lambda v: event(subject=template.format(v)))
+
+    return refuse
+
+
+def refuse_data_identifiers(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+    def build(v: str) -> dict:
+        identifiers = [f"mailto:{v}@example.com", f"account:{v}", f"chat:{v}"]
+        return event(data={"channel": "sms", "text": "hi", "identifiers": identifiers})
+
+    return _batch_refusals(hub, values, "data.identifiers", build)
+
+
+def refuse_binary_headers(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+    data = {"channel": "sms", "text": "hi"}
+    values = one_of_each_length(values)
+    return [Refusal(binary(hub, data, id=f"pay-{v}"), "id") for v in values] + [
+        Refusal(binary(hub, data, subject=f"account:{v}"), "subject") for v in values
+    ]
+
+
+def refuse_callback_keys(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+    def request(**body: str) -> HttpResponse:
+        body = {"identifier": SUBJECT, "phone": "+15551234567", **body}
+        return hub.integration.post(CALLBACKS, body, format="json")
+
+    values = one_of_each_length(values)
+    return [Refusal(request(identifier=f"account:{v}"), "identifier", 400) for v in values] + [
+        Refusal(request(phone=v), "phone", 400) for v in values
+    ]
+
+
+# Entry points whose values are keys: name -> post(hub, format name, numbers) -> the refusals to check.
+REFUSED: dict[str, Callable[[Hub, str, list[str]], list[Refusal]]] = {
+    "event id (structured and batch)": refuse_ids,
+    "event source": refuse_sources,
+    "subject mailto:": _refuse_subjects("mailto:{}@example.com"),
+    "subject account:": _refuse_subjects("account:{}"),
+    "subject chat:": _refuse_subjects("chat:{}"),
+    "subject social:": _refuse_subjects("social:twitter:{}"),
+    "subject tel:": _refuse_subjects("tel:{}"),
+    "data.identifiers": refuse_data_identifiers,
+    "binary ce-id and ce-subject headers": refuse_binary_headers,
+    "callback identifier and phone": refuse_callback_keys,
+}
+
+
+def problem_fields(response: HttpResponse) -> list[tuple[int | None, str]]:
+    """(event index, field) of every error a problem names."""
+    return [(e.get("index"), e["field"]) for e in response.json().get("errors", [])]
+
+
+def is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+# --- Websocket frames ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Socket:
+    """An agent's open socket (a channels WebsocketCommunicator), subscribed to agent:me and available."""
+
+    ws: Any
+    agent: ApiToken
+    integration: ApiToken
+
+
+async def _next(socket: Socket, op: str) -> dict[str, Any]:
+    """The next frame with this op (presence events and the like on agent:me may come first)."""
+    while True:
+        frame = await socket.ws.receive_json_from(timeout=10)
+        if frame["op"] == "error":
+            raise AssertionError(frame)
+        if frame["op"] == op and (op != "event" or frame["event"]["type"] == "callback.offered"):
+            return frame
+
+
+@database_sync_to_async
+def _offered_callback(integration: ApiToken) -> str:
+    request = callbacks.RequestInput(identifier=SUBJECT, phone="+15551234567", reason="card")
+    callback_id = str(callbacks.callback_request(actor=integration, request=request).pk)
+    assert dispatch.callbacks_dispatch() == 1
+    return callback_id
+
+
+@database_sync_to_async
+def _cancel(integration: ApiToken, callback_id: str) -> None:
+    callbacks.callback_cancel(callback_id=callback_id, actor=integration)
+
+
+@database_sync_to_async
+def _retry_offered() -> None:
+    assert dispatch.callbacks_dispatch(now=timezone.now() + timedelta(minutes=6)) == 1
+
+
+async def _answer(socket: Socket, **frame: Any) -> dict[str, Any]:
+    await socket.ws.send_json_to(frame)
+    return await _next(socket, "ack")
+
+
+async def decline_over_socket(socket: Socket, fmt: str, values: list[str]) -> None:
+    callback_id = await _offered_callback(socket.integration)
+    await _next(socket, "event")
+    await _answer(socket, op="decline", callback_id=callback_id, reason=JOIN.join(values))
+    await _cancel(socket.integration, callback_id)
+
+
+async def outcomes_over_socket(socket: Socket, fmt: str, values: list[str]) -> None:
+    """An outcome note, then the next attempt's offer (which copies the timeline into its context)."""
+    callback_id = await _offered_callback(socket.integration)
+    await _next(socket, "event")
+    await _answer(socket, op="accept", callback_id=callback_id)
+    await _answer(socket, op="outcome", callback_id=callback_id, outcome="busy", note=JOIN.join(values))
+    await _retry_offered()
+    offer = await _next(socket, "event")
+    assert numbers_in(json.dumps(offer)) == set()
+    await _answer(socket, op="accept", callback_id=callback_id)
+    await _answer(socket, op="outcome", callback_id=callback_id, outcome="completed", note=JOIN.join(values))
+
+
+# Frames whose values the hub stores: name -> send(socket, format name, the numbers in that format).
+WEBSOCKET: dict[str, Callable[[Socket, str, list[str]], Awaitable[None]]] = {
+    "decline reason": decline_over_socket,
+    "outcome notes and the next offer's context": outcomes_over_socket,
+}

@@ -1,0 +1,108 @@
+"""No card number reaches the database, a log line or a Celery message, whatever the REST entry point.
+
+Every number of the card corpus (tests/corpora/cards.py), written in every format, is posted through every
+entry point; then every table of the database (found through the database's own catalogue) is dumped as
+text and searched for each number in any format, and so are the log records and the enqueued Celery
+messages. Runs on whichever database DATABASE_URL names (SQLite in `make test`, PostgreSQL in CI).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+
+import pytest
+from celery.app.task import Task
+
+from hub.models import StoredEvent
+from interactions.privacy.redaction import holds_card, luhn_valid, redact_text
+from tests.conftest import client_for, log_snapshot
+from tests.corpora import cards
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hub(api, agent_token) -> cards.Hub:
+    return cards.Hub(integration=api, agent=client_for(agent_token), agent_token=agent_token)
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple[str, tuple, dict]]:
+    """Every Celery message the hub sends: (task name, args, kwargs), recorded instead of sent."""
+    sent: list[tuple[str, tuple, dict]] = []
+
+    def record(task, args=None, kwargs=None, **options):
+        sent.append((task.name, tuple(args or ()), dict(kwargs or {})))
+
+    monkeypatch.setattr(Task, "apply_async", record)
+    return sent
+
+
+def assert_nothing_leaked(caplog, enqueued) -> None:
+    assert cards.database_leaks() == []
+    assert cards.log_leaks(caplog.records) == []
+    for name, args, kwargs in enqueued:
+        assert cards.numbers_in(json.dumps([name, args, kwargs])) == set()
+        assert all(cards.is_uuid(arg) for arg in args), (name, args)  # ids only
+
+
+def test_every_corpus_number_is_a_luhn_valid_pan_of_13_to_19_digits():
+    assert len(set(cards.CARDS)) == len(cards.CARDS)
+    assert {len(n) for n in cards.CARDS} == set(range(13, 20))
+    assert all(luhn_valid(n) for n in cards.CARDS)
+
+
+@pytest.mark.parametrize("fmt", list(cards.FORMATS))
+def test_every_format_keeps_the_number_and_the_grep_finds_it(fmt):
+    for number in cards.CARDS:
+        written = cards.FORMATS[fmt](number)
+        digits = "".join(str(unicodedata.decimal(c)) for c in written if c.isdecimal())
+        assert number in digits
+        assert number in cards.numbers_in(written)
+        assert number in cards.numbers_in(json.dumps({"text": written}))  # escaped in JSON too
+        assert number in cards.numbers_in(json.dumps({written: 1}))
+
+
+@pytest.mark.parametrize("fmt", list(cards.FORMATS))
+def test_every_number_of_the_corpus_in_every_format_is_masked_but_its_last_four_digits(fmt):
+    for number in cards.CARDS:
+        masked = redact_text(cards.FORMATS[fmt](number))
+        assert cards.numbers_in(masked) == set(), masked
+        assert "*" in masked
+        assert holds_card(cards.FORMATS[fmt](number))
+
+
+@pytest.mark.parametrize("entry", list(cards.STORED))
+def test_a_card_number_posted_through_an_entry_point_is_stored_masked_and_never_in_full(
+    entry, hub, caplog, enqueued, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    with django_capture_on_commit_callbacks(execute=True):
+        for fmt, values in cards.formatted():
+            cards.STORED[entry](hub, fmt, values)
+
+    assert StoredEvent.objects.exists()
+    assert_nothing_leaked(caplog, enqueued)
+    assert cards.masked_numbers() == set(cards.CARDS)  # each kept its last four digits
+
+
+@pytest.mark.parametrize("entry", list(cards.REFUSED))
+def test_a_card_number_in_a_key_is_refused_naming_the_field_and_nothing_is_written(
+    entry, hub, caplog, enqueued, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    before = log_snapshot()
+    with django_capture_on_commit_callbacks(execute=True):
+        for fmt, values in cards.formatted():
+            for refusal in cards.REFUSED[entry](hub, fmt, values):
+                response = refusal.response
+                assert response.status_code == refusal.status, (fmt, response.content)
+                assert response["Content-Type"] == "application/problem+json"
+                named = [index for index, field in cards.problem_fields(response) if field == refusal.field]
+                assert len(set(named)) == refusal.indexes, (fmt, response.content)
+                assert cards.numbers_in(response.content.decode()) == set(), (fmt, response.content)
+
+    assert log_snapshot() == before
+    assert_nothing_leaked(caplog, enqueued)
