@@ -11,15 +11,25 @@ from rest_framework.views import APIView
 from interactions.access.rules import require_may_read_context
 from interactions.api import serializers
 from interactions.api.common import (
-    COMMAND_ERRORS,
-    ERRORS,
-    MIN_POSITION,
-    READ_ERRORS,
+    READ_PARAMETERS,
     Pages,
     ReadYourWrites,
     body_input,
+    page_of,
     query_input,
     with_position,
+)
+from interactions.api.openapi import (
+    AGENT,
+    AUTHENTICATED,
+    COMMAND_ERRORS,
+    EVERY_ROLE,
+    LIST_ERRORS,
+    READ_ERRORS,
+    ok,
+    problems,
+    response_headers,
+    roles,
 )
 from interactions.callbacks.selectors import callback_brief, callback_get, callback_list
 from interactions.callbacks.services import (
@@ -47,8 +57,10 @@ class CallbackListView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="Callbacks by due time, filtered by state and agent",
-        parameters=[serializers.CallbackListQuerySerializer, MIN_POSITION],
-        responses={200: serializers.CallbackSerializer(many=True), **READ_ERRORS},
+        operation_id="callbacks_list",
+        parameters=[serializers.CallbackListQuerySerializer, *Pages.parameters(), *READ_PARAMETERS],
+        responses={**ok(page_of(serializers.CallbackSerializer)), **LIST_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
@@ -62,8 +74,10 @@ class CallbackListView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="Request a callback (at a time, or as soon as possible)",
+        parameters=response_headers(201),
         request=serializers.CallbackRequestSerializer,
-        responses={201: serializers.CallbackSerializer, **ERRORS},
+        responses={**ok(serializers.CallbackSerializer, status=201), **problems(*AUTHENTICATED, 404, 415)},
+        **roles(*EVERY_ROLE),
     )
     def post(self, request: Request) -> Response:
         body = body_input(serializers.CallbackRequestSerializer, request)
@@ -76,8 +90,9 @@ class CallbackDetailView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="A callback",
-        parameters=[MIN_POSITION],
-        responses={200: serializers.CallbackSerializer, **READ_ERRORS},
+        parameters=[*READ_PARAMETERS],
+        responses={**ok(serializers.CallbackSerializer), **READ_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def get(self, request: Request, callback_id) -> Response:
         require_may_read_context(request.user)
@@ -87,8 +102,10 @@ class CallbackDetailView(ReadYourWrites, APIView):
 class CallbackCancelView(APIView):
     @extend_schema(
         summary="Cancel a callback: it never fires (cancelling twice is harmless)",
+        parameters=response_headers(200),
         request=serializers.CallbackReasonSerializer,
-        responses={200: serializers.CallbackSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CallbackSerializer), **COMMAND_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def post(self, request: Request, callback_id) -> Response:
         body = body_input(serializers.CallbackReasonSerializer, request)
@@ -98,8 +115,10 @@ class CallbackCancelView(APIView):
 class CallbackAcceptView(APIView):
     @extend_schema(
         summary="Accept the callback offered to you",
+        parameters=response_headers(200),
         request=None,
-        responses={200: serializers.CallbackSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CallbackSerializer), **COMMAND_ERRORS},
+        **roles(AGENT, note="Only the agent it was offered to."),
     )
     def post(self, request: Request, callback_id) -> Response:
         return _callback(callback_accept(callback_id=callback_id, actor=request.user))
@@ -108,8 +127,10 @@ class CallbackAcceptView(APIView):
 class CallbackDeclineView(APIView):
     @extend_schema(
         summary="Decline the callback offered to you (it goes to another agent)",
+        parameters=response_headers(200),
         request=serializers.CallbackReasonSerializer,
-        responses={200: serializers.CallbackSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CallbackSerializer), **COMMAND_ERRORS},
+        **roles(AGENT, note="Only the agent it was offered to."),
     )
     def post(self, request: Request, callback_id) -> Response:
         body = body_input(serializers.CallbackReasonSerializer, request)
@@ -119,8 +140,10 @@ class CallbackDeclineView(APIView):
 class CallbackOutcomeView(APIView):
     @extend_schema(
         summary="Report how your call went; anything but completed is retried with backoff",
+        parameters=response_headers(200),
         request=serializers.CallbackOutcomeSerializer,
-        responses={200: serializers.CallbackSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CallbackSerializer), **COMMAND_ERRORS},
+        **roles(AGENT, note="Only the agent calling."),
     )
     def post(self, request: Request, callback_id) -> Response:
         body = body_input(serializers.CallbackOutcomeSerializer, request)

@@ -3,29 +3,82 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hub import readiness
+from hub import log, readiness
+from interactions.api.openapi import MAX_POSITION, response_headers
 from interactions.errors import InvalidRequest
 
-PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json (RFC 9457)")
-ERRORS = {400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM}
-READ_ERRORS = {**ERRORS, 503: PROBLEM}
-COMMAND_ERRORS = {**ERRORS, 409: PROBLEM}
+
+def _refuse(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{field} is {message}", extra={"errors": [{"field": field, "message": message}]})
+
+
+def _whole_number(request: Request, name: str, low: int, high: int) -> int | None:
+    """A query parameter that must be a whole number in [low, high] (None when absent)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or not low <= int(raw) <= high:
+        raise _refuse(name, f"a whole number from {low} to {high}")
+    return int(raw)
 
 
 class Pages(LimitOffsetPagination):
+    """`limit` (1-200, default 50) and `offset` (>= 0). Out of range is a 400, not silently the default."""
+
     default_limit = 50
     max_limit = 200
+    max_offset = 10**9
+
+    def get_limit(self, request: Request) -> int:
+        limit = _whole_number(request, self.limit_query_param, 1, self.max_limit)
+        return self.default_limit if limit is None else limit
+
+    def get_offset(self, request: Request) -> int:
+        return _whole_number(request, self.offset_query_param, 0, self.max_offset) or 0
+
+    @classmethod
+    def parameters(cls) -> list[OpenApiParameter]:
+        return [
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": cls.max_limit},
+                description=f"At most this many (default {cls.default_limit}).",
+            ),
+            OpenApiParameter(
+                "offset",
+                {"type": "integer", "minimum": 0, "maximum": cls.max_offset},
+                description="Skip this many.",
+            ),
+        ]
+
+
+def page_of(item_serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The documented shape of a page of `item_serializer` (LimitOffsetPagination's)."""
+    name = item_serializer.__name__.removesuffix("Serializer")
+    fields = {
+        "count": serializers.IntegerField(help_text="How many in all."),
+        "next": serializers.URLField(allow_null=True, help_text="The next page, if any."),
+        "previous": serializers.URLField(allow_null=True, help_text="The previous page, if any."),
+        "results": item_serializer(many=True),
+    }
+    return type(f"{name}PageSerializer", (serializers.Serializer,), fields)()
 
 
 def query_input(serializer_class, request: Request) -> dict:
     """The request's query parameters, validated (a 400 problem names each bad field)."""
     query = serializer_class(data=request.query_params)
+    # DRF reads `?state=` as "not given"; a filter sent empty is refused instead of silently ignored.
+    if empty := [name for name in query.fields if request.query_params.get(name) == ""]:
+        raise InvalidRequest(
+            f"{', '.join(empty)} may not be empty",
+            extra={"errors": [{"field": name, "message": "may not be empty"} for name in empty]},
+        )
     query.is_valid(raise_exception=True)
     return query.validated_data
 
@@ -40,13 +93,17 @@ def body_input(serializer_class, request: Request) -> dict:
 POSITION_HEADER = "Threadline-Position"
 MIN_POSITION = OpenApiParameter(
     "min_position",
-    int,
+    {"type": "integer", "minimum": 0, "maximum": MAX_POSITION},
     description=(
         "A log position your own write answered with: the read waits until the read models behind it have "
         f"applied it (at most THREADLINE_READ_WAIT_SECONDS), else 503 with Retry-After. The answer's "
-        f"{POSITION_HEADER} header says how far they had applied."
+        f"{POSITION_HEADER} header says how far they had applied. A position beyond the log's last is a 400."
     ),
 )
+
+
+# What every read served from read models takes and answers with.
+READ_PARAMETERS = [MIN_POSITION, *response_headers(200, waits=True)]
 
 
 class ReadYourWrites:
@@ -57,15 +114,10 @@ class ReadYourWrites:
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        raw = request.query_params.get("min_position")
-        wanted = None
-        if raw is not None:
-            if not raw.isdigit() or len(raw) > 18:
-                raise InvalidRequest(
-                    "min_position is a log position (an integer >= 0)",
-                    extra={"errors": [{"field": "min_position", "message": "an integer >= 0"}]},
-                )
-            wanted = int(raw)
+        wanted = _whole_number(request, "min_position", 0, MAX_POSITION)
+        # A position no write has answered with yet: waiting for it would only time out.
+        if wanted is not None and wanted > (last := log.last_position()):
+            raise _refuse("min_position", f"a log position; the log's last position is {last}")
         timeout = settings.THREADLINE_READ_WAIT_SECONDS
         self.read_position = readiness.wait_for(self.reads_from, wanted, timeout=timeout)
 

@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_context
 from interactions.api import serializers
-from interactions.api.common import MIN_POSITION, READ_ERRORS, ReadYourWrites, query_input
+from interactions.api.common import READ_PARAMETERS, ReadYourWrites, query_input
+from interactions.api.openapi import EVERY_ROLE, READ_ERRORS, ok, roles
 from interactions.context.selectors import context_get
 from interactions.customers.selectors import customer_get, customer_get_by_identifier
 
@@ -22,8 +23,9 @@ class ContextByIdentifierView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="Customer context by identifier",
-        parameters=[serializers.ContextQuerySerializer, MIN_POSITION],
-        responses={200: serializers.ContextSerializer, **READ_ERRORS},
+        parameters=[serializers.ContextQuerySerializer, *READ_PARAMETERS],
+        responses={**ok(serializers.ContextSerializer), **READ_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
@@ -40,8 +42,9 @@ class ContextByCustomerView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="Customer context by customer id (a merged id answers with the survivor)",
-        parameters=[MIN_POSITION],
-        responses={200: serializers.ContextSerializer, **READ_ERRORS},
+        parameters=READ_PARAMETERS,
+        responses={**ok(serializers.ContextSerializer), **READ_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def get(self, request: Request, customer_id) -> Response:
         require_may_read_context(request.user)

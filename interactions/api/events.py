@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -13,40 +12,70 @@ from rest_framework.views import APIView
 from interactions import catalogue
 from interactions.api import serializers
 from interactions.api.cloudevents_http import read_events
-from interactions.api.common import PROBLEM, query_input, with_position
+from interactions.api.common import query_input, with_position
+from interactions.api.openapi import (
+    ADMIN,
+    AUTHENTICATED,
+    EXAMPLE_EVENT,
+    INTEGRATION,
+    MODES,
+    SUPERVISOR,
+    binary_mode_headers,
+    ok,
+    problems,
+    response_headers,
+    roles,
+)
 from interactions.eventlog.selectors import log_page
 from interactions.ingestion.pipeline import events_ingest
-
-_EXAMPLE_EVENT = {
-    "specversion": "1.0",
-    "id": "sms-0001",
-    "source": "/sms-gateway",
-    "type": "message.received",
-    "subject": "tel:+15551234567",
-    "time": "2026-11-23T10:00:00Z",
-    "datacontenttype": "application/json",
-    "data": {"channel": "sms", "text": "My bill looks wrong"},
-}
 
 
 class EventsView(APIView):
     @extend_schema(
         summary="Post CloudEvents (structured, binary or batch mode)",
-        request={
-            "application/cloudevents+json": OpenApiTypes.OBJECT,
-            "application/cloudevents-batch+json": OpenApiTypes.OBJECT,
-            "application/json": OpenApiTypes.OBJECT,
-        },
-        examples=[OpenApiExample("SMS received", value=_EXAMPLE_EVENT, request_only=True)],
+        request={media_type: {"$ref": f"#/components/schemas/{name}"} for media_type, name in MODES.items()},
+        parameters=[*binary_mode_headers(), *response_headers(201)],
+        examples=[
+            OpenApiExample(
+                "Structured mode: an SMS received",
+                value=EXAMPLE_EVENT,
+                request_only=True,
+                media_type="application/cloudevents+json",
+            ),
+            OpenApiExample(
+                "Batch mode: two events, all or nothing",
+                value=[
+                    EXAMPLE_EVENT,
+                    {**EXAMPLE_EVENT, "id": "sms-0002", "data": {"channel": "sms", "text": "Thanks"}},
+                ],
+                request_only=True,
+                media_type="application/cloudevents-batch+json",
+            ),
+            OpenApiExample(
+                "Binary mode: the data (attributes in ce-* headers)",
+                value=EXAMPLE_EVENT["data"],
+                request_only=True,
+                media_type="application/json",
+            ),
+        ],
         responses={
-            201: serializers.IngestResultSerializer,
-            400: PROBLEM,
-            401: PROBLEM,
-            403: PROBLEM,
-            413: PROBLEM,
-            415: PROBLEM,
-            422: PROBLEM,
+            **ok(
+                PolymorphicProxySerializer(
+                    component_name="IngestAnswer",
+                    serializers=[serializers.IngestResultSerializer, serializers.BatchIngestSerializer],
+                    resource_type_field_name=None,
+                ),
+                "Written (or, `duplicate`, already in the log): one result, or for a batch `results` in the "
+                "order of the batch.",
+                status=201,
+            ),
+            **problems(*AUTHENTICATED, 413, 415, 422),
         },
+        **roles(
+            INTEGRATION,
+            ADMIN,
+            note="An integration token posts only events whose source starts with its prefix.",
+        ),
     )
     def post(self, request: Request) -> Response:
         mode, events = read_events(request._request)
@@ -58,8 +87,11 @@ class EventsView(APIView):
 
     @extend_schema(
         summary="Read the log in order after a position",
-        parameters=[serializers.LogQuerySerializer],
-        responses={200: serializers.LogPageSerializer, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM},
+        parameters=[serializers.LogQuerySerializer, *response_headers(None)],
+        responses={200: serializers.LogPageSerializer, **problems(*AUTHENTICATED)},
+        **roles(
+            INTEGRATION, SUPERVISOR, ADMIN, note="An integration token reads the events of its own sources."
+        ),
     )
     def get(self, request: Request) -> Response:
         page = log_page(token=request.user, **query_input(serializers.LogQuerySerializer, request))
@@ -72,7 +104,9 @@ class EventTypesView(APIView):
 
     @extend_schema(
         summary="The event catalogue with each type's data schema",
-        responses=serializers.EventTypeSerializer(many=True),
+        responses={200: serializers.EventTypeSerializer(many=True)},
+        auth=[],
+        description="No token needed.",
     )
     def get(self, request: Request) -> Response:
         return Response(catalogue.describe())

@@ -7,6 +7,8 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from hub import storable
+from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
+from interactions.identity import identifiers
 
 
 class IngestResultSerializer(serializers.Serializer):
@@ -23,14 +25,15 @@ class BatchIngestSerializer(serializers.Serializer):
 
 
 class LogQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(min_value=0, default=0, help_text="Return events after this position.")
-    limit = serializers.IntegerField(min_value=1, default=100, help_text="At most this many (<= 1000).")
-
-    def validate_limit(self, value: int) -> int:
-        cap = settings.THREADLINE_MAX_BATCH
-        if value > cap:
-            raise serializers.ValidationError(f"limit is at most {cap}")
-        return value
+    after = serializers.IntegerField(
+        min_value=0, max_value=MAX_POSITION, default=0, help_text="Return events after this position."
+    )
+    limit = serializers.IntegerField(
+        min_value=1,
+        max_value=settings.THREADLINE_MAX_BATCH,
+        default=100,
+        help_text=f"At most this many (<= {settings.THREADLINE_MAX_BATCH}, THREADLINE_MAX_BATCH).",
+    )
 
 
 class LoggedEventSerializer(serializers.Serializer):
@@ -143,7 +146,7 @@ class ContextSerializer(serializers.Serializer):
 
 
 class ContextQuerySerializer(serializers.Serializer):
-    identifier = serializers.CharField(help_text="An identifier URI, e.g. tel:+15551234567.")
+    identifier = serializers.CharField(max_length=identifiers.MAX_LENGTH, help_text=IDENTIFIER_DESCRIPTION)
 
 
 class ThreadListQuerySerializer(serializers.Serializer):
@@ -210,7 +213,9 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class CallbackRequestSerializer(serializers.Serializer):
-    identifier = serializers.CharField(help_text="Who to call back, as in events: tel:, mailto:, chat:, ...")
+    identifier = serializers.CharField(
+        max_length=identifiers.MAX_LENGTH, help_text="Who to call back. " + IDENTIFIER_DESCRIPTION
+    )
     phone = serializers.CharField(max_length=64, help_text="The number to call (tel:+4930... or +4930...).")
     thread_id = serializers.UUIDField(required=False, help_text="Default: the thread rules choose.")
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

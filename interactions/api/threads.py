@@ -14,14 +14,23 @@ from hub import readiness
 from interactions.access.rules import may_take_threads, require_may_change_threads, require_may_read_context
 from interactions.api import serializers
 from interactions.api.common import (
-    COMMAND_ERRORS,
-    MIN_POSITION,
-    READ_ERRORS,
+    READ_PARAMETERS,
     Pages,
     ReadYourWrites,
     body_input,
+    page_of,
     query_input,
     with_position,
+)
+from interactions.api.openapi import (
+    COMMAND_ERRORS,
+    EVERY_ROLE,
+    FILTERED_LIST_ERRORS,
+    PEOPLE,
+    READ_ERRORS,
+    ok,
+    response_headers,
+    roles,
 )
 from interactions.threads.selectors import (
     thread_brief,
@@ -41,8 +50,10 @@ class ThreadListView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="Threads, most recently active first",
-        parameters=[serializers.ThreadListQuerySerializer, MIN_POSITION],
-        responses={200: serializers.ThreadSerializer(many=True), **READ_ERRORS},
+        operation_id="threads_list",
+        parameters=[serializers.ThreadListQuerySerializer, *Pages.parameters(), *READ_PARAMETERS],
+        responses={**ok(page_of(serializers.ThreadSerializer)), **FILTERED_LIST_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def get(self, request: Request) -> Response:
         require_may_read_context(request.user)
@@ -62,8 +73,9 @@ class ThreadDetailView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="A thread with its timeline (paginated by limit/offset, in the order events happened)",
-        parameters=[MIN_POSITION],
-        responses={200: serializers.ThreadDetailSerializer, **READ_ERRORS},
+        parameters=[*Pages.parameters(), *READ_PARAMETERS],
+        responses={**ok(serializers.ThreadDetailSerializer), **READ_ERRORS},
+        **roles(*EVERY_ROLE),
     )
     def get(self, request: Request, thread_id) -> Response:
         require_may_read_context(request.user)
@@ -96,8 +108,10 @@ def _command_response(event) -> Response:
 class ThreadResolveView(APIView):
     @extend_schema(
         summary="Resolve a thread",
+        parameters=response_headers(201),
         request=serializers.ReasonInputSerializer,
-        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
+        **roles(*PEOPLE),
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
@@ -108,8 +122,10 @@ class ThreadResolveView(APIView):
 class ThreadReopenView(APIView):
     @extend_schema(
         summary="Reopen a resolved thread",
+        parameters=response_headers(201),
         request=serializers.ReasonInputSerializer,
-        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
+        **roles(*PEOPLE),
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
@@ -120,8 +136,10 @@ class ThreadReopenView(APIView):
 class ThreadAssignView(APIView):
     @extend_schema(
         summary="Assign a thread to an agent",
+        parameters=response_headers(201),
         request=serializers.AssignInputSerializer,
-        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
+        **roles(*PEOPLE, note="An agent may leave out agent_id to take the thread."),
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
@@ -141,8 +159,10 @@ class ThreadAssignView(APIView):
 class ThreadNoteView(APIView):
     @extend_schema(
         summary="Add an internal note to a thread",
+        parameters=response_headers(201),
         request=serializers.NoteInputSerializer,
-        responses={201: serializers.CommandResultSerializer, **COMMAND_ERRORS},
+        responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
+        **roles(*PEOPLE),
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)

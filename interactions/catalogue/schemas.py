@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -177,7 +178,7 @@ class ProfileUpdatedData(BaseModel):
     segment: Annotated[str, Field(strict=True, max_length=64)] | None = None
     birthday: IsoDate | None = None
     preferences: dict[str, Any] | None = None
-    consent: dict[str, bool] | None = None
+    consent: dict[str, StrictBool] | None = None  # strict: 0 or "yes" is not a consent
 
     _identifiers_parse = field_validator("identifiers")(EventData._identifiers_parse.__func__)
 

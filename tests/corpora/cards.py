@@ -361,11 +361,16 @@ def post_batch_text(hub: Hub, fmt: str, values: list[str]) -> None:
     _created(batch(hub, [event(data={"channel": "sms", "text": v}) for v in values]))
 
 
+def _in_uri(value: str) -> str:
+    """A number as it can stand in a URI (no white space: a dataschema with any is refused with 422)."""
+    return "".join("-" if c.isspace() else c for c in value)
+
+
 def post_binary(hub: Hub, fmt: str, values: list[str]) -> None:
     """The body's data, an extension header per number and the dataschema header."""
     for chunk in _chunks(values, 7):
         extensions = {f"card{i}": v for i, v in enumerate(chunk)}
-        schema = "https://schemas.example.com/" + JOIN.join(chunk)
+        schema = "https://schemas.example.com/" + _in_uri("/".join(chunk))
         data = {"channel": "sms", "text": JOIN.join(chunk)}
         _created(binary(hub, data, dataschema=schema, **extensions))
 
@@ -377,7 +382,8 @@ def post_extensions(hub: Hub, fmt: str, values: list[str]) -> None:
 
 def post_correlation_and_schema(hub: Hub, fmt: str, values: list[str]) -> None:
     events = [
-        event(correlationid=v, causationid=v, dataschema=f"https://schemas.example.com/{v}") for v in values
+        event(correlationid=v, causationid=v, dataschema="https://schemas.example.com/" + _in_uri(v))
+        for v in values
     ]
     _created(batch(hub, events))
 

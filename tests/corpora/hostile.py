@@ -230,6 +230,16 @@ CASES = [
     binary("ce-id that is not UTF-8 once percent-decoded (%FE)", 400, "id", id="coll-1%FE"),
     binary("ce-source cut in the middle of a character", 400, "source", source="/sms-gateway/%C3"),
     binary("ce-myext sent as raw bytes that are not UTF-8", 400, "myext", myext="caf\xe9"),
+    # --- 6. what the OpenAPI description says is refused (found by schemathesis) -----------------------
+    structured("dataschema that is not an absolute URI", 422, "dataschema", dataschema="schemas/1"),
+    structured("dataschema with a space", 422, "dataschema", dataschema="https://x.example/a b"),
+    structured("dataschema ending in a newline", 422, "dataschema", dataschema="https://x.example/a\n"),
+    structured("source holding a byte order mark", 422, "source", source="/sms-gateway/\ufeff"),
+    structured("id that is only a byte order mark", 422, "id", id="\ufeff"),
+    structured(
+        "consent given as 0 (strict: a consent is true or false)", 422, "data.consent.sms",
+        type="customer.profile_updated", data={"consent": {"sms": 0}},
+    ),
 ]  # fmt: skip
 
 

@@ -129,6 +129,7 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         status, page = servers.request(
             f"{base}/api/v1/events?after=0", headers={"Authorization": f"Bearer {token}"}
         )
+        tried = _try_the_readme(port, embedded_env)
         # The worker and beat come up beside the API (honcho would stop everything if one exited).
         for _ in range(600):
             output = (tmp_path / "honcho.log").read_text()
@@ -144,6 +145,11 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         honcho.wait(30)
         log.close()
 
+    posted, log_page, context = tried
+    assert (posted["id"], posted["duplicate"]) == ("sms-0001", False), tried
+    assert "sms-0001" in [e["event"]["id"] for e in log_page["events"]], tried
+    assert "tel:+15551234567" in context["customer"]["identifiers"], tried
+    assert "Hi, my bill looks wrong" in [e["text"] for t in context["open_threads"] for e in t["recent"]]
     assert [a[0] for a in answers] == [201, 201, 201]
     assert [a[1]["duplicate"] for a in answers] == [False, True, True]
     assert status == 200
@@ -157,6 +163,30 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         -3000:
     ]
     assert "runner.1 | Runner " in stopped  # the subscription runner came up beside them
+
+
+def _try_the_readme(port: int, env: dict[str, str]) -> list[dict]:
+    """The README's "Try it" commands, as a reader pastes them (only the port differs), against these
+    processes: the JSON documents they print."""
+    readme = (servers.ROOT / "README.md").read_text()
+    block = readme.split("## Try it", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    script = block.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    ran = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", "-euo", "pipefail", "-c", script],
+        cwd=servers.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    documents, decoder, text = [], json.JSONDecoder(), ran.stdout.strip()
+    while text:
+        document, end = decoder.raw_decode(text)
+        documents.append(document)
+        text = text[end:].strip()
+    assert all("status" not in d for d in documents), documents  # no problem+json among them
+    return documents
 
 
 def _descendants(root: int) -> set[int]:

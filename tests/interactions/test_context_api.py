@@ -120,6 +120,27 @@ def test_thread_timeline_pages_with_limit_and_offset(api):
     assert page2["next_offset"] == 4
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"offset": "1e3"}, "offset"),
+        ({"status": ""}, "status"),
+        ({"channel": ""}, "channel"),
+    ],
+)
+def test_a_page_or_filter_out_of_its_range_is_a_400_naming_it_not_silently_the_default(api, query, field):
+    """DRF's pagination fell back to its default for a bad limit, and read `?status=` as no filter: the
+    client got an answer to another question than the one it asked."""
+    response = api.get("/api/v1/threads", query)
+
+    assert response.status_code == 400, response.content
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
 def test_threads_list_filters_by_customer_status_and_channel(api, supervisor_api):
     a = post(
         api, subject="tel:+15551234567", time="2026-11-23T10:00:00Z", data={"channel": "sms", "text": "a"}

@@ -92,7 +92,24 @@ def test_a_bad_min_position_is_a_400_naming_the_field(api, bad):
     response = api.get("/api/v1/threads", {"min_position": bad})
 
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"field": "min_position", "message": "an integer >= 0"}]
+    assert response.json()["errors"] == [
+        {"field": "min_position", "message": "a whole number from 0 to 999999999999999999"}
+    ]
+
+
+def test_a_min_position_beyond_the_logs_last_is_a_400_at_once_not_a_wait(api):
+    """No write has answered with a position past the log's last: waiting for it could only time out."""
+    written = post(api, subject="tel:+15551234567")
+
+    response = api.get("/api/v1/threads", {"min_position": written["position"] + 1})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "field": "min_position",
+            "message": f"a log position; the log's last position is {written['position']}",
+        }
+    ]
 
 
 def test_a_command_answers_with_its_position_and_the_thread_once_the_read_model_has_it(api):
