@@ -124,7 +124,8 @@ def describe(schema: str, tables: Sequence[str]) -> dict[str, dict[str, list]]:
         columns = _rows(
             "SELECT attname, format_type(atttypid, atttypmod), attnotnull, attidentity, attgenerated,"
             " pg_get_expr(d.adbin, d.adrelid), attcollation::regcollation::text"
-            " FROM pg_attribute AS a LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+            " FROM pg_attribute AS a"
+            " LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
             " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
             [relation],
         )

@@ -47,7 +47,7 @@ from hub.models import Subscription, SubscriptionState
 logger = logging.getLogger(__name__)
 
 PAGE = 25_000  # events per committed page of the replay
-SWAP_LAG = 2_000  # the copies catch up outside the swap until at most this many events remain
+SWAP_LAG = 2_000  # the copies catch up outside the swap until at most this many events (or a page) remain
 LOCK_TIMEOUT_MS = 500  # how long the swap waits for the live tables before it lets go and tries again
 SWAP_ATTEMPTS = 40
 PROGRESS = "threadline_rebuild_progress"  # the shadow's progress row per subscription, in the shadow schema
@@ -93,7 +93,8 @@ def rebuild_online(
 
     `page`: events per committed page (default PAGE); `lag`: how close to the head the committed pages go
     before the swap applies the rest (default SWAP_LAG); `on_page` is called inside each committed page's
-    transaction with its last position (tests pause or stop the rebuild there)."""
+    transaction with its last position (tests pause or stop the rebuild there). The swap applies at most
+    `lag` events (or a page, if smaller) while it holds the live tables."""
     if not supported():
         raise RebuildRefused("an online rebuild needs PostgreSQL; on SQLite rebuild offline")
     handlers, tables = _chosen(names)
@@ -103,7 +104,7 @@ def rebuild_online(
         raise RebuildRefused("another online rebuild is running (it holds the rebuild lock)")
     try:
         position = _prepare(outcome)
-        lag = SWAP_LAG if lag is None else lag
+        lag = min(SWAP_LAG, page) if lag is None else lag
         position = _catch_up(handlers, outcome, position, page, lag, progress, on_page)
         with transaction.atomic():
             shadow.analyze(shadow.SHADOW, tables)

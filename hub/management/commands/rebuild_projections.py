@@ -74,6 +74,7 @@ class Command(BaseCommand):
         resumed = f", resumed from position {outcome.resumed_from}" if outcome.resumed_from else ""
         self.stdout.write(
             f"Rebuilt {', '.join(outcome.names)} online from {outcome.replayed} events{resumed}: the new "
-            f"tables serve from position {outcome.position} (swapped in {outcome.swap_seconds * 1000:.0f} ms, "
+            f"tables serve from position {outcome.position} "
+            f"(swapped in {outcome.swap_seconds * 1000:.0f} ms, "
             f"{outcome.swap_attempts} attempt{'s' if outcome.swap_attempts != 1 else ''})."
         )
