@@ -45,7 +45,9 @@ class Handler(Protocol):
     def reset(self) -> None:
         """Delete every row the handler owns (a rebuild replays the log into them)."""
 
-    # Optional, as for projectors: `replaying()`, a context manager around a rebuild's pages.
+    # Optional, as for projectors: `replaying()`, a context manager around a rebuild's pages; and `tables`,
+    # the models (children first) it alone writes: a handler that declares them can be rebuilt online
+    # (hub.rebuild.online).
 
 
 class LeaseLost(ApplicationError):
