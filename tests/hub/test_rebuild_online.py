@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import io
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from hub import subscriptions
+from hub import store, subscriptions
 from hub.backends import shadow
+from hub.events import NewEvent
 from hub.models import StoredEvent, Subscription
 from hub.rebuild import online, rebuild
 from interactions.models import (
@@ -266,3 +268,33 @@ def test_on_sqlite_the_command_rebuilds_offline_instead_and_says_so():
     assert "Rebuilt" in out.getvalue() and state() == expected
     with pytest.raises(online.RebuildRefused, match="needs PostgreSQL"):
         online.rebuild_online()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_failing_after_its_subscription_was_moved_on_does_not_park_it(settings, monkeypatch):
+    """What a runner's batch meets when an online rebuild swaps the tables under it: the position it read
+    is gone. Its failure must not park the subscription the swap moved on."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+    poison = store.append([NewEvent(source="/t", id="p1", type="tally.poison", stream="s", data={})])
+    subscriptions.ensure_rows(["tally"])
+    assert subscriptions.acquire("tally", "r1", timedelta(seconds=30))
+    handler = next(h for h in subscriptions.handlers() if h.name == "tally")
+    failing = handler.apply_all
+
+    def swapped_meanwhile(events):
+        def move() -> None:
+            try:  # committed by another session, as the swap's transaction is
+                Subscription.objects.filter(name="tally").update(position=poison[0].position)
+            finally:
+                connection.close()
+
+        mover = threading.Thread(target=move)
+        mover.start()
+        mover.join(30)
+        failing(events)
+
+    monkeypatch.setattr(handler, "apply_all", swapped_meanwhile)
+    subscriptions.process("tally", "r1")
+    row = Subscription.objects.get(name="tally")
+    assert (row.state, row.position, row.failed_position) == ("running", poison[0].position, None)
