@@ -21,7 +21,7 @@ from tests.e2e import servers
 from tests.e2e.test_read_models_runner import NAMES, caught_up, journey
 from tests.e2e.test_subscription_runner import runner_argv, runner_env, wait_for
 from tests.factories import ApiTokenFactory
-from tests.hub.test_rebuild_online import TABLES, oids, state
+from tests.hub.test_rebuild_online import TABLES, _no_shadow_left_behind, oids, state  # noqa: F401
 from tests.interactions.helpers import post
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True)]
