@@ -27,7 +27,9 @@ import environ
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REPORT = ROOT / "docs" / "benchmarks.md"
-SCRATCH_DB = "threadline_bench"
+# The scratch database; THREADLINE_BENCH_DB names another, so that two benchmark runs on one server (two
+# worktrees) never drop each other's.
+SCRATCH_DB = os.environ.get("THREADLINE_BENCH_DB", "threadline_bench")
 
 
 class BenchError(SystemExit):

@@ -45,7 +45,9 @@ class Handler(Protocol):
     def reset(self) -> None:
         """Delete every row the handler owns (a rebuild replays the log into them)."""
 
-    # Optional, as for projectors: `replaying()`, a context manager around a rebuild's pages.
+    # Optional, as for projectors: `replaying()`, a context manager around a rebuild's pages; and `tables`,
+    # the models (children first) it alone writes: a handler that declares them can be rebuilt online
+    # (hub.rebuild.online).
 
 
 class LeaseLost(ApplicationError):
@@ -200,24 +202,28 @@ def _one_by_one(handler: Handler, owner: str, row: Subscription, events: list[Re
         except LeaseLost:
             break
         except Exception as exc:
-            _park(handler.name, owner, event.position, exc)
+            _park(handler.name, owner, position, event.position, exc)
             break
         position = event.position
     return position - row.position
 
 
-def _park(name: str, owner: str, position: int, exc: Exception) -> None:
+def _park(name: str, owner: str, at: int, position: int, exc: Exception) -> None:
+    """Park the subscription on the event at `position`, if it still stands at `at` under this runner's
+    lease: a batch that read its position before an online rebuild swapped the tables (hub.rebuild.online)
+    may fail on the new ones, and must not park a subscription that has moved on without it."""
     row = Subscription.objects.get(name=name)
     attempts = row.attempts + 1 if row.failed_position == position else 1
     wait = min(2**attempts, MAX_BACKOFF_SECONDS)
-    logger.error("subscription %s parked at position %s (attempt %s): %s", name, position, attempts, exc)
-    Subscription.objects.filter(name=name, lease_owner=owner).update(
+    parked = Subscription.objects.filter(name=name, lease_owner=owner, position=at).update(
         state=SubscriptionState.PARKED,
         failed_position=position,
         last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
         attempts=attempts,
         retry_at=timezone.now() + timedelta(seconds=wait),
     )
+    if parked:
+        logger.error("subscription %s parked at position %s (attempt %s): %s", name, position, attempts, exc)
 
 
 # --- operators ----------------------------------------------------------------------------------------------

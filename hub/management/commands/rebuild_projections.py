@@ -1,19 +1,80 @@
-"""`manage.py rebuild_projections`: drop every read model and replay the log from position 0."""
+"""`manage.py rebuild_projections`: replay the log from position 0 into the read models, offline (every
+projection, appends wait) or online (subscriptions, into new tables swapped in once caught up)."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from hub import projections, subscriptions
+from hub.errors import ApplicationError
 from hub.models import StoredEvent
-from hub.rebuild import rebuild
+from hub.rebuild import online, rebuild
 
 
 class Command(BaseCommand):
-    help = "Drop every read model and replay the whole log, in one transaction. Appends wait while it runs."
+    help = (
+        "Rebuild the read models from the whole log. By default offline: every projection, inline and "
+        "subscribed, in one transaction; appends wait while it runs. With --online (PostgreSQL): the named "
+        "subscriptions (default: every one that declares its tables) into new tables, while appends, reads "
+        "and runners go on; the new tables replace the live ones in one short transaction once caught up."
+    )
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--online",
+            dest="online_names",
+            nargs="*",
+            metavar="NAME",
+            help="Rebuild these subscriptions online (no name: every one that can be). On SQLite the whole "
+            "rebuild runs offline instead, with a notice.",
+        )
+        parser.add_argument(
+            "--page-size",
+            type=int,
+            default=None,
+            help=f"Events per committed page of an online rebuild (default {online.PAGE:,}).",
+        )
+
+    def handle(
+        self, *args, online_names: list[str] | None = None, page_size: int | None = None, **options
+    ) -> None:
+        if page_size is not None and page_size < 1:
+            raise CommandError("--page-size must be a positive number of events")
+        quiet = options["verbosity"] == 0
+        if online_names is not None and not online.supported():
+            self.stderr.write(
+                "An online rebuild needs PostgreSQL; on SQLite every projection is rebuilt offline instead "
+                "(appends wait meanwhile)."
+            )
+            online_names = None
+        if online_names is None:
+            self._offline(quiet)
+        else:
+            self._online(online_names, page_size, quiet)
+
+    def _offline(self, quiet: bool) -> None:
         total = StoredEvent.objects.count()
-        with tqdm(total=total, unit="event", desc="replaying", disable=options["verbosity"] == 0) as bar:
+        with tqdm(total=total, unit="event", desc="replaying", disable=quiet, file=self.stderr._out) as bar:
             replayed = rebuild(progress=bar.update)
         names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")
+
+    def _online(self, names: list[str], page_size: int | None, quiet: bool) -> None:
+        with tqdm(unit="event", desc="replaying online", disable=quiet, file=self.stderr._out) as bar:
+
+            def step(read: int, head: int) -> None:
+                bar.total = max(bar.total or 0, head)
+                bar.update(read)
+
+            try:
+                outcome = online.rebuild_online(names or None, page=page_size, progress=step)
+            except ApplicationError as exc:
+                raise CommandError(exc.detail) from exc
+        for note in outcome.notes:
+            self.stdout.write(note)
+        resumed = f", resumed from position {outcome.resumed_from}" if outcome.resumed_from else ""
+        self.stdout.write(
+            f"Rebuilt {', '.join(outcome.names)} online from {outcome.replayed} events{resumed}: the new "
+            f"tables serve from position {outcome.position} "
+            f"(swapped in {outcome.swap_seconds * 1000:.0f} ms, "
+            f"{outcome.swap_attempts} attempt{'s' if outcome.swap_attempts != 1 else ''})."
+        )

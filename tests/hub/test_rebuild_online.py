@@ -1,0 +1,334 @@
+"""Online rebuild (PostgreSQL): new tables replayed beside the live ones and swapped in, equal to an offline
+rebuild; appends go on while a page is open; a crash leaves the live tables as they were and a re-run
+resumes; the swapped-in tables have the migrated schema. On SQLite the command rebuilds offline instead."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from hub import store, subscriptions
+from hub.backends import shadow
+from hub.events import NewEvent
+from hub.models import StoredEvent, Subscription
+from hub.rebuild import online, rebuild
+from interactions.models import (
+    AgentPresence,
+    ConversationRef,
+    Customer,
+    CustomerIdentifier,
+    Role,
+    Thread,
+    TimelineEntry,
+)
+from tests.conftest import client_for, requires_postgresql, requires_sqlite
+from tests.e2e.test_read_models_runner import journey
+from tests.factories import ApiTokenFactory
+from tests.interactions.helpers import post
+
+READ_MODELS = (Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry, AgentPresence)
+NAMES = online.rebuildable()
+TABLES = [m._meta.db_table for h in subscriptions.handlers() if h.name in NAMES for m in h.tables]
+
+
+def state() -> dict[str, list[dict]]:
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in READ_MODELS}
+
+
+def offline_state() -> dict[str, list[dict]]:
+    rebuild()
+    return state()
+
+
+def oids() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT t, to_regclass(t)::oid FROM unnest(%s::text[]) AS t", [TABLES])
+        return dict(cursor.fetchall())
+
+
+def damage() -> None:
+    """Make the live tables wrong in ways only a replay from the log repairs."""
+    TimelineEntry.objects.filter(pk__in=TimelineEntry.objects.order_by("pk").values("pk")[:5]).delete()
+    Thread.objects.update(event_count=0)
+    Customer.objects.update(name="wrong")
+
+
+@pytest.fixture(autouse=True)
+def _no_shadow_left_behind():
+    """A test that fails part-way must not leave a shadow for the next test's rebuild to resume."""
+    yield
+    if connection.vendor == "postgresql":
+        for schema in (shadow.SHADOW, shadow.RETIRED):
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def sms_api():
+    return client_for(ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/sms-gateway/"))
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_context_subscriptions_and_presence_are_the_ones_rebuilt_online():
+    assert set(NAMES) == {"customers", "threads", "presence"}  # the tally subscriptions declare no tables
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_online_rebuild_replaces_damaged_tables_with_what_an_offline_rebuild_gives():
+    journey(30)
+    before = oids()
+    damage()
+    damaged = state()
+
+    outcome = online.rebuild_online(page=17, lag=0)  # many pages, each its own transaction
+
+    head = StoredEvent.objects.order_by("-position").values_list("position", flat=True).first()
+    assert outcome.position == head and outcome.replayed == StoredEvent.objects.count()
+    assert all(oids()[t] != before[t] for t in TABLES)  # new tables serve now
+    rebuilt = state()
+    assert rebuilt != damaged
+    assert set(Subscription.objects.filter(name__in=NAMES).values_list("position", flat=True)) == {head}
+    assert offline_state() == rebuilt
+    assert not shadow.exists(shadow.SHADOW) and not shadow.exists(shadow.RETIRED)
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_swapped_in_tables_have_exactly_the_migrated_schema():
+    journey(5)
+    migrated, introspected, dumped = shadow.describe("public", TABLES), django_constraints(), schema_dump()
+    assert migrated["interactions_customer_identifier"]["indexes"]  # names as the migrations gave them
+    assert "ix_identifier_customer" in dumped and "FOREIGN KEY" in dumped
+    online.rebuild_online(["customers", "threads"], page=10)
+    online.rebuild_online(["customers", "threads"], page=10)  # and again, from swapped-in tables
+    assert shadow.describe("public", TABLES) == migrated
+    assert django_constraints() == introspected
+    assert schema_dump() == dumped
+
+
+def schema_dump() -> str:
+    """`pg_dump --schema-only` of the rebuilt tables (no OIDs in it: equal text, equal schema)."""
+    s = connection.settings_dict
+    server = ["-h", s["HOST"] or "127.0.0.1", "-p", str(s["PORT"] or 5432), "-U", s["USER"]]
+    pg_dump = shutil.which("pg_dump")
+    assert pg_dump, "this test compares pg_dump --schema-only output: install the PostgreSQL client"
+    done = subprocess.run(
+        [pg_dump, "--schema-only", *server, *(f"--table=public.{t}" for t in TABLES), s["NAME"]],
+        env={**os.environ, "PGPASSWORD": s.get("PASSWORD") or ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # pg_dump brackets its script with a random \restrict key: not part of the schema
+    return "\n".join(
+        line for line in done.stdout.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
+    )
+
+
+def django_constraints() -> dict:
+    """What Django's own introspection sees of the tables: columns, keys, indexes and their names."""
+    with connection.cursor() as cursor:
+        return {
+            name: (
+                connection.introspection.get_constraints(cursor, name),
+                [tuple(c) for c in connection.introspection.get_table_description(cursor, name)],
+            )
+            for name in TABLES
+        }
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_an_append_and_a_read_complete_while_a_page_of_the_rebuild_is_open(sms_api, settings):
+    """The rebuild never takes the append lock nor a live table: an append (placement, the inline
+    projections, the log) and a read of the live read models finish while a page's transaction is open."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+    journey(10)
+    subscriptions.apply_eagerly()  # the live read models, as a runner would have left them
+    answers: list[dict] = []
+    read: list[int] = []
+    pages: list[int] = []
+
+    def append_meanwhile(position: int) -> None:
+        pages.append(position)
+        if len(pages) != 2:
+            return
+
+        def work() -> None:
+            try:
+                answers.append(
+                    post(sms_api, subject="tel:+15557770001", data={"channel": "sms", "text": "x"})
+                )
+                read.append(Customer.objects.count())
+            finally:
+                connection.close()
+
+        writer = threading.Thread(target=work)
+        writer.start()
+        writer.join(60)  # bounded: a writer blocked by this open page would still be alive
+        assert not writer.is_alive(), "an append waited for the rebuild's page"
+
+    outcome = online.rebuild_online(page=15, lag=0, on_page=append_meanwhile)
+
+    assert len(answers) == 1 and "error" not in answers[0], answers
+    assert answers[0]["position"] > pages[1] and read
+    assert outcome.position >= answers[0]["position"]  # the swap took the appended event in
+    assert Customer.objects.filter(identifiers__uri="tel:+15557770001").exists()
+    assert offline_state() == state()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_mid_rebuild_leaves_the_live_tables_untouched_and_a_second_run_resumes():
+    journey(20)
+    before, live_oids = state(), oids()
+    pages: list[int] = []
+
+    def crash(position: int) -> None:
+        pages.append(position)
+        if len(pages) == 3:
+            raise KeyboardInterrupt  # as a process stopped mid-page: this page's transaction rolls back
+
+    with pytest.raises(KeyboardInterrupt):
+        online.rebuild_online(page=20, lag=0, on_page=crash)
+
+    assert state() == before and oids() == live_oids
+    assert online.progress_of_shadow() == {name: pages[1] for name in NAMES}  # two pages committed
+
+    damage()
+    outcome = online.rebuild_online(page=20, lag=0)
+    assert outcome.resumed_from == pages[1]
+    assert outcome.replayed == StoredEvent.objects.filter(position__gt=outcome.resumed_from).count()
+    assert offline_state() == state()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_shadow_left_by_a_different_rebuild_is_started_afresh():
+    journey(10)
+
+    def crash_on_page(n: int):
+        pages: list[int] = []
+
+        def hook(position: int) -> None:
+            pages.append(position)
+            if len(pages) == n:
+                raise KeyboardInterrupt
+
+        return hook
+
+    with pytest.raises(KeyboardInterrupt):
+        online.rebuild_online(["customers"], page=5, lag=0, on_page=crash_on_page(2))
+    assert set(online.progress_of_shadow()) == {"customers"}
+    outcome = online.rebuild_online(page=50)
+    assert outcome.resumed_from == 0 and "did not match" in outcome.notes[0]
+    assert offline_state() == state()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_what_cannot_be_rebuilt_online_is_refused_with_the_reason():
+    with pytest.raises(online.RebuildRefused, match="tally declare no tables"):
+        online.rebuild_online(["tally"])
+    with pytest.raises(online.RebuildRefused, match="no subscription named nosuch"):
+        online.rebuild_online(["nosuch"])
+    with pytest.raises(CommandError, match="mirror declare no tables"):
+        call_command("rebuild_projections", "--online", "mirror", stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(CommandError, match="--page-size must be a positive"):
+        call_command("rebuild_projections", "--online", "--page-size", "0", stdout=io.StringIO())
+    assert not shadow.exists(shadow.SHADOW)
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_second_rebuild_while_one_runs_is_refused():
+    journey(3)
+    refused: list[str] = []
+
+    def second(position: int) -> None:
+        def work() -> None:
+            try:
+                online.rebuild_online(page=5, lag=0)
+            except online.RebuildRefused as exc:
+                refused.append(exc.detail)
+            finally:
+                connection.close()
+
+        if not refused:
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join(60)
+
+    online.rebuild_online(page=5, lag=0, on_page=second)
+    assert refused and "another online rebuild is running" in refused[0]
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_command_rebuilds_online_with_its_progress_bar():
+    journey(8)
+    expected = offline_state()
+    damage()
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "rebuild_projections", "--online", "customers", "threads", "--page-size", "9", stdout=out, stderr=err
+    )
+    assert "Rebuilt customers, threads online from" in out.getvalue()
+    assert "replaying online" in err.getvalue()  # tqdm writes its bar to stderr
+    assert {k: v for k, v in state().items() if k != "AgentPresence"} == {
+        k: v for k, v in expected.items() if k != "AgentPresence"
+    }
+
+
+@requires_sqlite
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_the_command_rebuilds_offline_instead_and_says_so():
+    journey(5)
+    expected = state()
+    damage()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("rebuild_projections", "--online", stdout=out, stderr=err)
+    assert "An online rebuild needs PostgreSQL" in err.getvalue()
+    assert "Rebuilt" in out.getvalue() and state() == expected
+    with pytest.raises(online.RebuildRefused, match="needs PostgreSQL"):
+        online.rebuild_online()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_failing_after_its_subscription_was_moved_on_does_not_park_it(settings, monkeypatch):
+    """What a runner's batch meets when an online rebuild swaps the tables under it: the position it read
+    is gone. Its failure must not park the subscription the swap moved on."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+    poison = store.append([NewEvent(source="/t", id="p1", type="tally.poison", stream="s", data={})])
+    subscriptions.ensure_rows(["tally"])
+    assert subscriptions.acquire("tally", "r1", timedelta(seconds=30))
+    handler = next(h for h in subscriptions.handlers() if h.name == "tally")
+    failing = handler.apply_all
+
+    def swapped_meanwhile(events):
+        def move() -> None:
+            try:  # committed by another session, as the swap's transaction is
+                Subscription.objects.filter(name="tally").update(position=poison[0].position)
+            finally:
+                connection.close()
+
+        mover = threading.Thread(target=move)
+        mover.start()
+        mover.join(30)
+        failing(events)
+
+    monkeypatch.setattr(handler, "apply_all", swapped_meanwhile)
+    subscriptions.process("tally", "r1")
+    row = Subscription.objects.get(name="tally")
+    assert (row.state, row.position, row.failed_position) == ("running", poison[0].position, None)
