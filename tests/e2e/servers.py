@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from email.message import Message
 from pathlib import Path
 
 from django.db import connection
@@ -38,15 +39,37 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def production_env(**extra: str) -> dict[str, str]:
+    """A process with the project's own settings (config.settings), as production runs it: subscriptions are
+    applied by runner processes, never in the request (the test settings apply them in place)."""
+    return server_env(
+        DJANGO_SETTINGS_MODULE="config.settings", THREADLINE_SUBSCRIPTIONS_EAGER="false", **extra
+    )
+
+
+def with_application_name(env: dict[str, str], name: str) -> dict[str, str]:
+    """The same environment, its database sessions named `name` in pg_stat_activity (PostgreSQL)."""
+    return {**env, "DATABASE_URL": f"{env['DATABASE_URL']}?application_name={name}"}
+
+
+def exchange(
+    url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 20
+) -> tuple[int, Message, dict]:
+    """One HTTP request: the status, the headers (looked up case-insensitively) and the JSON body of its
+    answer."""
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, json.loads(exc.read())
+
+
 def request(
     url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(req, timeout=20) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, _, body = exchange(url, data=data, headers=headers)
+    return status, body
 
 
 @contextmanager
