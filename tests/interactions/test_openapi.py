@@ -107,7 +107,9 @@ def test_every_operation_keeps_to_its_description(case, role):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", [Role.AGENT, Role.SUPERVISOR], ids=str)
-@schema.parametrize()
+# Their posts of events are refused (403) whatever the body; the roles test shows it, at a fraction of the
+# cost of fuzzing batches of a thousand events that end there.
+@schema.exclude(path="/api/v1/events", method="POST").parametrize()
 @settings(max_examples=4, **_FUZZ)
 def test_every_operation_keeps_to_its_description_for_people(case, role):
     _call(case, role)
