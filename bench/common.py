@@ -27,6 +27,8 @@ import environ
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REPORT = ROOT / "docs" / "benchmarks.md"
+# Where a BENCH_QUICK run writes its sections instead: smoke figures never land in the report as results.
+QUICK_REPORT = ROOT / "bench" / "results" / "benchmarks-quick.md"
 # The scratch database; THREADLINE_BENCH_DB names another, so that two benchmark runs on one server (two
 # worktrees) never drop each other's.
 SCRATCH_DB = os.environ.get("THREADLINE_BENCH_DB", "threadline_bench")
@@ -34,6 +36,25 @@ SCRATCH_DB = os.environ.get("THREADLINE_BENCH_DB", "threadline_bench")
 
 class BenchError(SystemExit):
     pass
+
+
+def quick() -> bool:
+    """BENCH_QUICK=1: every benchmark at a smoke-run size (minutes in all); its figures are not results."""
+    return os.environ.get("BENCH_QUICK", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def size(variable: str, full: float, smoke: float) -> float:
+    """A benchmark's size: the variable if set, else the smoke size under BENCH_QUICK, else the full one."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return smoke if quick() else full
+    try:
+        value = float(raw.replace("_", ""))
+    except ValueError:
+        raise BenchError(f"{variable} must be a positive number, not {raw!r}") from None
+    if value <= 0:
+        raise BenchError(f"{variable} must be a positive number, not {raw!r}")
+    return value
 
 
 def chosen(parser: argparse.ArgumentParser, choices: Sequence[str], what: str) -> list[str]:
@@ -197,6 +218,48 @@ def uvicorn(port: int) -> list[str]:
     ]
 
 
+def runner() -> list[str]:
+    """A subscription runner, as the Procfile starts one beside the servers: without it the read models
+    (customers, threads, presence) are never applied."""
+    return [str(BIN / "python"), "manage.py", "run_subscriptions"]
+
+
+def subscription_positions(conn) -> tuple[int, dict[str, int]]:
+    """The log's head and each subscription's position, read in one snapshot (a psycopg connection)."""
+    rows = conn.execute(
+        "SELECT (SELECT coalesce(max(position), 0) FROM hub_event), name, position, state"
+        " FROM hub_subscription"
+    ).fetchall()
+    parked = [name for _, name, _, state in rows if state == "parked"]
+    if parked:
+        raise BenchError(f"subscription {', '.join(parked)} parked: see `manage.py subscriptions`")
+    if not rows:  # no runner has started yet
+        return conn.execute("SELECT coalesce(max(position), 0) FROM hub_event").fetchone()[0], {}
+    head = rows[0][0]
+    return head, {name: position for _, name, position, _ in rows}
+
+
+def wait_caught_up(url: str, runner: subprocess.Popen | None = None, timeout: float = 600) -> float:
+    """Wait until every subscription has applied the log's head; return the seconds waited.
+
+    Between two measures, so that a runner still applying the last one's backlog does not take CPU from the
+    next (the peer and the raw ceiling would look slower than they are)."""
+    import psycopg
+
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            head, positions = subscription_positions(conn)
+            if positions and min(positions.values()) >= head:
+                return time.monotonic() - started
+            if runner is not None and runner.poll() is not None:
+                raise BenchError(f"the subscription runner exited with status {runner.returncode}")
+            if time.monotonic() - started > timeout:
+                behind = {n: head - p for n, p in positions.items() if p < head}
+                raise BenchError(f"the runner did not catch up within {timeout:.0f} s (behind: {behind})")
+            time.sleep(0.05)
+
+
 def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -268,7 +331,7 @@ def server_version(database_url: str) -> str:
 
 
 def write_section(name: str, body: str, command: str, database_url: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md (the others stay)."""
+    """Replace this benchmark's section of docs/benchmarks.md (the others stay), or of QUICK_REPORT."""
     facts = machine()
     facts["postgresql"] = server_version(database_url) or facts["postgresql"]
     header = (
@@ -278,12 +341,16 @@ def write_section(name: str, body: str, command: str, database_url: str) -> None
     )
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     section = f"{start}\n{header}{body.rstrip()}\n{end}"
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    report = QUICK_REPORT if quick() else REPORT
+    text = report.read_text() if report.exists() else "# Benchmarks\n"
     if start in text:
         text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: section, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
-    REPORT.write_text(text)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(text)
+    if quick():
+        print(f"BENCH_QUICK: a smoke run, written to {report.relative_to(ROOT)}, not to {REPORT.name}")
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

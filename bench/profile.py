@@ -1,16 +1,21 @@
-"""`python -m bench.profile [single|batch|rebuild ...]`: where the time goes on the paths short of target.
+"""`python -m bench.profile [single|batch|rebuild|replay ...]`: where the time goes on paths short of target.
 
 Profiles the hub in-process with pyinstrument (sampling, wall-clock, low overhead) against a scratch
-PostgreSQL database (`threadline_profile` on the server DATABASE_URL names) seeded with PROFILE_EVENTS
-(default 50,000) events of the benchmarks' traffic:
+PostgreSQL database (`threadline_profile` on the server DATABASE_URL names, or THREADLINE_PROFILE_DB) seeded
+with PROFILE_EVENTS (default 50,000; 5,000 under BENCH_QUICK) events of the benchmarks' traffic:
 
 - `single`: 300 one-event `POST /api/v1/events` through Django's test client (middleware, DRF, validation,
-  placement, the append and its inline projection; no HTTP server, so the server's share is not in it);
+  placement, the append and its inline projections; no HTTP server, so the server's share is not in it; the
+  read models are subscriptions, applied by no runner here, as they are off the request's path);
 - `batch`: 20 POSTs of 500 events, the same way;
-- `rebuild`: `rebuild_projections` over the seeded log.
+- `rebuild`: `rebuild_projections` over the seeded log;
+- `replay`: a subscription runner (hub.runner.Runner, in-process) applying the whole seeded log to the read
+  models from position 0, as `run_subscriptions` does with a backlog (each round first empties the read
+  models and sets the subscriptions back to 0, untimed).
 
-Each profile is written as a call tree (frames under 1% of the total left out) to `docs/profiles/<name>.txt`,
-with the machine, date and wall time on top; docs/benchmarks.md reads them. Nothing is asserted.
+Each profile is written as a call tree (frames under 1% of the total left out) to `docs/profiles/<name>.txt`
+(`bench/results/profiles/` under BENCH_QUICK), with the machine, date and wall time on top;
+docs/benchmarks.md reads them. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ from datetime import UTC, datetime
 from bench import common
 from bench.traffic import Traffic
 
-PROFILES = ("single", "batch", "rebuild")
-EVENTS = int(os.environ.get("PROFILE_EVENTS", "50000"))
+PROFILES = ("single", "batch", "rebuild", "replay")
+EVENTS = int(common.size("PROFILE_EVENTS", 50_000, 5_000))
+SCRATCH_DB = os.environ.get("THREADLINE_PROFILE_DB", "threadline_profile")
 SINGLE_REQUESTS, BATCHES, BATCH = 300, 20, 500
-OUT = common.ROOT / "docs" / "profiles"
+# A smoke run's trees go beside its other figures, not into the docs.
+OUT = common.ROOT / ("bench/results/profiles" if common.quick() else "docs/profiles")
 
 
 def _setup() -> tuple[str, Traffic]:
-    url = common.scratch_database_url("threadline_profile")
+    url = common.scratch_database_url(SCRATCH_DB)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -88,9 +95,34 @@ def _work(name: str, raw: str, traffic: Traffic, round_: int) -> tuple[Callable[
         batches = [traffic.events(BATCH, offset=offset + i * BATCH) for i in range(BATCHES)]
         return lambda: [post(b) for b in batches], BATCHES * BATCH
     from hub.models import StoredEvent
+
+    if name == "replay":
+        return _replay(), StoredEvent.objects.count()
     from hub.rebuild import rebuild
 
     return rebuild, StoredEvent.objects.count()
+
+
+def _replay() -> Callable[[], None]:
+    """Empty the read models and set their subscriptions back to 0 (now); the work: a runner catching up."""
+    from django.db import transaction
+
+    from hub import subscriptions
+    from hub.runner import Runner
+
+    names = subscriptions.registered()
+    with transaction.atomic():
+        subscriptions.ensure_rows(names)
+        for handler in subscriptions.handlers():
+            handler.reset()
+        subscriptions.set_positions(names, 0)
+    runner = Runner(owner="bench-profile")
+
+    def work() -> None:
+        while runner.pass_once():
+            pass
+
+    return work
 
 
 def _timed(work: Callable[[], None]) -> float:
