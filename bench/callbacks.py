@@ -1,12 +1,13 @@
 """Callbacks: 1,000 callbacks due in the same minute, 20 agents available on websockets.
 
-The hub runs as in production: gunicorn for REST, uvicorn for websockets, a Celery worker (2 processes) and
-beat on Redis. The callbacks are requested over REST with `at` spread evenly over one minute that starts
-after they are all in. Each agent is a real websocket client: subscribed to `agent:me`, available, and it
-accepts every offer it receives and reports it completed at once (a call that takes no time), so what is
-measured is the hub's own delay. Lateness is the offer's commit time (`recorded_at` of `callback.offered`)
-minus its `due_at`, and the agent's receipt time minus `due_at`; duplicates are offers beyond one per
-callback and attempt (must be 0), and every callback must end completed.
+The hub runs as in production: gunicorn for REST, uvicorn for websockets, a subscription runner (the
+dispatcher offers a callback only once the read models have applied its request), a Celery worker (2
+processes) and beat on Redis. The callbacks are requested over REST with `at` spread evenly over one minute
+that starts after they are all in. Each agent is a real websocket client: subscribed to `agent:me`, available,
+and it accepts every offer it receives and reports it completed at once (a call that takes no time), so what
+is measured is the hub's own delay. Lateness is the offer's commit time (`recorded_at` of `callback.offered`)
+minus its `due_at`, and the agent's receipt time minus `due_at`; duplicates are offers beyond one per callback
+and attempt (must be 0), and every callback must end completed.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from websockets.asyncio.client import connect
 
 from bench import common
 
-CALLBACKS = int(os.environ.get("BENCH_CALLBACKS", "1000"))
+CALLBACKS = int(common.size("BENCH_CALLBACKS", 1000, 200))
 AGENTS = 20
-ROUNDS = int(os.environ.get("BENCH_CALLBACK_ROUNDS", "3"))
+ROUNDS = int(common.size("BENCH_CALLBACK_ROUNDS", 3, 1))
 SPREAD = 60.0  # seconds over which the callbacks fall due
 BROKER = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
 
@@ -177,6 +178,7 @@ def run(command: str) -> dict:
     specs = {
         "rest": common.gunicorn(rest_port),
         "ws": common.uvicorn(ws_port),
+        "runner": common.runner(),
         "worker": [celery, "-A", "config", "worker", "--loglevel", "WARNING", "--concurrency", "2"],
         "beat": [celery, "-A", "config", "beat", "--loglevel", "WARNING", "--schedule", str(logs / "beat")],
     }
@@ -231,7 +233,8 @@ def _report(result: dict, command: str, url: str) -> None:
     body = (
         f"## Callbacks\n\n{CALLBACKS} callbacks requested over REST, due evenly over one minute; "
         f"{AGENTS} agents on websockets accept each offer and report it completed at once. gunicorn "
-        "(4 sync workers) for REST, uvicorn for the sockets, a Celery worker (2 processes) and beat "
+        "(4 sync workers) for REST, uvicorn for the sockets, a subscription runner, a Celery worker (2 "
+        "processes) and beat "
         "(1 s tick) on Redis. Lateness in "
         "seconds after `due_at`: of the offer's commit, and of its receipt by the agent.\n\n"
         + common.table(

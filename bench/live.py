@@ -25,9 +25,9 @@ from bench import common
 
 SOCKETS = 200
 RATE = 200  # events per second
-SECONDS = 10
-ROUNDS = 3
-IDLE_SOCKETS = 1000
+SECONDS = int(common.size("BENCH_LIVE_SECONDS", 10, 4))
+ROUNDS = int(common.size("BENCH_LIVE_ROUNDS", 3, 1))
+IDLE_SOCKETS = int(common.size("BENCH_LIVE_IDLE_SOCKETS", 1000, 200))
 BATCHES = tuple(int(b) for b in os.environ.get("BENCH_LIVE_BATCHES", "1,10").split(","))  # events per request
 
 
@@ -179,6 +179,7 @@ def run(command: str) -> dict:
         # REST as production runs it: WSGI sync workers, persistent connections (docs/benchmarks.md).
         "rest": common.gunicorn(rest_port),
         "ws": common.uvicorn(ws_port),
+        "runner": common.runner(),  # the read models' runner, as production runs it beside the servers
     }
     rest = f"http://127.0.0.1:{rest_port}"
     with common.servers(specs, env, common.ROOT / "bench" / "results" / "live-logs") as procs:
@@ -252,7 +253,8 @@ def _report(result: dict, command: str, url: str) -> None:
     )
     body = (
         f"## Live delivery\n\n{SOCKETS} sockets on one uvicorn process, each subscribed to one customer; "
-        f"{RATE} events/s offered by 32 client threads to gunicorn (4 sync workers), {SECONDS} s per round, "
+        f"{RATE} events/s offered by 32 client threads to gunicorn (4 sync workers; a subscription runner "
+        f"beside them), {SECONDS} s per round, "
         "first one event per request, then 10 events per request (the rate reached is what the hub "
         "sustained; a latency counts only where the rate was reached). "
         "Latency: POST response to receipt on the socket, in ms (an event received before its POST's "

@@ -27,7 +27,7 @@ from bench import common
 from bench.ingest import _post
 from bench.traffic import Traffic
 
-EVENTS = int(os.environ.get("BENCH_REBUILD_EVENTS", "1000000"))
+EVENTS = int(common.size("BENCH_REBUILD_EVENTS", 1_000_000, 20_000))
 FULL_LOG = 1_150_000  # a log at least this long is the size (1.2M); a shorter run is a smoke run
 MAX_CLIENTS, MAX_SECONDS = 16, 8
 PACED_CLIENTS, IDLE_SECONDS = 8, 20
@@ -160,7 +160,7 @@ def run(command: str) -> dict:
     base = f"http://127.0.0.1:{port}"
     specs = {
         "rest": common.gunicorn(port),
-        "runner": [str(common.BIN / "python"), "manage.py", "run_subscriptions"],
+        "runner": common.runner(),
     }
     logs = common.ROOT / "bench" / "results" / "rebuild-logs"
     with common.servers(specs, env, logs) as procs:
