@@ -350,7 +350,7 @@ def write_section(name: str, body: str, command: str, database_url: str) -> None
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(text)
     if quick():
-        print(f"BENCH_QUICK: a smoke run, written to {report.relative_to(ROOT)}, not to {REPORT.name}")
+        print(f"BENCH_QUICK: a smoke run, written to {report}, not to {REPORT}")
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
