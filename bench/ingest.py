@@ -71,6 +71,54 @@ def _threads(count: int, work: Callable[[int], None]) -> float:
     return time.perf_counter() - start
 
 
+class Poster:
+    """Single-event POSTs from `clients` threads until `until()` is true: closed loop (as fast as they can),
+    or paced at `rate` events/s in all. Event ids start after `first_id`, so runs never repeat one."""
+
+    def __init__(self, base: str, token: str, traffic: Traffic, *, first_id: int) -> None:
+        self.base, self.token, self.traffic = base, token, traffic
+        self.lock = threading.Lock()
+        self.count = first_id
+
+    def _event(self) -> dict:
+        with self.lock:
+            self.count += 1
+            return self.traffic.event(self.count)
+
+    def run(self, clients: int, until: Callable[[], bool], rate: float | None = None) -> dict:
+        latencies: list[float] = []
+        started = time.perf_counter()
+        interval = clients / rate if rate else 0.0
+
+        def client(i: int) -> None:
+            due = started + i * interval / clients
+            while not until():
+                if rate:
+                    if (wait := due - time.perf_counter()) > 0:
+                        time.sleep(wait)
+                    due += interval
+                event = self._event()
+                sent = time.perf_counter()
+                _post(self.base, self.token, [event])
+                with self.lock:
+                    latencies.append(time.perf_counter() - sent)
+
+        elapsed = _threads(clients, client)
+        return {
+            "events": len(latencies),
+            "seconds": elapsed,
+            "events_per_s": len(latencies) / elapsed,
+            "p50_ms": common.percentile(latencies, 50) * 1000,
+            "p99_ms": common.percentile(latencies, 99) * 1000,
+        }
+
+
+def for_seconds(seconds: float) -> Callable[[], bool]:
+    """An `until` for Poster.run: true once `seconds` have passed."""
+    deadline = time.perf_counter() + seconds
+    return lambda: time.perf_counter() >= deadline
+
+
 def hub_single(base: str, token: str, traffic: Traffic) -> dict:
     latencies: list[float] = []
     deadline = time.perf_counter() + SINGLE_SECONDS

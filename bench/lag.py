@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from bench import common
-from bench.ingest import _post
+from bench.ingest import Poster, for_seconds
 from bench.traffic import Traffic
 
 SECONDS = common.size("BENCH_LAG_SECONDS", 60, 15)
@@ -39,57 +39,6 @@ SHARE = 0.8
 CLIENTS = 16
 SAMPLE_SECONDS = 0.02
 TARGET_P99_MS = 250
-
-
-class Poster:
-    """One event per request from `clients` threads: closed loop, or paced at `rate` events/s in all."""
-
-    def __init__(self, base: str, token: str, traffic: Traffic) -> None:
-        self.base, self.token, self.traffic = base, token, traffic
-        self.lock = threading.Lock()
-        self.count = 0
-
-    def run(self, seconds: float, rate: float | None = None) -> dict:
-        latencies: list[float] = []
-        errors: list[BaseException] = []
-        started = time.perf_counter()
-        deadline = started + seconds
-        interval = CLIENTS / rate if rate else 0.0
-
-        def client(i: int) -> None:
-            due = started + i * interval / CLIENTS
-            try:
-                while time.perf_counter() < deadline:
-                    if rate:
-                        wait = due - time.perf_counter()
-                        if wait > 0:
-                            time.sleep(wait)
-                        due += interval
-                    with self.lock:
-                        self.count += 1
-                        event = self.traffic.event(60_000_000 + self.count)
-                    sent = time.perf_counter()
-                    _post(self.base, self.token, [event])
-                    with self.lock:
-                        latencies.append(time.perf_counter() - sent)
-            except BaseException as exc:  # re-raised below: a failed run is never reported as a figure
-                errors.append(exc)
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        elapsed = time.perf_counter() - started
-        return {
-            "events": len(latencies),
-            "seconds": elapsed,
-            "events_per_s": len(latencies) / elapsed,
-            "p50_ms": common.percentile(latencies, 50) * 1000,
-            "p99_ms": common.percentile(latencies, 99) * 1000,
-        }
 
 
 SAMPLE = (
@@ -173,10 +122,10 @@ def run(command: str) -> dict:
     specs = {"rest": common.gunicorn(port), "runner": common.runner()}
     with common.servers(specs, env, common.ROOT / "bench" / "results" / "lag-logs") as procs:
         common.wait_ready(base)
-        poster = Poster(base, token, Traffic(source="/bench/lag", seed=7))
-        poster.run(2)  # warm every gunicorn worker
+        poster = Poster(base, token, Traffic(source="/bench/lag", seed=7), first_id=60_000_000)
+        poster.run(CLIENTS, for_seconds(2))  # warm every gunicorn worker
         common.wait_caught_up(url, procs["runner"])
-        maximum = poster.run(MAX_SECONDS)
+        maximum = poster.run(CLIENTS, for_seconds(MAX_SECONDS))
         common.wait_caught_up(url, procs["runner"])
         rate = RATE or maximum["events_per_s"] * SHARE
         sampler = Sampler(url)
@@ -184,7 +133,7 @@ def run(command: str) -> dict:
         with psycopg.connect(url, autocommit=True) as conn:
             start_head, _ = common.subscription_positions(conn)
         window = [time.time()]
-        sustained = poster.run(SECONDS, rate=rate)
+        sustained = poster.run(CLIENTS, for_seconds(SECONDS), rate=rate)
         window.append(time.time())
         with psycopg.connect(url, autocommit=True) as conn:
             end_head, _ = common.subscription_positions(conn)

@@ -19,12 +19,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 from bench import common
-from bench.ingest import _post
+from bench.ingest import Poster, for_seconds
 from bench.traffic import Traffic
 
 EVENTS = int(common.size("BENCH_REBUILD_EVENTS", 1_000_000, 20_000))
@@ -79,64 +78,6 @@ def _wait(condition, what: str, timeout: float = 600) -> None:
         time.sleep(0.5)
 
 
-class Ingest:
-    """Single-event POSTs: closed-loop (as fast as `clients` can) or paced at `rate` events/s overall."""
-
-    def __init__(self, base: str, token: str, traffic: Traffic) -> None:
-        self.base, self.token, self.traffic = base, token, traffic
-        self.lock = threading.Lock()
-        self.count = 0
-
-    def _event(self) -> dict:
-        with self.lock:
-            self.count += 1
-            return self.traffic.event(50_000_000 + self.count)
-
-    def run(self, clients: int, until, rate: float | None = None) -> dict:
-        latencies: list[float] = []
-        errors: list[BaseException] = []
-        started = time.perf_counter()
-
-        def client(i: int) -> None:
-            interval = clients / rate if rate else 0.0
-            due = started + i * interval / clients
-            try:
-                while not until():
-                    if rate:
-                        wait = due - time.perf_counter()
-                        if wait > 0:
-                            time.sleep(wait)
-                        due += interval
-                    event = self._event()
-                    sent = time.perf_counter()
-                    _post(self.base, self.token, [event])
-                    with self.lock:
-                        latencies.append(time.perf_counter() - sent)
-            except BaseException as exc:  # re-raised below: a failed run is never reported as a figure
-                errors.append(exc)
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        elapsed = time.perf_counter() - started
-        return {
-            "events": len(latencies),
-            "seconds": elapsed,
-            "events_per_s": len(latencies) / elapsed,
-            "p50_ms": common.percentile(latencies, 50) * 1000,
-            "p99_ms": common.percentile(latencies, 99) * 1000,
-        }
-
-
-def _for(seconds: float):
-    deadline = time.perf_counter() + seconds
-    return lambda: time.perf_counter() >= deadline
-
-
 def _offline(env: dict[str, str], url: str) -> dict:
     size = int(_sql(url, "SELECT count(*) FROM hub_event"))
     started = time.perf_counter()
@@ -165,12 +106,13 @@ def run(command: str) -> dict:
     logs = common.ROOT / "bench" / "results" / "rebuild-logs"
     with common.servers(specs, env, logs) as procs:
         common.wait_ready(base)
-        ingest = Ingest(base, token, Traffic(customers=20_000, source="/bench/rebuild", seed=11))
-        ingest.run(MAX_CLIENTS, _for(2))  # warm every worker
-        maximum = ingest.run(MAX_CLIENTS, _for(MAX_SECONDS))
+        traffic = Traffic(customers=20_000, source="/bench/rebuild", seed=11)
+        ingest = Poster(base, token, traffic, first_id=50_000_000)
+        ingest.run(MAX_CLIENTS, for_seconds(2))  # warm every worker
+        maximum = ingest.run(MAX_CLIENTS, for_seconds(MAX_SECONDS))
         rate = maximum["events_per_s"] / 2
         _wait(lambda: _caught_up(url), "the runner after the maximum")
-        idle = ingest.run(PACED_CLIENTS, _for(IDLE_SECONDS), rate=rate)
+        idle = ingest.run(PACED_CLIENTS, for_seconds(IDLE_SECONDS), rate=rate)
         rebuild = subprocess.Popen(
             [str(common.BIN / "python"), "manage.py", "rebuild_projections", "--online", *CONTEXT,
              "--verbosity", "0"],
