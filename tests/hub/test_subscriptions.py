@@ -93,6 +93,43 @@ def test_only_the_lease_holder_applies_and_an_expired_lease_is_taken_over():
     assert subscriptions.process("tally", "r2") > 0
 
 
+def test_a_runner_renews_its_lease_once_a_third_of_it_has_passed_not_on_every_pass(settings):
+    """Each renewal is a committed UPDATE; renewing on every pass was a third of the runner's commits."""
+    settings.THREADLINE_SUBSCRIPTION_LEASE_SECONDS = 30
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    post("tally.counted")
+    run_until_idle(runner)
+    first = Subscription.objects.get(name="tally").lease_until
+
+    post("tally.counted")
+    run_until_idle(runner)  # within a third of the lease: applied, the lease not rewritten
+    assert Subscription.objects.get(name="tally").lease_until == first
+    assert len(tallied("tally")) == 2
+
+    runner._renewed["tally"] -= 11  # a third of the lease (10 s) has passed since the renewal
+    post("tally.counted")
+    run_until_idle(runner)
+    assert Subscription.objects.get(name="tally").lease_until > first
+    assert len(tallied("tally")) == 3
+
+
+def test_a_runner_trusting_its_lease_applies_nothing_once_another_runner_took_it_over():
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    post("tally.counted")
+    run_until_idle(runner)
+    # r1's lease expired (a long pause) and r2 took it over; r1 still trusts its last renewal.
+    Subscription.objects.filter(name="tally").update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert subscriptions.acquire("tally", "r2", LEASE)
+
+    post("tally.counted")
+    assert not runner.pass_once()
+    assert len(tallied("tally")) == 1
+    runner._renewed["tally"] -= LEASE.total_seconds()  # its next renewal is refused: r2 holds the lease
+    assert not runner.pass_once() and "tally" not in runner._renewed
+
+
 def test_a_runner_that_lost_its_lease_mid_batch_commits_nothing():
     post("tally.counted")
     subscriptions.ensure_rows(["tally"])
