@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from hub import storable
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
+from interactions.catalogue.schemas import CHANNELS
 from interactions.identity import identifiers
 
 
@@ -152,9 +153,7 @@ class ContextQuerySerializer(serializers.Serializer):
 class ThreadListQuerySerializer(serializers.Serializer):
     customer = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=["open", "resolved"], required=False)
-    channel = serializers.ChoiceField(
-        choices=["chat", "email", "sms", "social", "voice", "web", "internal", "callback"], required=False
-    )
+    channel = serializers.ChoiceField(choices=[*CHANNELS, "callback"], required=False)
 
 
 class ThreadDetailSerializer(ThreadSerializer):

@@ -31,6 +31,7 @@ from interactions.catalogue.schemas import (
     CustomerMergedData,
     MessageReceivedData,
     MessageSentData,
+    MessageStatusData,
     NoteAddedData,
     ProfileUpdatedData,
     SurveyAnsweredData,
@@ -73,6 +74,13 @@ _TYPES = [
     ),
     EventType(
         "message.sent", 1, MessageSentData, "A message sent to the customer by an agent or a bot.", **_CHANNEL
+    ),
+    EventType(
+        "message.status",
+        1,
+        MessageStatusData,
+        "What became of a message sent to the customer (queued, sent, delivered, undelivered, failed, read).",
+        **_CHANNEL,
     ),
     EventType("call.started", 1, CallStartedData, "A voice call began (inbound or outbound).", **_CHANNEL),
     EventType(

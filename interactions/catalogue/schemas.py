@@ -50,8 +50,11 @@ Ref = Annotated[str, Field(strict=True, min_length=1, max_length=SHORT_MAX), Aft
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=128)]
 Direction = Literal["inbound", "outbound"]
-MessageChannel = Literal["chat", "email", "sms", "social"]
-AnyChannel = Literal["chat", "email", "sms", "social", "voice", "web", "internal"]
+# WhatsApp is a channel of its own (its 24-hour service window differs from SMS); Messenger and Instagram are
+# "social", their platform named by the identifier (`social:messenger:<id>`, `social:instagram:<id>`).
+MessageChannel = Literal["chat", "email", "sms", "social", "whatsapp"]
+AnyChannel = Literal["chat", "email", "sms", "social", "whatsapp", "voice", "web", "internal"]
+CHANNELS = ("chat", "email", "sms", "social", "whatsapp", "voice", "web", "internal")
 
 
 class EventData(BaseModel):
@@ -81,6 +84,7 @@ class Attachment(BaseModel):
     content_type: Annotated[str, Field(strict=True, max_length=255)] | None = None
     size: Annotated[int, Field(strict=True, ge=0)] | None = None
     url: Annotated[str, Field(strict=True, max_length=2048)] | None = None
+    sha256: Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class MessageData(EventData):
@@ -92,6 +96,16 @@ class MessageData(EventData):
     references: list[Ref] = Field(default_factory=list, max_length=100)
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     sender_name: Name | None = None
+    # The provider's own id of this message (Twilio's MessageSid, Meta's wamid, an e-mail's Message-ID):
+    # delivery statuses name it.
+    message_ref: Ref | None = None
+    # Written by a machine, not the customer: an auto-reply (RFC 3834 Auto-Submitted, out-of-office) or a
+    # bounce (a delivery status notification). Never counted as the customer writing.
+    automated: Literal["auto-reply", "bounce"] | None = None
+    bounce: Literal["hard", "soft"] | None = None  # for a bounce: permanent (5.x.x) or transient (4.x.x)
+    bounced_recipients: list[Annotated[str, Field(strict=True, max_length=320)]] = Field(
+        default_factory=list, max_length=100
+    )
 
     expected_direction: ClassVar[str] = "inbound"
 
@@ -141,6 +155,19 @@ class CallTransferredData(CallData):
         if not (self.to_agent_id or self.to_queue):
             raise ValueError("a transfer names to_agent_id or to_queue")
         return self
+
+
+MESSAGE_STATUSES = ("queued", "sent", "delivered", "undelivered", "failed", "read")
+
+
+class MessageStatusData(EventData):
+    """What became of a message sent to the customer, as its provider reports it."""
+
+    channel: MessageChannel
+    message_ref: Ref  # the provider's id of the message this status is about
+    status: Literal["queued", "sent", "delivered", "undelivered", "failed", "read"]
+    error_code: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    error_message: Annotated[str, Field(strict=True, max_length=1024)] | None = None
 
 
 SURVEY_RANGES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
