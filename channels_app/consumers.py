@@ -98,13 +98,15 @@ def _last_position() -> int:
 def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str, Any]):
     reason = frame.get("reason") if isinstance(frame.get("reason"), str) else None
     if op == "accept":
-        return callback_accept(callback_id=callback_id, actor=token)
-    if op == "decline":
-        return callback_decline(callback_id=callback_id, actor=token, reason=reason)
-    note = frame.get("note") if isinstance(frame.get("note"), str) else None
-    return callback_outcome(
-        callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
-    )
+        row = callback_accept(callback_id=callback_id, actor=token)
+    elif op == "decline":
+        row = callback_decline(callback_id=callback_id, actor=token, reason=reason)
+    else:
+        note = frame.get("note") if isinstance(frame.get("note"), str) else None
+        row = callback_outcome(
+            callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
+        )
+    return callback_brief(row)
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
@@ -300,11 +302,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._error("bad_frame", f"{op} needs the callback_id of the offer")
             return
         try:
-            row = await _callback_answer(self.token, op, callback_id, frame)
+            brief = await _callback_answer(self.token, op, callback_id, frame)
         except ApplicationError as exc:
             await self._error(error_code(exc), exc.detail)
             return
-        await self._send({"op": "ack", "of": op, "callback": callback_brief(row)})
+        await self._send({"op": "ack", "of": op, "callback": brief})
 
     async def _ping(self, frame: dict[str, Any]) -> None:
         await self._send({"op": "pong"})

@@ -95,6 +95,17 @@ def stream_version(stream: str) -> int:
     return StoredEvent.objects.filter(stream=stream).aggregate(v=Max("stream_version"))["v"] or NO_STREAM
 
 
+def positions_of(versions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The log positions of events named by (stream, stream version); missing ones are left out."""
+    wanted = set(versions)
+    if not wanted:
+        return {}
+    rows = StoredEvent.objects.filter(
+        stream__in={stream for stream, _ in wanted}, stream_version__in={version for _, version in wanted}
+    ).values_list("stream", "stream_version", "position")
+    return {(stream, version): position for stream, version, position in rows if (stream, version) in wanted}
+
+
 def last_position() -> int:
     """The highest committed position, 0 for an empty log."""
     return backend().last_position()

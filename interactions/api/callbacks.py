@@ -31,7 +31,7 @@ from interactions.api.openapi import (
     response_headers,
     roles,
 )
-from interactions.callbacks.selectors import callback_brief, callback_get, callback_list
+from interactions.callbacks.selectors import callback_brief, callback_briefs, callback_get, callback_list
 from interactions.callbacks.services import (
     RequestInput,
     callback_accept,
@@ -43,9 +43,10 @@ from interactions.callbacks.services import (
 
 
 def _callback(row, *, created: bool = False) -> Response:
-    body = serializers.CallbackSerializer(callback_brief(row)).data
+    brief = callback_brief(row)
+    body = serializers.CallbackSerializer(brief).data
     response = Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-    return with_position(response, row.last_position)
+    return with_position(response, brief["position"])
 
 
 # The callbacks table (applied inline, in the append's transaction).
@@ -69,7 +70,7 @@ class CallbackListView(ReadYourWrites, APIView):
         paginator = Pages()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(
-            serializers.CallbackSerializer([callback_brief(c) for c in page], many=True).data
+            serializers.CallbackSerializer(callback_briefs(page), many=True).data
         )
 
     @extend_schema(

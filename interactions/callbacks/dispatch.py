@@ -28,7 +28,7 @@ from interactions.callbacks.events import callback_event, expired_event, schedul
 from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
-from interactions.callbacks.selectors import callback_offer_context
+from interactions.callbacks.selectors import callback_offer_context, callback_positions
 from interactions.catalogue import CALLBACK_ASKING_TYPES
 from interactions.locks import ROUTING_LOCKS
 from interactions.privacy.redaction import redact_event
@@ -176,10 +176,11 @@ def _dispatch_page(
         agents = available_agents()
         threads = Thread.objects.in_bulk({r.thread_id for r in rows})
         context_ready = min(subscriptions.positions(CONTEXT_READ_MODELS).values())
+        requested = callback_positions(rows, version=1)  # where each callback.requested is in the log
         events: list[NewEvent] = []
         expected: dict[str, int] = {}
         for row in rows:
-            if row.requested_position > context_ready or row.thread_id not in threads:
+            if requested.get(str(row.pk), context_ready + 1) > context_ready or row.thread_id not in threads:
                 continue  # the context would miss the request itself: the next tick offers it
             planned = _plan(row, threads[row.thread_id], agents, now)
             if planned:

@@ -34,9 +34,6 @@ class Callback(models.Model):
     reason = models.TextField(blank=True, default="")
     timezone = models.CharField(max_length=64, blank=True, default="", help_text="The customer's zone.")
     requested_at = models.DateTimeField()
-    # The log position of callback.requested: an offer waits until the read models its context comes from
-    # have applied at least this far.
-    requested_position = models.BigIntegerField(default=0)
     requested_by = models.CharField(max_length=64)
     not_before = models.DateTimeField()
     window_end = models.DateTimeField()
@@ -50,9 +47,10 @@ class Callback(models.Model):
     tried_agents = models.JSONField(default=list)
     # [{"attempt": 1, "agent_id": "...", "outcome": "no_answer", "at": "..."}], oldest first.
     outcomes = models.JSONField(default=list)
+    # The version of the `callback-<id>` stream this row reflects. Log positions are not kept here: the
+    # append's inline projections run before positions are handed out (see hub.store); `callback_positions`
+    # reads them from the log by (stream, version).
     version = models.BigIntegerField(default=0)
-    # The log position of its latest step: a read that passes it as min_position sees this state or later.
-    last_position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField()
 
     class Meta:

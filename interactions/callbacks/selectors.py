@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import QuerySet
 
+from hub import log
 from hub.errors import NotFound
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.customers.selectors import customer_get, customer_identifiers, customer_profile
@@ -19,7 +21,35 @@ OFFER_TIMELINE = 20  # recent entries of the thread in an offer
 OFFER_TEXT_MAX = 2000  # characters of each entry's text in an offer (the thread has the whole text)
 
 
-def callback_brief(callback: Callback) -> dict[str, Any]:
+def callback_stream(callback_id: uuid.UUID | str) -> str:
+    return f"callback-{callback_id}"
+
+
+def callback_positions(callbacks: Iterable[Callback], *, version: int | None = None) -> dict[str, int]:
+    """The log position of each callback's latest step (or of step `version`: 1 is its request), by id."""
+    callbacks = list(callbacks)
+    found = log.positions_of(
+        (callback_stream(c.pk), c.version if version is None else version) for c in callbacks
+    )
+    return {
+        str(c.pk): found[key]
+        for c in callbacks
+        if (key := (callback_stream(c.pk), c.version if version is None else version)) in found
+    }
+
+
+def callback_briefs(callbacks: Iterable[Callback]) -> list[dict[str, Any]]:
+    """Each callback as callback_brief shows it, their positions read in one query."""
+    callbacks = list(callbacks)
+    positions = callback_positions(callbacks)
+    return [callback_brief(c, positions.get(str(c.pk), 0)) for c in callbacks]
+
+
+def callback_brief(callback: Callback, position: int | None = None) -> dict[str, Any]:
+    """A callback for an answer; `position` (the log position of its latest step, which a client may pass
+    as min_position) is read from the log when not given."""
+    if position is None:
+        position = callback_positions([callback]).get(str(callback.pk), 0)
     return {
         "id": callback.pk,
         "thread_id": callback.thread_id,
@@ -36,7 +66,7 @@ def callback_brief(callback: Callback) -> dict[str, Any]:
         "offer_expires_at": callback.offer_expires_at,
         "outcomes": callback.outcomes,
         "version": callback.version,
-        "position": callback.last_position,
+        "position": position,
     }
 
 

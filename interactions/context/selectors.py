@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from interactions.callbacks.models import Callback
-from interactions.callbacks.selectors import callback_brief
+from interactions.callbacks.selectors import callback_briefs
 from interactions.customers.models import Customer
 from interactions.customers.selectors import customer_identifiers, customer_profile
 from interactions.threads.models import Thread, ThreadStatus, TimelineEntry
@@ -55,12 +55,11 @@ def context_get(customer: Customer) -> dict[str, Any]:
             for t in open_threads
         ],
         "recently_resolved": [thread_brief(t) for t in resolved],
-        "pending_callbacks": [
-            callback_brief(c)
-            for c in Callback.objects.filter(thread__customer=customer, state__in=Callback.ACTIVE).order_by(
+        "pending_callbacks": callback_briefs(
+            Callback.objects.filter(thread__customer=customer, state__in=Callback.ACTIVE).order_by(
                 "due_at", "pk"
             )
-        ],
+        ),
         "surveys": {
             metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
         },

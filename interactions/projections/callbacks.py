@@ -13,7 +13,7 @@ from interactions.catalogue import CALLBACK_OUTCOME_TYPES, CALLBACK_TYPES
 
 CALLBACK_FIELDS = [
     "state", "due_at", "attempt", "offer", "agent_id", "offer_expires_at", "tried_agents", "outcomes",
-    "version", "updated_at", "last_position",
+    "version", "updated_at",
 ]  # fmt: skip
 
 
@@ -35,7 +35,6 @@ def _requested(event: RecordedEvent) -> Callback:
         reason=data.get("reason") or "",
         timezone=data.get("timezone") or "",
         requested_at=event.occurred_at,
-        requested_position=event.position,
         requested_by=data["requested_by"],
         not_before=_when(data["not_before"]),
         window_end=_when(data["window_end"]),
@@ -93,7 +92,6 @@ def apply_callback_step(rows: CallbackRows, event: RecordedEvent) -> None:
         callback.state = CallbackState.EXPIRED if kind == "callback.expired" else CallbackState.CANCELLED
         callback.agent_id, callback.offer_expires_at = "", None
     callback.version, callback.updated_at = event.stream_version, event.occurred_at
-    callback.last_position = event.position
 
 
 class CallbacksProjector(RowProjector):
