@@ -160,6 +160,9 @@ THREADLINE_READ_WAIT_SECONDS = env.float("THREADLINE_READ_WAIT_SECONDS", default
 # Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like
 # Celery's task_always_eager). For test runs; production leaves it off and runs `run_subscriptions`.
 THREADLINE_SUBSCRIPTIONS_EAGER = env.bool("THREADLINE_SUBSCRIPTIONS_EAGER", default=False)
+# For the benchmark: a path prefix; each process then appends to `<prefix>.<pid>` how long every append held
+# the global append lock (hub.holds). Empty (the default): nothing is timed or written.
+THREADLINE_APPEND_HOLD_LOG = env.str("THREADLINE_APPEND_HOLD_LOG", default="")
 
 # --- Callbacks ---------------------------------------------------------------------------------------------
 # When offers may be made, per weekday in the business time zone ("mon-fri 08:00-20:00; sat 09:00-13:00").

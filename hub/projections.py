@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.db import connection, transaction
@@ -74,102 +75,144 @@ def _apply(projector: Projector, events: list[RecordedEvent]) -> None:
         projector.apply_all(handled)
 
 
-def _current(names: list[str], before: int | None = None) -> tuple[dict[str, tuple[int, str]], int | None]:
-    """Each projector's checkpoint position and last error (a new projector starts at 0), and with `before`
-    the log position preceding it (0 for none), read in one round trip."""
-    previous = "(SELECT COALESCE(MAX(position), 0) FROM hub_event WHERE position < %s)" if before else "NULL"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT name, position, last_error, {previous} FROM hub_projection_checkpoint"
-            f" WHERE name IN ({', '.join(['%s'] * len(names))})",
-            [before, *names] if before else names,
-        )
-        rows = cursor.fetchall()
-    if len(rows) < len(names):  # a new projector: create its checkpoint at 0, then read them all again
-        ProjectionCheckpoint.objects.bulk_create(
-            [ProjectionCheckpoint(name=name) for name in names], ignore_conflicts=True
-        )
-        return _current(names, before)
-    return {name: (position, error) for name, position, error, _ in rows}, rows[0][3]
+def _checkpoints(names: list[str]) -> dict[str, tuple[int, str]]:
+    """Each projector's checkpoint position and last error; a projector with no row is missing here."""
+    found = ProjectionCheckpoint.objects.filter(name__in=names).values_list("name", "position", "last_error")
+    return {name: (position, error) for name, position, error in found}
 
 
-def _advance(names: list[str], position: int) -> None:
-    if names:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE hub_projection_checkpoint SET position = %s, last_error = '', failed_position = NULL"
-                f" WHERE name IN ({', '.join(['%s'] * len(names))})",
-                [position, *names],
-            )
+def healthy() -> bool:
+    """Is every inline projector current with the log? One cheap read.
 
-
-def catch_up(new_events: list[RecordedEvent] | None = None) -> None:
-    """Bring every projector up to the end of the log. Called by `append`, inside its transaction and lock.
-
-    `new_events` are the events this append just wrote: a projector whose checkpoint is right behind them
-    (the usual case) applies them as they are, without reading them back. Otherwise (a projector that failed
-    earlier, or is new) it reads the log from its checkpoint.
-
-    A projector that raises is rolled back to its savepoint: the events stay appended (the log is the truth),
-    its checkpoint stays where it was and records the failure, the other projectors go on, and the next
-    append tries it again from there. The checkpoints are read in one statement and advanced in one.
+    A healthy inline projector is current by construction: it applies every append in the append's own
+    transaction. Its checkpoint then only says "healthy" (no error); its position is not advanced on every
+    append (that was one UPDATE under the append lock per request) and means something only when the
+    projector fails or is new: it is where catching up starts.
     """
     if not _projectors:
-        return
-    current, previous = _current(list(_projectors), new_events[0].position if new_events else None)
-    advanced: list[str] = []
-    head = None
-    for projector in _projectors.values():
-        at, last_error = current[projector.name]
-        try:
-            if new_events and not last_error and at == previous:
-                handled = [event for event in new_events if event.type in projector.types]
-                if handled:
-                    with transaction.atomic():
-                        projector.apply_all(handled)
-                position = new_events[-1].position
-            else:
-                with transaction.atomic():
-                    position = _apply_from(projector, at)
-        except Exception as exc:  # a projector bug must not lose the event being appended
-            logger.exception("projection %s failed after position %s", projector.name, at)
-            ProjectionCheckpoint.objects.filter(name=projector.name).update(
-                last_error=f"{exc.__class__.__name__}: {exc}"[:2000], failed_position=at + 1
-            )
-            continue
-        if position != at or last_error:
-            advanced.append(projector.name)
-            head = position
-    if head is not None:
-        _advance(advanced, head)
-
-
-def catch_up_if_behind() -> None:
-    """Catch up only if some projection is behind the log (one cheap read when all are current)."""
-    if not _projectors:
-        return
+        return True
     names = list(_projectors)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*) FROM hub_projection_checkpoint WHERE last_error = '' AND name IN"
-            f" ({', '.join(['%s'] * len(names))})"
-            " AND position = COALESCE((SELECT MAX(position) FROM hub_event), 0)",
+            f" ({', '.join(['%s'] * len(names))})",
             names,
         )
         (current,) = cursor.fetchone()
-    if current < len(_projectors):
+    return current == len(names)
+
+
+@dataclass(frozen=True)
+class Failure:
+    name: str
+    error: str
+
+
+def apply_new(new_events: list[RecordedEvent]) -> list[Failure]:
+    """Apply the events an append is writing to every inline projector, each in a savepoint.
+
+    For the lean append (hub.store): it runs before the append lock is taken, when the events' positions are
+    not known yet (`position` is 0 in them; projectors must not read it). Every projector must be healthy
+    (see `healthy`). A projector that raises is rolled back to its savepoint and returned as a Failure: the
+    events are appended all the same (the log is the truth), and the caller records the failure once the
+    positions are known (`record_failures`).
+    """
+    failures: list[Failure] = []
+    for projector in _projectors.values():
+        handled = [event for event in new_events if event.type in projector.types]
+        if not handled:
+            continue
+        try:
+            with transaction.atomic():
+                projector.apply_all(handled)
+        except Exception as exc:  # a projector bug must not lose the event being appended
+            logger.exception("projection %s failed on an append", projector.name)
+            failures.append(Failure(projector.name, f"{exc.__class__.__name__}: {exc}"[:2000]))
+    return failures
+
+
+def record_failures(failures: list[Failure], first_position: int) -> None:
+    """The projectors of `failures` stop before `first_position`: appends after this one catch them up from
+    there (taking the append lock first) until they apply again."""
+    for failure in failures:
+        ProjectionCheckpoint.objects.update_or_create(
+            name=failure.name,
+            defaults={
+                "position": first_position - 1,
+                "last_error": failure.error,
+                "failed_position": first_position,
+            },
+        )
+
+
+def catch_up(new_events: list[RecordedEvent] | None = None) -> None:
+    """Bring every inline projector up to the end of the log. Called under the append lock, inside the
+    append's transaction (hub.store's locked path) or before placement reads (`catch_up_if_behind`).
+
+    A healthy projector applies only `new_events` (the events this append just wrote). A failed or new one
+    (no checkpoint yet) reads the log from its checkpoint, `new_events` included, and is healthy again if
+    that succeeds. A projector that raises is rolled back to its savepoint: the events stay appended, its
+    checkpoint stays where it was (or, if it was healthy, moves to just before `new_events`) and records the
+    failure, and the other projectors go on.
+    """
+    if not _projectors:
+        return
+    current = _checkpoints(list(_projectors))
+    for projector in _projectors.values():
+        at, last_error = current.get(projector.name, (0, "new"))
+        try:
+            with transaction.atomic():
+                if not last_error:
+                    handled = [event for event in new_events or [] if event.type in projector.types]
+                    if handled:
+                        projector.apply_all(handled)
+                    continue
+                position = _apply_from(projector, at)
+        except Exception as exc:  # a projector bug must not lose the event being appended
+            logger.exception("projection %s failed after position %s", projector.name, at)
+            if last_error:
+                ProjectionCheckpoint.objects.filter(name=projector.name).update(
+                    last_error=f"{exc.__class__.__name__}: {exc}"[:2000], failed_position=at + 1
+                )
+            elif new_events:
+                record_failures(
+                    [Failure(projector.name, f"{exc.__class__.__name__}: {exc}"[:2000])],
+                    new_events[0].position,
+                )
+            continue
+        ProjectionCheckpoint.objects.update_or_create(
+            name=projector.name, defaults={"position": position, "last_error": "", "failed_position": None}
+        )
+
+
+def catch_up_if_behind() -> None:
+    """Catch up only if some inline projector failed or is new (one cheap read when all are healthy)."""
+    if not healthy():
         log.append_lock()  # catching up writes read models: one writer at a time, as for appends
         catch_up()
 
 
+def positions(names: list[str]) -> dict[str, int]:
+    """How far these inline projectors have applied the log: a healthy one, the log's head (it is written
+    with every append); a failed one, its checkpoint."""
+    current = _checkpoints(names)
+    head = log.last_position() if any(not error for _, error in current.values()) else 0
+    return {
+        name: (head if not current[name][1] else current[name][0])
+        for name in names
+        if name in current and name in _projectors
+    }
+
+
 def status() -> list[dict[str, object]]:
-    """Each projection's checkpoint and health, for /readyz and operators."""
-    checkpoints = {c.name: c for c in ProjectionCheckpoint.objects.filter(name__in=list(_projectors))}
+    """Each inline projection's position and health, for /readyz and operators."""
+    names = list(_projectors)
+    current, reached = _checkpoints(names), positions(names)
     return [
         {
             "name": name,
-            "position": checkpoints[name].position if name in checkpoints else 0,
-            "error": checkpoints[name].last_error if name in checkpoints else "",
+            "position": reached.get(name, 0),
+            "error": current[name][1] if name in current else "",
         }
-        for name in _projectors
+        for name in names
     ]

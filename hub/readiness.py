@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 
+from hub import projections
 from hub.errors import ApplicationError
-from hub.models import ProjectionCheckpoint, Subscription
+from hub.models import Subscription
 
 POLL_SECONDS = 0.02
 
@@ -28,7 +29,7 @@ class NotCaughtUp(ApplicationError):
 def position(names: list[str]) -> int:
     """The log position that every one of these read models (inline projectors or subscriptions) has
     applied: the lowest of their positions."""
-    found = dict(ProjectionCheckpoint.objects.filter(name__in=names).values_list("name", "position"))
+    found = projections.positions(names)
     found.update(Subscription.objects.filter(name__in=names).values_list("name", "position"))
     return min(found.get(name, 0) for name in names)
 

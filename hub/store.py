@@ -6,10 +6,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hub import log, projections, storable, subscriptions
+from hub import holds, log, projections, storable, subscriptions
 from hub.backends import backend
 from hub.backends.base import stored_to_recorded
 from hub.errors import UnstorableEvents, WrongExpectedVersion
@@ -64,6 +64,7 @@ def append(
     *,
     expected_versions: Mapping[str, int] | None = None,
     deduplicate: bool = True,
+    looked_up: bool = False,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -76,57 +77,136 @@ def append(
 
     `deduplicate=False` skips the look-up of existing (source, id) pairs, for callers that serialise their
     own appends already (a row lock plus an expected version); the unique constraint still refuses a copy.
+    `looked_up=True` says the caller has just looked the events up (hub.log.existing) in this transaction
+    and found none: the lean path does not look again (a copy committed since then collides, and the
+    locked path, which always looks, answers it as a duplicate).
+
+    Where the backend can (PostgreSQL), the append is lean: the duplicates and stream versions are read,
+    the rows built and the inline projections applied before the global append lock is taken; then one
+    round trip takes the lock, numbers and inserts the rows and queues the NOTIFY, and the COMMIT follows.
+    The lock is held for that round trip and the COMMIT, whatever the projections cost. If a concurrent
+    append wrote a colliding row meanwhile (the same (source, id), or the same stream version), the INSERT
+    fails, everything since the savepoint is undone, and the append is done again the locked way: the lock
+    first, then the reads and the writes. So is every append while an inline projection is failed or new.
     """
     if errors := unstorable(events):
         raise UnstorableEvents(errors)
     expected_versions = dict(expected_versions or {})
     db = backend()
     with transaction.atomic():
-        log.append_lock()
-        originals = log.existing((e.source, e.id) for e in events) if deduplicate else {}
-        streams = sorted({e.stream for e in events} | set(expected_versions))
-        new_keys = {(e.source, e.id) for e in events} - set(originals)
-        versions, positions = db.stream_versions(streams, reserve=len(new_keys))
-        for stream, expected in expected_versions.items():
-            actual = versions.get(stream, NO_STREAM)
-            if actual != expected:
-                raise WrongExpectedVersion(stream, expected, actual)
+        if db.lean_appends and projections.healthy():
+            try:
+                with transaction.atomic():
+                    return _lean(db, events, expected_versions, deduplicate and not looked_up)
+            except _Collided:
+                pass  # rolled back to the savepoint: decide again, holding the lock
+        return _locked(db, events, expected_versions, deduplicate)
 
-        now = timezone.now()
-        rows: list[StoredEvent] = []
-        row_of: dict[tuple[str, str], int] = {}  # (source, id) -> its row in `rows`
-        for event in events:
-            key = (event.source, event.id)
-            if key in originals or key in row_of:
-                continue
-            version = versions.get(event.stream, NO_STREAM) + 1
-            versions[event.stream] = version
-            row_of[key] = len(rows)
-            rows.append(
-                StoredEvent(
-                    source=event.source,
-                    event_id=event.id,
-                    type=event.type,
-                    subject=event.subject or "",
-                    stream=event.stream,
-                    stream_version=version,
-                    occurred_at=event.occurred_at or now,
-                    recorded_at=now,
-                    schema_version=event.schema_version,
-                    data=event.data,
-                    metadata=event.metadata,
-                )
+
+class _Collided(Exception):
+    """A row of a lean append collided with one committed since its reads."""
+
+
+def _rows(
+    events: Sequence[NewEvent],
+    originals: Mapping[tuple[str, str], RecordedEvent],
+    versions: dict[str, int],
+) -> tuple[list[StoredEvent], dict[tuple[str, str], int]]:
+    """The log rows to write (each new event once, in order, at its stream's next version), and the row of
+    each (source, id)."""
+    now = timezone.now()
+    rows: list[StoredEvent] = []
+    row_of: dict[tuple[str, str], int] = {}  # (source, id) -> its row in `rows`
+    for event in events:
+        key = (event.source, event.id)
+        if key in originals or key in row_of:
+            continue
+        version = versions.get(event.stream, NO_STREAM) + 1
+        versions[event.stream] = version
+        row_of[key] = len(rows)
+        rows.append(
+            StoredEvent(
+                source=event.source,
+                event_id=event.id,
+                type=event.type,
+                subject=event.subject or "",
+                stream=event.stream,
+                stream_version=version,
+                occurred_at=event.occurred_at or now,
+                recorded_at=now,
+                schema_version=event.schema_version,
+                data=event.data,
+                metadata=event.metadata,
             )
-        written: list[RecordedEvent] = []
-        if rows:
-            db.write_events(rows, positions)
-            written = [stored_to_recorded(row) for row in rows]
-            # Inline projections (write models) change in the same transaction as the log.
-            projections.catch_up(written)
-            if settings.THREADLINE_SUBSCRIPTIONS_EAGER:
-                subscriptions.apply_eagerly()
-            db.notify(log.LOG_CHANNEL, str(rows[-1].position))
+        )
+    return rows, row_of
 
+
+def _check_versions(expected_versions: Mapping[str, int], versions: Mapping[str, int]) -> None:
+    for stream, expected in expected_versions.items():
+        actual = versions.get(stream, NO_STREAM)
+        if actual != expected:
+            raise WrongExpectedVersion(stream, expected, actual)
+
+
+def _lean(
+    db, events: Sequence[NewEvent], expected_versions: dict[str, int], deduplicate: bool
+) -> list[AppendResult]:
+    keys = {(e.source, e.id) for e in events}
+    streams = sorted({e.stream for e in events} | set(expected_versions))
+    originals, versions = db.prepare_append(keys if deduplicate else set(), streams)
+    _check_versions(expected_versions, versions)
+    rows, row_of = _rows(events, originals, versions)
+    written: list[RecordedEvent] = []
+    if rows:
+        # Positions are not known before the lock: the inline projections see 0 and must not read it.
+        for row in rows:
+            row.position = 0
+        failures = projections.apply_new([stored_to_recorded(row) for row in rows])
+        holds.start("lean")
+        try:
+            positions = db.append_serialised(rows, log.LOG_CHANNEL)
+        except IntegrityError as exc:
+            raise _Collided from exc
+        for row, position in zip(rows, positions, strict=True):
+            row.position = position
+        written = [stored_to_recorded(row) for row in rows]
+        if failures:
+            projections.record_failures(failures, positions[0])
+        if settings.THREADLINE_SUBSCRIPTIONS_EAGER:
+            subscriptions.apply_eagerly()
+    return _results(events, originals, written, row_of)
+
+
+def _locked(
+    db, events: Sequence[NewEvent], expected_versions: dict[str, int], deduplicate: bool
+) -> list[AppendResult]:
+    holds.start("locked")
+    log.append_lock()
+    originals = log.existing((e.source, e.id) for e in events) if deduplicate else {}
+    streams = sorted({e.stream for e in events} | set(expected_versions))
+    new_keys = {(e.source, e.id) for e in events} - set(originals)
+    versions, positions = db.stream_versions(streams, reserve=len(new_keys))
+    _check_versions(expected_versions, versions)
+    rows, row_of = _rows(events, originals, versions)
+    written: list[RecordedEvent] = []
+    if rows:
+        db.write_events(rows, positions)
+        written = [stored_to_recorded(row) for row in rows]
+        # Inline projections (write models) change in the same transaction as the log.
+        projections.catch_up(written)
+        if settings.THREADLINE_SUBSCRIPTIONS_EAGER:
+            subscriptions.apply_eagerly()
+        db.notify(log.LOG_CHANNEL, str(rows[-1].position))
+    return _results(events, originals, written, row_of)
+
+
+def _results(
+    events: Sequence[NewEvent],
+    originals: Mapping[tuple[str, str], RecordedEvent],
+    written: list[RecordedEvent],
+    row_of: Mapping[tuple[str, str], int],
+) -> list[AppendResult]:
     results: list[AppendResult] = []
     answered: set[tuple[str, str]] = set()
     for event in events:

@@ -64,6 +64,23 @@ class Backend:
         """INSERT new log rows; `positions` are the ones reserved by stream_versions (may be empty)."""
         raise NotImplementedError
 
+    # The lean append (hub.store): decide outside the append lock, then hold it for one round trip.
+    # A backend that cannot do that (SQLite: one writer holds the database from BEGIN) leaves it False.
+    lean_appends: bool = False
+
+    def prepare_append(
+        self, keys: set[tuple[str, str]], streams: Sequence[str]
+    ) -> tuple[dict[tuple[str, str], RecordedEvent], dict[str, int]]:
+        """What an append decides from, read before the append lock: the events already in the log among
+        `keys`, and each existing stream's version."""
+        return (self.existing(keys) if keys else {}), self.stream_versions(streams)[0]
+
+    def append_serialised(self, rows: list[StoredEvent], channel: str) -> list[int]:
+        """Take the append lock, write `rows` at the next positions, in order, queue a wake-up on `channel`,
+        all in one round trip; return the positions. A row colliding with a committed one raises
+        IntegrityError, and nothing is written."""
+        raise NotImplementedError
+
     def read_after(
         self,
         position: int,

@@ -146,6 +146,54 @@ class PostgresqlBackend(Backend):
         versions = {stream: version for stream, version in rows if stream is not None and version is not None}
         return versions, sorted(position for stream, position in rows if stream is None)
 
+    lean_appends = True
+
+    def prepare_append(
+        self, keys: set[tuple[str, str]], streams: Sequence[str]
+    ) -> tuple[dict[tuple[str, str], RecordedEvent], dict[str, int]]:
+        # One round trip: the originals among `keys` (one probe of the unique index each), then one row per
+        # stream with its newest version (from the end of the (stream, stream_version) index), its position
+        # NULL to tell them apart.
+        sources, event_ids = zip(*keys, strict=True) if keys else ((), ())
+        rows = fetch(
+            f"SELECT {_LOG_COLUMNS_OF_E} FROM unnest(%b::text[], %b::text[]) AS k(source, event_id)"
+            " JOIN hub_event AS e ON e.source = k.source AND e.event_id = k.event_id"
+            " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, s.stream,"
+            " (SELECT max(e.stream_version) FROM hub_event AS e WHERE e.stream = s.stream),"
+            " NULL, NULL, NULL, NULL, NULL FROM unnest(%b::text[]) AS s(stream)",
+            [list(sources), list(event_ids), list(streams)],
+        )
+        originals: dict[tuple[str, str], RecordedEvent] = {}
+        versions: dict[str, int] = {}
+        for row in rows:
+            if row[0] is None:
+                if row[6] is not None:
+                    versions[row[5]] = row[6]
+            else:
+                event = recorded(row)
+                originals[(event.source, event.id)] = event
+        return originals, versions
+
+    def append_serialised(self, rows: list[StoredEvent], channel: str) -> list[int]:
+        columns = (
+            [r.source for r in rows],
+            [r.event_id for r in rows],
+            [r.type for r in rows],
+            [r.subject for r in rows],
+            [r.stream for r in rows],
+            [r.stream_version for r in rows],
+            [r.occurred_at for r in rows],
+            [r.schema_version for r in rows],
+            [Jsonb(r.data) for r in rows],
+            [Jsonb(r.metadata) for r in rows],
+        )
+        ((positions,),) = fetch(
+            "SELECT hub_append(%b, %b, %b, %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
+            " %b::bigint[], %b::timestamptz[], %b::smallint[], %b::jsonb[], %b::jsonb[])",
+            [APPEND_LOCK_KEY, channel, rows[0].recorded_at, *columns],
+        )
+        return positions
+
     def write_events(self, rows: list[StoredEvent], positions: list[int]) -> None:
         # Positions reserved, then COPY: bulk_create's INSERT .. RETURNING quoted values in Python.
         for row, position in zip(rows, positions, strict=True):

@@ -89,7 +89,8 @@ def _place_and_append(new_events: list[NewEvent]) -> list[IngestedEvent]:
             to_append.append(placement.stamped(event))
         if errors:
             raise InvalidEvents(errors)
-        appended = store.append(to_append) if to_append else []
+        # Looked up just above, under the locks of the events' identifiers and customers.
+        appended = store.append(to_append, looked_up=True) if to_append else []
     results: list[IngestedEvent] = []
     answered: set[tuple[str, str]] = set()
     for event in new_events:
