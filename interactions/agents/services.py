@@ -16,6 +16,7 @@ from interactions.access.models import ApiToken
 from interactions.agents.models import AgentSocket
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
+from interactions.locks import AGENT_LOCKS
 from interactions.privacy.redaction import redact_event
 
 AGENT_STATUSES = ("available", "busy", "offline")
@@ -25,7 +26,7 @@ SOCKET_STALE = timedelta(seconds=90)
 
 def _status_in_log(agent_id: str) -> str | None:
     """The agent's last recorded status, from their stream in the log (not from the presence read model,
-    which runners apply later): under the append lock, it is exactly what the log says now."""
+    which runners apply later): under the agent's lock, it is exactly what the log says now."""
     stream = f"agent-{agent_id}"
     version = log.stream_version(stream)
     if not version:
@@ -39,7 +40,9 @@ def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None)
     if status not in AGENT_STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(AGENT_STATUSES)}")
     with transaction.atomic():
-        log.append_lock()
+        # Only this agent's status is decided here: their own lock, not the global append lock (a status
+        # change that raced past it would collide on the stream's version in the append).
+        log.lock_keys(AGENT_LOCKS, [str(agent.pk)])
         current = _status_in_log(str(agent.pk))
         if current == status:
             return None

@@ -50,9 +50,17 @@ def _command(
     """
     draft = redact_event(draft)
     with transaction.atomic():
-        # The thread's customer first (placement of that customer's events waits), then the append lock.
-        log.lock_keys(CUSTOMER_LOCKS, [str(_thread(thread_id).customer_id)])
-        log.append_lock()
+        # The thread's customer's lock: placement of that customer's events, and other commands on their
+        # threads, wait. Whatever changes a thread's state is decided under that lock, so the global append
+        # lock is not needed. A merge may move the thread to another customer between the read and the
+        # lock: then lock that one too and read again.
+        locked: set[str] = set()
+        while True:
+            customer = str(_thread(thread_id).customer_id)
+            if customer in locked:
+                break
+            log.lock_keys(CUSTOMER_LOCKS, [customer])
+            locked.add(customer)
         thread = _thread(thread_id)
         if check is not None:
             check(thread)
