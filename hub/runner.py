@@ -72,14 +72,12 @@ class Runner:
             close_old_connections()
 
     def pass_once(self) -> bool:
-        """Renew or take each lease and apply one batch of each held subscription; True if any moved."""
-        busy = False
-        for name in self.names:
-            if self.stopping.is_set():
-                break
-            if self._holds(name) and subscriptions.process(name, self.owner):
-                busy = True
-        return busy
+        """Renew or take each lease and apply one batch of each held subscription, from one read of the
+        log; True if more may be waiting (the read was full), so the runner goes on without sleeping."""
+        held = [name for name in self.names if self._holds(name)]
+        if not held or self.stopping.is_set():
+            return False
+        return subscriptions.process_held(held, self.owner).more
 
     def _holds(self, name: str) -> bool:
         """Take or renew the lease when a third of it has passed since the last renewal, else trust it.
