@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from bench import common
 from bench.traffic import Traffic
+from hub import holds
 
 ROUNDS = int(common.size("BENCH_INGEST_ROUNDS", 3, 1))
 SINGLE_CLIENTS, SINGLE_SECONDS = 16, common.size("BENCH_INGEST_SECONDS", 8, 3)
@@ -271,7 +272,11 @@ def run(command: str) -> dict:
     common.require_postgresql()
     common.require_extra("eventsourcing")  # the peer, measured last in each round: refuse before the run
     url = common.scratch_database_url()
-    env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60")
+    holds_dir = common.ROOT / "bench" / "results" / "holds"
+    holds_dir.mkdir(parents=True, exist_ok=True)
+    hold_log = str(holds_dir / "append")
+    holds.read(hold_log)  # what an earlier run left
+    env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60", THREADLINE_APPEND_HOLD_LOG=hold_log)
     common.manage(env, "migrate", "--no-input")
     token = common.create_token(env, "bench-ingest", "admin")
     with psycopg.connect(url, autocommit=True) as conn:
@@ -287,14 +292,47 @@ def run(command: str) -> dict:
         steps = [(n, name) for n in range(ROUNDS) for name in MEASURES]
         for _, name in tqdm(steps, desc="ingest", unit="step", disable=None, mininterval=1):
             fn = MEASURES[name][1]
+            if name.startswith("hub"):
+                holds.read(hold_log)  # the hub's own appends before this measure (its token, say)
             results[name].append(fn(base, token, traffic) if name.startswith("hub") else fn(url, traffic))
             if name.startswith("hub"):
+                results[name][-1]["holds"] = _holds(holds.read(hold_log))
                 waits.append(common.wait_caught_up(url, procs["runner"]))
         peak = common.rss_mib(procs["rest"].pid, peak=True)
     summary = _report(results, peak, command, url, waits=waits)
     result = {"rounds": results, "waits": waits, **summary}
     common.dump_json(Path(common.ROOT / "bench" / "results" / "ingest.json"), result)
     return summary
+
+
+def _holds(noted: dict[str, list[float]]) -> dict:
+    """The append lock's hold in the REST workers during one measure: p50 and p99 in ms, per path."""
+    return {
+        path: {
+            "appends": len(seconds),
+            "p50_ms": common.percentile(seconds, 50) * 1000,
+            "p99_ms": common.percentile(seconds, 99) * 1000,
+        }
+        for path, seconds in noted.items()
+    }
+
+
+def _hold_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for name in ("hub_single", "hub_batch"):
+        for path in ("lean", "locked"):
+            rounds = [r["holds"][path] for r in results[name] if path in r.get("holds", {})]
+            if rounds:
+                rows.append(
+                    [
+                        MEASURES[name][0],
+                        path,
+                        str(sum(r["appends"] for r in rounds)),
+                        f"{common.median([r['p50_ms'] for r in rounds]):.2f}",
+                        f"{common.median([r['p99_ms'] for r in rounds]):.2f}",
+                    ]
+                )
+    return rows
 
 
 def _median(rounds: list[dict], key: str) -> float | None:
@@ -356,6 +394,11 @@ def _report(results: dict, peak: float, command: str, url: str, *, waits: list[f
         + common.table(ratios, ["ratio", "value"])
         + "\n\n"
         + common.table(targets, ["target", "measured", "met"])
+        + "\n\nThe global append lock's hold in the REST workers (hub.holds: from just before the round trip "
+        "that takes it to the end of the COMMIT, so an upper bound; `lean` appends decide everything before "
+        "it, `locked` ones (a collision with a concurrent append, decided again) take it first; medians of "
+        "the rounds' percentiles):\n\n"
+        + common.table(_hold_rows(results), ["measure", "path", "appends", "hold p50 ms", "hold p99 ms"])
         + f"\n\nPeak RSS of the REST server (4 workers): {peak:.0f} MiB."
     )
     common.write_section("ingest", body, command, url)
