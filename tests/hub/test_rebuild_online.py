@@ -108,7 +108,8 @@ def test_the_swapped_in_tables_have_exactly_the_migrated_schema():
     journey(5)
     migrated, introspected, dumped = shadow.describe("public", TABLES), django_constraints(), schema_dump()
     assert migrated["interactions_customer_identifier"]["indexes"]  # names as the migrations gave them
-    assert "ix_identifier_customer" in dumped and "FOREIGN KEY" in dumped
+    # Indexes and constraints are in the dump (the read models have no foreign keys since migration 0010).
+    assert "ix_identifier_customer" in dumped and "PRIMARY KEY" in dumped
     online.rebuild_online(["customers", "threads"], page=10)
     online.rebuild_online(["customers", "threads"], page=10)  # and again, from swapped-in tables
     assert shadow.describe("public", TABLES) == migrated
