@@ -44,8 +44,13 @@ def _schema(summary: str):
         summary=summary,
         parameters=[RULE, *response_headers(201)],
         request=serializers.NbaAnswerInputSerializer,
-        responses={**ok(serializers.NbaAnswerResultSerializer, status=201), **problems(*AUTHENTICATED, 404, 415)},
-        **roles(*PEOPLE, note="A rule id that is not in the rules file, or an unknown customer, answers 404."),
+        responses={
+            **ok(serializers.NbaAnswerResultSerializer, status=201),
+            **problems(*AUTHENTICATED, 404, 415),
+        },
+        **roles(
+            *PEOPLE, note="A rule id that is not in the rules file, or an unknown customer, answers 404."
+        ),
     )
 
 

@@ -155,26 +155,36 @@ class ReachableChannelSerializer(serializers.Serializer):
         "(voice without a known time zone).",
     )
     until = serializers.DateTimeField(
-        allow_null=True, help_text="Open until then (WhatsApp's window, the end of calling hours); null: no end."
+        allow_null=True,
+        help_text="Open until then (WhatsApp's window, the end of calling hours); null: no end.",
     )
     next_open = serializers.DateTimeField(allow_null=True, help_text="Voice: when calling hours open next.")
-    why = serializers.CharField(help_text="The reason, for a person (\"closes in 40 min, 24 h after ...\").")
+    why = serializers.CharField(help_text='The reason, for a person ("closes in 40 min, 24 h after ...").')
     identifiers = ReachableIdentifierSerializer(
-        many=True, help_text="The identifiers that matter: WhatsApp numbers, opted-out numbers, bounced addresses."
+        many=True,
+        help_text="The identifiers that matter: WhatsApp numbers, opted-out numbers, bounced addresses.",
     )
 
 
 class ReachableSerializer(serializers.Serializer):
     """Where the customer can be reached at the moment of the read, computed from facts in the log."""
 
-    whatsapp = ReachableChannelSerializer(help_text="Open until 24 h after their last inbound WhatsApp message.")
+    whatsapp = ReachableChannelSerializer(
+        help_text="Open until 24 h after their last inbound WhatsApp message."
+    )
     sms = ReachableChannelSerializer(help_text="Closed for a number that texted STOP (and not START since).")
-    email = ReachableChannelSerializer(help_text="Closed for an address that hard-bounced (until they write).")
-    voice = ReachableChannelSerializer(help_text="Inside THREADLINE_CUSTOMER_CALLING_HOURS in their time zone.")
+    email = ReachableChannelSerializer(
+        help_text="Closed for an address that hard-bounced (until they write)."
+    )
+    voice = ReachableChannelSerializer(
+        help_text="Inside THREADLINE_CUSTOMER_CALLING_HOURS in their time zone."
+    )
 
 
 class NextBestActionSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="The rule's id (answer it with POST .../next-best-actions/<id>/taken).")
+    id = serializers.CharField(
+        help_text="The rule's id (answer it with POST .../next-best-actions/<id>/taken)."
+    )
     priority = serializers.IntegerField(help_text="Higher first.")
     do = serializers.CharField(help_text="What to do.")
     why = serializers.CharField(help_text="Why, from the context.")

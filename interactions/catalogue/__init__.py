@@ -80,7 +80,7 @@ _TYPES = [
         "message.status",
         1,
         MessageStatusData,
-    NbaOutcomeData,
+        NbaOutcomeData,
         "What became of a message sent to the customer (queued, sent, delivered, undelivered, failed, read).",
         **_CHANNEL,
     ),
@@ -122,7 +122,11 @@ _TYPES = [
         "nba.taken", 1, NbaOutcomeData, "An agent took up a next best action the context recommended.", **_HUB
     ),
     EventType(
-        "nba.dismissed", 1, NbaOutcomeData, "An agent dismissed a next best action the context recommended.", **_HUB
+        "nba.dismissed",
+        1,
+        NbaOutcomeData,
+        "An agent dismissed a next best action the context recommended.",
+        **_HUB,
     ),
     # Callbacks: every step of a callback's life, on its `callback-<id>` stream and its thread's timeline.
     EventType(

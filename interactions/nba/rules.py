@@ -1,4 +1,4 @@
-"""Next best action rules: a JSON file an operator edits, checked at start-up, evaluated over a context answer.
+"""Next best action rules: a JSON file an operator edits, checked at start-up, evaluated over a context.
 
 A rule names one of a fixed set of predicates (below) with its parameters, a priority and the text of what to
 do and why. The predicates are pure functions of the context answer (a dict, as `/context` renders it) and
@@ -136,7 +136,9 @@ def repeat_contact(s: Situation, p: RepeatContactParams) -> dict[str, Any] | Non
         inbound = sorted(
             (at, e.get("channel"))
             for e in thread.get("recent") or []
-            if e.get("direction") == "inbound" and (at := _time(e.get("occurred_at"))) and since <= at <= s.now
+            if e.get("direction") == "inbound"
+            and (at := _time(e.get("occurred_at")))
+            and since <= at <= s.now
         )
         count, last = 0, None
         for at, channel in inbound:
@@ -148,7 +150,11 @@ def repeat_contact(s: Situation, p: RepeatContactParams) -> dict[str, Any] | Non
     if best is None:
         return None
     count, thread = best
-    return {"count": count, "objective": thread.get("topic") or "the same request", "thread_id": str(thread["id"])}
+    return {
+        "count": count,
+        "objective": thread.get("topic") or "the same request",
+        "thread_id": str(thread["id"]),
+    }
 
 
 class CallbackParams(Params):

@@ -14,7 +14,7 @@ OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 def sms_keyword(text: str) -> tuple[str, str] | None:
     """("out" | "in", the keyword) if the whole message is an opt-out or opt-in keyword, else None."""
     word = text.strip()
-    if not word.isascii():  # "ſtop" upper-cases to STOP; a carrier compares ASCII letters
+    if not word.isascii():  # "\u017ftop" (long s) upper-cases to STOP; a carrier compares ASCII letters
         return None
     word = word.upper()
     if word in OPT_OUT:

@@ -109,7 +109,9 @@ def _email(addresses: list[str], facts: dict[str, ReachFact]) -> dict[str, Any]:
     good = [uri for uri in addresses if not any(e["identifier"] == uri and not e["open"] for e in entries)]
     if not good:
         return _channel(False, "every address they have hard-bounced", identifiers=entries)
-    return _channel(True, "no hard bounce" if not entries else f"{good[0]} has not bounced", identifiers=entries)
+    return _channel(
+        True, "no hard bounce" if not entries else f"{good[0]} has not bounced", identifiers=entries
+    )
 
 
 def _voice(phones: list[str], timezone: str | None, now: datetime) -> dict[str, Any]:
@@ -118,8 +120,8 @@ def _voice(phones: list[str], timezone: str | None, now: datetime) -> dict[str, 
     if not timezone:
         return _channel(
             None,
-            f"their time zone is not known, so their calling hours ({settings.THREADLINE_CUSTOMER_CALLING_HOURS}"
-            " local) cannot be checked",
+            "their time zone is not known, so their calling hours "
+            f"({settings.THREADLINE_CUSTOMER_CALLING_HOURS} local) cannot be checked",
         )
     hours = _calling_hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, timezone)
     spec = settings.THREADLINE_CUSTOMER_CALLING_HOURS

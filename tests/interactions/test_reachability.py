@@ -95,7 +95,7 @@ def test_an_automated_whatsapp_message_or_an_sms_opens_no_window(api):
 # --- SMS opt-out and opt-in keywords ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", sorted(OPT_OUT) + [" stop ", "Stop", "\tunsubscribe\n"])
+@pytest.mark.parametrize("text", [*sorted(OPT_OUT), " stop ", "Stop", "\tunsubscribe\n"])
 def test_an_opt_out_keyword_as_the_whole_message_opts_the_number_out(api, text):
     sms(api, text)
 
@@ -107,7 +107,7 @@ def test_an_opt_out_keyword_as_the_whole_message_opts_the_number_out(api, text):
     assert text.strip().upper() in channel["identifiers"][0]["why"]
 
 
-@pytest.mark.parametrize("text", ["please stop", "stop it", "STOP!", "st op", "ſtop", "stopp"])
+@pytest.mark.parametrize("text", ["please stop", "stop it", "STOP!", "st op", "\u017ftop", "stopp"])
 def test_a_message_that_only_contains_a_keyword_does_not_opt_out(api, text):
     sms(api, text)
 
@@ -115,8 +115,8 @@ def test_a_message_that_only_contains_a_keyword_does_not_opt_out(api, text):
 
 
 def test_keyword_lists_follow_twilios_defaults():
-    assert OPT_OUT == {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-    assert OPT_IN == {"START", "YES", "UNSTOP"}
+    assert {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"} == OPT_OUT
+    assert {"START", "YES", "UNSTOP"} == OPT_IN
     assert sms_keyword(" yes ") == ("in", "YES")
     assert sms_keyword("hello") is None
 

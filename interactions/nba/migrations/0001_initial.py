@@ -4,23 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='RuleTakeUp',
+            name="RuleTakeUp",
             fields=[
-                ('rule_id', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('taken', models.IntegerField(default=0)),
-                ('dismissed', models.IntegerField(default=0)),
-                ('last_at', models.DateTimeField(blank=True, null=True)),
+                ("rule_id", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("taken", models.IntegerField(default=0)),
+                ("dismissed", models.IntegerField(default=0)),
+                ("last_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'nba_rule_take_up',
+                "db_table": "nba_rule_take_up",
             },
         ),
     ]

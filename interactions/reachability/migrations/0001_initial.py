@@ -4,26 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ReachFact',
+            name="ReachFact",
             fields=[
-                ('address', models.CharField(max_length=320, primary_key=True, serialize=False)),
-                ('whatsapp_inbound_at', models.DateTimeField(blank=True, null=True)),
-                ('sms_opt_out_at', models.DateTimeField(blank=True, null=True)),
-                ('sms_opt_out_keyword', models.CharField(blank=True, default='', max_length=16)),
-                ('sms_opt_in_at', models.DateTimeField(blank=True, null=True)),
-                ('email_bounced_at', models.DateTimeField(blank=True, null=True)),
-                ('email_inbound_at', models.DateTimeField(blank=True, null=True)),
+                ("address", models.CharField(max_length=320, primary_key=True, serialize=False)),
+                ("whatsapp_inbound_at", models.DateTimeField(blank=True, null=True)),
+                ("sms_opt_out_at", models.DateTimeField(blank=True, null=True)),
+                ("sms_opt_out_keyword", models.CharField(blank=True, default="", max_length=16)),
+                ("sms_opt_in_at", models.DateTimeField(blank=True, null=True)),
+                ("email_bounced_at", models.DateTimeField(blank=True, null=True)),
+                ("email_inbound_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'reachability_fact',
+                "db_table": "reachability_fact",
             },
         ),
     ]
