@@ -80,7 +80,6 @@ _TYPES = [
         "message.status",
         1,
         MessageStatusData,
-        NbaOutcomeData,
         "What became of a message sent to the customer (queued, sent, delivered, undelivered, failed, read).",
         **_CHANNEL,
     ),
