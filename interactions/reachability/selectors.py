@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-from interactions.callbacks.hours import HORIZON, WeeklyHours, next_allowed
+from interactions.callbacks.hours import HORIZON, InvalidHours, WeeklyHours, next_allowed
 from interactions.reachability.models import ReachFact
 
 WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer-service window after the customer's last message
@@ -123,8 +123,13 @@ def _voice(phones: list[str], timezone: str | None, now: datetime) -> dict[str, 
             "their time zone is not known, so their calling hours "
             f"({settings.THREADLINE_CUSTOMER_CALLING_HOURS} local) cannot be checked",
         )
-    hours = _calling_hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, timezone)
     spec = settings.THREADLINE_CUSTOMER_CALLING_HOURS
+    try:
+        hours = _calling_hours(spec, timezone)
+    except InvalidHours:  # a zone this machine's tz database no longer knows (checked when it was posted)
+        return _channel(
+            None, f"their time zone {timezone!r} is not known here, so their calling hours cannot be checked"
+        )
     local = now.astimezone(hours.tz).strftime("%H:%M")
     if hours.is_open(now):
         until = hours.intervals(now, now + HORIZON)[0][1]

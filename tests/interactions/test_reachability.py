@@ -229,6 +229,16 @@ def test_voice_without_a_time_zone_says_it_cannot_tell(api):
     assert "time zone is not known" in voice["why"]
 
 
+def test_voice_with_a_zone_the_tz_database_does_not_know_says_it_cannot_tell(api):
+    sms(api, "hello")
+    Customer.objects.update(timezone="Mars/Olympus_Mons")  # accepted once, gone from tzdata since
+
+    voice = reachable(PHONE, T0)["voice"]
+
+    assert voice["open"] is None
+    assert "'Mars/Olympus_Mons' is not known here" in voice["why"]
+
+
 @override_settings(THREADLINE_CUSTOMER_CALLING_HOURS="daily 08:00-21:00")
 def test_voice_inside_calling_hours_is_open_until_they_end(api):
     sms(api, "hello")
