@@ -2,6 +2,7 @@
 
 from django.apps import AppConfig
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 
 class NbaConfig(AppConfig):
@@ -13,4 +14,9 @@ class NbaConfig(AppConfig):
     def ready(self) -> None:
         from interactions.nba.rules import check_rules_file
 
+        # A system check (`manage.py check`, and every management command: migrate, run_subscriptions), and
+        # the same check here, because uvicorn and Celery run no system checks: a bad rules file stops every
+        # process at start-up, never a context read.
         checks.register(check_rules_file)
+        if errors := check_rules_file():
+            raise ImproperlyConfigured(f"{errors[0].msg} ({errors[0].id}). {errors[0].hint}")

@@ -7,7 +7,9 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
@@ -330,12 +332,16 @@ def test_a_bad_rules_file_fails_the_start_up_check(tmp_path):
             errors = rules.check_rules_file()
             with pytest.raises(SystemCheckError, match="unknown predicate 'moon_phase'"):
                 call_command("check")
+            # uvicorn and Celery run no system checks: the app refuses to start all the same.
+            with pytest.raises(ImproperlyConfigured) as refused_at_start:
+                apps.get_app_config("nba").ready()
         with override_settings(THREADLINE_NBA_RULES=str(missing)):
             assert "cannot read it" in rules.check_rules_file()[0].msg
     finally:
         rules.load_rules.cache_clear()
 
     assert [e.id for e in errors] == ["nba.E001"]
+    assert "unknown predicate 'moon_phase'" in str(refused_at_start.value)
     assert str(bad) in errors[0].msg
     assert rules.check_rules_file() == []
 
