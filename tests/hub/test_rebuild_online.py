@@ -79,7 +79,8 @@ def sms_api():
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_the_context_subscriptions_and_presence_are_the_ones_rebuilt_online():
-    assert set(NAMES) == {"customers", "threads", "presence"}  # the tally subscriptions declare no tables
+    # The tally subscriptions declare no tables.
+    assert set(NAMES) == {"customers", "threads", "presence", "reachability", "nba"}
 
 
 @requires_postgresql
