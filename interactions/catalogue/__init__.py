@@ -178,10 +178,19 @@ CALLBACK_OUTCOME_TYPES = frozenset(
 CALLBACK_ASKING_TYPES = frozenset(
     {"callback.offered", "callback.declined", "callback.offer_timed_out", "callback.scheduled"}
 )
-# Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls).
+# Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls), unless
+# a machine wrote them (see `automated`).
 INBOUND_TYPES = frozenset({"message.received", "callback.requested"})
-# Events that count as a contact with the customer, per channel.
+# Events that count as a contact with the customer, per channel, unless a machine wrote them.
 CONTACT_TYPES = frozenset({"message.received", "message.sent", "call.started"})
+
+
+def automated(data: dict[str, Any]) -> bool:
+    """Did a machine write this message (an auto-reply, a bounce: `data.automated`)? Then it is recorded on
+    its thread like any message, but it is not the customer writing: it reopens nothing and is no contact."""
+    return bool(data.get("automated"))
+
+
 # Events that concern one agent by their `agent_id` (besides every callback step): assignments, presence.
 AGENT_TYPES = frozenset({"thread.assigned", "agent.status_changed"})
 

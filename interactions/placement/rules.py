@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from hub.backends import backend
 from hub.events import NewEvent
-from interactions.catalogue import INBOUND_TYPES, THREADED_TYPES, ThreadStatus, hub_event
+from interactions.catalogue import INBOUND_TYPES, THREADED_TYPES, ThreadStatus, automated, hub_event
 from interactions.identity.identifiers import parse_identifier
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 
@@ -221,7 +221,8 @@ class PlacementView:
     def _thread(self, event: NewEvent, customer_id: str, customer_ids: list[str], at: datetime):
         data = event.data
         window = continuation_window()
-        inbound = event.type in INBOUND_TYPES or (
+        machine = automated(data)  # an auto-reply or a bounce: not the customer writing
+        inbound = (event.type in INBOUND_TYPES and not machine) or (
             event.type.startswith("call.") and data.get("direction") == "inbound"
         )
         topic = data.get("topic") or ""
@@ -251,7 +252,9 @@ class PlacementView:
             thread = self.threads.get(self.refs.get(ref, ""))
             if thread is None or thread.customer_id not in customer_ids:
                 continue
-            if thread.status == ThreadStatus.OPEN or at - thread.last_activity_at <= window:
+            # A machine's answer to a long-closed conversation (a late bounce) still belongs to it, and
+            # leaves it closed: it is no new objective of the customer's.
+            if thread.status == ThreadStatus.OPEN or at - thread.last_activity_at <= window or machine:
                 return thread.id, reopen_if_needed(thread)
             break  # a reply to a long-closed conversation is a new objective
 
