@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import errors as email_errors
@@ -58,6 +61,76 @@ class ParsedEmail:
     size: int = 0
 
 
+_CHUNK = 1024 * 1024  # characters of an attachment's encoded content decoded at a time
+
+
+def _decoded(payload: str, encoding: str):
+    """An attachment's content decoded a slice at a time, as `get_payload(decode=True)` decodes it whole."""
+    if encoding == "base64":
+        carry = ""
+        for start in range(0, len(payload), _CHUNK):
+            text = carry + "".join(payload[start : start + _CHUNK].split())
+            usable = len(text) - len(text) % 4
+            carry = text[usable:]
+            try:
+                yield binascii.a2b_base64(text[:usable].encode("ascii", "ignore"))
+            except binascii.Error:
+                return  # the rest cannot be decoded: what was, counts
+        if carry.rstrip("="):
+            with contextlib.suppress(binascii.Error):
+                yield binascii.a2b_base64((carry + "=" * (-len(carry) % 4)).encode("ascii", "ignore"))
+        return
+    start = 0
+    while start < len(payload):
+        # Whole lines at a time: a quoted-printable soft line break ends its line.
+        end = payload.find("\n", start + _CHUNK)
+        end = len(payload) if end < 0 else end + 1
+        piece = payload[start:end].encode("ascii", "surrogateescape")
+        yield binascii.a2b_qp(piece) if encoding == "quoted-printable" else piece
+        start = end
+
+
+def _digests(payload: str, encoding: str) -> dict[bool, tuple[int, str]]:
+    """(size, SHA-256) of the decoded content, as it is (False) and without the payload's last line ending
+    (True): the parser takes that line ending off a part of a multipart message only after handing the
+    part its payload, as the line break that belongs to the boundary after it."""
+    eol = re.search(r"(?:\r\n|\n|\r)\Z", payload)
+    if eol is None or encoding == "base64":  # line breaks are not content in base64
+        size, digest = 0, hashlib.sha256()
+        for chunk in _decoded(payload, encoding):
+            size += len(chunk)
+            digest.update(chunk)
+        return dict.fromkeys((False, True), (size, digest.hexdigest()))
+    # The last line ending decodes on its own in the other encodings: decode it apart from the rest.
+    body, ending = payload[: eol.start()], payload[eol.start() :]
+    size, digest = 0, hashlib.sha256()
+    for chunk in _decoded(body, encoding):
+        size += len(chunk)
+        digest.update(chunk)
+    stripped = (size, digest.hexdigest())
+    tail = b"".join(_decoded(ending, encoding))
+    digest.update(tail)
+    return {False: (size + len(tail), digest.hexdigest()), True: stripped}
+
+
+class _LeanMessage(EmailMessage):
+    """A message part that keeps an attachment's size and SHA-256, not its content.
+
+    The parser hands each part its whole payload once it has read it; an attachment's is decoded a slice at
+    a time into its digest and dropped at once, so a large attachment is never also held decoded, and the
+    parsed message that stays in memory is the size of its text, not of its files.
+    """
+
+    digests: dict[bool, tuple[int, str]] | None = None
+
+    def set_payload(self, payload, charset=None):  # type: ignore[override]
+        if isinstance(payload, str) and payload and not self.is_multipart() and _is_attachment(self):
+            encoding = str(self.get("Content-Transfer-Encoding", "")).strip().lower()
+            self.digests = _digests(payload, encoding)
+            payload = ""
+        super().set_payload(payload, charset)
+
+
 class RawMessageReader:
     """Feeds a message to `BytesFeedParser` as its bytes arrive, so the raw bytes are never held whole.
 
@@ -68,7 +141,7 @@ class RawMessageReader:
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
-        self._parser = BytesFeedParser(policy=policy.default)
+        self._parser = BytesFeedParser(_LeanMessage, policy=policy.default)
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -273,13 +346,18 @@ def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
     return text, attachments
 
 
-def _attachment_info(part: Message) -> AttachmentInfo:
-    payload = part.get_payload()
-    if isinstance(payload, list):  # a message/rfc822 part: the carried message, serialised again
-        content = b"".join(p.as_bytes(policy=policy.default) for p in payload)
-    else:
-        decoded = part.get_payload(decode=True)
-        content = decoded if isinstance(decoded, bytes) else b""
+def _attachment_info(part: Message, *, in_multipart: bool) -> AttachmentInfo:
+    digests = getattr(part, "digests", None)  # taken while parsing (see _LeanMessage)
+    digest = digests[in_multipart] if digests else None
+    if digest is None:
+        payload = part.get_payload()
+        if isinstance(payload, list):  # a message/rfc822 part: the carried message, serialised again
+            content = b"".join(p.as_bytes(policy=policy.default) for p in payload)
+        else:
+            decoded = part.get_payload(decode=True)
+            content = decoded if isinstance(decoded, bytes) else b""
+        digest = (len(content), hashlib.sha256(content).hexdigest())
+    size, sha256 = digest
     try:
         name = part.get_filename()
     except _HEADER_ERRORS:
@@ -288,8 +366,8 @@ def _attachment_info(part: Message) -> AttachmentInfo:
     return AttachmentInfo(
         name=name,
         content_type=part.get_content_type(),
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
+        size=size,
+        sha256=sha256,
     )
 
 
@@ -322,7 +400,7 @@ def parse_message(message: EmailMessage | Message, *, raw_sha256: str = "", size
         references=_msg_ids(_header(message, "References")),
         date=_date(message),
         text=text,
-        attachments=[_attachment_info(part) for part in attachment_parts],
+        attachments=[_attachment_info(part, in_multipart=part is not message) for part in attachment_parts],
         automated=automated,
         bounce=bounce,
         bounced_recipients=failed,

@@ -180,3 +180,42 @@ def test_reader_refuses_past_its_limit_while_streaming():
 def test_unknown_charset_is_read_with_replacements():
     raw = emails.plain(body="caf\u00e9\n").replace(b'charset="utf-8"', b"charset=x-unknown")
     assert parse_bytes(raw).text == "caf\u00e9"
+
+
+def _one_attachment(encoding: str, content: str) -> bytes:
+    return (
+        "From: jane@example.com\r\nMessage-ID: <enc@x>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="E"\r\n\r\n--E\r\nContent-Type: text/plain\r\n\r\nsee file\r\n'
+        '--E\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f.bin"\r\n'
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n{content}\r\n--E--\r\n"
+    ).encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content"),
+    [
+        ("base64", "aGVsbG8g\r\nd29ybGQ=\r\n"),
+        ("base64", "aGVsbG8gd29ybGQ"),  # padding missing
+        ("base64", "aGVs bG8g\td29y\r\nbGQh"),
+        ("quoted-printable", "caf=C3=A9 soft=\r\nbreak =3D equals"),
+        ("8bit", "caf\u00e9 as it is"),
+        ("7bit", "plain words"),
+    ],
+)
+def test_attachment_digest_taken_while_parsing_equals_the_standard_librarys_decoding(encoding, content):
+    import email
+
+    raw = _one_attachment(encoding, content)
+    expected = email.message_from_bytes(raw).get_payload()[1].get_payload(decode=True)
+    (attachment,) = parse_bytes(raw).attachments
+    assert (attachment.size, attachment.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
+
+
+def test_a_large_attachment_is_hashed_in_slices(monkeypatch):
+    from interactions.adapters.email import message
+
+    monkeypatch.setattr(message, "_CHUNK", 10)  # slices that end inside base64 quads and lines
+    raw = emails.with_attachment()
+    (attachment,) = parse_bytes(raw).attachments
+    assert attachment.sha256 == hashlib.sha256(emails.PDF_BYTES).hexdigest()
+    assert attachment.size == len(emails.PDF_BYTES)
