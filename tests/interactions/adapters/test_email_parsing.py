@@ -185,8 +185,10 @@ def test_unknown_charset_is_read_with_replacements():
 def _one_attachment(encoding: str, content: str) -> bytes:
     return (
         "From: jane@example.com\r\nMessage-ID: <enc@x>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="E"\r\n\r\n--E\r\nContent-Type: text/plain\r\n\r\nsee file\r\n'
-        '--E\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="f.bin"\r\n'
+        'Content-Type: multipart/mixed; boundary="E"\r\n\r\n'
+        "--E\r\nContent-Type: text/plain\r\n\r\nsee file\r\n"
+        "--E\r\nContent-Type: application/octet-stream\r\n"
+        'Content-Disposition: attachment; filename="f.bin"\r\n'
         f"Content-Transfer-Encoding: {encoding}\r\n\r\n{content}\r\n--E--\r\n"
     ).encode("utf-8", "surrogateescape")
 
