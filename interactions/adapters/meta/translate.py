@@ -27,7 +27,7 @@ WHATSAPP_MEDIA = ("image", "video", "audio", "document", "sticker")
 _MIN_TS, _MAX_TS = 0, 7_258_118_399
 
 
-class MalformedDelivery(ValueError):
+class UnreadablePayload(ValueError):
     """The delivery is not what Meta documents: the hub cannot tell what it says. `where` is a JSON path."""
 
     def __init__(self, where: str, message: str) -> None:
@@ -52,7 +52,7 @@ def _key(value: str) -> str:
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise MalformedDelivery(where, "expected an object")
+        raise UnreadablePayload(where, "expected an object")
     return value
 
 
@@ -60,7 +60,7 @@ def _list(value: Any, where: str, *, required: bool = False) -> list[Any]:
     if value is None and not required:
         return []
     if not isinstance(value, list):
-        raise MalformedDelivery(where, "expected an array")
+        raise UnreadablePayload(where, "expected an array")
     return value
 
 
@@ -68,9 +68,9 @@ def _str(value: Any, where: str, *, required: bool = True, limit: int = SHORT_MA
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise MalformedDelivery(where, "expected a non-empty string")
+        raise UnreadablePayload(where, "expected a non-empty string")
     if len(value.encode("utf-8", "surrogatepass")) > limit:
-        raise MalformedDelivery(where, f"at most {limit} bytes")
+        raise UnreadablePayload(where, f"at most {limit} bytes")
     return value
 
 
@@ -78,10 +78,10 @@ def _time(value: Any, where: str, *, millis: bool = False) -> str:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise MalformedDelivery(where, "expected a Unix timestamp")
+        raise UnreadablePayload(where, "expected a Unix timestamp")
     seconds = value / 1000 if millis else value
     if not _MIN_TS <= seconds <= _MAX_TS:
-        raise MalformedDelivery(where, "the timestamp is out of range")
+        raise UnreadablePayload(where, "the timestamp is out of range")
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
@@ -89,7 +89,7 @@ def _identifier(uri: str, where: str) -> str:
     try:
         return parse_identifier(uri).uri
     except InvalidIdentifier as exc:
-        raise MalformedDelivery(where, str(exc)) from exc
+        raise UnreadablePayload(where, str(exc)) from exc
 
 
 def _sha256_hex(value: Any) -> str | None:
@@ -146,9 +146,9 @@ def _whatsapp_content(message: dict[str, Any], kind: str, where: str) -> dict[st
         location = _obj(body, f"{where}.location")
         lat, lon = location.get("latitude"), location.get("longitude")
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon)):
-            raise MalformedDelivery(f"{where}.location", "latitude and longitude are numbers")
+            raise UnreadablePayload(f"{where}.location", "latitude and longitude are numbers")
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise MalformedDelivery(f"{where}.location", "latitude or longitude out of range")
+            raise UnreadablePayload(f"{where}.location", "latitude or longitude out of range")
         place = {k: location[k] for k in ("name", "address", "url") if isinstance(location.get(k), str)}
         label = ", ".join(v for v in (place.get("name"), place.get("address")) if v)
         return {
@@ -189,7 +189,7 @@ def _whatsapp_content(message: dict[str, Any], kind: str, where: str) -> dict[st
         target = _str(reaction.get("message_id"), f"{where}.reaction.message_id", limit=SHORT_MAX)
         emoji = reaction.get("emoji")  # absent when a reaction is removed
         if emoji is not None and not isinstance(emoji, str):
-            raise MalformedDelivery(f"{where}.reaction.emoji", "expected a string")
+            raise UnreadablePayload(f"{where}.reaction.emoji", "expected a string")
         return {
             "text": emoji or "",
             "reaction": {"message_ref": target, "emoji": emoji or None},
@@ -212,7 +212,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         wamid = _str(message.get("id"), f"{at}.id")
         sender = _str(message.get("from"), f"{at}.from", limit=32)
         if not sender.isdigit():
-            raise MalformedDelivery(f"{at}.from", "a WhatsApp id is the number's digits")
+            raise UnreadablePayload(f"{at}.from", "a WhatsApp id is the number's digits")
         kind = _str(message.get("type"), f"{at}.type", limit=64)
         content = _whatsapp_content(message, kind, at)
         if content is None:
@@ -244,7 +244,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             continue
         recipient = _str(status.get("recipient_id"), f"{at}.recipient_id", limit=32)
         if not recipient.isdigit():
-            raise MalformedDelivery(f"{at}.recipient_id", "a WhatsApp id is the number's digits")
+            raise UnreadablePayload(f"{at}.recipient_id", "a WhatsApp id is the number's digits")
         data = {"channel": "whatsapp", "message_ref": wamid, "status": state}
         errors = _list(status.get("errors"), f"{at}.errors")
         if errors and isinstance(errors[0], dict):
@@ -385,12 +385,12 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
 def translate(payload: Any, *, source: str) -> Translation:
     """Every event one delivery carries, in its order, and what it carried that the hub does not use.
 
-    Raises MalformedDelivery naming the first thing that is not as Meta documents it.
+    Raises UnreadablePayload naming the first thing that is not as Meta documents it.
     """
     payload = _obj(payload, "$")
     kind = payload.get("object")
     if not isinstance(kind, str):
-        raise MalformedDelivery("$.object", "expected the kind of delivery")
+        raise UnreadablePayload("$.object", "expected the kind of delivery")
     out = Translation()
     platform = OBJECTS.get(kind)
     entries = _list(payload.get("entry"), "$.entry", required=True)

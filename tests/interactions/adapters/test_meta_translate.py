@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from interactions.adapters.meta.signature import challenge, signature_valid
-from interactions.adapters.meta.translate import MalformedDelivery, translate
+from interactions.adapters.meta.translate import UnreadablePayload, translate
 from tests.interactions.adapters import meta_payloads as m
 
 SOURCE = "/hooks/meta/main"
@@ -250,7 +250,7 @@ def test_messenger_echoes_and_reads_are_ignored():
     ],
 )
 def test_malformed_deliveries_name_where(payload, where):
-    with pytest.raises(MalformedDelivery) as exc:
+    with pytest.raises(UnreadablePayload) as exc:
         translate(payload, source=SOURCE)
     assert exc.value.where == where
 
