@@ -9,6 +9,8 @@ with PROFILE_EVENTS (default 50,000; 5,000 under BENCH_QUICK) events of the benc
   read models are subscriptions, applied by no runner here, as they are off the request's path);
 - `batch`: 20 POSTs of 500 events, the same way;
 - `rebuild`: `rebuild_projections` over the seeded log;
+- `wakeup`: 300 times, one one-event POST, then one pass of a subscription runner (in-process) that applies
+  it: the runner's cost per wake-up under single-event traffic, beside the request's, in one tree;
 - `replay`: a subscription runner (hub.runner.Runner, in-process) applying the whole seeded log to the read
   models from position 0, as `run_subscriptions` does with a backlog (each round first empties the read
   models and sets the subscriptions back to 0, untimed).
@@ -30,7 +32,7 @@ from datetime import UTC, datetime
 from bench import common
 from bench.traffic import Traffic
 
-PROFILES = ("single", "batch", "rebuild", "replay")
+PROFILES = ("single", "batch", "rebuild", "replay", "wakeup")
 EVENTS = int(common.size("PROFILE_EVENTS", 50_000, 5_000))
 SCRATCH_DB = os.environ.get("THREADLINE_PROFILE_DB", "threadline_profile")
 SINGLE_REQUESTS, BATCHES, BATCH = 300, 20, 500
@@ -98,6 +100,8 @@ def _work(name: str, raw: str, traffic: Traffic, round_: int) -> tuple[Callable[
 
     if name == "replay":
         return _replay(), StoredEvent.objects.count()
+    if name == "wakeup":
+        return _wakeups(post, traffic.events(SINGLE_REQUESTS, offset=offset)), SINGLE_REQUESTS
     from hub.rebuild import rebuild
 
     return rebuild, StoredEvent.objects.count()
@@ -121,6 +125,23 @@ def _replay() -> Callable[[], None]:
     def work() -> None:
         while runner.pass_once():
             pass
+
+    return work
+
+
+def _wakeups(post: Callable[[list[dict]], None], events: list[dict]) -> Callable[[], None]:
+    from hub import subscriptions
+    from hub.runner import Runner
+
+    runner = Runner(owner="bench-profile")
+    subscriptions.ensure_rows(runner.names)
+    while runner.pass_once():  # untimed: the log seeded before and the rounds before
+        pass
+
+    def work() -> None:
+        for event in events:
+            post([event])
+            runner.pass_once()
 
     return work
 

@@ -1,30 +1,33 @@
 """How long appends hold the global append lock, written down for the benchmark when it asks.
 
-With THREADLINE_APPEND_HOLD_LOG set, each append notes the time just before it asks for the lock (the lean
-path: just before the round trip that takes it) and again when its transaction has committed, and appends
-`<path> <seconds>` to `<prefix>.<pid>`. That is an upper bound of the hold: it includes the request's way
-to the server before the lock is granted and the waiting for it, if another append holds it. `path` is
-`lean` or `locked` (see hub.store). An append undone to its savepoint (a collision) notes nothing.
+With THREADLINE_APPEND_HOLD_LOG set, each append notes when the lock was granted (the lean path: the
+database's clock_timestamp() just after hub_append took it; the locked path: just after it returned) and
+again when its transaction has committed (the COMMIT's answer received), and appends `<path> <seconds>` to
+`<prefix>.<pid>`. The database runs on the same machine, so the clocks agree; the time for the COMMIT's
+answer to come back is counted in. `path` is `lean` or `locked` (see hub.store).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 
 
-def start(path: str) -> None:
+def start(path: str, *, since: datetime | None = None) -> None:
+    """Note this append's hold when its transaction commits: from `since` (when the database granted the
+    lock, by its clock: the same machine's) or else from now (just after the lock was granted)."""
     prefix = settings.THREADLINE_APPEND_HOLD_LOG
     if not prefix:
         return
-    began = time.perf_counter()
+    began = since.timestamp() if since is not None else time.time()
 
     def note() -> None:
         with open(f"{prefix}.{os.getpid()}", "a", encoding="utf-8") as out:
-            out.write(f"{path} {time.perf_counter() - began:.6f}\n")
+            out.write(f"{path} {time.time() - began:.6f}\n")
 
     transaction.on_commit(note, robust=True)
 

@@ -9,6 +9,7 @@ from typing import Protocol
 from django.db import connection, transaction
 
 from hub import log
+from hub.backends.base import LeanAppendRefused
 from hub.events import RecordedEvent
 from hub.models import ProjectionCheckpoint
 
@@ -108,27 +109,28 @@ class Failure:
     error: str
 
 
-def apply_new(new_events: list[RecordedEvent]) -> list[Failure]:
-    """Apply the events an append is writing to every inline projector, each in a savepoint.
+def names() -> list[str]:
+    return list(_projectors)
 
-    For the lean append (hub.store): it runs before the append lock is taken, when the events' positions are
-    not known yet (`position` is 0 in them; projectors must not read it). Every projector must be healthy
-    (see `healthy`). A projector that raises is rolled back to its savepoint and returned as a Failure: the
-    events are appended all the same (the log is the truth), and the caller records the failure once the
-    positions are known (`record_failures`).
+
+def apply_new(new_events: list[RecordedEvent]) -> None:
+    """Apply the events a lean append is writing to every inline projector (hub.store).
+
+    It runs before the append lock is taken, when the events' positions are not known yet (`position` is 0
+    in them; projectors must not read it), and with no savepoint per projector: a projector that raises
+    makes the append refuse to go on (LeanAppendRefused), the lean attempt is undone, and the locked path
+    applies each projector in a savepoint and records the failure, so the event is appended all the same.
     """
-    failures: list[Failure] = []
     for projector in _projectors.values():
         handled = [event for event in new_events if event.type in projector.types]
-        if not handled:
-            continue
-        try:
-            with transaction.atomic():
+        if handled:
+            try:
                 projector.apply_all(handled)
-        except Exception as exc:  # a projector bug must not lose the event being appended
-            logger.exception("projection %s failed on an append", projector.name)
-            failures.append(Failure(projector.name, f"{exc.__class__.__name__}: {exc}"[:2000]))
-    return failures
+            except Exception as exc:
+                logger.warning(
+                    "projection %s failed on a lean append; appending the locked way", projector.name
+                )
+                raise LeanAppendRefused(f"projection {projector.name} failed: {exc}") from exc
 
 
 def record_failures(failures: list[Failure], first_position: int) -> None:

@@ -6,12 +6,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from hub import holds, log, projections, storable, subscriptions
 from hub.backends import backend
-from hub.backends.base import stored_to_recorded
+from hub.backends.base import LeanAppendRefused, stored_to_recorded
 from hub.errors import UnstorableEvents, WrongExpectedVersion
 from hub.events import NO_STREAM, AppendResult, NewEvent, RecordedEvent
 from hub.models import StoredEvent
@@ -84,27 +84,24 @@ def append(
     Where the backend can (PostgreSQL), the append is lean: the duplicates and stream versions are read,
     the rows built and the inline projections applied before the global append lock is taken; then one
     round trip takes the lock, numbers and inserts the rows and queues the NOTIFY, and the COMMIT follows.
-    The lock is held for that round trip and the COMMIT, whatever the projections cost. If a concurrent
-    append wrote a colliding row meanwhile (the same (source, id), or the same stream version), the INSERT
-    fails, everything since the savepoint is undone, and the append is done again the locked way: the lock
-    first, then the reads and the writes. So is every append while an inline projection is failed or new.
+    The lock is held for that round trip and the COMMIT, whatever the projections cost. If that cannot go
+    on (a row collides with one a concurrent append committed meanwhile, the same (source, id) or the same
+    stream version; an inline projection raised, or is failed or new), everything since its savepoint is
+    undone and the append is done again the locked way: the lock first, then the reads and the writes, each
+    inline projection in a savepoint of its own, its failure recorded.
     """
     if errors := unstorable(events):
         raise UnstorableEvents(errors)
     expected_versions = dict(expected_versions or {})
     db = backend()
+    if db.lean_appends:
+        try:
+            with transaction.atomic():
+                return _lean(db, events, expected_versions, deduplicate and not looked_up)
+        except LeanAppendRefused:
+            pass  # rolled back to its savepoint: decide again, holding the lock
     with transaction.atomic():
-        if db.lean_appends and projections.healthy():
-            try:
-                with transaction.atomic():
-                    return _lean(db, events, expected_versions, deduplicate and not looked_up)
-            except _Collided:
-                pass  # rolled back to the savepoint: decide again, holding the lock
         return _locked(db, events, expected_versions, deduplicate)
-
-
-class _Collided(Exception):
-    """A row of a lean append collided with one committed since its reads."""
 
 
 def _rows(
@@ -162,17 +159,12 @@ def _lean(
         # Positions are not known before the lock: the inline projections see 0 and must not read it.
         for row in rows:
             row.position = 0
-        failures = projections.apply_new([stored_to_recorded(row) for row in rows])
-        holds.start("lean")
-        try:
-            positions = db.append_serialised(rows, log.LOG_CHANNEL)
-        except IntegrityError as exc:
-            raise _Collided from exc
+        projections.apply_new([stored_to_recorded(row) for row in rows])
+        positions, locked_at = db.append_serialised(rows, log.LOG_CHANNEL, projections.names())
+        holds.start("lean", since=locked_at)
         for row, position in zip(rows, positions, strict=True):
             row.position = position
         written = [stored_to_recorded(row) for row in rows]
-        if failures:
-            projections.record_failures(failures, positions[0])
         if settings.THREADLINE_SUBSCRIPTIONS_EAGER:
             subscriptions.apply_eagerly()
     return _results(events, originals, written, row_of)
@@ -181,8 +173,8 @@ def _lean(
 def _locked(
     db, events: Sequence[NewEvent], expected_versions: dict[str, int], deduplicate: bool
 ) -> list[AppendResult]:
-    holds.start("locked")
     log.append_lock()
+    holds.start("locked")
     originals = log.existing((e.source, e.id) for e in events) if deduplicate else {}
     streams = sorted({e.stream for e in events} | set(expected_versions))
     new_keys = {(e.source, e.id) for e in events} - set(originals)

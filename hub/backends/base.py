@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -22,6 +23,10 @@ OnUnreadable = Callable[[int, Exception], None]
 def report_unreadable(position: int, exc: Exception) -> None:
     """The default for a row that cannot be read: an error in the log, with its position and why."""
     logger.error("log position %s cannot be read and is left out (%s: %s)", position, type(exc).__name__, exc)
+
+
+class LeanAppendRefused(Exception):
+    """A lean append cannot go on (a collision, an inline projection behind): append the locked way."""
 
 
 class Backend:
@@ -75,10 +80,13 @@ class Backend:
         `keys`, and each existing stream's version."""
         return (self.existing(keys) if keys else {}), self.stream_versions(streams)[0]
 
-    def append_serialised(self, rows: list[StoredEvent], channel: str) -> list[int]:
+    def append_serialised(
+        self, rows: list[StoredEvent], channel: str, inline: Sequence[str]
+    ) -> tuple[list[int], datetime]:
         """Take the append lock, write `rows` at the next positions, in order, queue a wake-up on `channel`,
-        all in one round trip; return the positions. A row colliding with a committed one raises
-        IntegrityError, and nothing is written."""
+        all in one round trip; return the positions and when the lock was granted. Nothing is written, and
+        LeanAppendRefused is raised, if a row collides with a committed one or an inline projection of
+        `inline` is failed or new."""
         raise NotImplementedError
 
     def read_after(

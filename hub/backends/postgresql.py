@@ -12,20 +12,22 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection, models
+from django.db import DatabaseError, IntegrityError, connection, models
 from django.db.models import Q
 from psycopg.types.json import Jsonb
 
-from hub.backends.base import Backend, M, quote
+from hub.backends.base import Backend, LeanAppendRefused, M, quote
 from hub.events import LOG_COLUMNS, RecordedEvent, recorded
 from hub.models import StoredEvent
 
 # A fixed key for the transaction-scoped advisory lock that serialises appends.
 APPEND_LOCK_KEY = zlib.crc32(b"threadline.hub.append")
+FEW_ROWS = 16  # up to this many rows, copy_values INSERTs rather than COPYs
 _LOG_COLUMNS_OF_E = ", ".join(f"e.{name.strip()}" for name in LOG_COLUMNS.split(","))
 
 
@@ -174,7 +176,9 @@ class PostgresqlBackend(Backend):
                 originals[(event.source, event.id)] = event
         return originals, versions
 
-    def append_serialised(self, rows: list[StoredEvent], channel: str) -> list[int]:
+    def append_serialised(
+        self, rows: list[StoredEvent], channel: str, inline: Sequence[str]
+    ) -> tuple[list[int], datetime]:
         columns = (
             [r.source for r in rows],
             [r.event_id for r in rows],
@@ -187,12 +191,20 @@ class PostgresqlBackend(Backend):
             [Jsonb(r.data) for r in rows],
             [Jsonb(r.metadata) for r in rows],
         )
-        ((positions,),) = fetch(
-            "SELECT hub_append(%b, %b, %b, %b::text[], %b::text[], %b::text[], %b::text[], %b::text[],"
-            " %b::bigint[], %b::timestamptz[], %b::smallint[], %b::jsonb[], %b::jsonb[])",
-            [APPEND_LOCK_KEY, channel, rows[0].recorded_at, *columns],
-        )
-        return positions
+        try:
+            ((positions, locked_at),) = fetch(
+                "SELECT * FROM hub_append(%b, %b, %b, %b::text[], %b::text[], %b::text[], %b::text[],"
+                " %b::text[], %b::text[], %b::bigint[], %b::timestamptz[], %b::smallint[], %b::jsonb[],"
+                " %b::jsonb[])",
+                [APPEND_LOCK_KEY, channel, rows[0].recorded_at, list(inline), *columns],
+            )
+        except IntegrityError as exc:
+            raise LeanAppendRefused("a row collides with one committed since it was decided") from exc
+        except DatabaseError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == "TL001":
+                raise LeanAppendRefused(str(exc.__cause__)) from exc
+            raise
+        return positions, locked_at
 
     def write_events(self, rows: list[StoredEvent], positions: list[int]) -> None:
         # Positions reserved, then COPY: bulk_create's INSERT .. RETURNING quoted values in Python.
@@ -273,6 +285,21 @@ class PostgresqlBackend(Backend):
         fields = meta.concrete_fields
         json_columns = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
         columns = ", ".join(quote(f.column) for f in fields)
+        if len(rows) <= FEW_ROWS:
+            # A few rows (a request's new customer, thread or identifier): one INSERT is one round trip, a
+            # COPY two (its start is answered before the data goes).
+            values = [
+                Jsonb(value) if i in json_columns and value is not None else value
+                for row in rows
+                for i, value in enumerate(row)
+            ]
+            one = f"({', '.join(['%s'] * len(fields))})"
+            with cursor() as cur:
+                cur.execute(
+                    f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([one] * len(rows))}",
+                    values,
+                )
+            return
         with cursor() as cur, cur.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for values in rows:
                 if json_columns:
