@@ -138,6 +138,9 @@ THREADLINE_SECRETS_KEY = env.list("THREADLINE_SECRETS_KEY", default=[])
 # The hub's public base URL (https://hub.example.com), as providers call it. Twilio signs the URL it called,
 # so behind a proxy that terminates TLS or rewrites the host, set this; empty: the URL as the request came.
 THREADLINE_PUBLIC_URL = env.str("THREADLINE_PUBLIC_URL", default="")
+# The largest raw message the inbound e-mail hook takes (the API's other bodies stay within 1 MiB): 25 MB,
+# what the common mail services accept. It is parsed as it streams in, never held whole beside its parse.
+THREADLINE_EMAIL_MAX_BYTES = env.int("THREADLINE_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
 
 # A new event continues a customer's open thread active within this many hours (unless its topic differs).
 THREADLINE_CONTINUATION_WINDOW_HOURS = env.float("THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0)

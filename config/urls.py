@@ -8,6 +8,7 @@ from interactions.api import health
 
 urlpatterns = [
     path("api/v1/", include("interactions.api.urls")),
+    path("hooks/", include("interactions.adapters.urls")),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -12,10 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from interactions.adapters.hooks import Translation
 from interactions.catalogue.schemas import SHORT_MAX, TEXT_MAX
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
@@ -34,12 +34,6 @@ class UnreadablePayload(ValueError):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.message = message
-
-
-@dataclass
-class Translation:
-    events: list[dict[str, Any]] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # what was left out, one kind per item
 
 
 def _key(value: str) -> str:
