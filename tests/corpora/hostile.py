@@ -268,3 +268,73 @@ FRAME_CASES = [
         "1e400 as the cursor", "bad_frame", "after", op="subscribe", topics=["agent:me"], after=raw("1e400")
     ),
 ]
+
+
+# --- 7. The adapters' hooks: deliveries that pass their signature or secret but cannot be taken ------------
+# Each gets a 400 (naming where, when the delivery is JSON), 413 or 415 problem and writes nothing
+# (tests/interactions/adapters/test_hook_hostile_input.py signs each Meta body with the app secret and sends
+# each e-mail with the connection's bearer secret).
+
+
+@dataclass(frozen=True)
+class HookCase:
+    name: str
+    hook: str  # "meta" (POST /hooks/meta/<name>/webhook) or "email" (POST /hooks/email/<name>/inbound)
+    body: bytes
+    status: int
+    field: str | None = None  # the field or JSON path a 400 names, when it names one
+    content_type: str = "application/json"
+
+
+def _wa(message: dict[str, Any] | None = None, **value: Any) -> dict[str, Any]:
+    """A WhatsApp Cloud API delivery of one message (or of `value`'s lists)."""
+    base = {"from": "15551234567", "id": "wamid.hostile", "timestamp": "1795428000", "type": "text"}
+    messages = [{**base, "text": {"body": "hello"}, **(message or {})}] if message is not None else []
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {"messages": messages, **value}}]}],
+    }
+
+
+def meta(name: str, payload: Any, field_: str | None, status: int = 400) -> HookCase:
+    body = payload if isinstance(payload, bytes) else as_json(payload).encode("utf-8", "surrogatepass")
+    return HookCase(name, "meta", body, status, field_)
+
+
+_AT = "$.entry[0].changes[0].value.messages[0]"
+
+
+def mail(name: str, raw: bytes, status: int = 400, content_type: str = "message/rfc822") -> HookCase:
+    return HookCase(name, "email", raw, status, None, content_type)
+
+
+HOOK_CASES = [
+    meta("NUL in a WhatsApp text", _wa({"text": {"body": "a\x00b"}}), "data.text"),
+    meta("lone surrogate in a WhatsApp text", _wa({"text": {"body": "a\ud800"}}), "data.text"),
+    meta("a body nested 10,000 deep", {"object": "page", "entry": deep()}, None),
+    meta("1e400 as a timestamp", _wa({"timestamp": raw("1e400")}), None),
+    meta("a timestamp in 2200", _wa({"timestamp": "7258118400"}), f"{_AT}.timestamp"),
+    meta("a wamid of 999 bytes", _wa({"id": "é" * 499 + "x"}), f"{_AT}.id"),
+    meta("a WhatsApp id that is not digits", _wa({"from": "+1555123"}), f"{_AT}.from"),
+    meta("a WhatsApp id that is no possible number", _wa({"from": "1"}), f"{_AT}.from"),
+    meta("a latitude of 1e400", _wa({"type": "location", "location": {"latitude": raw("1e400")}}), None),
+    meta("a latitude out of range", _wa({"type": "location", "location": {"latitude": 91, "longitude": 0}}),
+         f"{_AT}.location"),
+    meta("a text body that is a number", _wa({"text": {"body": 7}}), f"{_AT}.text.body"),
+    meta("entry that is an object", {"object": "page", "entry": {"id": "1"}}, "$.entry"),
+    meta("a Messenger sender with NUL", {"object": "page", "entry": [{"id": "1", "messaging": [
+        {"sender": {"id": "12\x0034"}, "timestamp": 1795428000000, "message": {"mid": "m_1", "text": "x"}},
+    ]}]}, "$.entry[0].messaging[0].sender.id"),
+    meta("a body that is not UTF-8", b'{"object": "page\xff"}', None),
+    meta("NaN", b'{"object": "page", "entry": [], "n": NaN}', None),
+    mail("no header at all", b"only words\r\n"),
+    mail("a From without an address", b"From: nobody\r\nSubject: x\r\n\r\nbody\r\n"),
+    mail("a From holding a card number", b"From: 4111111111111111@example.com\r\n\r\nbody\r\n"),
+    mail("a form without the email field",
+         b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--b--\r\n",
+         content_type="multipart/form-data; boundary=b"),
+    mail("a form cut short", b"--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nFrom: a@b.c",
+         content_type="multipart/form-data; boundary=b"),
+    mail("a form without a boundary", b"--b--\r\n", content_type="multipart/form-data"),
+    mail("a JSON body", b'{"email": "From: a@b.c"}', 415, "application/json"),
+]  # fmt: skip

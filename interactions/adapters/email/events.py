@@ -45,6 +45,19 @@ def _cut(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else None
 
 
+def _clean(value: Any) -> Any:
+    """Text as the log can hold it. Mail is old and lax: a header of raw 8-bit bytes comes out of the parser
+    as surrogate escapes, which become U+FFFD here, and a NUL (which no log reader could read back) is
+    dropped; refusing the message for them would bounce a customer's mail over their client's habits."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
 def _mailto(address: str, field: str) -> str:
     try:
         return parse_identifier(f"mailto:{address}").uri
@@ -102,7 +115,7 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
         "source": source,
         "type": "message.received",
         "subject": subject,
-        "data": data,
+        "data": _clean(data),
     }
     if parsed.date is not None and now - DATE_TRUSTED_PAST <= parsed.date <= now + DATE_TRUSTED_FUTURE:
         event["time"] = parsed.date.isoformat()

@@ -221,3 +221,17 @@ def test_a_large_attachment_is_hashed_in_slices(monkeypatch):
     (attachment,) = parse_bytes(raw).attachments
     assert attachment.sha256 == hashlib.sha256(emails.PDF_BYTES).hexdigest()
     assert attachment.size == len(emails.PDF_BYTES)
+
+
+def test_raw_8bit_headers_and_nul_become_text_the_log_can_hold():
+    raw = (
+        b"From: Jos\xe9 <jose@example.com>\r\nSubject: caf\xe9 \x00x\r\nMessage-ID: <a\xe9@x>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nbody caf\xe9 nul\x00 end\r\n"
+    )
+    data = email_event(parse_bytes(raw), source="/s", now=NOW)["data"]
+    assert data["sender_name"] == "Jos\ufffd"
+    assert data["subject_line"] == "caf\ufffd x"
+    assert data["text"] == "body caf\ufffd nul end"
+    assert all(
+        "\x00" not in v and not any(0xD800 <= ord(c) <= 0xDFFF for c in v) for v in map(str, data.values())
+    )
