@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -28,13 +30,19 @@ READ_SIZE = 64 * 1024  # bytes read from the request at a time
 
 
 def _given_secret(request: HttpRequest) -> str | None:
-    """The connection secret as the caller sent it: `Authorization: Bearer <secret>`, or for a service that
-    is only given a URL, `?secret=<secret>` (once; the logs redact it)."""
+    """The connection secret as the caller sent it: `Authorization: Bearer <secret>`, or, for a service that
+    is only given a URL, the query parameter `secret` (the logs redact it).
+
+    The query is read strictly, as the websocket's token is: the name spelled out (`%73ecret` is refused),
+    once. A credential has one way of being written, the one the log filter is sure to know."""
     scheme, _, value = (request.META.get("HTTP_AUTHORIZATION") or "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    given = request.GET.getlist("secret")
-    return given[0] if len(given) == 1 else None
+    pairs = [item.partition("=") for item in (request.META.get("QUERY_STRING") or "").split("&") if item]
+    named = [(name, given) for name, _, given in pairs if unquote_plus(name).lower() == "secret"]
+    if len(named) != 1 or named[0][0] != "secret":
+        return None
+    return unquote_plus(named[0][1]) or None
 
 
 def _chunks(request: HttpRequest):
