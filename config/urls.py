@@ -1,4 +1,4 @@
-"""Top-level URLs: the API, its OpenAPI schema and docs, health checks and the admin."""
+"""Top-level URLs: the API, its OpenAPI schema and docs, the providers' hooks, health checks and the admin."""
 
 from django.contrib import admin
 from django.urls import include, path

@@ -24,7 +24,9 @@ from interactions.catalogue.schemas import (
     CallbackRequestedData,
     CallbackScheduledData,
     CallEndedData,
+    CallRecordedData,
     CallStartedData,
+    CallTranscribedData,
     CallTransferredData,
     CustomerCreatedData,
     CustomerIdentifiedData,
@@ -91,6 +93,20 @@ _TYPES = [
         1,
         CallTransferredData,
         "A voice call moved to another agent or queue.",
+        **_CHANNEL,
+    ),
+    EventType(
+        "call.recorded",
+        1,
+        CallRecordedData,
+        "A call's recording is ready or failed: its id and length (the audio stays with the provider).",
+        **_CHANNEL,
+    ),
+    EventType(
+        "call.transcribed",
+        1,
+        CallTranscribedData,
+        "The transcript of a call's recording (card numbers masked), or its failure.",
         **_CHANNEL,
     ),
     EventType(
@@ -183,6 +199,9 @@ CALLBACK_ASKING_TYPES = frozenset(
 INBOUND_TYPES = frozenset({"message.received", "callback.requested"})
 # Events that count as a contact with the customer, per channel, unless a machine wrote them.
 CONTACT_TYPES = frozenset({"message.received", "message.sent", "call.started"})
+# Events about an earlier message or call (named by `message_ref` or `conversation_ref`): they join its thread
+# even long after it was resolved, reopen nothing and are no contact; the customer did not write them.
+FOLLOWING_TYPES = frozenset({"message.status", "call.recorded", "call.transcribed"})
 
 
 def automated(data: dict[str, Any]) -> bool:

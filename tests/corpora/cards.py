@@ -499,6 +499,35 @@ def post_callback_outcomes(hub: Hub, fmt: str, values: list[str]) -> None:
     _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/outcome", outcome, format="json"))
 
 
+def _twilio_post(hub: Hub, purpose: str, params: dict[str, str]) -> HttpResponse:
+    """A form posted to the corpus's Twilio connection, signed with Twilio's own validator."""
+    from interactions.connections.models import Connection
+    from interactions.connections.services import connection_create
+    from tests.interactions.adapters import twilio_payloads as tw
+
+    if not Connection.objects.filter(name="corpus").exists():
+        connection_create(provider="twilio", name="corpus", secrets={"auth_token": tw.AUTH_TOKEN})
+    return tw.signed_post(hub.integration, f"/hooks/twilio/corpus/{purpose}", params)
+
+
+def post_twilio_message(hub: Hub, fmt: str, values: list[str]) -> None:
+    """An SMS and a WhatsApp message through Twilio's hook: Body and ProfileName (a WhatsApp name)."""
+    from tests.interactions.adapters import twilio_payloads as tw
+
+    _created(_twilio_post(hub, "messaging", tw.inbound_sms(Body=JOIN.join(values))))
+    for value in values:
+        _created(_twilio_post(hub, "messaging", tw.inbound_whatsapp(Body=f"card {value}", ProfileName=value)))
+
+
+def post_twilio_transcript(hub: Hub, fmt: str, values: list[str]) -> None:
+    """A call's transcription through Twilio's hook (its status callback first)."""
+    from tests.interactions.adapters import twilio_payloads as tw
+
+    call, recording = tw.sid("CA"), tw.sid("RE")
+    _created(_twilio_post(hub, "voice", tw.call_status(call, "completed")))
+    _created(_twilio_post(hub, "transcription", tw.transcription(call, recording, JOIN.join(values))))
+
+
 # --- The adapters' hooks: a provider's delivery, authenticated as the provider would ---------------------
 
 HOOK_MAIL_SECRET = "card-corpus-mail-secret"
@@ -582,6 +611,8 @@ STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "callback request and cancel reasons": post_callback_request_and_cancel,
     "callback decline reason": post_callback_decline,
     "callback outcome notes and the next offer's context": post_callback_outcomes,
+    "Twilio message Body and WhatsApp ProfileName": post_twilio_message,
+    "Twilio call transcript": post_twilio_transcript,
     "inbound e-mail body, subject and attachment names": post_email,
     "Meta WhatsApp texts and captions": post_whatsapp,
 }

@@ -270,6 +270,116 @@ FRAME_CASES = [
 ]
 
 
+# --- Twilio's hooks (interactions/adapters/twilio): signed form posts answered 400 naming the parameter (or
+# the event field the pipeline refused); nothing written, nothing counted. Played by
+# tests/interactions/adapters/test_twilio.py, signed with Twilio's own validator.
+
+
+@dataclass(frozen=True)
+class TwilioCase:
+    name: str
+    purpose: str  # the hook: messaging, message-status, voice, recording, transcription
+    build: Any  # () -> the form parameters (a dict, or a list of pairs for repeated names)
+    status: int
+    field: str  # a Twilio parameter, or the event field the pipeline names
+
+    def params(self) -> Any:
+        return self.build()
+
+
+def _twilio() -> Any:
+    from tests.interactions.adapters import twilio_payloads
+
+    return twilio_payloads
+
+
+def _sms(**overrides: str) -> Any:
+    return lambda: _twilio().inbound_sms(**overrides)
+
+
+def _call(status: str = "completed", **overrides: str) -> Any:
+    return lambda: _twilio().call_status(_twilio().sid("CA"), status, **overrides)
+
+
+TWILIO_CASES = [
+    TwilioCase("NUL in Body", "messaging", _sms(Body="hello\x00"), 400, "data.text"),
+    TwilioCase("Body over 20,000 characters", "messaging", _sms(Body="x" * 20_001), 400, "Body"),
+    TwilioCase(
+        "MessageSid with a path in it", "messaging", _sms(MessageSid="SM../../etc/passwd"), 400, "MessageSid"
+    ),
+    TwilioCase(
+        "MessageSid sent twice",
+        "messaging",
+        lambda: [*_twilio().inbound_sms().items(), ("MessageSid", "SM" + "0" * 32)],
+        400,
+        "MessageSid",
+    ),
+    TwilioCase("NumMedia 1e400", "messaging", _sms(NumMedia="1e400"), 400, "NumMedia"),
+    TwilioCase("NumMedia -1", "messaging", _sms(NumMedia="-1"), 400, "NumMedia"),
+    TwilioCase("NumMedia 99", "messaging", _sms(NumMedia="99"), 400, "NumMedia"),
+    TwilioCase(
+        "MediaUrl0 over 2,048 characters",
+        "messaging",
+        _sms(NumMedia="1", MediaUrl0="https://x.example/" + "a" * 2048),
+        400,
+        "MediaUrl0",
+    ),
+    TwilioCase("NUL in From", "messaging", _sms(From="whatsapp:+15558675310\x00"), 400, "From"),
+    TwilioCase("From of 25 digits", "messaging", _sms(From="+" + "1" * 25), 400, "From"),
+    TwilioCase(
+        "From with a prefix that is no channel", "messaging", _sms(From="java script:+1555"), 400, "From"
+    ),
+    TwilioCase("NUL in ProfileName", "messaging", _sms(ProfileName="Jane\x00"), 400, "data.sender_name"),
+    TwilioCase(
+        "ErrorCode over 64 characters",
+        "message-status",
+        lambda: _twilio().message_status("SM" + "1" * 32, "failed", ErrorCode="3" * 65),
+        400,
+        "ErrorCode",
+    ),
+    TwilioCase(
+        "NUL in ErrorMessage",
+        "message-status",
+        lambda: _twilio().message_status("SM" + "1" * 32, "failed", ErrorMessage="x\x00"),
+        400,
+        "data.error_message",
+    ),
+    TwilioCase("CallDuration 1e400", "voice", _call(CallDuration="1e400"), 400, "CallDuration"),
+    TwilioCase("CallDuration of ten digits", "voice", _call(CallDuration="9999999999"), 400, "CallDuration"),
+    TwilioCase("CallDuration over a week", "voice", _call(CallDuration="604801"), 400, "CallDuration"),
+    TwilioCase("Timestamp that is no date", "voice", _call(Timestamp="yesterday"), 400, "Timestamp"),
+    TwilioCase(
+        "Timestamp without a zone",
+        "voice",
+        _call(Timestamp="Mon, 23 Nov 2026 10:05:00 -0000"),
+        400,
+        "Timestamp",
+    ),
+    TwilioCase("Timestamp in 9999", "voice", _call(Timestamp="Fri, 31 Dec 9999 23:59:59 +0000"), 400, "time"),
+    TwilioCase(
+        "RecordingDuration 1e400",
+        "recording",
+        lambda: _twilio().recording("CA" + "1" * 32, "RE" + "1" * 32, RecordingDuration="1e400"),
+        400,
+        "RecordingDuration",
+    ),
+    TwilioCase(
+        "RecordingChannels 3",
+        "recording",
+        lambda: _twilio().recording("CA" + "1" * 32, "RE" + "1" * 32, RecordingChannels="3"),
+        400,
+        "RecordingChannels",
+    ),
+    TwilioCase(
+        "NUL in TranscriptionText",
+        "transcription",
+        lambda: _twilio().transcription("CA" + "1" * 32, "RE" + "1" * 32, "a\x00b"),
+        400,
+        "data.text",
+    ),
+]
+
+
 # --- 7. The adapters' hooks: deliveries that pass their signature or secret but cannot be taken ------------
 # Each gets a 400 (naming where, when the delivery is JSON), 413 or 415 problem and writes nothing
 # (tests/interactions/adapters/test_hook_hostile_input.py signs each Meta body with the app secret and sends
