@@ -227,3 +227,20 @@ def test_an_unknown_or_revoked_connection_is_404(app):
 
 def test_other_methods_are_405(app):
     assert Client().put(URL).status_code == 405
+
+
+def test_a_status_joins_the_thread_of_the_agents_message_and_leaves_it_resolved(app, api, supervisor_api):
+    sent = post(
+        api,
+        type="message.sent",
+        subject="tel:+15551234567",
+        data={"channel": "whatsapp", "text": "Your parcel ships today", "message_ref": "wamid.AGENT1"},
+    )
+    assert supervisor_api.post(f"/api/v1/threads/{sent['thread_id']}/resolve").status_code == 201
+
+    (result,) = deliver(m.whatsapp(m.wa_value(statuses=[m.wa_status("read", wamid="wamid.AGENT1")]))).json()[
+        "results"
+    ]
+
+    assert result["thread_id"] == sent["thread_id"]
+    assert context(api, "tel:+15551234567")["open_threads"] == []
