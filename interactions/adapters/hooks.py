@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +23,13 @@ from django.http import HttpRequest, JsonResponse
 from hub.errors import ApplicationError, NotFound, UnstorableEvents
 from interactions.api.problems import PROBLEM_CONTENT_TYPE, error_problem, problem
 from interactions.connections.models import Connection
+from interactions.connections.sealing import SecretsUnreadable
 from interactions.connections.services import connection_get_live, deliveries_ignored
 from interactions.errors import InvalidEvents
 from interactions.ingestion.pipeline import IngestedEvent, connection_events_ingest
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+logger = logging.getLogger(__name__)
 
 
 class BadSignature(ApplicationError):
@@ -113,11 +116,15 @@ _STATUSES: list[tuple[type[ApplicationError], int, str]] = [
     (BadSignature, 403, "bad-signature"),
     (MalformedDelivery, 400, "malformed-delivery"),
     (DeliveryTooLarge, 413, "payload-too-large"),
+    # The hub's own fault (the secrets key changed): logged, and answered as a server error.
+    (SecretsUnreadable, 500, "secrets-unreadable"),
 ]
 
 
 def problem_response(exc: ApplicationError) -> JsonResponse:
     """The problem+json answer of a hook's error."""
+    if isinstance(exc, SecretsUnreadable):
+        logger.error("a connection's secrets cannot be read: %s", exc.detail)
     for cls, status, code in _STATUSES:
         if isinstance(exc, cls):
             body = problem(status, code, exc.detail, **exc.extra)

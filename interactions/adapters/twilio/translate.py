@@ -71,6 +71,8 @@ class _Params:
             self.errors.append({"field": name, "message": f"{name} was sent more than once"})
             return None
         value = values[0]
+        if not required and not value:
+            return None  # Twilio sends some parameters empty (ErrorCode, ProfileName): as if absent
         if len(value) > limit:
             self.errors.append({"field": name, "message": f"{name} is over {limit} characters"})
             return None

@@ -472,3 +472,12 @@ def test_a_sid_whose_hex_digits_pass_luhn_is_an_id_not_a_card(client, connection
     assert received.event_id == received.data["message_ref"] == message
     assert status.event_id == f"{message}/delivered"
     assert status.metadata["thread_id"] == received.metadata["thread_id"]
+
+
+def test_secrets_the_key_no_longer_opens_answer_500_and_write_nothing(client, connection):
+    before = store_snapshot()
+    with override_settings(THREADLINE_SECRETS_KEY=["a-key-that-did-not-seal-it"]):
+        body = problem(post(client, "messaging", tw.inbound_sms()), 500)
+    assert body["type"].endswith("/secrets-unreadable")
+    assert tw.AUTH_TOKEN not in str(body)
+    assert store_snapshot() == before
