@@ -305,6 +305,11 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
             field_name = change.get("field") if isinstance(change, dict) else None
             out.ignored.append(f"{platform}.field.{field_name}")
         return
+    if "messaging" not in entry:
+        # Another documented list (`standby`, for a page whose conversation another app handles): not ours.
+        kinds = [k for k in entry if k not in ("id", "time")] or ["empty"]
+        out.ignored += [f"{platform}.entry.{kind}" for kind in kinds]
+        return
     for i, item in enumerate(_list(entry.get("messaging"), f"{where}.messaging", required=True)):
         at = f"{where}.messaging[{i}]"
         item = _obj(item, at)

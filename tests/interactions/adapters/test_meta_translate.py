@@ -187,6 +187,12 @@ def test_messenger_attachments_reactions_postbacks_and_deliveries():
     ]
 
 
+def test_a_messenger_standby_entry_is_ignored():
+    payload = {"object": "page", "entry": [{"id": "1", "time": 1, "standby": [{"sender": {"id": "6789"}}]}]}
+    result = translate(payload, source=SOURCE)
+    assert (result.events, result.ignored) == ([], ["messenger.entry.standby"])
+
+
 def test_messenger_echoes_and_reads_are_ignored():
     echo = m.social_message(is_echo=True)
     read = {
