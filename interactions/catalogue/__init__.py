@@ -34,6 +34,7 @@ from interactions.catalogue.schemas import (
     MessageReceivedData,
     MessageSentData,
     MessageStatusData,
+    NbaOutcomeData,
     NoteAddedData,
     ProfileUpdatedData,
     SurveyAnsweredData,
@@ -132,6 +133,16 @@ _TYPES = [
         "An agent became available, busy or offline.",
         **_HUB,
     ),
+    EventType(
+        "nba.taken", 1, NbaOutcomeData, "An agent took up a next best action the context recommended.", **_HUB
+    ),
+    EventType(
+        "nba.dismissed",
+        1,
+        NbaOutcomeData,
+        "An agent dismissed a next best action the context recommended.",
+        **_HUB,
+    ),
     # Callbacks: every step of a callback's life, on its `callback-<id>` stream and its thread's timeline.
     EventType(
         "callback.requested",
@@ -201,6 +212,8 @@ CONTACT_TYPES = frozenset({"message.received", "message.sent", "call.started"})
 # Events about an earlier message or call (named by `message_ref` or `conversation_ref`): they join its thread
 # even long after it was resolved, reopen nothing and are no contact; the customer did not write them.
 FOLLOWING_TYPES = frozenset({"message.status", "call.recorded", "call.transcribed"})
+# An agent's answer to a next best action (its take-up is counted per rule).
+NBA_TYPES = frozenset({"nba.taken", "nba.dismissed"})
 # Events that concern one agent by their `agent_id` (besides every callback step): assignments, presence.
 AGENT_TYPES = frozenset({"thread.assigned", "agent.status_changed"})
 
