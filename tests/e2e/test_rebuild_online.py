@@ -13,6 +13,7 @@ import threading
 import pytest
 from django.db import connection
 
+from hub import subscriptions
 from hub.models import StoredEvent, Subscription, SubscriptionState
 from hub.rebuild import online, rebuild
 from interactions.models import Role
@@ -92,7 +93,7 @@ def test_online_rebuild_under_concurrent_ingest_with_a_runner_ends_equal_to_an_o
         assert done.returncode == 0, done.stderr
         assert not appenders.errors, appenders.errors
         assert during > before_rebuild  # appends went on while the rebuild ran
-        assert "Rebuilt customers, threads, presence online" in done.stdout
+        assert f"Rebuilt {', '.join(subscriptions.registered())} online" in done.stdout
         assert max(appenders.positions) > head_before
         wait_for(caught_up, "the runner to apply the appends made during and after the rebuild")
         assert started["runner"].poll() is None  # the runner ran through the rebuild and the swap
