@@ -1,4 +1,4 @@
-"""Top-level URLs: the API, its OpenAPI schema and docs, health checks and the admin."""
+"""Top-level URLs: the API, its OpenAPI schema and docs, health checks, the admin, the desk and signing in."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("", include("interactions.desk.urls")),
 ]
 
 handler400 = "interactions.api.problems.bad_request"
