@@ -70,7 +70,7 @@ def _existing_principal(token_id: str, role: str, skills: list[str] | None) -> A
     if token is None or token.revoked_at is not None:
         raise PersonError(f"no live token with id {token_id}")
     if token.role != role:
-        raise PersonError(f"token {token_id} is a {token.role} token, not {role}")
+        raise PersonError(f"token {token_id} has the role {token.role}, not {role}")
     if Person.objects.filter(principal=token).exists():
         raise PersonError(f"token {token_id} already belongs to a person")
     if skills is not None:
