@@ -231,6 +231,11 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         expect(timeline(page).filter(has_text="Offered a goodwill credit")).to_have_count(1)
         expect(timeline(page).filter(has_text="Offered a goodwill credit")).to_contain_text("note")
 
+        # Take the thread: it is mine, in My work.
+        page.get_by_role("button", name="Assign to me").click()
+        expect(page.locator("#open-threads .thread-meta")).to_contain_text("assigned to me")
+        expect(page.locator("#work-list .thread-item")).to_have_count(1)
+
         # The network goes; three messages arrive meanwhile; it comes back: each shows exactly once.
         context.set_offline(True)
         expect(page.locator("#connection")).to_have_text("Offline")
@@ -248,6 +253,7 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         # A reload resumes on the same customer and shows the same, once.
         page.reload()
         expect(page.locator("#customer-title")).to_have_text("Jane Doe")
+        expect(page.get_by_label("My status")).to_have_value("available")
         expect(timeline(page)).to_have_count(10)
         post_events(base, gateway, [sms("After the reload", "reload-1")])
         expect(timeline(page).filter(has_text="After the reload")).to_have_count(1)
@@ -289,6 +295,14 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
             f"{base}/api/v1/callbacks/{callback['id']}", headers={"Authorization": f"Bearer {gateway.raw}"}
         )
         assert (status, stored["state"]) == (200, "completed")
+
+        # Resolve, then reopen.
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.locator("#open-empty")).to_be_visible()
+        expect(page.locator("#work-list .thread-item")).to_have_count(0)
+        page.locator("#resolved-threads").get_by_role("button", name=re.compile("^Reopen")).click()
+        expect(page.locator("#open-threads .thread")).to_have_count(1)
+        expect(timeline(page).filter(has_text="Is anyone there?")).to_have_count(1)
 
 
 def test_signing_in_is_required_and_a_supervisors_page_is_refused_to_an_agent(tmp_path):

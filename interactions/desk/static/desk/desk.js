@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 
 const KEY_POSITION = "threadline.desk.position";
 const KEY_CUSTOMER = "threadline.desk.customer";
+const KEY_STATUS = "threadline.desk.status";
 
 const state = {
   customerId: sessionStorage.getItem(KEY_CUSTOMER),
@@ -19,7 +20,7 @@ const state = {
   socket: null,
   subscribed: new Set(),
   retry: 0,
-  status: null,
+  status: sessionStorage.getItem(KEY_STATUS),
   offer: null,
 };
 
@@ -209,9 +210,13 @@ function showStatus(value) {
   if (select && value) select.value = value;
 }
 
+// The status the agent set stays set across a reload (the socket sends it again when it opens).
+showStatus(state.status);
+
 if (me.has_status) {
   $("status").addEventListener("change", (event) => {
     state.status = event.target.value;
+    sessionStorage.setItem(KEY_STATUS, state.status);
     if (send({ op: "status", value: state.status })) announce(`Status: ${state.status}`);
   });
 }
@@ -432,7 +437,11 @@ function drawSurveys(surveys) {
   $("surveys").replaceChildren(
     ...(entries.length
       ? entries.map(([metric, s]) =>
-          el("li", {}, `${metric.toUpperCase()} ${s.last}${s.trend ? ` (trend ${s.trend})` : ""}: ${(s.history || []).join(", ")}`),
+          el(
+            "li",
+            {},
+            `${metric.toUpperCase()} ${s.last}${s.trend ? `, trend ${s.trend}` : ""} (all: ${(s.history || []).join(", ")})`,
+          ),
         )
       : [el("li", { class: "muted" }, "none")]),
   );
@@ -643,7 +652,7 @@ function showOffer(callback, context, expiresAt) {
     ["Reason", callback.reason || "none given"],
     ["Attempt", String(callback.attempt)],
   ];
-  if (context.customer_local_time) rows.push(["Their local time", when(context.customer_local_time)]);
+  if (context.customer_local_time) rows.push(["Their local time", localTime(context)]);
   if (context.thread && context.thread.topic) rows.push(["Thread", context.thread.topic]);
   if ((callback.outcomes || []).length) rows.push(["Earlier attempts", callback.outcomes.map((o) => o.outcome || o).join(", ")]);
   if (customer.identifiers) rows.push(["Identifiers", customer.identifiers.join(", ")]);
@@ -672,6 +681,16 @@ function showOffer(callback, context, expiresAt) {
   if (!dialog.open) dialog.showModal();
   (accepted ? $("outcome") : $("offer-accept")).focus();
   announce(`Callback offer: ${$("offer-summary").textContent}`);
+}
+
+function localTime(context) {
+  const zone = context.customer_timezone;
+  try {
+    const time = new Date(context.customer_local_time).toLocaleString([], { timeZone: zone, timeStyle: "short" });
+    return `${time} (${zone})`;
+  } catch (_) {
+    return context.customer_local_time;
+  }
 }
 
 function offerProblem(error) {
