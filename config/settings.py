@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "hub",
     "interactions",
     "interactions.placement",
+    "interactions.reachability",
+    "interactions.nba",
     "interactions.people",
     "interactions.desk",
     "channels_app",
@@ -182,6 +184,10 @@ THREADLINE_BUSINESS_TIMEZONE = env.str("THREADLINE_BUSINESS_TIMEZONE", default="
 THREADLINE_BUSINESS_HOURS = env.str("THREADLINE_BUSINESS_HOURS", default="daily 00:00-24:00")
 # When a customer may be called, in their own time zone (used when it is known).
 THREADLINE_CUSTOMER_CALLING_HOURS = env.str("THREADLINE_CUSTOMER_CALLING_HOURS", default="daily 08:00-21:00")
+# The next best action rules (JSON; see the README). Read once per process and checked at start-up.
+THREADLINE_NBA_RULES = env.str(
+    "THREADLINE_NBA_RULES", default=str(BASE_DIR / "interactions" / "nba" / "rules.json")
+)
 # An offer not accepted within this many seconds goes to the next agent.
 THREADLINE_CALLBACK_OFFER_SECONDS = env.float("THREADLINE_CALLBACK_OFFER_SECONDS", default=30.0)
 # Waits before each retry after no answer, busy or failed: three retries after 5, 15 and 30 minutes.

@@ -133,10 +133,12 @@ def store_snapshot() -> dict[str, list]:
         Thread,
         TimelineEntry,
     )
+    from interactions.nba.models import RuleTakeUp
+    from interactions.reachability.models import ReachFact
 
     models = (
         Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry, Callback, AgentPresence,
-        ProjectionCheckpoint,
+        ProjectionCheckpoint, ReachFact, RuleTakeUp,
     )  # fmt: skip
     return {"log": log_snapshot()} | {m.__name__: list(m.objects.order_by("pk").values()) for m in models}
 

@@ -90,6 +90,13 @@ def require_may_answer_offers(token: ApiToken) -> None:
         raise Forbidden("only the agent a callback was offered to may answer it")
 
 
+def require_may_answer_recommendations(token: ApiToken) -> None:
+    """Record that a next best action was taken up or dismissed: people (the agent, or a supervisor for
+    them); an integration reads the recommendations in the context but does not answer for a person."""
+    if token.role not in PEOPLE:
+        raise _refuse(token, "answer next best actions (it may read them in the context)")
+
+
 # --- Agents and live subscriptions --------------------------------------------------------------------------
 
 

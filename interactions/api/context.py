@@ -15,7 +15,7 @@ from interactions.context.selectors import context_get
 from interactions.customers.selectors import customer_get, customer_get_by_identifier
 
 # The read models a context answer comes from.
-CONTEXT = ["customers", "threads", "callbacks"]
+CONTEXT = ["customers", "threads", "callbacks", "reachability"]
 
 
 class ContextByIdentifierView(ReadYourWrites, APIView):

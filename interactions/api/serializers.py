@@ -138,12 +138,69 @@ class CallbackSerializer(serializers.Serializer):
     position = serializers.IntegerField(help_text="The log position of its latest step (for min_position).")
 
 
+class ReachableIdentifierSerializer(serializers.Serializer):
+    identifier = serializers.CharField(help_text="The number or address this is about.")
+    open = serializers.BooleanField(help_text="Whether this one may be contacted on the channel now.")
+    until = serializers.DateTimeField(allow_null=True, help_text="WhatsApp: when its window closes.")
+    at = serializers.DateTimeField(
+        allow_null=True, help_text="When the deciding fact happened (last message, opt-out, bounce)."
+    )
+    why = serializers.CharField()
+
+
+class ReachableChannelSerializer(serializers.Serializer):
+    open = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether the hub may contact the customer on this channel now; null when it cannot be told "
+        "(voice without a known time zone).",
+    )
+    until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Open until then (WhatsApp's window, the end of calling hours); null: no end.",
+    )
+    next_open = serializers.DateTimeField(allow_null=True, help_text="Voice: when calling hours open next.")
+    why = serializers.CharField(help_text='The reason, for a person ("closes in 40 min, 24 h after ...").')
+    identifiers = ReachableIdentifierSerializer(
+        many=True,
+        help_text="The identifiers that matter: WhatsApp numbers, opted-out numbers, bounced addresses.",
+    )
+
+
+class ReachableSerializer(serializers.Serializer):
+    """Where the customer can be reached at the moment of the read, computed from facts in the log."""
+
+    whatsapp = ReachableChannelSerializer(
+        help_text="Open until 24 h after their last inbound WhatsApp message."
+    )
+    sms = ReachableChannelSerializer(help_text="Closed for a number that texted STOP (and not START since).")
+    email = ReachableChannelSerializer(
+        help_text="Closed for an address that hard-bounced (until they write)."
+    )
+    voice = ReachableChannelSerializer(
+        help_text="Inside THREADLINE_CUSTOMER_CALLING_HOURS in their time zone."
+    )
+
+
+class NextBestActionSerializer(serializers.Serializer):
+    id = serializers.CharField(
+        help_text="The rule's id (answer it with POST .../next-best-actions/<id>/taken)."
+    )
+    priority = serializers.IntegerField(help_text="Higher first.")
+    do = serializers.CharField(help_text="What to do.")
+    why = serializers.CharField(help_text="Why, from the context.")
+    facts = serializers.DictField(help_text="What the rule found (for machines), e.g. score, minutes_left.")
+
+
 class ContextSerializer(serializers.Serializer):
     customer = ProfileSerializer()
     open_threads = OpenThreadSerializer(many=True)
     recently_resolved = ThreadSerializer(many=True)
     pending_callbacks = CallbackSerializer(many=True)
     surveys = serializers.DictField(child=SurveySummarySerializer())
+    reachable = ReachableSerializer()
+    next_best_actions = NextBestActionSerializer(
+        many=True, help_text="Ranked recommendations from the rules file (THREADLINE_NBA_RULES)."
+    )
 
 
 class ContextQuerySerializer(serializers.Serializer):
@@ -181,6 +238,19 @@ class AssignInputSerializer(CommandInputSerializer):
 
 class NoteInputSerializer(CommandInputSerializer):
     text = serializers.CharField(max_length=20_000)
+
+
+class NbaAnswerInputSerializer(serializers.Serializer):
+    thread_id = serializers.UUIDField(required=False, help_text="The thread it was shown on, if any.")
+    reason = serializers.CharField(max_length=2000, required=False, help_text="Why (card data masked).")
+
+
+class NbaAnswerResultSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="The event in the log.")
+    type = serializers.ChoiceField(choices=["nba.taken", "nba.dismissed"])
+    rule_id = serializers.CharField()
+    customer_id = serializers.UUIDField(help_text="The customer (a merged id's survivor).")
+    thread_id = serializers.UUIDField(allow_null=True)
 
 
 class CommandResultSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from interactions.api import callbacks, context, events, threads
+from interactions.api import callbacks, context, events, nba, threads
 
 urlpatterns = [
     path("events", events.EventsView.as_view(), name="events"),
@@ -12,6 +12,16 @@ urlpatterns = [
         "customers/<uuid:customer_id>/context",
         context.ContextByCustomerView.as_view(),
         name="customer-context",
+    ),
+    path(
+        "customers/<uuid:customer_id>/next-best-actions/<str:rule_id>/taken",
+        nba.NbaTakenView.as_view(),
+        name="nba-taken",
+    ),
+    path(
+        "customers/<uuid:customer_id>/next-best-actions/<str:rule_id>/dismissed",
+        nba.NbaDismissedView.as_view(),
+        name="nba-dismissed",
     ),
     path("threads", threads.ThreadListView.as_view(), name="threads"),
     path("threads/<uuid:thread_id>", threads.ThreadDetailView.as_view(), name="thread"),

@@ -32,6 +32,7 @@ from interactions.catalogue.schemas import (
     MessageReceivedData,
     MessageSentData,
     MessageStatusData,
+    NbaOutcomeData,
     NoteAddedData,
     ProfileUpdatedData,
     SurveyAnsweredData,
@@ -116,6 +117,16 @@ _TYPES = [
         "An agent became available, busy or offline.",
         **_HUB,
     ),
+    EventType(
+        "nba.taken", 1, NbaOutcomeData, "An agent took up a next best action the context recommended.", **_HUB
+    ),
+    EventType(
+        "nba.dismissed",
+        1,
+        NbaOutcomeData,
+        "An agent dismissed a next best action the context recommended.",
+        **_HUB,
+    ),
     # Callbacks: every step of a callback's life, on its `callback-<id>` stream and its thread's timeline.
     EventType(
         "callback.requested",
@@ -182,6 +193,8 @@ CALLBACK_ASKING_TYPES = frozenset(
 INBOUND_TYPES = frozenset({"message.received", "callback.requested"})
 # Events that count as a contact with the customer, per channel.
 CONTACT_TYPES = frozenset({"message.received", "message.sent", "call.started"})
+# An agent's answer to a next best action (its take-up is counted per rule).
+NBA_TYPES = frozenset({"nba.taken", "nba.dismissed"})
 # Events that concern one agent by their `agent_id` (besides every callback step): assignments, presence.
 AGENT_TYPES = frozenset({"thread.assigned", "agent.status_changed"})
 

@@ -261,6 +261,16 @@ class AgentStatusChangedData(BaseModel):
     reason: str | None = None
 
 
+class NbaOutcomeData(BaseModel):
+    """An agent took up or dismissed a next best action the context recommended."""
+
+    rule_id: str
+    customer_id: UUID
+    thread_id: UUID | None = None
+    agent_id: str
+    reason: str | None = None
+
+
 class CallbackRequestedData(EventData):
     """A customer asked to be called back; `thread_id`, if given, is the thread they named."""
 

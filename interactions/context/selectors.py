@@ -3,12 +3,17 @@ threads, pending callbacks and survey summaries, in a fixed number of queries.""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from interactions.callbacks.models import Callback
 from interactions.callbacks.selectors import callback_briefs
 from interactions.customers.models import Customer
 from interactions.customers.selectors import customer_identifiers, customer_profile
+from interactions.nba.selectors import next_best_actions
+from interactions.reachability.selectors import reachable_get
 from interactions.threads.models import Thread, ThreadStatus, TimelineEntry
 from interactions.threads.selectors import recent_entries, thread_brief, timeline_entry
 
@@ -26,8 +31,10 @@ def _survey_summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"last": last["score"], "at": last["at"], "trend": trend, "history": [a["score"] for a in answers]}
 
 
-def context_get(customer: Customer) -> dict[str, Any]:
-    """Everything an agent, IVR or bot needs before answering, in a fixed number of queries."""
+def context_get(customer: Customer, now: datetime | None = None) -> dict[str, Any]:
+    """Everything an agent, IVR or bot needs before answering, in a fixed number of queries. `reachable` and
+    `next_best_actions` are computed for `now` (default: the moment of the read) from stored facts."""
+    now = now or timezone.now()
     identifiers = customer_identifiers(customer)
     open_threads = list(
         Thread.objects.filter(customer=customer, status=ThreadStatus.OPEN).order_by("-last_activity_at")[
@@ -41,7 +48,7 @@ def context_get(customer: Customer) -> dict[str, Any]:
     resolved = Thread.objects.filter(customer=customer, status=ThreadStatus.RESOLVED).order_by(
         "-resolved_at"
     )[:RESOLVED_THREADS]
-    return {
+    context = {
         "customer": customer_profile(customer, identifiers),
         "open_threads": [
             {
@@ -63,4 +70,8 @@ def context_get(customer: Customer) -> dict[str, Any]:
         "surveys": {
             metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
         },
+        "reachable": reachable_get(identifiers, customer.timezone or None, now),
     }
+    # Rules read the whole answer (reachable included), so they come last.
+    context["next_best_actions"] = next_best_actions(context, now)
+    return context

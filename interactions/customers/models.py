@@ -10,7 +10,10 @@ class Customer(models.Model):
 
     id = models.UUIDField(primary_key=True)
     created_at = models.DateTimeField()
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # No database constraints on the read models' own references (see threads.models.ConversationRef).
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     name = models.CharField(max_length=200, blank=True, default="")
     language = models.CharField(max_length=35, blank=True, default="")
     timezone = models.CharField(max_length=64, blank=True, default="")
@@ -36,7 +39,9 @@ class CustomerIdentifier(models.Model):
 
     uri = models.CharField(max_length=320, primary_key=True)
     kind = models.CharField(max_length=16)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identifiers")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="identifiers", db_constraint=False
+    )
     added_at = models.DateTimeField()
 
     class Meta:

@@ -1,4 +1,5 @@
-"""Projections: one projector per read model (customers, threads and timelines, callbacks, presence).
+"""Projections: one projector per read model (customers, threads and timelines, callbacks, presence,
+reachability, next-best-action take-up).
 
 Each owns its tables and its checkpoint: a projector that cannot apply an event stops alone, and the others,
 the log and placement go on. The read models people and integrations read (customers, threads, presence) are
@@ -12,7 +13,9 @@ from __future__ import annotations
 from hub.rows import RowProjector
 from interactions.projections.callbacks import CallbacksProjector
 from interactions.projections.customers import CustomersProjector
+from interactions.projections.nba import NbaTakeUpProjector
 from interactions.projections.presence import PresenceProjector
+from interactions.projections.reachability import ReachabilityProjector
 from interactions.projections.threads import ThreadsProjector
 
 
@@ -23,4 +26,10 @@ def inline() -> list[RowProjector]:
 
 def subscribed() -> list[RowProjector]:
     """The read models applied by runner processes, as subscriptions."""
-    return [CustomersProjector(), ThreadsProjector(), PresenceProjector()]
+    return [
+        CustomersProjector(),
+        ThreadsProjector(),
+        PresenceProjector(),
+        ReachabilityProjector(),
+        NbaTakeUpProjector(),
+    ]

@@ -455,6 +455,14 @@ def post_thread_note(hub: Hub, fmt: str, values: list[str]) -> None:
     _created(hub.agent.post(f"/api/v1/threads/{thread_id}/notes", {"text": JOIN.join(values)}, format="json"))
 
 
+def post_nba_reasons(hub: Hub, fmt: str, values: list[str]) -> None:
+    answer = _created(structured(hub, event())).json()
+    base = f"/api/v1/customers/{answer['customer_id']}/next-best-actions/apologise-for-bad-rating"
+    body = {"thread_id": answer["thread_id"], "reason": JOIN.join(values)}
+    _created(hub.agent.post(f"{base}/taken", body, format="json"))
+    _created(hub.agent.post(f"{base}/dismissed", body, format="json"))
+
+
 def _request_callback(hub: Hub, reason: str = "") -> str:
     body = {"identifier": SUBJECT, "phone": "+15551234567", "reason": reason}
     return _created(hub.integration.post(CALLBACKS, body, format="json")).json()["id"]
@@ -511,6 +519,7 @@ STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "batch conversation refs, subject line and topic": post_conversation_refs,
     "thread resolve and reopen reasons": post_thread_reasons,
     "thread note": post_thread_note,
+    "next best action taken and dismissed reasons": post_nba_reasons,
     "callback request and cancel reasons": post_callback_request_and_cancel,
     "callback decline reason": post_callback_decline,
     "callback outcome notes and the next offer's context": post_callback_outcomes,

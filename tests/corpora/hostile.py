@@ -24,7 +24,7 @@ DEEP = 10_000
 class EntryPoint:
     path: str  # may name {thread} or {callback}: the test makes one of each first
     content_type: str
-    role: str  # whose token posts: "integration" (source prefix /sms-gateway/) or "supervisor"
+    role: str  # whose token posts: "integration" (source prefix /sms-gateway/), "supervisor" or "agent"
 
 
 ENTRY_POINTS = {
@@ -36,6 +36,16 @@ ENTRY_POINTS = {
     "threads.resolve": EntryPoint("/api/v1/threads/{thread}/resolve", "application/json", "supervisor"),
     "threads.note": EntryPoint("/api/v1/threads/{thread}/notes", "application/json", "supervisor"),
     "threads.assign": EntryPoint("/api/v1/threads/{thread}/assign", "application/json", "supervisor"),
+    "nba.taken": EntryPoint(
+        "/api/v1/customers/{customer}/next-best-actions/apologise-for-bad-rating/taken",
+        "application/json",
+        "agent",
+    ),
+    "nba.dismissed": EntryPoint(
+        "/api/v1/customers/{customer}/next-best-actions/own-repeat-contact/dismissed",
+        "application/json",
+        "agent",
+    ),
 }
 
 
@@ -118,6 +128,7 @@ def callback(name: str, field_: str, **fields: Any) -> Case:
     return rest(name, "callbacks.request", 400, field_, body)
 
 
+NO_SUCH_THREAD = "00000000-0000-4000-8000-0000000000a1"
 MAILTO_TOO_LONG_ONCE_LOWER_CASED = "mailto:a@" + ("\u0130" * 60 + ".") * 4 + "com"  # İ lower-cases to 2
 
 CASES = [
@@ -225,6 +236,14 @@ CASES = [
     command("note text nested 10,000 deep", "threads.note", "text", text=deep()),
     command("lone surrogate in a note", "threads.note", "text", text="\ud83d"),
     command("lone surrogate in agent_id", "threads.assign", "agent_id", agent_id="\udead"),
+    command("NUL in a taken reason", "nba.taken", "reason", reason="done\x00"),
+    command("taken reason nested 10,000 deep", "nba.taken", "reason", reason=deep()),
+    command("taken reason of 2,001 characters", "nba.taken", "reason", reason="x" * 2001),
+    command("lone surrogate in a dismissed reason", "nba.dismissed", "reason", reason="\ud83d"),
+    command("thread_id 1e400", "nba.dismissed", "thread_id", thread_id=raw("1e400")),
+    command("thread_id that is not a UUID", "nba.taken", "thread_id", thread_id="thread-1"),
+    command("thread_id of no thread", "nba.taken", "thread_id", thread_id=NO_SUCH_THREAD),
+    rest("a taken body nested 10,000 deep", "nba.taken", 400, "0", "[" * DEEP + "]" * DEEP),
     # --- 3. events silently lost -----------------------------------------------------------------------
     binary("ce-id that is not UTF-8 once percent-decoded (%FF)", 400, "id", id="coll-1%FF"),
     binary("ce-id that is not UTF-8 once percent-decoded (%FE)", 400, "id", id="coll-1%FE"),

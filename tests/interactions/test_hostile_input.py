@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from interactions.models import Role
 from tests.conftest import client_for, store_snapshot
 from tests.corpora.hostile import CASES, ENTRY_POINTS, Case
 from tests.factories import ApiTokenFactory
@@ -18,12 +17,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def targets(api, supervisor_api) -> dict[str, str]:
     """A thread and a callback for the entry points that act on one."""
-    thread_id = post(api, id="existing")["thread_id"]
+    placed = post(api, id="existing")
     response = supervisor_api.post(
         "/api/v1/callbacks", {"identifier": "tel:+15551234567", "phone": "+15551234567"}, format="json"
     )
     assert response.status_code == 201, response.content
-    return {"thread": thread_id, "callback": response.json()["id"]}
+    return {
+        "thread": placed["thread_id"],
+        "callback": response.json()["id"],
+        "customer": placed["customer_id"],
+    }
 
 
 def _meta(headers: dict[str, str]) -> dict[str, str]:
@@ -33,7 +36,7 @@ def _meta(headers: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(case: Case, api, targets):
     entry = ENTRY_POINTS[case.entry]
-    client = api if entry.role == "integration" else client_for(ApiTokenFactory(role=Role.SUPERVISOR))
+    client = api if entry.role == "integration" else client_for(ApiTokenFactory(role=entry.role))
     before = store_snapshot()
 
     response = client.generic(

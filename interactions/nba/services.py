@@ -1,0 +1,68 @@
+"""Recording an agent's answer to a next best action: `nba.taken` or `nba.dismissed`, appended by the hub."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from django.db import transaction
+from django.utils import timezone
+
+from hub import store
+from hub.errors import NotFound
+from hub.events import RecordedEvent
+from interactions.access.models import ApiToken
+from interactions.catalogue import hub_event
+from interactions.errors import InvalidRequest
+from interactions.nba.rules import active_rules
+from interactions.placement.models import PlacedCustomer, PlacedThread
+from interactions.privacy.redaction import redact_event
+from interactions.threads.services import COMMAND_SOURCE
+
+OUTCOMES = {"taken": "nba.taken", "dismissed": "nba.dismissed"}
+
+
+def _survivor(customer_id: uuid.UUID | str) -> str | None:
+    """The customer as placement's write model has it (a merged id: its survivor), or None."""
+    seen: set[str] = set()
+    current = PlacedCustomer.objects.filter(pk=customer_id).first()
+    while current is not None and current.merged_into and str(current.pk) not in seen:
+        seen.add(str(current.pk))
+        current = PlacedCustomer.objects.filter(pk=current.merged_into).first()
+    return str(current.pk) if current is not None else None
+
+
+def nba_answer(
+    *,
+    customer_id: uuid.UUID | str,
+    rule_id: str,
+    outcome: str,
+    actor: ApiToken,
+    thread_id: uuid.UUID | str | None = None,
+    reason: str | None = None,
+) -> RecordedEvent:
+    """Record that `actor` took up or dismissed the rule's recommendation for this customer (and thread)."""
+    if active_rules().get(rule_id) is None:
+        raise NotFound(f"no next best action rule {rule_id!r}")
+    customer = _survivor(customer_id)
+    if customer is None:
+        raise NotFound(f"no customer {customer_id}")
+    if thread_id is not None:
+        thread = PlacedThread.objects.filter(pk=thread_id).first()
+        if thread is None or _survivor(thread.customer_id) != customer:
+            message = f"no thread {thread_id} of customer {customer}"
+            raise InvalidRequest(message, extra={"errors": [{"field": "thread_id", "message": message}]})
+    data = {
+        "rule_id": rule_id,
+        "customer_id": customer,
+        "thread_id": str(thread_id) if thread_id is not None else None,
+        "agent_id": str(actor.pk),
+        "reason": reason,
+    }
+    draft = redact_event(hub_event(OUTCOMES[outcome], f"nba-{customer}", data, cause=None, at=timezone.now()))
+    metadata = {**draft.metadata, "token": str(actor.pk), "customer_id": customer}
+    if thread_id is not None:
+        metadata["thread_id"] = str(thread_id)
+    event = replace(draft, source=COMMAND_SOURCE, metadata=metadata)
+    with transaction.atomic():
+        return store.append([event])[0].event

@@ -1,0 +1,204 @@
+"""Next best actions over the API: the context answer carries them (and `reachable`), and an agent's
+take-up or dismissal is recorded as an event, counted per rule, and refused clearly when it names what is
+not there."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from hub.models import StoredEvent
+from interactions.models import Customer, Role
+from interactions.nba.models import RuleTakeUp
+from tests.conftest import client_for, log_snapshot
+from tests.factories import ApiTokenFactory
+from tests.interactions.helpers import context, post
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "tel:+15551234567"
+RULE = "apologise-for-bad-rating"
+
+
+@pytest.fixture
+def agent(db):
+    return ApiTokenFactory(role=Role.AGENT)
+
+
+@pytest.fixture
+def agent_api(agent):
+    return client_for(agent)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def answer(client, customer_id, rule_id: str = RULE, outcome: str = "taken", **body):
+    return client.post(
+        f"/api/v1/customers/{customer_id}/next-best-actions/{rule_id}/{outcome}", body, format="json"
+    )
+
+
+def test_the_context_answer_carries_reachable_and_ranked_next_best_actions(api):
+    now = datetime.now(UTC)
+    placed = post(api, subject=PHONE, time=_iso(now - timedelta(hours=23, minutes=30)),
+                  data={"channel": "whatsapp", "text": "my order is late"})  # fmt: skip
+    post(api, subject=PHONE, time=_iso(now - timedelta(hours=2)), type="survey.answered",
+         data={"channel": "whatsapp", "metric": "csat", "score": 1})  # fmt: skip
+    post(api, subject=PHONE, type="customer.profile_updated", data={"language": "de"})
+
+    body = context(api, PHONE)
+
+    assert body["reachable"]["whatsapp"]["open"] is True
+    actions = body["next_best_actions"]
+    assert [a["id"] for a in actions] == [RULE, "whatsapp-window-closing", "use-preferred-language"]
+    assert actions[0]["do"] == "Acknowledge their CSAT rating of 1 and apologise before anything else."
+    assert actions[0]["facts"] == {
+        "metric": "CSAT",
+        "score": 1,
+        "day": (now - timedelta(hours=2)).date().isoformat(),
+    }
+    assert 25 <= actions[1]["facts"]["minutes_left"] <= 30
+    assert actions[2]["why"] == "Their profile's language is de."
+    by_id = client_for(ApiTokenFactory(role=Role.AGENT)).get(
+        f"/api/v1/customers/{placed['customer_id']}/context"
+    )
+    assert by_id.json()["next_best_actions"][0]["id"] == RULE
+
+
+def test_a_customer_with_nothing_to_recommend_gets_an_empty_list(api):
+    post(api, subject=PHONE)
+
+    assert context(api, PHONE)["next_best_actions"] == []
+
+
+@pytest.mark.parametrize("outcome", ["taken", "dismissed"])
+def test_an_agent_records_taking_or_dismissing_a_recommendation(agent_api, agent, api, outcome):
+    placed = post(api, subject=PHONE)
+
+    response = answer(agent_api, placed["customer_id"], outcome=outcome, thread_id=placed["thread_id"],
+                      reason="done on the phone")  # fmt: skip
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body == {"position": body["position"], "type": f"nba.{outcome}", "rule_id": RULE,
+                    "customer_id": placed["customer_id"], "thread_id": placed["thread_id"]}  # fmt: skip
+    assert response["Threadline-Position"] == str(body["position"])
+    stored = StoredEvent.objects.get(position=body["position"])
+    assert stored.type == f"nba.{outcome}"
+    assert stored.stream == f"nba-{placed['customer_id']}"
+    assert stored.data == {
+        "rule_id": RULE, "customer_id": placed["customer_id"], "thread_id": placed["thread_id"],
+        "agent_id": str(agent.pk), "reason": "done on the phone",
+    }  # fmt: skip
+    assert stored.metadata["customer_id"] == placed["customer_id"]
+    assert stored.metadata["thread_id"] == placed["thread_id"]
+
+
+def test_take_up_is_counted_per_rule_and_shown_by_the_command(agent_api, api):
+    placed = post(api, subject=PHONE)
+    for outcome in ("taken", "taken", "dismissed"):
+        assert answer(agent_api, placed["customer_id"], outcome=outcome).status_code == 201
+    assert (
+        answer(agent_api, placed["customer_id"], rule_id="birthday", outcome="dismissed").status_code == 201
+    )
+
+    out = StringIO()
+    call_command("nba_takeup", "--json", stdout=out)
+    rows = {r["rule_id"]: r for r in map(json.loads, out.getvalue().splitlines())}
+    table = StringIO()
+    call_command("nba_takeup", stdout=table)
+
+    assert RuleTakeUp.objects.get(rule_id=RULE).taken == 2
+    assert (rows[RULE]["taken"], rows[RULE]["dismissed"], rows[RULE]["take_up"]) == (2, 1, 0.667)
+    assert (rows["birthday"]["taken"], rows["birthday"]["dismissed"], rows["birthday"]["take_up"]) == (
+        0,
+        1,
+        0.0,
+    )
+    assert rows["mention-callback"]["take_up"] is None
+    assert f"{RULE:<32}       2         1      67%" in table.getvalue()
+
+
+def test_a_rebuild_counts_the_same_take_up(agent_api, api):
+    placed = post(api, subject=PHONE)
+    answer(agent_api, placed["customer_id"], outcome="taken")
+    answer(agent_api, placed["customer_id"], outcome="dismissed")
+    before = list(RuleTakeUp.objects.values())
+
+    call_command("rebuild_projections", verbosity=0)
+
+    assert list(RuleTakeUp.objects.values()) == before
+
+
+def test_a_merged_customer_id_records_on_the_survivor(agent_api, api):
+    first = post(api, subject=PHONE)
+    second = post(api, subject="mailto:jane@example.com")
+    post(
+        api, subject=PHONE, data={"channel": "sms", "text": "me", "identifiers": ["mailto:jane@example.com"]}
+    )
+
+    merged = Customer.objects.get(merged_into__isnull=False)
+    survivor = str(merged.merged_into_id)
+
+    response = answer(agent_api, merged.pk)
+
+    assert {str(merged.pk), survivor} == {first["customer_id"], second["customer_id"]}
+    assert response.status_code == 201, response.content
+    assert response.json()["customer_id"] == survivor
+
+
+@pytest.mark.parametrize(
+    ("path_rule", "customer", "status", "detail"),
+    [
+        ("no-such-rule", "known", 404, "no next best action rule 'no-such-rule'"),
+        (RULE, "unknown", 404, "no customer"),
+    ],
+)
+def test_an_unknown_rule_or_customer_is_a_404_problem_and_writes_nothing(agent_api, api, path_rule, customer,
+                                                                           status, detail):  # fmt: skip
+    placed = post(api, subject=PHONE)
+    customer_id = placed["customer_id"] if customer == "known" else "00000000-0000-4000-8000-000000000000"
+    before = log_snapshot()
+
+    response = answer(agent_api, customer_id, rule_id=path_rule)
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+    assert log_snapshot() == before
+
+
+def test_a_thread_of_another_customer_is_refused_naming_thread_id(agent_api, api):
+    mine = post(api, subject=PHONE)
+    other = post(api, subject="tel:+15557654321")
+    before = log_snapshot()
+
+    response = answer(agent_api, mine["customer_id"], thread_id=other["thread_id"])
+
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["thread_id"]
+    assert log_snapshot() == before
+
+
+def test_an_integration_may_read_recommendations_but_not_answer_them(api):
+    placed = post(api, subject=PHONE)
+    before = log_snapshot()
+
+    response = answer(api, placed["customer_id"])
+
+    assert response.status_code == 403
+    assert "may not answer next best actions" in response.json()["detail"]
+    assert log_snapshot() == before
+
+
+@pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.ADMIN])
+def test_supervisors_and_admins_may_answer_too(api, role):
+    placed = post(api, subject=PHONE)
+
+    assert answer(client_for(ApiTokenFactory(role=role)), placed["customer_id"]).status_code == 201
