@@ -173,7 +173,7 @@ def seed(base: str, token) -> None:
                 "id": "seed-survey-1",
                 "type": "survey.answered",
                 "time": ago(10),
-                "data": {"channel": "email", "metric": "csat", "score": 4, "comment": "Quick and friendly"},
+                "data": {"channel": "email", "metric": "csat", "score": 2, "comment": "Slow to answer"},
             },
         ],
     )
@@ -196,6 +196,7 @@ def timeline(page):
 def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_callback(tmp_path):
     person_create(username="ann", role=Role.AGENT, password=PASSWORD, skills=["billing"])
     gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
     with hub(tmp_path) as base, browser() as context:
         seed(base, gateway)
         page = context.new_page()
@@ -214,10 +215,17 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
                 re.compile("voice.*call.started"),
                 re.compile("voice.*Explained the roaming charge"),
                 re.compile("email.*Here is the invoice you asked for"),
-                re.compile("email.*Quick and friendly"),
+                re.compile("email.*Slow to answer"),
             ]
         )
-        expect(page.locator("#surveys")).to_contain_text("CSAT 4")
+        expect(page.locator("#surveys")).to_contain_text("CSAT 2")
+        expect(page.locator("#reachable")).to_contain_text("sms: yes")
+
+        # The bottom-box rating makes the next best action an apology; taking it up is recorded.
+        nba = page.locator("#nba li[data-rule=apologise-for-bad-rating]")
+        expect(nba).to_contain_text("Acknowledge their CSAT rating of 2")
+        nba.get_by_role("button", name=re.compile("^Take")).click()
+        expect(nba).to_contain_text("(taken)")
 
         # An SMS posted over REST appears without a reload.
         post_events(base, gateway, [sms("Is anyone there?", "live-1")])
@@ -295,6 +303,11 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
             f"{base}/api/v1/callbacks/{callback['id']}", headers={"Authorization": f"Bearer {gateway.raw}"}
         )
         assert (status, stored["state"]) == (200, "completed")
+        status, log = servers.request(
+            f"{base}/api/v1/events?after=0&limit=1000", headers={"Authorization": f"Bearer {supervisor.raw}"}
+        )
+        taken = [e["event"]["data"]["rule_id"] for e in log["events"] if e["event"]["type"] == "nba.taken"]
+        assert (status, taken) == (200, ["apologise-for-bad-rating"])
 
         # Resolve, then reopen.
         page.get_by_role("button", name="Resolve").click()

@@ -385,6 +385,7 @@ function drawCustomer(context) {
   drawReachable(context.reachable);
   drawSurveys(context.surveys || {});
   drawPendingCallbacks(context.pending_callbacks || []);
+  state.openThreadIds = (context.open_threads || []).map((t) => t.id);
   drawNextBestActions(context.next_best_actions, customer.id);
   drawOpenThreads(context.open_threads || []);
   drawResolved(context.recently_resolved || []);
@@ -426,8 +427,8 @@ function drawReachable(reachable) {
     ...Object.entries(reachable).map(([channel, info]) => {
       const open = info && info.open;
       const until = info && info.until ? ` until ${when(info.until)}` : "";
-      const why = info && info.why ? ` (${info.why})` : "";
-      return el("li", { class: open ? "open" : "closed" }, `${channel}: ${open ? "yes" : "no"}${until}${why}`);
+      const why = info && info.why ? el("span", { class: "why" }, ` (${info.why})`) : null;
+      return el("li", { class: open ? "open" : "closed" }, `${channel}: ${open ? "yes" : "no"}${until}`, why);
     }),
   );
 }
@@ -465,29 +466,46 @@ function drawNextBestActions(actions, customerId) {
     return;
   }
   card.hidden = false;
+  // The context keeps recommending what holds; the page remembers what this agent answered (per tab).
+  const key = `threadline.desk.nba.${customerId}`;
+  const answered = JSON.parse(sessionStorage.getItem(key) || "{}");
+  const threadId = (state.openThreadIds || [])[0];
   $("nba").replaceChildren(
     ...actions.map((action) => {
-      const answer = async (outcome, button) => {
+      const answer = async (outcome) => {
         try {
+          const body = threadId ? { thread_id: threadId } : {};
           await api(`/api/v1/customers/${customerId}/next-best-actions/${encodeURIComponent(action.id)}/${outcome}`, {
             method: "POST",
-            body: {},
+            body,
           });
-          button.closest("li").querySelectorAll("button").forEach((b) => (b.disabled = true));
+          answered[action.id] = outcome;
+          sessionStorage.setItem(key, JSON.stringify(answered));
+          drawNextBestActions(actions, customerId);
           announce(`Recorded: ${outcome}`);
         } catch (error) {
           showProblem(error.message);
         }
       };
+      const done = answered[action.id];
+      const name = action.do || action.id;
       return el(
         "li",
         { "data-rule": action.id },
-        el("strong", {}, action.do || action.id),
+        el("strong", {}, name),
         action.why ? el("span", { class: "muted" }, ` — ${action.why}`) : null,
         " ",
-        el("button", { type: "button", onclick: (e) => answer("taken", e.target) }, "Take"),
-        " ",
-        el("button", { type: "button", class: "secondary", onclick: (e) => answer("dismissed", e.target) }, "Dismiss"),
+        done
+          ? el("span", { class: "answered" }, done === "taken" ? "(taken)" : "(dismissed)")
+          : [
+              el("button", { type: "button", "aria-label": `Take: ${name}`, onclick: () => answer("taken") }, "Take"),
+              " ",
+              el(
+                "button",
+                { type: "button", class: "secondary", "aria-label": `Dismiss: ${name}`, onclick: () => answer("dismissed") },
+                "Dismiss",
+              ),
+            ],
       );
     }),
   );
