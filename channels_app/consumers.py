@@ -98,6 +98,13 @@ def _still_authenticates(token: ApiToken) -> bool:
 
 
 @database_sync_to_async
+def _still_signed_in(session: Any) -> bool:
+    """Whether the session a socket was opened with still exists (signing out deletes it)."""
+    # `session` is channels' LazyObject around the store; `__class__` is the store's class.
+    return session.session_key is not None and session.__class__().exists(session.session_key)
+
+
+@database_sync_to_async
 def _canonical_topics(token: ApiToken, topics: list[Any]) -> list[str]:
     return [name for topic in topics for name in sorted(subscription_topics(token, topic))]
 
@@ -143,9 +150,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self._tasks: list[asyncio.Task] = []
         # Accept first: a close code can only reach the client on an accepted socket.
         await self.accept(subprotocol)
+        self.via_session = False
         if raw:
             self.token = await _authenticate(raw)
         elif "session" in self.scope and same_origin(self.scope):
+            self.via_session = True
             # A person signed in to the desk: they act as their principal, under the same rules as a token.
             self.token = await _principal_of(await get_user(self.scope))
         else:
@@ -203,6 +212,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
             self.token_revoked()
+            return
+        if self.via_session and not await _still_signed_in(self.scope["session"]):
+            self._close_now(CLOSE_UNAUTHENTICATED, "signed out")
             return
         if text_data is None:
             await self._error("bad_frame", "send JSON in text frames")

@@ -22,9 +22,9 @@ HOST = "127.0.0.1:8000"
 
 
 @database_sync_to_async
-def sign_in(name: str, role: str = "agent") -> tuple[str, Person]:
+def sign_in(name: str, role: str = "agent", *, client: Client | None = None) -> tuple[str, Person]:
     person = person_create(username=name, role=role, password=PASSWORD)
-    client = Client()
+    client = client or Client()
     assert client.login(username=name, password=PASSWORD)
     return client.cookies[settings.SESSION_COOKIE_NAME].value, person
 
@@ -108,3 +108,18 @@ async def test_a_signed_in_agent_may_not_subscribe_to_everything_but_a_superviso
     await ws.connect(timeout=TIMEOUT)
     await subscribe(ws, ["all"])
     await ws.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_after_signing_out_the_socket_closes_with_4401_at_its_next_frame():
+    client = Client()
+    session, _ = await sign_in("ann", client=client)
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    await ws.send_json_to({"op": "ping"})
+
+    assert await closed_with(ws) == 4401
