@@ -45,9 +45,32 @@ def _redact_run(match: re.Match[str]) -> str:
     return REDACTED
 
 
+# Query parameters whose value is a credential with no form of its own to recognise: the secret an
+# inbound-parse service puts in the e-mail adapter's URL (`?secret=`, the only place it can put one) and the
+# verify token of Meta's webhook handshake (`?hub.verify_token=`). A name and its `=` may be percent-encoded
+# (at any depth), as for tokens; the value is redacted up to the next parameter.
+SECRET_PARAMETERS = frozenset({"secret", "hub.verify_token"})
+_PARAMETER = re.compile(
+    r"""(?i)(?<![a-z0-9_.~%-])((?:[a-z0-9_.~-]|%[0-9a-f]{2})+?)(=|%(?:25)*3d)([^&\s"'#;]*)"""
+)
+
+
+def _redact_parameter(match: re.Match[str]) -> str:
+    name, equals, value = match.groups()
+    # The run may begin before an encoded `?` or `&` (`inbound%3Fsecret`): the name is what follows it.
+    decoded = _decoded(name).rsplit("?", 1)[-1].rsplit("&", 1)[-1].lower()
+    if decoded not in SECRET_PARAMETERS or not value:
+        return match.group(0)
+    return f"{name}{equals}{REDACTED}"
+
+
 def redact_tokens(text: str) -> str:
-    """`text` with every `tl_` token, plain or percent-encoded (at any depth), replaced by [redacted]."""
-    if "tl" not in text.lower() and "%" not in text:
+    """`text` with every `tl_` token, plain or percent-encoded (at any depth), and the value of every secret
+    query parameter (`SECRET_PARAMETERS`), replaced by [redacted]."""
+    lowered = text.lower()
+    if "%" in text or ("=" in text and ("secret" in lowered or "verify" in lowered)):
+        text = _PARAMETER.sub(_redact_parameter, text)
+    if "tl" not in lowered and "%" not in text:
         return text  # the common line: nothing that could spell a token
     return _RUN.sub(_redact_run, text)
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "interactions.placement",
     "interactions.reachability",
     "interactions.nba",
+    "interactions.connections",
     "interactions.people",
     "interactions.desk",
     "channels_app",
@@ -142,6 +143,17 @@ THREADLINE_MAX_BATCH = env.int("THREADLINE_MAX_BATCH", default=1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = THREADLINE_MAX_BODY_BYTES + 64 * 1024
 # Region used to read phone numbers written without a country code.
 THREADLINE_DEFAULT_REGION = env.str("THREADLINE_DEFAULT_REGION", default="US")
+
+# --- Provider connections (interactions/connections, interactions/adapters) ------------------------------
+# Keys that seal the provider secrets the hub must hold in clear (Twilio's auth token, Meta's app secret):
+# comma-separated, the first seals, all open. Empty: one key derived from SECRET_KEY (see the README).
+THREADLINE_SECRETS_KEY = env.list("THREADLINE_SECRETS_KEY", default=[])
+# The hub's public base URL (https://hub.example.com), as providers call it. Twilio signs the URL it called,
+# so behind a proxy that terminates TLS or rewrites the host, set this; empty: the URL as the request came.
+THREADLINE_PUBLIC_URL = env.str("THREADLINE_PUBLIC_URL", default="")
+# The largest raw message the inbound e-mail hook takes (the API's other bodies stay within 1 MiB): 25 MB,
+# what the common mail services accept. It is parsed as it streams in, never held whole beside its parse.
+THREADLINE_EMAIL_MAX_BYTES = env.int("THREADLINE_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
 
 # A new event continues a customer's open thread active within this many hours (unless its topic differs).
 THREADLINE_CONTINUATION_WINDOW_HOURS = env.float("THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0)

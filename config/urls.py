@@ -1,4 +1,5 @@
-"""Top-level URLs: the API, its OpenAPI schema and docs, health checks, the admin, the desk and signing in."""
+"""Top-level URLs: the API, its OpenAPI schema and docs, the providers' hooks, health checks, the admin,
+the desk and signing in."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -8,6 +9,7 @@ from interactions.api import health
 
 urlpatterns = [
     path("api/v1/", include("interactions.api.urls")),
+    path("hooks/", include("interactions.adapters.urls")),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -1,4 +1,5 @@
-"""Bearer tokens never reach the logs: any part of a line, percent-encoded or not."""
+"""Bearer tokens and the adapters' URL secrets never reach the logs: any part of a line, percent-encoded or
+not."""
 
 import logging
 import sys
@@ -116,3 +117,46 @@ def test_a_token_in_a_non_string_argument_a_traceback_or_a_stack_is_redacted():
 
     assert SECRET not in formatted
     assert "failed: {'t': '[redacted]'}" in formatted and "bad token [redacted]" in formatted
+
+
+@pytest.mark.parametrize(
+    ("logged", "expected"),
+    [
+        # The e-mail adapter's secret in the URL an inbound-parse service calls.
+        (
+            "POST /hooks/email/support/inbound?secret=s3cr3t-Value HTTP/1.1",
+            "POST /hooks/email/support/inbound?secret=[redacted] HTTP/1.1",
+        ),
+        (
+            "/hooks/email/support/inbound?x=1&secret=abc&y=2",
+            "/hooks/email/support/inbound?x=1&secret=[redacted]&y=2",
+        ),
+        ("/hooks/email/support/inbound?SECRET=abc", "/hooks/email/support/inbound?SECRET=[redacted]"),
+        ("/hooks/email/support/inbound?%73ecret=abc", "/hooks/email/support/inbound?%73ecret=[redacted]"),
+        ("/hooks/email/support/inbound?secret%3Dabc", "/hooks/email/support/inbound?secret%3D[redacted]"),
+        ("/hooks/email/support/inbound?secret%253Dabc", "/hooks/email/support/inbound?secret%253D[redacted]"),
+        ("/hooks/email/support/inbound%3Fsecret%3Dabc", "/hooks/email/support/inbound%3Fsecret%3D[redacted]"),
+        # Meta's verify token in the handshake's query.
+        (
+            "GET /hooks/meta/main/webhook?hub.mode=subscribe&hub.verify_token=v-T0ken&hub.challenge=115",
+            "GET /hooks/meta/main/webhook?hub.mode=subscribe&hub.verify_token=[redacted]&hub.challenge=115",
+        ),
+        ("?hub%2Everify_token=v-T0ken", "?hub%2Everify_token=[redacted]"),
+    ],
+)
+def test_a_secret_query_parameter_is_redacted(logged, expected):
+    assert redact_tokens(logged) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/x?secretary=1",
+        "/x?my_secret=1",
+        "/x?secret=",
+        "the secret is out",
+        "/hooks/meta/main/webhook?hub.mode=subscribe",
+    ],
+)
+def test_parameters_that_are_not_secrets_are_kept(line):
+    assert redact_tokens(line) == line

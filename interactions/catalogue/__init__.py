@@ -24,7 +24,9 @@ from interactions.catalogue.schemas import (
     CallbackRequestedData,
     CallbackScheduledData,
     CallEndedData,
+    CallRecordedData,
     CallStartedData,
+    CallTranscribedData,
     CallTransferredData,
     CustomerCreatedData,
     CustomerIdentifiedData,
@@ -92,6 +94,20 @@ _TYPES = [
         1,
         CallTransferredData,
         "A voice call moved to another agent or queue.",
+        **_CHANNEL,
+    ),
+    EventType(
+        "call.recorded",
+        1,
+        CallRecordedData,
+        "A call's recording is ready or failed: its id and length (the audio stays with the provider).",
+        **_CHANNEL,
+    ),
+    EventType(
+        "call.transcribed",
+        1,
+        CallTranscribedData,
+        "The transcript of a call's recording (card numbers masked), or its failure.",
         **_CHANNEL,
     ),
     EventType(
@@ -189,12 +205,24 @@ CALLBACK_OUTCOME_TYPES = frozenset(
 CALLBACK_ASKING_TYPES = frozenset(
     {"callback.offered", "callback.declined", "callback.offer_timed_out", "callback.scheduled"}
 )
-# Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls).
+# Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls), unless
+# a machine wrote them (see `automated`).
 INBOUND_TYPES = frozenset({"message.received", "callback.requested"})
-# Events that count as a contact with the customer, per channel.
+# Events that count as a contact with the customer, per channel, unless a machine wrote them.
 CONTACT_TYPES = frozenset({"message.received", "message.sent", "call.started"})
 # An agent's answer to a next best action (its take-up is counted per rule).
 NBA_TYPES = frozenset({"nba.taken", "nba.dismissed"})
+# Events about an earlier message or call (named by `message_ref` or `conversation_ref`): they join its thread
+# even long after it was resolved, reopen nothing and are no contact; the customer did not write them.
+FOLLOWING_TYPES = frozenset({"message.status", "call.recorded", "call.transcribed"})
+
+
+def automated(data: dict[str, Any]) -> bool:
+    """Did a machine write this message (an auto-reply, a bounce: `data.automated`)? Then it is recorded on
+    its thread like any message, but it is not the customer writing: it reopens nothing and is no contact."""
+    return bool(data.get("automated"))
+
+
 # Events that concern one agent by their `agent_id` (besides every callback step): assignments, presence.
 AGENT_TYPES = frozenset({"thread.assigned", "agent.status_changed"})
 

@@ -157,6 +157,29 @@ class CallTransferredData(CallData):
         return self
 
 
+class CallRecordedData(EventData):
+    """A call's recording is ready (or failed): the provider's ids and its length, never the audio."""
+
+    channel: Literal["voice"] = "voice"
+    conversation_ref: Ref  # type: ignore[assignment]  # the call's id (Twilio's CallSid): names the call
+    recording_ref: Short
+    status: Literal["completed", "absent", "failed"]
+    duration_seconds: Annotated[int, Field(strict=True, ge=0, le=7 * 24 * 3600)] | None = None
+    audio_channels: Annotated[int, Field(strict=True, ge=1, le=2)] | None = None
+    error_code: Annotated[str, Field(strict=True, max_length=64)] | None = None
+
+
+class CallTranscribedData(EventData):
+    """The transcript of a call's recording (card numbers masked like in any value), or its failure."""
+
+    channel: Literal["voice"] = "voice"
+    conversation_ref: Ref  # type: ignore[assignment]  # the call's id
+    transcription_ref: Short
+    recording_ref: Short | None = None
+    status: Literal["completed", "failed"]
+    text: Text | None = None
+
+
 MESSAGE_STATUSES = ("queued", "sent", "delivered", "undelivered", "failed", "read")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -117,11 +119,24 @@ def _canonical_thread_id(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict[str, str]], bool]:
+@dataclass(frozen=True)
+class Poster:
+    """Who posts events: which sources it may post for, and what each event's metadata records of it (an
+    API token's id, or the connection whose delivery an adapter translated)."""
+
+    may_post: Callable[[str], bool]
+    metadata: dict[str, str]
+
+
+def token_poster(token: ApiToken) -> Poster:
+    return Poster(lambda source: may_post_source(token, source), {"token": str(token.pk)})
+
+
+def parse_event(event: Any, poster: Poster) -> tuple[NewEvent | None, list[dict[str, str]], bool]:
     """Validate one CloudEvent (a parsed JSON object).
 
     Returns the event ready to append (or None), its field errors, and whether its source is forbidden to
-    the token.
+    the poster.
     """
     errors: list[dict[str, str]] = []
     if not isinstance(event, dict):
@@ -129,7 +144,7 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     if unstorable := _storable_problem(event):
         source = event.get("source")
         forbidden = isinstance(source, str) and not storable.text_problem(source)
-        return None, [unstorable], forbidden and not may_post_source(token, source)
+        return None, [unstorable], forbidden and not poster.may_post(source)
 
     specversion = event.get("specversion")
     if specversion is None:
@@ -236,12 +251,12 @@ def parse_event(event: Any, token: ApiToken) -> tuple[NewEvent | None, list[dict
     elif event_type is not None and version is not None:
         errors += catalogue.validate_data(event_type, version, data)
 
-    forbidden = source is not None and not may_post_source(token, source)
+    forbidden = source is not None and not poster.may_post(source)
     if errors or forbidden:
         return None, _masked(errors), forbidden
 
     data = _canonical_thread_id(data)
-    metadata: dict[str, Any] = {"token": str(token.pk)}
+    metadata: dict[str, Any] = dict(poster.metadata)
     for attribute, key in ((CORRELATION_ATTRIBUTE, "correlation_id"), (CAUSATION_ATTRIBUTE, "causation_id")):
         if attribute in extensions:
             metadata[key] = extensions[attribute]

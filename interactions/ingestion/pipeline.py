@@ -13,7 +13,7 @@ from hub.events import AppendResult, NewEvent, RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import require_may_post_events
 from interactions.errors import Forbidden, InvalidEvents
-from interactions.ingestion.cloudevents import parse_event
+from interactions.ingestion.cloudevents import Poster, parse_event, token_poster
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
 from interactions.placement.rules import PlacementError
 
@@ -41,21 +41,34 @@ def events_ingest(events: list[Any], *, token: ApiToken) -> list[IngestedEvent]:
     InvalidEvents naming every bad event by index and field.
     """
     require_may_post_events(token)
+    return _ingest(
+        events,
+        token_poster(token),
+        f"this token may only post events whose source starts with {token.source_prefix!r}",
+    )
+
+
+def connection_events_ingest(events: list[Any], *, source: str, connection: str) -> list[IngestedEvent]:
+    """The events a channel adapter translated from one delivery of a connection, through the same checks,
+    redaction and placement as any other, appended all or none. Every event's source is the connection's;
+    its metadata names the connection. Raises InvalidEvents as events_ingest does."""
+    poster = Poster(lambda s: s == source, {"connection": connection})
+    return _ingest(events, poster, f"an adapter of {connection!r} posts only as {source!r}")
+
+
+def _ingest(events: list[Any], poster: Poster, refusal: str) -> list[IngestedEvent]:
     new_events: list[NewEvent] = []
     errors: list[dict[str, Any]] = []
     forbidden: list[int] = []
     for index, raw in enumerate(events):
-        new_event, event_errors, is_forbidden = parse_event(raw, token)
+        new_event, event_errors, is_forbidden = parse_event(raw, poster)
         if is_forbidden:
             forbidden.append(index)
         errors += [{"index": index, **e} for e in event_errors]
         if new_event is not None:
             new_events.append(new_event)
     if forbidden:
-        raise Forbidden(
-            f"this token may only post events whose source starts with {token.source_prefix!r}",
-            extra={"indexes": forbidden},
-        )
+        raise Forbidden(refusal, extra={"indexes": forbidden})
     if errors:
         raise InvalidEvents(errors)
     return retrying_deadlocks(lambda: _place_and_append(new_events))

@@ -11,6 +11,7 @@ from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
 from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, ThreadStatus
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
+from interactions.placement.rules import refs_recorded
 
 
 class PlacementRows(UnitOfWork):
@@ -93,8 +94,8 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
     if not thread.topic and event.data.get("topic"):
         thread.topic = event.data["topic"]
     rows.touch("thread", thread_id)
-    if event.data.get("conversation_ref"):
-        rows.refs.setdefault(event.data["conversation_ref"], thread_id)
+    for ref in refs_recorded(event.data):
+        rows.refs.setdefault(ref, thread_id)
 
 
 class PlacementProjector(RowProjector):

@@ -21,7 +21,14 @@ from django.utils import timezone
 
 from hub.backends import backend
 from hub.events import NewEvent
-from interactions.catalogue import INBOUND_TYPES, THREADED_TYPES, ThreadStatus, hub_event
+from interactions.catalogue import (
+    FOLLOWING_TYPES,
+    INBOUND_TYPES,
+    THREADED_TYPES,
+    ThreadStatus,
+    automated,
+    hub_event,
+)
 from interactions.identity.identifiers import parse_identifier
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 
@@ -70,10 +77,20 @@ def identifiers_of(event: NewEvent) -> list[str]:
     return uris
 
 
-def _refs(data: dict[str, Any]) -> list[str]:
-    """Conversation keys this event continues, most specific first."""
+def _refs(event: NewEvent) -> list[str]:
+    """Conversation keys this event continues, most specific first: for a delivery status, the message it
+    is about (`message_ref`: the provider's id of a message the hub recorded)."""
+    data = event.data
     refs = [data.get("in_reply_to"), *reversed(data.get("references") or []), data.get("conversation_ref")]
+    if event.type in FOLLOWING_TYPES:
+        refs.insert(0, data.get("message_ref"))
     return [r for r in refs if r]
+
+
+def refs_recorded(data: dict[str, Any]) -> list[str]:
+    """The keys a channel event leaves for later events to continue: its conversation key and the provider's
+    id of the message (statuses name it)."""
+    return [r for r in (data.get("conversation_ref"), data.get("message_ref")) if r]
 
 
 def _known_identifiers(uris: set[str]) -> list[tuple[str, Any, datetime]]:
@@ -120,7 +137,7 @@ class PlacementView:
         for uri, customer_id, created_at in _known_identifiers(uris):
             view.identifiers[uri] = str(customer_id)
             view.created[str(customer_id)] = (created_at, str(customer_id))
-        refs = {ref for event in events for ref in _refs(event.data)}
+        refs = {ref for event in events for ref in _refs(event)}
         if refs:
             view.refs = {
                 r: str(t) for r, t in PlacedRef.objects.filter(ref__in=refs).values_list("ref", "thread_id")
@@ -179,8 +196,8 @@ class PlacementView:
                 thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
                 if not thread.topic and data.get("topic"):
                     thread.topic = data["topic"]
-                if data.get("conversation_ref"):
-                    self.refs.setdefault(data["conversation_ref"], thread.id)
+                for ref in refs_recorded(data):
+                    self.refs.setdefault(ref, thread.id)
 
     # --- the rules -------------------------------------------------------------------------------------
 
@@ -221,7 +238,8 @@ class PlacementView:
     def _thread(self, event: NewEvent, customer_id: str, customer_ids: list[str], at: datetime):
         data = event.data
         window = continuation_window()
-        inbound = event.type in INBOUND_TYPES or (
+        machine = automated(data)  # an auto-reply or a bounce: not the customer writing
+        inbound = (event.type in INBOUND_TYPES and not machine) or (
             event.type.startswith("call.") and data.get("direction") == "inbound"
         )
         topic = data.get("topic") or ""
@@ -247,11 +265,20 @@ class PlacementView:
             return thread.id, reopen_if_needed(thread)
 
         # 2. It continues a conversation the hub has seen (e-mail In-Reply-To/References, chat, call id).
-        for ref in _refs(data):
+        following = event.type in FOLLOWING_TYPES  # a status, recording or transcript of an earlier one
+        for ref in _refs(event):
             thread = self.threads.get(self.refs.get(ref, ""))
             if thread is None or thread.customer_id not in customer_ids:
                 continue
-            if thread.status == ThreadStatus.OPEN or at - thread.last_activity_at <= window:
+            # What follows a message or call (a status, a recording), or a machine's answer to it (a late
+            # bounce), joins its thread however long ago it was resolved, and, not being the customer's,
+            # reopens nothing: it is no new objective of the customer's.
+            if (
+                thread.status == ThreadStatus.OPEN
+                or at - thread.last_activity_at <= window
+                or following
+                or machine
+            ):
                 return thread.id, reopen_if_needed(thread)
             break  # a reply to a long-closed conversation is a new objective
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CONTACT_TYPES
+from interactions.catalogue import CONTACT_TYPES, automated
 from interactions.customers.models import Customer, CustomerIdentifier
 from interactions.identity.identifiers import parse_identifier
 
@@ -114,7 +114,11 @@ def apply_profile_updated(rows: CustomerRows, event: RecordedEvent) -> None:
 
 
 def apply_contact(rows: CustomerRows, event: RecordedEvent) -> None:
-    """A message or call with the customer: their contact count on its channel and first and last contact."""
+    """A message or call with the customer: their contact count on its channel and first and last contact.
+
+    An auto-reply or a bounce is no contact: the customer did not write it."""
+    if automated(event.data):
+        return
     customer = rows.customer(event.metadata["customer_id"])
     channel = event.data.get("channel") or ("voice" if event.type.startswith("call.") else "internal")
     customer.channel_counts = {

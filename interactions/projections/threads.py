@@ -19,7 +19,8 @@ _TIMELINE_FIELDS = [f.attname for f in TimelineEntry._meta.concrete_fields]
 # Data fields a timeline entry keeps as details, when present.
 _DETAIL_FIELDS = (
     "subject_line", "duration_seconds", "disposition", "ivr_path", "queue", "to_agent_id", "to_queue",
-    "metric", "score", "conversation_ref",
+    "metric", "score", "conversation_ref", "message_ref", "status", "error_code", "recording_ref",
+    "transcription_ref",
 )  # fmt: skip
 
 

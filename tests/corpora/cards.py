@@ -13,6 +13,8 @@ number adds itself to FORMATS.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import re
 import unicodedata
@@ -26,6 +28,7 @@ from urllib.parse import quote
 from channels.db import database_sync_to_async
 from django.db import connection
 from django.http import HttpResponse
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -504,6 +507,100 @@ def post_callback_outcomes(hub: Hub, fmt: str, values: list[str]) -> None:
     _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/outcome", outcome, format="json"))
 
 
+def _twilio_post(hub: Hub, purpose: str, params: dict[str, str]) -> HttpResponse:
+    """A form posted to the corpus's Twilio connection, signed with Twilio's own validator."""
+    from interactions.connections.models import Connection
+    from interactions.connections.services import connection_create
+    from tests.interactions.adapters import twilio_payloads as tw
+
+    if not Connection.objects.filter(name="corpus").exists():
+        connection_create(provider="twilio", name="corpus", secrets={"auth_token": tw.AUTH_TOKEN})
+    return tw.signed_post(hub.integration, f"/hooks/twilio/corpus/{purpose}", params)
+
+
+def post_twilio_message(hub: Hub, fmt: str, values: list[str]) -> None:
+    """An SMS and a WhatsApp message through Twilio's hook: Body and ProfileName (a WhatsApp name)."""
+    from tests.interactions.adapters import twilio_payloads as tw
+
+    _created(_twilio_post(hub, "messaging", tw.inbound_sms(Body=JOIN.join(values))))
+    for value in values:
+        _created(_twilio_post(hub, "messaging", tw.inbound_whatsapp(Body=f"card {value}", ProfileName=value)))
+
+
+def post_twilio_transcript(hub: Hub, fmt: str, values: list[str]) -> None:
+    """A call's transcription through Twilio's hook (its status callback first)."""
+    from tests.interactions.adapters import twilio_payloads as tw
+
+    call, recording = tw.sid("CA"), tw.sid("RE")
+    _created(_twilio_post(hub, "voice", tw.call_status(call, "completed")))
+    _created(_twilio_post(hub, "transcription", tw.transcription(call, recording, JOIN.join(values))))
+
+
+# --- The adapters' hooks: a provider's delivery, authenticated as the provider would ---------------------
+
+HOOK_MAIL_SECRET = "card-corpus-mail-secret"
+HOOK_APP_SECRET = "card-corpus-app-secret"
+
+
+def _hook_connection(provider: str, name: str, **secrets: str) -> None:
+    from interactions.connections.models import Connection
+    from interactions.connections.services import connection_create
+
+    if not Connection.objects.filter(name=name).exists():
+        connection_create(provider=provider, name=name, secrets=secrets)
+
+
+def post_email(hub: Hub, fmt: str, values: list[str]) -> None:
+    """An inbound e-mail with the numbers in its body, its subject and its attachments' names."""
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+
+    _hook_connection("email", "card-corpus-mail", secret=HOOK_MAIL_SECRET)
+    message = EmailMessage()
+    message["From"] = "Jane <jane@example.com>"
+    message["To"] = "support@shop.example"
+    message["Message-ID"] = make_msgid(domain="mail.example.com")
+    # A header holds no line break: a number written across lines goes in on one line.
+    message["Subject"] = " ".join(JOIN.join(values[:8]).splitlines())
+    message.set_content("My card: " + JOIN.join(values) + "\n")
+    for value in values[:50]:
+        name = " ".join(f"card {value}.pdf".splitlines())
+        message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename=name)
+    response = Client().generic(
+        "POST",
+        "/hooks/email/card-corpus-mail/inbound",
+        message.as_bytes(),
+        content_type="message/rfc822",
+        HTTP_AUTHORIZATION=f"Bearer {HOOK_MAIL_SECRET}",
+    )
+    _created(response)
+
+
+def post_whatsapp(hub: Hub, fmt: str, values: list[str]) -> None:
+    """A Meta delivery of WhatsApp messages, each holding a number in its text or a media caption."""
+    _hook_connection("meta", "card-corpus-meta", app_secret=HOOK_APP_SECRET, verify_token="v")
+    messages = []
+    for value in values:
+        base = {"from": "15551234567", "id": f"wamid.card-{next(_ids)}", "timestamp": "1795428000"}
+        messages.append({**base, "type": "text", "text": {"body": f"my card is {value}"}})
+        media = {"id": "1479537139650973", "mime_type": "image/jpeg", "caption": f"card {value}"}
+        messages.append({**base, "id": f"wamid.card-{next(_ids)}", "type": "image", "image": media})
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {"messages": messages}}]}],
+    }
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(HOOK_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = Client().generic(
+        "POST",
+        "/hooks/meta/card-corpus-meta/webhook",
+        body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=signature,
+    )
+    _created(response)
+
+
 # Entry points whose values the hub stores: name -> post(hub, format name, the numbers in that format).
 STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "structured data.text": post_text,
@@ -523,6 +620,10 @@ STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "callback request and cancel reasons": post_callback_request_and_cancel,
     "callback decline reason": post_callback_decline,
     "callback outcome notes and the next offer's context": post_callback_outcomes,
+    "Twilio message Body and WhatsApp ProfileName": post_twilio_message,
+    "Twilio call transcript": post_twilio_transcript,
+    "inbound e-mail body, subject and attachment names": post_email,
+    "Meta WhatsApp texts and captions": post_whatsapp,
 }
 
 

@@ -287,3 +287,183 @@ FRAME_CASES = [
         "1e400 as the cursor", "bad_frame", "after", op="subscribe", topics=["agent:me"], after=raw("1e400")
     ),
 ]
+
+
+# --- Twilio's hooks (interactions/adapters/twilio): signed form posts answered 400 naming the parameter (or
+# the event field the pipeline refused); nothing written, nothing counted. Played by
+# tests/interactions/adapters/test_twilio.py, signed with Twilio's own validator.
+
+
+@dataclass(frozen=True)
+class TwilioCase:
+    name: str
+    purpose: str  # the hook: messaging, message-status, voice, recording, transcription
+    build: Any  # () -> the form parameters (a dict, or a list of pairs for repeated names)
+    status: int
+    field: str  # a Twilio parameter, or the event field the pipeline names
+
+    def params(self) -> Any:
+        return self.build()
+
+
+def _twilio() -> Any:
+    from tests.interactions.adapters import twilio_payloads
+
+    return twilio_payloads
+
+
+def _sms(**overrides: str) -> Any:
+    return lambda: _twilio().inbound_sms(**overrides)
+
+
+def _call(status: str = "completed", **overrides: str) -> Any:
+    return lambda: _twilio().call_status(_twilio().sid("CA"), status, **overrides)
+
+
+TWILIO_CASES = [
+    TwilioCase("NUL in Body", "messaging", _sms(Body="hello\x00"), 400, "data.text"),
+    TwilioCase("Body over 20,000 characters", "messaging", _sms(Body="x" * 20_001), 400, "Body"),
+    TwilioCase(
+        "MessageSid with a path in it", "messaging", _sms(MessageSid="SM../../etc/passwd"), 400, "MessageSid"
+    ),
+    TwilioCase(
+        "MessageSid sent twice",
+        "messaging",
+        lambda: [*_twilio().inbound_sms().items(), ("MessageSid", "SM" + "0" * 32)],
+        400,
+        "MessageSid",
+    ),
+    TwilioCase("NumMedia 1e400", "messaging", _sms(NumMedia="1e400"), 400, "NumMedia"),
+    TwilioCase("NumMedia -1", "messaging", _sms(NumMedia="-1"), 400, "NumMedia"),
+    TwilioCase("NumMedia 99", "messaging", _sms(NumMedia="99"), 400, "NumMedia"),
+    TwilioCase(
+        "MediaUrl0 over 2,048 characters",
+        "messaging",
+        _sms(NumMedia="1", MediaUrl0="https://x.example/" + "a" * 2048),
+        400,
+        "MediaUrl0",
+    ),
+    TwilioCase("NUL in From", "messaging", _sms(From="whatsapp:+15558675310\x00"), 400, "From"),
+    TwilioCase("From of 25 digits", "messaging", _sms(From="+" + "1" * 25), 400, "From"),
+    TwilioCase(
+        "From with a prefix that is no channel", "messaging", _sms(From="java script:+1555"), 400, "From"
+    ),
+    TwilioCase("NUL in ProfileName", "messaging", _sms(ProfileName="Jane\x00"), 400, "data.sender_name"),
+    TwilioCase(
+        "ErrorCode over 64 characters",
+        "message-status",
+        lambda: _twilio().message_status("SM" + "1" * 32, "failed", ErrorCode="3" * 65),
+        400,
+        "ErrorCode",
+    ),
+    TwilioCase(
+        "NUL in ErrorMessage",
+        "message-status",
+        lambda: _twilio().message_status("SM" + "1" * 32, "failed", ErrorMessage="x\x00"),
+        400,
+        "data.error_message",
+    ),
+    TwilioCase("CallDuration 1e400", "voice", _call(CallDuration="1e400"), 400, "CallDuration"),
+    TwilioCase("CallDuration of ten digits", "voice", _call(CallDuration="9999999999"), 400, "CallDuration"),
+    TwilioCase("CallDuration over a week", "voice", _call(CallDuration="604801"), 400, "CallDuration"),
+    TwilioCase("Timestamp that is no date", "voice", _call(Timestamp="yesterday"), 400, "Timestamp"),
+    TwilioCase(
+        "Timestamp without a zone",
+        "voice",
+        _call(Timestamp="Mon, 23 Nov 2026 10:05:00 -0000"),
+        400,
+        "Timestamp",
+    ),
+    TwilioCase("Timestamp in 9999", "voice", _call(Timestamp="Fri, 31 Dec 9999 23:59:59 +0000"), 400, "time"),
+    TwilioCase(
+        "RecordingDuration 1e400",
+        "recording",
+        lambda: _twilio().recording("CA" + "1" * 32, "RE" + "1" * 32, RecordingDuration="1e400"),
+        400,
+        "RecordingDuration",
+    ),
+    TwilioCase(
+        "RecordingChannels 3",
+        "recording",
+        lambda: _twilio().recording("CA" + "1" * 32, "RE" + "1" * 32, RecordingChannels="3"),
+        400,
+        "RecordingChannels",
+    ),
+    TwilioCase(
+        "NUL in TranscriptionText",
+        "transcription",
+        lambda: _twilio().transcription("CA" + "1" * 32, "RE" + "1" * 32, "a\x00b"),
+        400,
+        "data.text",
+    ),
+]
+
+
+# --- 7. The adapters' hooks: deliveries that pass their signature or secret but cannot be taken ------------
+# Each gets a 400 (naming where, when the delivery is JSON), 413 or 415 problem and writes nothing
+# (tests/interactions/adapters/test_hook_hostile_input.py signs each Meta body with the app secret and sends
+# each e-mail with the connection's bearer secret).
+
+
+@dataclass(frozen=True)
+class HookCase:
+    name: str
+    hook: str  # "meta" (POST /hooks/meta/<name>/webhook) or "email" (POST /hooks/email/<name>/inbound)
+    body: bytes
+    status: int
+    field: str | None = None  # the field or JSON path a 400 names, when it names one
+    content_type: str = "application/json"
+
+
+def _wa(message: dict[str, Any] | None = None, **value: Any) -> dict[str, Any]:
+    """A WhatsApp Cloud API delivery of one message (or of `value`'s lists)."""
+    base = {"from": "15551234567", "id": "wamid.hostile", "timestamp": "1795428000", "type": "text"}
+    messages = [{**base, "text": {"body": "hello"}, **(message or {})}] if message is not None else []
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {"messages": messages, **value}}]}],
+    }
+
+
+def meta(name: str, payload: Any, field_: str | None, status: int = 400) -> HookCase:
+    body = payload if isinstance(payload, bytes) else as_json(payload).encode("utf-8", "surrogatepass")
+    return HookCase(name, "meta", body, status, field_)
+
+
+_AT = "$.entry[0].changes[0].value.messages[0]"
+
+
+def mail(name: str, raw: bytes, status: int = 400, content_type: str = "message/rfc822") -> HookCase:
+    return HookCase(name, "email", raw, status, None, content_type)
+
+
+HOOK_CASES = [
+    meta("NUL in a WhatsApp text", _wa({"text": {"body": "a\x00b"}}), "data.text"),
+    meta("lone surrogate in a WhatsApp text", _wa({"text": {"body": "a\ud800"}}), "data.text"),
+    meta("a body nested 10,000 deep", {"object": "page", "entry": deep()}, None),
+    meta("1e400 as a timestamp", _wa({"timestamp": raw("1e400")}), None),
+    meta("a timestamp in 2200", _wa({"timestamp": "7258118400"}), f"{_AT}.timestamp"),
+    meta("a wamid of 999 bytes", _wa({"id": "é" * 499 + "x"}), f"{_AT}.id"),
+    meta("a WhatsApp id that is not digits", _wa({"from": "+1555123"}), f"{_AT}.from"),
+    meta("a WhatsApp id that is no possible number", _wa({"from": "1"}), f"{_AT}.from"),
+    meta("a latitude of 1e400", _wa({"type": "location", "location": {"latitude": raw("1e400")}}), None),
+    meta("a latitude out of range", _wa({"type": "location", "location": {"latitude": 91, "longitude": 0}}),
+         f"{_AT}.location"),
+    meta("a text body that is a number", _wa({"text": {"body": 7}}), f"{_AT}.text.body"),
+    meta("entry that is an object", {"object": "page", "entry": {"id": "1"}}, "$.entry"),
+    meta("a Messenger sender with NUL", {"object": "page", "entry": [{"id": "1", "messaging": [
+        {"sender": {"id": "12\x0034"}, "timestamp": 1795428000000, "message": {"mid": "m_1", "text": "x"}},
+    ]}]}, "$.entry[0].messaging[0].sender.id"),
+    meta("a body that is not UTF-8", b'{"object": "page\xff"}', None),
+    meta("NaN", b'{"object": "page", "entry": [], "n": NaN}', None),
+    mail("no header at all", b"only words\r\n"),
+    mail("a From without an address", b"From: nobody\r\nSubject: x\r\n\r\nbody\r\n"),
+    mail("a From holding a card number", b"From: 4111111111111111@example.com\r\n\r\nbody\r\n"),
+    mail("a form without the email field",
+         b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\ny\r\n--b--\r\n",
+         content_type="multipart/form-data; boundary=b"),
+    mail("a form cut short", b"--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nFrom: a@b.c",
+         content_type="multipart/form-data; boundary=b"),
+    mail("a form without a boundary", b"--b--\r\n", content_type="multipart/form-data"),
+    mail("a JSON body", b'{"email": "From: a@b.c"}', 415, "application/json"),
+]  # fmt: skip

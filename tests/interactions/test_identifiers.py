@@ -61,6 +61,7 @@ def test_bad_identifiers_are_refused_with_a_reason(raw):
         "account:3530.1113.3330.0000",
         "chat:4111111111111111",
         "social:twitter:4111111111111111",
+        "social:messenger:4111-1111-1111-1111",  # a scoped id is digits only: separators make it a card
         "4111111111111111",
         "tel:4111 1111 1111 1111",  # not a possible number either: refused as a card, not quoted back
         "tel:+4917610000000000",  # possible in Germany's numbering plan, but longer than E.164 allows
@@ -73,6 +74,19 @@ def test_an_identifier_holding_a_card_number_is_refused_without_quoting_it(raw):
 
     assert "card number" in str(caught.value)
     assert not any(ch.isdigit() for ch in str(caught.value))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "social:messenger:4111111111111111",
+        "social:instagram:17841400000000001",
+        "social:Messenger:4111111111111111",
+    ],
+)
+def test_a_meta_scoped_id_that_passes_luhn_is_the_platforms_id(raw):
+    # Messenger PSIDs and Instagram IGSIDs are 15-17 digits Meta hands out; one in ten passes Luhn by chance.
+    assert parse_identifier(raw).uri == raw.lower()
 
 
 @pytest.mark.parametrize("phone", ["+4915123456704", "+8613800138002", "+5511987654309"])

@@ -1,0 +1,122 @@
+"""A parsed e-mail as the CloudEvent the ingest pipeline takes: a `message.received` on channel email."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from interactions.adapters.email.message import MalformedEmail, ParsedEmail
+from interactions.catalogue.schemas import SHORT_MAX, TEXT_MAX
+from interactions.errors import InvalidIdentifier
+from interactions.identity.identifiers import parse_identifier
+
+MAX_REFERENCES = 100  # the catalogue's bound; the most recent are kept
+MAX_ATTACHMENTS = 50
+# A Date header is the sender's clock: trusted only when it is close to the arrival (a message held by a
+# server for days keeps its date; one dated in the future or years back is dated on arrival).
+DATE_TRUSTED_PAST = timedelta(days=30)
+DATE_TRUSTED_FUTURE = timedelta(minutes=5)
+
+
+def _key(value: str) -> str:
+    # Base32 of a SHA-256: fixed length whatever the Message-ID's, and almost never 13 digits in a row, so it
+    # is never mistaken for a card number (an id holding one is refused, and Message-IDs are full of
+    # timestamps). Lower case, no separator.
+    return base64.b32encode(hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()).decode().lower()
+
+
+def event_id(parsed: ParsedEmail) -> str:
+    """The event's id: from the Message-ID, so a second delivery of one message is a duplicate; without
+    one, from the raw message's bytes."""
+    if parsed.message_id:
+        return "email-" + _key(parsed.message_id).rstrip("=")
+    return "email-raw-" + base64.b32encode(bytes.fromhex(parsed.raw_sha256)).decode().lower().rstrip("=")
+
+
+def _ref(value: str | None) -> str | None:
+    if value and len(value.encode("utf-8", "surrogatepass")) <= SHORT_MAX:
+        return value
+    return None
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else None
+
+
+def _clean(value: Any) -> Any:
+    """Text as the log can hold it. Mail is old and lax: a header of raw 8-bit bytes comes out of the parser
+    as surrogate escapes, which become U+FFFD here, and a NUL (which no log reader could read back) is
+    dropped; refusing the message for them would bounce a customer's mail over their client's habits."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _mailto(address: str, field: str) -> str:
+    try:
+        return parse_identifier(f"mailto:{address}").uri
+    except InvalidIdentifier as exc:
+        raise MalformedEmail(f"{field}: {exc}") from exc
+
+
+def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str, Any]:
+    """The structured-mode CloudEvent of one inbound message.
+
+    A bounce is about the recipient whose address failed, not about the mail server that reports it, so
+    its subject is that address; an auto-reply's is its sender's, like any message.
+    """
+    about = (
+        parsed.bounced_recipients[0] if parsed.automated == "bounce" and parsed.bounced_recipients else None
+    )
+    subject = _mailto(about, "Final-Recipient") if about else _mailto(parsed.sender, "From")
+    data: dict[str, Any] = {
+        "channel": "email",
+        "direction": "inbound",
+        "text": parsed.text[:TEXT_MAX],
+        "from": parsed.sender,
+    }
+    if len(parsed.text) > TEXT_MAX:
+        data["text_truncated"] = True
+    optional = {
+        "subject_line": _cut(parsed.subject, SHORT_MAX),
+        "sender_name": _cut(parsed.sender_name, 128),
+        "message_ref": _ref(parsed.message_id),
+        "conversation_ref": _ref(parsed.message_id),
+        "in_reply_to": _ref(parsed.in_reply_to),
+        "automated": parsed.automated,
+        "bounce": parsed.bounce,
+    }
+    data.update({key: value for key, value in optional.items() if value})
+    references = [r for r in parsed.references if _ref(r)][-MAX_REFERENCES:]
+    if references:
+        data["references"] = references
+    if parsed.to:
+        data["to"] = parsed.to
+    if parsed.cc:
+        data["cc"] = parsed.cc
+    if parsed.bounced_recipients:
+        data["bounced_recipients"] = [r[:320] for r in parsed.bounced_recipients][:100]
+    if parsed.attachments:
+        data["attachments"] = [
+            {"name": a.name[:255], "content_type": a.content_type[:255], "size": a.size, "sha256": a.sha256}
+            for a in parsed.attachments[:MAX_ATTACHMENTS]
+        ]
+        if len(parsed.attachments) > MAX_ATTACHMENTS:
+            data["attachments_omitted"] = len(parsed.attachments) - MAX_ATTACHMENTS
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id(parsed),
+        "source": source,
+        "type": "message.received",
+        "subject": subject,
+        "data": _clean(data),
+    }
+    if parsed.date is not None and now - DATE_TRUSTED_PAST <= parsed.date <= now + DATE_TRUSTED_FUTURE:
+        event["time"] = parsed.date.isoformat()
+    return event

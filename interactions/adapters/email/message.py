@@ -1,0 +1,410 @@
+"""One raw RFC 822 message parsed with the standard library (`policy.default`) into what the hub records."""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import errors as email_errors
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesFeedParser
+from email.utils import parsedate_to_datetime
+
+from interactions.adapters.email.text import html_to_text, strip_reply
+
+# What a header may throw at us: the parser itself never raises on bad input (it records defects), but
+# reading a mangled header or decoding a part with an unknown charset can.
+_HEADER_ERRORS = (email_errors.HeaderParseError, ValueError, IndexError, TypeError, AttributeError)
+
+
+class MalformedEmail(ValueError):
+    """The message lacks what the hub needs (a sender address) or cannot be read as a message at all."""
+
+
+class EmailTooLarge(ValueError):
+    """The message is over the route's size limit; nothing of it is kept."""
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """An attachment as recorded: never its content, only what lets someone recognise it."""
+
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    sender: str  # the From address
+    sender_name: str | None
+    to: list[str]
+    cc: list[str]
+    subject: str | None
+    message_id: str | None  # as written, angle brackets included: "<abc@example.com>"
+    in_reply_to: str | None
+    references: list[str]
+    date: datetime | None
+    text: str  # the new text: HTML turned into text, quoted reply and signature cut
+    attachments: list[AttachmentInfo]
+    automated: str | None = None  # "auto-reply" or "bounce"
+    bounce: str | None = None  # "hard" (5.x.x) or "soft" (4.x.x)
+    bounced_recipients: list[str] = field(default_factory=list)
+    returned_message_id: str | None = None  # a bounce's original message, from its returned headers
+    raw_sha256: str = ""
+    size: int = 0
+
+
+_CHUNK = 1024 * 1024  # characters of an attachment's encoded content decoded at a time
+
+
+def _decoded(payload: str, encoding: str):
+    """An attachment's content decoded a slice at a time, as `get_payload(decode=True)` decodes it whole."""
+    if encoding == "base64":
+        carry = ""
+        for start in range(0, len(payload), _CHUNK):
+            text = carry + "".join(payload[start : start + _CHUNK].split())
+            usable = len(text) - len(text) % 4
+            carry = text[usable:]
+            try:
+                yield binascii.a2b_base64(text[:usable].encode("ascii", "ignore"))
+            except binascii.Error:
+                return  # the rest cannot be decoded: what was, counts
+        if carry.rstrip("="):
+            with contextlib.suppress(binascii.Error):
+                yield binascii.a2b_base64((carry + "=" * (-len(carry) % 4)).encode("ascii", "ignore"))
+        return
+    start = 0
+    while start < len(payload):
+        # Whole lines at a time: a quoted-printable soft line break ends its line.
+        end = payload.find("\n", start + _CHUNK)
+        end = len(payload) if end < 0 else end + 1
+        piece = payload[start:end].encode("ascii", "surrogateescape")
+        yield binascii.a2b_qp(piece) if encoding == "quoted-printable" else piece
+        start = end
+
+
+def _digests(payload: str, encoding: str) -> dict[bool, tuple[int, str]]:
+    """(size, SHA-256) of the decoded content, as it is (False) and without the payload's last line ending
+    (True): the parser takes that line ending off a part of a multipart message only after handing the
+    part its payload, as the line break that belongs to the boundary after it."""
+    eol = re.search(r"(?:\r\n|\n|\r)\Z", payload)
+    if eol is None or encoding == "base64":  # line breaks are not content in base64
+        size, digest = 0, hashlib.sha256()
+        for chunk in _decoded(payload, encoding):
+            size += len(chunk)
+            digest.update(chunk)
+        return dict.fromkeys((False, True), (size, digest.hexdigest()))
+    # The last line ending decodes on its own in the other encodings: decode it apart from the rest.
+    body, ending = payload[: eol.start()], payload[eol.start() :]
+    size, digest = 0, hashlib.sha256()
+    for chunk in _decoded(body, encoding):
+        size += len(chunk)
+        digest.update(chunk)
+    stripped = (size, digest.hexdigest())
+    tail = b"".join(_decoded(ending, encoding))
+    digest.update(tail)
+    return {False: (size + len(tail), digest.hexdigest()), True: stripped}
+
+
+class _LeanMessage(EmailMessage):
+    """A message part that keeps an attachment's size and SHA-256, not its content.
+
+    The parser hands each part its whole payload once it has read it; an attachment's is decoded a slice at
+    a time into its digest and dropped at once, so a large attachment is never also held decoded, and the
+    parsed message that stays in memory is the size of its text, not of its files.
+    """
+
+    digests: dict[bool, tuple[int, str]] | None = None
+
+    def set_payload(self, payload, charset=None):  # type: ignore[override]
+        if isinstance(payload, str) and payload and not self.is_multipart() and _is_attachment(self):
+            encoding = str(self.get("Content-Transfer-Encoding", "")).strip().lower()
+            self.digests = _digests(payload, encoding)
+            payload = ""
+        super().set_payload(payload, charset)
+
+
+class RawMessageReader:
+    """Feeds a message to `BytesFeedParser` as its bytes arrive, so the raw bytes are never held whole.
+
+    Counts and hashes as it goes; past `limit` bytes it raises EmailTooLarge and stops feeding.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._parser = BytesFeedParser(_LeanMessage, policy=policy.default)
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise EmailTooLarge(f"the message is over the limit of {self.limit} bytes")
+        self._hash.update(chunk)
+        self._parser.feed(chunk)
+
+    def close(self) -> ParsedEmail:
+        if not self.size:
+            raise MalformedEmail("the message is empty")
+        message = self._parser.close()
+        return parse_message(message, raw_sha256=self._hash.hexdigest(), size=self.size)
+
+
+def parse_bytes(raw: bytes, *, limit: int | None = None) -> ParsedEmail:
+    """Parse a whole message held in memory (tests, small messages)."""
+    reader = RawMessageReader(limit if limit is not None else len(raw))
+    reader.feed(raw)
+    return reader.close()
+
+
+# --- headers ----------------------------------------------------------------------------------------
+
+
+def _header(message: Message, name: str) -> str | None:
+    try:
+        value = message.get(name)
+    except _HEADER_ERRORS:
+        return None
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def _addresses(message: Message, name: str) -> list[Address]:
+    try:
+        header = message.get(name)
+        addresses = list(getattr(header, "addresses", ()) or ())
+    except _HEADER_ERRORS:
+        return []
+    return [a for a in addresses if a.username and a.domain]
+
+
+def _msg_ids(value: str | None) -> list[str]:
+    """Message-IDs in a header, each as `<...>`: In-Reply-To and References list them separated by space.
+
+    A header written without angle brackets (seen from broken clients) counts as one id per word."""
+    if not value:
+        return []
+    ids: list[str] = []
+    rest = value
+    while "<" in rest and ">" in rest.split("<", 1)[1]:
+        inner, rest = rest.split("<", 1)[1].split(">", 1)
+        if inner.strip():
+            ids.append(f"<{inner.strip()}>")
+    if not ids:
+        ids = [f"<{word.strip('<>')}>" for word in value.split() if word.strip("<>")]
+    return ids
+
+
+def _date(message: Message) -> datetime | None:
+    value = _header(message, "Date")
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+# --- automatic replies and bounces ------------------------------------------------------------------
+
+
+def _automated(message: Message) -> str | None:
+    """ "auto-reply" when the message says a machine wrote it (RFC 3834 and the common vendor headers).
+
+    `Precedence: bulk` and `junk` count too: no person's mail client sets them, only responders and mass
+    mailers; `list` does not (a person writing through a mailing list).
+    """
+    auto_submitted = (_header(message, "Auto-Submitted") or "no").split(";")[0].strip().lower()
+    if auto_submitted != "no":
+        return "auto-reply"
+    if any(_header(message, name) for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder")):
+        return "auto-reply"
+    precedence = (_header(message, "Precedence") or "").strip().lower()
+    if precedence in ("auto_reply", "bulk", "junk"):
+        return "auto-reply"
+    return None
+
+
+def _status_class(status: str) -> str | None:
+    code = status.strip().split()[0] if status.strip() else ""
+    return code[0] if code[:1] in ("2", "4", "5") and code[1:2] == "." else None
+
+
+def _delivery_report(message: Message) -> tuple[str | None, list[str], str | None] | None:
+    """For a delivery status notification (RFC 3464): (hard or soft, the failed recipients, the returned
+    message's Message-ID); None for any other message."""
+    if message.get_content_type() != "multipart/report":
+        return None
+    if (message.get_param("report-type") or "").lower() != "delivery-status":
+        return None
+    failed: list[str] = []
+    classes: set[str] = set()
+    returned_id: str | None = None
+    parts = message.get_payload()
+    for part in parts if isinstance(parts, list) else []:
+        kind = part.get_content_type()
+        if kind in ("message/delivery-status", "message/global-delivery-status"):
+            blocks = part.get_payload()
+            for block in blocks if isinstance(blocks, list) else []:
+                status_class = _status_class(_header(block, "Status") or "")
+                recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
+                action = (_header(block, "Action") or "").lower()
+                if not recipient or status_class not in ("4", "5") or action not in ("failed", "delayed", ""):
+                    continue
+                classes.add(status_class)
+                address = recipient.split(";", 1)[-1].strip().strip("<>")
+                if address and address not in failed:
+                    failed.append(address)
+        elif kind in ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"):
+            returned_id = returned_id or _returned_message_id(part)
+    level = "hard" if "5" in classes else ("soft" if "4" in classes else None)
+    return level, failed, returned_id
+
+
+def _returned_message_id(part: Message) -> str | None:
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload:  # message/rfc822: the returned message itself
+        ids = _msg_ids(_header(payload[0], "Message-ID"))
+        return ids[0] if ids else None
+    try:  # text/rfc822-headers: the returned message's header block as text
+        headers = BytesFeedParser(policy=policy.default)
+        headers.feed(_text_of(part).encode("utf-8", "replace"))
+        ids = _msg_ids(_header(headers.close(), "Message-ID"))
+    except _HEADER_ERRORS:
+        return None
+    return ids[0] if ids else None
+
+
+# --- body and attachments ---------------------------------------------------------------------------
+
+
+def _text_of(part: Message) -> str:
+    """A text part's content, decoded; an unknown or wrong charset is read as UTF-8 with replacements."""
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except (LookupError, *_HEADER_ERRORS):
+        pass
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = (part.get_content_disposition() or "").lower()
+    return (
+        disposition == "attachment"
+        or bool(part.get_filename())
+        or part.get_content_maintype()
+        not in (
+            "text",
+            "multipart",
+        )
+    )
+
+
+def _leaves(message: Message):
+    """Every leaf part, without descending into a message a part carries (a forwarded or returned one is
+    one attachment, not more text), nor into a delivery report's per-recipient blocks."""
+    if message.is_multipart() and message.get_content_maintype() == "multipart":
+        for part in message.get_payload():  # type: ignore[union-attr]
+            yield from _leaves(part)
+    else:
+        yield message
+
+
+def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
+    plain: Message | None = None
+    html: Message | None = None
+    attachments: list[Message] = []
+    for part in _leaves(message):
+        kind = part.get_content_type()
+        if kind in ("message/delivery-status", "message/global-delivery-status", "text/rfc822-headers"):
+            continue
+        if _is_attachment(part):
+            attachments.append(part)
+        elif kind == "text/plain" and plain is None:
+            plain = part
+        elif kind == "text/html" and html is None:
+            html = part
+    if plain is not None:
+        text = strip_reply(_text_of(plain))
+    elif html is not None:
+        text = strip_reply(html_to_text(_text_of(html)))
+    else:
+        text = ""
+    return text, attachments
+
+
+def _attachment_info(part: Message, *, in_multipart: bool) -> AttachmentInfo:
+    digests = getattr(part, "digests", None)  # taken while parsing (see _LeanMessage)
+    digest = digests[in_multipart] if digests else None
+    if digest is None:
+        payload = part.get_payload()
+        if isinstance(payload, list):  # a message/rfc822 part: the carried message, serialised again
+            content = b"".join(p.as_bytes(policy=policy.default) for p in payload)
+        else:
+            decoded = part.get_payload(decode=True)
+            content = decoded if isinstance(decoded, bytes) else b""
+        digest = (len(content), hashlib.sha256(content).hexdigest())
+    size, sha256 = digest
+    try:
+        name = part.get_filename()
+    except _HEADER_ERRORS:
+        name = None
+    name = " ".join((name or "").split()) or f"attachment.{part.get_content_subtype() or 'bin'}"
+    return AttachmentInfo(
+        name=name,
+        content_type=part.get_content_type(),
+        size=size,
+        sha256=sha256,
+    )
+
+
+def parse_message(message: EmailMessage | Message, *, raw_sha256: str = "", size: int = 0) -> ParsedEmail:
+    """What the hub records of a parsed message; raises MalformedEmail when it has no sender address."""
+    if not message.keys() and not message.get_payload():
+        raise MalformedEmail("the body is not an e-mail message (no header, no content)")
+    senders = _addresses(message, "From")
+    if not senders:
+        raise MalformedEmail("the message has no From address")
+    sender = senders[0]
+    text, attachment_parts = _body_and_attachments(message)
+    report = _delivery_report(message)
+    automated, bounce, failed, returned = None, None, [], None
+    if report is not None:
+        automated = "bounce"
+        bounce, failed, returned = report
+    else:
+        automated = _automated(message)
+    ids = _msg_ids(_header(message, "Message-ID"))
+    in_reply_to = _msg_ids(_header(message, "In-Reply-To"))
+    return ParsedEmail(
+        sender=sender.addr_spec,
+        sender_name=" ".join(sender.display_name.split()) or None,
+        to=[a.addr_spec for a in _addresses(message, "To")],
+        cc=[a.addr_spec for a in _addresses(message, "Cc")],
+        subject=_header(message, "Subject"),
+        message_id=ids[0] if ids else None,
+        in_reply_to=in_reply_to[0] if in_reply_to else returned,
+        references=_msg_ids(_header(message, "References")),
+        date=_date(message),
+        text=text,
+        attachments=[_attachment_info(part, in_multipart=part is not message) for part in attachment_parts],
+        automated=automated,
+        bounce=bounce,
+        bounced_recipients=failed,
+        returned_message_id=returned,
+        raw_sha256=raw_sha256,
+        size=size,
+    )

@@ -1,0 +1,1 @@
+"""Meta's webhooks (WhatsApp Cloud API, Messenger, Instagram): the handshake, the signature, the payloads."""

@@ -1,0 +1,111 @@
+"""Connection services and selectors: create, find the live one, check a bearer secret, revoke, count."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets as random
+from collections import Counter
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from hub.errors import ApplicationError, NotFound
+from interactions.connections import sealing
+from interactions.connections.models import Connection, IgnoredDelivery
+from interactions.connections.providers import PROVIDERS
+
+KIND_MAX = 128
+
+
+class ConnectionInvalid(ApplicationError):
+    """A connection that cannot be created as asked: an unknown provider, a bad or taken name, no secret."""
+
+
+def _digest(secret: str, salt: str) -> str:
+    # A salted SHA-256: the secret is checked on every delivery, so a slow password hash would cost each
+    # request; the README asks for a long random secret, which leaves nothing to brute-force.
+    return f"sha256${salt}${hashlib.sha256((salt + secret).encode('utf-8')).hexdigest()}"
+
+
+def connection_create(*, provider: str, name: str, secrets: dict[str, str | None]) -> Connection:
+    """Create a connection. `secrets` holds what the provider needs (`auth_token`; `app_secret` and
+    `verify_token`; `secret`); secrets of other providers must not be given."""
+    if provider not in PROVIDERS:
+        raise ConnectionInvalid(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
+    spec = PROVIDERS[provider]
+    try:
+        validate_slug(name)
+    except ValidationError as exc:
+        raise ConnectionInvalid(
+            f"the name {name!r} must be letters, digits, hyphens or underscores (it goes in URLs)"
+        ) from exc
+    if len(name) > 64:
+        raise ConnectionInvalid("the name must be at most 64 characters")
+    wanted = [*spec.sealed, *([spec.hashed] if spec.hashed else [])]
+    given = {k: v for k, v in secrets.items() if v is not None}
+    missing = [k for k in wanted if not given.get(k)]
+    if missing:
+        flags = ", ".join("--" + k.replace("_", "-") for k in missing)
+        raise ConnectionInvalid(f"a {provider} connection needs {flags}")
+    extra = [k for k in given if k not in wanted]
+    if extra:
+        flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+        raise ConnectionInvalid(f"a {provider} connection takes no {flags}")
+    digest = _digest(given[spec.hashed], random.token_hex(16)) if spec.hashed else ""
+    sealed = sealing.seal({k: given[k] for k in spec.sealed}) if spec.sealed else ""
+    try:
+        with transaction.atomic():
+            return Connection.objects.create(
+                name=name, provider=provider, sealed_secrets=sealed, secret_digest=digest
+            )
+    except IntegrityError as exc:
+        raise ConnectionInvalid(f"a connection named {name!r} exists already") from exc
+
+
+def connection_get_live(provider: str, name: str) -> Connection:
+    """The connection a hook URL names; NotFound for an unknown or revoked one (the same answer, so a
+    revoked name cannot be told from one that never was)."""
+    connection = Connection.objects.filter(provider=provider, name=name, revoked_at__isnull=True).first()
+    if connection is None:
+        raise NotFound(f"no {provider} connection {name!r}")
+    return connection
+
+
+def connection_secret_matches(connection: Connection, given: str | None) -> bool:
+    """Is `given` the connection's bearer secret? Compared in constant time on the salted digests."""
+    if not given or not connection.secret_digest.startswith("sha256$"):
+        return False
+    _, salt, _ = connection.secret_digest.split("$", 2)
+    return hmac.compare_digest(_digest(given, salt), connection.secret_digest)
+
+
+def connection_revoke(connection: Connection) -> bool:
+    """Revoke for good; True if this call revoked it. From then on its hooks answer 404 and write nothing."""
+    return bool(
+        Connection.objects.filter(pk=connection.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )
+
+
+def deliveries_ignored(connection: Connection, kinds: list[str]) -> None:
+    """Count well-formed deliveries (or parts of one) of kinds the hub does not use."""
+    for kind, count in Counter(k[:KIND_MAX] for k in kinds).items():
+        updated = IgnoredDelivery.objects.filter(connection=connection, kind=kind).update(
+            count=F("count") + count, last_at=timezone.now()
+        )
+        if updated:
+            continue
+        try:
+            with transaction.atomic():
+                IgnoredDelivery.objects.create(connection=connection, kind=kind, count=count)
+        except IntegrityError:  # created meanwhile by a concurrent delivery
+            IgnoredDelivery.objects.filter(connection=connection, kind=kind).update(
+                count=F("count") + count, last_at=timezone.now()
+            )
+
+
+def ignored_counts(connection: Connection) -> dict[str, int]:
+    return dict(connection.ignored.order_by("kind").values_list("kind", "count"))

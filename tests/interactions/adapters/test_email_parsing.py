@@ -1,0 +1,237 @@
+"""The e-mail parser: headers, text, quotes and signatures, attachments, auto-replies and bounces."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+
+from interactions.adapters.email.events import email_event, event_id
+from interactions.adapters.email.message import EmailTooLarge, MalformedEmail, RawMessageReader, parse_bytes
+from interactions.adapters.email.text import html_to_text, strip_reply
+from tests.interactions.adapters import emails
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+def test_plain_message_headers_and_text():
+    parsed = parse_bytes(emails.REPLY_WITH_QUOTE)
+    assert parsed.sender == "jane@example.com"
+    assert parsed.sender_name == "Jane Doe"
+    assert parsed.to == ["support@shop.example"]
+    assert parsed.subject == "Re: Your refund"
+    assert parsed.message_id == "<reply-1@mail.example.com>"
+    assert parsed.in_reply_to == "<agent-1@shop.example>"
+    assert parsed.references == ["<order-0@shop.example>", "<agent-1@shop.example>"]
+    assert parsed.text == "Thanks, that works for me.\n\nJane"
+    assert parsed.automated is None
+    assert parsed.raw_sha256 == hashlib.sha256(emails.REPLY_WITH_QUOTE).hexdigest()
+
+
+def test_html_only_message_becomes_text_without_scripts_styles_or_quote():
+    parsed = parse_bytes(emails.HTML_ONLY)
+    assert parsed.subject == "Café order"
+    assert parsed.text == "Hello there,\nmy order #123 is late.\nCan you help?\n- item one\n- item two"
+
+
+def test_plain_part_preferred_and_attachment_recorded_by_metadata_only():
+    parsed = parse_bytes(emails.with_attachment())
+    assert parsed.text == "See the attached invoice."
+    (attachment,) = parsed.attachments
+    assert attachment.name == "invoice.pdf"
+    assert attachment.content_type == "application/pdf"
+    assert attachment.size == len(emails.PDF_BYTES)
+    assert attachment.sha256 == hashlib.sha256(emails.PDF_BYTES).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Yes please.\n\nOn Tue, 24 Nov 2026, Support <s@x.example> wrote:\n> Shall we?", "Yes please."),
+        (
+            "Yes please.\n\nOn Tue, 24 Nov 2026 at 10:00, Support Team\n<s@x.example> wrote:\n> q",
+            "Yes please.",
+        ),
+        ("Oui.\n\nLe mar. 24 nov. 2026 à 10:00, Support <s@x.example> a écrit :\n> q", "Oui."),
+        ("Ja.\n\nAm 24.11.2026 um 10:00 schrieb Support <s@x.example>:\n> q", "Ja."),
+        ("Fine.\n\n-----Original Message-----\nFrom: Support\nSent: Tuesday\nSubject: q\n\nq", "Fine."),
+        ("Fine.\n\nFrom: Support <s@x.example>\nSent: Tuesday, 24 November 2026 10:00\nTo: me\n\nq", "Fine."),
+        ("Fine.\n\n________________________________\nFrom: Support\nDate: today\n\nq", "Fine."),
+        ("Thanks!\n\n--\nJane Doe\nACME", "Thanks!"),
+        ("Thanks!\n\nSent from my iPhone", "Thanks!"),
+        ("Thanks!\nGet Outlook for Android", "Thanks!"),
+        ("> quoted only\n> more", "> quoted only\n> more"),  # nothing new: kept whole rather than empty
+        ("> what about X?\nX is fine.\n> and Y?\nY too.", "> what about X?\nX is fine.\n> and Y?\nY too."),
+        (
+            "Call me on 555 0100. From: here is not a header",
+            "Call me on 555 0100. From: here is not a header",
+        ),
+    ],
+)
+def test_strip_reply_common_forms(text, kept):
+    assert strip_reply(text) == kept
+
+
+def test_html_blockquote_and_outlook_reply_container_are_dropped():
+    html = '<div>New text</div><div id="divRplyFwdMsg"><b>From:</b> Support</div><blockquote>old</blockquote>'
+    assert html_to_text(html) == "New text"
+    assert html_to_text("<p>a<p>b</p></span>c") == "a\nb\nc"  # a stray end tag changes nothing
+
+
+def test_out_of_office_is_an_auto_reply():
+    parsed = parse_bytes(emails.OUT_OF_OFFICE)
+    assert parsed.automated == "auto-reply"
+    assert parsed.bounce is None
+
+
+@pytest.mark.parametrize(
+    ("header", "automated"),
+    [
+        ("Auto-Submitted: no\r\n", None),
+        ("Auto-Submitted: auto-generated\r\n", "auto-reply"),
+        ("X-Autoreply: yes\r\n", "auto-reply"),
+        ("Precedence: auto_reply\r\n", "auto-reply"),
+        ("Precedence: bulk\r\n", "auto-reply"),
+        ("Precedence: list\r\n", None),
+    ],
+)
+def test_automated_headers(header, automated):
+    assert parse_bytes(emails.plain(extra_headers=header)).automated == automated
+
+
+@pytest.mark.parametrize(("status", "level"), [("5.1.1", "hard"), ("4.4.1", "soft")])
+def test_delivery_status_notification_is_a_bounce(status, level):
+    parsed = parse_bytes(emails.bounce(status, "failed" if level == "hard" else "delayed"))
+    assert parsed.automated == "bounce"
+    assert parsed.bounce == level
+    assert parsed.bounced_recipients == ["jane@example.com"]
+    assert parsed.returned_message_id == "<agent-1@shop.example>"
+    assert parsed.in_reply_to == "<agent-1@shop.example>"
+    assert parsed.text == "Your message could not be delivered to one or more recipients."
+    assert parsed.attachments == []
+
+
+def test_bounce_event_is_about_the_recipient_and_continues_the_original():
+    event = email_event(parse_bytes(emails.bounce()), source="/hooks/email/support", now=NOW)
+    assert event["subject"] == "mailto:jane@example.com"
+    data = event["data"]
+    assert (data["automated"], data["bounce"], data["bounced_recipients"]) == (
+        "bounce",
+        "hard",
+        ["jane@example.com"],
+    )
+    assert data["in_reply_to"] == "<agent-1@shop.example>"
+
+
+def test_event_of_a_reply():
+    event = email_event(parse_bytes(emails.REPLY_WITH_QUOTE), source="/hooks/email/support", now=NOW)
+    assert event["type"] == "message.received"
+    assert event["subject"] == "mailto:jane@example.com"
+    assert event["time"] == "2026-11-23T10:00:00+01:00"
+    assert event["id"].startswith("email-") and not any(c.isdigit() and c in "89" for c in event["id"][6:])
+    data = event["data"]
+    assert data["channel"] == "email" and data["direction"] == "inbound"
+    assert data["message_ref"] == data["conversation_ref"] == "<reply-1@mail.example.com>"
+    assert data["in_reply_to"] == "<agent-1@shop.example>"
+    assert data["subject_line"] == "Re: Your refund"
+
+
+def test_event_id_falls_back_to_the_raw_hash_without_message_id():
+    one = parse_bytes(emails.plain(message_id=""))
+    two = parse_bytes(emails.plain(message_id="", body="another body\n"))
+    assert event_id(one).startswith("email-raw-")
+    assert event_id(one) != event_id(two)
+    assert event_id(parse_bytes(emails.plain(message_id=""))) == event_id(one)
+
+
+def test_date_far_from_arrival_is_not_trusted():
+    event = email_event(parse_bytes(emails.plain()), source="/s", now=datetime(2027, 6, 1, tzinfo=UTC))
+    assert "time" not in event
+
+
+def test_long_text_is_cut_to_the_catalogue_limit_and_marked():
+    event = email_event(parse_bytes(emails.plain(body="x" * 25_000)), source="/s", now=NOW)
+    assert len(event["data"]["text"]) == 20_000
+    assert event["data"]["text_truncated"] is True
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"no headers at all, just words\r\n", b"From: not an address\r\nSubject: x\r\n\r\nbody", b"\r\n\r\n"],
+)
+def test_message_without_sender_is_malformed(raw):
+    with pytest.raises(MalformedEmail):
+        parse_bytes(raw)
+
+
+def test_empty_body_is_malformed():
+    with pytest.raises(MalformedEmail):
+        RawMessageReader(100).close()
+
+
+def test_reader_refuses_past_its_limit_while_streaming():
+    reader = RawMessageReader(limit=1000)
+    reader.feed(b"x" * 600)
+    with pytest.raises(EmailTooLarge):
+        reader.feed(b"x" * 600)
+
+
+def test_unknown_charset_is_read_with_replacements():
+    raw = emails.plain(body="caf\u00e9\n").replace(b'charset="utf-8"', b"charset=x-unknown")
+    assert parse_bytes(raw).text == "caf\u00e9"
+
+
+def _one_attachment(encoding: str, content: str) -> bytes:
+    return (
+        "From: jane@example.com\r\nMessage-ID: <enc@x>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="E"\r\n\r\n'
+        "--E\r\nContent-Type: text/plain\r\n\r\nsee file\r\n"
+        "--E\r\nContent-Type: application/octet-stream\r\n"
+        'Content-Disposition: attachment; filename="f.bin"\r\n'
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n{content}\r\n--E--\r\n"
+    ).encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content"),
+    [
+        ("base64", "aGVsbG8g\r\nd29ybGQ=\r\n"),
+        ("base64", "aGVsbG8gd29ybGQ"),  # padding missing
+        ("base64", "aGVs bG8g\td29y\r\nbGQh"),
+        ("quoted-printable", "caf=C3=A9 soft=\r\nbreak =3D equals"),
+        ("8bit", "caf\u00e9 as it is"),
+        ("7bit", "plain words"),
+    ],
+)
+def test_attachment_digest_taken_while_parsing_equals_the_standard_librarys_decoding(encoding, content):
+    import email
+
+    raw = _one_attachment(encoding, content)
+    expected = email.message_from_bytes(raw).get_payload()[1].get_payload(decode=True)
+    (attachment,) = parse_bytes(raw).attachments
+    assert (attachment.size, attachment.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
+
+
+def test_a_large_attachment_is_hashed_in_slices(monkeypatch):
+    from interactions.adapters.email import message
+
+    monkeypatch.setattr(message, "_CHUNK", 10)  # slices that end inside base64 quads and lines
+    raw = emails.with_attachment()
+    (attachment,) = parse_bytes(raw).attachments
+    assert attachment.sha256 == hashlib.sha256(emails.PDF_BYTES).hexdigest()
+    assert attachment.size == len(emails.PDF_BYTES)
+
+
+def test_raw_8bit_headers_and_nul_become_text_the_log_can_hold():
+    raw = (
+        b"From: Jos\xe9 <jose@example.com>\r\nSubject: caf\xe9 \x00x\r\nMessage-ID: <a\xe9@x>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nbody caf\xe9 nul\x00 end\r\n"
+    )
+    data = email_event(parse_bytes(raw), source="/s", now=NOW)["data"]
+    assert data["sender_name"] == "Jos\ufffd"
+    assert data["subject_line"] == "caf\ufffd x"
+    assert data["text"] == "body caf\ufffd nul end"
+    assert all(
+        "\x00" not in v and not any(0xD800 <= ord(c) <= 0xDFFF for c in v) for v in map(str, data.values())
+    )

@@ -1,0 +1,181 @@
+"""Connections: add_connection prints the hooks, secrets are sealed or hashed and shown nowhere; revoking."""
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from hub.errors import NotFound
+from interactions.connections import sealing
+from interactions.connections.models import Connection
+from interactions.connections.services import (
+    connection_create,
+    connection_get_live,
+    connection_revoke,
+    connection_secret_matches,
+    deliveries_ignored,
+    ignored_counts,
+)
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "twilio-auth-token-0123456789abcdef"
+
+
+def add(*args) -> str:
+    out = io.StringIO()
+    call_command("add_connection", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_add_twilio_prints_one_line_per_purpose():
+    output = add("twilio", "acme-sms", "--auth-token", TOKEN)
+
+    assert output.splitlines() == [
+        "messaging /hooks/twilio/acme-sms/messaging",
+        "message-status /hooks/twilio/acme-sms/message-status",
+        "voice /hooks/twilio/acme-sms/voice",
+        "recording /hooks/twilio/acme-sms/recording",
+        "transcription /hooks/twilio/acme-sms/transcription",
+    ]
+    connection = Connection.objects.get()
+    assert (connection.name, connection.provider, connection.revoked_at) == ("acme-sms", "twilio", None)
+    assert connection.secret("auth_token") == TOKEN
+
+
+def test_add_meta_and_email_print_their_hooks():
+    assert add("meta", "acme-meta", "--app-secret", "s3", "--verify-token", "v3") == (
+        "webhook /hooks/meta/acme-meta/webhook\n"
+    )
+    assert (
+        add("email", "acme-mail", "--secret", "a-long-random-secret")
+        == "inbound /hooks/email/acme-mail/inbound\n"
+    )
+    meta = Connection.objects.get(name="acme-meta")
+    assert (meta.secret("app_secret"), meta.secret("verify_token")) == ("s3", "v3")
+
+
+def test_secrets_are_not_in_the_table_in_clear():
+    add("twilio", "t", "--auth-token", TOKEN)
+    add("email", "m", "--secret", "mail-secret-xyz")
+
+    for row in Connection.objects.values():
+        dumped = json.dumps(row, default=str)
+        assert TOKEN not in dumped and "mail-secret-xyz" not in dumped
+    twilio = Connection.objects.get(name="t")
+    assert TOKEN not in repr(twilio) and TOKEN not in str(twilio)
+
+
+def test_the_email_secret_is_kept_as_a_salted_hash_and_compared():
+    connection = connection_create(provider="email", name="m", secrets={"secret": "mail-secret-xyz"})
+    other = connection_create(provider="email", name="n", secrets={"secret": "mail-secret-xyz"})
+
+    assert connection.sealed_secrets == ""
+    assert connection.secret_digest.startswith("sha256$")
+    assert connection.secret_digest != other.secret_digest  # salted
+    assert connection_secret_matches(connection, "mail-secret-xyz")
+    assert not connection_secret_matches(connection, "mail-secret-xy")
+    assert not connection_secret_matches(connection, "")
+    assert not connection_secret_matches(connection, None)
+
+
+def test_sealed_secrets_need_the_key_that_sealed_them():
+    with override_settings(THREADLINE_SECRETS_KEY=["key-one"]):
+        connection = connection_create(provider="twilio", name="t", secrets={"auth_token": TOKEN})
+    with override_settings(THREADLINE_SECRETS_KEY=["key-two", "key-one"]):  # a new key, the old one kept
+        assert Connection.objects.get().secret("auth_token") == TOKEN
+    with override_settings(THREADLINE_SECRETS_KEY=["key-two"]), pytest.raises(sealing.SecretsUnreadable):
+        Connection.objects.get().secret("auth_token")
+    # Without the setting the key is derived from SECRET_KEY: not the one that sealed it here.
+    with override_settings(THREADLINE_SECRETS_KEY=[]), pytest.raises(sealing.SecretsUnreadable):
+        connection.secret("auth_token")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("fax", "x", "--secret", "s"), "unknown provider 'fax'"),
+        (("twilio", "x"), "needs --auth-token"),
+        (("meta", "x", "--app-secret", "s"), "needs --verify-token"),
+        (("email", "x"), "needs --secret"),
+        (("email", "x", "--secret", "s", "--auth-token", "t"), "takes no --auth-token"),
+        (("twilio", "no/slash", "--auth-token", "t"), "must be letters, digits"),
+        (("twilio", "x" * 65, "--auth-token", "t"), "at most 64"),
+    ],
+)
+def test_bad_arguments_are_refused_and_nothing_is_created(args, message):
+    with pytest.raises(CommandError, match=message):
+        add(*args)
+    assert not Connection.objects.exists()
+
+
+def test_a_duplicate_name_is_refused():
+    add("twilio", "acme", "--auth-token", TOKEN)
+    with pytest.raises(CommandError, match="a connection named 'acme' exists already"):
+        add("email", "acme", "--secret", "s")
+    assert Connection.objects.count() == 1
+
+
+def test_the_command_fails_with_one_line_and_a_non_zero_status():
+    done = subprocess.run(
+        [sys.executable, "manage.py", "add_connection", "fax", "x", "--secret", "s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        "CommandError: unknown provider 'fax'; use one of twilio, meta, email"
+    ]
+
+
+def test_revoked_connections_are_not_live():
+    connection = connection_create(provider="twilio", name="t", secrets={"auth_token": TOKEN})
+    assert connection_get_live("twilio", "t") == connection
+    with pytest.raises(NotFound):
+        connection_get_live("meta", "t")
+
+    assert connection_revoke(connection) is True
+    assert connection_revoke(connection) is False
+    with pytest.raises(NotFound):
+        connection_get_live("twilio", "t")
+
+
+def test_ignored_deliveries_are_counted_per_connection_and_kind():
+    one = connection_create(provider="twilio", name="one", secrets={"auth_token": TOKEN})
+    two = connection_create(provider="twilio", name="two", secrets={"auth_token": TOKEN})
+
+    deliveries_ignored(one, ["voice.ringing", "voice.ringing", "message-status.sending"])
+    deliveries_ignored(one, ["voice.ringing"])
+    deliveries_ignored(two, ["voice.ringing"])
+
+    assert ignored_counts(one) == {"message-status.sending": 1, "voice.ringing": 3}
+    assert ignored_counts(two) == {"voice.ringing": 1}
+
+
+def test_the_admin_lists_connections_without_secrets_and_revokes_them(admin_client):
+    connection = connection_create(provider="twilio", name="acme", secrets={"auth_token": TOKEN})
+    deliveries_ignored(connection, ["voice.ringing"])
+
+    listing = admin_client.get("/admin/connections/connection/")
+    page = admin_client.get(f"/admin/connections/connection/{connection.pk}/change/")
+
+    assert listing.status_code == 200 and page.status_code == 200
+    for body in (listing.content.decode(), page.content.decode()):
+        assert "acme" in body
+        assert TOKEN not in body and connection.sealed_secrets not in body
+    assert "/hooks/twilio/acme/messaging" in page.content.decode()
+    assert "voice.ringing" in page.content.decode()
+
+    answer = admin_client.post(
+        "/admin/connections/connection/",
+        {"action": "revoke", "_selected_action": [str(connection.pk)]},
+    )
+    assert answer.status_code == 302
+    connection.refresh_from_db()
+    assert connection.revoked_at is not None
