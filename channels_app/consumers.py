@@ -15,6 +15,7 @@ import logging
 import uuid
 from typing import Any
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -37,6 +38,7 @@ from interactions.agents.services import (
 from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
+from interactions.people.selectors import person_principal
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -75,8 +77,31 @@ def _authenticate(raw: str) -> ApiToken | None:
 
 
 @database_sync_to_async
+def _principal_of(user: Any) -> ApiToken | None:
+    return person_principal(user)
+
+
+def same_origin(scope: dict[str, Any]) -> bool:
+    """Whether a browser opened this socket from a page of this very host. A cookie goes with every socket a
+    browser opens, whichever site's page opens it, so a session is accepted only from the hub's own pages
+    (cross-site websocket hijacking); token sockets carry their credential explicitly and need no such
+    check."""
+    headers = dict(scope.get("headers") or [])
+    origin, host = headers.get(b"origin", b"").decode("latin-1"), headers.get(b"host", b"").decode("latin-1")
+    scheme, _, rest = origin.partition("://")
+    return bool(host) and scheme in ("http", "https") and rest == host
+
+
+@database_sync_to_async
 def _still_authenticates(token: ApiToken) -> bool:
     return not tokens_revoked([str(token.pk)])
+
+
+@database_sync_to_async
+def _still_signed_in(session: Any) -> bool:
+    """Whether the session a socket was opened with still exists (signing out deletes it)."""
+    # `session` is channels' LazyObject around the store; `__class__` is the store's class.
+    return session.session_key is not None and session.__class__().exists(session.session_key)
 
 
 @database_sync_to_async
@@ -125,9 +150,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self._tasks: list[asyncio.Task] = []
         # Accept first: a close code can only reach the client on an accepted socket.
         await self.accept(subprotocol)
-        self.token = await _authenticate(raw) if raw else None
+        self.via_session = False
+        if raw:
+            self.token = await _authenticate(raw)
+        elif "session" in self.scope and same_origin(self.scope):
+            self.via_session = True
+            # A person signed in to the desk: they act as their principal, under the same rules as a token.
+            self.token = await _principal_of(await get_user(self.scope))
+        else:
+            self.token = None
         if self.token is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED, reason="missing or invalid token")
+            await self.close(code=CLOSE_UNAUTHENTICATED, reason="missing or invalid token or session")
             return
         try:
             require_may_subscribe(self.token)
@@ -179,6 +212,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
             self.token_revoked()
+            return
+        if self.via_session and not await _still_signed_in(self.scope["session"]):
+            self._close_now(CLOSE_UNAUTHENTICATED, "signed out")
             return
         if text_data is None:
             await self._error("bad_frame", "send JSON in text frames")

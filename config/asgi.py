@@ -10,8 +10,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
 
-# Websockets authenticate with a bearer token (query or subprotocol), not cookies, so no origin check.
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+# Websockets authenticate with a bearer token (query or subprotocol) or, for people signed in to the desk,
+# their session cookie; the consumer accepts a session only from the hub's own origin (see same_origin).
+application = ProtocolTypeRouter(
+    {"http": django_asgi_app, "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns))}
+)

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "interactions.reachability",
     "interactions.nba",
     "interactions.connections",
+    "interactions.people",
+    "interactions.desk",
     "channels_app",
 ]
 
@@ -114,6 +116,15 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# People sign in at /accounts/login/ and land on the desk.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "desk"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -202,7 +213,11 @@ THREADLINE_CALLBACK_TICK_SECONDS = env.float("THREADLINE_CALLBACK_TICK_SECONDS",
 
 # --- REST -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["interactions.api.auth.BearerTokenAuthentication"],
+    # Machines send a bearer token; people's browsers their session (with CSRF on unsafe requests).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "interactions.api.auth.BearerTokenAuthentication",
+        "interactions.api.auth.PersonSessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["interactions.api.parsers.JSONParser"],

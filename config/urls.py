@@ -1,4 +1,5 @@
-"""Top-level URLs: the API, its OpenAPI schema and docs, the providers' hooks, health checks and the admin."""
+"""Top-level URLs: the API, its OpenAPI schema and docs, the providers' hooks, health checks, the admin,
+the desk and signing in."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -14,6 +15,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("", include("interactions.desk.urls")),
 ]
 
 handler400 = "interactions.api.problems.bad_request"

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from interactions.access.models import ApiToken
 from interactions.access.tokens import token_revoke
+from interactions.people.models import Person
 
 
 @admin.register(ApiToken)
@@ -30,3 +31,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
             f"Revoked {revoked} token(s){already}; their open websockets close within seconds.",
             messages.SUCCESS,
         )
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    """People who sign in; their role and skills are their principal's (edit skills on the token)."""
+
+    list_display = ("user", "principal", "created_at")
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "principal", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # `manage.py create_user` creates the user and its principal together

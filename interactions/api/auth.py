@@ -1,13 +1,14 @@
-"""Bearer-token authentication for the REST API."""
+"""REST API authentication: bearer tokens for machines, the signed-in session for people."""
 
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
 from interactions.access.models import ApiToken
 from interactions.access.tokens import token_authenticate
+from interactions.people.selectors import person_principal
 
 
 class BearerTokenAuthentication(BaseAuthentication):
@@ -42,3 +43,31 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "A token from `manage.py create_token`."}
+
+
+class PersonSessionAuthentication(SessionAuthentication):
+    """A signed-in person's session (the desk); request.user becomes the principal they act as, so every
+    access rule applies to them as to a token of their role. Unsafe requests must carry the CSRF token."""
+
+    def authenticate(self, request) -> tuple[ApiToken, None] | None:
+        user = getattr(request._request, "user", None)
+        principal = person_principal(user)
+        if principal is None:
+            return None
+        self.enforce_csrf(request)
+        return principal, None
+
+
+class PersonSessionScheme(OpenApiAuthenticationExtension):
+    """Describes the session cookie in the OpenAPI schema."""
+
+    target_class = PersonSessionAuthentication
+    name = "sessionCookie"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "sessionid",
+            "description": "A person signed in at /accounts/login/ (unsafe requests need X-CSRFToken).",
+        }

@@ -211,6 +211,9 @@ class ThreadListQuerySerializer(serializers.Serializer):
     customer = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=["open", "resolved"], required=False)
     channel = serializers.ChoiceField(choices=[*CHANNELS, "callback"], required=False)
+    agent = serializers.CharField(
+        max_length=128, required=False, help_text="Only threads assigned to this agent id (an agent's desk)."
+    )
 
 
 class ThreadDetailSerializer(ThreadSerializer):

@@ -59,7 +59,10 @@ class ThreadListView(ReadYourWrites, APIView):
         require_may_read_context(request.user)
         query = query_input(serializers.ThreadListQuerySerializer, request)
         threads = thread_list(
-            customer_id=query.get("customer"), status=query.get("status"), channel=query.get("channel")
+            customer_id=query.get("customer"),
+            status=query.get("status"),
+            channel=query.get("channel"),
+            agent_id=query.get("agent"),
         )
         paginator = Pages()
         page = paginator.paginate_queryset(threads, request, view=self)

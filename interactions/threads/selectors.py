@@ -43,9 +43,15 @@ def thread_brief(thread: Thread) -> dict[str, Any]:
 
 
 def thread_list(
-    *, customer_id: uuid.UUID | None = None, status: str | None = None, channel: str | None = None
+    *,
+    customer_id: uuid.UUID | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    agent_id: str | None = None,
 ) -> QuerySet[Thread]:
     query = Thread.objects.all()
+    if agent_id:
+        query = query.filter(assigned_agent=agent_id)
     if customer_id is not None:
         query = query.filter(customer=customer_get(customer_id))
     if status:

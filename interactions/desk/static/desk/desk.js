@@ -1,0 +1,779 @@
+// The agent desk: REST with the session (and CSRF) for reads and commands, the websocket for what happens.
+//
+// The socket is a doorbell, the REST answers are the mail: an event on the open customer's topic makes the
+// page read the customer's context again with min_position set to that event, and the page is drawn from
+// that answer, each timeline entry keyed by its log position (so nothing shows twice). The last position the
+// socket delivered is kept (in sessionStorage, across reloads); a reconnect subscribes with `after` set to
+// it, so whatever happened while the page was away is replayed and rings the bell (so nothing is missed).
+
+const me = JSON.parse(document.getElementById("desk-me").textContent);
+const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (id) => document.getElementById(id);
+
+const KEY_POSITION = "threadline.desk.position";
+const KEY_CUSTOMER = "threadline.desk.customer";
+const KEY_STATUS = "threadline.desk.status";
+
+const state = {
+  customerId: sessionStorage.getItem(KEY_CUSTOMER),
+  position: Number(sessionStorage.getItem(KEY_POSITION)) || null,
+  socket: null,
+  subscribed: new Set(),
+  retry: 0,
+  status: sessionStorage.getItem(KEY_STATUS),
+  offer: null,
+};
+
+// --- small helpers ----------------------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  return date.toLocaleString([], { dateStyle: "short", timeStyle: "medium" });
+}
+
+function announce(text) {
+  $("announce").textContent = text;
+}
+
+function showProblem(text) {
+  const node = $("problem");
+  node.textContent = text || "";
+  node.hidden = !text;
+}
+
+class Problem extends Error {
+  constructor(status, body) {
+    super(body.detail || body.title || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") {
+    headers["X-CSRFToken"] = csrfToken;
+    headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : {};
+  if (!response.ok) throw new Problem(response.status, data);
+  return data;
+}
+
+function remember(position) {
+  if (typeof position !== "number") return;
+  if (state.position === null || position > state.position) {
+    state.position = position;
+    sessionStorage.setItem(KEY_POSITION, String(position));
+  }
+}
+
+// --- the websocket ----------------------------------------------------------------------------------------
+
+function setConnection(text, kind) {
+  const node = $("connection");
+  node.textContent = text;
+  node.className = `connection ${kind}`;
+}
+
+function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function wantedTopics() {
+  const topics = ["agent:me"];
+  if (state.customerId) topics.push(`customer:${state.customerId}`);
+  return topics;
+}
+
+function subscribe(topics) {
+  if (!topics.length) return;
+  topics.forEach((t) => state.subscribed.add(t));
+  send({ op: "subscribe", topics, after: state.position });
+}
+
+function connect() {
+  if (!navigator.onLine) {
+    setConnection("Offline", "down");
+    return;
+  }
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/v1/agent`);
+  state.socket = socket;
+  setConnection("Connecting…", "");
+  socket.addEventListener("open", () => {
+    state.retry = 0;
+    state.subscribed = new Set();
+    subscribe(wantedTopics());
+    if (me.has_status && state.status) send({ op: "status", value: state.status });
+  });
+  socket.addEventListener("message", (message) => onFrame(JSON.parse(message.data)));
+  socket.addEventListener("close", (event) => {
+    if (state.socket !== socket) return;
+    state.socket = null;
+    if (event.code === 4401) {
+      setConnection("Signed out", "down");
+      location.assign("/accounts/login/?next=/desk/");
+      return;
+    }
+    setConnection(navigator.onLine ? "Reconnecting…" : "Offline", "down");
+    const delay = Math.min(5000, 250 * 2 ** state.retry++);
+    setTimeout(() => {
+      if (!state.socket) connect();
+    }, delay);
+  });
+}
+
+// The browser knows first when the network goes: drop the socket at once, resume when it is back.
+window.addEventListener("offline", () => {
+  const socket = state.socket;
+  state.socket = null;
+  setConnection("Offline", "down");
+  if (socket) socket.close();
+});
+window.addEventListener("online", () => {
+  if (!state.socket) connect();
+});
+
+function onFrame(frame) {
+  switch (frame.op) {
+    case "event":
+      remember(frame.position);
+      onEvent(frame);
+      break;
+    case "caught_up":
+      // Subscribed: a read from now on holds everything before the socket's cursor, and the socket brings
+      // everything after it. So read the page's answers again (whatever happened while it was away).
+      remember(frame.position);
+      setConnection("Live", "live");
+      refreshCustomer(frame.position);
+      refreshWork(frame.position);
+      break;
+    case "ack":
+      if (frame.callback) remember(frame.callback.position);
+      break;
+    case "error":
+      showProblem(`${frame.code}: ${frame.detail}`);
+      break;
+    default:
+      break;
+  }
+}
+
+function onEvent(frame) {
+  const event = frame.event;
+  if (frame.topic.startsWith("customer:") && state.customerId) {
+    refreshCustomer(frame.position);
+  }
+  if (frame.topic.startsWith("agent:")) {
+    if (event.type === "agent.status_changed" && event.data && event.data.agent_id === me.agent_id) {
+      showStatus(event.data.status);
+    }
+    if (event.type === "callback.offered" && event.data && event.data.agent_id === me.agent_id) {
+      considerOffer(event.data);
+    }
+    refreshWork(frame.position);
+  }
+}
+
+// --- status -----------------------------------------------------------------------------------------------
+
+function showStatus(value) {
+  const select = $("status");
+  if (select && value) select.value = value;
+}
+
+// The status the agent set stays set across a reload (the socket sends it again when it opens).
+showStatus(state.status);
+
+if (me.has_status) {
+  $("status").addEventListener("change", (event) => {
+    state.status = event.target.value;
+    sessionStorage.setItem(KEY_STATUS, state.status);
+    if (send({ op: "status", value: state.status })) announce(`Status: ${state.status}`);
+  });
+}
+
+// --- my work ----------------------------------------------------------------------------------------------
+
+let workTimer = null;
+let workMin = null;
+
+function refreshWork(position) {
+  if (typeof position === "number") workMin = Math.max(workMin || 0, position);
+  clearTimeout(workTimer);
+  workTimer = setTimeout(loadWork, 50);
+}
+
+async function loadWork() {
+  const min = workMin ? `&min_position=${workMin}` : "";
+  try {
+    const [threads, offered, accepted] = await Promise.all([
+      api(`/api/v1/threads?agent=${encodeURIComponent(me.agent_id)}&status=open&limit=50${min}`),
+      api(`/api/v1/callbacks?agent=${encodeURIComponent(me.agent_id)}&state=offered&limit=50${min}`),
+      api(`/api/v1/callbacks?agent=${encodeURIComponent(me.agent_id)}&state=accepted&limit=50${min}`),
+    ]);
+    const items = [
+      ...threads.results.map((t) => ({ kind: "thread", at: t.last_activity_at, item: t })),
+      ...[...offered.results, ...accepted.results].map((c) => ({ kind: "callback", at: c.due_at, item: c })),
+    ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+    drawWork(items);
+    for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
+  } catch (error) {
+    if (error instanceof Problem && error.status === 503) refreshWork();
+  }
+}
+
+function drawWork(items) {
+  const list = $("work-list");
+  list.replaceChildren(
+    ...items.map(({ kind, item }) => {
+      if (kind === "thread") {
+        return el(
+          "li",
+          { class: "thread-item" },
+          el(
+            "button",
+            { type: "button", onclick: () => openCustomer(item.customer_id) },
+            el("span", { class: "kind" }, "Thread"),
+            `${item.topic || "Conversation"} · ${item.channels.join(", ")} · ${when(item.last_activity_at)}`,
+          ),
+        );
+      }
+      const label = item.state === "offered" ? "Callback offer" : "Callback under way";
+      return el(
+        "li",
+        { class: "offer" },
+        el(
+          "button",
+          { type: "button", onclick: () => considerOffer({ callback_id: item.id, agent_id: item.agent_id }, true) },
+          el("span", { class: "kind" }, label),
+          `${item.phone} · ${item.reason || "no reason given"}`,
+        ),
+      );
+    }),
+  );
+  $("work-empty").hidden = items.length > 0;
+}
+
+// --- the customer -----------------------------------------------------------------------------------------
+
+let customerTimer = null;
+let customerMin = null;
+let customerBusy = false;
+
+function refreshCustomer(position) {
+  if (!state.customerId) return;
+  if (typeof position === "number") customerMin = Math.max(customerMin || 0, position);
+  clearTimeout(customerTimer);
+  customerTimer = setTimeout(loadCustomer, 30);
+}
+
+async function loadCustomer() {
+  if (customerBusy) {
+    refreshCustomer();
+    return;
+  }
+  const id = state.customerId;
+  if (!id) return;
+  const min = customerMin;
+  customerBusy = true;
+  try {
+    const query = min ? `?min_position=${min}` : "";
+    const context = await api(`/api/v1/customers/${id}/context${query}`);
+    if (state.customerId !== id) return;
+    if (context.customer.id !== id) {
+      // Merged into another customer: follow the survivor.
+      setCustomer(context.customer.id);
+    }
+    drawCustomer(context);
+    showProblem("");
+  } catch (error) {
+    if (error instanceof Problem && error.status === 503) refreshCustomer();
+    else if (error instanceof Problem) showProblem(error.message);
+    // A network error: the socket's reconnect reads the context again.
+  } finally {
+    customerBusy = false;
+  }
+}
+
+function setCustomer(id) {
+  const old = state.customerId;
+  state.customerId = id;
+  customerMin = null;
+  sessionStorage.setItem(KEY_CUSTOMER, id);
+  if (old && old !== id && state.subscribed.has(`customer:${old}`)) {
+    send({ op: "unsubscribe", topics: [`customer:${old}`] });
+    state.subscribed.delete(`customer:${old}`);
+  }
+  if (!state.subscribed.has(`customer:${id}`)) subscribe([`customer:${id}`]);
+}
+
+async function openCustomer(id) {
+  if (id !== state.customerId) {
+    $("open-threads").replaceChildren();
+    setCustomer(id);
+  }
+  await loadCustomer();
+  $("customer").focus();
+}
+
+$("search").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const identifier = toIdentifier($("search-identifier").value);
+  if (!identifier) return;
+  try {
+    const context = await api(`/api/v1/context?identifier=${encodeURIComponent(identifier)}`);
+    showProblem("");
+    $("open-threads").replaceChildren();
+    setCustomer(context.customer.id);
+    drawCustomer(context);
+    $("customer").focus();
+  } catch (error) {
+    showProblem(
+      error instanceof Problem && error.status === 404
+        ? `No customer with the identifier ${identifier}.`
+        : error.message,
+    );
+  }
+});
+
+// What people type, as the identifier URI the API takes: a number is a phone, an address an e-mail.
+function toIdentifier(text) {
+  const value = text.trim();
+  if (!value) return "";
+  if (/^[a-z]+:/i.test(value)) return value;
+  if (/^[+\d][\d\s().\-]*$/.test(value)) return `tel:${value.replace(/[\s().\-]/g, "")}`;
+  if (value.includes("@")) return `mailto:${value}`;
+  return value;
+}
+
+function drawCustomer(context) {
+  const customer = context.customer;
+  $("customer-title").textContent = customer.name || customer.identifiers[0] || "Customer";
+  $("customer-hint").hidden = true;
+  $("customer-body").hidden = false;
+  drawProfile(customer);
+  $("identifiers").replaceChildren(...customer.identifiers.map((i) => el("li", {}, i)));
+  drawReachable(context.reachable);
+  drawSurveys(context.surveys || {});
+  drawPendingCallbacks(context.pending_callbacks || []);
+  state.openThreadIds = (context.open_threads || []).map((t) => t.id);
+  drawNextBestActions(context.next_best_actions, customer.id);
+  drawOpenThreads(context.open_threads || []);
+  drawResolved(context.recently_resolved || []);
+}
+
+function drawProfile(customer) {
+  const rows = [["Name", customer.name || "unknown"]];
+  if (customer.language) rows.push(["Language", customer.language]);
+  if (customer.timezone) {
+    let local = customer.timezone;
+    try {
+      local = `${new Date().toLocaleTimeString([], { timeZone: customer.timezone, timeStyle: "short" })} (${customer.timezone})`;
+    } catch (_) {
+      /* an unknown zone: show its name */
+    }
+    rows.push(["Local time", local]);
+  }
+  if (customer.segment) rows.push(["Segment", customer.segment]);
+  const prefs = customer.preferences || {};
+  const value = prefs.lifetime_value ?? customer.lifetime_value;
+  if (value !== undefined && value !== null) rows.push(["Lifetime value", String(value)]);
+  if (customer.birthday) rows.push(["Birthday", customer.birthday]);
+  const counts = Object.entries(customer.channel_counts || {}).map(([c, n]) => `${c} ${n}`);
+  if (counts.length) rows.push(["Contacts", counts.join(", ")]);
+  if (customer.last_contact_at) rows.push(["Last contact", when(customer.last_contact_at)]);
+  $("profile").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+}
+
+// `reachable` is in the context answer once the reachability read model is there; drawn from whatever
+// channels it names.
+function drawReachable(reachable) {
+  const card = $("reachable-card");
+  if (!reachable || typeof reachable !== "object") {
+    card.hidden = true;
+    return;
+  }
+  card.hidden = false;
+  $("reachable").replaceChildren(
+    ...Object.entries(reachable).map(([channel, info]) => {
+      const open = info && info.open;
+      const until = info && info.until ? ` until ${when(info.until)}` : "";
+      const why = info && info.why ? el("span", { class: "why" }, ` (${info.why})`) : null;
+      return el("li", { class: open ? "open" : "closed" }, `${channel}: ${open ? "yes" : "no"}${until}`, why);
+    }),
+  );
+}
+
+function drawSurveys(surveys) {
+  const entries = Object.entries(surveys);
+  $("surveys").replaceChildren(
+    ...(entries.length
+      ? entries.map(([metric, s]) =>
+          el(
+            "li",
+            {},
+            `${metric.toUpperCase()} ${s.last}${s.trend ? `, trend ${s.trend}` : ""} (all: ${(s.history || []).join(", ")})`,
+          ),
+        )
+      : [el("li", { class: "muted" }, "none")]),
+  );
+}
+
+function drawPendingCallbacks(callbacks) {
+  $("pending-callbacks").replaceChildren(
+    ...(callbacks.length
+      ? callbacks.map((c) => el("li", {}, `${c.state} · ${c.phone} · due ${when(c.due_at)}${c.reason ? ` · ${c.reason}` : ""}`))
+      : [el("li", { class: "muted" }, "none")]),
+  );
+}
+
+// `next_best_actions` comes with the context answer when the rules are there: each with what to do and why,
+// and buttons that record whether it was taken up.
+function drawNextBestActions(actions, customerId) {
+  const card = $("nba-card");
+  if (!Array.isArray(actions) || actions.length === 0) {
+    card.hidden = true;
+    $("nba").replaceChildren();
+    return;
+  }
+  card.hidden = false;
+  // The context keeps recommending what holds; the page remembers what this agent answered (per tab).
+  const key = `threadline.desk.nba.${customerId}`;
+  const answered = JSON.parse(sessionStorage.getItem(key) || "{}");
+  const threadId = (state.openThreadIds || [])[0];
+  $("nba").replaceChildren(
+    ...actions.map((action) => {
+      const answer = async (outcome) => {
+        try {
+          const body = threadId ? { thread_id: threadId } : {};
+          await api(`/api/v1/customers/${customerId}/next-best-actions/${encodeURIComponent(action.id)}/${outcome}`, {
+            method: "POST",
+            body,
+          });
+          answered[action.id] = outcome;
+          sessionStorage.setItem(key, JSON.stringify(answered));
+          drawNextBestActions(actions, customerId);
+          announce(`Recorded: ${outcome}`);
+        } catch (error) {
+          showProblem(error.message);
+        }
+      };
+      const done = answered[action.id];
+      const name = action.do || action.id;
+      return el(
+        "li",
+        { "data-rule": action.id },
+        el("strong", {}, name),
+        action.why ? el("span", { class: "muted" }, ` — ${action.why}`) : null,
+        " ",
+        done
+          ? el("span", { class: "answered" }, done === "taken" ? "(taken)" : "(dismissed)")
+          : [
+              el("button", { type: "button", "aria-label": `Take: ${name}`, onclick: () => answer("taken") }, "Take"),
+              " ",
+              el(
+                "button",
+                { type: "button", class: "secondary", "aria-label": `Dismiss: ${name}`, onclick: () => answer("dismissed") },
+                "Dismiss",
+              ),
+            ],
+      );
+    }),
+  );
+}
+
+function entryNode(entry) {
+  const direction = entry.direction || "";
+  const isNote = entry.type === "note.added";
+  const label = isNote ? "note" : entry.channel;
+  const who = entry.agent_id ? ` · agent ${entry.agent_id === me.agent_id ? "me" : entry.agent_id.slice(0, 8)}` : "";
+  const text = entry.text || entry.type;
+  return el(
+    "li",
+    { class: `${direction} ${isNote ? "note" : ""}`.trim(), "data-position": entry.position },
+    el("span", { class: "when" }, when(entry.occurred_at)),
+    el("span", { class: "channel" }, label),
+    direction ? el("span", { class: "visually-hidden" }, `${direction} `) : null,
+    el("span", { class: "text" }, text),
+    el("span", { class: "muted" }, who),
+  );
+}
+
+function drawOpenThreads(threads) {
+  const container = $("open-threads");
+  const keep = new Set(threads.map((t) => String(t.id)));
+  for (const node of [...container.children]) {
+    if (!keep.has(node.dataset.thread)) node.remove();
+  }
+  threads.forEach((thread, index) => {
+    let node = container.querySelector(`[data-thread="${thread.id}"]`);
+    if (!node) node = threadNode(thread);
+    if (container.children[index] !== node) container.insertBefore(node, container.children[index] || null);
+    node.querySelector(".thread-title").textContent = thread.topic || "Conversation";
+    const assigned = thread.assigned_agent
+      ? `assigned to ${thread.assigned_agent === me.agent_id ? "me" : thread.assigned_agent}`
+      : "unassigned";
+    node.querySelector(".thread-meta").textContent =
+      `${thread.channels.join(", ")} · ${assigned} · opened ${when(thread.opened_at)}`;
+    node.querySelector(".take").hidden = me.role !== "agent" || thread.assigned_agent === me.agent_id;
+    node.dataset.version = thread.version;
+    // Keyed by log position and drawn from the answer: each entry once, in the order things happened.
+    const seen = new Set();
+    const entries = (thread.recent || []).filter((e) => !seen.has(e.position) && seen.add(e.position));
+    node.querySelector(".timeline").replaceChildren(...entries.map(entryNode));
+  });
+  $("open-empty").hidden = threads.length > 0;
+}
+
+function threadNode(thread) {
+  const node = $("thread-template").content.firstElementChild.cloneNode(true);
+  node.dataset.thread = thread.id;
+  const titleId = `thread-title-${thread.id}`;
+  node.querySelector(".thread-title").id = titleId;
+  node.setAttribute("aria-labelledby", titleId);
+  node.querySelector(".timeline").setAttribute("aria-label", "Timeline, oldest first");
+  node.querySelector(".assign").hidden = me.role === "agent";
+  const command = async (path, body) => {
+    try {
+      const result = await api(`/api/v1/threads/${thread.id}/${path}`, { method: "POST", body });
+      showProblem("");
+      refreshCustomer(result.position);
+      refreshWork(result.position);
+      return true;
+    } catch (error) {
+      showProblem(error.message);
+      return false;
+    }
+  };
+  node.querySelector(".take").addEventListener("click", async () => {
+    if (await command("assign", {})) announce("Thread assigned to you");
+  });
+  node.querySelector(".resolve").addEventListener("click", async () => {
+    if (await command("resolve", {})) announce("Thread resolved");
+  });
+  node.querySelector(".assign").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const agentId = event.target.elements.agent_id.value.trim();
+    if (await command("assign", { agent_id: agentId })) announce("Thread assigned");
+  });
+  node.querySelector(".note").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const field = event.target.elements.text;
+    if (!field.value.trim()) return;
+    if (await command("notes", { text: field.value })) {
+      field.value = "";
+      announce("Note added");
+    }
+  });
+  return node;
+}
+
+function drawResolved(threads) {
+  $("resolved-threads").replaceChildren(
+    ...(threads.length
+      ? threads.map((t) =>
+          el(
+            "li",
+            { "data-thread": t.id },
+            `${t.topic || "Conversation"} · ${t.channels.join(", ")} · resolved ${when(t.resolved_at)} `,
+            el(
+              "button",
+              {
+                type: "button",
+                class: "secondary",
+                "aria-label": `Reopen ${t.topic || "conversation"} resolved ${when(t.resolved_at)}`,
+                onclick: async () => {
+                  try {
+                    const result = await api(`/api/v1/threads/${t.id}/reopen`, { method: "POST", body: {} });
+                    announce("Thread reopened");
+                    refreshCustomer(result.position);
+                  } catch (error) {
+                    showProblem(error.message);
+                  }
+                },
+              },
+              "Reopen",
+            ),
+          ),
+        )
+      : [el("li", { class: "muted" }, "none")]),
+  );
+}
+
+// --- callback offers --------------------------------------------------------------------------------------
+
+let countdown = null;
+
+// An offer rings on agent:me (live or replayed after a reload): the callback's own state says whether it
+// still stands, so a replayed, lapsed or answered offer never pops.
+async function considerOffer(data, reopen = false) {
+  if (!data.callback_id || data.agent_id !== me.agent_id) return;
+  if (state.offer && state.offer.id === data.callback_id && $("offer").open) return;
+  let callback;
+  try {
+    callback = await api(`/api/v1/callbacks/${data.callback_id}`);
+  } catch (_) {
+    return;
+  }
+  if (callback.agent_id !== me.agent_id) return;
+  if (callback.state === "offered" || (reopen && callback.state === "accepted")) {
+    let context = data.context;
+    if (!context) context = await offerContext(callback);
+    showOffer(callback, context, data.expires_at || callback.offer_expires_at);
+  }
+}
+
+async function offerContext(callback) {
+  // Listed from My work: the offer's context as the thread and customer are now.
+  const thread = await api(`/api/v1/threads/${callback.thread_id}?limit=20`);
+  const context = await api(`/api/v1/customers/${thread.customer_id}/context`);
+  return { customer: context.customer, thread, recent: thread.timeline, reason: callback.reason, phone: callback.phone };
+}
+
+function showOffer(callback, context, expiresAt) {
+  state.offer = { id: callback.id, context, customerId: context.customer && context.customer.id };
+  const dialog = $("offer");
+  const customer = context.customer || {};
+  const name = customer.name || (customer.identifiers || [])[0] || "a customer";
+  $("offer-summary").textContent = `Call ${name} on ${callback.phone}: ${callback.reason || "no reason given"}`;
+  const rows = [
+    ["Number", callback.phone],
+    ["Reason", callback.reason || "none given"],
+    ["Attempt", String(callback.attempt)],
+  ];
+  if (context.customer_local_time) rows.push(["Their local time", localTime(context)]);
+  if (context.thread && context.thread.topic) rows.push(["Thread", context.thread.topic]);
+  if ((callback.outcomes || []).length) rows.push(["Earlier attempts", callback.outcomes.map((o) => o.outcome || o).join(", ")]);
+  if (customer.identifiers) rows.push(["Identifiers", customer.identifiers.join(", ")]);
+  $("offer-details").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  $("offer-timeline").replaceChildren(...(context.recent || []).map(entryNode));
+  $("offer-problem").hidden = true;
+  const accepted = callback.state === "accepted";
+  $("offer-answer").hidden = accepted;
+  $("offer-outcome").hidden = !accepted;
+  $("offer-accept").disabled = false;
+  clearInterval(countdown);
+  const tick = () => {
+    if (accepted) {
+      $("offer-countdown").textContent = "Call under way";
+      return;
+    }
+    const left = Math.max(0, Math.round((new Date(expiresAt) - new Date()) / 1000));
+    $("offer-countdown").textContent = left > 0 ? `${left} s left to accept` : "The offer has lapsed";
+    if (left === 0) {
+      $("offer-accept").disabled = true;
+      clearInterval(countdown);
+    }
+  };
+  tick();
+  if (!accepted && expiresAt) countdown = setInterval(tick, 1000);
+  if (!dialog.open) dialog.showModal();
+  (accepted ? $("outcome") : $("offer-accept")).focus();
+  announce(`Callback offer: ${$("offer-summary").textContent}`);
+}
+
+function localTime(context) {
+  const zone = context.customer_timezone;
+  try {
+    const time = new Date(context.customer_local_time).toLocaleString([], { timeZone: zone, timeStyle: "short" });
+    return `${time} (${zone})`;
+  } catch (_) {
+    return context.customer_local_time;
+  }
+}
+
+function offerProblem(error) {
+  const node = $("offer-problem");
+  node.textContent = error.message;
+  node.hidden = false;
+}
+
+$("offer-accept").addEventListener("click", async () => {
+  const offer = state.offer;
+  try {
+    const callback = await api(`/api/v1/callbacks/${offer.id}/accept`, { method: "POST", body: {} });
+    clearInterval(countdown);
+    $("offer-countdown").textContent = "Call under way";
+    $("offer-answer").hidden = true;
+    $("offer-outcome").hidden = false;
+    $("outcome").focus();
+    announce("Callback accepted: call the customer, then record the outcome");
+    if (offer.customerId) openCustomer(offer.customerId);
+    refreshWork(callback.position);
+  } catch (error) {
+    offerProblem(error);
+  }
+});
+
+$("offer-decline").addEventListener("click", async () => {
+  try {
+    const callback = await api(`/api/v1/callbacks/${state.offer.id}/decline`, { method: "POST", body: {} });
+    closeOffer("Callback declined");
+    refreshWork(callback.position);
+  } catch (error) {
+    offerProblem(error);
+  }
+});
+
+$("offer-outcome").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = { outcome: $("outcome").value };
+  const note = $("outcome-note").value.trim();
+  if (note) body.note = note;
+  try {
+    const callback = await api(`/api/v1/callbacks/${state.offer.id}/outcome`, { method: "POST", body });
+    $("outcome-note").value = "";
+    closeOffer(`Outcome recorded: ${body.outcome.replace("_", " ")}`);
+    refreshWork(callback.position);
+    refreshCustomer(callback.position);
+  } catch (error) {
+    offerProblem(error);
+  }
+});
+
+// Escape closes the dialog; the offer stays in My work until it is answered or lapses.
+$("offer").addEventListener("close", () => clearInterval(countdown));
+
+function closeOffer(text) {
+  clearInterval(countdown);
+  $("offer").close();
+  announce(text);
+  showProblem("");
+  const status = $("announce");
+  status.textContent = text;
+}
+
+// --- start ------------------------------------------------------------------------------------------------
+
+connect();
+loadWork();
+if (state.customerId) loadCustomer();

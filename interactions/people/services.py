@@ -1,0 +1,79 @@
+"""People services: create a person (a user with a role and skills) acting as a new or an existing agent
+identity."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from hub.errors import ApplicationError
+from interactions.access.models import ApiToken, Role
+from interactions.access.tokens import token_create
+from interactions.people.models import Person
+
+PERSON_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+
+class PersonError(ApplicationError):
+    """A person cannot be created as asked (duplicate name, bad role, weak password, unusable token)."""
+
+
+def _skills(skills: list[str] | None) -> list[str]:
+    return sorted({s.strip().lower() for s in (skills or []) if s.strip()})
+
+
+def person_create(
+    *,
+    username: str,
+    role: str,
+    password: str,
+    skills: list[str] | None = None,
+    token_id: str | None = None,
+    check_password: bool = True,
+) -> Person:
+    """Create the user and its principal in one transaction; with `token_id`, act as that existing token.
+
+    Admins are Django staff and superusers (they use /admin/); agents and supervisors are neither.
+    """
+    username = username.strip()
+    if not username:
+        raise PersonError("a name is required")
+    if role not in PERSON_ROLES:
+        raise PersonError(f"role must be one of {', '.join(PERSON_ROLES)} (not {role!r})")
+    users = get_user_model()
+    if users.objects.filter(username__iexact=username).exists():
+        raise PersonError(f"a person named {username!r} already exists")
+    user = users(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
+    if check_password:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise PersonError("the password is too weak: " + " ".join(exc.messages)) from exc
+    with transaction.atomic():
+        if token_id:
+            principal = _existing_principal(token_id, role, skills)
+        else:
+            principal, _secret = token_create(name=username, role=role, skills=_skills(skills))
+            # The secret is dropped here: this identity is reached by signing in, never by a bearer token.
+        user.set_password(password)
+        user.save()
+        return Person.objects.create(user=user, principal=principal)
+
+
+def _existing_principal(token_id: str, role: str, skills: list[str] | None) -> ApiToken:
+    try:
+        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+    except ValidationError as exc:
+        raise PersonError(f"{token_id!r} is not a token id") from exc
+    if token is None or token.revoked_at is not None:
+        raise PersonError(f"no live token with id {token_id}")
+    if token.role != role:
+        raise PersonError(f"token {token_id} has the role {token.role}, not {role}")
+    if Person.objects.filter(principal=token).exists():
+        raise PersonError(f"token {token_id} already belongs to a person")
+    if skills is not None:
+        token.skills = _skills(skills)
+        token.save(update_fields=["skills"])
+    return token

@@ -1,0 +1,125 @@
+"""A person signed in to the desk opens the socket with their session cookie, from the hub's own origin only,
+and acts there as their principal (presence, agent:me), under the same rules as a token of their role."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing.websocket import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from config.asgi import application
+from interactions.access.tokens import token_revoke
+from interactions.agents.models import AgentPresence
+from interactions.people.models import Person
+from interactions.people.services import person_create
+from tests.channels_app.test_consumer import TIMEOUT, closed_with, frame, subscribe
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PASSWORD = "correct horse battery staple"
+HOST = "127.0.0.1:8000"
+
+
+@database_sync_to_async
+def sign_in(name: str, role: str = "agent", *, client: Client | None = None) -> tuple[str, Person]:
+    person = person_create(username=name, role=role, password=PASSWORD)
+    client = client or Client()
+    assert client.login(username=name, password=PASSWORD)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value, person
+
+
+def socket(session: str | None, origin: str | None) -> WebsocketCommunicator:
+    headers = [(b"host", HOST.encode())]
+    if session is not None:
+        headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode()))
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    return WebsocketCommunicator(application, "/ws/v1/agent", headers=headers)
+
+
+@database_sync_to_async
+def status_of(person: Person) -> str | None:
+    row = AgentPresence.objects.filter(agent_id=str(person.principal_id)).first()
+    return row.status if row else None
+
+
+@pytest.mark.asyncio
+async def test_a_signed_in_agent_subscribes_and_sets_their_status_as_their_principal():
+    session, person = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+
+    await subscribe(ws, ["agent:me"])
+    await ws.send_json_to({"op": "status", "value": "available"})
+    changed = await frame(ws)
+    assert changed["topic"] == f"agent:{person.principal_id}"
+    assert changed["event"]["type"] == "agent.status_changed"
+    assert await status_of(person) == "available"
+    await ws.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "origin",
+    [
+        None,
+        "http://evil.example",
+        f"https://{HOST}.evil.example",
+        "null",
+        f"ws://{HOST}",
+        "http://127.0.0.1:9000",
+    ],
+)
+async def test_a_session_from_another_origin_or_none_closes_with_4401(origin):
+    session, _ = await sign_in("ann")
+    ws = socket(session, origin)
+    await ws.connect(timeout=TIMEOUT)
+
+    assert await closed_with(ws) == 4401
+
+
+@pytest.mark.asyncio
+async def test_no_session_a_forged_one_or_a_revoked_principal_closes_with_4401():
+    for session in (None, "not-a-session"):
+        ws = socket(session, f"http://{HOST}")
+        await ws.connect(timeout=TIMEOUT)
+        assert await closed_with(ws) == 4401
+
+    session, person = await sign_in("ann")
+    await database_sync_to_async(token_revoke)(person.principal)
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    assert await closed_with(ws) == 4401
+
+
+@pytest.mark.asyncio
+async def test_a_signed_in_agent_may_not_subscribe_to_everything_but_a_supervisor_may():
+    session, _ = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "subscribe", "topics": ["all"], "after": None})
+    assert (await frame(ws))["code"] == "forbidden"
+    await ws.disconnect()
+
+    session, _ = await sign_in("sam", "supervisor")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await subscribe(ws, ["all"])
+    await ws.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_after_signing_out_the_socket_closes_with_4401_at_its_next_frame():
+    client = Client()
+    session, _ = await sign_in("ann", client=client)
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    await ws.send_json_to({"op": "ping"})
+
+    assert await closed_with(ws) == 4401

@@ -1,0 +1,353 @@
+"""The agent desk in headless Chromium (Playwright driving Debian's /usr/bin/chromium) against a real uvicorn,
+Celery worker and beat on loopback, with DEBUG off (static files served as `make run` serves them).
+
+An agent signs in, opens a customer by phone number and sees the cross-channel timeline; an SMS posted over
+REST appears without a reload; a note appears in the timeline; the network is cut and restored and the page
+catches up exactly; a reload shows the same; a callback requested over REST pops as an offer with its
+context, is accepted and its outcome recorded. A supervisor's page is refused to an agent.
+
+Every check is on what the page shows, through Playwright's auto-waiting expectations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from interactions.models import Role
+from interactions.people.services import person_create
+from tests.e2e import servers
+from tests.factories import ApiTokenFactory
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"),
+]
+PASSWORD = "correct horse battery staple"
+PHONE = "+15551230001"
+# Where the test leaves its screenshots of the desk (docs/ when regenerating them).
+SCREENSHOTS = os.environ.get("THREADLINE_SCREENSHOTS")
+expect.set_options(timeout=20_000)
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return servers.test_database_url()
+
+
+@contextmanager
+def hub(tmp_path: Path):
+    """uvicorn, a Celery worker and beat; yields the base URL."""
+    port = servers.free_port()
+    env = servers.server_env(
+        DATABASE_URL=database_url(),
+        DJANGO_DEBUG="false",
+        THREADLINE_CALLBACK_OFFER_SECONDS="60",
+        THREADLINE_CALLBACK_TICK_SECONDS="0.5",
+    )
+    specs = {
+        "web": [*servers.uvicorn(port), "--log-config", "config/uvicorn-logging.json"],
+        "worker": servers.celery_worker(),
+        "beat": [
+            str(servers.BIN / "celery"),
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
+    }
+    base = f"http://127.0.0.1:{port}"
+    with servers.processes(specs, env, tmp_path):
+        servers.wait_ready(base, tmp_path)
+        yield base
+
+
+@contextmanager
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = chromium.new_context(viewport={"width": 1280, "height": 800})
+            yield context
+        finally:
+            chromium.close()
+
+
+def post_events(base: str, token, events: list[dict]) -> list[dict]:
+    status, body = servers.request(
+        f"{base}/api/v1/events",
+        data=json.dumps(events).encode(),
+        headers={
+            "Content-Type": "application/cloudevents-batch+json",
+            "Authorization": f"Bearer {token.raw}",
+        },
+    )
+    assert status == 201, body.get("errors", body)
+    return body["results"]
+
+
+def sms(text: str, event_id: str, at: datetime | None = None) -> dict:
+    event = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/gateway/sms",
+        "type": "message.received",
+        "subject": f"tel:{PHONE}",
+        "data": {"channel": "sms", "text": text},
+    }
+    if at is not None:
+        event["time"] = at.isoformat()
+    return event
+
+
+def seed(base: str, token) -> None:
+    """One customer who wrote by SMS, called, chatted and e-mailed, and answered a survey."""
+    now = datetime.now(UTC)
+    ago = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    common = {"specversion": "1.0", "source": "/gateway/seed", "subject": f"tel:{PHONE}"}
+    post_events(
+        base,
+        token,
+        [
+            {
+                **common,
+                "id": "seed-profile",
+                "type": "customer.profile_updated",
+                "time": ago(60),
+                "data": {"name": "Jane Doe", "language": "en", "timezone": "Europe/Paris", "segment": "gold"},
+            },
+            {
+                **sms("My bill looks wrong this month", "seed-sms-1", now - timedelta(minutes=50)),
+                "source": "/gateway/seed",
+            },
+            {
+                **common,
+                "id": "seed-call-1",
+                "type": "call.started",
+                "time": ago(40),
+                "data": {"channel": "voice", "direction": "inbound", "conversation_ref": "call-1"},
+            },
+            {
+                **common,
+                "id": "seed-call-2",
+                "type": "call.ended",
+                "time": ago(35),
+                "data": {
+                    "channel": "voice",
+                    "direction": "inbound",
+                    "conversation_ref": "call-1",
+                    "duration_seconds": 240,
+                    "text": "Explained the roaming charge",
+                },
+            },
+            {
+                **common,
+                "id": "seed-mail-1",
+                "type": "message.received",
+                "time": ago(20),
+                "data": {
+                    "channel": "email",
+                    "text": "Here is the invoice you asked for",
+                    "identifiers": ["mailto:jane@example.com"],
+                },
+            },
+            {
+                **common,
+                "id": "seed-survey-1",
+                "type": "survey.answered",
+                "time": ago(10),
+                "data": {"channel": "email", "metric": "csat", "score": 2, "comment": "Slow to answer"},
+            },
+        ],
+    )
+
+
+def sign_in(page, base: str, name: str) -> None:
+    page.goto(f"{base}/")
+    expect(page.get_by_role("heading", name="Threadline")).to_be_visible()
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/desk/$"))
+    expect(page.get_by_role("heading", name="Threadline desk")).to_be_visible()
+
+
+def timeline(page):
+    return page.locator("#open-threads .timeline li")
+
+
+def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_callback(tmp_path):
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD, skills=["billing"])
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    with hub(tmp_path) as base, browser() as context:
+        seed(base, gateway)
+        page = context.new_page()
+        sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")
+        page.get_by_label("My status").select_option("available")
+
+        # Find the customer by phone number, written as a person writes it: the whole story, in order.
+        page.get_by_role("searchbox", name="Find a customer").fill("+1 555 123 0001")
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("#customer-title")).to_have_text("Jane Doe")
+        expect(page.locator("#identifiers")).to_contain_text("mailto:jane@example.com")
+        expect(timeline(page)).to_have_text(
+            [
+                re.compile("sms.*My bill looks wrong this month"),
+                re.compile("voice.*call.started"),
+                re.compile("voice.*Explained the roaming charge"),
+                re.compile("email.*Here is the invoice you asked for"),
+                re.compile("email.*Slow to answer"),
+            ]
+        )
+        expect(page.locator("#surveys")).to_contain_text("CSAT 2")
+        expect(page.locator("#reachable")).to_contain_text("sms: yes")
+
+        # The bottom-box rating makes the next best action an apology; taking it up is recorded.
+        nba = page.locator("#nba li[data-rule=apologise-for-bad-rating]")
+        expect(nba).to_contain_text("Acknowledge their CSAT rating of 2")
+        nba.get_by_role("button", name=re.compile("^Take")).click()
+        expect(nba).to_contain_text("(taken)")
+
+        # An SMS posted over REST appears without a reload.
+        post_events(base, gateway, [sms("Is anyone there?", "live-1")])
+        expect(timeline(page).filter(has_text="Is anyone there?")).to_have_count(1)
+
+        # A note, added with the keyboard.
+        note = page.locator("#open-threads .note textarea").first
+        note.fill("Offered a goodwill credit")
+        note.press("Tab")
+        page.keyboard.press("Enter")
+        expect(timeline(page).filter(has_text="Offered a goodwill credit")).to_have_count(1)
+        expect(timeline(page).filter(has_text="Offered a goodwill credit")).to_contain_text("note")
+
+        # Take the thread: it is mine, in My work.
+        page.get_by_role("button", name="Assign to me").click()
+        expect(page.locator("#open-threads .thread-meta")).to_contain_text("assigned to me")
+        expect(page.locator("#work-list .thread-item")).to_have_count(1)
+
+        # The network goes; three messages arrive meanwhile; it comes back: each shows exactly once.
+        context.set_offline(True)
+        expect(page.locator("#connection")).to_have_text("Offline")
+        missed = [f"While you were away {n}" for n in range(3)]
+        post_events(base, gateway, [sms(text, f"away-{n}") for n, text in enumerate(missed)])
+        expect(timeline(page).filter(has_text="While you were away")).to_have_count(0)
+        context.set_offline(False)
+        expect(page.locator("#connection")).to_have_text("Live")
+        for text in missed:
+            expect(timeline(page).filter(has_text=text)).to_have_count(1)
+        expect(timeline(page)).to_have_count(10)  # 5 seeded, 1 live, 1 note, 3 missed: nothing twice
+        shown = [int(p) for p in timeline(page).evaluate_all("els => els.map(e => e.dataset.position)")]
+        assert shown == sorted(set(shown))  # each position once; all of this happened in log order
+
+        # A reload resumes on the same customer and shows the same, once.
+        page.reload()
+        expect(page.locator("#customer-title")).to_have_text("Jane Doe")
+        expect(page.get_by_label("My status")).to_have_value("available")
+        expect(timeline(page)).to_have_count(10)
+        post_events(base, gateway, [sms("After the reload", "reload-1")])
+        expect(timeline(page).filter(has_text="After the reload")).to_have_count(1)
+        expect(timeline(page)).to_have_count(11)
+        if SCREENSHOTS:
+            page.screenshot(path=str(Path(SCREENSHOTS) / "desk.png"))
+
+        # A callback requested over REST pops as an offer with its context; accepted; outcome recorded.
+        status, callback = servers.request(
+            f"{base}/api/v1/callbacks",
+            data=json.dumps(
+                {"identifier": f"tel:{PHONE}", "phone": PHONE, "reason": "Wants the credit explained"}
+            ).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {gateway.raw}"},
+        )
+        assert status == 201, callback
+        offer = page.get_by_role("dialog", name="Callback offer")
+        expect(offer).to_be_visible()
+        expect(offer.locator("#offer-summary")).to_contain_text("Jane Doe")
+        expect(offer.locator("#offer-summary")).to_contain_text("Wants the credit explained")
+        expect(offer.locator("#offer-countdown")).to_have_text(re.compile(r"\d+ s left to accept"))
+        expect(offer.locator("#offer-timeline li").filter(has_text="After the reload")).to_have_count(1)
+        expect(page.locator("#work-list")).to_contain_text("Callback offer")
+        if SCREENSHOTS:
+            page.screenshot(path=str(Path(SCREENSHOTS) / "desk-offer.png"))
+        offer.get_by_role("button", name="Accept").click()
+        expect(offer.get_by_label("How did the call go?")).to_be_visible()
+        expect(page.locator("#work-list")).to_contain_text("Callback under way")
+        offer.get_by_label("How did the call go?").select_option("completed")
+        offer.get_by_label("Note").fill("Credit explained, customer happy")
+        offer.get_by_role("button", name="Record outcome").click()
+        expect(offer).to_be_hidden()
+        expect(timeline(page).filter(has_text="completed (Credit explained, customer happy)")).to_have_count(
+            1
+        )
+        expect(page.locator("#pending-callbacks")).to_have_text("none")
+        expect(page.locator("#work-list .offer")).to_have_count(0)
+        status, stored = servers.request(
+            f"{base}/api/v1/callbacks/{callback['id']}", headers={"Authorization": f"Bearer {gateway.raw}"}
+        )
+        assert (status, stored["state"]) == (200, "completed")
+        status, log = servers.request(
+            f"{base}/api/v1/events?after=0&limit=1000", headers={"Authorization": f"Bearer {supervisor.raw}"}
+        )
+        taken = [e["event"]["data"]["rule_id"] for e in log["events"] if e["event"]["type"] == "nba.taken"]
+        assert (status, taken) == (200, ["apologise-for-bad-rating"])
+
+        # Resolve, then reopen.
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.locator("#open-empty")).to_be_visible()
+        expect(page.locator("#work-list .thread-item")).to_have_count(0)
+        page.locator("#resolved-threads").get_by_role("button", name=re.compile("^Reopen")).click()
+        expect(page.locator("#open-threads .thread")).to_have_count(1)
+        expect(timeline(page).filter(has_text="Is anyone there?")).to_have_count(1)
+
+
+def test_signing_in_is_required_and_a_supervisors_page_is_refused_to_an_agent(tmp_path):
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    person_create(username="sam", role=Role.SUPERVISOR, password=PASSWORD)
+    with hub(tmp_path) as base, browser() as context:
+        page = context.new_page()
+        page.goto(f"{base}/desk/")
+        expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/desk/$"))
+        page.get_by_label("Username").fill("ann")
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("did not match")
+        sign_in(page, base, "ann")
+        # The static assets come from the hub itself, with DEBUG off.
+        css = page.request.get(f"{base}/static/desk/desk.css")
+        assert css.status == 200 and "text/css" in css.headers["content-type"]
+
+        # The raw log is a supervisor's (and admin's) page: refused to the agent's session...
+        page.goto(f"{base}/api/v1/events?after=0")
+        expect(page.locator("body")).to_contain_text("may not read the raw log")
+        # ...and the admin too (agents are not staff).
+        page.goto(f"{base}/admin/")
+        expect(page).to_have_url(re.compile(r"/admin/login/"))
+        page.goto(f"{base}/desk/")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page).to_have_url(re.compile(r"/accounts/login/$"))
+        page.goto(f"{base}/api/v1/events?after=0")
+        expect(page.locator("body")).to_contain_text("credentials were not provided")
+
+        # The supervisor's session reads it.
+        sign_in(page, base, "sam")
+        expect(page.get_by_label("My status")).to_have_count(0)  # supervisors have no presence
+        page.goto(f"{base}/api/v1/events?after=0")
+        expect(page.locator("body")).to_contain_text('"events"')

@@ -1,0 +1,200 @@
+"""People: `manage.py create_user`, and a signed-in session on the REST API under its role's rules (CSRF on
+unsafe requests)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from interactions.access.tokens import token_revoke
+from interactions.models import ApiToken, Role
+from interactions.people.models import Person
+from tests.conftest import client_for, cloud_event
+from tests.factories import ApiTokenFactory
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "correct horse battery staple"
+
+
+def create_user(*args) -> str:
+    out = io.StringIO()
+    call_command("create_user", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_create_user_makes_a_person_acting_as_a_principal_with_the_role_and_skills():
+    output = create_user("ann", "--role", "agent", "--skills", "Billing, tech", "--password", PASSWORD)
+
+    person = Person.objects.select_related("user", "principal").get()
+    assert person.user.username == "ann" and person.user.check_password(PASSWORD)
+    assert (person.principal.role, person.principal.skills) == ("agent", ["billing", "tech"])
+    assert not person.user.is_staff
+    assert str(person.principal.pk) in output
+
+
+def test_create_user_prompts_for_the_password_when_not_given(monkeypatch):
+    answers = iter([PASSWORD, PASSWORD])
+    monkeypatch.setattr("interactions.management.commands.create_user.getpass", lambda prompt: next(answers))
+
+    create_user("sam", "--role", "supervisor")
+
+    assert get_user_model().objects.get(username="sam").check_password(PASSWORD)
+
+
+def test_create_user_refuses_passwords_that_differ(monkeypatch):
+    answers = iter([PASSWORD, PASSWORD + "!"])
+    monkeypatch.setattr("interactions.management.commands.create_user.getpass", lambda prompt: next(answers))
+
+    with pytest.raises(CommandError, match="do not match"):
+        create_user("sam", "--role", "supervisor")
+    assert not get_user_model().objects.exists()
+
+
+def test_an_admin_is_django_staff():
+    create_user("ada", "--role", "admin", "--password", PASSWORD)
+
+    user = get_user_model().objects.get(username="ada")
+    assert user.is_staff and user.is_superuser
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ann", "--role", "agent", "--password", PASSWORD], "already exists"),
+        (["ANN", "--role", "agent", "--password", PASSWORD], "already exists"),
+        (
+            ["bob", "--role", "integration", "--password", PASSWORD],
+            "role must be one of agent, supervisor, admin",
+        ),
+        (["bob", "--role", "boss", "--password", PASSWORD], "role must be one of"),
+        (["bob", "--role", "agent", "--password", "123"], "too weak"),
+        (["bob", "--role", "agent", "--password", PASSWORD, "--token", "not-a-uuid"], "not a token id"),
+        (
+            [
+                "bob",
+                "--role",
+                "agent",
+                "--password",
+                PASSWORD,
+                "--token",
+                "7b0c3a9e-5a52-4a4e-9c55-2d4d1c0f0d11",
+            ],
+            "no live token",
+        ),
+    ],
+)
+def test_create_user_explains_what_is_wrong_and_writes_nothing(args, message):
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    users, tokens = get_user_model().objects.count(), ApiToken.objects.count()
+
+    with pytest.raises(CommandError, match=message):
+        create_user(*args)
+    assert (get_user_model().objects.count(), ApiToken.objects.count()) == (users, tokens)
+
+
+def test_create_user_with_an_existing_agent_token_keeps_its_agent_id():
+    token = ApiTokenFactory(role=Role.AGENT, skills=["billing"])
+
+    create_user("ann", "--role", "agent", "--password", PASSWORD, "--token", str(token.pk))
+
+    person = Person.objects.get()
+    assert person.principal_id == token.pk and person.principal.skills == ["billing"]
+    with pytest.raises(CommandError, match="already belongs to a person"):
+        create_user("ann2", "--role", "agent", "--password", PASSWORD, "--token", str(token.pk))
+    with pytest.raises(CommandError, match="has the role agent, not supervisor"):
+        other = ApiTokenFactory(role=Role.AGENT)
+        create_user("sue", "--role", "supervisor", "--password", PASSWORD, "--token", str(other.pk))
+
+
+def post_event(token):
+    return client_for(token).post(
+        "/api/v1/events", json.dumps(cloud_event()), content_type="application/cloudevents+json"
+    )
+
+
+def signed_in(name: str, role: str, *, csrf: bool = False) -> tuple[APIClient, Person]:
+    create_user(name, "--role", role, "--password", PASSWORD)
+    client = APIClient(enforce_csrf_checks=csrf)
+    assert client.login(username=name, password=PASSWORD)
+    return client, Person.objects.get(user__username=name)
+
+
+def test_a_session_reads_context_and_acts_under_its_roles_rules(integration_token):
+    posted = post_event(integration_token)
+    assert posted.status_code == 201, posted.json()
+    agent, person = signed_in("ann", "agent")
+
+    assert agent.get("/api/v1/context", {"identifier": "tel:+15551234567"}).status_code == 200
+    refused = agent.get("/api/v1/events", {"after": 0})
+    assert refused.status_code == 403 and "may not read the raw log" in refused.json()["detail"]
+    thread_id = posted.json()["thread_id"]
+    taken = agent.post(f"/api/v1/threads/{thread_id}/assign", {}, format="json")
+    assert taken.status_code == 201, taken.json()
+    assert taken.json()["thread"]["assigned_agent"] == str(person.principal.pk)  # the principal's agent_id
+    mine = agent.get("/api/v1/threads", {"agent": str(person.principal.pk)})
+    assert [t["id"] for t in mine.json()["results"]] == [thread_id]
+    assert agent.get("/api/v1/threads", {"agent": "someone-else"}).json()["results"] == []
+
+    supervisor, _ = signed_in("sam", "supervisor")
+    assert supervisor.get("/api/v1/events", {"after": 0}).status_code == 200
+
+
+def test_a_session_without_the_csrf_token_may_not_change_anything(integration_token):
+    posted = post_event(integration_token)
+    agent, _ = signed_in("ann", "agent", csrf=True)
+
+    refused = agent.post(f"/api/v1/threads/{posted.json()['thread_id']}/notes", {"text": "hi"}, format="json")
+
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert refused["Content-Type"] == "application/problem+json"
+    assert (
+        agent.get("/api/v1/context", {"identifier": "tel:+15551234567"}).status_code == 200
+    )  # reads are safe
+
+
+def test_a_revoked_principal_or_an_inactive_user_is_signed_out_of_the_api():
+    agent, person = signed_in("ann", "agent")
+    token_revoke(person.principal)
+    assert agent.get("/api/v1/threads").status_code == 401
+
+    other, person = signed_in("bob", "agent")
+    get_user_model().objects.filter(pk=person.user_id).update(is_active=False)
+    assert other.get("/api/v1/threads").status_code == 401
+
+
+def test_a_user_without_a_person_has_no_api_and_no_desk():
+    get_user_model().objects.create_user("root", password=PASSWORD, is_staff=True)
+    client = APIClient()
+    client.login(username="root", password=PASSWORD)
+
+    assert client.get("/api/v1/threads").status_code == 401
+    assert client.get("/desk/").status_code == 403
+
+
+def test_the_front_door_leads_to_sign_in_and_then_to_the_desk():
+    client = APIClient()
+    assert client.get("/").url == "/desk/"
+    assert client.get("/desk/").url == "/accounts/login/?next=/desk/"
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+
+    signed = client.post("/accounts/login/", {"username": "ann", "password": PASSWORD, "next": "/desk/"})
+
+    assert signed.url == "/desk/"
+    page = client.get("/desk/")
+    assert page.status_code == 200 and b'"role": "agent"' in page.content
+    assert b"desk/desk.js" in page.content
+
+
+@pytest.mark.parametrize("value", ["\x00", "a" * 129, ""])
+def test_a_bad_agent_filter_is_a_400_naming_it(value):
+    agent, _ = signed_in("ann", "agent")
+
+    answer = agent.get("/api/v1/threads", {"agent": value})
+
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    assert "agent" in json.dumps(answer.json()["errors"])
