@@ -394,10 +394,10 @@ def _report(results: dict, peak: float, command: str, url: str, *, waits: list[f
         + common.table(ratios, ["ratio", "value"])
         + "\n\n"
         + common.table(targets, ["target", "measured", "met"])
-        + "\n\nThe global append lock's hold in the REST workers (hub.holds: from just before the round trip "
-        "that takes it to the end of the COMMIT, so an upper bound; `lean` appends decide everything before "
-        "it, `locked` ones (a collision with a concurrent append, decided again) take it first; medians of "
-        "the rounds' percentiles):\n\n"
+        + "\n\nThe global append lock's hold in the REST workers (hub.holds: from the moment the database "
+        "granted it, by its clock, to the COMMIT's answer back in the worker; `lean` appends decide "
+        "everything before it, `locked` ones (a collision with a concurrent append, decided again) take it "
+        "first; medians of the rounds' percentiles):\n\n"
         + common.table(_hold_rows(results), ["measure", "path", "appends", "hold p50 ms", "hold p99 ms"])
         + f"\n\nPeak RSS of the REST server (4 workers): {peak:.0f} MiB."
     )
