@@ -30,20 +30,28 @@ class PayloadTooLarge(ApplicationError):
     """The body or the batch is over its limit."""
 
 
-def _body(request: HttpRequest) -> bytes:
+def bounded_body(
+    request: HttpRequest,
+    *,
+    too_large: type[Exception] = PayloadTooLarge,
+    malformed: type[Exception] = MalformedRequest,
+) -> bytes:
+    """The request's body, refused (`too_large`) past THREADLINE_MAX_BODY_BYTES, whether its Content-Length
+    says so or the bytes do; a Content-Length that is not a number is `malformed`. Channel adapters read
+    their deliveries through here too, with errors of their own."""
     limit = settings.THREADLINE_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError as exc:
-        raise MalformedRequest("Content-Length is not a number") from exc
+        raise malformed("Content-Length is not a number") from exc
     if declared > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+        raise too_large(f"the body is {declared} bytes; the limit is {limit}")
     try:
         body = request.body
     except RequestDataTooBig as exc:
-        raise PayloadTooLarge(f"the body is over the limit of {limit} bytes") from exc
+        raise too_large(f"the body is over the limit of {limit} bytes") from exc
     if len(body) > limit:
-        raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
+        raise too_large(f"the body is {len(body)} bytes; the limit is {limit}")
     return body
 
 
@@ -107,7 +115,7 @@ def read_events(request: HttpRequest) -> tuple[str, list[Any]]:
     ce_headers = {k: v for k, v in request.META.items() if k.startswith(_HEADER_PREFIX)}
 
     if media_type == BATCH:
-        events = _json(_body(request), batch=True)
+        events = _json(bounded_body(request), batch=True)
         if not isinstance(events, list):
             raise MalformedRequest("a batch is a JSON array of events")
         if not events:
@@ -120,7 +128,7 @@ def read_events(request: HttpRequest) -> tuple[str, list[Any]]:
         return "batch", events
 
     if media_type == STRUCTURED:
-        event = _json(_body(request))
+        event = _json(bounded_body(request))
         if not isinstance(event, dict):
             raise MalformedRequest("a structured-mode event is a JSON object")
         return "structured", [event]
@@ -134,7 +142,7 @@ def read_events(request: HttpRequest) -> tuple[str, list[Any]]:
             )
         event: dict[str, Any] = _header_values(ce_headers)
         event["datacontenttype"] = request.META.get("CONTENT_TYPE")
-        event["data"] = _json(_body(request), within=("data",))
+        event["data"] = _json(bounded_body(request), within=("data",))
         return "binary", [event]
 
     raise UnsupportedMediaType(

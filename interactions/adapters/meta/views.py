@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -21,23 +19,11 @@ from interactions.adapters.hooks import (
 )
 from interactions.adapters.meta.signature import challenge, signature_valid
 from interactions.adapters.meta.translate import UnreadablePayload, translate
+from interactions.api.cloudevents_http import bounded_body
 
 
 def _body(request: HttpRequest) -> bytes:
-    limit = settings.THREADLINE_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError as exc:
-        raise MalformedDelivery("Content-Length is not a number") from exc
-    if declared > limit:
-        raise DeliveryTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    try:
-        body = request.body
-    except RequestDataTooBig as exc:
-        raise DeliveryTooLarge(f"the body is over the limit of {limit} bytes") from exc
-    if len(body) > limit:
-        raise DeliveryTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
-    return body
+    return bounded_body(request, too_large=DeliveryTooLarge, malformed=MalformedDelivery)
 
 
 def _handshake(request: HttpRequest, name: str) -> HttpResponse:
