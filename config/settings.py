@@ -180,6 +180,10 @@ THREADLINE_SUBSCRIPTION_POLL_SECONDS = env.float(
     "THREADLINE_SUBSCRIPTION_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2
 )
 
+# A runner woken by an append starts its next pass no sooner than this after its previous one: under steady
+# traffic a pass applies this interval's events together (the lag grows by this at most).
+THREADLINE_SUBSCRIPTION_GATHER_SECONDS = env.float("THREADLINE_SUBSCRIPTION_GATHER_SECONDS", default=0.02)
+
 # A read with `min_position` waits at most this long for its read models to reach it, then answers 503.
 THREADLINE_READ_WAIT_SECONDS = env.float("THREADLINE_READ_WAIT_SECONDS", default=2.0)
 # Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like

@@ -9,7 +9,11 @@ lost its lease unable to commit a batch, even if its clock or its pass was late.
 A runner renews a lease once a third of its term has passed, not on every pass (see `Runner._holds`).
 
 A runner sleeps until the append's NOTIFY wakes it (PostgreSQL) or its poll interval passes (both
-databases): a lost notification only delays.
+databases): a lost notification only delays. Woken, it starts a pass no sooner than
+`THREADLINE_SUBSCRIPTION_GATHER_SECONDS` after the previous one started: under steady traffic each pass
+then applies the events of that interval together, instead of one pass (one read of the log, one
+transaction) per appended event, at the cost of that interval at most in lag. A quiet log's first event is
+applied at once.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class Runner:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.ttl = timedelta(seconds=settings.THREADLINE_SUBSCRIPTION_LEASE_SECONDS)
         self.poll = settings.THREADLINE_SUBSCRIPTION_POLL_SECONDS
+        self.gather = settings.THREADLINE_SUBSCRIPTION_GATHER_SECONDS
+        self._last_pass = float("-inf")  # when the previous pass started (monotonic seconds)
         self.stopping = threading.Event()
         self._listener = None
         # When this runner last took or renewed each lease (monotonic seconds).
@@ -54,6 +60,8 @@ class Runner:
         logger.info("runner %s started for %s", self.owner, ", ".join(self.names) or "no subscriptions")
         try:
             while not self.stopping.is_set():
+                self._gather()
+                self._last_pass = time.monotonic()
                 try:
                     busy = self.pass_once()
                 except DatabaseError:
@@ -96,6 +104,12 @@ class Runner:
             return True
         self._renewed.pop(name, None)
         return False
+
+    def _gather(self) -> None:
+        """Let the events of the gather interval since the previous pass arrive before this one."""
+        delay = self._last_pass + self.gather - time.monotonic()
+        if delay > 0:
+            self.stopping.wait(delay)
 
     def _wait(self) -> None:
         # Wake at least three times a lease, so leases are renewed long before they expire.

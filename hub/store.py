@@ -65,6 +65,7 @@ def append(
     expected_versions: Mapping[str, int] | None = None,
     deduplicate: bool = True,
     looked_up: bool = False,
+    lean_only: bool = False,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -89,11 +90,21 @@ def append(
     stream version; an inline projection raised, or is failed or new), everything since its savepoint is
     undone and the append is done again the locked way: the lock first, then the reads and the writes, each
     inline projection in a savepoint of its own, its failure recorded.
+
+    `lean_only=True` is for a caller that decided what to append from the inline projections' tables in its
+    own transaction (placement) and can decide again: where the append would be lean, it runs without a
+    savepoint of its own, and instead of falling back it raises LeanAppendRefused, which leaves the caller's
+    transaction to be rolled back whole (its decisions may rest on what collided). The caller then decides
+    again, after `projections.catch_up_if_behind()`, and appends with `lean_only=False`. The savepoint and
+    its release are two round trips of every lean append that such a caller saves; `lean_available()` says
+    whether an append would be lean at all.
     """
     if errors := unstorable(events):
         raise UnstorableEvents(errors)
     expected_versions = dict(expected_versions or {})
     db = backend()
+    if db.lean_appends and lean_only:
+        return _lean(db, events, expected_versions, deduplicate and not looked_up)
     if db.lean_appends:
         try:
             with transaction.atomic():
@@ -102,6 +113,12 @@ def append(
             pass  # rolled back to its savepoint: decide again, holding the lock
     with transaction.atomic():
         return _locked(db, events, expected_versions, deduplicate)
+
+
+def lean_available() -> bool:
+    """Whether appends here are lean (PostgreSQL): decided before the global lock, which is held only to
+    number and insert the rows, and checked then against the inline projections' health."""
+    return backend().lean_appends
 
 
 def _rows(

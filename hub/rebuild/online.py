@@ -260,7 +260,12 @@ def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: 
             with transaction.atomic():
                 shadow.lock_live(live, tables, timeout_ms=LOCK_TIMEOUT_MS)
                 # After the tables, as a runner's batch takes them (tables, then its row): no cycle.
-                list(Subscription.objects.select_for_update().filter(name__in=names).values_list("name"))
+                list(
+                    Subscription.objects.select_for_update()
+                    .filter(name__in=names)
+                    .order_by("name")
+                    .values_list("name")
+                )
                 head = log.last_position()  # every position up to it has committed (appends commit in order)
                 path = shadow.write_into(shadow.SHADOW)  # the copies' last events
                 while position < head:

@@ -71,18 +71,28 @@ def _ingest(events: list[Any], poster: Poster, refusal: str) -> list[IngestedEve
         raise Forbidden(refusal, extra={"indexes": forbidden})
     if errors:
         raise InvalidEvents(errors)
-    return retrying_deadlocks(lambda: _place_and_append(new_events))
+    if store.lean_available():
+        try:
+            return retrying_deadlocks(lambda: _place_and_append(new_events, lean=True))
+        except store.LeanAppendRefused:
+            pass  # rolled back whole: place again, with the inline projections checked and caught up
+    return retrying_deadlocks(lambda: _place_and_append(new_events, lean=False))
 
 
-def _place_and_append(new_events: list[NewEvent]) -> list[IngestedEvent]:
+def _place_and_append(new_events: list[NewEvent], *, lean: bool) -> list[IngestedEvent]:
     """Place every event, then append them with the hub's own events, all in one transaction, or none.
 
     Validation, redaction and identifier parsing happened before. Placement runs under locks on the
     request's identifiers and customers (so two requests about one customer are placed one after the
     other), not under the global append lock, which `store.append` takes only to write.
+
+    `lean`: the first try where appends are lean. Placement reads the inline projections' tables without
+    first checking their health (one round trip), and the append runs without a savepoint (two more): the
+    append checks their health under its lock, and anything that refuses the lean append (an unhealthy
+    projection, a collision) rolls this transaction back whole, to be placed again the careful way.
     """
     with transaction.atomic():
-        view = placement_view_locked(new_events)
+        view = placement_view_locked(new_events, check_projections=not lean)
         originals = log.existing((e.source, e.id) for e in new_events)
         now = timezone.now()
         to_append: list[NewEvent] = []
@@ -103,7 +113,7 @@ def _place_and_append(new_events: list[NewEvent]) -> list[IngestedEvent]:
         if errors:
             raise InvalidEvents(errors)
         # Looked up just above, under the locks of the events' identifiers and customers.
-        appended = store.append(to_append, looked_up=True) if to_append else []
+        appended = store.append(to_append, looked_up=True, lean_only=lean) if to_append else []
     results: list[IngestedEvent] = []
     answered: set[tuple[str, str]] = set()
     for event in new_events:

@@ -29,13 +29,18 @@ def retrying_deadlocks(work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def placement_view_locked(new_events: list[NewEvent]) -> PlacementView:
+def placement_view_locked(new_events: list[NewEvent], *, check_projections: bool = True) -> PlacementView:
     """Lock the events' identifiers and customers (inside the caller's transaction) and load what placement
-    reads. Two requests about one customer are then placed one after the other."""
+    reads. Two requests about one customer are then placed one after the other.
+
+    Placement reads the inline projections' tables: current unless a projector failed or is new, which
+    `check_projections` checks first (and catches up). A caller that skips it must have the append check it
+    (`store.append(..., lean_only=True)`) and place again if that refuses."""
     log.lock_keys(IDENTIFIER_LOCKS, {uri for e in new_events for uri in identifiers_of(e)})
     locked = PlacementView.customers_for(new_events)
     log.lock_keys(CUSTOMER_LOCKS, locked)
-    projections.catch_up_if_behind()  # placement reads the read models: current unless a projector failed
+    if check_projections:
+        projections.catch_up_if_behind()
     view = PlacementView.load(new_events)
     # A merge committed between the two reads can name a customer not locked yet; lock it too.
     log.lock_keys(CUSTOMER_LOCKS, view.customer_ids() - locked)

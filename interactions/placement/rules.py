@@ -128,7 +128,8 @@ class PlacementView:
     def customers_for(events: list[NewEvent]) -> set[str]:
         """The customers the events' identifiers resolve to now (one query), to lock them."""
         uris = {uri for event in events for uri in identifiers_of(event)}
-        return {str(customer_id) for _, customer_id, _ in _known_identifiers(uris)}
+        known = backend().load_by(PlacedIdentifier, "uri", uris, fields=["customer_id"])
+        return {str(customer_id) for (customer_id,) in known}
 
     @classmethod
     def load(cls, events: list[NewEvent]) -> PlacementView:

@@ -25,6 +25,7 @@ from interactions.models import (
     Thread,
     TimelineEntry,
 )
+from interactions.placement.projector import PlacementProjector
 from interactions.projections.threads import ThreadsProjector
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
@@ -210,3 +211,28 @@ def test_a_read_model_that_cannot_apply_an_event_parks_alone_and_catches_up_when
     assert threads.state == "running" and threads.last_error == ""
     assert threads.position == StoredEvent.objects.order_by("-position")[0].position
     assert TimelineEntry.objects.filter(thread_id=response["thread_id"]).count() == 3
+
+
+def test_placement_never_decides_from_an_inline_projection_left_behind_by_a_failure(api, monkeypatch):
+    """Placement reads its own write model (the inline `placement` projection). When that projection failed
+    on an event, the next request must not place from the stale tables: on PostgreSQL the lean append finds
+    the projection unhealthy under its lock and the request is placed again after catching it up; on SQLite
+    placement checks first. Either way the same phone stays one customer."""
+    original = PlacementProjector.apply_all
+
+    def broken(self, events):
+        raise RuntimeError("bug in placement's projector")
+
+    monkeypatch.setattr(PlacementProjector, "apply_all", broken)
+    first = post(api, subject="tel:+15557650001", time="2026-11-23T09:00:00Z")
+    checkpoint = ProjectionCheckpoint.objects.get(name="placement")
+    assert "bug in placement's projector" in checkpoint.last_error  # appended all the same, failure recorded
+
+    monkeypatch.setattr(PlacementProjector, "apply_all", original)  # fixed; nothing has caught it up yet
+    second = post(api, subject="tel:+15557650001", time="2026-11-23T09:05:00Z")
+
+    assert (second["customer_id"], second["thread_id"]) == (first["customer_id"], first["thread_id"])
+    created = StoredEvent.objects.filter(type="customer.created", data__identifiers=["tel:+15557650001"])
+    assert created.count() == 1
+    checkpoint.refresh_from_db()
+    assert checkpoint.last_error == "" and checkpoint.failed_position is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -183,6 +184,49 @@ def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_
     assert (row.state, row.failed_position, row.last_error, row.attempts) == ("running", None, "", 0)
 
 
+class HalfWriter:
+    """Writes its rows, then raises on poison: its half-written batch must not survive, nor take the other
+    subscriptions' batches of the same pass with it (one transaction, a savepoint each)."""
+
+    name = "a-half-writer"  # first in name order: the pass applies it before the others
+    types = frozenset({"tally.counted", "tally.poison"})
+
+    def apply_all(self, events):
+        Tallied.objects.bulk_create([Tallied(subscription=self.name, position=e.position) for e in events])
+        if any(e.type == "tally.poison" for e in events):
+            raise ValueError("half written")
+
+    def reset(self):
+        Tallied.objects.filter(subscription=self.name).delete()
+
+
+@pytest.fixture
+def half_writer():
+    subscriptions.register_subscription(HalfWriter())
+    yield HalfWriter.name
+    subscriptions.unregister_subscription(HalfWriter.name)
+
+
+def test_a_handler_failing_after_its_writes_rolls_back_alone_within_the_pass(half_writer):
+    good, poison, after = post("tally.counted", "tally.poison", "tally.counted")
+    Fixed.objects.create(position=poison)  # `tally` can count it; only the half writer fails
+    runner = Runner([half_writer, "mirror", "tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+
+    assert not runner.pass_once()  # one pass: the page was not full
+
+    assert tallied("mirror") == tallied("tally") == [good, poison, after]
+    # Its whole batch failed, so it was retried event by event: the one before the poison committed, the
+    # poison's own half write rolled back with its savepoint, and it is parked there.
+    assert tallied(half_writer) == [good]
+    row = Subscription.objects.get(name=half_writer)
+    assert (row.state, row.position, row.failed_position) == ("parked", good, poison)
+    assert {r.name: r.position for r in Subscription.objects.filter(name__in=["mirror", "tally"])} == {
+        "mirror": after,
+        "tally": after,
+    }
+
+
 def test_skipping_the_failed_event_is_recorded_and_only_the_parked_event_can_be_skipped():
     good = post("tally.counted")[0]
     poison = post("tally.poison")[0]
@@ -232,3 +276,21 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
 def test_a_runner_for_an_unknown_subscription_is_refused():
     with pytest.raises(CommandError, match="no subscription named nosuch"):
         call_command("run_subscriptions", "nosuch", stdout=io.StringIO())
+
+
+def test_a_woken_runner_starts_a_pass_no_sooner_than_the_gather_interval_after_the_last(settings):
+    settings.THREADLINE_SUBSCRIPTION_GATHER_SECONDS = 10.0
+    runner = Runner(["tally"], owner="r1")
+    waits: list[float] = []
+    runner.stopping.wait = waits.append  # records how long it would wait; nothing else is replaced
+
+    runner._gather()  # no pass yet: a quiet log's first event is applied at once
+    assert waits == []
+
+    runner._last_pass = time.monotonic()
+    runner._gather()
+    assert len(waits) == 1 and 9.0 < waits[0] <= 10.0
+
+    runner._last_pass = time.monotonic() - 11.0  # the last pass is longer ago than the interval
+    runner._gather()
+    assert len(waits) == 1
