@@ -43,7 +43,13 @@ def token_authenticate(raw: str) -> ApiToken | None:
     """The live token behind `raw`, or None."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    return ApiToken.objects.filter(digest=_digest(raw), revoked_at__isnull=True).first()
+    # Raw SQL, on every authenticated request: the ORM's building and compiling of this query cost more CPU
+    # than running it (0.77 against 0.30 ms, bench.profile single).
+    found = ApiToken.objects.raw(
+        f"SELECT * FROM {ApiToken._meta.db_table} WHERE digest = %s AND revoked_at IS NULL",
+        [_digest(raw)],
+    )
+    return next(iter(found), None)
 
 
 def token_get(token_id: str | uuid.UUID) -> ApiToken | None:

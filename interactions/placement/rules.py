@@ -93,12 +93,9 @@ def refs_recorded(data: dict[str, Any]) -> list[str]:
     return [r for r in (data.get("conversation_ref"), data.get("message_ref")) if r]
 
 
-def _known_identifiers(uris: set[str]) -> list[tuple[str, Any, datetime]]:
-    """(uri, customer id, the customer's created_at) of the identifiers already known among `uris`."""
-    db = backend()
-    known = db.load_by(PlacedIdentifier, "uri", uris, fields=["uri", "customer_id"])
-    created = dict(db.load_by(PlacedCustomer, "id", {c for _, c in known}, fields=["id", "created_at"]))
-    return [(uri, customer_id, created[customer_id]) for uri, customer_id in known]
+def _known_identifiers(uris: set[str]) -> list[tuple[str, Any]]:
+    """(uri, customer id) of the identifiers already known among `uris`."""
+    return backend().load_by(PlacedIdentifier, "uri", uris, fields=["uri", "customer_id"])
 
 
 _THREAD_COLUMNS = ["id", "customer_id", "topic", "status", "opened_at", "last_activity_at"]
@@ -119,7 +116,9 @@ class PlacementView:
 
     def __init__(self) -> None:
         self.identifiers: dict[str, str] = {}  # uri -> customer id
-        self.created: dict[str, tuple[datetime, str]] = {}  # customer id -> sort key for choosing survivors
+        # customer id -> sort key for choosing survivors: the customers created in this request, and those
+        # of a merge (loaded then)
+        self.created: dict[str, tuple[datetime, str]] = {}
         self.threads: dict[str, ThreadInfo] = {}
         self.customer_threads: dict[str, set[str]] = {}  # customer id -> ids of its threads in the view
         self.refs: dict[str, str] = {}  # conversation ref -> thread id
@@ -128,16 +127,14 @@ class PlacementView:
     def customers_for(events: list[NewEvent]) -> set[str]:
         """The customers the events' identifiers resolve to now (one query), to lock them."""
         uris = {uri for event in events for uri in identifiers_of(event)}
-        known = backend().load_by(PlacedIdentifier, "uri", uris, fields=["customer_id"])
-        return {str(customer_id) for (customer_id,) in known}
+        return {str(customer_id) for _, customer_id in _known_identifiers(uris)}
 
     @classmethod
     def load(cls, events: list[NewEvent]) -> PlacementView:
         view = cls()
         uris = {uri for event in events for uri in identifiers_of(event)}
-        for uri, customer_id, created_at in _known_identifiers(uris):
+        for uri, customer_id in _known_identifiers(uris):
             view.identifiers[uri] = str(customer_id)
-            view.created[str(customer_id)] = (created_at, str(customer_id))
         refs = {ref for event in events for ref in _refs(event)}
         if refs:
             view.refs = {
@@ -154,6 +151,15 @@ class PlacementView:
         for thread_id, customer_id, *rest in threads:
             view._add_thread(ThreadInfo(str(thread_id), str(customer_id), *rest))
         return view
+
+    def _load_created(self, customer_ids: list[str]) -> None:
+        """When each of these customers was created, for choosing a merge's survivor. Read only when a merge
+        is decided (rare), under the customers' locks; a customer's creation time never changes."""
+        missing = {c for c in customer_ids if c not in self.created}
+        for customer_id, created_at in backend().load_by(
+            PlacedCustomer, "id", missing, fields=["id", "created_at"]
+        ):
+            self.created[str(customer_id)] = (created_at, str(customer_id))
 
     def _add_thread(self, thread: ThreadInfo) -> None:
         self.threads[thread.id] = thread
@@ -214,7 +220,10 @@ class PlacementView:
                 [customer_id],
                 [hub_event("customer.created", f"customer-{customer_id}", data, cause=event, at=at)],
             )
-        customers = sorted(set(known.values()), key=lambda c: self.created[c])
+        customers = sorted(set(known.values()))
+        if len(customers) > 1:  # a merge: the oldest customer survives
+            self._load_created(customers)
+            customers.sort(key=lambda c: self.created[c])
         survivor = customers[0]
         stream = f"customer-{survivor}"
         prelude = [
