@@ -11,6 +11,8 @@ with PROFILE_EVENTS (default 50,000; 5,000 under BENCH_QUICK) events of the benc
 - `rebuild`: `rebuild_projections` over the seeded log;
 - `wakeup`: 300 times, one one-event POST, then one pass of a subscription runner (in-process) that applies
   it: the runner's cost per wake-up under single-event traffic, beside the request's, in one tree;
+- `context`: 300 `GET /api/v1/context?identifier=` for regular and occasional customers, once a runner has
+  applied the seeded log to the read models (untimed); the header also gives the statements one read sends;
 - `replay`: a subscription runner (hub.runner.Runner, in-process) applying the whole seeded log to the read
   models from position 0, as `run_subscriptions` does with a backlog (each round first empties the read
   models and sets the subscriptions back to 0, untimed).
@@ -32,10 +34,17 @@ from datetime import UTC, datetime
 from bench import common
 from bench.traffic import Traffic
 
-PROFILES = ("single", "batch", "rebuild", "replay", "wakeup")
+PROFILES = ("single", "batch", "rebuild", "replay", "wakeup", "context")
 EVENTS = int(common.size("PROFILE_EVENTS", 50_000, 5_000))
 SCRATCH_DB = os.environ.get("THREADLINE_PROFILE_DB", "threadline_profile")
-SINGLE_REQUESTS, BATCHES, BATCH = 300, 20, 500
+SINGLE_REQUESTS, BATCHES, BATCH, CONTEXT_READS = 300, 20, 500, 300
+# Traffic's customer n is tel:/mailto:/chat:/social: by n % 4; the low numbers are its regulars.
+CONTEXT_SUBJECTS = (
+    "tel:+15550000000",
+    "mailto:customer1@example.com",
+    "tel:+15550000100",
+    "social:x:handle303",
+)
 # A smoke run's trees go beside its other figures, not into the docs.
 OUT = common.ROOT / ("bench/results/profiles" if common.quick() else "docs/profiles")
 
@@ -102,6 +111,8 @@ def _work(name: str, raw: str, traffic: Traffic, round_: int) -> tuple[Callable[
         return _replay(), StoredEvent.objects.count()
     if name == "wakeup":
         return _wakeups(post, traffic.events(SINGLE_REQUESTS, offset=offset)), SINGLE_REQUESTS
+    if name == "context":
+        return _contexts(raw), CONTEXT_READS
     from hub.rebuild import rebuild
 
     return rebuild, StoredEvent.objects.count()
@@ -146,6 +157,44 @@ def _wakeups(post: Callable[[list[dict]], None], events: list[dict]) -> Callable
     return work
 
 
+def _contexts(raw: str) -> Callable[[], None]:
+    """The read models caught up first (untimed); the work: context reads, as an agent's client sends them."""
+    from urllib.parse import quote
+
+    from django.test import Client
+
+    from hub import subscriptions
+    from hub.runner import Runner
+
+    runner = Runner(owner="bench-profile")
+    subscriptions.ensure_rows(runner.names)
+    while runner.pass_once():
+        pass
+    client = Client()
+    urls = [f"/api/v1/context?identifier={quote(s)}" for s in CONTEXT_SUBJECTS]
+
+    def read(url: str) -> None:
+        response = client.get(url, HTTP_AUTHORIZATION=f"Bearer {raw}")
+        if response.status_code != 200:
+            raise common.BenchError(f"GET {url} answered {response.status_code}: {response.content[:300]!r}")
+
+    def work() -> None:
+        for i in range(CONTEXT_READS):
+            read(urls[i % len(urls)])
+
+    work.statements = lambda: _statements(lambda: read(urls[0]))  # type: ignore[attr-defined]
+    return work
+
+
+def _statements(once: Callable[[], None]) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        once()
+    return len(captured)
+
+
 def _timed(work: Callable[[], None]) -> float:
     started = time.perf_counter()
     work()
@@ -171,10 +220,12 @@ def main() -> None:
         profiler.start()
         profiled = _timed(work)
         profiler.stop()
+        statements = getattr(work, "statements", None)
+        extra = f" One read sends {statements()} statements." if statements else ""
         header = (
             f"# bench.profile {name}: {events:,} events in {plain:.2f} s ({events / plain:,.0f} events/s;"
             f" {profiled:.2f} s under the profiler, whose tree is below) on a log seeded with"
-            f" {EVENTS:,} posted events.\n"
+            f" {EVENTS:,} posted events.{extra}\n"
             f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {facts['cores']} cores ({facts['cpu']}),"
             f" {facts['memory']}, Python {facts['python']}. Reproduce: DATABASE_URL=postgres://..."
             f" python -m bench.profile {name}\n\n"

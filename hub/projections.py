@@ -194,6 +194,11 @@ def catch_up_if_behind() -> None:
         catch_up()
 
 
+def inline_names() -> set[str]:
+    """The names of the registered inline projectors."""
+    return set(_projectors)
+
+
 def positions(names: list[str]) -> dict[str, int]:
     """How far these inline projectors have applied the log: a healthy one, the log's head (it is written
     with every append); a failed one, its checkpoint."""

@@ -8,10 +8,13 @@ interface answers 503 with Retry-After), never with data older than the client's
 from __future__ import annotations
 
 import time
+from functools import cache
+
+from django.db import connection
 
 from hub import projections
 from hub.errors import ApplicationError
-from hub.models import Subscription
+from hub.models import ProjectionCheckpoint, StoredEvent, Subscription
 
 POLL_SECONDS = 0.02
 
@@ -26,11 +29,34 @@ class NotCaughtUp(ApplicationError):
         )
 
 
+@cache
+def _positions_sql(count: int) -> str:
+    """One statement for what every read from read models asks first (it was three ORM queries, each a round
+    trip and a compilation: about 1.5 ms of a 15 ms context read in process): the inline projectors'
+    checkpoints, the subscriptions' positions and the log's head, read in one snapshot."""
+    names = ", ".join(["%s"] * count)
+    checkpoints, subscriptions, log = (
+        connection.ops.quote_name(m._meta.db_table) for m in (ProjectionCheckpoint, Subscription, StoredEvent)
+    )
+    return (
+        f"SELECT 'c', name, position, last_error FROM {checkpoints} WHERE name IN ({names})"
+        f" UNION ALL SELECT 's', name, position, '' FROM {subscriptions} WHERE name IN ({names})"
+        f" UNION ALL SELECT 'h', '', COALESCE(MAX(position), 0), '' FROM {log}"
+    )
+
+
 def position(names: list[str]) -> int:
     """The log position that every one of these read models (inline projectors or subscriptions) has
-    applied: the lowest of their positions."""
-    found = projections.positions(names)
-    found.update(Subscription.objects.filter(name__in=names).values_list("name", "position"))
+    applied: the lowest of their positions. A healthy inline projector has applied the log's head (it is
+    written with every append); a failed one, its checkpoint; a read model with no row yet, nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(_positions_sql(len(names)), [*names, *names])
+        rows = cursor.fetchall()
+    head = next(position for kind, _, position, _ in rows if kind == "h")
+    inline = projections.inline_names()
+    found = {name: position if error else head for kind, name, position, error in rows if kind == "c"}
+    found = {name: position for name, position in found.items() if name in inline}
+    found.update((name, position) for kind, name, position, _ in rows if kind == "s")
     return min(found.get(name, 0) for name in names)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from hub import log
@@ -43,6 +44,19 @@ def callback_briefs(callbacks: Iterable[Callback]) -> list[dict[str, Any]]:
     callbacks = list(callbacks)
     positions = callback_positions(callbacks)
     return [callback_brief(c, positions.get(str(c.pk), 0)) for c in callbacks]
+
+
+def customer_callbacks_active(customer_id: uuid.UUID) -> list[Callback]:
+    """The customer's callbacks not yet done (scheduled, offered, accepted), soonest due first; written out,
+    as the context read sends it on every read."""
+    callbacks, threads = Callback._meta.db_table, Thread._meta.db_table
+    states = ", ".join(["%s"] * len(Callback.ACTIVE))
+    sql = (
+        f"SELECT c.* FROM {callbacks} c JOIN {threads} t ON t.id = c.thread_id"
+        f" WHERE t.customer_id = %s AND c.state IN ({states}) ORDER BY c.due_at, c.id"
+    )
+    customer = Thread._meta.get_field("customer").get_db_prep_value(customer_id, connection)
+    return list(Callback.objects.raw(sql, [customer, *(str(s) for s in Callback.ACTIVE)]))
 
 
 def callback_brief(callback: Callback, position: int | None = None) -> dict[str, Any]:

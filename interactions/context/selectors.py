@@ -8,14 +8,18 @@ from typing import Any
 
 from django.utils import timezone
 
-from interactions.callbacks.models import Callback
-from interactions.callbacks.selectors import callback_briefs
+from interactions.callbacks.selectors import callback_briefs, customer_callbacks_active
 from interactions.customers.models import Customer
 from interactions.customers.selectors import customer_identifiers, customer_profile
 from interactions.nba.selectors import next_best_actions
 from interactions.reachability.selectors import reachable_get
-from interactions.threads.models import Thread, ThreadStatus, TimelineEntry
-from interactions.threads.selectors import recent_entries, thread_brief, timeline_entry
+from interactions.threads.models import TimelineEntry
+from interactions.threads.selectors import (
+    customer_threads_recent,
+    recent_entries,
+    thread_brief,
+    timeline_entry,
+)
 
 RECENT_ENTRIES = 20  # timeline entries per open thread in a context answer
 OPEN_THREADS = 10
@@ -36,18 +40,11 @@ def context_get(customer: Customer, now: datetime | None = None) -> dict[str, An
     `next_best_actions` are computed for `now` (default: the moment of the read) from stored facts."""
     now = now or timezone.now()
     identifiers = customer_identifiers(customer)
-    open_threads = list(
-        Thread.objects.filter(customer=customer, status=ThreadStatus.OPEN).order_by("-last_activity_at")[
-            :OPEN_THREADS
-        ]
-    )
+    open_threads, resolved = customer_threads_recent(customer.pk, OPEN_THREADS, RESOLVED_THREADS)
     recent = recent_entries([t.pk for t in open_threads], RECENT_ENTRIES)
     by_thread: dict[Any, list[TimelineEntry]] = {t.pk: [] for t in open_threads}
     for entry in recent:
         by_thread[entry.thread_id].append(entry)
-    resolved = Thread.objects.filter(customer=customer, status=ThreadStatus.RESOLVED).order_by(
-        "-resolved_at"
-    )[:RESOLVED_THREADS]
     context = {
         "customer": customer_profile(customer, identifiers),
         "open_threads": [
@@ -62,11 +59,7 @@ def context_get(customer: Customer, now: datetime | None = None) -> dict[str, An
             for t in open_threads
         ],
         "recently_resolved": [thread_brief(t) for t in resolved],
-        "pending_callbacks": callback_briefs(
-            Callback.objects.filter(thread__customer=customer, state__in=Callback.ACTIVE).order_by(
-                "due_at", "pk"
-            )
-        ),
+        "pending_callbacks": callback_briefs(customer_callbacks_active(customer.pk)),
         "surveys": {
             metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
         },

@@ -144,7 +144,11 @@ def _voice(phones: list[str], timezone: str | None, now: datetime) -> dict[str, 
 def reachable_get(identifiers: list[str], timezone: str | None, now: datetime) -> dict[str, Any]:
     """Per channel (whatsapp, sms, email, voice): whether the hub may contact the customer at `now`, until
     when, why, and the identifiers that matter (an opted-out number, a bounced address). One query."""
-    facts = {f.address: f for f in ReachFact.objects.filter(address__in=identifiers)}
+    facts = {}
+    if identifiers:
+        marks = ", ".join(["%s"] * len(identifiers))
+        sql = f"SELECT * FROM {ReachFact._meta.db_table} WHERE address IN ({marks})"  # no ORM compile: hot
+        facts = {f.address: f for f in ReachFact.objects.raw(sql, identifiers)}
     phones = [uri for uri in identifiers if uri.startswith("tel:")]
     addresses = [uri for uri in identifiers if uri.startswith("mailto:")]
     return {

@@ -248,3 +248,27 @@ def test_reposting_an_event_creates_no_second_customer_or_thread(api):
     from interactions.models import Thread
 
     assert Customer.objects.count() == 1 and Thread.objects.count() == 1
+
+
+def test_context_shows_the_ten_latest_open_threads_and_the_five_latest_resolved_newest_first(api, agent_api):
+    threads = [
+        post(
+            api,
+            time=f"2026-11-23T09:{minute:02d}:00Z",
+            data={"channel": "sms", "text": f"about t{minute}", "topic": f"t{minute}"},
+        )["thread_id"]
+        for minute in range(17)
+    ]
+    resolved_order = [
+        threads[i] for i in (3, 0, 5, 1, 4, 2)
+    ]  # resolved in this order, the last most recently
+    for thread_id in resolved_order:
+        response = agent_api.post(f"/api/v1/threads/{thread_id}/resolve", format="json")
+        assert response.status_code == 201, response.content
+
+    body = context(api, "tel:+15551234567")
+
+    still_open = [t for t in threads if t not in resolved_order]  # oldest activity first
+    assert [t["id"] for t in body["open_threads"]] == list(reversed(still_open))[:10]
+    assert [t["id"] for t in body["recently_resolved"]] == list(reversed(resolved_order))[:5]
+    assert {t["status"] for t in body["recently_resolved"]} == {"resolved"}
