@@ -189,11 +189,11 @@ def _suppress():
     return contextlib.suppress(ProcessLookupError)
 
 
-def gunicorn(port: int) -> list[str]:
+def gunicorn(port: int, app: str = "config.wsgi:application") -> list[str]:
     """REST as production runs it: WSGI sync workers (with DATABASE_CONN_MAX_AGE set by the caller)."""
     return [
         str(BIN / "gunicorn"),
-        "config.wsgi:application",
+        app,
         "-w",
         "4",
         "-b",

@@ -25,6 +25,7 @@ import psycopg
 from tqdm import tqdm
 
 from bench import common
+from bench.rows import RAW_INSERT, RAW_TABLE, raw_row
 from bench.traffic import Traffic
 from hub import holds
 
@@ -160,27 +161,6 @@ def _figures(events: int, elapsed: float, latencies: list[float]) -> dict:
     }
 
 
-RAW_TABLE = """
-CREATE TABLE IF NOT EXISTS bench_raw (
-    position bigserial PRIMARY KEY, source text NOT NULL, event_id text NOT NULL, type text NOT NULL,
-    subject text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
-    data jsonb NOT NULL, metadata jsonb NOT NULL DEFAULT '{}', UNIQUE (source, event_id))
-"""
-RAW_COLUMNS = "source, event_id, type, subject, occurred_at, data"
-RAW_INSERT = f"INSERT INTO bench_raw ({RAW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
-
-
-def _row(event: dict) -> tuple:
-    return (
-        event["source"],
-        event["id"],
-        event["type"],
-        event["subject"],
-        event["time"],
-        json.dumps(event["data"]),
-    )
-
-
 def raw_single(url: str, traffic: Traffic) -> dict:
     events = traffic.events(RAW_SINGLE, offset=20_000_000)
 
@@ -188,7 +168,7 @@ def raw_single(url: str, traffic: Traffic) -> dict:
         with psycopg.connect(url) as conn:
             for event in events[i::RAW_THREADS]:
                 with conn.transaction():
-                    conn.execute(RAW_INSERT, _row(event))
+                    conn.execute(RAW_INSERT, raw_row(event))
 
     return _figures(len(events), _threads(RAW_THREADS, writer), [])
 
@@ -200,7 +180,7 @@ def raw_batch(url: str, traffic: Traffic) -> dict:
         with psycopg.connect(url) as conn:
             for batch in batches:
                 with conn.transaction(), conn.cursor() as cursor:
-                    cursor.executemany(RAW_INSERT, [_row(e) for e in batch])
+                    cursor.executemany(RAW_INSERT, [raw_row(e) for e in batch])
 
     return _figures(BATCH * RAW_BATCHES, _threads(1, writer), [])
 
@@ -258,9 +238,15 @@ def peer_batch(url: str, traffic: Traffic) -> dict:
     return _figures(PEER_BATCH * PEER_BATCHES, _threads(1, writer), [])
 
 
+def floor_single(base: str, token: str, traffic: Traffic) -> dict:
+    """The Django floor (bench/floor.py) under the hub's single-event load: same clients, same gunicorn."""
+    return hub_single(base, token, traffic)
+
+
 MEASURES = {
     "hub_single": ("hub over HTTP, 1 event per request, 16 clients", hub_single),
     "hub_batch": ("hub over HTTP, 500 per request, 4 clients", hub_batch),
+    "floor_single": ("Django floor over HTTP (bench/floor.py), 1 row per request, 16 clients", floor_single),
     "raw_single": ("raw psycopg, 1 event per transaction, 8 threads", raw_single),
     "raw_batch": ("raw psycopg, 500 per transaction", raw_batch),
     "peer_single": ("pyeventsourcing recorder, 1 event per save, 4 threads", peer_single),
@@ -281,20 +267,30 @@ def run(command: str) -> dict:
     token = common.create_token(env, "bench-ingest", "admin")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(RAW_TABLE)
-    port = common.free_port()
-    specs = {"rest": common.gunicorn(port), "runner": common.runner()}
-    base = f"http://127.0.0.1:{port}"
+    port, floor_port = common.free_port(), common.free_port()
+    specs = {
+        "rest": common.gunicorn(port),
+        "runner": common.runner(),
+        "floor": common.gunicorn(floor_port, "bench.floor_wsgi:application"),
+    }
+    base, floor = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
     traffic = Traffic()
     results: dict[str, list[dict]] = {name: [] for name in MEASURES}
     waits: list[float] = []  # seconds the runner took to apply the log after each of the hub's measures
     with common.servers(specs, env, common.ROOT / "bench" / "results" / "ingest-logs") as procs:
         common.wait_ready(base)
+        common.wait_ready(floor)
         steps = [(n, name) for n in range(ROUNDS) for name in MEASURES]
         for _, name in tqdm(steps, desc="ingest", unit="step", disable=None, mininterval=1):
             fn = MEASURES[name][1]
             if name.startswith("hub"):
                 holds.read(hold_log)  # the hub's own appends before this measure (its token, say)
-            results[name].append(fn(base, token, traffic) if name.startswith("hub") else fn(url, traffic))
+            if name.startswith("hub"):
+                results[name].append(fn(base, token, traffic))
+            elif name == "floor_single":
+                results[name].append(fn(floor, token, traffic))
+            else:
+                results[name].append(fn(url, traffic))
             if name.startswith("hub"):
                 results[name][-1]["holds"] = _holds(holds.read(hold_log))
                 waits.append(common.wait_caught_up(url, procs["runner"]))
@@ -372,6 +368,8 @@ def _report(results: dict, peak: float, command: str, url: str, *, waits: list[f
         ],
     ]
     ratios = [
+        ["Django floor / peer single", f"{med['floor_single'] / med['peer_single']:.3f}"],
+        ["hub single / Django floor", f"{med['hub_single'] / med['floor_single']:.3f}"],
         ["hub single / raw single", f"{med['hub_single'] / med['raw_single']:.3f}"],
         ["hub single / peer single", f"{med['hub_single'] / med['peer_single']:.3f}"],
         ["hub batch / raw batch", f"{med['hub_batch'] / med['raw_batch']:.3f}"],

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import common
+from tests.conftest import requires_postgresql
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,3 +171,30 @@ def test_a_quick_run_writes_its_sections_beside_the_results_never_into_the_repor
 
     assert "the real figures" in report.read_text() and "smoke figures" not in report.read_text()
     assert "smoke figures" in quick.read_text()
+
+
+@requires_postgresql
+@pytest.mark.django_db
+@pytest.mark.urls("bench.floor")
+def test_the_django_floor_stores_one_row_for_a_known_token_and_refuses_others(client):
+    from django.db import connection
+
+    from bench.rows import RAW_TABLE
+    from bench.traffic import Traffic
+    from interactions.access.tokens import token_create
+
+    with connection.cursor() as cursor:
+        cursor.execute(RAW_TABLE)
+    _, raw = token_create(name="floor", role="admin")
+    event = Traffic().event(1)
+
+    def post(authorization: str):
+        return client.post(
+            "/api/v1/events", event, content_type="application/json", HTTP_AUTHORIZATION=authorization
+        )
+
+    assert post("Bearer tl_not-a-token").status_code == 401
+    assert post(f"Bearer {raw}").status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT event_id, subject FROM bench_raw")
+        assert cursor.fetchall() == [(event["id"], event["subject"])]
