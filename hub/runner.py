@@ -14,6 +14,15 @@ databases): a lost notification only delays. Woken, it starts a pass no sooner t
 then applies the events of that interval together, instead of one pass (one read of the log, one
 transaction) per appended event, at the cost of that interval at most in lag. A quiet log's first event is
 applied at once.
+
+A pass reads one page of the log. Its size adapts (`next_page`): it starts at `subscriptions.BATCH` (500)
+events, doubles after a full page applied in under a tenth of the lease, up to `MAX_PAGE`, and halves after a
+pass over a fifth of it. Catching up a backlog, the read models then write each busy customer's and thread's
+row once per large page instead of once per 500 events (replaying a 56,000-event log in process, alternating
+in one run: 5,330 events/s with pages of 500, 7,250-8,500 with 5,000, 8,900-9,600 with 10,000). Under
+steady traffic the pages stay small. A lease is renewed once a third of it has passed, so a pass may take up
+to two thirds of it before another runner could take a subscription over; held to about a fifth, a pass
+stays inside it on any machine, and one that ran over (its work rolled back, LeaseLost) halves the next page.
 """
 
 from __future__ import annotations
@@ -34,6 +43,18 @@ from hub.backends import backend
 
 logger = logging.getLogger(__name__)
 
+MAX_PAGE = 10_000  # events a pass may read, at most (a page of the log is held in memory while applied)
+
+
+def next_page(page: int, *, full: bool, seconds: float, lease_seconds: float) -> int:
+    """The page size for the next pass, after a pass of `page` events that took `seconds` (full: it read
+    `page` events, so more are waiting)."""
+    if seconds > lease_seconds / 5:
+        return max(subscriptions.BATCH, page // 2)
+    if full and seconds < lease_seconds / 10:
+        return min(MAX_PAGE, page * 2)
+    return page
+
 
 class Runner:
     def __init__(self, names: list[str] | None = None, *, owner: str | None = None) -> None:
@@ -46,6 +67,7 @@ class Runner:
         self.poll = settings.THREADLINE_SUBSCRIPTION_POLL_SECONDS
         self.gather = settings.THREADLINE_SUBSCRIPTION_GATHER_SECONDS
         self._last_pass = float("-inf")  # when the previous pass started (monotonic seconds)
+        self.page = subscriptions.BATCH  # events the next pass reads at most (see next_page)
         self.stopping = threading.Event()
         self._listener = None
         # When this runner last took or renewed each lease (monotonic seconds).
@@ -85,7 +107,13 @@ class Runner:
         held = [name for name in self.names if self._holds(name)]
         if not held or self.stopping.is_set():
             return False
-        return subscriptions.process_held(held, self.owner).more
+        started = time.monotonic()
+        result = subscriptions.process_held(held, self.owner, limit=self.page)
+        seconds = time.monotonic() - started
+        self.page = next_page(
+            self.page, full=result.more, seconds=seconds, lease_seconds=self.ttl.total_seconds()
+        )
+        return result.more
 
     def _holds(self, name: str) -> bool:
         """Take or renew the lease when a third of it has passed since the last renewal, else trust it.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from hub import store, subscriptions
 from hub.events import NewEvent
 from hub.models import SkippedEvent, Subscription
-from hub.runner import Runner
+from hub.runner import MAX_PAGE, Runner, next_page
 from tests.hub.tally.models import Fixed, Tallied
 
 pytestmark = pytest.mark.django_db
@@ -294,3 +294,30 @@ def test_a_woken_runner_starts_a_pass_no_sooner_than_the_gather_interval_after_t
     runner._last_pass = time.monotonic() - 11.0  # the last pass is longer ago than the interval
     runner._gather()
     assert len(waits) == 1
+
+
+def test_a_pass_reads_larger_pages_while_a_backlog_is_applied_fast_and_smaller_once_a_pass_runs_long():
+    lease = 5.0
+    assert next_page(500, full=True, seconds=0.1, lease_seconds=lease) == 1000  # behind, and quick: grow
+    assert next_page(8000, full=True, seconds=0.1, lease_seconds=lease) == MAX_PAGE  # never past the cap
+    assert next_page(MAX_PAGE, full=True, seconds=0.1, lease_seconds=lease) == MAX_PAGE
+    assert next_page(2000, full=False, seconds=0.1, lease_seconds=lease) == 2000  # caught up: stays
+    assert next_page(2000, full=True, seconds=0.7, lease_seconds=lease) == 2000  # between a tenth and a fifth
+    assert next_page(4000, full=True, seconds=1.5, lease_seconds=lease) == 2000  # over a fifth: halve
+    assert next_page(600, full=True, seconds=4.0, lease_seconds=lease) == subscriptions.BATCH  # never below
+    assert next_page(500, full=True, seconds=0.1, lease_seconds=0.5) == 500  # a short lease keeps pages small
+
+
+def test_a_runner_catching_up_grows_its_page_and_applies_every_event_once(settings):
+    settings.THREADLINE_SUBSCRIPTION_LEASE_SECONDS = 600.0  # so that no pass on a slow machine shrinks it
+    positions = post(*["tally.counted"] * (subscriptions.BATCH * 3 + 7))
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(["tally"])
+    pages = []
+    while True:
+        pages.append(runner.page)
+        if not runner.pass_once():
+            break
+    assert pages[:3] == [subscriptions.BATCH, subscriptions.BATCH * 2, subscriptions.BATCH * 4]
+    assert tallied("tally") == positions
+    assert Subscription.objects.get(name="tally").position == positions[-1]
