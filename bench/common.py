@@ -220,7 +220,7 @@ def uvicorn(port: int) -> list[str]:
 
 def runner() -> list[str]:
     """A subscription runner, as the Procfile starts one beside the servers: without it the read models
-    (customers, threads, presence) are never applied."""
+    (customers, threads, presence, reachability, nba) are never applied."""
     return [str(BIN / "python"), "manage.py", "run_subscriptions"]
 
 

@@ -2,11 +2,11 @@
 
 Seeds the log through the ingestion service in-process (batches of 1,000, the same code as the batch API
 minus HTTP), with three probe customers of exactly 10, 100 and 1,000 events among the traffic. No runner
-runs meanwhile, so the read models (the subscriptions customers, threads, presence) are left at position
-0 with the whole log to apply: a subscription runner (`manage.py run_subscriptions`) is then started and
-timed until it has applied it all, its RSS sampled every 0.2 s (the runner's replay). With the read models
-caught up, it measures `GET /api/v1/context` for each probe through gunicorn (the runner beside it, as in
-production), and then `manage.py rebuild_projections` (offline, every projection).
+runs meanwhile, so the read models (the subscriptions: customers, threads, presence, reachability, nba) are
+left at position 0 with the whole log to apply: a subscription runner (`manage.py run_subscriptions`) is then
+started and timed until it has applied it all, its RSS sampled every 0.2 s (the runner's replay). With the
+read models caught up, it measures `GET /api/v1/context` for each probe through gunicorn (the runner beside
+it, as in production), and then `manage.py rebuild_projections` (offline, every projection).
 It posts 1,000,000 events, the issue's size (a log of about 1.2M with the hub's own events);
 BENCH_CONTEXT_EVENTS=100000 makes a shorter run, BENCH_QUICK=1 a smoke run of 20,000.
 """
@@ -257,7 +257,8 @@ def _report(result: dict, command: str, url: str) -> None:
         f"batches of {BATCH:,} ({seed_rate:,.0f} posted events/s); with the hub's own customer and thread "
         f"events the log holds {result['log_size']:,}. Probe customers of "
         "exactly 10, 100 and 1,000 events interleaved with everyone else's. No runner ran during the seed: "
-        "a subscription runner then applied the whole log to the read models (customers, threads, presence) "
+        "a subscription runner then applied the whole log to the read models (customers, threads, presence, "
+        "reachability, nba) "
         f"from position 0 in {replay['seconds']:.1f} s ({replay['events_per_s']:,.0f} events/s, timed from "
         f"its start), peak RSS {replay['peak_rss_mib']:.0f} MiB; its RSS at each tenth of the replay: "
         f"{', '.join(f'{v:.0f}' for v in replayed)} MiB. Then `VACUUM ANALYZE` and "

@@ -380,7 +380,8 @@ def _report(results: dict, peak: float, command: str, url: str, *, waits: list[f
         "types, texts of 8-120 words, 3,000 customers with repeat contacts, 1% with a card number to "
         "redact). "
         "The hub runs under gunicorn (4 sync workers) with one subscription runner applying the read models "
-        "(customers, threads, presence) as in production; after each of the hub's measures the benchmark "
+        "(customers, threads, presence, reachability, nba) as in production; after each of the hub's "
+        "measures the benchmark "
         "waits for the runner to apply everything before the next measure"
         + (f" (it took {max(waits):.1f} s at most)" if waits else "")
         + ". The raw ceiling and the peer write the same events to the same PostgreSQL in the same run. The "
