@@ -45,10 +45,17 @@ class UnitOfWork:
 
     def _reset(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {kind: {} for kind in self.tables}
+        self._forget_looked_up()
         self.new: set[tuple[str, str]] = set()
         self.dirty: set[tuple[str, str]] = set()
         self.last_page.clear()
         self.start_page()
+
+    def _forget_looked_up(self) -> None:
+        # kind -> the keys `load` asked the database for since the rows were last written back or dropped:
+        # one not in `rows` has no row, so asking again (a handler after the prefetch) costs a query per
+        # event for nothing.
+        self.looked_up: dict[str, set[str]] = {kind: set() for kind in self.tables}
 
     def start_page(self) -> None:
         """Forget what only one page holds (subclasses keep timeline rows, refs, ... there)."""
@@ -62,10 +69,11 @@ class UnitOfWork:
                 self.last_page[(kind, key)] = self.page
 
     def load(self, kind: str, keys: Iterable[str]) -> None:
-        """Load the rows of `keys` not in memory yet, in one query."""
+        """Load the rows of `keys` not in memory yet and not looked up already, in one query."""
         keys = {str(k) for k in keys}
         self.used(kind, keys)
-        missing = keys - set(self.rows[kind])
+        missing = keys - self.rows[kind].keys() - self.looked_up[kind]
+        self.looked_up[kind] |= missing
         model = self.tables[kind][0]
         for row in backend().load_by(model, model._meta.pk.name, missing):
             self.rows[kind][str(row.pk)] = row
@@ -117,6 +125,7 @@ class UnitOfWork:
         for kind in self.tables:
             if kind not in self.kept:
                 self.rows[kind] = {}
+        self._forget_looked_up()  # rows are dropped below: a key looked up before may have one again
         self.start_page()
         self.page += 1
         held = [(kind, key) for kind in self.kept for key in self.rows[kind]]

@@ -7,6 +7,7 @@ a callback) is declared here once, next to the types themselves.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from django.db import models
 from pydantic import BaseModel, ValidationError
 
-from hub.events import NewEvent
+from hub.events import NewEvent, RecordedEvent
 from interactions.catalogue.schemas import (
     AgentStatusChangedData,
     CallbackAnswerData,
@@ -225,6 +226,18 @@ def automated(data: dict[str, Any]) -> bool:
 
 # Events that concern one agent by their `agent_id` (besides every callback step): assignments, presence.
 AGENT_TYPES = frozenset({"thread.assigned", "agent.status_changed"})
+
+
+def identifiers_recorded(events: Iterable[RecordedEvent]) -> set[str]:
+    """The identifiers these events give a customer (`customer.created`'s and `customer.identified`'s): what
+    a projector of identifiers loads for a page of them in one query."""
+    uris: set[str] = set()
+    for event in events:
+        if event.type == "customer.created":
+            uris.update(event.data["identifiers"])
+        elif event.type == "customer.identified":
+            uris.add(event.data["identifier"])
+    return uris
 
 
 def current_version(event_type: str) -> int:

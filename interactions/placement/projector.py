@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, ThreadStatus
+from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, ThreadStatus, identifiers_recorded
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 from interactions.placement.rules import refs_recorded
 
@@ -33,7 +33,7 @@ class PlacementRows(UnitOfWork):
 
 
 def _identify(rows: PlacementRows, customer_id: str, uris: list[str]) -> None:
-    rows.load("identifier", uris)
+    rows.load("identifier", uris)  # no query unless a merge in this page wrote the prefetched rows back
     for uri in uris:
         row = rows.rows["identifier"].get(uri)
         if row is None:
@@ -115,3 +115,4 @@ class PlacementProjector(RowProjector):
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
         unit.load("thread", {str(e.metadata["thread_id"]) for e in events if e.metadata.get("thread_id")})
+        unit.load("identifier", identifiers_recorded(events))

@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CONTACT_TYPES, automated
+from interactions.catalogue import CONTACT_TYPES, automated, identifiers_recorded
 from interactions.customers.models import Customer, CustomerIdentifier
 from interactions.identity.identifiers import parse_identifier
 
@@ -26,9 +26,6 @@ class CustomerRows(UnitOfWork):
     tables = {"customer": (Customer, CUSTOMER_FIELDS), "identifier": (CustomerIdentifier, ["customer"])}
     kept = ("customer",)
 
-    def start_page(self) -> None:
-        self.checked_uris: set[str] = set()  # identifiers looked up already (found or not)
-
     def customer(self, customer_id: Any) -> Customer:
         """The customer, or the survivor it was merged into."""
         customer = self.get("customer", customer_id)
@@ -36,10 +33,7 @@ class CustomerRows(UnitOfWork):
 
 
 def _add_identifiers(rows: CustomerRows, customer_id: str, uris: list[str], at: datetime) -> None:
-    unchecked = [u for u in uris if u not in rows.rows["identifier"] and u not in rows.checked_uris]
-    if unchecked:
-        rows.load("identifier", unchecked)
-        rows.checked_uris.update(unchecked)
+    rows.load("identifier", uris)  # no query unless a merge in this page wrote the prefetched rows back
     for uri in uris:
         row = rows.rows["identifier"].get(uri)
         if row is None:
@@ -154,19 +148,14 @@ class CustomersProjector(RowProjector):
     tables = (CustomerIdentifier, Customer)
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
-        customer_ids, uris = set(), set()
+        customer_ids = set()
         for event in events:
-            if event.type == "customer.created":
-                uris.update(event.data["identifiers"])
-            elif event.type == "customer.identified":
-                uris.add(event.data["identifier"])
             for source in (event.metadata, event.data):
                 for key in ("customer_id", "survivor_id", "merged_id"):
                     if source.get(key):
                         customer_ids.add(str(source[key]))
         unit.load("customer", customer_ids)
-        unit.load("identifier", uris)
-        unit.checked_uris |= uris
+        unit.load("identifier", identifiers_recorded(events))
 
     def reset(self) -> None:
         Customer.objects.update(merged_into=None)  # the self-reference, before the rows go

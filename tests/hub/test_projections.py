@@ -9,6 +9,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from hub import projections, subscriptions
+from hub.backends import backend
+from hub.log import read_after
 from hub.models import ProjectionCheckpoint, StoredEvent, Subscription
 from hub.rebuild import rebuild
 from hub.rows import RowProjector
@@ -25,13 +27,18 @@ from interactions.models import (
     Thread,
     TimelineEntry,
 )
+from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 from interactions.placement.projector import PlacementProjector
+from interactions.projections.customers import CustomersProjector
 from interactions.projections.threads import ThreadsProjector
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
 pytestmark = pytest.mark.django_db
-READ_MODELS = (Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry, Callback, AgentPresence)
+READ_MODELS = (
+    Customer, CustomerIdentifier, Thread, ConversationRef, TimelineEntry, Callback, AgentPresence,
+    PlacedCustomer, PlacedIdentifier, PlacedThread, PlacedRef,
+)  # fmt: skip
 
 
 def read_model_state() -> dict[str, list[dict]]:
@@ -139,6 +146,41 @@ def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_sta
     rebuild()
 
     assert read_model_state() == before
+
+
+@pytest.mark.parametrize("projector", [PlacementProjector, CustomersProjector], ids=lambda p: p.name)
+def test_a_page_of_new_customers_looks_their_identifiers_up_in_one_query(api, projector, monkeypatch):
+    """Each `customer.created` names identifiers that have no row yet: the page's prefetch asks for all of
+    them at once, and the handlers do not ask again for each event (a query per new customer was a fifth of
+    a rebuild). The look-ups are counted at the backend's `load_by`, which still runs them."""
+    for n in range(6):
+        data = {"channel": "sms", "text": "hi", "identifiers": [f"mailto:c{n}@example.com"]}
+        post(api, subject=f"tel:+1555765{n:04d}", data=data)
+    post(
+        api,
+        subject="tel:+15557650000",
+        data={"channel": "sms", "text": "again", "identifiers": ["account:c0"]},
+    )
+    events = read_after(0, limit=100)
+    assert sum(e.type == "customer.created" for e in events) == 6
+    assert sum(e.type == "customer.identified" for e in events) == 1
+    model = projector.unit.tables["identifier"][0]
+    before = sorted(model.objects.values_list("uri", "customer_id"))
+    projector().reset()
+    db = backend()
+    lookups = []
+
+    def load_by(model_, key, values, **kwargs):
+        values = set(values)
+        if model_ is model and values:
+            lookups.append(sorted(values))
+        return type(db).load_by(db, model_, key, values, **kwargs)
+
+    monkeypatch.setattr(db, "load_by", load_by)
+    projector().apply_all([e for e in events if e.type in projector.handlers])
+
+    assert len(lookups) == 1 and len(lookups[0]) == 13, lookups
+    assert sorted(model.objects.values_list("uri", "customer_id")) == before and len(before) == 13
 
 
 def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, supervisor_api, monkeypatch):
