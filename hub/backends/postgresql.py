@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -60,15 +61,16 @@ def _is_uuid(field: models.Field) -> bool:
     return isinstance(field, models.UUIDField)
 
 
-def _value(field: models.Field, attribute: Any) -> Any:
-    """A model attribute as psycopg dumps it: JSON as jsonb, UUIDs (sometimes held as text) as text."""
-    if attribute is None:
-        return None
+def _column(rows: Sequence[models.Model], field: models.Field) -> list[Any]:
+    """One attribute of every row as psycopg dumps it: JSON as jsonb, UUIDs (sometimes held as text) as
+    text. The field is looked at once per column, not once per value: at thousands of rows a page, asking
+    per value was a tenth of a replay."""
+    values = list(map(attrgetter(field.attname), rows))
     if isinstance(field, models.JSONField):
-        return Jsonb(attribute)
+        return [None if v is None else Jsonb(v) for v in values]
     if _is_uuid(field):
-        return str(attribute)
-    return attribute
+        return [None if v is None else str(v) for v in values]
+    return values
 
 
 @cache
@@ -318,7 +320,7 @@ class PostgresqlBackend(Backend):
         meta = model._meta
         columns = [meta.pk, *(meta.get_field(name) for name in fields)]
         names = [f"c{i}" for i in range(len(columns))]
-        arrays = [[_value(c, getattr(row, c.attname)) for row in rows] for c in columns]
+        arrays = [_column(rows, c) for c in columns]
         sql = (
             f"UPDATE {quote(meta.db_table)} AS t SET "
             + ", ".join(f"{quote(c.column)} = v.{n}" for c, n in zip(columns[1:], names[1:], strict=True))
