@@ -73,6 +73,8 @@ class UnitOfWork:
         keys = {str(k) for k in keys}
         self.used(kind, keys)
         missing = keys - self.rows[kind].keys() - self.looked_up[kind]
+        if not missing:
+            return
         self.looked_up[kind] |= missing
         model = self.tables[kind][0]
         for row in backend().load_by(model, model._meta.pk.name, missing):
