@@ -266,7 +266,7 @@ class PostgresqlBackend(Backend):
             f"SELECT {columns} FROM unnest(%b::{array_type(field)}) AS k(key)"
             f" JOIN {quote(table)} ON {quote(table)}.{quote(field.column)} = k.key"
         )
-        params: list[Any] = [sorted({str(v) if _is_uuid(field) else v for v in values})]
+        params: list[Any] = [sorted({str(v) for v in values} if _is_uuid(field) else values)]
         if where is not None:
             query = model.objects.filter(where).query
             condition, extra = query.where.as_sql(query.get_compiler(connection=connection), connection)
