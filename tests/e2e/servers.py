@@ -33,6 +33,10 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+# Calling hours that never hold a callback back (the default, 08:00-21:00, would at night).
+ANY_HOUR = "daily 00:00-24:00"
+
+
 def server_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", **extra})
