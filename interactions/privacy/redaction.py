@@ -91,6 +91,9 @@ def _numbers_in_run(
         double = n * 2 - 9 if n > 4 else n * 2
         doubled_even.append(doubled_even[-1] + (double if i % 2 == 0 else n))
         doubled_odd.append(doubled_odd[-1] + (n if i % 2 == 0 else double))
+    significant = [len(where)] * (len(where) + 1)  # the index of the first digit other than 0 from each on
+    for i in range(len(where) - 1, -1, -1):
+        significant[i] = i if int(text[where[i]]) else significant[i + 1]
     offsets = [0]  # the index of each group's first digit
     short = [0]  # how many of the groups before each are shorter than three digits
     streak = []  # where the run of groups as long as each one starts
@@ -118,8 +121,13 @@ def _numbers_in_run(
                 or short[last] == short[start_group + 1]
                 or streak[last - 1] <= start_group
             )
+            # No card number starts with 0 (ISO/IEC 7812 gives cards the major industry identifiers 1 to 9),
+            # and leading zeros do not change a Luhn sum: what follows them must be long enough on its own.
+            # A run of zeros (a path such as data.items.0.0.0..., a zero-padded counter) is no card number;
+            # 0 glued before one (04111111111111111) still holds it.
             if (
                 (sums[end] - sums[start]) % 10 == 0
+                and end - significant[start] >= MIN_DIGITS
                 and grouped
                 and not (phone and start_group == 0 and end - start <= E164_MAX_DIGITS)
             ):

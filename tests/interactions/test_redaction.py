@@ -38,6 +38,8 @@ LUHN_VALID_PHONES = ["+4915123456704", "+8613800138002", "+5511987654309"]
         ("CVV 123", "CVV ***"),
         ("my cvc: 4567", "my cvc: ****"),
         ("the security code is 999", "the security code is ***"),
+        ("ref 0 4111 1111 1111 1111", "ref * **** **** **** 1111"),  # leading zeros keep its Luhn sum
+        ("04111111111111111", "*************1111"),  # the same, glued
     ],
 )
 def test_card_data_is_masked(text, expected):
@@ -59,6 +61,11 @@ def test_card_data_is_masked(text, expected):
         "evt-2026-11-23-000123",  # a date and a counter (their 13 digits pass Luhn): not one number
         "v1.2.3.4.5.6.7.8.9.10.11.12.13",
         "7" * 40,  # glued to more digits than a card has
+        "0" * 16,  # passes Luhn, but no card number starts with 0
+        "0000 0000 0000 0000",
+        "counter 0000000000042",  # zero-padded; passes Luhn
+        "data.nest." + ".".join(["0"] * 64),  # a field's path, one digit at a time
+        "\uff10" * 16,  # full-width zeros
     ],
 )
 def test_ordinary_numbers_are_left_alone(text):
