@@ -1,14 +1,47 @@
 """Django admin for API tokens (names, roles, agent skills, revocation)."""
 
+from django import forms
 from django.contrib import admin, messages
 
 from interactions.access.models import ApiToken
 from interactions.access.tokens import token_revoke
 from interactions.people.models import Person
+from interactions.privacy.names import name_problem, skills_normalised, skills_problem
+
+
+class ApiTokenForm(forms.ModelForm):
+    """The same checks as `create_token`: no name, prefix or skill that cannot be kept (privacy.names)."""
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "role", "source_prefix", "skills")
+
+    def _name(self, field: str) -> str:
+        value = self.cleaned_data[field]
+        problem = name_problem(value, max_length=ApiToken._meta.get_field(field).max_length)
+        if problem is not None:
+            raise forms.ValidationError(problem)
+        return value
+
+    def clean_name(self) -> str:
+        return self._name("name")
+
+    def clean_source_prefix(self) -> str:
+        return self._name("source_prefix")
+
+    def clean_skills(self) -> list[str]:
+        skills = self.cleaned_data["skills"] or []
+        if not isinstance(skills, list):
+            raise forms.ValidationError('skills are a list of names, e.g. ["billing", "tech"]')
+        problem = skills_problem(skills)
+        if problem is not None:
+            raise forms.ValidationError(problem)
+        return skills_normalised(skills)
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
+    form = ApiTokenForm
     list_display = ("name", "role", "source_prefix", "hint", "created_at", "revoked_at", "id")
     list_filter = ("role", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "source_prefix")

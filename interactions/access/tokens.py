@@ -10,6 +10,7 @@ from collections.abc import Collection
 from django.utils import timezone
 
 from interactions.access.models import ApiToken, Role
+from interactions.privacy.names import name_problem, skills_normalised, skills_problem
 
 TOKEN_PREFIX = "tl_"  # noqa: S105 (a public marker, not a secret)
 
@@ -27,16 +28,31 @@ def token_create(
         raise ValueError(f"role must be one of {', '.join(Role.values)}")
     if role == Role.INTEGRATION and not source_prefix:
         raise ValueError("an integration token needs --source, the prefix of the sources it may post for")
+    token_fields_check(name=name, source_prefix=source_prefix, skills=skills or [])
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name,
         role=role,
         source_prefix=source_prefix,
-        skills=sorted({s.strip().lower() for s in (skills or []) if s.strip()}),
+        skills=skills_normalised(skills),
         digest=_digest(raw),
         hint=raw[:10],
     )
     return token, raw
+
+
+def token_fields_check(*, name: str, source_prefix: str, skills: list[str]) -> None:
+    """ValueError naming the first field an operator gave that cannot be kept (see privacy.names)."""
+    for label, value, field in (
+        ("the name", name, "name"),
+        ("the source prefix", source_prefix, "source_prefix"),
+    ):
+        problem = name_problem(value, max_length=ApiToken._meta.get_field(field).max_length)
+        if problem is not None:
+            raise ValueError(f"{label} {problem}")
+    problem = skills_problem(skills)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def token_authenticate(raw: str) -> ApiToken | None:

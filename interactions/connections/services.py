@@ -14,9 +14,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from hub.errors import ApplicationError, NotFound
+from hub.storable import text_problem
 from interactions.connections import sealing
 from interactions.connections.models import Connection, IgnoredDelivery
 from interactions.connections.providers import PROVIDERS
+from interactions.privacy.names import CARD_IN_NAME
+from interactions.privacy.redaction import holds_card
 
 KIND_MAX = 128
 
@@ -37,6 +40,8 @@ def connection_create(*, provider: str, name: str, secrets: dict[str, str | None
     if provider not in PROVIDERS:
         raise ConnectionInvalid(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
     spec = PROVIDERS[provider]
+    if holds_card(name):  # before the slug check, whose sentence repeats the name
+        raise ConnectionInvalid(f"the name {CARD_IN_NAME}")
     try:
         validate_slug(name)
     except ValidationError as exc:
@@ -55,6 +60,10 @@ def connection_create(*, provider: str, name: str, secrets: dict[str, str | None
     if extra:
         flags = ", ".join("--" + k.replace("_", "-") for k in extra)
         raise ConnectionInvalid(f"a {provider} connection takes no {flags}")
+    for key, value in given.items():
+        problem = text_problem(value)
+        if problem is not None:  # the provider would never send it back, and it cannot be hashed as text
+            raise ConnectionInvalid(f"--{key.replace('_', '-')} {problem}")
     digest = _digest(given[spec.hashed], random.token_hex(16)) if spec.hashed else ""
     sealed = sealing.seal({k: given[k] for k in spec.sealed}) if spec.sealed else ""
     try:

@@ -9,19 +9,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from hub.errors import ApplicationError
+from hub.storable import text_problem
 from interactions.access.models import ApiToken, Role
 from interactions.access.tokens import token_create
 from interactions.people.models import Person
+from interactions.privacy.names import name_problem, skills_normalised, skills_problem
 
 PERSON_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 
 
 class PersonError(ApplicationError):
     """A person cannot be created as asked (duplicate name, bad role, weak password, unusable token)."""
-
-
-def _skills(skills: list[str] | None) -> list[str]:
-    return sorted({s.strip().lower() for s in (skills or []) if s.strip()})
 
 
 def person_create(
@@ -40,12 +38,18 @@ def person_create(
     username = username.strip()
     if not username:
         raise PersonError("a name is required")
+    users = get_user_model()
+    _check_username(users, username)
     if role not in PERSON_ROLES:
         raise PersonError(f"role must be one of {', '.join(PERSON_ROLES)} (not {role!r})")
-    users = get_user_model()
+    problem = skills_problem(skills or [])
+    if problem is not None:
+        raise PersonError(problem)
     if users.objects.filter(username__iexact=username).exists():
         raise PersonError(f"a person named {username!r} already exists")
     user = users(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
+    if text_problem(password) is not None:
+        raise PersonError(f"the password {text_problem(password)}")
     if check_password:
         try:
             validate_password(password, user)
@@ -55,11 +59,23 @@ def person_create(
         if token_id:
             principal = _existing_principal(token_id, role, skills)
         else:
-            principal, _secret = token_create(name=username, role=role, skills=_skills(skills))
+            principal, _secret = token_create(name=username, role=role, skills=skills_normalised(skills))
             # The secret is dropped here: this identity is reached by signing in, never by a bearer token.
         user.set_password(password)
         user.save()
         return Person.objects.create(user=user, principal=principal)
+
+
+def _check_username(users, username: str) -> None:
+    """The user model's own rules (length, letters, digits and @.+-_ only), then no card number."""
+    field = users._meta.get_field(users.USERNAME_FIELD)
+    problem = name_problem(username, max_length=field.max_length)
+    if problem is not None:
+        raise PersonError(f"the name {problem}")
+    try:
+        field.run_validators(username)
+    except ValidationError as exc:
+        raise PersonError("the name is not a valid username: " + " ".join(exc.messages)) from exc
 
 
 def _existing_principal(token_id: str, role: str, skills: list[str] | None) -> ApiToken:
@@ -74,6 +90,6 @@ def _existing_principal(token_id: str, role: str, skills: list[str] | None) -> A
     if Person.objects.filter(principal=token).exists():
         raise PersonError(f"token {token_id} already belongs to a person")
     if skills is not None:
-        token.skills = _skills(skills)
+        token.skills = skills_normalised(skills)
         token.save(update_fields=["skills"])
     return token

@@ -467,3 +467,78 @@ HOOK_CASES = [
     mail("a form without a boundary", b"--b--\r\n", content_type="multipart/form-data"),
     mail("a JSON body", b'{"email": "From: a@b.c"}', 415, "application/json"),
 ]  # fmt: skip
+
+
+# --- 8. Commands an operator runs, and the desk's sign-in form ----------------------------------------------
+# Each command gets a CommandError whose sentence names what is wrong, and writes nothing: no user, token or
+# connection (tests/interactions/test_hostile_input.py). A value the shell passes is any string, lone
+# surrogates included (bytes that are not UTF-8 reach Python as surrogate escapes).
+
+SECRET = "corpus-secret"
+USER_PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class CommandCase:
+    name: str
+    args: tuple[str, ...]  # manage.py's arguments, the command first
+    says: str  # a part of the CommandError's sentence
+
+
+def _user(name: str = "hostile", *more: str) -> tuple[str, ...]:
+    return ("create_user", name, "--role", "agent", "--password", USER_PASSWORD, *more)
+
+
+def _token(*args: str) -> tuple[str, ...]:
+    return ("create_token", *args)
+
+
+def _connection(*args: str) -> tuple[str, ...]:
+    return ("add_connection", *args)
+
+
+COMMAND_CASES = [
+    CommandCase("create_user: NUL in the name", _user("a\x00b"), "the name contains NUL"),
+    CommandCase("create_user: a lone surrogate in the name", _user("a\udcff"),
+                "the name contains a lone surrogate"),
+    CommandCase("create_user: a name of 151 characters", _user("a" * 151), "longer than 150 characters"),
+    CommandCase("create_user: a space in the name", _user("ann lee"), "not a valid username"),
+    CommandCase("create_user: a name of spaces", _user("   "), "a name is required"),
+    CommandCase("create_user: NUL in a skill", _user("ann", "--skills", "billing,a\x00"),
+                "skill 2 contains NUL"),
+    CommandCase("create_user: a skill of 121 characters", _user("ann", "--skills", "x" * 121),
+                "skill 1 is longer than 120"),
+    CommandCase("create_user: a lone surrogate in the password",
+                ("create_user", "ann", "--role", "agent", "--password", "pass\udcffword-long-enough"),
+                "the password contains a lone surrogate"),
+    CommandCase("create_token: NUL in the name", _token("a\x00", "--role", "agent"), "the name contains NUL"),
+    CommandCase("create_token: a name of 129 characters", _token("a" * 129, "--role", "agent"),
+                "the name is longer than 128"),
+    CommandCase("create_token: a lone surrogate in the source",
+                _token("gw", "--role", "integration", "--source", "/gw/\udcff"),
+                "the source prefix contains a lone surrogate"),
+    CommandCase("create_token: NUL in a skill", _token("ann", "--role", "agent", "--skills", "\x00"),
+                "skill 1 contains NUL"),
+    CommandCase("add_connection: NUL in the name", _connection("email", "a\x00", "--secret", SECRET),
+                "must be letters, digits"),
+    CommandCase("add_connection: NUL in the secret", _connection("email", "mail", "--secret", "s\x00"),
+                "--secret contains NUL"),
+    CommandCase("add_connection: a lone surrogate in the auth token",
+                _connection("twilio", "sms", "--auth-token", "t\udcff"),
+                "--auth-token contains a lone surrogate"),
+    CommandCase("add_connection: NUL in the verify token",
+                _connection("meta", "wa", "--app-secret", SECRET, "--verify-token", "v\x00"),
+                "--verify-token contains NUL"),
+]  # fmt: skip
+
+
+# The sign-in form: raw bodies as a browser (or anything else) posts them. Each gets the form again with its
+# sentence, 200, and signs no one in.
+SIGN_IN_CASES = {
+    "NUL in the username": b"username=a%00b&password=x",
+    "bytes that are not UTF-8": b"username=%ff%fe&password=%ed%bf%bf",
+    "a username of 100,000 characters": b"username=" + b"a" * 100_000 + b"&password=x",
+    "no fields at all": b"",
+    "the username twice": b"username=a&username=b&password=x",
+    "a body that is not a form": b"\x00\x01\x02{",
+}

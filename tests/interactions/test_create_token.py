@@ -43,3 +43,40 @@ def test_an_integration_token_needs_a_source_prefix():
 def test_an_unknown_role_is_refused():
     with pytest.raises(CommandError):
         run("x", "--role", "wizard")
+
+
+def _edit(admin_client, token: ApiToken, **fields: str):
+    form = {"name": token.name, "role": token.role, "source_prefix": token.source_prefix, "skills": "[]"}
+    return admin_client.post(f"/admin/interactions/apitoken/{token.pk}/change/", {**form, **fields})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("name", "paid with 4111 1111 1111 1111", "holds a card number"),
+        ("name", "a\x00b", "Null characters are not allowed"),  # Django's own form field says so first
+        ("source_prefix", "/sms/4111111111111111/", "holds a card number"),
+        ("skills", '["billing", "4111-1111-1111-1111"]', "skill 2 holds a card number"),
+        ("skills", '["x\\u0000"]', "skill 1 contains NUL"),
+        ("skills", '"billing"', "a list of names"),
+        ("skills", "[1]", "skill 1 is not text"),
+    ],
+)
+def test_the_admins_token_form_refuses_what_create_token_refuses(admin_client, field, value, says):
+    run("Jane", "--role", "agent", "--skills", "billing")
+    token = ApiToken.objects.get()
+
+    page = _edit(admin_client, token, **{field: value})
+
+    assert page.status_code == 200 and says in page.content.decode()  # the form again, with the reason
+    kept = ApiToken.objects.get()
+    assert (kept.name, kept.source_prefix, kept.skills) == ("Jane", "", ["billing"])
+
+
+def test_the_admins_token_form_keeps_skills_normalised(admin_client):
+    run("Jane", "--role", "agent")
+
+    page = _edit(admin_client, ApiToken.objects.get(), skills='["Tech", " billing ", "tech"]')
+
+    assert page.status_code == 302
+    assert ApiToken.objects.get().skills == ["billing", "tech"]

@@ -1,13 +1,31 @@
 """Every hostile input of the corpus (tests/corpora/hostile.py) gets its 400 or 422 problem naming the field,
-and changes nothing: not the log, not a read model, not a checkpoint. The same tests run on SQLite
-(`make test`) and PostgreSQL (CI), so both databases give the same answer."""
+and changes nothing: not the log, not a read model, not a checkpoint. Hostile command arguments get a
+CommandError saying what is wrong, and hostile sign-ins the form again; neither writes anything. The same
+tests run on SQLite (`make test`) and PostgreSQL (CI), so both databases give the same answer."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from interactions.access.models import ApiToken
+from interactions.connections.models import Connection
+from interactions.people.services import person_create
 from tests.conftest import client_for, store_snapshot
-from tests.corpora.hostile import CASES, ENTRY_POINTS, Case
+from tests.corpora.hostile import (
+    CASES,
+    COMMAND_CASES,
+    ENTRY_POINTS,
+    SIGN_IN_CASES,
+    USER_PASSWORD,
+    Case,
+    CommandCase,
+)
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
@@ -70,3 +88,31 @@ def test_a_hostile_event_from_a_source_outside_the_tokens_prefix_is_still_a_403(
         content_type="application/cloudevents+json",
     )
     assert response.status_code == 403, response.content
+
+
+def _people_tokens_connections() -> tuple[int, int, int]:
+    return get_user_model().objects.count(), ApiToken.objects.count(), Connection.objects.count()
+
+
+@pytest.mark.parametrize("case", COMMAND_CASES, ids=[c.name for c in COMMAND_CASES])
+def test_a_hostile_command_argument_is_refused_saying_what_and_writes_nothing(case: CommandCase):
+    before = _people_tokens_connections(), store_snapshot()
+
+    with pytest.raises(CommandError) as refused:
+        call_command(*case.args, stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert case.says in str(refused.value)
+    assert (_people_tokens_connections(), store_snapshot()) == before
+
+
+@pytest.mark.parametrize("body", list(SIGN_IN_CASES.values()), ids=list(SIGN_IN_CASES))
+def test_a_hostile_sign_in_gets_the_form_again_and_signs_no_one_in(body: bytes):
+    person_create(username="ann", role="agent", password=USER_PASSWORD)
+    client = Client()
+
+    page = client.generic("POST", "/accounts/login/", body, content_type="application/x-www-form-urlencoded")
+
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert b'name="username"' in page.content  # the form again
+    assert not Session.objects.exists()
+    assert client.get("/desk/").status_code == 302  # still signed out
