@@ -39,6 +39,7 @@ from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
 from interactions.people.selectors import person_principal
+from interactions.privacy.redaction import redact_text
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -416,4 +417,5 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, default=str))
 
     async def _error(self, code: str, detail: str) -> None:
-        await self._send({"op": "error", "code": code, "detail": detail})
+        # The detail may repeat what the frame said (a topic, a value): its card numbers are masked.
+        await self._send({"op": "error", "code": code, "detail": redact_text(detail)})

@@ -185,3 +185,10 @@ def celery_runs():
     task_postrun.connect(record, weak=False)
     yield runs
     task_postrun.disconnect(record)
+
+
+@pytest.fixture
+def fast_passwords(settings) -> None:
+    """Passwords hashed with one round of MD5, for tests that create or sign in hundreds of people: the
+    default PBKDF2 costs about a third of a second a hash, and hashing is not what those tests are about."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -16,6 +16,7 @@ from hub.readiness import NotCaughtUp
 from interactions.api.cloudevents_http import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from interactions.callbacks.services import CallbackConflict
 from interactions.errors import Conflict, Forbidden, InvalidEvents, InvalidRequest
+from interactions.privacy.redaction import redact_text
 from interactions.threads.services import InvalidTransition
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -50,13 +51,25 @@ def error_problem(exc: ApplicationError) -> dict[str, Any]:
 
 
 def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A problem body. Text that repeats what was sent (a path, a rule id, a field name) has its card
+    numbers masked, as everything the hub stores does: an error must not echo one back."""
     return {
         "type": TYPE_BASE + code,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
-        "detail": detail,
-        **extra,
+        "detail": redact_text(detail),
+        **_masked(extra),
     }
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {_masked(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _field_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:

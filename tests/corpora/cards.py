@@ -1,7 +1,10 @@
 """The card corpus: card numbers, the ways people and systems write them, every way a value reaches the hub.
 
 `STORED` entry points carry values the hub keeps (card numbers masked to their last four digits); `REFUSED`
-ones carry keys (event ids, sources, identifiers), where a card number is refused and nothing is written.
+ones carry keys (event ids, sources, identifiers), where a card number is refused and nothing is written;
+`ECHOED` ones answer with what they were sent (a 404's path), which must come back masked; `NAMED` are the
+names operators give in commands (usernames, token names, skills, connection names), refused like keys;
+`sign_in` is the desk's form.
 tests/interactions/test_card_corpus.py posts every number in every format through each REST entry point,
 tests/channels_app/test_card_corpus.py through each websocket frame (`WEBSOCKET`), and both then grep every
 table of the database, the log records and the Celery messages for each number in any format.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import re
 import unicodedata
@@ -26,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from channels.db import database_sync_to_async
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
@@ -698,6 +703,104 @@ REFUSED: dict[str, Callable[[Hub, str, list[str]], list[Refusal]]] = {
     "binary ce-id and ce-subject headers": refuse_binary_headers,
     "callback identifier and phone": refuse_callback_keys,
 }
+
+
+# --- Answers that could repeat what was sent ----------------------------------------------------------------
+
+
+def _path_part(value: str) -> str:
+    return quote(value, safe="")
+
+
+def echo_nba_rule(hub: Hub, value: str) -> HttpResponse:
+    """An unknown next best action rule: its 404 names the rule id (or the path) it was given."""
+    customer = _created(structured(hub, event()))
+    path = f"/api/v1/customers/{customer.json()['customer_id']}/next-best-actions/{_path_part(value)}/taken"
+    return hub.agent.post(path, {}, format="json")
+
+
+def echo_hook_name(hub: Hub, value: str) -> HttpResponse:
+    """A hook URL naming no connection: its 404 names the connection (or the path)."""
+    return Client().post(f"/hooks/email/{_path_part(value)}/inbound", b"x", content_type="message/rfc822")
+
+
+def echo_unknown_path(hub: Hub, value: str) -> HttpResponse:
+    return hub.agent.get(f"/api/v1/{_path_part(value)}")
+
+
+def echo_thread_filter(hub: Hub, value: str) -> HttpResponse:
+    return hub.agent.get("/api/v1/threads", {"agent": value})
+
+
+def echo_context_identifier(hub: Hub, value: str) -> HttpResponse:
+    return hub.agent.get("/api/v1/context", {"identifier": f"account:{value}"})
+
+
+# Entry points whose answer (a 404's path, a refusal's field) could repeat a number they were sent: name ->
+# send(hub, one number in one format) -> the answer, which must not hold the number.
+ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
+    "next best action rule id (404)": echo_nba_rule,
+    "hook connection name (404)": echo_hook_name,
+    "unknown API path (404)": echo_unknown_path,
+    "threads?agent=": echo_thread_filter,
+    "context?identifier=account:": echo_context_identifier,
+}
+
+
+# --- Names an operator gives, and signing in ----------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+_names = iter(range(10**9))
+
+
+def _command(*args: str) -> str | None:
+    """Run a management command: the sentence of its CommandError, or None when it succeeded."""
+    try:
+        call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
+    except CommandError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class Named:
+    """A command argument an operator types: `run(value)` gives the CommandError's sentence or None."""
+
+    run: Callable[[str], str | None]
+    # A list the command splits at commas: a part that holds no number is kept ("4111,1111,1111,1111" is
+    # four skills, none of them a card number).
+    comma_list: bool = False
+
+
+def _unique() -> str:
+    return f"corpus-{next(_names)}"
+
+
+def _user(name: str, *more: str) -> str | None:
+    return _command("create_user", name, "--role", "agent", "--password", PASSWORD, *more)
+
+
+def _token(name: str, role: str, *more: str) -> str | None:
+    return _command("create_token", name, "--role", role, *more)
+
+
+NAMED: dict[str, Named] = {
+    "create_user name": Named(lambda v: _user(v)),
+    "create_user --skills": Named(lambda v: _user(_unique(), "--skills", v), comma_list=True),
+    "create_token name": Named(lambda v: _token(v, "agent")),
+    "create_token --source": Named(
+        lambda v: _token(_unique(), "integration", "--source", f"/sms-gateway/{v}/")
+    ),
+    "create_token --skills": Named(lambda v: _token(_unique(), "agent", "--skills", v), comma_list=True),
+    "add_connection name": Named(
+        lambda v: _command("add_connection", "email", v, "--secret", "corpus-secret")
+    ),
+}
+
+
+def sign_in(value: str) -> HttpResponse:
+    """The desk's sign-in form with the number as the username and as the password."""
+    return Client().post("/accounts/login/", {"username": value, "password": value, "next": "/desk/"})
 
 
 def problem_fields(response: HttpResponse) -> list[tuple[int | None, str]]:

@@ -14,6 +14,7 @@ import unicodedata
 
 import pytest
 from celery.app.task import Task
+from django.contrib.sessions.models import Session
 
 from hub.models import StoredEvent
 from interactions.privacy.redaction import holds_card, luhn_valid, redact_text
@@ -105,4 +106,50 @@ def test_a_card_number_in_a_key_is_refused_naming_the_field_and_nothing_is_writt
                 assert cards.numbers_in(response.content.decode()) == set(), (fmt, response.content)
 
     assert log_snapshot() == before
+    assert_nothing_leaked(caplog, enqueued)
+
+
+@pytest.mark.parametrize("entry", list(cards.ECHOED))
+def test_an_answer_never_repeats_a_card_number_it_was_sent(entry, hub, caplog, enqueued):
+    caplog.set_level(logging.DEBUG)
+    for fmt, values in cards.formatted():
+        for value in cards.one_of_each_length(values):
+            response = cards.ECHOED[entry](hub, value)
+            assert response.status_code < 500, (fmt, response.content)
+            assert cards.numbers_in(response.content.decode()) == set(), (fmt, response.content)
+
+    assert_nothing_leaked(caplog, enqueued)
+
+
+@pytest.mark.parametrize("entry", list(cards.NAMED))
+def test_a_card_number_in_a_name_an_operator_gives_is_refused_and_never_stored(
+    entry, caplog, enqueued, fast_passwords
+):
+    caplog.set_level(logging.DEBUG)
+    named = cards.NAMED[entry]
+    for fmt, values in cards.formatted():
+        for value in cards.one_of_each_length(values):
+            sentence = named.run(value)
+            if sentence is None:  # kept: only a list whose parts hold no number may be
+                assert named.comma_list, (fmt, value)
+                assert not any(holds_card(part) for part in value.split(",")), (fmt, value)
+            else:
+                assert "card number" in sentence, (fmt, sentence)
+                assert cards.numbers_in(sentence) == set(), (fmt, sentence)
+
+    assert_nothing_leaked(caplog, enqueued)
+
+
+def test_signing_in_with_a_card_number_fails_without_showing_storing_or_logging_it(
+    caplog, enqueued, fast_passwords
+):
+    caplog.set_level(logging.DEBUG)
+    for fmt, values in cards.formatted():
+        for value in cards.one_of_each_length(values):
+            page = cards.sign_in(value)
+            assert page.status_code == 200, fmt  # the form again, saying why
+            assert b"did not match" in page.content, fmt
+            assert cards.numbers_in(page.content.decode()) == set(), (fmt, page.content)
+
+    assert not Session.objects.exists()
     assert_nothing_leaked(caplog, enqueued)
