@@ -4,9 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 
 from interactions.access.models import ApiToken
-from interactions.access.tokens import token_revoke
+from interactions.access.tokens import token_field_problem, token_revoke
 from interactions.people.models import Person
-from interactions.privacy.names import name_problem, skills_normalised, skills_problem
+from interactions.privacy.names import skills_normalised, skills_problem
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -18,7 +18,7 @@ class ApiTokenForm(forms.ModelForm):
 
     def _name(self, field: str) -> str:
         value = self.cleaned_data[field]
-        problem = name_problem(value, max_length=ApiToken._meta.get_field(field).max_length)
+        problem = token_field_problem(field, value)
         if problem is not None:
             raise forms.ValidationError(problem)
         return value

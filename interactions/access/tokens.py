@@ -41,13 +41,18 @@ def token_create(
     return token, raw
 
 
+def token_field_problem(field: str, value: str) -> str | None:
+    """Why a token's `name` or `source_prefix` cannot be kept (see privacy.names), or None."""
+    return name_problem(value, max_length=ApiToken._meta.get_field(field).max_length)
+
+
 def token_fields_check(*, name: str, source_prefix: str, skills: list[str]) -> None:
     """ValueError naming the first field an operator gave that cannot be kept (see privacy.names)."""
     for label, value, field in (
         ("the name", name, "name"),
         ("the source prefix", source_prefix, "source_prefix"),
     ):
-        problem = name_problem(value, max_length=ApiToken._meta.get_field(field).max_length)
+        problem = token_field_problem(field, value)
         if problem is not None:
             raise ValueError(f"{label} {problem}")
     problem = skills_problem(skills)

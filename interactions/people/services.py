@@ -48,8 +48,9 @@ def person_create(
     if users.objects.filter(username__iexact=username).exists():
         raise PersonError(f"a person named {username!r} already exists")
     user = users(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
-    if text_problem(password) is not None:
-        raise PersonError(f"the password {text_problem(password)}")
+    problem = text_problem(password)
+    if problem is not None:
+        raise PersonError(f"the password {problem}")
     if check_password:
         try:
             validate_password(password, user)

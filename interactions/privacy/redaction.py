@@ -74,6 +74,13 @@ def _after_plus(text: str, at: int) -> bool:
     return at > 0 and text[at - 1] == "+" and (at == 1 or not text[at - 2].isalnum())
 
 
+def _significant(text: str, where: list[int], start: int, end: int) -> int:
+    """How many of the digits start..end are left after their leading zeros (asked only of a Luhn-valid
+    number that starts with 0, which is rare)."""
+    first = next((i for i in range(start, end) if int(text[where[i]])), end)
+    return end - first
+
+
 def _numbers_in_run(
     text: str, groups: list[tuple[int, int]], *, plus_is_phone: bool
 ) -> tuple[list[int], list[tuple[int, int]]]:
@@ -91,9 +98,6 @@ def _numbers_in_run(
         double = n * 2 - 9 if n > 4 else n * 2
         doubled_even.append(doubled_even[-1] + (double if i % 2 == 0 else n))
         doubled_odd.append(doubled_odd[-1] + (n if i % 2 == 0 else double))
-    significant = [len(where)] * (len(where) + 1)  # the index of the first digit other than 0 from each on
-    for i in range(len(where) - 1, -1, -1):
-        significant[i] = i if int(text[where[i]]) else significant[i + 1]
     offsets = [0]  # the index of each group's first digit
     short = [0]  # how many of the groups before each are shorter than three digits
     streak = []  # where the run of groups as long as each one starts
@@ -127,7 +131,7 @@ def _numbers_in_run(
             # 0 glued before one (04111111111111111) still holds it.
             if (
                 (sums[end] - sums[start]) % 10 == 0
-                and end - significant[start] >= MIN_DIGITS
+                and (int(text[where[start]]) or _significant(text, where, start, end) >= MIN_DIGITS)
                 and grouped
                 and not (phone and start_group == 0 and end - start <= E164_MAX_DIGITS)
             ):
