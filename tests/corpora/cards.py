@@ -38,6 +38,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from interactions.access.models import ApiToken
+from interactions.access.tokens import token_create
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch
 from interactions.callbacks import services as callbacks
@@ -795,6 +796,45 @@ NAMED: dict[str, Named] = {
     "add_connection name": Named(
         lambda v: _command("add_connection", "email", v, "--secret", "corpus-secret")
     ),
+}
+
+
+# The admin's forms that keep what an admin types as a name (Django's users and groups, and the token form):
+# each posts the number into one field; the form must come back refusing it, without showing it.
+
+
+def _user_change(client: Client, field: str, value: str) -> HttpResponse:
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user(_unique())
+    form = {
+        "username": user.username, "first_name": "", "last_name": "", "email": "", "is_active": "on",
+        "date_joined_0": "2026-12-04", "date_joined_1": "10:00:00", "last_login_0": "", "last_login_1": "",
+    }  # fmt: skip
+    return client.post(f"/admin/auth/user/{user.pk}/change/", {**form, field: value})
+
+
+def _user_add(client: Client, value: str) -> HttpResponse:
+    form = {"username": value, "usable_password": "true", "password1": PASSWORD, "password2": PASSWORD}
+    return client.post("/admin/auth/user/add/", form)
+
+
+def _token_change(client: Client, field: str, value: str) -> HttpResponse:
+    token, _ = token_create(name=_unique(), role="agent")
+    form = {"name": token.name, "role": token.role, "source_prefix": "", "skills": "[]", field: value}
+    return client.post(f"/admin/interactions/apitoken/{token.pk}/change/", form)
+
+
+ADMIN_FORMS: dict[str, Callable[[Client, str], HttpResponse]] = {
+    "user add: username": _user_add,
+    **{
+        f"user change: {f}": (lambda c, v, f=f: _user_change(c, f, v))
+        for f in ("username", "first_name", "last_name", "email")
+    },
+    "group add: name": lambda c, v: c.post("/admin/auth/group/add/", {"name": v}),
+    "token change: name": lambda c, v: _token_change(c, "name", v),
+    "token change: source_prefix": lambda c, v: _token_change(c, "source_prefix", f"/sms/{v}/"),
+    "token change: skills": lambda c, v: _token_change(c, "skills", json.dumps(["billing", v])),
 }
 
 

@@ -517,6 +517,11 @@ COMMAND_CASES = [
     CommandCase("create_token: a lone surrogate in the source",
                 _token("gw", "--role", "integration", "--source", "/gw/\udcff"),
                 "the source prefix contains a lone surrogate"),
+    CommandCase("create_token: a right-to-left override in the name",
+                _token("gw\u202egnp.exe", "--role", "agent"), "invisible or control character (U+202E)"),
+    CommandCase("create_token: a line break in a skill",
+                _token("ann", "--role", "agent", "--skills", "bill\ning"),
+                "skill 1 holds an invisible or control character (U+000A)"),
     CommandCase("create_token: NUL in a skill", _token("ann", "--role", "agent", "--skills", "\x00"),
                 "skill 1 contains NUL"),
     CommandCase("add_connection: NUL in the name", _connection("email", "a\x00", "--secret", SECRET),
@@ -531,6 +536,15 @@ COMMAND_CASES = [
                 "--verify-token contains NUL"),
 ]  # fmt: skip
 
+
+# Django's user and group forms in the admin, as an admin could post them (the username or name field only;
+# the rest of each form is filled in by the test).
+ADMIN_NAME_CASES = {
+    "NUL in the name": "a\x00b",
+    "a name of 100,000 characters": "a" * 100_000,
+    "only spaces": "   ",
+    "a right-to-left override and a zero-width space": "ann\u202e\u200b",
+}
 
 # The sign-in form: raw bodies as a browser (or anything else) posts them. Each gets the form again with its
 # sentence, 200, and signs no one in.

@@ -18,6 +18,7 @@ from interactions.connections.models import Connection
 from interactions.people.services import person_create
 from tests.conftest import client_for, store_snapshot
 from tests.corpora.hostile import (
+    ADMIN_NAME_CASES,
     CASES,
     COMMAND_CASES,
     ENTRY_POINTS,
@@ -116,3 +117,26 @@ def test_a_hostile_sign_in_gets_the_form_again_and_signs_no_one_in(body: bytes):
     assert b'name="username"' in page.content  # the form again
     assert not Session.objects.exists()
     assert client.get("/desk/").status_code == 302  # still signed out
+
+
+ADMIN_NAME_FORMS = {
+    "user add": ("/admin/auth/user/add/", "username", {"usable_password": "false"}),
+    "group add": ("/admin/auth/group/add/", "name", {}),
+}
+
+
+@pytest.mark.parametrize("value", list(ADMIN_NAME_CASES.values()), ids=list(ADMIN_NAME_CASES))
+@pytest.mark.parametrize("form", list(ADMIN_NAME_FORMS))
+def test_a_hostile_name_in_the_admins_user_or_group_form_is_refused_and_nothing_written(
+    admin_client, form: str, value: str
+):
+    from django.contrib.auth.models import Group, User
+
+    path, field, rest = ADMIN_NAME_FORMS[form]
+    users, groups = User.objects.count(), Group.objects.count()
+
+    page = admin_client.post(path, {field: value, **rest})
+
+    assert page.status_code == 200, page.content[:300]  # the form again, with the reason
+    assert page.context["adminform"].form.errors.get(field)
+    assert (User.objects.count(), Group.objects.count()) == (users, groups)

@@ -1,0 +1,49 @@
+"""The admin's forms for Django's users and groups: names checked as the commands check them, and a refused
+value shown back masked. The card and hostile-input corpora play every format; these are the plain cases."""
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+pytestmark = pytest.mark.django_db
+
+CARD = "4111 1111 1111 1111"
+
+
+def test_a_user_and_a_group_with_plain_names_are_created_as_before(admin_client, fast_passwords):
+    made = admin_client.post(
+        "/admin/auth/user/add/",
+        {"username": "ann.lee", "usable_password": "true", "password1": "a long pass phrase", "password2":
+         "a long pass phrase"},
+    )  # fmt: skip
+    grouped = admin_client.post("/admin/auth/group/add/", {"name": "Billing team"})
+
+    assert (made.status_code, grouped.status_code) == (302, 302)
+    assert User.objects.get(username="ann.lee").check_password("a long pass phrase")
+    assert Group.objects.filter(name="Billing team").exists()
+
+
+def test_a_card_number_in_a_users_name_is_refused_with_the_reason_and_shown_masked(admin_client):
+    user = User.objects.create_user("ann")
+    form = {
+        "username": "ann", "first_name": f"paid {CARD}", "last_name": "Lee", "email": "", "is_active": "on",
+        "date_joined_0": "2026-12-04", "date_joined_1": "10:00:00", "last_login_0": "", "last_login_1": "",
+    }  # fmt: skip
+
+    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", form)
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "This first name holds a card number" in text
+    assert "paid **** **** **** 1111" in text and CARD not in text and CARD.replace(" ", "") not in text
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name) == ("", "")  # nothing of the refused form was saved
+
+
+def test_a_new_user_named_with_a_card_number_is_not_created(admin_client):
+    page = admin_client.post(
+        "/admin/auth/user/add/", {"username": "4111111111111111", "usable_password": "false"}
+    )
+
+    assert page.status_code == 200
+    assert "This username holds a card number" in page.content.decode()
+    assert not User.objects.filter(username__contains="1111").exists()
