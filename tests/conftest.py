@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 import pytest
+from celery.app.task import Task
 from celery.signals import task_postrun
 from django.db import connection
 from django.db.backends.signals import connection_created
@@ -185,6 +186,19 @@ def celery_runs():
     task_postrun.connect(record, weak=False)
     yield runs
     task_postrun.disconnect(record)
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple[str, tuple, dict]]:
+    """Every Celery message the hub sends: (task name, args, kwargs), recorded instead of sent (the card
+    corpora look for numbers in them)."""
+    sent: list[tuple[str, tuple, dict]] = []
+
+    def record(task, args=None, kwargs=None, **options):
+        sent.append((task.name, tuple(args or ()), dict(kwargs or {})))
+
+    monkeypatch.setattr(Task, "apply_async", record)
+    return sent
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import logging
 
 import pytest
-from celery.app.task import Task
 from channels.db import database_sync_to_async
 
 from interactions.agents import services as presence
@@ -21,18 +20,6 @@ from tests.channels_app.test_socket_sessions import HOST, sign_in, socket
 from tests.corpora import cards
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple[str, tuple, dict]]:
-    """Every Celery message the hub sends: (task name, args, kwargs), recorded instead of sent."""
-    sent: list[tuple[str, tuple, dict]] = []
-
-    def record(task, args=None, kwargs=None, **options):
-        sent.append((task.name, tuple(args or ()), dict(kwargs or {})))
-
-    monkeypatch.setattr(Task, "apply_async", record)
-    return sent
 
 
 async def _agent_socket(how: str):
