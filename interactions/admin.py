@@ -1,8 +1,6 @@
 """Django admin for API tokens (names, roles, agent skills, revocation), people, and Django's own users and
 groups, whose names are checked as the commands check them."""
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
@@ -12,50 +10,8 @@ from django.contrib.auth.models import Group, User
 from interactions.access.models import ApiToken
 from interactions.access.tokens import token_field_problem, token_revoke
 from interactions.people.models import Person
+from interactions.privacy.forms import MaskedQuery, ShownBackMasked
 from interactions.privacy.names import name_problem, skills_normalised, skills_problem
-from interactions.privacy.redaction import redact, redact_text
-
-
-class ShownBackMasked(forms.BaseForm):
-    """A form the admin shows again with what was typed when it refuses it: a value holding a card number is
-    refused on what was typed, then shown masked, so the page never repeats the number (as the sign-in form
-    and every problem answer do not)."""
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        if not (self.is_bound and self._errors):
-            return
-        typed = self.data
-        shown = {key: [_shown(self.fields.get(key), v) for v in _values(typed, key)] for key in typed}
-        if all(shown[key] == _values(typed, key) for key in typed):
-            return
-        masked = typed.copy()
-        for key, values in shown.items():
-            if hasattr(masked, "setlist"):
-                masked.setlist(key, values)
-            else:
-                masked[key] = values[0] if values else ""
-        self.data = masked
-
-
-def _values(data, key: str) -> list:
-    return data.getlist(key) if hasattr(data, "getlist") else [data[key]]
-
-
-def _shown(field: forms.Field | None, value: object) -> object:
-    """A typed value as the form may show it back: card numbers masked. A JSON field shows its value
-    decoded and dumped again, so a number typed with escapes (`\\u00a0` between its groups) is masked
-    in the decoded value."""
-    if not isinstance(value, str):
-        return value
-    if isinstance(field, forms.JSONField):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return redact_text(value)
-        masked, paths = redact(decoded)
-        return json.dumps(masked) if paths else value
-    return redact_text(value)
 
 
 class KeptNames(ShownBackMasked):
@@ -97,7 +53,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class UserAdmin(auth_admin.UserAdmin):
+class UserAdmin(MaskedQuery, auth_admin.UserAdmin):
     """Django's own, with its names checked. People who sign in to the desk are made with `create_user`."""
 
     form = UserChangeForm
@@ -105,7 +61,7 @@ class UserAdmin(auth_admin.UserAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(auth_admin.GroupAdmin):
+class GroupAdmin(MaskedQuery, auth_admin.GroupAdmin):
     form = GroupForm
 
 
@@ -140,7 +96,7 @@ class ApiTokenForm(ShownBackMasked, forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(MaskedQuery, admin.ModelAdmin):
     form = ApiTokenForm
     list_display = ("name", "role", "source_prefix", "hint", "created_at", "revoked_at", "id")
     list_filter = ("role", ("revoked_at", admin.EmptyFieldListFilter))
@@ -167,7 +123,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(MaskedQuery, admin.ModelAdmin):
     """People who sign in; their role and skills are their principal's (edit skills on the token)."""
 
     list_display = ("user", "principal", "created_at")

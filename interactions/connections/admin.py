@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from interactions.connections.models import Connection, IgnoredDelivery
 from interactions.connections.providers import hook_paths
 from interactions.connections.services import connection_revoke
+from interactions.privacy.forms import MaskedQuery
 
 
 class IgnoredDeliveryInline(admin.TabularInline):
@@ -19,7 +20,7 @@ class IgnoredDeliveryInline(admin.TabularInline):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(MaskedQuery, admin.ModelAdmin):
     list_display = ("name", "provider", "created_at", "revoked_at", "ignored_total")
     list_filter = ("provider", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name",)

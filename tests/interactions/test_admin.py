@@ -47,3 +47,26 @@ def test_a_new_user_named_with_a_card_number_is_not_created(admin_client):
     assert page.status_code == 200
     assert "This username holds a card number" in page.content.decode()
     assert not User.objects.filter(username__contains="1111").exists()
+
+
+CHANGE_LISTS = [
+    "/admin/auth/user/",
+    "/admin/auth/group/",
+    "/admin/interactions/apitoken/",
+    "/admin/people/person/",
+    "/admin/connections/connection/",
+]
+
+
+@pytest.mark.parametrize("path", CHANGE_LISTS)
+def test_a_change_list_searched_for_a_card_number_does_not_show_it_back(admin_client, path):
+    from urllib.parse import urlencode
+
+    from tests.corpora import cards
+
+    for fmt, values in cards.formatted():
+        for value in cards.one_of_each_length(values):
+            page = admin_client.get(f"{path}?{urlencode({'q': value})}")
+            assert page.status_code == 200, (fmt, value)
+            assert 'name="q"' in page.content.decode()  # the list with its search box, not an error page
+            assert cards.numbers_in(page.content.decode()) == set(), (fmt, value)
