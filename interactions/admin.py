@@ -24,7 +24,8 @@ class KeptNames(ShownBackMasked):
         cleaned = super().clean()
         for name in self.names:
             value = cleaned.get(name)
-            if not isinstance(value, str):
+            # A name kept before a rule existed does not stop other changes (deactivating a user, say).
+            if not isinstance(value, str) or (self.instance.pk and name not in self.changed_data):
                 continue
             problem = name_problem(value, max_length=self._meta.model._meta.get_field(name).max_length)
             if problem is not None:
@@ -72,8 +73,14 @@ class ApiTokenForm(ShownBackMasked, forms.ModelForm):
         model = ApiToken
         fields = ("name", "role", "source_prefix", "skills")
 
+    def _unchanged(self, field: str) -> bool:
+        """A value kept before a rule existed does not stop other changes (see KeptNames)."""
+        return bool(self.instance.pk) and field not in self.changed_data
+
     def _name(self, field: str) -> str:
         value = self.cleaned_data[field]
+        if self._unchanged(field):
+            return value
         problem = token_field_problem(field, value)
         if problem is not None:
             raise forms.ValidationError(problem)
@@ -87,6 +94,8 @@ class ApiTokenForm(ShownBackMasked, forms.ModelForm):
 
     def clean_skills(self) -> list[str]:
         skills = self.cleaned_data["skills"] or []
+        if self._unchanged("skills"):
+            return skills
         if not isinstance(skills, list):
             raise forms.ValidationError('skills are a list of names, e.g. ["billing", "tech"]')
         problem = skills_problem(skills)

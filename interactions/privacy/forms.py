@@ -20,6 +20,13 @@ class ShownBackMasked(forms.BaseForm):
         super().full_clean()
         if not (self.is_bound and self._errors):
             return
+        # Django's own messages may quote a value ("Select a valid choice. 4111… is not one of …").
+        for field, errors in list(self._errors.items()):
+            messages = [redact_text(message) for message in errors]
+            if messages != list(errors):
+                self._errors[field] = errors.__class__(
+                    messages, error_class=errors.error_class, renderer=errors.renderer
+                )
         typed = self.data
         shown = {key: [_shown(self.fields.get(key), v) for v in _values(typed, key)] for key in typed}
         if all(shown[key] == _values(typed, key) for key in typed):

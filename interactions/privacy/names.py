@@ -14,9 +14,11 @@ from hub.storable import text_problem
 from interactions.privacy.redaction import holds_card
 
 CARD_IN_NAME = "holds a card number: card numbers are never stored, and a name cannot be masked"
-# Control and format characters (a line break, a right-to-left override, a zero-width space) and line or
-# paragraph separators: invisible or reordering where a name is shown, so two names could look alike.
+# Control and format characters (a line break, a right-to-left override, a zero-width space, a soft hyphen)
+# and line or paragraph separators: invisible or reordering where a name is shown, so two names could look
+# alike. But for the zero-width non-joiner and joiner, which Persian and Indic names and joined emoji need.
 _UNSEEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
+_JOINERS = frozenset(("\u200c", "\u200d"))
 # A skill is matched against an event's topic (at most 120 characters), so it may be as long.
 MAX_SKILL_LENGTH = 120
 
@@ -30,7 +32,7 @@ def name_problem(value: str, *, max_length: int) -> str | None:
         return f"is longer than {max_length} characters"
     if holds_card(value):  # first: a number grouped by zero-width spaces is refused as a card number
         return CARD_IN_NAME
-    unseen = next((c for c in value if unicodedata.category(c) in _UNSEEN), None)
+    unseen = next((c for c in value if unicodedata.category(c) in _UNSEEN and c not in _JOINERS), None)
     if unseen is not None:
         return f"holds an invisible or control character (U+{ord(unseen):04X}), which a name may not"
     return None

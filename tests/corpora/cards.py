@@ -825,16 +825,25 @@ def _token_change(client: Client, field: str, value: str) -> HttpResponse:
     return client.post(f"/admin/interactions/apitoken/{token.pk}/change/", form)
 
 
-ADMIN_FORMS: dict[str, Callable[[Client, str], HttpResponse]] = {
-    "user add: username": _user_add,
+# name -> (the field the number is typed into, post it)
+ADMIN_FORMS: dict[str, tuple[str, Callable[[Client, str], HttpResponse]]] = {
+    "user add: username": ("username", _user_add),
     **{
-        f"user change: {f}": (lambda c, v, f=f: _user_change(c, f, v))
-        for f in ("username", "first_name", "last_name", "email")
+        f"user change: {f}": (f, lambda c, v, f=f: _user_change(c, f, v))
+        for f in ("username", "first_name", "last_name", "email", "groups")
     },
-    "group add: name": lambda c, v: c.post("/admin/auth/group/add/", {"name": v}),
-    "token change: name": lambda c, v: _token_change(c, "name", v),
-    "token change: source_prefix": lambda c, v: _token_change(c, "source_prefix", f"/sms/{v}/"),
-    "token change: skills": lambda c, v: _token_change(c, "skills", json.dumps(["billing", v])),
+    "group add: name": ("name", lambda c, v: c.post("/admin/auth/group/add/", {"name": v})),
+    "group add: permissions": (
+        "permissions",
+        lambda c, v: c.post("/admin/auth/group/add/", {"name": _unique(), "permissions": v}),
+    ),
+    "token change: name": ("name", lambda c, v: _token_change(c, "name", v)),
+    "token change: role": ("role", lambda c, v: _token_change(c, "role", v)),
+    "token change: source_prefix": (
+        "source_prefix",
+        lambda c, v: _token_change(c, "source_prefix", f"/s/{v}/"),
+    ),
+    "token change: skills": ("skills", lambda c, v: _token_change(c, "skills", json.dumps(["billing", v]))),
 }
 
 

@@ -4,6 +4,8 @@ value shown back masked. The card and hostile-input corpora play every format; t
 import pytest
 from django.contrib.auth.models import Group, User
 
+from interactions.privacy.names import name_problem
+
 pytestmark = pytest.mark.django_db
 
 CARD = "4111 1111 1111 1111"
@@ -70,3 +72,44 @@ def test_a_change_list_searched_for_a_card_number_does_not_show_it_back(admin_cl
             assert page.status_code == 200, (fmt, value)
             assert 'name="q"' in page.content.decode()  # the list with its search box, not an error page
             assert cards.numbers_in(page.content.decode()) == set(), (fmt, value)
+
+
+def _change_form(user, **fields: str) -> dict:
+    form = {
+        "username": user.username, "first_name": user.first_name, "last_name": user.last_name, "email": "",
+        "is_active": "on", "date_joined_0": "2026-12-04", "date_joined_1": "10:00:00", "last_login_0": "",
+        "last_login_1": "", "groups": [str(g.pk) for g in user.groups.all()],
+    }  # fmt: skip
+    form.update(fields)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def test_a_users_change_is_saved_with_its_groups_and_password_kept(admin_client, fast_passwords):
+    team = Group.objects.create(name="Billing team")
+    user = User.objects.create_user("ann", password="a long pass phrase")
+    user.groups.add(team)
+
+    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", _change_form(user, last_name="Lee"))
+
+    assert page.status_code == 302
+    user.refresh_from_db()
+    assert user.last_name == "Lee" and list(user.groups.all()) == [team]
+    assert user.check_password("a long pass phrase")
+
+
+def test_a_name_kept_before_the_rule_does_not_stop_deactivating_the_user(admin_client):
+    user = User.objects.create_user("bob", first_name="Bo\tb")  # written before names were checked
+
+    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", _change_form(user, is_active=None))
+
+    assert page.status_code == 302
+    user.refresh_from_db()
+    assert not user.is_active and user.first_name == "Bo\tb"
+
+
+def test_a_name_with_joiners_is_kept():
+    # Persian needs the zero-width non-joiner; a joined emoji, the joiner.
+    assert name_problem("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", max_length=150) is None
+    assert name_problem("\U0001f469\u200d\U0001f4bb support", max_length=150) is None
+    assert "U+200B" in name_problem("ann\u200b", max_length=150)
+    assert "U+00AD" in name_problem("ann\u00adlee", max_length=150)
