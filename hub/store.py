@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -66,6 +66,7 @@ def append(
     deduplicate: bool = True,
     looked_up: bool = False,
     lean_only: bool = False,
+    fresh_streams: Collection[str] = (),
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -91,6 +92,11 @@ def append(
     undone and the append is done again the locked way: the lock first, then the reads and the writes, each
     inline projection in a savepoint of its own, its failure recorded.
 
+    `fresh_streams` names streams the caller has just named after new random ids, so known to hold no event:
+    the lean path does not look their versions up (a round trip when they are all a request has). Were one
+    to hold an event after all, its version collides in the log's unique index, and the append is refused
+    as any collision is; the locked path always looks.
+
     `lean_only=True` is for a caller that decided what to append from the inline projections' tables in its
     own transaction (placement) and can decide again: where the append would be lean, it runs without a
     savepoint of its own, and instead of falling back it raises LeanAppendRefused, which leaves the caller's
@@ -103,12 +109,13 @@ def append(
         raise UnstorableEvents(errors)
     expected_versions = dict(expected_versions or {})
     db = backend()
+    deduplicate_lean = deduplicate and not looked_up
     if db.lean_appends and lean_only:
-        return _lean(db, events, expected_versions, deduplicate and not looked_up)
+        return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams)
     if db.lean_appends:
         try:
             with transaction.atomic():
-                return _lean(db, events, expected_versions, deduplicate and not looked_up)
+                return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams)
         except LeanAppendRefused:
             pass  # rolled back to its savepoint: decide again, holding the lock
     with transaction.atomic():
@@ -164,11 +171,15 @@ def _check_versions(expected_versions: Mapping[str, int], versions: Mapping[str,
 
 
 def _lean(
-    db, events: Sequence[NewEvent], expected_versions: dict[str, int], deduplicate: bool
+    db,
+    events: Sequence[NewEvent],
+    expected_versions: dict[str, int],
+    deduplicate: bool,
+    fresh_streams: Collection[str],
 ) -> list[AppendResult]:
-    keys = {(e.source, e.id) for e in events}
-    streams = sorted({e.stream for e in events} | set(expected_versions))
-    originals, versions = db.prepare_append(keys if deduplicate else set(), streams)
+    keys = {(e.source, e.id) for e in events} if deduplicate else set()
+    streams = sorted(({e.stream for e in events} | set(expected_versions)) - set(fresh_streams))
+    originals, versions = db.prepare_append(keys, streams) if keys or streams else ({}, {})
     _check_versions(expected_versions, versions)
     rows, row_of = _rows(events, originals, versions)
     written: list[RecordedEvent] = []

@@ -240,6 +240,19 @@ def identifiers_recorded(events: Iterable[RecordedEvent]) -> set[str]:
     return uris
 
 
+def created_by(events: Iterable[RecordedEvent]) -> tuple[set[str], set[str]]:
+    """(customer ids, thread ids) that `customer.created` and `thread.opened` among these events create: rows
+    a projector adds, not loads (it applies the creation before any later event of the page uses them)."""
+    customers: set[str] = set()
+    threads: set[str] = set()
+    for event in events:
+        if event.type == "customer.created":
+            customers.add(str(event.data["customer_id"]))
+        elif event.type == "thread.opened":
+            threads.add(str(event.data["thread_id"]))
+    return customers, threads
+
+
 def current_version(event_type: str) -> int:
     return max(CATALOGUE[event_type])
 

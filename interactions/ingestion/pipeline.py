@@ -15,7 +15,7 @@ from interactions.access.rules import require_may_post_events
 from interactions.errors import Forbidden, InvalidEvents
 from interactions.ingestion.cloudevents import Poster, parse_event, token_poster
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
-from interactions.placement.rules import PlacementError
+from interactions.placement.rules import CREATING_TYPES, PlacementError
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,12 @@ def _place_and_append(new_events: list[NewEvent], *, lean: bool) -> list[Ingeste
             to_append.append(placement.stamped(event))
         if errors:
             raise InvalidEvents(errors)
-        # Looked up just above, under the locks of the events' identifiers and customers.
-        appended = store.append(to_append, looked_up=True, lean_only=lean) if to_append else []
+        # Looked up just above, under the locks of the events' identifiers and customers; the streams of the
+        # customers and threads placement has just created are new.
+        fresh = {e.stream for e in to_append if e.type in CREATING_TYPES}
+        appended = (
+            store.append(to_append, looked_up=True, lean_only=lean, fresh_streams=fresh) if to_append else []
+        )
     results: list[IngestedEvent] = []
     answered: set[tuple[str, str]] = set()
     for event in new_events:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, ThreadStatus, identifiers_recorded
+from interactions.catalogue import (
+    CALLBACK_TYPES,
+    THREADED_TYPES,
+    ThreadStatus,
+    created_by,
+    identifiers_recorded,
+)
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 from interactions.placement.rules import refs_recorded
 
@@ -114,5 +120,7 @@ class PlacementProjector(RowProjector):
     tables = (PlacedRef, PlacedThread, PlacedIdentifier, PlacedCustomer)
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
-        unit.load("thread", {str(e.metadata["thread_id"]) for e in events if e.metadata.get("thread_id")})
+        _, opened = created_by(events)  # a first contact's thread: nothing to load (a round trip per request)
+        threads = {str(e.metadata["thread_id"]) for e in events if e.metadata.get("thread_id")}
+        unit.load("thread", threads - opened)
         unit.load("identifier", identifiers_recorded(events))

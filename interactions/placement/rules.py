@@ -32,6 +32,10 @@ from interactions.catalogue import (
 from interactions.identity.identifiers import parse_identifier
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 
+# The hub events placement appends first on a stream it names after a new random id (`customer-<uuid4>`,
+# `thread-<uuid4>`): their streams hold nothing yet.
+CREATING_TYPES = frozenset(("customer.created", "thread.opened"))
+
 
 class PlacementError(Exception):
     """The event names state the hub does not have (an unknown thread, another customer's thread)."""

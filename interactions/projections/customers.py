@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CONTACT_TYPES, automated, identifiers_recorded
+from interactions.catalogue import CONTACT_TYPES, automated, created_by, identifiers_recorded
 from interactions.customers.models import Customer, CustomerIdentifier
 from interactions.identity.identifiers import parse_identifier
 
@@ -154,7 +154,7 @@ class CustomersProjector(RowProjector):
                 for key in ("customer_id", "survivor_id", "merged_id"):
                     if source.get(key):
                         customer_ids.add(str(source[key]))
-        unit.load("customer", customer_ids)
+        unit.load("customer", customer_ids - created_by(events)[0])
         unit.load("identifier", identifiers_recorded(events))
 
     def reset(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from hub.backends import backend
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES
+from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, created_by
 from interactions.threads.models import ConversationRef, Thread, ThreadStatus, TimelineEntry
 
 THREAD_FIELDS = [
@@ -210,4 +210,4 @@ class ThreadsProjector(RowProjector):
             for source in (event.metadata, event.data)
             if source.get("thread_id")
         }
-        unit.load("thread", thread_ids)
+        unit.load("thread", thread_ids - created_by(events)[1])

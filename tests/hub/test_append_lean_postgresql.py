@@ -213,3 +213,39 @@ def test_a_caller_holding_the_append_lock_may_still_append(gatekeeper):
         log.append_lock()
         (result,) = store.append([_event("/lean", "locked", "s-locked")])
     assert StoredEvent.objects.get(event_id="locked").position == result.position
+
+
+def test_a_fresh_stream_is_written_at_version_one_without_a_look_up(gatekeeper):
+    (result,) = store.append([_event("/lean", "first", "s-new")], fresh_streams={"s-new"})
+
+    assert result.event.stream_version == 1
+    assert gatekeeper.applied == [("first", False)]  # lean: applied before the lock
+
+
+def test_a_stream_called_fresh_that_holds_events_is_decided_again_under_the_lock(gatekeeper):
+    store.append([_event("/lean", "one", "s-old"), _event("/lean", "two", "s-old")])
+    gatekeeper.reset()
+
+    (result,) = store.append([_event("/lean", "three", "s-old")], fresh_streams={"s-old"})
+
+    # Version 1 collided in the log's unique index; the locked path looked the stream up.
+    assert result.event.stream_version == 3
+    assert list(
+        StoredEvent.objects.filter(stream="s-old")
+        .order_by("position")
+        .values_list("stream_version", flat=True)
+    ) == [
+        1,
+        2,
+        3,
+    ]
+    assert gatekeeper.applied == [("three", True)]  # applied once, under the lock
+
+
+def test_a_lean_only_caller_calling_a_held_stream_fresh_is_refused_and_nothing_written(gatekeeper):
+    store.append([_event("/lean", "one", "s-held")])
+
+    with pytest.raises(store.LeanAppendRefused), transaction.atomic():
+        store.append([_event("/lean", "again", "s-held")], fresh_streams={"s-held"}, lean_only=True)
+
+    assert not StoredEvent.objects.filter(event_id="again").exists()
