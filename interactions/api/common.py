@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -107,13 +108,16 @@ READ_PARAMETERS = [MIN_POSITION, *response_headers(200, waits=True)]
 
 
 class ReadYourWrites:
-    """A read view served from read models (`reads_from`): it honours `min_position` and answers with the
-    position those read models had reached in the Threadline-Position header."""
+    """A read view served from read models (`reads_from`): its reads (GET, HEAD) honour `min_position` and
+    answer with the position those read models had reached in the Threadline-Position header. A write on the
+    same view (POST /callbacks) answers with its own position, which `with_position` set."""
 
     reads_from: list[str] = []
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
+        if request.method not in SAFE_METHODS:
+            return
         wanted = _whole_number(request, "min_position", 0, MAX_POSITION)
         # A position no write has answered with yet: waiting for it would only time out.
         if wanted is not None and wanted > (last := log.last_position()):

@@ -43,6 +43,18 @@ def test_a_write_answers_with_its_position_in_the_body_and_the_header(api):
     assert response[HEADER] == str(response.json()["position"])
 
 
+def test_a_callback_request_answers_with_its_own_position_not_its_read_models(supervisor_api):
+    # POST and GET /callbacks are one view; the read's header must not replace the write's.
+    for _ in range(2):  # a read position is taken before the request writes: it would lag by its events
+        response = supervisor_api.post(
+            "/api/v1/callbacks",
+            {"identifier": "tel:+15551234567", "phone": "+15551234567", "reason": "bill", "topic": "billing"},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        assert response[HEADER] == str(response.json()["position"])
+
+
 def test_a_read_behind_min_position_answers_503_with_retry_after_and_both_positions(api):
     written = post(api, subject="tel:+15551234567")
 
