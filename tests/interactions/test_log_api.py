@@ -102,3 +102,26 @@ def test_a_bad_cursor_or_limit_is_a_400_naming_the_field(api, params, field):
 
 def test_reading_without_a_token_is_a_401(db):
     assert APIClient().get(URL).status_code == 401
+
+
+def test_a_cursor_past_the_end_of_the_log_is_a_400_saying_where_it_ends(api):
+    (position,) = post(api, [cloud_event(id="only")])
+
+    at_end = api.get(URL, {"after": position})
+    past = api.get(URL, {"after": position + 78})
+
+    assert at_end.status_code == 200 and at_end.json()["events"] == []  # reading on at the end is fine
+    assert past.status_code == 400 and past["Content-Type"] == "application/problem+json"
+    (error,) = past.json()["errors"]
+    assert error["field"] == "after" and f"past the end of the log ({position})" in error["message"]
+
+
+def test_an_integration_reading_past_its_own_last_event_but_not_the_logs_gets_an_empty_page(db):
+    mine = client_for(ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/sms-gateway/"))
+    theirs = client_for(ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/chat/"))
+    (own,) = post(mine, [cloud_event(id="a", source="/sms-gateway/eu-1")])
+    post(theirs, [cloud_event(id="b", source="/chat/web")])
+
+    page = mine.get(URL, {"after": own + 1})  # a position it never saw, but one the log has
+
+    assert page.status_code == 200 and page.json()["events"] == []
