@@ -114,3 +114,33 @@ class RedactTokens(logging.Filter):
         if record.stack_info:
             record.stack_info = redact_tokens(record.stack_info)
         return True
+
+
+# The loggers of Celery's routine line about one task: beat sending it, a worker receiving it, and it
+# succeeding. The task's name is in the record's arguments (a dict for the worker's, a tuple for beat's).
+_TASK_LINES = {"celery.beat": 1, "celery.worker.strategy": "name", "celery.app.trace": "name"}
+
+
+class QuietTicks(logging.Filter):
+    """Drops Celery's routine INFO lines about the periodic tick tasks (sent, received, succeeded), which came
+    every second and buried everything else a worker and beat said. Warnings and errors about them (a tick
+    that failed or expired) still pass, and so does every line about any other task."""
+
+    def __init__(self, tasks: frozenset[str] | None = None) -> None:
+        super().__init__()
+        if tasks is None:
+            from django.conf import settings
+
+            tasks = frozenset(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
+        self.tasks = tasks
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        where = _TASK_LINES.get(record.name)
+        if where is None or record.levelno > logging.INFO:
+            return True
+        args = record.args
+        try:
+            name = args[where] if isinstance(args, Mapping) or isinstance(where, int) else None
+        except (IndexError, KeyError, TypeError):
+            return True
+        return name not in self.tasks

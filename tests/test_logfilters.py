@@ -160,3 +160,36 @@ def test_a_secret_query_parameter_is_redacted(logged, expected):
 )
 def test_parameters_that_are_not_secrets_are_kept(line):
     assert redact_tokens(line) == line
+
+
+def _celery_record(logger: str, level: int, msg: str, args) -> logging.LogRecord:
+    return logging.LogRecord(logger, level, __file__, 1, msg, args, None)
+
+
+TICK = "interactions.callbacks_dispatch"
+
+
+BEAT, RECEIVED, TRACE = "celery.beat", "celery.worker.strategy", "celery.app.trace"
+INFO, ERROR = logging.INFO, logging.ERROR
+
+
+@pytest.mark.parametrize(
+    ("logger", "level", "msg", "args", "kept"),
+    [
+        (BEAT, INFO, "Scheduler: Sending due task %s (%s)", ("callbacks-dispatch", TICK), False),
+        (RECEIVED, INFO, "Task %(name)s[%(id)s] received", ({"name": TICK, "id": "1"},), False),
+        (TRACE, INFO, "Task %(name)s[%(id)s] succeeded", ({"name": TICK, "id": "1"},), False),
+        # A tick that failed, any other task, and every other line pass.
+        (TRACE, ERROR, "Task %(name)s[%(id)s] raised", ({"name": TICK, "id": "1"},), True),
+        (TRACE, INFO, "Task %(name)s[%(id)s] succeeded", ({"name": "interactions.offer", "id": "2"},), True),
+        (BEAT, INFO, "beat: Starting...", (), True),
+        (RECEIVED, INFO, "odd %s", ("x",), True),
+    ],
+)
+def test_celerys_routine_lines_about_the_tick_are_left_out_and_nothing_else(logger, level, msg, args, kept):
+    from config.logfilters import QuietTicks
+
+    record = _celery_record(logger, level, msg, args)
+
+    assert QuietTicks().filter(record) is kept
+    record.getMessage()  # the record still formats (its arguments untouched)
