@@ -306,6 +306,15 @@ def test_on_sqlite_the_command_rebuilds_offline_instead_and_says_so():
         online.rebuild_online()
 
 
+@pytest.mark.django_db
+def test_the_command_refuses_an_unknown_subscription_on_either_database_and_rebuilds_nothing():
+    journey(2)
+    before = state()
+    with pytest.raises(CommandError, match="no subscription named bogus"):
+        call_command("rebuild_projections", "--online", "customers", "bogus", stdout=io.StringIO())
+    assert state() == before
+
+
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_failing_after_its_subscription_was_moved_on_does_not_park_it(settings, monkeypatch):

@@ -262,6 +262,12 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     rows = {row["name"]: row for row in map(json.loads, out.getvalue().splitlines())}
     assert rows["tally"]["state"] == "parked" and rows["tally"]["failed_position"] == poison
     assert rows["mirror"]["position"] == 0 and rows["mirror"]["lag_events"] == 2
+    out = io.StringIO()
+    call_command("subscriptions", "--json", stdout=out)  # as README writes it: `list` is the default
+    again = {
+        row["name"]: (row["state"], row["position"]) for row in map(json.loads, out.getvalue().splitlines())
+    }
+    assert again == {name: (row["state"], row["position"]) for name, row in rows.items()}
 
     with pytest.raises(CommandError, match="only the event it is parked on"):
         call_command("subscriptions", "skip", "tally", str(poison + 1), "--reason", "x", stdout=io.StringIO())

@@ -55,6 +55,17 @@ def test_create_user_refuses_passwords_that_differ(monkeypatch):
     assert not get_user_model().objects.exists()
 
 
+def test_create_user_with_no_password_to_read_says_to_pass_it_and_creates_no_one(monkeypatch):
+    def ended(prompt: str) -> str:  # what getpass raises when the input ends (a script, </dev/null)
+        raise EOFError
+
+    monkeypatch.setattr("interactions.management.commands.create_user.getpass", ended)
+
+    with pytest.raises(CommandError, match="pass it with --password"):
+        create_user("sam", "--role", "supervisor")
+    assert not get_user_model().objects.exists()
+
+
 def test_an_admin_is_django_staff():
     create_user("ada", "--role", "admin", "--password", PASSWORD)
 

@@ -40,6 +40,9 @@ class Command(BaseCommand):
         if page_size is not None and page_size < 1:
             raise CommandError("--page-size must be a positive number of events")
         quiet = options["verbosity"] == 0
+        unknown = sorted(set(online_names or ()) - set(subscriptions.registered()))
+        if unknown:
+            raise CommandError(f"no subscription named {', '.join(unknown)}")
         if online_names is not None and not online.supported():
             self.stderr.write(
                 "An online rebuild needs PostgreSQL; on SQLite every projection is rebuilt offline instead "

@@ -12,6 +12,7 @@ class Command(BaseCommand):
     help = "List subscriptions (position, lag, state, last error), resume a parked one, or skip its event."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", dest="as_json", action="store_true", help="As `list --json`.")
         actions = parser.add_subparsers(dest="action")
         listing = actions.add_parser("list", help="Every subscription with its position, lag and state.")
         listing.add_argument("--json", action="store_true", help="One JSON object per line.")
@@ -31,7 +32,7 @@ class Command(BaseCommand):
                 skipped = subscriptions.skip(options["name"], options["position"], reason=options["reason"])
                 self.stdout.write(f"{skipped.subscription}: skipped position {skipped.position}")
             else:
-                self._list(as_json=options.get("json", False))
+                self._list(as_json=options.get("json", False) or options["as_json"])
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
 

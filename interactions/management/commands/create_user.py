@@ -27,9 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, role: str, skills, password, token, **options) -> None:
         if password is None:
-            password = getpass("Password: ")
-            if password != getpass("Password (again): "):
-                raise CommandError("the passwords do not match")
+            password = _asked()
         try:
             person = person_create(
                 username=name,
@@ -43,3 +41,16 @@ class Command(BaseCommand):
         principal = person.principal
         skills_note = f", skills {', '.join(principal.skills)}" if principal.skills else ""
         self.stdout.write(f"Created {principal.role} {name!r} (agent id {principal.pk}{skills_note}).")
+
+
+def _asked() -> str:
+    """The password typed twice at the terminal (or, with none, read from the input: two lines). Input that
+    ends first (a script's, /dev/null) is told to pass it with --password instead of a traceback."""
+    try:
+        password = getpass("Password: ")
+        again = getpass("Password (again): ")
+    except EOFError as exc:
+        raise CommandError("the input ended before the password was typed: pass it with --password") from exc
+    if password != again:
+        raise CommandError("the passwords do not match")
+    return password
