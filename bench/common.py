@@ -285,6 +285,29 @@ def rss_mib(pid: int, *, peak: bool = False) -> float:
     return total / 1024
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU these processes have used so far, in seconds (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def with_children(pid: int) -> list[int]:
+    return [pid, *_children(pid)]
+
+
+def postgres_pids() -> list[int]:
+    """Every process of a PostgreSQL server on this machine (its backends and its own workers), or [] when
+    the server runs elsewhere (or as another user than `postgres`)."""
+    found = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):

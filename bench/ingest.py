@@ -155,6 +155,7 @@ def hub_batch(base: str, token: str, traffic: Traffic) -> dict:
 
 def _figures(events: int, elapsed: float, latencies: list[float]) -> dict:
     return {
+        "events": events,
         "events_per_s": events / elapsed,
         "p50_ms": common.percentile(latencies, 50) * 1000 if latencies else None,
         "p99_ms": common.percentile(latencies, 99) * 1000 if latencies else None,
@@ -285,7 +286,9 @@ def run(command: str) -> dict:
             fn = MEASURES[name][1]
             if name.startswith("hub"):
                 holds.read(hold_log)  # the hub's own appends before this measure (its token, say)
-            if name.startswith("hub"):
+            if name == "hub_single":
+                results[name].append(_with_cpu(procs, lambda fn=fn: fn(base, token, traffic)))
+            elif name.startswith("hub"):
                 results[name].append(fn(base, token, traffic))
             elif name == "floor_single":
                 results[name].append(fn(floor, token, traffic))
@@ -299,6 +302,40 @@ def run(command: str) -> dict:
     result = {"rounds": results, "waits": waits, **summary}
     common.dump_json(Path(common.ROOT / "bench" / "results" / "ingest.json"), result)
     return summary
+
+
+def _with_cpu(procs: dict, measure: Callable[[], dict]) -> dict:
+    """The measure's figures with the CPU each part spent per request (ms): the REST workers, the runner,
+    PostgreSQL (every process of a server on this machine, so its background writers too; none when it runs
+    elsewhere) and this load generator. On two busy cores they add up to about 2,000 / events per second."""
+    groups = {
+        "web": common.with_children(procs["rest"].pid),
+        "runner": common.with_children(procs["runner"].pid),
+        "postgres": common.postgres_pids(),
+    }
+    before = {name: common.cpu_seconds(pids) for name, pids in groups.items()}
+    load_before = time.process_time()
+    figures = measure()
+    load = time.process_time() - load_before
+    spent = {name: common.cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+    spent["load generator"] = load
+    requests = max(1, figures["events"])
+    figures["cpu_ms"] = {name: seconds * 1000 / requests for name, seconds in spent.items()}
+    return figures
+
+
+def _cpu_rows(rounds: list[dict]) -> list[list[str]]:
+    measured = [r["cpu_ms"] for r in rounds if "cpu_ms" in r]
+    if not measured:
+        return []
+    rows = []
+    for name in measured[0]:
+        values = sorted(m[name] for m in measured)
+        rows.append([name, f"{values[len(values) // 2]:.2f}", ", ".join(f"{m[name]:.2f}" for m in measured)])
+    totals = sorted(sum(m.values()) for m in measured)
+    each = ", ".join(f"{sum(m.values()):.2f}" for m in measured)
+    rows.append(["all", f"{totals[len(totals) // 2]:.2f}", each])
+    return rows
 
 
 def _holds(noted: dict[str, list[float]]) -> dict:
@@ -398,11 +435,24 @@ def _report(results: dict, peak: float, command: str, url: str, *, waits: list[f
         "everything before it, `locked` ones (a collision with a concurrent append, decided again) take it "
         "first; medians of the rounds' percentiles):\n\n"
         + common.table(_hold_rows(results), ["measure", "path", "appends", "hold p50 ms", "hold p99 ms"])
+        + _cpu_text(results["hub_single"], med["hub_single"])
         + f"\n\nPeak RSS of the REST server (4 workers): {peak:.0f} MiB."
     )
     common.write_section("ingest", body, command, url)
     print(body)
     return {"medians": med}
+
+
+def _cpu_text(rounds: list[dict], rate: float) -> str:
+    rows = _cpu_rows(rounds)
+    if not rows:
+        return ""
+    return (
+        "\n\nWhere a single-event request's CPU goes (ms per request, from /proc: user and system time of "
+        "the REST workers, the runner, every PostgreSQL process and the load generator over the measure; "
+        f"two busy cores allow about {2000 / rate:.2f} ms a request at the median rate):\n\n"
+        + common.table(rows, ["part", "ms per request (median)", "rounds"])
+    )
 
 
 def _yes(ok: bool) -> str:
