@@ -288,7 +288,7 @@ def run(command: str) -> dict:
             if name.startswith("hub"):
                 holds.read(hold_log)  # the hub's own appends before this measure (its token, say)
             if name == "hub_single":
-                _checkpoint(url)  # the last round's raw and peer rows are written out first, not during it
+                _checkpoint(url)  # statistics and the last round's rows written out first, not during it
                 results[name].append(_with_cpu(procs, lambda fn=fn: fn(base, token, traffic)))
             elif name.startswith("hub"):
                 results[name].append(fn(base, token, traffic))
@@ -307,10 +307,14 @@ def run(command: str) -> dict:
 
 
 def _checkpoint(url: str) -> None:
-    """Write out what earlier measures left in PostgreSQL's buffers, so its checkpointer's CPU is not counted
-    against the next measure (superuser only; elsewhere the figures include it)."""
-    with contextlib.suppress(psycopg.Error), psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
+    """Between rounds, what autovacuum and the checkpointer would have done by then in production (this
+    machine's server runs with autovacuum off): planner statistics for the tables the earlier rounds grew,
+    and their rows written out, so neither a stale plan nor the checkpointer is counted against the next
+    measure. CHECKPOINT needs a superuser; elsewhere the figures include the checkpointer's work."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("CHECKPOINT")
 
 
 def _with_cpu(procs: dict, measure: Callable[[], dict]) -> dict:
