@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import unquote
 
+from celery.app import trace as celery_trace
+
 REDACTED = "[redacted]"
 
 # A run of characters that can spell a token, percent-encoded or not: the token alphabet (`tl_` and URL-safe
@@ -116,31 +118,38 @@ class RedactTokens(logging.Filter):
         return True
 
 
-# The loggers of Celery's routine line about one task: beat sending it, a worker receiving it, and it
-# succeeding. The task's name is in the record's arguments (a dict for the worker's, a tuple for beat's).
-_TASK_LINES = {"celery.beat": 1, "celery.worker.strategy": "name", "celery.app.trace": "name"}
+# Celery's routine lines about one task: a worker receiving it and it succeeding (their formats, from
+# celery.app.trace), and beat sending it.
+_ROUTINE = frozenset((celery_trace.LOG_RECEIVED, celery_trace.LOG_SUCCESS))
+_WORKER_LOGGERS = frozenset(("celery.worker.strategy", "celery.app.trace"))
+_BEAT_SENDING = "Scheduler: Sending due task %s (%s)"
 
 
 class QuietTicks(logging.Filter):
-    """Drops Celery's routine INFO lines about the periodic tick tasks (sent, received, succeeded), which came
-    every second and buried everything else a worker and beat said. Warnings and errors about them (a tick
-    that failed or expired) still pass, and so does every line about any other task."""
+    """Drops Celery's routine INFO lines about beat's periodic ticks: beat sending one, a worker receiving
+    it and it succeeding, which came every second and buried everything else a worker and beat said. A line
+    counts as a tick's when it names a scheduled task with the schedule's own arguments, so the same task
+    run otherwise (a nudge after an agent's answer) is still logged, and so is every other kind of line
+    about a tick (a failure, a retry, one ignored or expired)."""
 
-    def __init__(self, tasks: frozenset[str] | None = None) -> None:
+    def __init__(self, schedule: Mapping[str, Mapping] | None = None) -> None:
         super().__init__()
-        if tasks is None:
+        if schedule is None:
             from django.conf import settings
 
-            tasks = frozenset(entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values())
-        self.tasks = tasks
+            schedule = settings.CELERY_BEAT_SCHEDULE
+        self.tasks = frozenset(entry["task"] for entry in schedule.values())
+        # A worker logs a task's keyword arguments as their repr: `{'tick': True}`.
+        self.ticks = frozenset(
+            (entry["task"], repr(dict(entry.get("kwargs", {})))) for entry in schedule.values()
+        )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        where = _TASK_LINES.get(record.name)
-        if where is None or record.levelno > logging.INFO:
+        if record.levelno != logging.INFO:
             return True
         args = record.args
-        try:
-            name = args[where] if isinstance(args, Mapping) or isinstance(where, int) else None
-        except (IndexError, KeyError, TypeError):
-            return True
-        return name not in self.tasks
+        if record.name == "celery.beat" and record.msg == _BEAT_SENDING:
+            return not (isinstance(args, tuple) and len(args) == 2 and args[1] in self.tasks)
+        if record.name in _WORKER_LOGGERS and record.msg in _ROUTINE and isinstance(args, Mapping):
+            return (args.get("name"), args.get("kwargs")) not in self.ticks
+        return True

@@ -5,6 +5,7 @@ import logging
 import sys
 
 import pytest
+from celery.app import trace as celery_trace
 from uvicorn.logging import AccessFormatter
 
 from config.logfilters import RedactTokens, redact_tokens
@@ -167,23 +168,30 @@ def _celery_record(logger: str, level: int, msg: str, args) -> logging.LogRecord
 
 
 TICK = "interactions.callbacks_dispatch"
-
-
+SCHEDULE = {"callbacks-dispatch": {"task": TICK, "schedule": 1.0, "kwargs": {"tick": True}}}
 BEAT, RECEIVED, TRACE = "celery.beat", "celery.worker.strategy", "celery.app.trace"
 INFO, ERROR = logging.INFO, logging.ERROR
+SENDING = "Scheduler: Sending due task %s (%s)"
+
+
+def _task(name: str = TICK, kwargs: str = "{'tick': True}") -> tuple[dict]:
+    return ({"name": name, "id": "1", "args": "()", "kwargs": kwargs, "runtime": 0.01, "return_value": "None",
+             "eta": None, "description": "ignored", "exc": "boom"},)  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("logger", "level", "msg", "args", "kept"),
     [
-        (BEAT, INFO, "Scheduler: Sending due task %s (%s)", ("callbacks-dispatch", TICK), False),
-        (RECEIVED, INFO, "Task %(name)s[%(id)s] received", ({"name": TICK, "id": "1"},), False),
-        (TRACE, INFO, "Task %(name)s[%(id)s] succeeded", ({"name": TICK, "id": "1"},), False),
-        # A tick that failed, any other task, and every other line pass.
-        (TRACE, ERROR, "Task %(name)s[%(id)s] raised", ({"name": TICK, "id": "1"},), True),
-        (TRACE, INFO, "Task %(name)s[%(id)s] succeeded", ({"name": "interactions.offer", "id": "2"},), True),
+        (BEAT, INFO, SENDING, ("callbacks-dispatch", TICK), False),
+        (RECEIVED, INFO, celery_trace.LOG_RECEIVED, _task(), False),
+        (TRACE, INFO, celery_trace.LOG_SUCCESS, _task(), False),
+        # The same task run by a nudge, any other task, and every other kind of line pass.
+        (RECEIVED, INFO, celery_trace.LOG_RECEIVED, _task(kwargs="{}"), True),
+        (TRACE, INFO, celery_trace.LOG_SUCCESS, _task(kwargs="{}"), True),
+        (TRACE, INFO, celery_trace.LOG_SUCCESS, _task(name="interactions.offer"), True),
+        (TRACE, INFO, celery_trace.LOG_IGNORED, _task(), True),
+        (TRACE, ERROR, celery_trace.LOG_FAILURE, _task(), True),
         (BEAT, INFO, "beat: Starting...", (), True),
-        (RECEIVED, INFO, "odd %s", ("x",), True),
     ],
 )
 def test_celerys_routine_lines_about_the_tick_are_left_out_and_nothing_else(logger, level, msg, args, kept):
@@ -191,5 +199,17 @@ def test_celerys_routine_lines_about_the_tick_are_left_out_and_nothing_else(logg
 
     record = _celery_record(logger, level, msg, args)
 
-    assert QuietTicks().filter(record) is kept
+    assert QuietTicks(SCHEDULE).filter(record) is kept
     record.getMessage()  # the record still formats (its arguments untouched)
+
+
+def test_the_tick_filter_reads_the_beat_schedule_from_settings():
+    from django.conf import settings
+
+    from config.logfilters import QuietTicks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["callbacks-dispatch"]
+    record = _celery_record(
+        TRACE, INFO, celery_trace.LOG_SUCCESS, _task(entry["task"], repr(entry["kwargs"]))
+    )
+    assert QuietTicks().filter(record) is False

@@ -163,8 +163,9 @@ def test_make_run_processes_serve_and_store_an_sdk_event_once(embedded_env, tmp_
         -3000:
     ]
     assert "runner.1 | Runner " in stopped  # the subscription runner came up beside them
-    # The every-second tick's routine lines (sent, received, succeeded) are left out of the log.
-    assert "Sending due task callbacks-dispatch" not in stopped and "callbacks_dispatch[" not in stopped
+    # The every-second tick's routine lines are left out of the log (beat's here; the worker's, which a
+    # nudge of the same task still writes, in tests/test_logfilters.py).
+    assert "Sending due task callbacks-dispatch" not in stopped
 
 
 def _try_the_readme(port: int, env: dict[str, str]) -> list[dict]:
