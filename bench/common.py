@@ -285,16 +285,23 @@ def rss_mib(pid: int, *, peak: bool = False) -> float:
     return total / 1024
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU these processes have used so far, in seconds (Linux /proc)."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU each of these processes has used so far, in seconds (Linux /proc); a process
+    that is gone is left out."""
+    spent = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, IndexError):
+        except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
+        spent[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime in ticks
+    return spent
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two `cpu_seconds` readings: each process's own difference, a process started in
+    between counted whole, one that ended in between left out (its last share cannot be read)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def with_children(pid: int) -> list[int]:

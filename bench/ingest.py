@@ -12,7 +12,6 @@ BENCH_INGEST_SECONDS (the single-event measure's length), or BENCH_QUICK=1 (one 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -288,8 +287,9 @@ def run(command: str) -> dict:
             if name.startswith("hub"):
                 holds.read(hold_log)  # the hub's own appends before this measure (its token, say)
             if name == "hub_single":
-                _checkpoint(url)  # statistics and the last round's rows written out first, not during it
+                checkpointed = _checkpoint(url)  # statistics and the last round's rows written out first
                 results[name].append(_with_cpu(procs, lambda fn=fn: fn(base, token, traffic)))
+                results[name][-1]["checkpointed"] = checkpointed
             elif name.startswith("hub"):
                 results[name].append(fn(base, token, traffic))
             elif name == "floor_single":
@@ -306,31 +306,39 @@ def run(command: str) -> dict:
     return summary
 
 
-def _checkpoint(url: str) -> None:
+def _checkpoint(url: str) -> bool:
     """Between rounds, what autovacuum and the checkpointer would have done by then in production (this
     machine's server runs with autovacuum off): planner statistics for the tables the earlier rounds grew,
     and their rows written out, so neither a stale plan nor the checkpointer is counted against the next
-    measure. CHECKPOINT needs a superuser; elsewhere the figures include the checkpointer's work."""
+    measure. Whether the CHECKPOINT ran (it needs a superuser; without it the figures include the
+    checkpointer's work)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
-        with contextlib.suppress(psycopg.Error):
+        try:
             conn.execute("CHECKPOINT")
+        except psycopg.Error:
+            return False
+    return True
 
 
 def _with_cpu(procs: dict, measure: Callable[[], dict]) -> dict:
     """The measure's figures with the CPU each part spent per request (ms): the REST workers, the runner,
     PostgreSQL (every process of a server on this machine, so its background writers too; none when it runs
-    elsewhere) and this load generator. On two busy cores they add up to about 2,000 / events per second."""
+    elsewhere) and this load generator. On two busy cores they add up to about 2,000 / events per second.
+    The processes are listed again at the end, so one started meanwhile (a new database connection)
+    counts; one that ended meanwhile is left out."""
     groups = {
-        "web": common.with_children(procs["rest"].pid),
-        "runner": common.with_children(procs["runner"].pid),
-        "postgres": common.postgres_pids(),
+        "web": lambda: common.with_children(procs["rest"].pid),
+        "runner": lambda: common.with_children(procs["runner"].pid),
+        "postgres": common.postgres_pids,
     }
-    before = {name: common.cpu_seconds(pids) for name, pids in groups.items()}
+    before = {name: common.cpu_seconds(pids()) for name, pids in groups.items()}
     load_before = time.process_time()
     figures = measure()
     load = time.process_time() - load_before
-    spent = {name: common.cpu_seconds(pids) - before[name] for name, pids in groups.items()}
+    spent = {
+        name: common.cpu_spent(before[name], common.cpu_seconds(pids())) for name, pids in groups.items()
+    }
     spent["load generator"] = load
     requests = max(1, figures["events"])
     figures["cpu_ms"] = {name: seconds * 1000 / requests for name, seconds in spent.items()}
@@ -460,10 +468,15 @@ def _cpu_text(rounds: list[dict], rate: float) -> str:
     rows = _cpu_rows(rounds)
     if not rows:
         return ""
+    checkpoint = (
+        ""
+        if all(r.get("checkpointed") for r in rounds)
+        else " A CHECKPOINT before a round was refused (not a superuser): the checkpointer's work counts."
+    )
     return (
         "\n\nWhere a single-event request's CPU goes (ms per request, from /proc: user and system time of "
         "the REST workers, the runner, every PostgreSQL process and the load generator over the measure; "
-        f"two busy cores allow about {2000 / rate:.2f} ms a request at the median rate):\n\n"
+        f"two busy cores allow about {2000 / rate:.2f} ms a request at the median rate).{checkpoint}\n\n"
         + common.table(rows, ["part", "ms per request (median)", "rounds"])
     )
 
