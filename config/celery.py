@@ -19,7 +19,11 @@ app.autodiscover_tasks()
 @after_setup_task_logger.connect
 def _mask_card_numbers(logger, **kwargs) -> None:
     """A worker and beat log through Celery's own handlers, not Django's: mask card numbers there too, and
-    leave out the routine lines about the every-second tick (config.logfilters.QuietTicks)."""
+    leave out the routine lines about the every-second tick (config.logfilters.QuietTicks) unless
+    THREADLINE_LOG_TICKS is set."""
+    from django.conf import settings
+
     for handler in logger.handlers:
-        handler.addFilter(QuietTicks())  # first: masking may fold a record's arguments into its message
+        if not settings.THREADLINE_LOG_TICKS:
+            handler.addFilter(QuietTicks())  # first: masking may fold a record's arguments into its message
         handler.addFilter(MaskCardNumbers())

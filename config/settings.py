@@ -214,6 +214,9 @@ THREADLINE_CALLBACK_RETRY_SECONDS = env.list(
 THREADLINE_CALLBACK_WINDOW_HOURS = env.float("THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0)
 # How often Celery beat asks the workers to look for due callbacks, expired offers and ended windows.
 THREADLINE_CALLBACK_TICK_SECONDS = env.float("THREADLINE_CALLBACK_TICK_SECONDS", default=1.0)
+# Celery's routine lines about each tick (beat sending it, a worker receiving it, it succeeding) are left out
+# of the log unless this is set (config.logfilters.QuietTicks).
+THREADLINE_LOG_TICKS = env.bool("THREADLINE_LOG_TICKS", default=False)
 
 # --- REST -------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

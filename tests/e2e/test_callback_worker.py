@@ -67,6 +67,7 @@ def test_a_killed_worker_neither_loses_nor_doubles_an_offer(tmp_path, settings):
     env = servers.server_env(
         THREADLINE_CALLBACK_TICK_SECONDS="0.5",
         THREADLINE_CALLBACK_RETRY_SECONDS=f"{RETRY_SECONDS},{RETRY_SECONDS}",
+        THREADLINE_LOG_TICKS="1",  # `in_flight` reads the worker's received and succeeded lines
     )
     agents, sockets = {}, []
     for _ in range(10):
