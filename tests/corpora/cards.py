@@ -42,6 +42,7 @@ from interactions.access.tokens import token_create
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch
 from interactions.callbacks import services as callbacks
+from tests.interactions.helpers import user_change_form
 
 # Luhn-valid primary account numbers of every length from 13 to 19 digits: the schemes' published test
 # numbers (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro) and a few more lengths.
@@ -807,11 +808,7 @@ def _user_change(client: Client, field: str, value: str) -> HttpResponse:
     from django.contrib.auth.models import User
 
     user = User.objects.create_user(_unique())
-    form = {
-        "username": user.username, "first_name": "", "last_name": "", "email": "", "is_active": "on",
-        "date_joined_0": "2026-12-04", "date_joined_1": "10:00:00", "last_login_0": "", "last_login_1": "",
-    }  # fmt: skip
-    return client.post(f"/admin/auth/user/{user.pk}/change/", {**form, field: value})
+    return client.post(f"/admin/auth/user/{user.pk}/change/", user_change_form(user, **{field: value}))
 
 
 def _user_add(client: Client, value: str) -> HttpResponse:

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from interactions.privacy.names import name_problem
+from tests.interactions.helpers import user_change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +27,7 @@ def test_a_user_and_a_group_with_plain_names_are_created_as_before(admin_client,
 
 def test_a_card_number_in_a_users_name_is_refused_with_the_reason_and_shown_masked(admin_client):
     user = User.objects.create_user("ann")
-    form = {
-        "username": "ann", "first_name": f"paid {CARD}", "last_name": "Lee", "email": "", "is_active": "on",
-        "date_joined_0": "2026-12-04", "date_joined_1": "10:00:00", "last_login_0": "", "last_login_1": "",
-    }  # fmt: skip
+    form = user_change_form(user, first_name=f"paid {CARD}", last_name="Lee")
 
     page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", form)
 
@@ -74,22 +72,12 @@ def test_a_change_list_searched_for_a_card_number_does_not_show_it_back(admin_cl
             assert cards.numbers_in(page.content.decode()) == set(), (fmt, value)
 
 
-def _change_form(user, **fields: str) -> dict:
-    form = {
-        "username": user.username, "first_name": user.first_name, "last_name": user.last_name, "email": "",
-        "is_active": "on", "date_joined_0": "2026-12-04", "date_joined_1": "10:00:00", "last_login_0": "",
-        "last_login_1": "", "groups": [str(g.pk) for g in user.groups.all()],
-    }  # fmt: skip
-    form.update(fields)
-    return {k: v for k, v in form.items() if v is not None}
-
-
 def test_a_users_change_is_saved_with_its_groups_and_password_kept(admin_client, fast_passwords):
     team = Group.objects.create(name="Billing team")
     user = User.objects.create_user("ann", password="a long pass phrase")
     user.groups.add(team)
 
-    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", _change_form(user, last_name="Lee"))
+    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", user_change_form(user, last_name="Lee"))
 
     assert page.status_code == 302
     user.refresh_from_db()
@@ -100,7 +88,7 @@ def test_a_users_change_is_saved_with_its_groups_and_password_kept(admin_client,
 def test_a_name_kept_before_the_rule_does_not_stop_deactivating_the_user(admin_client):
     user = User.objects.create_user("bob", first_name="Bo\tb")  # written before names were checked
 
-    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", _change_form(user, is_active=None))
+    page = admin_client.post(f"/admin/auth/user/{user.pk}/change/", user_change_form(user, is_active=None))
 
     assert page.status_code == 302
     user.refresh_from_db()

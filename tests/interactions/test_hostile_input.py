@@ -28,7 +28,7 @@ from tests.corpora.hostile import (
     CommandCase,
 )
 from tests.factories import ApiTokenFactory
-from tests.interactions.helpers import post
+from tests.interactions.helpers import post, user_change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -123,10 +123,7 @@ def _user_change_form(field: str) -> tuple[str, str, dict]:
     from django.contrib.auth.models import User
 
     user = User.objects.create_user("hostile-admin-case")
-    rest = {
-        "username": user.username, "is_active": "on", "date_joined_0": "2026-12-04", "date_joined_1": "10:00",
-    }  # fmt: skip
-    return f"/admin/auth/user/{user.pk}/change/", field, rest
+    return f"/admin/auth/user/{user.pk}/change/", field, user_change_form(user)
 
 
 ADMIN_NAME_FORMS = {
