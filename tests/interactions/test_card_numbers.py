@@ -26,7 +26,7 @@ def post(api, event, content_type="application/cloudevents+json", **headers):
 
 def refused_fields(response, status=422) -> list[str]:
     assert response.status_code == status, response.content
-    assert "4111" not in response.content.decode() and "3530" not in response.content.decode()
+    assert cards.numbers_in(response.content.decode()) == set()
     return [e["field"] for e in response.json()["errors"]]
 
 
@@ -187,4 +187,4 @@ def test_callback_reasons_and_outcome_notes_are_masked_also_in_the_next_offers_c
     second_offer = events.filter(type="callback.offered").order_by("position").last()
     recent = second_offer.data["context"]["recent"]  # the timeline the agent is offered
     assert any("****\n****\n****\n1111" in entry["text"] for entry in recent)
-    assert "4111" not in json.dumps([e.data for e in events])
+    assert cards.numbers_in(json.dumps([e.data for e in events])) == set()  # the offers hold uuids and times
