@@ -1,5 +1,6 @@
 """Django settings for Threadline: every value comes from the environment through one django-environ `env`."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -88,8 +89,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     )
     # Tests run on a file, not Django's shared-cache in-memory database: there a reader (the websocket
     # tailer's thread) makes a concurrent writer fail at once with "table is locked" instead of waiting,
-    # and WAL does not apply. On a file, tests see the same locking as `make run`.
-    _db.setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test-threadline.sqlite3")
+    # and WAL does not apply. On a file, tests see the same locking as `make run`. One file per test run (the
+    # process id), so two runs in one checkout do not create and destroy each other's database.
+    _db.setdefault("TEST", {})["NAME"] = str(VAR_DIR / f"test-threadline-{os.getpid()}.sqlite3")
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     if env.bool("DATABASE_POOL", default=False):
         # Django's psycopg pool: needed under ASGI, where each request thread would otherwise hold its own
