@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from django.db import transaction
 
 from hub import log, projections, subscriptions
+from hub.backends import backend
 from hub.events import RecordedEvent
 
 # A rebuild hands projectors bigger pages: a row that many events change (a busy thread, a regular
@@ -47,6 +48,9 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
         replaying.close()  # the projectors write what they kept, before their checkpoints move
         projections.set_checkpoints([p.name for p in inline], position)
         subscriptions.set_positions(names, position)
+    # Every read model was emptied and written again: statements planned from the old statistics (a table
+    # of ten rows, say) would scan until autovacuum analyses them, and autovacuum may be off.
+    backend().analyze()
     return replayed
 
 

@@ -31,6 +31,7 @@ from interactions.placement.models import PlacedCustomer, PlacedIdentifier, Plac
 from interactions.placement.projector import PlacementProjector
 from interactions.projections.customers import CustomersProjector
 from interactions.projections.threads import ThreadsProjector
+from tests.conftest import requires_postgresql
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
 
@@ -146,6 +147,29 @@ def test_rebuild_in_small_pages_keeping_few_rows_between_them_gives_the_same_sta
     rebuild()
 
     assert read_model_state() == before
+
+
+@requires_postgresql
+def test_a_rebuild_leaves_fresh_planner_statistics(api, supervisor_api):
+    """Every read model is emptied and written again: the planner must not go on planning from the old
+    statistics (or none, PostgreSQL's -1 rows) until autovacuum comes by, which may be never."""
+    tables = [Customer._meta.db_table, Thread._meta.db_table, TimelineEntry._meta.db_table]
+
+    def estimated() -> dict[str, float]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [tables])
+            return dict(cursor.fetchall())
+
+    with connection.cursor() as cursor:  # statistics of the empty tables (ANALYZE's are not rolled back)
+        cursor.execute(f"ANALYZE {', '.join(tables)}")
+    assert set(estimated().values()) == {0}
+    play_history(api, supervisor_api)
+    rebuild()
+    assert estimated() == {
+        Customer._meta.db_table: Customer.objects.count(),
+        Thread._meta.db_table: Thread.objects.count(),
+        TimelineEntry._meta.db_table: TimelineEntry.objects.count(),
+    }
 
 
 @pytest.mark.parametrize("projector", [PlacementProjector, CustomersProjector], ids=lambda p: p.name)
