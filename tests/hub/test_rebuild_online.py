@@ -315,6 +315,50 @@ def test_the_command_refuses_an_unknown_subscription_on_either_database_and_rebu
     assert state() == before
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "argv, refusal",
+    [
+        (["--online", "--share", "0"], "--share must be more than 0 and at most 1"),
+        (["--online", "--share", "-0.5"], "--share must be more than 0 and at most 1"),
+        (["--online", "--share", "1.5"], "--share must be more than 0 and at most 1"),
+        (["--online", "--share", "nan"], "--share must be more than 0 and at most 1"),
+        (["--share", "0.5"], "--share applies to an online rebuild"),
+    ],
+)
+def test_the_command_refuses_a_share_it_cannot_keep_and_rebuilds_nothing(argv, refusal):
+    journey(2)
+    before = state()
+    damage()
+    damaged = state()
+    assert damaged != before
+    with pytest.raises(CommandError, match=refusal):
+        call_command("rebuild_projections", *argv, stdout=io.StringIO(), stderr=io.StringIO())
+    assert state() == damaged
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_at_a_share_of_a_quarter_the_rebuild_rests_three_times_each_page_s_work(monkeypatch):
+    """The clock is the module's own, advanced half a second at each reading; the database is real."""
+    journey(6)
+    expected = offline_state()
+    damage()
+    readings = iter(range(10_000))
+    monkeypatch.setattr(online, "monotonic", lambda: next(readings) * 0.5)
+    rests: list[float] = []
+    monkeypatch.setattr(online, "sleep", rests.append)
+    pages: list[int] = []
+
+    outcome = online.rebuild_online(page=7, lag=0, share=0.25, on_page=pages.append)
+
+    assert len(pages) >= 3 and rests == [1.5] * len(pages)  # each page read the clock twice: 0.5 s of work
+    assert outcome.position == StoredEvent.objects.order_by("position").last().position
+    assert state() == expected
+    with pytest.raises(ValueError, match="share must be more than 0"):
+        online.rebuild_online(share=0)
+
+
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_failing_after_its_subscription_was_moved_on_does_not_park_it(settings, monkeypatch):

@@ -33,12 +33,30 @@ class Command(BaseCommand):
             default=None,
             help=f"Events per committed page of an online rebuild (default {online.PAGE:,}).",
         )
+        parser.add_argument(
+            "--share",
+            type=float,
+            default=1.0,
+            help="The share of the time an online rebuild works, more than 0 and at most 1 (default 1): "
+            "after each committed page it rests for the rest, leaving the CPU to requests. Smaller pages "
+            "spread the rests more evenly. Too small a share, and ingest may outrun the rebuild: it then "
+            "never ends.",
+        )
 
     def handle(
-        self, *args, online_names: list[str] | None = None, page_size: int | None = None, **options
+        self,
+        *args,
+        online_names: list[str] | None = None,
+        page_size: int | None = None,
+        share: float = 1.0,
+        **options,
     ) -> None:
         if page_size is not None and page_size < 1:
             raise CommandError("--page-size must be a positive number of events")
+        if not 0 < share <= 1:  # also refuses nan
+            raise CommandError("--share must be more than 0 and at most 1 (1: no rests)")
+        if share != 1 and online_names is None:
+            raise CommandError("--share applies to an online rebuild (--online): appends wait for offline")
         quiet = options["verbosity"] == 0
         unknown = sorted(set(online_names or ()) - set(subscriptions.registered()))
         if unknown:
@@ -52,7 +70,7 @@ class Command(BaseCommand):
         if online_names is None:
             self._offline(quiet)
         else:
-            self._online(online_names, page_size, quiet)
+            self._online(online_names, page_size, share, quiet)
 
     def _offline(self, quiet: bool) -> None:
         total = StoredEvent.objects.count()
@@ -61,7 +79,7 @@ class Command(BaseCommand):
         names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")
 
-    def _online(self, names: list[str], page_size: int | None, quiet: bool) -> None:
+    def _online(self, names: list[str], page_size: int | None, share: float, quiet: bool) -> None:
         with tqdm(unit="event", desc="replaying online", disable=quiet, file=self.stderr._out) as bar:
 
             def step(read: int, head: int) -> None:
@@ -69,7 +87,7 @@ class Command(BaseCommand):
                 bar.update(read)
 
             try:
-                outcome = online.rebuild_online(names or None, page=page_size, progress=step)
+                outcome = online.rebuild_online(names or None, page=page_size, progress=step, share=share)
             except ApplicationError as exc:
                 raise CommandError(exc.detail) from exc
         for note in outcome.notes:
