@@ -20,6 +20,9 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="threadline-development-key-no
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 
 INSTALLED_APPS = [
+    # Before django.contrib.auth: its createsuperuser replaces Django's (of two commands of one name, Django
+    # runs the one of the app listed first), checking names as create_user does.
+    "interactions.people",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -36,7 +39,6 @@ INSTALLED_APPS = [
     "interactions.reachability",
     "interactions.nba",
     "interactions.connections",
-    "interactions.people",
     "interactions.desk",
     "channels_app",
 ]

@@ -797,6 +797,12 @@ NAMED: dict[str, Named] = {
     "add_connection name": Named(
         lambda v: _command("add_connection", "email", v, "--secret", "corpus-secret")
     ),
+    "createsuperuser --username": Named(
+        lambda v: _command("createsuperuser", "--noinput", "--username", v, "--email", "corpus@example.com")
+    ),
+    "createsuperuser --email": Named(
+        lambda v: _command("createsuperuser", "--noinput", "--username", _unique(), "--email", v)
+    ),
 }
 
 

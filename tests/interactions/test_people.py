@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -64,6 +65,67 @@ def test_create_user_with_no_password_to_read_says_to_pass_it_and_creates_no_one
     with pytest.raises(CommandError, match="pass it with --password"):
         create_user("sam", "--role", "supervisor")
     assert not get_user_model().objects.exists()
+
+
+class Terminal(io.StringIO):
+    """The standard input createsuperuser reads from: a terminal (it skips its questions otherwise)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_createsuperuser_asks_again_for_a_username_or_address_holding_a_card_number(monkeypatch):
+    asked: list[str] = []
+    answers = iter(["4111-1111-1111-1111", "ada", "ada.4111-1111-1111-1111@example.com", "ada@example.com"])
+
+    def typed(prompt: str) -> str:
+        asked.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("builtins.input", typed)
+    monkeypatch.setattr("getpass.getpass", lambda prompt="Password: ": PASSWORD)
+    err = io.StringIO()
+
+    call_command("createsuperuser", stdin=Terminal(), stdout=io.StringIO(), stderr=err)
+
+    assert len(asked) == 4 and asked[0].startswith("Username") and asked[2].startswith("Email address")
+    assert err.getvalue().count("holds a card number") == 2 and "4111" not in err.getvalue()
+    user = get_user_model().objects.get()
+    assert (user.username, user.email, user.is_superuser) == ("ada", "ada@example.com", True)
+
+
+@pytest.mark.parametrize(
+    "options, environment, refusal",
+    [
+        ({"username": "4111111111111111", "email": "a@example.com"}, {}, "The username holds a card number"),
+        ({"username": "ada", "email": "4111111111111111@example.com"}, {}, "The email address holds a card"),
+        ({}, {"USERNAME": "4111-1111-1111-1111", "EMAIL": "a@example.com"}, "The username holds a card"),
+        ({}, {"USERNAME": "ada", "EMAIL": "x\u202e@example.com"}, "invisible or control character (U+202E)"),
+    ],
+    ids=["--username", "--email", "DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_EMAIL"],
+)
+def test_createsuperuser_without_questions_refuses_such_names_and_creates_no_one(
+    monkeypatch, options, environment, refusal
+):
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", PASSWORD)
+    for name, value in environment.items():
+        monkeypatch.setenv(f"DJANGO_SUPERUSER_{name}", value)
+
+    with pytest.raises(CommandError, match=re.escape(refusal)) as refused:
+        call_command("createsuperuser", interactive=False, **options, stdout=io.StringIO())
+
+    assert "4111" not in str(refused.value)
+    assert not get_user_model().objects.exists()
+
+
+def test_createsuperuser_still_creates_a_superuser_from_the_environment(monkeypatch):
+    for name, value in {"USERNAME": "ada", "EMAIL": "ada@example.com", "PASSWORD": PASSWORD}.items():
+        monkeypatch.setenv(f"DJANGO_SUPERUSER_{name}", value)
+
+    call_command("createsuperuser", interactive=False, stdout=io.StringIO())
+
+    user = get_user_model().objects.get()
+    assert (user.username, user.is_superuser) == ("ada", True) and user.check_password(PASSWORD)
 
 
 def test_an_admin_is_django_staff():
