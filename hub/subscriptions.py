@@ -86,6 +86,16 @@ def positions(names: list[str]) -> dict[str, int]:
     return {name: found.get(name, 0) for name in names}
 
 
+def skipped(names: list[str]) -> dict[str, set[int]]:
+    """The positions operators told each of these subscriptions to skip (`skip`). A rebuild skips them too:
+    it must give what the runner did, and the event that made the runner park makes the rebuild fail."""
+    found: dict[str, set[int]] = {name: set() for name in names}
+    rows = SkippedEvent.objects.filter(subscription__in=names).values_list("subscription", "position")
+    for name, position in rows:
+        found[name].add(position)
+    return found
+
+
 def hold_for_rebuild(names: list[str]) -> None:
     """Lock these subscriptions' rows until the caller's transaction ends: a runner's batch meanwhile waits
     at its checkpoint advance, then finds the position moved and rolls back."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from hub import log, projections, subscriptions
 from hub.backends import backend
+from hub.errors import ApplicationError
 from hub.events import RecordedEvent
 
 # A rebuild hands projectors bigger pages: a row that many events change (a busy thread, a regular
@@ -30,6 +31,7 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     with transaction.atomic(), ExitStack() as replaying:
         log.append_lock()
         subscriptions.hold_for_rebuild(names)
+        skipped = subscriptions.skipped(names)  # held: no skip can be decided meanwhile
         for handler in [*inline, *subscribed]:
             handler.reset()
             if hasattr(handler, "replaying"):
@@ -40,7 +42,7 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
             if not events:
                 break
             for handler in [*inline, *subscribed]:
-                _apply(handler, events)
+                apply_page(handler, events, skipped.get(handler.name, set()))
             position = events[-1].position
             replayed += len(events)
             if progress:
@@ -54,7 +56,24 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     return replayed
 
 
-def _apply(handler, events: list[RecordedEvent]) -> None:
-    handled = [event for event in events if event.type in handler.types]
-    if handled:
+class RebuildFailed(ApplicationError):
+    """A projector could not apply a page of the log; the rebuild's transaction is rolled back."""
+
+
+def apply_page(handler, events: list[RecordedEvent], skipped: set[int]) -> None:
+    """Apply a page of a rebuild to one handler: the events of its types, but those an operator skipped for
+    it. A handler's failure names the handler and the page, and says what to do."""
+    handled = [e for e in events if e.type in handler.types and e.position not in skipped]
+    if not handled:
+        return
+    try:
         handler.apply_all(handled)
+    except OperationalError:  # the database's, not the events' (a deadlock, a lost connection)
+        raise
+    except Exception as exc:
+        raise RebuildFailed(
+            f"{handler.name} could not apply the events at positions {handled[0].position}-"
+            f"{handled[-1].position} ({exc.__class__.__name__}: {exc}); nothing was changed. If it is a"
+            " subscription, its runner parks on the event it cannot apply: `subscriptions` shows which, and"
+            " `subscriptions skip` records the decision to skip it, which rebuilds follow too."
+        ) from exc

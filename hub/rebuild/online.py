@@ -43,6 +43,7 @@ from hub import log, projections, subscriptions
 from hub.backends import shadow
 from hub.errors import ApplicationError
 from hub.models import Subscription, SubscriptionState
+from hub.rebuild import apply_page
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +222,10 @@ def _apply_page(handlers: list, after: int, page: int, upto: int | None = None) 
         events = [e for e in events if e.position <= upto]
     if not events:
         return after, 0
+    # Read for each page: an operator may skip an event for a live subscription while its rebuild runs.
+    skipped = subscriptions.skipped([h.name for h in handlers])
     for handler in handlers:
-        handled = [e for e in events if e.type in handler.types]
-        if handled:
-            handler.apply_all(handled)
+        apply_page(handler, events, skipped[handler.name])
     _advance_progress(events[-1].position)
     return events[-1].position, len(events)
 

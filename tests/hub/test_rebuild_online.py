@@ -17,6 +17,7 @@ from django.db import connection
 
 from hub import store, subscriptions
 from hub.backends import shadow
+from hub.errors import ApplicationError
 from hub.events import NewEvent
 from hub.models import StoredEvent, Subscription
 from hub.rebuild import online, rebuild
@@ -29,6 +30,7 @@ from interactions.models import (
     Thread,
     TimelineEntry,
 )
+from interactions.projections.threads import ThreadsProjector
 from tests.conftest import client_for, requires_postgresql, requires_sqlite
 from tests.e2e.test_read_models_runner import journey
 from tests.factories import ApiTokenFactory
@@ -357,6 +359,37 @@ def test_at_a_share_of_a_quarter_the_rebuild_rests_three_times_each_page_s_work(
     assert state() == expected
     with pytest.raises(ValueError, match="share must be more than 0"):
         online.rebuild_online(share=0)
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_an_online_rebuild_names_what_it_cannot_apply_and_skips_what_was_skipped(sms_api, monkeypatch):
+    journey(3)
+    original = ThreadsProjector.apply_all
+
+    def broken(self, events):
+        if any(e.type == "message.received" and e.data.get("text") == "poison" for e in events):
+            raise RuntimeError("bug in the projector")
+        return original(self, events)
+
+    monkeypatch.setattr(ThreadsProjector, "apply_all", broken)
+    poison = post(sms_api, subject="tel:+15550009999", data={"channel": "sms", "text": "poison"})["position"]
+    post(sms_api, subject="tel:+15550009999", data={"channel": "sms", "text": "after"})
+    assert Subscription.objects.get(name="threads").failed_position == poison
+    live = oids()
+
+    with pytest.raises(ApplicationError) as refused:
+        online.rebuild_online(["threads"], page=500)
+    assert "threads could not apply the events at positions" in refused.value.detail
+    assert "bug in the projector" in refused.value.detail and oids() == live  # the live tables untouched
+
+    subscriptions.skip("threads", poison, reason="the projector cannot read it")
+    online.rebuild_online(["threads"], page=500)
+    rebuilt = state()
+
+    assert not TimelineEntry.objects.filter(position=poison).exists()
+    assert TimelineEntry.objects.filter(text="after").exists()
+    assert offline_state() == rebuilt  # the offline rebuild skips it too
 
 
 @requires_postgresql

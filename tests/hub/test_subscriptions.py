@@ -250,6 +250,30 @@ def test_skipping_the_failed_event_is_recorded_and_only_the_parked_event_can_be_
     assert "cannot count poison" in skipped.error
 
 
+def test_a_rebuild_names_what_it_cannot_apply_and_skips_what_an_operator_skipped():
+    good = post("tally.counted")[0]
+    poison = post("tally.poison")[0]
+    after = post("tally.counted")[0]
+    runner = Runner(["tally", "mirror"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    run_until_idle(runner)
+    assert Subscription.objects.get(name="tally").state == "parked"
+
+    with pytest.raises(CommandError) as refused:  # the runner parked on it; so does the rebuild, saying so
+        call_command("rebuild_projections", stdout=io.StringIO(), stderr=io.StringIO())
+    assert f"tally could not apply the events at positions {good}-{after}" in str(refused.value)
+    assert "cannot count poison" in str(refused.value) and "subscriptions skip" in str(refused.value)
+    assert tallied("tally") == [good] and Subscription.objects.get(name="tally").state == "parked"
+
+    subscriptions.skip("tally", poison, reason="ticket 42: malformed import")
+    run_until_idle(runner)
+    call_command("rebuild_projections", stdout=io.StringIO(), stderr=io.StringIO())
+
+    # What the runner did: tally without the skipped event; mirror, for which nothing was skipped, with it.
+    assert tallied("tally") == [good, after]
+    assert tallied("mirror") == [good, poison, after]
+
+
 def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     post("tally.counted")
     poison = post("tally.poison")[0]

@@ -75,7 +75,10 @@ class Command(BaseCommand):
     def _offline(self, quiet: bool) -> None:
         total = StoredEvent.objects.count()
         with tqdm(total=total, unit="event", desc="replaying", disable=quiet, file=self.stderr._out) as bar:
-            replayed = rebuild(progress=bar.update)
+            try:
+                replayed = rebuild(progress=bar.update)
+            except ApplicationError as exc:
+                raise CommandError(exc.detail) from exc
         names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")
 
