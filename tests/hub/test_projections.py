@@ -12,7 +12,7 @@ from hub import projections, subscriptions
 from hub.backends import backend
 from hub.log import read_after
 from hub.models import ProjectionCheckpoint, StoredEvent, Subscription
-from hub.rebuild import rebuild
+from hub.rebuild import RebuildFailed, rebuild
 from hub.rows import RowProjector
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch
@@ -221,7 +221,7 @@ def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, su
 
     monkeypatch.setattr("hub.rebuild.PAGE", 3)
     monkeypatch.setattr(RowProjector, "apply_all", failing_on_the_second_page)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RebuildFailed, match=r"positions \d+-\d+ \(RuntimeError: boom\); nothing was changed"):
         rebuild()
     monkeypatch.setattr(RowProjector, "apply_all", original)
 
