@@ -187,6 +187,10 @@ class Backend:
     def last_position(self) -> int:
         return StoredEvent.objects.aggregate(p=Max("position"))["p"] or 0
 
+    def lock_tables(self, tables: Sequence[str]) -> None:
+        """Lock these tables against writes until the caller's transaction ends (reads go on). Nothing here:
+        SQLite's IMMEDIATE transactions already hold its one write lock from BEGIN."""
+
     def analyze(self) -> None:
         """Fresh planner statistics for every table, after a bulk rewrite.
 
@@ -231,6 +235,11 @@ class Backend:
 
 def stored_to_recorded(row: StoredEvent) -> RecordedEvent:
     return recorded([getattr(row, name) for name in LOG_FIELDS])
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL aborting the transaction to break a deadlock (40P01)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
 
 
 def quote(name: str) -> str:

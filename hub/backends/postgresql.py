@@ -105,6 +105,13 @@ class PostgresqlBackend(Backend):
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
+    def lock_tables(self, tables: Sequence[str]) -> None:
+        # EXCLUSIVE: plain reads go on; writes and SELECT .. FOR UPDATE wait. The lock waits for the
+        # transactions writing them now, so take it before any other lock a writer may be waiting for.
+        if tables:
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {', '.join(quote(t) for t in tables)} IN EXCLUSIVE MODE")
+
     def analyze(self) -> None:
         # Samples each table (30,000 rows at the default statistics target); blocks neither reads nor writes.
         with connection.cursor() as cursor:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
-from hub import projections, subscriptions
+from hub import log, projections, subscriptions
 from hub.backends import backend
 from hub.log import read_after
 from hub.models import ProjectionCheckpoint, StoredEvent, Subscription
@@ -228,6 +230,95 @@ def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, su
     assert read_model_state() == before  # the rebuild's transaction rolled back
     post(api, subject="tel:+15550001111", data={"channel": "sms", "text": "after"})
     assert TimelineEntry.objects.filter(text="after").exists()  # applied and written at once, not held
+
+
+def _append_under_way(ready: threading.Event, failures: list[BaseException]) -> None:
+    """What the lean append does: write placement's tables, then (a moment later) ask for the append lock."""
+    try:
+        with transaction.atomic():
+            PlacedThread.objects.update(status="open")
+            ready.set()
+            time.sleep(0.5)  # the rebuild asks for its locks meanwhile
+            log.append_lock()
+    except BaseException as exc:
+        failures.append(exc)
+    finally:
+        ready.set()
+        connection.close()
+
+
+def _runner_batch_under_way(ready: threading.Event, failures: list[BaseException]) -> None:
+    """What a runner's batch does: write its tables, then (a moment later) move its checkpoint."""
+    try:
+        with transaction.atomic():
+            Customer.objects.update(name="during")
+            ready.set()
+            time.sleep(0.5)
+            Subscription.objects.filter(name="customers").update(attempts=0)
+    except BaseException as exc:
+        failures.append(exc)
+    finally:
+        ready.set()
+        connection.close()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("writer", [_append_under_way, _runner_batch_under_way], ids=["append", "runner"])
+def test_a_rebuild_lets_a_writer_under_way_finish_instead_of_deadlocking_with_it(
+    api, supervisor_api, caplog, writer
+):
+    """A writer holding rows of a read model that then waits for a lock the rebuild took first: PostgreSQL
+    aborted the rebuild (it found the deadlock, having waited longest). The rebuild now locks the tables
+    first, so it waits for the writer, which finishes; nothing is aborted or started again."""
+    play_history(api, supervisor_api)
+    ready, failures = threading.Event(), []
+    thread = threading.Thread(target=writer, args=(ready, failures))
+    thread.start()
+    ready.wait(10)
+
+    rebuild()
+    thread.join(30)
+
+    assert failures == [] and not thread.is_alive()
+    assert "deadlock" not in caplog.text
+    assert not Customer.objects.filter(name="during").exists()  # the rebuild came after, from the log
+
+
+def _writer_of_two_tables(ready: threading.Event, failures: list[BaseException]) -> None:
+    """A writer of two read models' tables, the later one (in the rebuild's order) first."""
+    try:
+        with transaction.atomic():
+            PlacedThread.objects.update(status="open")
+            ready.set()
+            time.sleep(0.5)  # the rebuild locks the tables before it, then waits for this one
+            Customer.objects.update(name="during")
+    except BaseException as exc:
+        failures.append(exc)
+    finally:
+        ready.set()
+        connection.close()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_aborted_to_break_a_deadlock_starts_again_and_completes(api, supervisor_api, caplog):
+    play_history(api, supervisor_api)
+    expected = StoredEvent.objects.count()
+    ready, failures = threading.Event(), []
+    thread = threading.Thread(target=_writer_of_two_tables, args=(ready, failures))
+    thread.start()
+    ready.wait(10)
+    reported: list[int] = []
+
+    replayed = rebuild(progress=reported.append)
+    thread.join(30)
+
+    # PostgreSQL aborts the side that finds the cycle: the rebuild, waiting since before the writer was
+    # (deadlock_timeout, 1 s by default, against the writer's 0.5 s pause). It started again and completed.
+    assert caplog.text.count("aborted to break a deadlock (attempt 1)") == 1 and failures == []
+    assert replayed == expected == sum(reported)
+    assert not Customer.objects.filter(name="during").exists()
 
 
 def test_rebuild_after_the_read_models_were_damaged_restores_them(api, supervisor_api):
