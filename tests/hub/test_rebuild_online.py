@@ -248,7 +248,7 @@ def test_what_cannot_be_rebuilt_online_is_refused_with_the_reason():
         online.rebuild_online(["nosuch"])
     with pytest.raises(CommandError, match="mirror declare no tables"):
         call_command("rebuild_projections", "--online", "mirror", stdout=io.StringIO(), stderr=io.StringIO())
-    with pytest.raises(CommandError, match="--page-size must be a positive"):
+    with pytest.raises(CommandError, match="--page-size must be a number of events from 1"):
         call_command("rebuild_projections", "--online", "--page-size", "0", stdout=io.StringIO())
     assert not shadow.exists(shadow.SHADOW)
 
@@ -326,6 +326,9 @@ def test_the_command_refuses_an_unknown_subscription_on_either_database_and_rebu
         (["--online", "--share", "1.5"], "--share must be more than 0 and at most 1"),
         (["--online", "--share", "nan"], "--share must be more than 0 and at most 1"),
         (["--share", "0.5"], "--share applies to an online rebuild"),
+        (["--page-size", "100"], "--page-size applies to an online rebuild"),
+        (["--online", "--page-size", "0"], "--page-size must be a number of events from 1 to 1,000,000"),
+        (["--online", "--page-size", "100000000000000000000"], "--page-size must be a number of events"),
     ],
 )
 def test_the_command_refuses_a_share_it_cannot_keep_and_rebuilds_nothing(argv, refusal):

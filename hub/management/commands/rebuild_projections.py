@@ -9,6 +9,9 @@ from hub.errors import ApplicationError
 from hub.models import StoredEvent
 from hub.rebuild import online, rebuild
 
+# A page is read whole into memory: far more than this and a rebuild would hold the log in memory.
+MAX_PAGE = 1_000_000
+
 
 class Command(BaseCommand):
     help = (
@@ -51,8 +54,10 @@ class Command(BaseCommand):
         share: float = 1.0,
         **options,
     ) -> None:
-        if page_size is not None and page_size < 1:
-            raise CommandError("--page-size must be a positive number of events")
+        if page_size is not None and not 1 <= page_size <= MAX_PAGE:
+            raise CommandError(f"--page-size must be a number of events from 1 to {MAX_PAGE:,}")
+        if page_size is not None and online_names is None:
+            raise CommandError("--page-size applies to an online rebuild (--online)")
         if not 0 < share <= 1:  # also refuses nan
             raise CommandError("--share must be more than 0 and at most 1 (1: no rests)")
         if share != 1 and online_names is None:
