@@ -1,9 +1,11 @@
 """Django settings for Threadline: every value comes from the environment through one django-environ `env`."""
 
+import math
 import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("THREADLINE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -13,6 +15,24 @@ env = environ.Env()
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 # A local .env is optional; production sets real environment variables.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _number(kind: type, name: str, default: float, *, least: float, above: bool = False):
+    """A number from the environment, or the default; anything else stops the process naming the variable
+    (`least`: the smallest allowed; `above`: it must be more than that)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < least or (above and value == least):
+        bound = f"more than {least:g}" if above else f"at least {least:g}"
+        what = "a whole number" if kind is int else "a number"
+        raise ImproperlyConfigured(f"{name} must be {what} {bound}, not {raw!r}")
+    return value
+
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # The development key only ever signs sessions of the local admin; production must set its own.
@@ -99,12 +119,12 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         # Django's psycopg pool: needed under ASGI, where each request thread would otherwise hold its own
         # connection (see shared EVENTSTORE-NOTES). Persistent connections and the pool exclude each other.
         _db.setdefault("OPTIONS", {})["pool"] = {
-            "min_size": env.int("DATABASE_POOL_MIN", default=2),
-            "max_size": env.int("DATABASE_POOL_MAX", default=10),
+            "min_size": _number(int, "DATABASE_POOL_MIN", default=2, least=0),
+            "max_size": _number(int, "DATABASE_POOL_MAX", default=10, least=1),
         }
         _db["CONN_MAX_AGE"] = 0
     else:
-        _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+        _db["CONN_MAX_AGE"] = _number(int, "DATABASE_CONN_MAX_AGE", default=0, least=0)
     _db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -141,8 +161,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Ingest limits ----------------------------------------------------------------------------------
-THREADLINE_MAX_BODY_BYTES = env.int("THREADLINE_MAX_BODY_BYTES", default=1024 * 1024)
-THREADLINE_MAX_BATCH = env.int("THREADLINE_MAX_BATCH", default=1000)
+THREADLINE_MAX_BODY_BYTES = _number(int, "THREADLINE_MAX_BODY_BYTES", default=1024 * 1024, least=1)
+THREADLINE_MAX_BATCH = _number(int, "THREADLINE_MAX_BATCH", default=1000, least=1)
 # Django refuses bodies above this before our view can answer 413; keep it above our own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = THREADLINE_MAX_BODY_BYTES + 64 * 1024
 # Region used to read phone numbers written without a country code.
@@ -157,39 +177,55 @@ THREADLINE_SECRETS_KEY = env.list("THREADLINE_SECRETS_KEY", default=[])
 THREADLINE_PUBLIC_URL = env.str("THREADLINE_PUBLIC_URL", default="")
 # The largest raw message the inbound e-mail hook takes (the API's other bodies stay within 1 MiB): 25 MB,
 # what the common mail services accept. It is parsed as it streams in, never held whole beside its parse.
-THREADLINE_EMAIL_MAX_BYTES = env.int("THREADLINE_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
+THREADLINE_EMAIL_MAX_BYTES = _number(int, "THREADLINE_EMAIL_MAX_BYTES", default=25 * 1024 * 1024, least=1)
 
 # A new event continues a customer's open thread active within this many hours (unless its topic differs).
-THREADLINE_CONTINUATION_WINDOW_HOURS = env.float("THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0)
+THREADLINE_CONTINUATION_WINDOW_HOURS = _number(
+    float, "THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0, least=0
+)
 
 # --- Live subscriptions (websockets) ---
 # How often a process re-reads the log without a wake-up: the only wake-up on SQLite; a safety net on
 # PostgreSQL, where LISTEN/NOTIFY wakes the tailer at once.
-THREADLINE_TAIL_POLL_SECONDS = env.float(
-    "THREADLINE_TAIL_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.05
+THREADLINE_TAIL_POLL_SECONDS = _number(
+    float,
+    "THREADLINE_TAIL_POLL_SECONDS",
+    default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.05,
+    least=0,
+    above=True,
 )
 # Events a socket may have waiting; past that the server closes it with 4408 (resume from your position).
-THREADLINE_WS_BUFFER = env.int("THREADLINE_WS_BUFFER", default=1000)
+THREADLINE_WS_BUFFER = _number(int, "THREADLINE_WS_BUFFER", default=1000, least=1)
 # How often each process asks which of its sockets' tokens were revoked (they are closed with 4401).
-THREADLINE_TOKEN_CHECK_SECONDS = env.float("THREADLINE_TOKEN_CHECK_SECONDS", default=1.0)
+THREADLINE_TOKEN_CHECK_SECONDS = _number(
+    float, "THREADLINE_TOKEN_CHECK_SECONDS", default=1.0, least=0, above=True
+)
 # After an agent's last socket closes, how long before they are marked offline.
-THREADLINE_PRESENCE_GRACE_SECONDS = env.float("THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0)
+THREADLINE_PRESENCE_GRACE_SECONDS = _number(float, "THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0, least=0)
 
 # --- Subscriptions (runner processes) -------------------------------------------------------------------
 # A runner renews its lease on each subscription it applies; when a runner dies, another takes its
 # subscriptions over once this many seconds have passed without a renewal.
-THREADLINE_SUBSCRIPTION_LEASE_SECONDS = env.float("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", default=5.0)
+THREADLINE_SUBSCRIPTION_LEASE_SECONDS = _number(
+    float, "THREADLINE_SUBSCRIPTION_LEASE_SECONDS", default=5.0, least=0, above=True
+)
 # How often a runner looks at the log without a wake-up (the append's NOTIFY wakes it on PostgreSQL).
-THREADLINE_SUBSCRIPTION_POLL_SECONDS = env.float(
-    "THREADLINE_SUBSCRIPTION_POLL_SECONDS", default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2
+THREADLINE_SUBSCRIPTION_POLL_SECONDS = _number(
+    float,
+    "THREADLINE_SUBSCRIPTION_POLL_SECONDS",
+    default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2,
+    least=0,
+    above=True,
 )
 
 # A runner woken by an append starts its next pass no sooner than this after its previous one: under steady
 # traffic a pass applies this interval's events together (the lag grows by this at most).
-THREADLINE_SUBSCRIPTION_GATHER_SECONDS = env.float("THREADLINE_SUBSCRIPTION_GATHER_SECONDS", default=0.02)
+THREADLINE_SUBSCRIPTION_GATHER_SECONDS = _number(
+    float, "THREADLINE_SUBSCRIPTION_GATHER_SECONDS", default=0.02, least=0
+)
 
 # A read with `min_position` waits at most this long for its read models to reach it, then answers 503.
-THREADLINE_READ_WAIT_SECONDS = env.float("THREADLINE_READ_WAIT_SECONDS", default=2.0)
+THREADLINE_READ_WAIT_SECONDS = _number(float, "THREADLINE_READ_WAIT_SECONDS", default=2.0, least=0)
 # Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like
 # Celery's task_always_eager). For test runs; production leaves it off and runs `run_subscriptions`.
 THREADLINE_SUBSCRIPTIONS_EAGER = env.bool("THREADLINE_SUBSCRIPTIONS_EAGER", default=False)
@@ -209,15 +245,21 @@ THREADLINE_NBA_RULES = env.str(
     "THREADLINE_NBA_RULES", default=str(BASE_DIR / "interactions" / "nba" / "rules.json")
 )
 # An offer not accepted within this many seconds goes to the next agent.
-THREADLINE_CALLBACK_OFFER_SECONDS = env.float("THREADLINE_CALLBACK_OFFER_SECONDS", default=30.0)
+THREADLINE_CALLBACK_OFFER_SECONDS = _number(
+    float, "THREADLINE_CALLBACK_OFFER_SECONDS", default=30.0, least=0, above=True
+)
 # Waits before each retry after no answer, busy or failed: three retries after 5, 15 and 30 minutes.
 THREADLINE_CALLBACK_RETRY_SECONDS = env.list(
     "THREADLINE_CALLBACK_RETRY_SECONDS", cast=float, default=[300.0, 900.0, 1800.0]
 )
 # A callback without window_end must be placed within this many hours of its start, or it expires.
-THREADLINE_CALLBACK_WINDOW_HOURS = env.float("THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0)
+THREADLINE_CALLBACK_WINDOW_HOURS = _number(
+    float, "THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0, least=0, above=True
+)
 # How often Celery beat asks the workers to look for due callbacks, expired offers and ended windows.
-THREADLINE_CALLBACK_TICK_SECONDS = env.float("THREADLINE_CALLBACK_TICK_SECONDS", default=1.0)
+THREADLINE_CALLBACK_TICK_SECONDS = _number(
+    float, "THREADLINE_CALLBACK_TICK_SECONDS", default=1.0, least=0, above=True
+)
 # Celery's routine lines about each tick (beat sending it, a worker receiving it, it succeeding) are left out
 # of the log unless this is set (config.logfilters.QuietTicks).
 THREADLINE_LOG_TICKS = env.bool("THREADLINE_LOG_TICKS", default=False)

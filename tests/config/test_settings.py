@@ -1,0 +1,51 @@
+"""Settings read from the environment: a number that makes no sense stops the process, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from config.settings import BASE_DIR
+
+
+def check(**environment: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **environment}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "variable, value, says",
+    [
+        ("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", "abc", "must be a number more than 0, not 'abc'"),
+        ("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", "0", "must be a number more than 0, not '0'"),
+        ("THREADLINE_READ_WAIT_SECONDS", "-1", "must be a number at least 0, not '-1'"),
+        ("THREADLINE_CALLBACK_TICK_SECONDS", "nan", "must be a number more than 0, not 'nan'"),
+        ("THREADLINE_MAX_BATCH", "1.5", "must be a whole number at least 1, not '1.5'"),
+        ("THREADLINE_WS_BUFFER", "0", "must be a whole number at least 1, not '0'"),
+    ],
+)
+def test_a_number_out_of_range_or_unreadable_stops_the_process_naming_the_variable(variable, value, says):
+    done = check(**{variable: value})
+
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {variable} {says}" in done.stderr
+
+
+def test_numbers_in_range_are_taken():
+    done = check(
+        THREADLINE_SUBSCRIPTION_LEASE_SECONDS="2.5",
+        THREADLINE_MAX_BATCH="10",
+        THREADLINE_READ_WAIT_SECONDS="0",
+    )
+
+    assert done.returncode == 0, done.stderr
