@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -22,6 +24,7 @@ from interactions.threads.services import InvalidTransition
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://threadline.dev/problems/"
 logger = logging.getLogger(__name__)
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 # How each error is rendered over HTTP: status, the code that ends its problem type, and its title. The
@@ -136,6 +139,21 @@ def not_found(request, exception=None) -> JsonResponse:
 
 
 def server_error(request) -> JsonResponse:
+    """Django's handler500, called while the error is being handled (so `sys.exc_info()` names it)."""
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        # Unreachable, restarting, or it gave up on this request (a lock or statement timeout): worth a
+        # retry. A write may have committed just before the connection broke; an event posted again with
+        # its id is recognised as a duplicate.
+        response = _json_problem(
+            problem(
+                503,
+                "database-unavailable",
+                "the database could not serve this request; try again (an event posted again with the same"
+                " source and id is recorded once)",
+            )
+        )
+        response["Retry-After"] = "5"
+        return response
     return _json_problem(problem(500, "internal-error", "the server failed; the request was not applied"))
 
 

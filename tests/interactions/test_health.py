@@ -1,4 +1,7 @@
-"""/readyz: ready or not for anyone; the database, projections and subscriptions for supervisors."""
+"""/readyz: ready or not for anyone; the database, projections and subscriptions for supervisors. And any
+request while the database is unreachable: a 503 saying to retry."""
+
+import contextlib
 
 import pytest
 from django.db import OperationalError, connection
@@ -93,3 +96,48 @@ def test_readyz_with_a_revoked_token_is_401(failed_projection):
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert "secret_index" not in response.content.decode()
+
+
+@contextlib.contextmanager
+def database_unreachable_now():
+    """The database the hub uses becomes unreachable (a closed port; a file in a folder that does not
+    exist), for real: the next query's connection fails in the driver."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "postgresql":
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+    else:
+        connection.settings_dict["NAME"] = "/nonexistent-threadline/unreachable.sqlite3"
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "method, path, body, content_type",
+    [
+        ("GET", "/api/v1/context?identifier=tel:%2B15550001111", None, None),
+        ("POST", "/api/v1/events", '{"specversion": "1.0"}', "application/cloudevents+json"),
+        # Not the API: Django's sign-in form, which looks the user up.
+        ("POST", "/accounts/login/", "username=ann&password=secret", "application/x-www-form-urlencoded"),
+    ],
+    ids=["context", "events", "sign-in"],
+)
+def test_a_request_while_the_database_is_unreachable_is_a_503_problem_saying_to_retry(
+    integration_token, method, path, body, content_type
+):
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration_token.raw}")
+    token_secret = integration_token.raw
+    with database_unreachable_now():
+        response = client.generic(method, path, body or "", content_type=content_type)
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json" and response["Retry-After"] == "5"
+    problem = response.json()
+    assert problem["type"].endswith("/database-unavailable") and "try again" in problem["detail"]
+    assert token_secret not in response.content.decode()
