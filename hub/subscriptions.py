@@ -166,7 +166,8 @@ def process_held(names: list[str], owner: str, *, limit: int = BATCH) -> Pass:
 
     A runner's pass: the subscriptions' rows in one query, the head once, one page of the log from the
     lowest of their positions (of the types any of them handles), and each subscription applies its own
-    events of the page in its own transaction with its conditional advance, as `process` does one by one.
+    events of the page with its conditional advance in a savepoint of its own, in one transaction for the
+    pass (see below), as `process` does one by one.
     Under steady traffic the subscriptions stand at the same position, so one read serves them all (it was
     one read, one head and one row per subscription, twice per wake-up). `more` is True only when the page
     was full: otherwise every event up to the head was in it, and the runner may sleep until the next NOTIFY.
