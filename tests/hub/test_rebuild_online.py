@@ -327,6 +327,7 @@ def test_the_command_refuses_an_unknown_subscription_on_either_database_and_rebu
         (["--online", "--share", "nan"], "--share must be more than 0 and at most 1"),
         (["--share", "0.5"], "--share applies to an online rebuild"),
         (["--page-size", "100"], "--page-size applies to an online rebuild"),
+        (["--online", "placement"], "placement is an inline projection (written by every append): rebuilt"),
         (["--online", "--page-size", "0"], "--page-size must be a number of events from 1 to 1,000,000"),
         (["--online", "--page-size", "100000000000000000000"], "--page-size must be a number of events"),
     ],

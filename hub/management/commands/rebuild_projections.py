@@ -64,6 +64,13 @@ class Command(BaseCommand):
             raise CommandError("--share applies to an online rebuild (--online): appends wait for offline")
         quiet = options["verbosity"] == 0
         unknown = sorted(set(online_names or ()) - set(subscriptions.registered()))
+        inline = [name for name in unknown if name in projections.inline_names()]
+        if inline:
+            what = "is an inline projection" if len(inline) == 1 else "are inline projections"
+            raise CommandError(
+                f"{', '.join(inline)} {what} (written by every append): rebuilt offline only, by"
+                " rebuild_projections without --online"
+            )
         if unknown:
             raise CommandError(f"no subscription named {', '.join(unknown)}")
         if online_names is not None and not online.supported():
