@@ -56,7 +56,7 @@ class LeaseLost(ApplicationError):
 
 
 class NotParked(ApplicationError):
-    """Only a parked subscription's failed event can be skipped."""
+    """Only a parked subscription can be resumed, and only its failed event skipped (with a reason)."""
 
 
 _handlers: dict[str, Handler] = {}
@@ -350,13 +350,20 @@ def _park(name: str, owner: str, at: int, position: int, exc: Exception) -> None
 
 def resume(name: str) -> Subscription:
     """Retry a parked subscription now (after its cause was fixed)."""
-    if not Subscription.objects.filter(name=name).update(retry_at=None, attempts=0):
-        raise NotFound(f"no subscription {name}")
+    with transaction.atomic():
+        row = Subscription.objects.select_for_update().filter(name=name).first()
+        if row is None:
+            raise NotFound(f"no subscription {name}")
+        if row.state != SubscriptionState.PARKED:
+            raise NotParked(f"subscription {name} is {row.state}: only a parked subscription can be resumed")
+        Subscription.objects.filter(name=name).update(retry_at=None, attempts=0)
     return Subscription.objects.get(name=name)
 
 
 def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
     """Skip the event a parked subscription failed on, recording who decided it and why."""
+    if not reason.strip():
+        raise NotParked("say why the event is skipped (--reason): the reason is kept with the record")
     with transaction.atomic():
         row = Subscription.objects.select_for_update().filter(name=name).first()
         if row is None:

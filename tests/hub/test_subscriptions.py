@@ -295,9 +295,16 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
 
     with pytest.raises(CommandError, match="only the event it is parked on"):
         call_command("subscriptions", "skip", "tally", str(poison + 1), "--reason", "x", stdout=io.StringIO())
+    with pytest.raises(CommandError, match=r"say why the event is skipped \(--reason\)"):
+        call_command("subscriptions", "skip", "tally", str(poison), "--reason", "  ", stdout=io.StringIO())
+    assert not SkippedEvent.objects.exists()
     call_command("subscriptions", "skip", "tally", str(poison), "--reason", "bad row", stdout=io.StringIO())
     with pytest.raises(CommandError, match="no subscription nosuch"):
         call_command("subscriptions", "resume", "nosuch", stdout=io.StringIO())
+    with pytest.raises(
+        CommandError, match="subscription mirror is running: only a parked subscription can be"
+    ):
+        call_command("subscriptions", "resume", "mirror", stdout=io.StringIO())
     out = io.StringIO()
     call_command("subscriptions", stdout=out)
     assert "tally" in out.getvalue() and "running" in out.getvalue()
