@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 
 from hub.errors import ApplicationError, NotFound, UnstorableEvents
@@ -107,7 +108,12 @@ def deliver(connection: Connection, translation: Translation) -> list[IngestedEv
         except (InvalidEvents, UnstorableEvents) as exc:
             raise MalformedDelivery("the delivery holds what the hub cannot accept", exc.errors) from exc
     if translation.ignored:
-        deliveries_ignored(connection, translation.ignored)
+        try:
+            deliveries_ignored(connection, translation.ignored)
+        except DatabaseError:
+            # The events are in the log already: a 500 now would say they were not, and the provider would
+            # deliver again for ever. The count is the one thing lost, and the log says so.
+            logger.exception("connection %s: a delivery's ignored parts were not counted", connection.name)
     return results
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets as random
 from collections import Counter
 
@@ -19,7 +20,7 @@ from interactions.connections import sealing
 from interactions.connections.models import Connection, IgnoredDelivery
 from interactions.connections.providers import PROVIDERS
 from interactions.privacy.names import CARD_IN_NAME
-from interactions.privacy.redaction import holds_card
+from interactions.privacy.redaction import holds_card, redact_text
 
 KIND_MAX = 128
 
@@ -99,9 +100,22 @@ def connection_revoke(connection: Connection) -> bool:
     )
 
 
+# What a kind may hold as kept: a kind names a part of a delivery, partly in the provider's (so a sender's)
+# words (`whatsapp.field.<field>`); any other character becomes "-".
+_KIND_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/+@*-]")
+
+
+def ignored_kind(kind: str) -> str:
+    """A kind as it is kept and shown in the admin: card numbers masked, NUL, lone surrogates, spaces and
+    control characters replaced by "-" (masked again after, as they may have separated a number's groups),
+    at most KIND_MAX characters."""
+    kept = redact_text(_KIND_UNSAFE.sub("-", redact_text(kind)))[:KIND_MAX]
+    return "-" if holds_card(kept) else kept
+
+
 def deliveries_ignored(connection: Connection, kinds: list[str]) -> None:
     """Count well-formed deliveries (or parts of one) of kinds the hub does not use."""
-    for kind, count in Counter(k[:KIND_MAX] for k in kinds).items():
+    for kind, count in Counter(ignored_kind(k) for k in kinds).items():
         updated = IgnoredDelivery.objects.filter(connection=connection, kind=kind).update(
             count=F("count") + count, last_at=timezone.now()
         )

@@ -376,6 +376,13 @@ TWILIO_CASES = [
     ),
     TwilioCase("Timestamp in 9999", "voice", _call(Timestamp="Fri, 31 Dec 9999 23:59:59 +0000"), 400, "time"),
     TwilioCase(
+        "Timestamp past 9999 once in UTC",
+        "voice",
+        _call(Timestamp="Fri, 31 Dec 9999 23:30:00 -0100"),
+        400,
+        "Timestamp",
+    ),
+    TwilioCase(
         "RecordingDuration 1e400",
         "recording",
         lambda: _twilio().recording("CA" + "1" * 32, "RE" + "1" * 32, RecordingDuration="1e400"),
@@ -443,6 +450,12 @@ HOOK_CASES = [
     meta("a body nested 10,000 deep", {"object": "page", "entry": deep()}, None),
     meta("1e400 as a timestamp", _wa({"timestamp": raw("1e400")}), None),
     meta("a timestamp in 2200", _wa({"timestamp": "7258118400"}), f"{_AT}.timestamp"),
+    meta("a superscript two as a timestamp", _wa({"timestamp": "\u00b2"}), f"{_AT}.timestamp"),
+    meta("Arabic-Indic digits as a timestamp", _wa({"timestamp": "\u0661\u0667\u0669"}), f"{_AT}.timestamp"),
+    meta("a timestamp of 4,301 digits", _wa({"timestamp": "9" * 4301}), f"{_AT}.timestamp"),
+    meta("a Messenger timestamp of 400 digits", {"object": "page", "entry": [{"id": "1", "messaging": [
+        {"sender": {"id": "1234"}, "timestamp": raw("9" * 400), "message": {"mid": "m_1", "text": "x"}},
+    ]}]}, "$.entry[0].messaging[0].timestamp"),
     meta("a wamid of 999 bytes", _wa({"id": "é" * 499 + "x"}), f"{_AT}.id"),
     meta("a WhatsApp id that is not digits", _wa({"from": "+1555123"}), f"{_AT}.from"),
     meta("a WhatsApp id that is no possible number", _wa({"from": "1"}), f"{_AT}.from"),
@@ -466,6 +479,14 @@ HOOK_CASES = [
          content_type="multipart/form-data; boundary=b"),
     mail("a form without a boundary", b"--b--\r\n", content_type="multipart/form-data"),
     mail("a JSON body", b'{"email": "From: a@b.c"}', 415, "application/json"),
+    mail("header comments nested 800 deep",
+         b"From: jane@example.com " + b"(" * 800 + b")" * 800 + b"\r\nMessage-ID: <c@x>\r\n\r\nhi\r\n"),
+    mail("multiparts nested 1,000 deep", b"From: j@example.com\r\nMessage-ID: <m@x>\r\nMIME-Version: 1.0\r\n"
+         + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+                    for i in range(1000))
+         + b"hi\r\n"),
+    mail("message/rfc822 nested 1,500 deep", b"From: j@example.com\r\nMessage-ID: <r@x>\r\n"
+         + b"Content-Type: message/rfc822\r\n\r\n" * 1500 + b"hi\r\n"),
 ]  # fmt: skip
 
 

@@ -19,7 +19,16 @@ from interactions.adapters.email.text import html_to_text, strip_reply
 
 # What a header may throw at us: the parser itself never raises on bad input (it records defects), but
 # reading a mangled header or decoding a part with an unknown charset can.
-_HEADER_ERRORS = (email_errors.HeaderParseError, ValueError, IndexError, TypeError, AttributeError)
+# RecursionError: the standard library's header parser recurses into nested comments, "((((...))))".
+_HEADER_ERRORS = (
+    email_errors.HeaderParseError,
+    ValueError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    RecursionError,
+)
+TOO_DEEP = "the message nests parts or header comments too deeply to read"
 
 
 class MalformedEmail(ValueError):
@@ -148,13 +157,19 @@ class RawMessageReader:
         if self.size > self.limit:
             raise EmailTooLarge(f"the message is over the limit of {self.limit} bytes")
         self._hash.update(chunk)
-        self._parser.feed(chunk)
+        try:
+            self._parser.feed(chunk)
+        except RecursionError as exc:  # the parser recurses into nested multiparts and message/rfc822
+            raise MalformedEmail(TOO_DEEP) from exc
 
     def close(self) -> ParsedEmail:
         if not self.size:
             raise MalformedEmail("the message is empty")
-        message = self._parser.close()
-        return parse_message(message, raw_sha256=self._hash.hexdigest(), size=self.size)
+        try:
+            message = self._parser.close()
+            return parse_message(message, raw_sha256=self._hash.hexdigest(), size=self.size)
+        except RecursionError as exc:
+            raise MalformedEmail(TOO_DEEP) from exc
 
 
 def parse_bytes(raw: bytes, *, limit: int | None = None) -> ParsedEmail:

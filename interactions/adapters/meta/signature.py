@@ -14,7 +14,9 @@ def signature_valid(body: bytes, header: str | None, app_secret: str) -> bool:
     if not header or not app_secret or not header.startswith(PREFIX):
         return False
     expected = hmac.new(app_secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len(PREFIX) :].strip().lower())
+    # As bytes: compare_digest refuses text that is not ASCII (a header "sha256=\xe9" raised TypeError).
+    given = header[len(PREFIX) :].strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected.encode("ascii"), given)
 
 
 def challenge(params: dict[str, str], verify_token: str) -> str | None:
@@ -22,6 +24,6 @@ def challenge(params: dict[str, str], verify_token: str) -> str | None:
     if params.get("hub.mode") != "subscribe" or not verify_token:
         return None
     given = params.get("hub.verify_token") or ""
-    if not hmac.compare_digest(given.encode("utf-8"), verify_token.encode("utf-8")):
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), verify_token.encode("utf-8", "replace")):
         return None
     return params.get("hub.challenge")

@@ -69,14 +69,17 @@ def _str(value: Any, where: str, *, required: bool = True, limit: int = SHORT_MA
 
 
 def _time(value: Any, where: str, *, millis: bool = False) -> str:
-    if isinstance(value, str) and value.isdigit():
+    # ASCII digits only, and few of them: `isdigit` is true of superscripts and of Arabic-Indic digits,
+    # and int() refuses a string of over 4,300 digits. A timestamp in range has at most 13.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise UnreadablePayload(where, "expected a Unix timestamp")
-    seconds = value / 1000 if millis else value
-    if not _MIN_TS <= seconds <= _MAX_TS:
+    # Compared as integers: a JSON integer of 400 digits overflows a float division.
+    low, high = (_MIN_TS * 1000, _MAX_TS * 1000 + 999) if millis else (_MIN_TS, _MAX_TS)
+    if not low <= value <= high:
         raise UnreadablePayload(where, "the timestamp is out of range")
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
+    return datetime.fromtimestamp(value / 1000 if millis else value, UTC).isoformat()
 
 
 def _identifier(uri: str, where: str) -> str:

@@ -211,7 +211,11 @@ def _timestamp(params: _Params) -> str | None:
     if moment is None or moment.tzinfo is None:
         params.errors.append({"field": "Timestamp", "message": "Timestamp is not an RFC 2822 date"})
         return None
-    return moment.astimezone(UTC).isoformat()
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:  # 9999-12-31 23:30 -0100 is past the last datetime once in UTC
+        params.errors.append({"field": "Timestamp", "message": "Timestamp is out of range"})
+        return None
 
 
 def _call(params: _Params) -> tuple[str | None, str | None, dict[str, Any], str | None]:

@@ -142,9 +142,35 @@ def test_kinds_the_hub_does_not_use_are_acknowledged_and_counted(app):
     }
 
 
+def test_an_ignored_kind_is_kept_without_card_numbers_or_what_the_database_refuses(app):
+    """Kinds name parts of a delivery in the sender's words (a change's `field`, an `object`): a card number
+    there is masked, and NUL or a lone surrogate, which PostgreSQL refuses, is replaced; the delivery's
+    message, written before the parts are counted, is answered 200 (it was a 500 saying nothing was applied,
+    so Meta delivered it again for ever)."""
+    payload = m.whatsapp(m.wa_value(messages=[m.wa_message()]))
+    payload["entry"][0]["changes"] += [
+        {"field": "4111 1111 1111 1111", "value": {}},
+        {"field": "pan=4111111111111111", "value": {}},
+        {"field": "x\u0000", "value": {}},
+        {"field": "y\ud800", "value": {}},
+    ]
+    body = json.dumps(payload).encode()
+
+    response = deliver(payload, body=body)
+
+    assert response.status_code == 200, response.content
+    assert len(response.json()["results"]) == 1 and response.json()["ignored"] == 4
+    assert ignored_counts(app) == {
+        "whatsapp.field.****-****-****-1111": 1,
+        "whatsapp.field.pan-************1111": 1,
+        "whatsapp.field.x-": 1,
+        "whatsapp.field.y-": 1,
+    }
+
+
 @pytest.mark.parametrize(
     "signature",
-    [None, "sha256=" + "0" * 64, "sha1=abc", "garbage", "wrong secret"],
+    [None, "sha256=" + "0" * 64, "sha1=abc", "garbage", "wrong secret", "sha256=\xe9", "sha256=" + "é" * 64],
 )
 def test_a_bad_or_missing_signature_is_403_and_writes_nothing(app, signature):
     payload = m.whatsapp(m.wa_value(messages=[m.wa_message()]))
