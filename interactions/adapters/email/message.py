@@ -339,6 +339,10 @@ def _leaves(message: Message):
 
 
 def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
+    if message.get_content_maintype() == "multipart" and not message.is_multipart():
+        # A multipart without a boundary (the parser notes NoBoundaryInMultipartDefect): its parts cannot be
+        # told apart. Its body is kept as text, MIME lines and all, rather than lost.
+        return strip_reply(_text_of(message)), []
     plain: Message | None = None
     html: Message | None = None
     attachments: list[Message] = []

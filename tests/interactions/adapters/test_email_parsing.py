@@ -29,6 +29,17 @@ def test_plain_message_headers_and_text():
     assert parsed.raw_sha256 == hashlib.sha256(emails.REPLY_WITH_QUOTE).hexdigest()
 
 
+def test_a_multipart_without_a_boundary_keeps_its_body_as_text():
+    raw = (
+        b"From: Jane <jane@example.com>\r\nMessage-ID: <c3@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nreal text\r\n--x--\r\n"
+    )
+
+    parsed = parse_bytes(raw)
+
+    assert "real text" in parsed.text and parsed.attachments == []
+
+
 def test_html_only_message_becomes_text_without_scripts_styles_or_quote():
     parsed = parse_bytes(emails.HTML_ONLY)
     assert parsed.subject == "Café order"
