@@ -32,22 +32,6 @@ FULL_LOG = 1_150_000  # a log at least this long is the issue's size (1.2M); a s
 MAX_CLIENTS, MAX_SECONDS = 16, 8
 PACED_CLIENTS, IDLE_SECONDS = 8, 20
 CONTEXT = ("customers", "threads")
-
-
-# The online rebuild once per share, in this order, on the same log (each round rebuilds it again):
-# BENCH_REBUILD_SHARES=1,0.3,1,0.3 compares `--share` within one run. BENCH_REBUILD_PAGE sets `--page-size`.
-def _shares(raw: str) -> list[float]:
-    try:
-        shares = [float(s) for s in raw.split(",")]
-    except ValueError:
-        shares = []
-    if not shares or not all(0 < s <= 1 for s in shares):
-        raise common.BenchError(f"BENCH_REBUILD_SHARES must list shares in (0, 1], like 1,0.3; not {raw!r}")
-    return shares
-
-
-SHARES = _shares(os.environ.get("BENCH_REBUILD_SHARES", "1"))
-PAGE = os.environ.get("BENCH_REBUILD_PAGE", "")
 # The context projections' tables, each with the columns that order its rows (a checksum per table).
 TABLES = {
     "interactions_customer": "id",
@@ -138,24 +122,39 @@ def run(command: str) -> dict:
         ingest.run(MAX_CLIENTS, for_seconds(2))  # warm every worker
         maximum = ingest.run(MAX_CLIENTS, for_seconds(MAX_SECONDS))
         rate = maximum["events_per_s"] / 2
-        rounds = []
-        for share in SHARES:
-            _wait(lambda: _caught_up(url), "the runner")
-            rounds.append(_online_round(ingest, rate, share, env, url))
-            if procs["runner"].poll() is not None:
-                raise common.BenchError("the runner stopped during the online rebuild")
+        _wait(lambda: _caught_up(url), "the runner after the maximum")
+        idle = ingest.run(PACED_CLIENTS, for_seconds(IDLE_SECONDS), rate=rate)
+        rebuild = subprocess.Popen(
+            [str(common.BIN / "python"), "manage.py", "rebuild_projections", "--online", *CONTEXT,
+             "--verbosity", "0"],
+            cwd=common.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True, preexec_fn=_background,
+        )  # fmt: skip
+        started = time.perf_counter()
+        during = ingest.run(PACED_CLIENTS, lambda: rebuild.poll() is not None, rate=rate)
+        online_seconds = time.perf_counter() - started
+        out, err = rebuild.communicate()
+        if rebuild.returncode != 0:
+            raise common.BenchError(f"the online rebuild failed: {err[-2000:]}")
+        _wait(lambda: _caught_up(url), "the runner after the online rebuild")
+        if procs["runner"].poll() is not None:
+            raise common.BenchError("the runner stopped during the online rebuild")
     online_sums = _checksums(url)
     offline_again = _offline(env, url)
     equal = online_sums == _checksums(url)
+    swap = re.search(r"swapped in (\d+) ms, (\d+) attempt", out)
     result = {
         "posted": EVENTS,
         "offline": offline,
         "offline_after": offline_again,
         "maximum": maximum,
         "rate": rate,
-        **rounds[0],  # the first round's figures at the top level, as before rounds existed
-        "rounds": rounds,
-        "page_size": PAGE or None,
+        "idle": idle,
+        "during": during,
+        "online_seconds": online_seconds,
+        "online_output": out.strip(),
+        "swap_ms": int(swap.group(1)) if swap else None,
+        "swap_attempts": int(swap.group(2)) if swap else None,
         "equal": equal,
         "checksums": online_sums,
     }
@@ -164,64 +163,26 @@ def run(command: str) -> dict:
     return result
 
 
-def _online_round(ingest: Poster, rate: float, share: float, env: dict[str, str], url: str) -> dict:
-    """Paced ingest with nothing else running (the idle p99), then again while the online rebuild runs."""
-    idle = ingest.run(PACED_CLIENTS, for_seconds(IDLE_SECONDS), rate=rate)
-    options = [*(["--share", str(share)] if share != 1 else []), *(["--page-size", PAGE] if PAGE else [])]
-    rebuild = subprocess.Popen(
-        [str(common.BIN / "python"), "manage.py", "rebuild_projections", "--online", *CONTEXT, *options,
-         "--verbosity", "0"],
-        cwd=common.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, preexec_fn=_background,
-    )  # fmt: skip
-    started = time.perf_counter()
-    during = ingest.run(PACED_CLIENTS, lambda: rebuild.poll() is not None, rate=rate)
-    online_seconds = time.perf_counter() - started
-    out, err = rebuild.communicate()
-    if rebuild.returncode != 0:
-        raise common.BenchError(f"the online rebuild failed: {err[-2000:]}")
-    _wait(lambda: _caught_up(url), "the runner after the online rebuild")
-    swap = re.search(r"swapped in (\d+) ms, (\d+) attempt", out)
-    return {
-        "share": share,
-        "idle": idle,
-        "during": during,
-        "online_seconds": online_seconds,
-        "online_output": out.strip(),
-        "swap_ms": int(swap.group(1)) if swap else None,
-        "swap_attempts": int(swap.group(2)) if swap else None,
-    }
-
-
 def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
 def _report(result: dict, command: str, url: str) -> None:
-    offline, rounds = result["offline"], result["rounds"]
+    offline, idle, during = result["offline"], result["idle"], result["during"]
     size = offline["log_size"]
     smoke = size < FULL_LOG
-
-    def ratio(r: dict) -> float:
-        return r["during"]["p99_ms"] / r["idle"]["p99_ms"] if r["idle"]["p99_ms"] else float("nan")
-
-    def at(r: dict) -> str:
-        return f" at --share {r['share']:g}" if len(rounds) > 1 or r["share"] != 1 else ""
-
+    ratio = during["p99_ms"] / idle["p99_ms"] if idle["p99_ms"] else float("nan")
     rows = [
         [
             "offline replay at 1.2M events >= 20,000 events/s",
             f"{offline['events_per_s']:,.0f} events/s ({size:,} events in {offline['seconds']:.1f} s)",
             _yes(not smoke and offline["events_per_s"] >= 20_000) if not smoke else "smoke run",
         ],
-        *(
-            [
-                f"ingest p99 during the online rebuild{at(r)} < 2x idle p99",
-                f"{r['during']['p99_ms']:.1f} ms vs {r['idle']['p99_ms']:.1f} ms ({ratio(r):.2f}x)",
-                _yes(ratio(r) < 2) if not smoke else "smoke run",
-            ]
-            for r in rounds
-        ),
+        [
+            "ingest p99 during the online rebuild < 2x idle p99",
+            f"{during['p99_ms']:.1f} ms vs {idle['p99_ms']:.1f} ms ({ratio:.2f}x)",
+            _yes(ratio < 2) if not smoke else "smoke run",
+        ],
         ["online rebuild equals an offline rebuild", "checksums of 5 tables", _yes(result["equal"])],
     ]
 
@@ -233,17 +194,11 @@ def _report(result: dict, command: str, url: str) -> None:
             f"{figures['p99_ms']:.1f}",
         ]
 
-    ingest = [line(f"maximum ({MAX_CLIENTS} clients, closed loop)", result["maximum"])]
-    for r in rounds:
-        ingest += [
-            line(f"half of it, idle ({PACED_CLIENTS} paced clients, {IDLE_SECONDS} s)", r["idle"]),
-            line(f"half of it, during the rebuild{at(r)} ({r['during']['seconds']:.0f} s)", r["during"]),
-        ]
-    took = "; ".join(
-        f"{r['online_seconds']:.1f} s{at(r)}, its swap {r['swap_ms']} ms ({r['swap_attempts']} attempt(s))"
-        for r in rounds
-    )
-    page = f" `--page-size {result['page_size']}`" if result["page_size"] else ""
+    ingest = [
+        line(f"maximum ({MAX_CLIENTS} clients, closed loop)", result["maximum"]),
+        line(f"half of it, idle ({PACED_CLIENTS} paced clients, {IDLE_SECONDS} s)", idle),
+        line(f"half of it, during the online rebuild ({during['seconds']:.0f} s)", during),
+    ]
     heading = "## Rebuild, offline and online"
     if smoke:
         heading += f" (smoke run, {size:,} events: not the issue's 1.2M; figures not final)"
@@ -254,7 +209,8 @@ def _report(result: dict, command: str, url: str) -> None:
         "\n\nThen gunicorn and one subscription runner; single-event POSTs (latency from send to answer, ms):"
         "\n\n"
         + common.table(ingest, ["ingest", "events/s", "p50 ms", "p99 ms"])
-        + f"\n\n`rebuild_projections --online customers threads`{page} under that load took {took}; the "
+        + f"\n\n`rebuild_projections --online customers threads` took {result['online_seconds']:.1f} s "
+        f"under that load, its swap {result['swap_ms']} ms ({result['swap_attempts']} attempt(s)); the "
         "runner applied the live tables throughout. It ran at the lowest CPU priority in a scheduling group "
         "of its own (a session of its own, nice 19 and autogroup nice 19), as README recommends.\n\n"
         + common.table(rows, ["target", "measured", "met"])
