@@ -33,9 +33,9 @@ transaction: a copy could only catch up with them by holding the append lock, so
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import monotonic, sleep
 
 from django.db import OperationalError, connection, transaction
 
@@ -89,18 +89,13 @@ def rebuild_online(
     lag: int | None = None,
     progress: Progress | None = None,
     on_page: Hook | None = None,
-    share: float = 1.0,
 ) -> Outcome:
     """Rebuild these subscriptions (default: every one that declares its tables) online; see the module.
 
     `page`: events per committed page (default PAGE); `lag`: how close to the head the committed pages go
     before the swap applies the rest (default SWAP_LAG); `on_page` is called inside each committed page's
     transaction with its last position (tests pause or stop the rebuild there). The swap applies at most
-    `lag` events (or a page, if smaller) while it holds the live tables. `share` (0 < share <= 1): the share
-    of the time the replay works; after each committed page it rests for the rest (a page that took 0.2 s
-    at share 0.25 rests 0.6 s), so its process and its database backend leave the CPU to requests."""
-    if not 0 < share <= 1:
-        raise ValueError("share must be more than 0 and at most 1")
+    `lag` events (or a page, if smaller) while it holds the live tables."""
     if not supported():
         raise RebuildRefused("an online rebuild needs PostgreSQL; on SQLite rebuild offline")
     handlers, tables = _chosen(names)
@@ -111,7 +106,7 @@ def rebuild_online(
     try:
         position = _prepare(outcome)
         lag = min(SWAP_LAG, page) if lag is None else lag
-        position = _catch_up(handlers, outcome, position, page, lag, progress, on_page, share)
+        position = _catch_up(handlers, outcome, position, page, lag, progress, on_page)
         with transaction.atomic():
             shadow.analyze(shadow.SHADOW, tables)
         _swap(handlers, outcome, position, page, progress)
@@ -238,15 +233,12 @@ def _catch_up(
     lag: int,
     progress: Progress | None,
     on_page: Hook | None,
-    share: float,
 ) -> int:
-    """Replay page by page, each committed, until at most `lag` events remain to the head; rest after each
-    page so as to work `share` of the time."""
+    """Replay page by page, each committed, until at most `lag` events remain to the head."""
     while True:
         head = log.last_position()
         if head - position <= lag:
             return position
-        started = monotonic()
         with transaction.atomic():
             shadow.write_into(shadow.SHADOW)
             position, read = _apply_page(handlers, position, page)
@@ -257,14 +249,12 @@ def _catch_up(
         outcome.replayed += read
         if progress:
             progress(read, head)
-        if share < 1:
-            sleep((monotonic() - started) * (1 - share) / share)
 
 
 def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: Progress | None) -> None:
     names, tables = outcome.names, outcome.tables
     live = shadow.live_schema(tables)
-    started = monotonic()
+    started = time.monotonic()
     for attempt in range(1, SWAP_ATTEMPTS + 1):
         outcome.swap_attempts = attempt
         try:
@@ -301,14 +291,14 @@ def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: 
                     retry_at=None,
                 )
             outcome.position = max(head, position)
-            outcome.swap_seconds = monotonic() - started
+            outcome.swap_seconds = time.monotonic() - started
             return
         except OperationalError as exc:
             if not shadow.is_lock_timeout(exc):
                 raise
             logger.info("online rebuild: the live tables are busy (attempt %s); trying again", attempt)
         # Let the readers and the runner through, then bring the copies up to the head again.
-        sleep(min(0.05 * attempt, 1.0))
+        time.sleep(min(0.05 * attempt, 1.0))
         position = _catch_up(handlers, outcome, position, page, 0, progress, None)
     raise RebuildRefused(
         f"could not lock {', '.join(tables)} for the swap in {SWAP_ATTEMPTS} attempts; the shadow is kept,"

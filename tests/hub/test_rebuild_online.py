@@ -322,18 +322,13 @@ def test_the_command_refuses_an_unknown_subscription_on_either_database_and_rebu
 @pytest.mark.parametrize(
     "argv, refusal",
     [
-        (["--online", "--share", "0"], "--share must be more than 0 and at most 1"),
-        (["--online", "--share", "-0.5"], "--share must be more than 0 and at most 1"),
-        (["--online", "--share", "1.5"], "--share must be more than 0 and at most 1"),
-        (["--online", "--share", "nan"], "--share must be more than 0 and at most 1"),
-        (["--share", "0.5"], "--share applies to an online rebuild"),
         (["--page-size", "100"], "--page-size applies to an online rebuild"),
         (["--online", "placement"], "placement is an inline projection (written by every append): rebuilt"),
         (["--online", "--page-size", "0"], "--page-size must be a number of events from 1 to 1,000,000"),
         (["--online", "--page-size", "100000000000000000000"], "--page-size must be a number of events"),
     ],
 )
-def test_the_command_refuses_a_share_it_cannot_keep_and_rebuilds_nothing(argv, refusal):
+def test_the_command_refuses_options_it_cannot_keep_and_rebuilds_nothing(argv, refusal):
     journey(2)
     before = state()
     damage()
@@ -342,28 +337,6 @@ def test_the_command_refuses_a_share_it_cannot_keep_and_rebuilds_nothing(argv, r
     with pytest.raises(CommandError, match=re.escape(refusal)):
         call_command("rebuild_projections", *argv, stdout=io.StringIO(), stderr=io.StringIO())
     assert state() == damaged
-
-
-@requires_postgresql
-@pytest.mark.django_db(transaction=True)
-def test_at_a_share_of_a_quarter_the_rebuild_rests_three_times_each_page_s_work(monkeypatch):
-    """The clock is the module's own, advanced half a second at each reading; the database is real."""
-    journey(6)
-    expected = offline_state()
-    damage()
-    readings = iter(range(10_000))
-    monkeypatch.setattr(online, "monotonic", lambda: next(readings) * 0.5)
-    rests: list[float] = []
-    monkeypatch.setattr(online, "sleep", rests.append)
-    pages: list[int] = []
-
-    outcome = online.rebuild_online(page=7, lag=0, share=0.25, on_page=pages.append)
-
-    assert len(pages) >= 3 and rests == [1.5] * len(pages)  # each page read the clock twice: 0.5 s of work
-    assert outcome.position == StoredEvent.objects.order_by("position").last().position
-    assert state() == expected
-    with pytest.raises(ValueError, match="share must be more than 0"):
-        online.rebuild_online(share=0)
 
 
 @requires_postgresql

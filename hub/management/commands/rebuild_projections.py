@@ -36,32 +36,14 @@ class Command(BaseCommand):
             default=None,
             help=f"Events per committed page of an online rebuild (default {online.PAGE:,}).",
         )
-        parser.add_argument(
-            "--share",
-            type=float,
-            default=1.0,
-            help="The share of the time an online rebuild works, more than 0 and at most 1 (default 1): "
-            "after each committed page it rests for the rest, leaving the CPU to requests. Smaller pages "
-            "spread the rests more evenly. Too small a share, and ingest may outrun the rebuild: it then "
-            "never ends.",
-        )
 
     def handle(
-        self,
-        *args,
-        online_names: list[str] | None = None,
-        page_size: int | None = None,
-        share: float = 1.0,
-        **options,
+        self, *args, online_names: list[str] | None = None, page_size: int | None = None, **options
     ) -> None:
         if page_size is not None and not 1 <= page_size <= MAX_PAGE:
             raise CommandError(f"--page-size must be a number of events from 1 to {MAX_PAGE:,}")
         if page_size is not None and online_names is None:
             raise CommandError("--page-size applies to an online rebuild (--online)")
-        if not 0 < share <= 1:  # also refuses nan
-            raise CommandError("--share must be more than 0 and at most 1 (1: no rests)")
-        if share != 1 and online_names is None:
-            raise CommandError("--share applies to an online rebuild (--online): appends wait for offline")
         quiet = options["verbosity"] == 0
         unknown = sorted(set(online_names or ()) - set(subscriptions.registered()))
         inline = [name for name in unknown if name in projections.inline_names()]
@@ -82,7 +64,7 @@ class Command(BaseCommand):
         if online_names is None:
             self._offline(quiet)
         else:
-            self._online(online_names, page_size, share, quiet)
+            self._online(online_names, page_size, quiet)
 
     def _offline(self, quiet: bool) -> None:
         total = StoredEvent.objects.count()
@@ -94,7 +76,7 @@ class Command(BaseCommand):
         names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")
 
-    def _online(self, names: list[str], page_size: int | None, share: float, quiet: bool) -> None:
+    def _online(self, names: list[str], page_size: int | None, quiet: bool) -> None:
         with tqdm(unit="event", desc="replaying online", disable=quiet, file=self.stderr._out) as bar:
 
             def step(read: int, head: int) -> None:
@@ -102,7 +84,7 @@ class Command(BaseCommand):
                 bar.update(read)
 
             try:
-                outcome = online.rebuild_online(names or None, page=page_size, progress=step, share=share)
+                outcome = online.rebuild_online(names or None, page=page_size, progress=step)
             except ApplicationError as exc:
                 raise CommandError(exc.detail) from exc
         for note in outcome.notes:
