@@ -187,12 +187,16 @@ class Backend:
     def last_position(self) -> int:
         return StoredEvent.objects.aggregate(p=Max("position"))["p"] or 0
 
+    def lock_timeout(self, milliseconds: int) -> None:
+        """How long each lock the caller's transaction asks for from now on may wait (0: for ever), until
+        the transaction ends. Nothing here: SQLite waits for its one lock by its busy timeout."""
+
     def lock_tables(self, tables: Sequence[str]) -> None:
         """Lock these tables against writes until the caller's transaction ends (reads go on). Nothing here:
         SQLite's IMMEDIATE transactions already hold its one write lock from BEGIN."""
 
-    def analyze(self) -> None:
-        """Fresh planner statistics for every table, after a bulk rewrite.
+    def analyze(self, tables: Sequence[str]) -> None:
+        """Fresh planner statistics for these tables, after a bulk rewrite.
 
         Nothing here: SQLite plans from its defaults, since ANALYZE has never run on the embedded database,
         and a first run would change its plans."""
@@ -235,6 +239,11 @@ class Backend:
 
 def stored_to_recorded(row: StoredEvent) -> RecordedEvent:
     return recorded([getattr(row, name) for name in LOG_FIELDS])
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """Whether a database error is a lock that waited past `lock_timeout` (55P03)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"
 
 
 def is_deadlock(exc: BaseException) -> bool:

@@ -105,6 +105,10 @@ class PostgresqlBackend(Backend):
         with connection.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
+    def lock_timeout(self, milliseconds: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = {int(milliseconds)}")
+
     def lock_tables(self, tables: Sequence[str]) -> None:
         # EXCLUSIVE: plain reads go on; writes and SELECT .. FOR UPDATE wait. The lock waits for the
         # transactions writing them now, so take it before any other lock a writer may be waiting for.
@@ -112,10 +116,11 @@ class PostgresqlBackend(Backend):
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {', '.join(quote(t) for t in tables)} IN EXCLUSIVE MODE")
 
-    def analyze(self) -> None:
+    def analyze(self, tables: Sequence[str]) -> None:
         # Samples each table (30,000 rows at the default statistics target); blocks neither reads nor writes.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+        if tables:
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {', '.join(quote(t) for t in tables)}")
 
     def lock_keys(self, namespace: int, keys: Sequence[str]) -> None:
         # Two-part advisory keys: a different key space from the append lock's.

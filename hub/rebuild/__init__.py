@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError, transaction
 
 from hub import log, projections, subscriptions
 from hub.backends import backend
-from hub.backends.base import is_deadlock
+from hub.backends.base import is_deadlock, is_lock_timeout
 from hub.errors import ApplicationError
 from hub.events import RecordedEvent
 
@@ -22,6 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 ATTEMPTS = 3  # a rebuild PostgreSQL aborts to break a deadlock starts again, this many times in all
+# Each lock the rebuild takes before replaying waits at most this long, less than PostgreSQL's
+# deadlock_timeout (1 s by default): a rebuild caught in a cycle with a writer lets go first, so PostgreSQL
+# never has to abort the writer (an append answered 503, a runner's batch) to break it.
+LOCK_WAIT_MS = 500
+LOCK_TRIES = 120  # then it gives up, saying the tables stayed busy
 
 
 def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
@@ -35,10 +41,11 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     before it asks for the append lock, and a runner writes its tables before it moves its checkpoint, so a
     rebuild that took the append lock or the subscriptions' rows first and then emptied the tables waited
     for writers that waited for it (PostgreSQL aborted the rebuild). Taking the tables first lets the
-    writers under way finish, and makes the next ones wait for the rebuild. Locks taken one table after
-    another can still meet a writer of two of them; PostgreSQL then aborts one side, before anything is
-    replayed, and a rebuild it aborted starts again (ATTEMPTS). `progress(n)`: n more events replayed, or
-    fewer when an attempt starts again (negative).
+    writers under way finish, and makes the next ones wait for the rebuild. Writers take those tables in
+    other orders (an append: placement's, then callbacks'; a runner's pass: each subscription's in turn), so
+    each of these locks waits at most LOCK_WAIT_MS; a rebuild that waited longer lets go of them all, pauses
+    and tries again (LOCK_TRIES). Should PostgreSQL still abort it to break a deadlock, it starts again
+    (ATTEMPTS). `progress(n)`: n more events replayed, or fewer when an attempt starts again (negative).
     """
     counted = [0]  # events this attempt has reported
 
@@ -47,34 +54,51 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
         if progress:
             progress(n)
 
-    for attempt in range(1, ATTEMPTS + 1):
+    deadlocks = busy = 0
+    while True:
         counted[0] = 0
         try:
-            replayed = _rebuild_once(counting)
+            replayed, tables = _rebuild_once(counting)
         except OperationalError as exc:
-            if not is_deadlock(exc) or attempt == ATTEMPTS:
+            if is_lock_timeout(exc) and busy < LOCK_TRIES - 1:
+                busy += 1
+                logger.info("rebuild: the read models' tables are busy (try %s); trying again", busy)
+                time.sleep(min(0.05 * busy, 1.0))
+            elif is_lock_timeout(exc):
+                raise RebuildFailed(
+                    f"the read models' tables stayed busy with writers through {LOCK_TRIES} tries; nothing"
+                    " was changed: try again"
+                ) from exc
+            elif is_deadlock(exc) and deadlocks < ATTEMPTS - 1:
+                deadlocks += 1
+                logger.warning("rebuild: aborted to break a deadlock (attempt %s); starting again", deadlocks)
+            else:
                 raise
-            logger.warning("rebuild: aborted to break a deadlock (attempt %s); starting again", attempt)
             if progress and counted[0]:
                 progress(-counted[0])
             continue
         # Every read model was emptied and written again: statements planned from the old statistics (a
         # table of ten rows, say) would scan until autovacuum analyses them, and autovacuum may be off.
-        backend().analyze()
+        try:
+            backend().analyze(tables)
+        except DatabaseError:  # the rebuild has committed; fresh statistics are a help, not a must
+            logger.exception("rebuild: committed, but ANALYZE of its tables failed")
         return replayed
-    raise AssertionError("unreachable")
 
 
-def _rebuild_once(progress: Callable[[int], None]) -> int:
+def _rebuild_once(progress: Callable[[int], None]) -> tuple[int, list[str]]:
     inline = projections.projectors()
     subscribed = subscriptions.handlers()
     names = [h.name for h in subscribed]
     tables = sorted({m._meta.db_table for h in [*inline, *subscribed] for m in getattr(h, "tables", ())})
+    db = backend()
     replayed = 0
     with transaction.atomic(), ExitStack() as replaying:
-        backend().lock_tables(tables)
+        db.lock_timeout(LOCK_WAIT_MS)
+        db.lock_tables(tables)
         log.append_lock()
         subscriptions.hold_for_rebuild(names)
+        db.lock_timeout(0)  # everything held: the replay waits for nothing of anyone else's
         skipped = subscriptions.skipped(names)  # held: no skip can be decided meanwhile
         for handler in [*inline, *subscribed]:
             handler.reset()
@@ -93,7 +117,7 @@ def _rebuild_once(progress: Callable[[int], None]) -> int:
         replaying.close()  # the projectors write what they kept, before their checkpoints move
         projections.set_checkpoints([p.name for p in inline], position)
         subscriptions.set_positions(names, position)
-    return replayed
+    return replayed, tables
 
 
 class RebuildFailed(ApplicationError):
@@ -108,12 +132,18 @@ def apply_page(handler, events: list[RecordedEvent], skipped: set[int]) -> None:
         return
     try:
         handler.apply_all(handled)
-    except OperationalError:  # the database's, not the events' (a deadlock, a lost connection)
+    except (DataError, IntegrityError) as exc:  # what the events hold, that the database refuses
+        raise _failed(handler, handled, exc) from exc
+    except DatabaseError:  # the database's own trouble (a deadlock, a lost connection): not the events'
         raise
     except Exception as exc:
-        raise RebuildFailed(
-            f"{handler.name} could not apply the events at positions {handled[0].position}-"
-            f"{handled[-1].position} ({exc.__class__.__name__}: {exc}); nothing was changed. If it is a"
-            " subscription, its runner parks on the event it cannot apply: `subscriptions` shows which, and"
-            " `subscriptions skip` records the decision to skip it, which rebuilds follow too."
-        ) from exc
+        raise _failed(handler, handled, exc) from exc
+
+
+def _failed(handler, handled: list[RecordedEvent], exc: Exception) -> RebuildFailed:
+    return RebuildFailed(
+        f"{handler.name} could not apply the events at positions {handled[0].position}-"
+        f"{handled[-1].position} ({exc.__class__.__name__}: {exc}); nothing was changed. If it is a"
+        " subscription, its runner parks on the event it cannot apply: `subscriptions` shows which, and"
+        " `subscriptions skip` records the decision to skip it, which rebuilds follow too."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 
@@ -302,7 +303,13 @@ def _writer_of_two_tables(ready: threading.Event, failures: list[BaseException])
 
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
-def test_a_rebuild_aborted_to_break_a_deadlock_starts_again_and_completes(api, supervisor_api, caplog):
+def test_a_rebuild_caught_between_the_tables_of_a_writer_lets_go_first_and_completes(
+    api, supervisor_api, caplog
+):
+    """The writer holds a table the rebuild locks late and then wants one it locked early: a cycle. The
+    rebuild's lock waits end before PostgreSQL's deadlock check (1 s), so it lets go of everything, the writer
+    finishes, and the rebuild tries again; nobody is aborted."""
+    caplog.set_level(logging.INFO, logger="hub.rebuild")
     play_history(api, supervisor_api)
     expected = StoredEvent.objects.count()
     ready, failures = threading.Event(), []
@@ -314,11 +321,10 @@ def test_a_rebuild_aborted_to_break_a_deadlock_starts_again_and_completes(api, s
     replayed = rebuild(progress=reported.append)
     thread.join(30)
 
-    # PostgreSQL aborts the side that finds the cycle: the rebuild, waiting since before the writer was
-    # (deadlock_timeout, 1 s by default, against the writer's 0.5 s pause). It started again and completed.
-    assert caplog.text.count("aborted to break a deadlock (attempt 1)") == 1 and failures == []
+    assert failures == [] and "deadlock" not in caplog.text
+    assert "tables are busy (try 1)" in caplog.text
     assert replayed == expected == sum(reported)
-    assert not Customer.objects.filter(name="during").exists()
+    assert not Customer.objects.filter(name="during").exists()  # the rebuild came after it, from the log
 
 
 def test_rebuild_after_the_read_models_were_damaged_restores_them(api, supervisor_api):
