@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from http import HTTPStatus
 from typing import Any
@@ -24,7 +25,26 @@ from interactions.threads.services import InvalidTransition
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://threadline.dev/problems/"
 logger = logging.getLogger(__name__)
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+# SQLSTATEs worth a retry: connection failures (class 08), the server shutting down or starting (57P01-03),
+# too many connections, a serialization failure, a deadlock, a lock that waited too long.
+_TRANSIENT_STATES = {"57P01", "57P02", "57P03", "53300", "40001", "40P01", "55P03"}
+_SQLITE_TRANSIENT = ("unable to open database file", "database is locked")
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether a database error is one a retry may get past: the database unreachable, restarting or
+    busy. Not a missing table (an unapplied migration), a statement timeout or a limit: those fail again."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.Error):
+        return str(cause).startswith(_SQLITE_TRANSIENT)
+    state = getattr(cause, "sqlstate", None)
+    if state is None:  # the driver failed before any server answered: no connection
+        return True
+    return state.startswith("08") or state in _TRANSIENT_STATES
 
 
 # How each error is rendered over HTTP: status, the code that ends its problem type, and its title. The
@@ -140,7 +160,7 @@ def not_found(request, exception=None) -> JsonResponse:
 
 def server_error(request) -> JsonResponse:
     """Django's handler500, called while the error is being handled (so `sys.exc_info()` names it)."""
-    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+    if database_unavailable(sys.exc_info()[1]):
         # Unreachable, restarting, or it gave up on this request (a lock or statement timeout): worth a
         # retry. A write may have committed just before the connection broke; an event posted again with
         # its id is recognised as a duplicate.

@@ -4,12 +4,13 @@ request while the database is unreachable: a 503 saying to retry."""
 import contextlib
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import DatabaseError, OperationalError, connection, transaction
 from rest_framework.test import APIClient
 
 from hub import subscriptions
 from hub.models import ProjectionCheckpoint, Subscription
 from interactions.access.tokens import token_revoke
+from interactions.api.problems import database_unavailable
 from interactions.models import Role
 from tests.conftest import client_for
 from tests.factories import ApiTokenFactory
@@ -141,3 +142,15 @@ def test_a_request_while_the_database_is_unreachable_is_a_503_problem_saying_to_
     problem = response.json()
     assert problem["type"].endswith("/database-unavailable") and "try again" in problem["detail"]
     assert token_secret not in response.content.decode()
+
+
+def test_a_database_error_a_retry_would_meet_again_stays_a_500():
+    """A missing table (an unapplied migration) or a statement timeout is no outage: retrying fails again."""
+    with pytest.raises(DatabaseError) as missing, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM threadline_no_such_table")
+    assert not database_unavailable(missing.value)
+    if connection.vendor == "postgresql":
+        with pytest.raises(OperationalError) as late, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 1")
+            cursor.execute("SELECT pg_sleep(1)")
+        assert not database_unavailable(late.value)
