@@ -1,17 +1,20 @@
 """Connections: add_connection prints the hooks, secrets are sealed or hashed and shown nowhere; revoking."""
 
+import importlib
 import io
 import json
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from hub.errors import NotFound
 from interactions.connections import sealing
-from interactions.connections.models import Connection
+from interactions.connections.models import Connection, IgnoredDelivery
 from interactions.connections.services import (
     connection_create,
     connection_get_live,
@@ -179,3 +182,32 @@ def test_the_admin_lists_connections_without_secrets_and_revokes_them(admin_clie
     assert answer.status_code == 302
     connection.refresh_from_db()
     assert connection.revoked_at is not None
+
+
+def test_the_migration_cleans_the_kinds_kept_before_and_merges_those_that_become_one():
+    """Rows kept before kinds were cleaned: one with a card number, one that becomes a kind that already
+    has a row (counted together), and one that was always clean."""
+    from django.apps import apps as django_apps
+
+    clean_kinds = importlib.import_module(
+        "interactions.connections.migrations.0002_ignored_kinds_masked"
+    ).clean_kinds
+    secrets = {"app_secret": "s", "verify_token": "t"}
+    connection = connection_create(provider="meta", name="old", secrets=secrets)
+    early, late = timezone.now() - timedelta(days=3), timezone.now() - timedelta(days=1)
+    IgnoredDelivery.objects.bulk_create(
+        [
+            IgnoredDelivery(connection=connection, kind="whatsapp.field.4111 1111 1111 1111", count=2),
+            IgnoredDelivery(connection=connection, kind="whatsapp.field.4111-1111-1111-1111", count=3),
+            IgnoredDelivery(connection=connection, kind="whatsapp.field.****-****-****-1111", count=5),
+            IgnoredDelivery(connection=connection, kind="object.permissions", count=7),
+        ]
+    )
+    IgnoredDelivery.objects.filter(kind="whatsapp.field.4111 1111 1111 1111").update(first_at=early)
+    IgnoredDelivery.objects.filter(kind="whatsapp.field.****-****-****-1111").update(last_at=late)
+
+    clean_kinds(django_apps, None)
+
+    assert ignored_counts(connection) == {"object.permissions": 7, "whatsapp.field.****-****-****-1111": 10}
+    merged = IgnoredDelivery.objects.get(kind="whatsapp.field.****-****-****-1111")
+    assert merged.first_at == early and merged.last_at >= late
