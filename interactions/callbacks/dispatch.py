@@ -9,13 +9,14 @@ redelivered message, a second beat, or a worker killed mid-transaction (which ro
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -35,6 +36,11 @@ from interactions.privacy.redaction import redact_event
 from interactions.threads.models import Thread, TimelineEntry
 
 DISPATCH_PAGE = 50
+# How long the claim of due rows may wait for the callbacks table (SKIP LOCKED skips locked rows, not a
+# table locked against claims, as an offline rebuild does): past it the tick ends and the next one retries,
+# instead of holding a worker and the routing lock until the rebuild ends.
+CLAIM_WAIT_MS = 2_000
+logger = logging.getLogger(__name__)
 # The read models an offer's context comes from (subscriptions, applied by runners): a callback is offered
 # only once both have applied its request, so the agent never gets a context older than the ask.
 CONTEXT_READ_MODELS = ["customers", "threads"]
@@ -158,6 +164,19 @@ def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE
 def _dispatch_page(
     now: datetime, page: int, after: tuple[datetime, uuid.UUID] | None, wait: bool
 ) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool]:
+    try:
+        return _dispatch_page_in_transaction(now, page, after, wait)
+    except OperationalError as exc:
+        if not log.is_lock_timeout(exc):
+            raise
+        # The callbacks table is locked against claims (an offline rebuild holds it): the next tick retries.
+        logger.info("callback dispatch: the callbacks table is busy; the next tick tries again")
+        return 0, after, False
+
+
+def _dispatch_page_in_transaction(
+    now: datetime, page: int, after: tuple[datetime, uuid.UUID] | None, wait: bool
+) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool]:
     with transaction.atomic():
         # One router at a time, so two dispatchers never offer the same free agent two callbacks.
         if wait:
@@ -170,7 +189,9 @@ def _dispatch_page(
         query = Callback.objects.select_for_update(skip_locked=True).filter(due)
         if after is not None:
             query = query.filter(Q(due_at__gt=after[0]) | Q(due_at=after[0], pk__gt=after[1]))
+        log.lock_timeout(CLAIM_WAIT_MS)
         rows = list(query.order_by("due_at", "pk")[:page])
+        log.lock_timeout(0)
         if not rows:
             return 0, after, False
         agents = available_agents()

@@ -6,10 +6,12 @@ waiting; everything else runs against the real database, and tasks run eagerly w
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery import beat
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
@@ -19,7 +21,7 @@ from interactions.agents import services as presence
 from interactions.callbacks import dispatch, schedule
 from interactions.callbacks import services as callbacks
 from interactions.models import Callback, CallbackState, Role
-from tests.conftest import client_for, log_snapshot
+from tests.conftest import client_for, log_snapshot, requires_postgresql
 from tests.factories import ApiTokenFactory
 from tests.interactions import helpers
 
@@ -495,3 +497,42 @@ def test_a_callback_left_waiting_for_an_agent_is_offered_when_one_finishes_a_cal
     with django_capture_on_commit_callbacks(execute=True):
         callbacks.callback_outcome(callback_id=first["id"], actor=agent, outcome="completed")
     assert Callback.objects.get(pk=second["id"]).agent_id == str(agent.pk)
+
+
+def _table_locked_as_a_rebuild_locks_it(locked: threading.Event, release: threading.Event) -> None:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Callback._meta.db_table} IN EXCLUSIVE MODE")
+            locked.set()
+            release.wait(30)
+    finally:
+        locked.set()
+        connection.close()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_while_an_offline_rebuild_holds_the_callbacks_table_a_tick_ends_and_the_next_offers(
+    api, settings, monkeypatch
+):
+    """An offline rebuild locks the callbacks table against claims for its whole replay; SKIP LOCKED skips
+    locked rows, not that. The tick waits a bounded time and ends, leaving the worker and the routing lock
+    free; once the table is free, the next tick offers the callback."""
+    settings.THREADLINE_CUSTOMER_CALLING_HOURS = "daily 00:00-24:00"
+    monkeypatch.setattr(dispatch, "CLAIM_WAIT_MS", 200)
+    post(api, data={"channel": "sms", "text": "call me"})
+    online_agent()
+    body = request_callback(api, reason="billing")
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_table_locked_as_a_rebuild_locks_it, args=(locked, release))
+    holder.start()
+    locked.wait(10)
+
+    try:
+        assert dispatch.callbacks_dispatch() == 0  # ended, the table still held
+        assert holder.is_alive() and offers(body["id"]) == []
+    finally:
+        release.set()
+        holder.join(30)
+
+    assert dispatch.callbacks_dispatch() == 1 and len(offers(body["id"])) == 1
