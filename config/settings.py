@@ -20,7 +20,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 def _number(kind: type, name: str, default: float, *, least: float, above: bool = False):
     """A number from the environment, or the default; anything else stops the process naming the variable
     (`least`: the smallest allowed; `above`: it must be more than that)."""
-    raw = os.environ.get(name, "").strip()
+    raw = os.environ.get(name, "").split("#", 1)[0].strip()  # `5  # seconds` in .env keeps its comment
     if not raw:
         return default
     try:

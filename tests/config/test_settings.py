@@ -41,6 +41,12 @@ def test_a_number_out_of_range_or_unreadable_stops_the_process_naming_the_variab
     assert f"ImproperlyConfigured: {variable} {says}" in done.stderr
 
 
+def test_a_comment_after_a_number_is_left_out():
+    done = check(THREADLINE_SUBSCRIPTION_LEASE_SECONDS="5  # seconds")
+
+    assert done.returncode == 0, done.stderr
+
+
 def test_numbers_in_range_are_taken():
     done = check(
         THREADLINE_SUBSCRIPTION_LEASE_SECONDS="2.5",
