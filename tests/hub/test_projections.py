@@ -233,34 +233,37 @@ def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, su
     assert TimelineEntry.objects.filter(text="after").exists()  # applied and written at once, not held
 
 
-def _append_under_way(ready: threading.Event, failures: list[BaseException]) -> None:
-    """What the lean append does: write placement's tables, then (a moment later) ask for the append lock."""
-    try:
-        with transaction.atomic():
-            PlacedThread.objects.update(status="open")
+def _writer(first, then):
+    """A writer in a thread of its own: `first` (it holds what that writes), a pause in which the rebuild asks
+    for its locks, then `then`. Whatever it raises is reported to the test."""
+
+    def run(ready: threading.Event, failures: list[BaseException]) -> None:
+        try:
+            with transaction.atomic():
+                first()
+                ready.set()
+                time.sleep(0.5)
+                then()
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
             ready.set()
-            time.sleep(0.5)  # the rebuild asks for its locks meanwhile
-            log.append_lock()
-    except BaseException as exc:
-        failures.append(exc)
-    finally:
-        ready.set()
-        connection.close()
+            connection.close()
+
+    return run
 
 
-def _runner_batch_under_way(ready: threading.Event, failures: list[BaseException]) -> None:
-    """What a runner's batch does: write its tables, then (a moment later) move its checkpoint."""
-    try:
-        with transaction.atomic():
-            Customer.objects.update(name="during")
-            ready.set()
-            time.sleep(0.5)
-            Subscription.objects.filter(name="customers").update(attempts=0)
-    except BaseException as exc:
-        failures.append(exc)
-    finally:
-        ready.set()
-        connection.close()
+# The lean append: placement's tables, then the append lock.
+_append_under_way = _writer(lambda: PlacedThread.objects.update(status="open"), log.append_lock)
+# A runner's batch: its tables, then its checkpoint's row.
+_runner_batch_under_way = _writer(
+    lambda: Customer.objects.update(name="during"),
+    lambda: Subscription.objects.filter(name="customers").update(attempts=0),
+)
+# A writer of two read models' tables, the later one in the rebuild's order first.
+_writer_of_two_tables = _writer(
+    lambda: PlacedThread.objects.update(status="open"), lambda: Customer.objects.update(name="during")
+)
 
 
 @requires_postgresql
@@ -284,21 +287,6 @@ def test_a_rebuild_lets_a_writer_under_way_finish_instead_of_deadlocking_with_it
     assert failures == [] and not thread.is_alive()
     assert "deadlock" not in caplog.text
     assert not Customer.objects.filter(name="during").exists()  # the rebuild came after, from the log
-
-
-def _writer_of_two_tables(ready: threading.Event, failures: list[BaseException]) -> None:
-    """A writer of two read models' tables, the later one (in the rebuild's order) first."""
-    try:
-        with transaction.atomic():
-            PlacedThread.objects.update(status="open")
-            ready.set()
-            time.sleep(0.5)  # the rebuild locks the tables before it, then waits for this one
-            Customer.objects.update(name="during")
-    except BaseException as exc:
-        failures.append(exc)
-    finally:
-        ready.set()
-        connection.close()
 
 
 @requires_postgresql

@@ -149,14 +149,20 @@ def test_a_runner_that_lost_its_lease_mid_batch_commits_nothing():
     assert tallied("tally") == [] and Subscription.objects.get(name="tally").position == 0
 
 
-def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_catches_up():
+def poison_between_two_counts() -> tuple[int, int, int, Runner]:
+    """Three events, the middle one `tally` cannot apply until fixed; a runner of tally and mirror has
+    applied them (tally parks on the poison). Returns the three positions and the runner."""
     good = post("tally.counted")[0]
     poison = post("tally.poison")[0]
     after = post("tally.counted")[0]
     runner = Runner(["tally", "mirror"], owner="r1")
     subscriptions.ensure_rows(runner.names)
-
     run_until_idle(runner)
+    return good, poison, after, runner
+
+
+def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_catches_up():
+    good, poison, after, runner = poison_between_two_counts()
 
     assert tallied("mirror") == [good, poison, after]  # the other subscription went on
     assert tallied("tally") == [good]  # applied up to the event before the poison one
@@ -251,12 +257,7 @@ def test_skipping_the_failed_event_is_recorded_and_only_the_parked_event_can_be_
 
 
 def test_a_rebuild_names_what_it_cannot_apply_and_skips_what_an_operator_skipped():
-    good = post("tally.counted")[0]
-    poison = post("tally.poison")[0]
-    after = post("tally.counted")[0]
-    runner = Runner(["tally", "mirror"], owner="r1")
-    subscriptions.ensure_rows(runner.names)
-    run_until_idle(runner)
+    good, poison, after, runner = poison_between_two_counts()
     assert Subscription.objects.get(name="tally").state == "parked"
 
     with pytest.raises(CommandError) as refused:  # the runner parked on it; so does the rebuild, saying so
