@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from django.db.models import Max
 
 from hub.backends import backend
-from hub.backends import base as backends_base
 from hub.backends.base import OnUnreadable, stored_to_recorded
+from hub.backends.base import is_deadlock as is_deadlock  # re-exported for callers outside hub
+from hub.backends.base import is_lock_timeout as is_lock_timeout
 from hub.events import NO_STREAM, RecordedEvent
 from hub.models import StoredEvent
 
@@ -51,12 +52,9 @@ def lock_keys(namespace: int, keys: Iterable[str]) -> None:
 
 def lock_timeout(milliseconds: int) -> None:
     """How long each lock the caller's transaction asks for from now on may wait (0: for ever), until it
-    ends; a longer wait raises an OperationalError that `is_lock_timeout` recognises. SQLite: nothing."""
+    ends; a longer wait raises an OperationalError that `is_lock_timeout` (imported here from the backends,
+    with `is_deadlock`, for callers outside hub) recognises. SQLite: nothing."""
     backend().lock_timeout(milliseconds)
-
-
-def is_lock_timeout(exc: BaseException) -> bool:
-    return backends_base.is_lock_timeout(exc)
 
 
 def try_lock_key(namespace: int, key: str) -> bool:

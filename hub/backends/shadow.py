@@ -19,7 +19,6 @@ import json
 import zlib
 from collections.abc import Sequence
 
-import psycopg
 from django.db import connection
 
 from hub.errors import ApplicationError
@@ -222,11 +221,6 @@ def write_into(schema: str) -> str:
 
 def set_path(path: str) -> None:
     _execute(f"SET LOCAL search_path TO {path}")
-
-
-def is_lock_timeout(exc: BaseException) -> bool:
-    """Whether a database error is a lock that waited past `lock_timeout` (see `lock_live`)."""
-    return isinstance(exc.__cause__, psycopg.errors.LockNotAvailable)
 
 
 def analyze(schema: str, tables: Sequence[str]) -> None:

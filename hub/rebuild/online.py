@@ -41,6 +41,7 @@ from django.db import OperationalError, connection, transaction
 
 from hub import log, projections, subscriptions
 from hub.backends import shadow
+from hub.backends.base import is_lock_timeout
 from hub.errors import ApplicationError
 from hub.models import Subscription, SubscriptionState
 from hub.rebuild import apply_page
@@ -294,7 +295,7 @@ def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: 
             outcome.swap_seconds = time.monotonic() - started
             return
         except OperationalError as exc:
-            if not shadow.is_lock_timeout(exc):
+            if not is_lock_timeout(exc):
                 raise
             logger.info("online rebuild: the live tables are busy (attempt %s); trying again", attempt)
         # Let the readers and the runner through, then bring the copies up to the head again.

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.db import OperationalError
-from psycopg import errors as psycopg_errors
 
 from hub import log, projections
 from hub.events import NewEvent
@@ -24,7 +23,7 @@ def retrying_deadlocks(work: Callable[[], T]) -> T:
             return work()
         except OperationalError as exc:
             # Two requests merging customers in opposite orders can deadlock; PostgreSQL aborts one. Retry.
-            if not isinstance(exc.__cause__, psycopg_errors.DeadlockDetected) or attempt == 2:
+            if not log.is_deadlock(exc) or attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
