@@ -433,3 +433,22 @@ def status(names: list[str] | None = None) -> list[Status]:
             )
         )
     return result
+
+
+def unattended(statuses: list[Status]) -> list[str]:
+    """A sentence for each subscription no runner holds (its lease lapsed or was given back): its state may
+    say running, but nothing applies the log to it until a runner takes it."""
+    warnings = []
+    for row in statuses:
+        if row.runner:
+            continue
+        if row.lag_events:
+            behind = (
+                f"{row.lag_events} events ({row.lag_seconds:.0f} s) behind the head are not being applied"
+            )
+        else:
+            behind = "new events will not be applied"
+        warnings.append(
+            f"no runner holds subscription {row.name}: {behind}; start manage.py run_subscriptions"
+        )
+    return warnings

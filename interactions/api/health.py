@@ -47,13 +47,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except ApplicationError as exc:
         return _problem(error_problem(exc))
     # A failed projection or a parked subscription does not make the hub unready (events are still accepted
-    # and kept); it is reported, with each subscription's lag.
+    # and kept); it is reported, with each subscription's lag, and so is a subscription no runner applies.
+    statuses = subscriptions.status()
     return JsonResponse(
         {
             "status": "ready",
             "database": connection.vendor,
             "projections": projections.status(),
-            "subscriptions": [status.as_dict() for status in subscriptions.status()],
+            "subscriptions": [status.as_dict() for status in statuses],
+            "warnings": subscriptions.unattended(statuses),
         }
     )
 

@@ -27,8 +27,10 @@ def free_port() -> int:
 
 
 def test_database_url() -> str:
-    """The URL of the database this test run uses (pytest-django's test database)."""
+    """The URL of the database this test run uses (pytest-django's test database), for a process of its own."""
     s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
     auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 

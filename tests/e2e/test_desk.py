@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from interactions.models import Role
 from interactions.people.services import person_create
@@ -42,19 +41,12 @@ SCREENSHOTS = os.environ.get("THREADLINE_SCREENSHOTS")
 expect.set_options(timeout=20_000)
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    return servers.test_database_url()
-
-
 @contextmanager
 def hub(tmp_path: Path):
     """uvicorn, a Celery worker and beat; yields the base URL."""
     port = servers.free_port()
     env = servers.server_env(
-        DATABASE_URL=database_url(),
+        DATABASE_URL=servers.test_database_url(),
         DJANGO_DEBUG="false",
         THREADLINE_CALLBACK_OFFER_SECONDS="60",
         THREADLINE_CALLBACK_TICK_SECONDS="0.5",

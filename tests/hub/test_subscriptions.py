@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -16,6 +18,7 @@ from hub import store, subscriptions
 from hub.events import NewEvent
 from hub.models import SkippedEvent, Subscription
 from hub.runner import MAX_PAGE, Runner, next_page
+from tests.e2e import servers
 from tests.hub.tally.models import Fixed, Tallied
 
 pytestmark = pytest.mark.django_db
@@ -309,6 +312,43 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     out = io.StringIO()
     call_command("subscriptions", stdout=out)
     assert "tally" in out.getvalue() and "running" in out.getvalue()
+
+
+def test_the_list_warns_of_each_subscription_no_runner_holds():
+    post("tally.counted", "tally.counted")
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(["tally", "mirror"])
+    run_until_idle(runner)  # r1 holds tally; nothing holds mirror
+
+    warnings = subscriptions.unattended(subscriptions.status(["tally", "mirror"]))
+    assert warnings == [
+        "no runner holds subscription mirror: 2 events (0 s) behind the head are not being applied;"
+        " start manage.py run_subscriptions"
+    ]
+    err = io.StringIO()
+    call_command("subscriptions", stdout=io.StringIO(), stderr=err)
+    assert f"warning: {warnings[0]}" in err.getvalue().splitlines()
+    assert "subscription tally" not in err.getvalue()
+
+    subscriptions.release("tally", "r1")  # as a runner stopping does: tally has applied all, the next waits
+    assert subscriptions.unattended(subscriptions.status(["tally"])) == [
+        "no runner holds subscription tally: new events will not be applied; start manage.py run_subscriptions"
+    ]
+
+
+@pytest.mark.django_db(transaction=True)  # the command is a process of its own: it reads what is committed
+def test_listing_into_a_pipe_its_reader_closed_stops_quietly():
+    subscriptions.ensure_rows(subscriptions.registered())
+    listing = subprocess.Popen(
+        [sys.executable, "manage.py", "subscriptions", "--json"],
+        env=servers.server_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    listing.stdout.close()  # as `| head -0` would, before the command writes a line
+    _, err = listing.communicate(timeout=60)
+    assert listing.returncode == 1
+    assert err.decode() == ""
 
 
 def test_a_runner_for_an_unknown_subscription_is_refused():

@@ -2,6 +2,7 @@
 request while the database is unreachable: a 503 saying to retry."""
 
 import contextlib
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, OperationalError, connection, transaction
@@ -76,6 +77,26 @@ def test_readyz_with_a_supervisor_or_admin_token_shows_the_database_and_each_pro
         2,
     )
     assert threads["error"] == SQL_ERROR and "lag_events" in threads and "lag_seconds" in threads
+
+
+def test_readyz_details_warn_of_each_subscription_no_runner_holds(failed_projection):
+    admin = client_for(ApiTokenFactory(role=Role.ADMIN))
+    names = sorted(subscriptions.registered())
+    subscriptions.ensure_rows(names)
+    for name in names[1:]:
+        assert subscriptions.acquire(name, "runner-1", timedelta(seconds=30))
+
+    body = admin.get("/readyz").json()
+
+    assert body["status"] == "ready"
+    assert body["warnings"] == [
+        f"no runner holds subscription {names[0]}: new events will not be applied; start manage.py run_subscriptions"
+    ]
+    assert {s["name"]: s["runner"] for s in body["subscriptions"]} == {
+        name: "" if name == names[0] else "runner-1" for name in names
+    }
+    assert subscriptions.acquire(names[0], "runner-1", timedelta(seconds=30))
+    assert admin.get("/readyz").json()["warnings"] == []
 
 
 @pytest.mark.parametrize("role", [Role.AGENT, Role.INTEGRATION])

@@ -1,6 +1,8 @@
 """`manage.py subscriptions`: list them with position, lag and state; resume one; skip its failed event."""
 
 import json
+import os
+import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -35,6 +37,11 @@ class Command(BaseCommand):
                 self._list(as_json=options.get("json", False) or options["as_json"])
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
+        except BrokenPipeError:
+            # The reader went away (`subscriptions --json | head -1`): stop quietly, as `ls | head` does.
+            # Python's own advice: point stdout at /dev/null so the interpreter's final flush fails no more.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
 
     def _list(self, *, as_json: bool) -> None:
         rows = subscriptions.status()
@@ -53,3 +60,5 @@ class Command(BaseCommand):
                 f"{row.name:<16} {row.position:>10} {row.head:>10} {row.lag_events:>8}"
                 f" {row.lag_seconds:>8.1f}  {row.state:<8} {detail}"
             )
+        for warning in subscriptions.unattended(rows):
+            self.stderr.write(f"warning: {warning}")
