@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 def test_database_url() -> str:
-    """The URL of the database this test run uses (pytest-django's test database), for a process of its own."""
+    """The URL of the database this test run uses (pytest-django's test database), for another process."""
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"

@@ -332,7 +332,8 @@ def test_the_list_warns_of_each_subscription_no_runner_holds():
 
     subscriptions.release("tally", "r1")  # as a runner stopping does: tally has applied all, the next waits
     assert subscriptions.unattended(subscriptions.status(["tally"])) == [
-        "no runner holds subscription tally: new events will not be applied; start manage.py run_subscriptions"
+        "no runner holds subscription tally: new events will not be applied;"
+        " start manage.py run_subscriptions"
     ]
 
 

@@ -90,7 +90,8 @@ def test_readyz_details_warn_of_each_subscription_no_runner_holds(failed_project
 
     assert body["status"] == "ready"
     assert body["warnings"] == [
-        f"no runner holds subscription {names[0]}: new events will not be applied; start manage.py run_subscriptions"
+        f"no runner holds subscription {names[0]}: new events will not be applied;"
+        " start manage.py run_subscriptions"
     ]
     assert {s["name"]: s["runner"] for s in body["subscriptions"]} == {
         name: "" if name == names[0] else "runner-1" for name in names
