@@ -20,10 +20,11 @@ def signature_valid(body: bytes, header: str | None, app_secret: str) -> bool:
 
 
 def challenge(params: dict[str, str], verify_token: str) -> str | None:
-    """The challenge to echo when the handshake's mode and verify token are right, else None."""
+    """The challenge to echo when the handshake's mode and verify token are right (empty if Meta's
+    `hub.challenge` is missing), else None."""
     if params.get("hub.mode") != "subscribe" or not verify_token:
         return None
     given = params.get("hub.verify_token") or ""
     if not hmac.compare_digest(given.encode("utf-8", "replace"), verify_token.encode("utf-8", "replace")):
         return None
-    return params.get("hub.challenge")
+    return params.get("hub.challenge") or ""

@@ -31,6 +31,8 @@ def _handshake(request: HttpRequest, name: str) -> HttpResponse:
     answer = challenge(request.GET.dict(), connection.secret("verify_token"))
     if answer is None:
         raise BadSignature("hub.mode must be subscribe and hub.verify_token the connection's verify token")
+    if not answer:
+        raise MalformedDelivery("hub.challenge is missing: the handshake echoes the value Meta sends in it")
     return HttpResponse(answer, content_type="text/plain")
 
 

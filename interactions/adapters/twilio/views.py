@@ -25,6 +25,10 @@ def _hook(translator: Translator) -> Callable[[HttpRequest, str], HttpResponse]:
             return hooks.method_not_allowed("POST")
         try:
             connection = hooks.live_connection("twilio", name)
+            # Before the body is read: Django parses a multipart body's files to disk, however large,
+            # and the signature is over form fields, so anything else is refused unread.
+            if not hooks.is_form(request):
+                raise hooks.MalformedDelivery(f"Twilio posts a form ({hooks.FORM_TYPE})")
             params = hooks.form_params(request)
             if not signature.valid(
                 hooks.public_url(request),
@@ -33,8 +37,6 @@ def _hook(translator: Translator) -> Callable[[HttpRequest, str], HttpResponse]:
                 connection.secret("auth_token"),
             ):
                 raise hooks.BadSignature(f"the {signature.HEADER} header is missing or does not verify")
-            if not hooks.is_form(request):
-                raise hooks.MalformedDelivery(f"Twilio posts a form ({hooks.FORM_TYPE})")
             hooks.deliver(connection, translator(params, connection.source))
         except ApplicationError as exc:
             return hooks.problem_response(exc)

@@ -81,6 +81,19 @@ def test_a_wrong_handshake_is_403(app, params):
     assert response["Content-Type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("challenge", [None, ""], ids=["missing", "empty"])
+def test_a_verified_handshake_without_its_challenge_is_400_saying_so(app, challenge):
+    params = {"hub.mode": "subscribe", "hub.verify_token": VERIFY}
+    if challenge is not None:
+        params["hub.challenge"] = challenge
+
+    response = Client().get(URL, params)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith("hub.challenge is missing")
+
+
 def test_a_delivery_for_many_customers_is_one_batch(app):
     payload = m.whatsapp(
         m.wa_value(

@@ -4,6 +4,7 @@ payload kind, retries, malformed and hostile deliveries, kinds counted, revoked 
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadhandler import FileUploadHandler
 from django.test import override_settings
 
 from hub.models import StoredEvent
@@ -161,6 +162,36 @@ def test_a_signed_body_that_is_not_a_form_is_malformed(client, connection):
         HTTP_X_TWILIO_SIGNATURE=signature,
     )
     problem(response, 400)
+    assert ingested().count() == 0
+
+
+class RefusingUploads(FileUploadHandler):
+    """Fails the request if a file part of its body is ever read."""
+
+    def receive_data_chunk(self, raw_data, start):
+        raise AssertionError("a file part of the body was read")
+
+    def file_complete(self, file_size):
+        raise AssertionError("a file part of the body was read")
+
+
+@override_settings(FILE_UPLOAD_HANDLERS=[f"{__name__}.RefusingUploads"])
+def test_a_multipart_body_is_refused_before_any_of_it_is_read(client, connection):
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="big.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"x" * 2_000_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+    response = client.post(
+        f"{HOOKS}/messaging", body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+
+    assert "a form (application/x-www-form-urlencoded)" in problem(response, 400)["detail"]
     assert ingested().count() == 0
 
 
