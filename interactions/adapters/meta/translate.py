@@ -68,6 +68,14 @@ def _str(value: Any, where: str, *, required: bool = True, limit: int = SHORT_MA
     return value
 
 
+def _wa_id(value: Any, where: str) -> str:
+    """A WhatsApp id: the number's ASCII digits (`isdigit` is true of `²` and of Arabic-Indic digits)."""
+    wa_id = _str(value, where, limit=32)
+    if not (wa_id.isascii() and wa_id.isdigit()):
+        raise UnreadablePayload(where, "a WhatsApp id is the number's digits")
+    return wa_id
+
+
 def _time(value: Any, where: str, *, millis: bool = False) -> str:
     # ASCII digits only, and few of them: `isdigit` is true of superscripts and of Arabic-Indic digits,
     # and int() refuses a string of over 4,300 digits. A timestamp in range has at most 13.
@@ -207,9 +215,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         at = f"{where}.messages[{i}]"
         message = _obj(message, at)
         wamid = _str(message.get("id"), f"{at}.id")
-        sender = _str(message.get("from"), f"{at}.from", limit=32)
-        if not sender.isdigit():
-            raise UnreadablePayload(f"{at}.from", "a WhatsApp id is the number's digits")
+        sender = _wa_id(message.get("from"), f"{at}.from")
         kind = _str(message.get("type"), f"{at}.type", limit=64)
         content = _whatsapp_content(message, kind, at)
         if content is None:
@@ -239,9 +245,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         if state not in WHATSAPP_STATUSES:
             out.ignored.append(f"whatsapp.status.{state}")
             continue
-        recipient = _str(status.get("recipient_id"), f"{at}.recipient_id", limit=32)
-        if not recipient.isdigit():
-            raise UnreadablePayload(f"{at}.recipient_id", "a WhatsApp id is the number's digits")
+        recipient = _wa_id(status.get("recipient_id"), f"{at}.recipient_id")
         data = {"channel": "whatsapp", "message_ref": wamid, "status": state}
         errors = _list(status.get("errors"), f"{at}.errors")
         if errors and isinstance(errors[0], dict):
@@ -330,7 +334,9 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
         elif "reaction" in item:
             reaction = _obj(item["reaction"], f"{at}.reaction")
             target = _str(reaction.get("mid"), f"{at}.reaction.mid")
-            action = reaction.get("action") or "react"
+            # Meta documents `react` and `unreact`; anything else a string names is kept as sent, short.
+            action = _str(reaction.get("action"), f"{at}.reaction.action", required=False, limit=32)
+            action = action or "react"
             emoji = reaction.get("emoji") if action == "react" else None
             data = {
                 "channel": "social",
@@ -339,7 +345,7 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
                 "reaction": {
                     "message_ref": target,
                     "emoji": emoji if isinstance(emoji, str) else None,
-                    "action": str(action)[:32],
+                    "action": action,
                 },
                 "in_reply_to": target,
                 "content": "reaction",

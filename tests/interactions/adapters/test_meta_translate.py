@@ -162,7 +162,17 @@ def test_messenger_attachments_reactions_postbacks_and_deliveries():
         "timestamp": 1795428000000,
         "reaction": {"mid": "m_AGENT", "action": "react", "emoji": "\u2764"},
     }
-    assert one(m.messenger(reaction))["data"]["reaction"]["emoji"] == "\u2764"
+    assert one(m.messenger(reaction))["data"]["reaction"] == {
+        "message_ref": "m_AGENT",
+        "emoji": "\u2764",
+        "action": "react",
+    }
+    unreact = {**reaction, "reaction": {"mid": "m_AGENT", "action": "unreact"}}
+    assert one(m.messenger(unreact))["data"]["reaction"] == {
+        "message_ref": "m_AGENT",
+        "emoji": None,
+        "action": "unreact",
+    }
     postback = {
         "sender": {"id": "678901"},
         "recipient": {"id": "1"},
@@ -253,6 +263,28 @@ def test_messenger_echoes_and_reads_are_ignored():
             "$.entry[0].messaging[0].sender.id",
         ),
         (m.messenger(m.social_message(psid="not a psid!")), "$.entry[0].messaging[0].sender.id"),
+        (  # Arabic-Indic digits: `isdigit` is true of them
+            m.whatsapp(
+                m.wa_value(messages=[m.wa_message(sender="\u0664\u0664\u0667\u0667\u0660\u0660\u0669")])
+            ),
+            "$.entry[0].changes[0].value.messages[0].from",
+        ),
+        (
+            m.whatsapp(
+                m.wa_value(statuses=[m.wa_status(recipient="\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2\u00b2")])
+            ),
+            "$.entry[0].changes[0].value.statuses[0].recipient_id",
+        ),
+        (
+            m.messenger(
+                {
+                    "sender": {"id": "678901"},
+                    "timestamp": 1795428000000,
+                    "reaction": {"mid": "m_AGENT", "action": {"kind": "react"}, "emoji": "x"},
+                }
+            ),
+            "$.entry[0].messaging[0].reaction.action",
+        ),
     ],
 )
 def test_malformed_deliveries_name_where(payload, where):
