@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import sys
 from http import HTTPStatus
@@ -73,21 +74,31 @@ def error_problem(exc: ApplicationError) -> dict[str, Any]:
     return problem(status, code, exc.detail, title=title, **exc.extra)
 
 
+# What an error's text never shows, whoever sent it: control characters (but tab and line breaks) and lone
+# surrogates (not Unicode: a strict JSON or UTF-8 reader refuses them). Each becomes U+FFFD.
+_UNSHOWN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
     """A problem body. Text that repeats what was sent (a path, a rule id, a field name) has its card
-    numbers masked, as everything the hub stores does: an error must not echo one back."""
+    numbers masked, as everything the hub stores does: an error must not echo one back; nor does it echo
+    control characters or lone surrogates."""
     return {
         "type": TYPE_BASE + code,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
-        "detail": redact_text(detail),
+        "detail": _shown(detail),
         **_masked(extra),
     }
 
 
+def _shown(text: str) -> str:
+    return redact_text(_UNSHOWN.sub("\ufffd", text))
+
+
 def _masked(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return _shown(value)
     if isinstance(value, dict):
         return {_masked(k): _masked(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -3,6 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from interactions.api.problems import problem
+
 pytestmark = pytest.mark.django_db
 
 
@@ -36,3 +38,13 @@ def test_unknown_path_is_a_problem_json_404():
 
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_problem_never_echoes_control_characters_or_lone_surrogates():
+    response = APIClient().get("/api/v1/nowhere%00x%1by%7fz%c2%85")
+
+    detail = response.json()["detail"]
+    assert detail == "nothing at /api/v1/nowhere\ufffdx\ufffdy\ufffdz\ufffd"
+    body = problem(400, "x", "a\ud800b\tc\nd", errors=[{"field": "f\udfff\x00", "message": "m"}])
+    assert body["detail"] == "a\ufffdb\tc\nd"
+    assert body["errors"] == [{"field": "f\ufffd\ufffd", "message": "m"}]
