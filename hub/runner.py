@@ -58,7 +58,9 @@ def next_page(page: int, *, full: bool, seconds: float, lease_seconds: float) ->
 
 class Runner:
     def __init__(self, names: list[str] | None = None, *, owner: str | None = None) -> None:
-        self.names = names or subscriptions.registered()
+        # Each once, in the order given (`run_subscriptions threads threads` runs threads once; its
+        # lease, renewal and listing were doubled).
+        self.names = list(dict.fromkeys(names or subscriptions.registered()))
         unknown = set(self.names) - set(subscriptions.registered())
         if unknown:
             raise ValueError(f"no subscription named {', '.join(sorted(unknown))}")

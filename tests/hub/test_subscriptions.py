@@ -352,6 +352,17 @@ def test_listing_into_a_pipe_its_reader_closed_stops_quietly():
     assert err.decode() == ""
 
 
+def test_a_subscription_named_twice_is_run_once():
+    post("tally.counted", "tally.counted")
+    runner = Runner(["tally", "mirror", "tally"], owner="r1")
+    assert runner.names == ["tally", "mirror"]
+
+    subscriptions.ensure_rows(runner.names)
+    run_until_idle(runner)
+
+    assert len(tallied("tally")) == 2
+
+
 def test_a_runner_for_an_unknown_subscription_is_refused():
     with pytest.raises(CommandError, match="no subscription named nosuch"):
         call_command("run_subscriptions", "nosuch", stdout=io.StringIO())
