@@ -17,18 +17,48 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
-def _number(kind: type, name: str, default: float, *, least: float, above: bool = False):
+# The longest a duration setting may be: ten years. Past a few thousand, `now + timedelta(...)` leaves the
+# calendar, and every request that adds it to a time would fail.
+MOST_SECONDS = 10 * 365 * 86400
+MOST_HOURS = MOST_SECONDS / 3600
+
+
+def _number(
+    kind: type, name: str, default: float, *, least: float, above: bool = False, most: float | None = None
+):
     """A number from the environment, or the default; anything else stops the process naming the variable
-    (`least`: the smallest allowed; `above`: it must be more than that)."""
+    (`least`: the smallest allowed; `above`: it must be more than that; `most`: the largest allowed)."""
     raw = os.environ.get(name, "").split("#", 1)[0].strip()  # `5  # seconds` in .env keeps its comment
     if not raw:
         return default
+    return _checked(kind, name, raw, least=least, above=above, most=most)
+
+
+def _numbers(kind: type, name: str, default: list[float], *, least: float, most: float | None = None):
+    """A comma-separated list of numbers, each checked as `_number` checks one; empty: the default."""
+    raw = os.environ.get(name, "").split("#", 1)[0].strip()
+    if not raw:
+        return default
+    return [_checked(kind, name, item.strip(), least=least, most=most) for item in raw.split(",")]
+
+
+def _checked(
+    kind: type, name: str, raw: str, *, least: float, above: bool = False, most: float | None = None
+):
     try:
         value = kind(raw)
     except ValueError:
         value = None
-    if value is None or not math.isfinite(value) or value < least or (above and value == least):
+    if (
+        value is None
+        or not math.isfinite(value)
+        or value < least
+        or (above and value == least)
+        or (most is not None and value > most)
+    ):
         bound = f"more than {least:g}" if above else f"at least {least:g}"
+        if most is not None:
+            bound += f" and at most {most:.0f}"
         what = "a whole number" if kind is int else "a number"
         raise ImproperlyConfigured(f"{name} must be {what} {bound}, not {raw!r}")
     return value
@@ -181,7 +211,7 @@ THREADLINE_EMAIL_MAX_BYTES = _number(int, "THREADLINE_EMAIL_MAX_BYTES", default=
 
 # A new event continues a customer's open thread active within this many hours (unless its topic differs).
 THREADLINE_CONTINUATION_WINDOW_HOURS = _number(
-    float, "THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0, least=0
+    float, "THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0, least=0, most=MOST_HOURS
 )
 
 # --- Live subscriptions (websockets) ---
@@ -193,21 +223,24 @@ THREADLINE_TAIL_POLL_SECONDS = _number(
     default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.05,
     least=0,
     above=True,
+    most=MOST_SECONDS,
 )
 # Events a socket may have waiting; past that the server closes it with 4408 (resume from your position).
 THREADLINE_WS_BUFFER = _number(int, "THREADLINE_WS_BUFFER", default=1000, least=1)
 # How often each process asks which of its sockets' tokens were revoked (they are closed with 4401).
 THREADLINE_TOKEN_CHECK_SECONDS = _number(
-    float, "THREADLINE_TOKEN_CHECK_SECONDS", default=1.0, least=0, above=True
+    float, "THREADLINE_TOKEN_CHECK_SECONDS", default=1.0, least=0, above=True, most=MOST_SECONDS
 )
 # After an agent's last socket closes, how long before they are marked offline.
-THREADLINE_PRESENCE_GRACE_SECONDS = _number(float, "THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0, least=0)
+THREADLINE_PRESENCE_GRACE_SECONDS = _number(
+    float, "THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0, least=0, most=MOST_SECONDS
+)
 
 # --- Subscriptions (runner processes) -------------------------------------------------------------------
 # A runner renews its lease on each subscription it applies; when a runner dies, another takes its
 # subscriptions over once this many seconds have passed without a renewal.
 THREADLINE_SUBSCRIPTION_LEASE_SECONDS = _number(
-    float, "THREADLINE_SUBSCRIPTION_LEASE_SECONDS", default=5.0, least=0, above=True
+    float, "THREADLINE_SUBSCRIPTION_LEASE_SECONDS", default=5.0, least=0, above=True, most=MOST_SECONDS
 )
 # How often a runner looks at the log without a wake-up (the append's NOTIFY wakes it on PostgreSQL).
 THREADLINE_SUBSCRIPTION_POLL_SECONDS = _number(
@@ -216,16 +249,19 @@ THREADLINE_SUBSCRIPTION_POLL_SECONDS = _number(
     default=1.0 if _db["ENGINE"].endswith("postgresql") else 0.2,
     least=0,
     above=True,
+    most=MOST_SECONDS,
 )
 
 # A runner woken by an append starts its next pass no sooner than this after its previous one: under steady
 # traffic a pass applies this interval's events together (the lag grows by this at most).
 THREADLINE_SUBSCRIPTION_GATHER_SECONDS = _number(
-    float, "THREADLINE_SUBSCRIPTION_GATHER_SECONDS", default=0.02, least=0
+    float, "THREADLINE_SUBSCRIPTION_GATHER_SECONDS", default=0.02, least=0, most=MOST_SECONDS
 )
 
 # A read with `min_position` waits at most this long for its read models to reach it, then answers 503.
-THREADLINE_READ_WAIT_SECONDS = _number(float, "THREADLINE_READ_WAIT_SECONDS", default=2.0, least=0)
+THREADLINE_READ_WAIT_SECONDS = _number(
+    float, "THREADLINE_READ_WAIT_SECONDS", default=2.0, least=0, most=MOST_SECONDS
+)
 # Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like
 # Celery's task_always_eager). For test runs; production leaves it off and runs `run_subscriptions`.
 THREADLINE_SUBSCRIPTIONS_EAGER = env.bool("THREADLINE_SUBSCRIPTIONS_EAGER", default=False)
@@ -246,19 +282,19 @@ THREADLINE_NBA_RULES = env.str(
 )
 # An offer not accepted within this many seconds goes to the next agent.
 THREADLINE_CALLBACK_OFFER_SECONDS = _number(
-    float, "THREADLINE_CALLBACK_OFFER_SECONDS", default=30.0, least=0, above=True
+    float, "THREADLINE_CALLBACK_OFFER_SECONDS", default=30.0, least=0, above=True, most=MOST_SECONDS
 )
 # Waits before each retry after no answer, busy or failed: three retries after 5, 15 and 30 minutes.
-THREADLINE_CALLBACK_RETRY_SECONDS = env.list(
-    "THREADLINE_CALLBACK_RETRY_SECONDS", cast=float, default=[300.0, 900.0, 1800.0]
+THREADLINE_CALLBACK_RETRY_SECONDS = _numbers(
+    float, "THREADLINE_CALLBACK_RETRY_SECONDS", default=[300.0, 900.0, 1800.0], least=0, most=MOST_SECONDS
 )
 # A callback without window_end must be placed within this many hours of its start, or it expires.
 THREADLINE_CALLBACK_WINDOW_HOURS = _number(
-    float, "THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0, least=0, above=True
+    float, "THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0, least=0, above=True, most=MOST_HOURS
 )
 # How often Celery beat asks the workers to look for due callbacks, expired offers and ended windows.
 THREADLINE_CALLBACK_TICK_SECONDS = _number(
-    float, "THREADLINE_CALLBACK_TICK_SECONDS", default=1.0, least=0, above=True
+    float, "THREADLINE_CALLBACK_TICK_SECONDS", default=1.0, least=0, above=True, most=MOST_SECONDS
 )
 # Celery's routine lines about each tick (beat sending it, a worker receiving it, it succeeding) are left out
 # of the log unless this is set (config.logfilters.QuietTicks).

@@ -10,6 +10,8 @@ import pytest
 
 from config.settings import BASE_DIR
 
+TEN_YEARS = " and at most 315360000"  # seconds
+
 
 def check(**environment: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **environment}
@@ -26,10 +28,25 @@ def check(**environment: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "variable, value, says",
     [
-        ("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", "abc", "must be a number more than 0, not 'abc'"),
-        ("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", "0", "must be a number more than 0, not '0'"),
-        ("THREADLINE_READ_WAIT_SECONDS", "-1", "must be a number at least 0, not '-1'"),
-        ("THREADLINE_CALLBACK_TICK_SECONDS", "nan", "must be a number more than 0, not 'nan'"),
+        (
+            "THREADLINE_SUBSCRIPTION_LEASE_SECONDS",
+            "abc",
+            f"must be a number more than 0{TEN_YEARS}, not 'abc'",
+        ),
+        ("THREADLINE_SUBSCRIPTION_LEASE_SECONDS", "0", f"must be a number more than 0{TEN_YEARS}, not '0'"),
+        ("THREADLINE_READ_WAIT_SECONDS", "-1", f"must be a number at least 0{TEN_YEARS}, not '-1'"),
+        ("THREADLINE_CALLBACK_TICK_SECONDS", "nan", f"must be a number more than 0{TEN_YEARS}, not 'nan'"),
+        # Past the calendar once added to now: every request that did so answered 500.
+        (
+            "THREADLINE_CONTINUATION_WINDOW_HOURS",
+            "1e12",
+            "must be a number at least 0 and at most 87600, not '1e12'",
+        ),
+        (
+            "THREADLINE_CALLBACK_RETRY_SECONDS",
+            "300, soon",
+            f"must be a number at least 0{TEN_YEARS}, not 'soon'",
+        ),
         ("THREADLINE_MAX_BATCH", "1.5", "must be a whole number at least 1, not '1.5'"),
         ("THREADLINE_WS_BUFFER", "0", "must be a whole number at least 1, not '0'"),
     ],
@@ -52,6 +69,7 @@ def test_numbers_in_range_are_taken():
         THREADLINE_SUBSCRIPTION_LEASE_SECONDS="2.5",
         THREADLINE_MAX_BATCH="10",
         THREADLINE_READ_WAIT_SECONDS="0",
+        THREADLINE_CALLBACK_RETRY_SECONDS="60, 120  # a minute, then two",
     )
 
     assert done.returncode == 0, done.stderr
