@@ -233,16 +233,32 @@ def test_a_failed_rebuild_leaves_the_projector_applying_appends_as_usual(api, su
     assert TimelineEntry.objects.filter(text="after").exists()  # applied and written at once, not held
 
 
+def _until_another_session_waits_for_a_lock(timeout: float = 30) -> None:
+    """Until some other session of this database waits for a lock (pg_locks is read live, not from a
+    snapshot), so the rebuild has asked for what this writer holds."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.005)
+    raise AssertionError("the rebuild never waited for the writer's lock")
+
+
 def _writer(first, then):
-    """A writer in a thread of its own: `first` (it holds what that writes), a pause in which the rebuild asks
-    for its locks, then `then`. Whatever it raises is reported to the test."""
+    """A writer in a thread of its own: `first` (it holds what that writes), then, once the rebuild waits for
+    a lock it holds, `then`. Whatever it raises is reported to the test."""
 
     def run(ready: threading.Event, failures: list[BaseException]) -> None:
         try:
             with transaction.atomic():
                 first()
                 ready.set()
-                time.sleep(0.5)
+                _until_another_session_waits_for_a_lock()
                 then()
         except BaseException as exc:
             failures.append(exc)
