@@ -118,3 +118,8 @@ def positions_of(versions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], i
 def last_position() -> int:
     """The highest committed position, 0 for an empty log."""
     return backend().last_position()
+
+
+def count() -> int:
+    """How many events the log holds (positions may have gaps: a sequence skips what rolled back)."""
+    return StoredEvent.objects.count()

@@ -30,7 +30,9 @@ LOCK_WAIT_MS = 500
 LOCK_TRIES = 120  # then it gives up, saying the tables stayed busy
 
 
-def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
+def rebuild(
+    *, progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None
+) -> int:
     """Drop every read model and replay the whole log. Returns the number of events replayed.
 
     Holds the append lock for the whole replay so that no append projects onto half-rebuilt tables (writers
@@ -45,7 +47,8 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     other orders (an append: placement's, then callbacks'; a runner's pass: each subscription's in turn), so
     each of these locks waits at most LOCK_WAIT_MS; a rebuild that waited longer lets go of them all, pauses
     and tries again (LOCK_TRIES). Should PostgreSQL still abort it to break a deadlock, it starts again
-    (ATTEMPTS). `progress(n)`: n more events replayed, or fewer when an attempt starts again (negative).
+    (ATTEMPTS). `progress(n)`: n more events replayed, or fewer when an attempt starts again (negative);
+    `total(n)`: the events there are to replay, told once the locks are held (no append can add one then).
     """
     counted = [0]  # events this attempt has reported
 
@@ -58,7 +61,7 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
     while True:
         counted[0] = 0
         try:
-            replayed, tables = _rebuild_once(counting)
+            replayed, tables = _rebuild_once(counting, total)
         except OperationalError as exc:
             if is_lock_timeout(exc) and busy < LOCK_TRIES - 1:
                 busy += 1
@@ -86,7 +89,9 @@ def rebuild(*, progress: Callable[[int], None] | None = None) -> int:
         return replayed
 
 
-def _rebuild_once(progress: Callable[[int], None]) -> tuple[int, list[str]]:
+def _rebuild_once(
+    progress: Callable[[int], None], total: Callable[[int], None] | None
+) -> tuple[int, list[str]]:
     inline = projections.projectors()
     subscribed = subscriptions.handlers()
     names = [h.name for h in subscribed]
@@ -100,6 +105,8 @@ def _rebuild_once(progress: Callable[[int], None]) -> tuple[int, list[str]]:
         subscriptions.hold_for_rebuild(names)
         db.lock_timeout(0)  # everything held: the replay waits for nothing of anyone else's
         skipped = subscriptions.skipped(names)  # held: no skip can be decided meanwhile
+        if total:
+            total(log.count())
         for handler in [*inline, *subscribed]:
             handler.reset()
             if hasattr(handler, "replaying"):

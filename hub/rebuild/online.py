@@ -54,7 +54,7 @@ LOCK_TIMEOUT_MS = 500  # how long the swap waits for the live tables before it l
 SWAP_ATTEMPTS = 40
 PROGRESS = "threadline_rebuild_progress"  # the shadow's progress row per subscription, in the shadow schema
 
-Progress = Callable[[int, int], None]  # (events replayed so far, the head of the log)
+Progress = Callable[[int, int], None]  # (the position replayed up to, the head of the log)
 Hook = Callable[[int], None]  # called with the page's last position, inside its transaction (tests)
 
 
@@ -249,7 +249,7 @@ def _catch_up(
             return position
         outcome.replayed += read
         if progress:
-            progress(read, head)
+            progress(position, head)
 
 
 def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: Progress | None) -> None:
@@ -276,7 +276,7 @@ def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: 
                         break
                     outcome.replayed += read
                     if progress:
-                        progress(read, head)
+                        progress(position, head)
                 shadow.set_path(path)
                 shadow.sync_identities(shadow.SHADOW, tables)
                 if shadow.describe(shadow.SHADOW, tables) != shadow.describe(live, tables):

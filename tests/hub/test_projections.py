@@ -321,13 +321,15 @@ def test_a_rebuild_caught_between_the_tables_of_a_writer_lets_go_first_and_compl
     thread.start()
     ready.wait(10)
     reported: list[int] = []
+    told: list[int] = []
 
-    replayed = rebuild(progress=reported.append)
+    replayed = rebuild(progress=reported.append, total=told.append)
     thread.join(30)
 
     assert failures == [] and "deadlock" not in caplog.text
     assert "tables are busy (try 1)" in caplog.text
     assert replayed == expected == sum(reported)
+    assert told == [expected]  # once, when the rebuild held its locks: not for the tries that let go
     assert not Customer.objects.filter(name="during").exists()  # the rebuild came after it, from the log
 
 

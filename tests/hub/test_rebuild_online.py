@@ -211,8 +211,14 @@ def test_a_crash_mid_rebuild_leaves_the_live_tables_untouched_and_a_second_run_r
     assert online.progress_of_shadow() == {name: pages[1] for name in NAMES}  # two pages committed
 
     damage()
-    outcome = online.rebuild_online(page=20, lag=0)
+    reported: list[tuple[int, int]] = []
+    outcome = online.rebuild_online(page=20, lag=0, progress=lambda *p: reported.append(p))
     assert outcome.resumed_from == pages[1]
+    # In positions, from where it resumed to the head: a progress bar ends full, not short by what was done.
+    assert pages[1] < reported[0][0] and reported[-1] == (
+        outcome.position,
+        StoredEvent.objects.last().position,
+    )
     assert outcome.replayed == StoredEvent.objects.filter(position__gt=outcome.resumed_from).count()
     assert offline_state() == state()
 
@@ -289,7 +295,7 @@ def test_the_command_rebuilds_online_with_its_progress_bar():
         "rebuild_projections", "--online", "customers", "threads", "--page-size", "9", stdout=out, stderr=err
     )
     assert "Rebuilt customers, threads online from" in out.getvalue()
-    assert "replaying online" in err.getvalue()  # tqdm writes its bar to stderr
+    assert "replaying online: 100%" in err.getvalue().split("\r")[-1]  # tqdm writes its bar to stderr
     assert {k: v for k, v in state().items() if k != "AgentPresence"} == {
         k: v for k, v in expected.items() if k != "AgentPresence"
     }

@@ -67,10 +67,16 @@ class Command(BaseCommand):
             self._online(online_names, page_size, quiet)
 
     def _offline(self, quiet: bool) -> None:
+        # The events to replay are counted again once the rebuild holds its locks: appends may come first.
         total = StoredEvent.objects.count()
         with tqdm(total=total, unit="event", desc="replaying", disable=quiet, file=self.stderr._out) as bar:
+
+            def counted(n: int) -> None:
+                bar.total = n
+                bar.refresh()
+
             try:
-                replayed = rebuild(progress=bar.update)
+                replayed = rebuild(progress=bar.update, total=counted)
             except ApplicationError as exc:
                 raise CommandError(exc.detail) from exc
         names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
@@ -79,9 +85,9 @@ class Command(BaseCommand):
     def _online(self, names: list[str], page_size: int | None, quiet: bool) -> None:
         with tqdm(unit="event", desc="replaying online", disable=quiet, file=self.stderr._out) as bar:
 
-            def step(read: int, head: int) -> None:
-                bar.total = max(bar.total or 0, head)
-                bar.update(read)
+            def step(position: int, head: int) -> None:  # in positions: a resumed rebuild starts part way
+                bar.total = head
+                bar.update(position - bar.n)
 
             try:
                 outcome = online.rebuild_online(names or None, page=page_size, progress=step)
