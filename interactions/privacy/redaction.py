@@ -2,7 +2,8 @@
 
 A primary account number is 13 to 19 digits that pass the Luhn check, written however a person or a system
 writes it: unbroken, in groups joined by any separator (spaces, two spaces, no-break and other Unicode
-spaces, zero-width characters, newlines, tabs, dashes of every kind, dots, commas, slashes, underscores),
+spaces, zero-width characters, direction marks and other invisible formatting characters, emoji keycaps,
+newlines, tabs, dashes of every kind, dots, commas, slashes, underscores),
 one digit at a time as a voice transcript has it, in any script's digits, or as a JSON number. Values keep
 their last four digits (`**** **** **** 1111`); keys (event ids, sources, identifiers) cannot be masked,
 because two different keys would become one, so callers refuse a key that `holds_card`.
@@ -29,9 +30,11 @@ KEEP = 4  # digits left visible at the end of a masked number, as PCI DSS allows
 E164_MAX_DIGITS = 15
 
 # What may stand between two groups of a card number's digits: any space (\s covers no-break, thin, figure,
-# ideographic spaces and line breaks), invisible characters, dashes, dots, commas, slashes and underscores.
+# ideographic spaces and line breaks), invisible characters (zero-width ones, direction marks, embeddings,
+# overrides and isolates, invisible operators: the number looks whole on screen), an emoji keycap's
+# variation selector and enclosing keycap (4️⃣1️⃣...), dashes, dots, commas, slashes and underscores.
 _SEPARATOR = (
-    r"[\s\u00ad\u180e\u200b-\u200d\u2060\ufeff"
+    r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufe0e\ufe0f\u20e3"
     r"\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
     r".\u00b7\u2022\u2027\u30fb\uff0e,\uff0c/_]"
 )
@@ -191,6 +194,17 @@ def redact_text(text: str) -> str:
             chars[pos] = "*"
         text = "".join(chars)
     return _SECURITY_CODE.sub(lambda m: f"{m.group(1)}{m.group(2)}{'*' * len(m.group(3))}", text)
+
+
+_TRAILING_CHAIN = re.compile(rf"(?:\d|{_SEPARATOR})+\Z")
+
+
+def excerpt(text: str, limit: int) -> str:
+    """At most `limit` characters of `text` (and "…"), to repeat back what was sent. A run of digits at
+    the cut goes with it, so a number cut in two leaves no part to show unmasked; mask the excerpt after."""
+    if len(text) <= limit:
+        return text
+    return _TRAILING_CHAIN.sub("", text[:limit]) + "…"
 
 
 def _redact_number(number: int | float) -> int | float | str:

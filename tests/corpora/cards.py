@@ -122,6 +122,13 @@ FORMATS: dict[str, Callable[[str], str]] = {
     "figure spaces": _grouped("\u2007"),
     "ideographic spaces": _grouped("\u3000"),
     "zero-width spaces": _grouped("\u200b"),
+    # Invisible: the number looks whole on screen.
+    "left-to-right marks": _grouped("\u200e"),
+    "right-to-left marks": _grouped("\u200f"),
+    "bidi overrides": _grouped("\u202e"),
+    "bidi isolates": _grouped("\u2066"),
+    "invisible times": _grouped("\u2062"),
+    "emoji keycaps": lambda n: "".join(digit + "\ufe0f\u20e3" for digit in n),
     "soft hyphens": _grouped("\u00ad"),
     "tabs": _grouped("\t"),
     "newlines": _grouped("\n"),

@@ -42,6 +42,28 @@ def test_an_access_log_record_keeps_its_arguments_for_uvicorns_formatter():
     assert "account:************1111" in line and "4111" not in line
 
 
+def test_a_percent_encoded_card_number_in_an_access_log_line_is_masked():
+    paths = [
+        "/api/v1/context?identifier=4111%201111%201111%201111",  # as the desk's search encodes it
+        "/api/v1/threads?limit=4111%2D1111%2D1111%2D1111",
+        "/api/v1/customers/x/next-best-actions/4111%25201111%25201111%25201111/taken",  # encoded twice
+    ]
+    for path in paths:
+        entry = record(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 400, name="uvicorn.access"
+        )
+
+        MaskCardNumbers().filter(entry)
+        line = AccessFormatter(fmt='%(client_addr)s - "%(request_line)s" %(status_code)s').format(entry)
+
+        assert "1111" in line and "4111" not in line, line
+    phone = record("GET /api/v1/context?identifier=tel:%2B15551234567", name="uvicorn.access")
+    MaskCardNumbers().filter(phone)
+    assert (
+        phone.getMessage() == "GET /api/v1/context?identifier=tel:%2B15551234567"
+    )  # nothing to mask: as sent
+
+
 def test_a_card_number_in_a_traceback_is_masked():
     try:
         raise ValueError(f"cannot charge {CARD}")
