@@ -39,7 +39,7 @@ from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
 from interactions.people.selectors import person_principal
-from interactions.privacy.redaction import redact_text
+from interactions.privacy.redaction import excerpt, redact_text
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -55,6 +55,9 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 SUBPROTOCOL_PREFIX = "bearer."
 MAX_TOPICS = 200
+MAX_FRAME_CHARS = 64 * 1024  # a frame of MAX_TOPICS topics is about 9,000; an answer's note at most 2,000
+ERROR_ECHO_CHARS = 500  # what an error frame repeats of the client's own words, at most
+CLOSE_INTERNAL_ERROR = 1011
 REPLAY_PAGE = 500
 SOCKET_HEARTBEAT_SECONDS = 30
 
@@ -208,6 +211,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     # --- frames from the client ---------------------------------------------------------------------------
 
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """A frame that fails in a way no check foresaw: logged, told to the client, and the socket closed
+        (1011), so that `disconnect` runs. Let through, the error ended the consumer without it: its
+        heartbeat kept the agent's socket alive and callbacks were offered to nobody."""
+        try:
+            await super().websocket_receive(message)
+        except Exception:
+            logger.exception("websocket: a frame failed; the socket is closed (1011)")
+            await self._error(
+                "internal_error", "the server failed on this frame; reconnect and resume with after"
+            )
+            self._close_now(CLOSE_INTERNAL_ERROR, "internal error")
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.token is None or self.closing:
             return
@@ -219,6 +235,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         if text_data is None:
             await self._error("bad_frame", "send JSON in text frames")
+            return
+        if len(text_data) > MAX_FRAME_CHARS:
+            await self._error("too_large", f"a frame is at most {MAX_FRAME_CHARS} characters")
             return
         try:
             frame = storable.loads(text_data)
@@ -235,6 +254,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             path, message = found
             await self._error("bad_frame", f"{storable.field_name(path)}: {message}")
             return
+        op = frame.get("op")
         handler = {
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
@@ -243,7 +263,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             "accept": self._callback_answer,
             "decline": self._callback_answer,
             "outcome": self._callback_answer,
-        }.get(frame.get("op"))
+        }.get(op if isinstance(op, str) else "")
         if handler is None:
             await self._error(
                 "unknown_op", "op is one of subscribe, unsubscribe, status, ping, accept, decline, outcome"
@@ -417,5 +437,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(frame, default=str))
 
     async def _error(self, code: str, detail: str) -> None:
-        # The detail may repeat what the frame said (a topic, a value): its card numbers are masked.
-        await self._send({"op": "error", "code": code, "detail": redact_text(detail)})
+        # The detail may repeat what the frame said (a topic, a value): cut short, its card numbers masked.
+        await self._send(
+            {"op": "error", "code": code, "detail": redact_text(excerpt(detail, ERROR_ECHO_CHARS))}
+        )

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from hub import storable
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
+from interactions.callbacks.services import OUTCOMES, REMARK_MAX
 from interactions.catalogue.schemas import CHANNELS
 from interactions.identity import identifiers
 
@@ -307,9 +308,9 @@ class CallbackListQuerySerializer(serializers.Serializer):
 
 
 class CallbackReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False)
+    reason = serializers.CharField(max_length=REMARK_MAX, required=False)
 
 
 class CallbackOutcomeSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=["completed", "no_answer", "busy", "failed"])
-    note = serializers.CharField(max_length=2000, required=False)
+    outcome = serializers.ChoiceField(choices=list(OUTCOMES))
+    note = serializers.CharField(max_length=REMARK_MAX, required=False)

@@ -38,6 +38,20 @@ from interactions.placement.rules import PlacementError
 from interactions.privacy.redaction import redact_event
 
 OUTCOMES = ("completed", "no_answer", "busy", "failed")
+REMARK_MAX = 2000  # characters of an agent's decline reason or outcome note, over REST or the socket
+
+
+def _remark(field: str, value: str | None) -> str | None:
+    """An agent's free text, refused past REMARK_MAX: each is kept in the log, and in every later offer's
+    context, for good."""
+    if value is not None and len(value) > REMARK_MAX:
+        raise InvalidRequest(
+            f"{field} is at most {REMARK_MAX} characters",
+            extra={"errors": [{"field": field, "message": f"at most {REMARK_MAX} characters"}]},
+        )
+    return value
+
+
 # A requested time this far in the past is read as "now" (clocks differ); earlier is refused.
 CLOCK_SKEW = timedelta(seconds=60)
 
@@ -216,6 +230,7 @@ def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callbac
 def callback_decline(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: str | None = None) -> Callback:
     """The offered agent declines; the dispatcher offers the callback to someone else."""
     require_may_answer_offers(actor)
+    reason = _remark("reason", reason)
 
     def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state != CallbackState.OFFERED or row.agent_id != str(actor.pk):
@@ -242,6 +257,7 @@ def callback_outcome(
             f"outcome is one of {', '.join(OUTCOMES)}",
             extra={"errors": [{"field": "outcome", "message": f"one of {', '.join(OUTCOMES)}"}]},
         )
+    note = _remark("note", note)
 
     def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state != CallbackState.ACCEPTED or row.agent_id != str(actor.pk):

@@ -328,6 +328,42 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(payload
     await ws.disconnect()
 
 
+async def test_an_error_frame_repeats_at_most_500_characters_of_what_was_sent():
+    ws = await opened(await make_token())
+
+    await ws.send_json_to({"op": "subscribe", "topics": ["galaxy:" + "4111 " * 5000]})
+    error = await frame(ws)
+
+    assert error["code"] == "bad_topic" and len(error["detail"]) <= 501 and error["detail"].endswith("…")
+    assert "4111" not in error["detail"]
+    await ws.disconnect()
+
+
+async def test_a_frame_that_fails_unforeseen_is_told_and_closes_the_socket_which_then_goes(monkeypatch):
+    """An error no check foresaw ended the consumer without `disconnect`: its heartbeat kept the agent's
+    socket alive, and callbacks were offered to an agent with no socket."""
+    from channels_app.consumers import AgentConsumer
+
+    async def broken(self, frame):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(AgentConsumer, "_ping", broken)
+    token = await make_token()
+    ws = await opened(token)
+    await ws.send_json_to({"op": "status", "value": "available"})
+    await ws.send_json_to({"op": "subscribe", "topics": ["agent:me"]})
+    assert (await frame(ws))["op"] == "caught_up"
+    assert await database_sync_to_async(AgentSocket.objects.filter(agent_id=str(token.pk)).count)() == 1
+
+    await ws.send_json_to({"op": "ping"})
+    error = await frame(ws)
+
+    assert error["code"] == "internal_error" and "resume with after" in error["detail"]
+    assert await closed_with(ws) == 1011
+    await ws.disconnect(timeout=TIMEOUT)  # as the server tells the consumer once the close is through
+    assert await database_sync_to_async(AgentSocket.objects.filter(agent_id=str(token.pk)).count)() == 0
+
+
 async def test_a_cursor_past_the_end_of_the_log_is_refused_rather_than_skipping_events():
     last = (await ingest(cloud_event(id="end")))[0]["position"]
     ws = await opened(await make_token(Role.SUPERVISOR))

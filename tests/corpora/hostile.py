@@ -286,6 +286,19 @@ FRAME_CASES = [
     frame(
         "1e400 as the cursor", "bad_frame", "after", op="subscribe", topics=["agent:me"], after=raw("1e400")
     ),
+    # An object or a list as the op: a TypeError ended the consumer, and its heartbeat kept the agent online.
+    frame("an object as the op", "unknown_op", "op", op={"x": 1}),
+    frame("a list as the op", "unknown_op", "op", op=["ping"]),
+    # Over REST a reason is at most 2,000 characters; over the socket it was unbounded, kept in the log.
+    frame(
+        "a decline reason of 2,001 characters",
+        "bad_frame",
+        "reason",
+        op="decline",
+        callback_id="00000000-0000-4000-8000-0000000000c1",
+        reason="x" * 2001,
+    ),
+    frame("a frame over 64 KiB", "too_large", "a frame", op="ping", pad="x" * 65_536),
 ]
 
 
