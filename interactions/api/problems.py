@@ -9,7 +9,8 @@ import sys
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
@@ -150,6 +151,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body = problem(404, "not-found", "no such resource")
     elif isinstance(exc, PermissionDenied):
         body = problem(403, "forbidden", "you may not do this")
+    elif isinstance(exc, RequestDataTooBig):  # the body is over DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = too_large()
     elif isinstance(exc, drf.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
         if isinstance(exc, drf.ValidationError):
@@ -192,5 +195,15 @@ def server_error(request) -> JsonResponse:
     return _json_problem(problem(500, "internal-error", "the server failed; the request was not applied"))
 
 
+def too_large() -> dict[str, Any]:
+    return problem(
+        413,
+        "payload-too-large",
+        f"the body is over the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes this path takes",
+    )
+
+
 def bad_request(request, exception=None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return _json_problem(too_large())
     return _json_problem(problem(400, "malformed-request", "the request could not be read"))

@@ -108,3 +108,35 @@ def test_integration_tokens_may_read_threads_but_not_change_them(api):
     assert api.get(f"/api/v1/threads/{thread_id}").status_code == 200
     assert api.post(url(thread_id, "resolve")).status_code == 403
     assert client_for(ApiTokenFactory(role=Role.ADMIN)).post(url(thread_id, "resolve")).status_code == 201
+
+
+def test_a_body_over_the_limit_is_a_413_problem_on_every_command(api, agent_api, settings):
+    thread_id = post(api)["thread_id"]
+    count = StoredEvent.objects.count()
+
+    response = agent_api.post(
+        url(thread_id, "notes"),
+        '{"text": "' + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + '"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 413 and response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/payload-too-large")
+    assert StoredEvent.objects.count() == count
+
+
+def test_a_chunked_body_is_refused_with_411_where_the_server_cannot_read_it(api, agent_api):
+    """Under WSGI (Django's test client here) a body without Content-Length cannot be read at all."""
+    thread_id = post(api)["thread_id"]
+    count = StoredEvent.objects.count()
+
+    response = agent_api.post(
+        url(thread_id, "notes"),
+        '{"text": "chunked"}',
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        CONTENT_LENGTH="",
+    )
+
+    assert response.status_code == 411 and response.json()["type"].endswith("/length-required")
+    assert StoredEvent.objects.count() == count
