@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
+CLOSE_NOT_FOUND = 4404
 SUBPROTOCOL_PREFIX = "bearer."
 MAX_TOPICS = 200
 MAX_FRAME_CHARS = 64 * 1024  # a frame of MAX_TOPICS topics is about 9,000; an answer's note at most 2,000
@@ -136,6 +137,14 @@ def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str
             callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
         )
     return callback_brief(row)
+
+
+class NoSuchPath(AsyncWebsocketConsumer):
+    """A websocket at a path the hub does not serve: accepted so that the close code reaches the client."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND, reason="no websocket here; the agent socket is /ws/v1/agent")
 
 
 class AgentConsumer(AsyncWebsocketConsumer):

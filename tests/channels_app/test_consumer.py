@@ -68,6 +68,14 @@ async def closed_with(ws) -> int:
     return message["code"]
 
 
+async def test_a_websocket_at_a_path_the_hub_does_not_serve_is_closed_with_4404():
+    for path in ("/ws/v1/agent/", "/ws/v1/other", "/api/v1/events"):
+        ws = WebsocketCommunicator(application, path)
+        connected, _ = await ws.connect(timeout=TIMEOUT)
+
+        assert connected and await closed_with(ws) == 4404, path
+
+
 # --- authentication ------------------------------------------------------------------------------------
 
 
