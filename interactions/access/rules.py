@@ -78,6 +78,12 @@ def may_take_threads(token: ApiToken) -> bool:
     return token.role == Role.AGENT
 
 
+def require_may_assign_to(token: ApiToken, agent_id: str) -> None:
+    """An agent assigns threads to themselves only; supervisors and admins to any agent."""
+    if token.role == Role.AGENT and str(agent_id) != str(token.pk):
+        raise Forbidden("an agent may assign a thread only to themselves; a supervisor assigns it to others")
+
+
 def require_may_request_callbacks(token: ApiToken) -> None:
     """Request or cancel a callback: integrations (an IVR, a web form) and people."""
     if token.role not in (Role.INTEGRATION, *PEOPLE):

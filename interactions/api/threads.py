@@ -142,7 +142,10 @@ class ThreadAssignView(APIView):
         parameters=response_headers(201),
         request=serializers.AssignInputSerializer,
         responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
-        **roles(*PEOPLE, note="An agent may leave out agent_id to take the thread."),
+        **roles(
+            *PEOPLE,
+            note="An agent may leave out agent_id to take the thread, and may name no other agent (403).",
+        ),
     )
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)

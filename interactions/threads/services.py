@@ -13,6 +13,7 @@ from hub import log, store
 from hub.errors import NotFound
 from hub.events import NewEvent, RecordedEvent
 from interactions.access.models import ApiToken, Role
+from interactions.access.rules import require_may_assign_to
 from interactions.catalogue import ThreadStatus, hub_event
 from interactions.errors import Conflict
 from interactions.locks import CUSTOMER_LOCKS
@@ -126,6 +127,7 @@ def thread_reopen(
 def thread_assign(
     *, thread_id: uuid.UUID | str, agent_id: str, actor: ApiToken, expected_version: int | None = None
 ) -> RecordedEvent:
+    require_may_assign_to(actor, agent_id)
     if not ApiToken.objects.filter(pk=agent_id, role=Role.AGENT, revoked_at__isnull=True).exists():
         raise NotFound(f"no active agent {agent_id}")
     data = {"thread_id": str(thread_id), "agent_id": str(agent_id)}

@@ -203,5 +203,5 @@ def _body_for(path: str) -> object:
     if path.endswith("/outcome"):
         return {"outcome": "completed"}
     if path.endswith("/assign"):
-        return {"agent_id": str(uuid.uuid4())}
+        return {}  # an agent takes the thread; naming another agent is refused to agents (its own test)
     return {}

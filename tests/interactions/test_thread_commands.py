@@ -75,6 +75,19 @@ def test_an_agent_assigns_a_thread_to_themselves_or_a_supervisor_to_an_agent(
     assert unknown.status_code == 404 and api_token_id in unknown.json()["detail"]
 
 
+def test_an_agent_may_not_assign_a_thread_to_another_agent(api, agent_api):
+    thread_id = post(api)["thread_id"]
+    other = ApiTokenFactory(role=Role.AGENT)
+    count = StoredEvent.objects.count()
+
+    response = agent_api.post(url(thread_id, "assign"), {"agent_id": str(other.pk)}, format="json")
+
+    assert response.status_code == 403
+    assert "only to themselves" in response.json()["detail"]
+    assert StoredEvent.objects.count() == count
+    assert Thread.objects.get(pk=thread_id).assigned_agent == ""
+
+
 def test_a_note_joins_the_timeline_with_card_data_masked(api, agent_api, agent_token):
     thread_id = post(api, time="2026-11-23T10:00:00Z")["thread_id"]
 
