@@ -212,8 +212,8 @@ class ThreadListQuerySerializer(serializers.Serializer):
     customer = serializers.UUIDField(required=False)
     status = serializers.ChoiceField(choices=["open", "resolved"], required=False)
     channel = serializers.ChoiceField(choices=[*CHANNELS, "callback"], required=False)
-    agent = serializers.CharField(
-        max_length=128, required=False, help_text="Only threads assigned to this agent id (an agent's desk)."
+    agent = serializers.UUIDField(
+        required=False, help_text="Only threads assigned to this agent id (an agent's desk)."
     )
 
 
@@ -304,7 +304,7 @@ class CallbackListQuerySerializer(serializers.Serializer):
     state = serializers.ChoiceField(
         choices=["scheduled", "offered", "accepted", "completed", "expired", "cancelled"], required=False
     )
-    agent = serializers.CharField(max_length=64, required=False, help_text="An agent token's id.")
+    agent = serializers.UUIDField(required=False, help_text="An agent token's id.")
 
 
 class CallbackReasonSerializer(serializers.Serializer):

@@ -440,6 +440,8 @@ def test_lists_filter_by_state_and_agent(api, supervisor_api):
     assert [c["id"] for c in offered["results"]] == [one["id"]]
     assert supervisor_api.get(CALLBACKS, {"state": "scheduled"}).json()["count"] == 1
     assert supervisor_api.get(CALLBACKS, {"state": "lost"}).status_code == 400
+    unknown = supervisor_api.get(CALLBACKS, {"agent": "xyz"})  # not an agent's id: said, not an empty list
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "agent"
 
 
 # --- Celery, eagerly -------------------------------------------------------------------------------------
