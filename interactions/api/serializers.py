@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -26,11 +28,21 @@ class BatchIngestSerializer(serializers.Serializer):
     results = IngestResultSerializer(many=True)
 
 
+class WholeNumberField(serializers.IntegerField):
+    """A query's integer in ASCII digits, as the lists read `limit` and `offset`: DRF's own also took `1.0`,
+    ` 1`, a full-width one (U+FF11) and an Arabic-Indic three (U+0663)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not re.fullmatch(r"-?[0-9]+", data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class LogQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(
+    after = WholeNumberField(
         min_value=0, max_value=MAX_POSITION, default=0, help_text="Return events after this position."
     )
-    limit = serializers.IntegerField(
+    limit = WholeNumberField(
         min_value=1,
         max_value=settings.THREADLINE_MAX_BATCH,
         default=100,

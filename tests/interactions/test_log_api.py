@@ -90,6 +90,10 @@ def test_an_agent_may_not_read_the_raw_log(db):
         ({"after": -1}, "after"),
         ({"limit": 0}, "limit"),
         ({"limit": 1001}, "limit"),
+        ({"after": "\uff11"}, "after"),  # a full-width 1
+        ({"after": "\u0663"}, "after"),  # an Arabic-Indic 3
+        ({"limit": "1.0"}, "limit"),
+        ({"limit": " 1"}, "limit"),
     ],
 )
 def test_a_bad_cursor_or_limit_is_a_400_naming_the_field(api, params, field):
