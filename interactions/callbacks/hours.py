@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from interactions.catalogue.zones import iana_zone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RULE = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?|daily)\s+(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)$")
@@ -25,9 +27,9 @@ class InvalidHours(ValueError):
 
 def zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidHours(f"{name!r} is not an IANA time zone") from exc
+        return iana_zone(name)
+    except ValueError as exc:
+        raise InvalidHours(str(exc)) from exc
 
 
 def _minutes(text: str, spec: str) -> int:

@@ -6,7 +6,6 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from interactions.catalogue.zones import iana_zone
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
 
@@ -236,10 +236,7 @@ class ProfileUpdatedData(BaseModel):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"{value!r} is not an IANA time zone") from exc
+            iana_zone(value)  # its ValueError names the value
         return value
 
 

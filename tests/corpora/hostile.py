@@ -179,6 +179,20 @@ CASES = [
         data={"birthday": "2020-01-01T00:00:00Z"},
     ),
     structured(
+        "the server's own zone (localtime) as a customer's",
+        422,
+        "data.timezone",
+        type="customer.profile_updated",
+        data={"timezone": "localtime"},
+    ),
+    structured(
+        "a leap-second zone (right/UTC) as a customer's",
+        422,
+        "data.timezone",
+        type="customer.profile_updated",
+        data={"timezone": "right/UTC"},
+    ),
+    structured(
         "thread_id as a URN naming no thread",
         422,
         "data.thread_id",

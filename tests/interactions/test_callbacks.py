@@ -125,6 +125,10 @@ def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
         ({"phone": "call me maybe"}, "phone"),
         ({"identifier": "fax:123"}, "identifier"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "localtime"}, "timezone"),  # the server's own zone, not the customer's
+        ({"timezone": "Factory"}, "timezone"),
+        ({"timezone": "posixrules"}, "timezone"),
+        ({"timezone": "right/UTC"}, "timezone"),  # counts leap seconds: 27 s off every clock
         ({"thread_id": "00000000-0000-0000-0000-000000000001"}, "thread_id"),
         ({"phone": None}, "phone"),
     ],
