@@ -31,7 +31,7 @@ from interactions.callbacks.schedule import schedules
 from interactions.catalogue import HUB_SOURCE
 from interactions.customers.models import Customer
 from interactions.errors import Conflict, Forbidden, InvalidIdentifier, InvalidRequest
-from interactions.identity.identifiers import parse_identifier
+from interactions.identity.identifiers import parse_identifier, tel_extension
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
 from interactions.placement.models import PlacedThread
 from interactions.placement.rules import PlacementError
@@ -90,6 +90,14 @@ def _checked(request: RequestInput, now: datetime) -> tuple[str, str, datetime, 
         phone = parse_identifier(raw_phone).uri
     except InvalidIdentifier as exc:
         errors.append({"field": "phone", "message": str(exc)})
+    else:
+        if extension := tel_extension(raw_phone):  # the number to dial would have lost it
+            errors.append(
+                {
+                    "field": "phone",
+                    "message": f"an extension ({extension}) cannot be dialled; give a direct number",
+                }
+            )
     if request.timezone is not None:
         try:
             zone(request.timezone)

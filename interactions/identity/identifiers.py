@@ -95,6 +95,17 @@ def _tel(value: str) -> Identifier:
     return Identifier("tel", e164)
 
 
+def tel_extension(uri: str) -> str:
+    """The extension written in a `tel:` identifier (`ext 99`, `;ext=99`, `x99`), or "" (none, or not a
+    phone number). The identifier itself leaves it out: the number identifies the customer."""
+    try:
+        return (
+            phonenumbers.parse(uri.removeprefix("tel:"), settings.THREADLINE_DEFAULT_REGION).extension or ""
+        )
+    except phonenumbers.NumberParseException:
+        return ""
+
+
 def _mailto(value: str) -> Identifier:
     address = value.split("?", 1)[0].strip()
     try:

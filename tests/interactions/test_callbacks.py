@@ -123,6 +123,8 @@ def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
         ({"at": "2099-01-01T10:00:00"}, "at"),
         ({"at": "2099-01-02T10:00:00Z", "window_end": "2099-01-01T10:00:00Z"}, "window_end"),
         ({"phone": "call me maybe"}, "phone"),
+        ({"phone": "+1 555 123 4568 ext 99"}, "phone"),  # the extension was dropped from the number to dial
+        ({"phone": "tel:+15551234568;ext=99"}, "phone"),
         ({"identifier": "fax:123"}, "identifier"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"timezone": "localtime"}, "timezone"),  # the server's own zone, not the customer's
