@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from channels.auth import get_user
@@ -137,6 +138,14 @@ def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str
             callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
         )
     return callback_brief(row)
+
+
+def _json_value(value: Any) -> str:
+    """Times as the REST API writes them (ISO 8601, UTC as Z); anything else (a UUID) as its text."""
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return str(value)
 
 
 class NoSuchPath(AsyncWebsocketConsumer):
@@ -443,7 +452,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _send(self, frame: dict[str, Any]) -> None:
         if self.closing:
             return  # closed for a reason (revoked, too slow): nothing more reaches the client
-        await self.send(text_data=json.dumps(frame, default=str))
+        await self.send(text_data=json.dumps(frame, default=_json_value))
 
     async def _error(self, code: str, detail: str) -> None:
         # The detail may repeat what the frame said (a topic, a value): cut short, its card numbers masked.

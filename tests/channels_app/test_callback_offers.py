@@ -65,6 +65,8 @@ async def test_the_offer_reaches_agent_me_with_context_and_is_answered_over_the_
     await ws.send_json_to({"op": "accept", "callback_id": callback_id})
     ack = await next_op(ws, "ack")
     assert ack["of"] == "accept" and ack["callback"]["state"] == "accepted"
+    due = ack["callback"]["due_at"]  # written as the REST API writes times
+    assert "T" in due and due.endswith("Z") and datetime.fromisoformat(due).tzinfo is not None, due
     await ws.send_json_to(
         {"op": "outcome", "callback_id": callback_id, "outcome": "completed", "note": "done"}
     )
