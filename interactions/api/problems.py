@@ -98,7 +98,8 @@ def problem(status: int, code: str, detail: str, *, title: str | None = None, **
 
 
 def _shown(text: str) -> str:
-    return redact_text(_UNSHOWN.sub("\ufffd", excerpt(text, ECHO_CHARS)))
+    # Masked first: direction marks may join a card number's groups, and U+FFFD would not.
+    return _UNSHOWN.sub("\ufffd", redact_text(excerpt(text, ECHO_CHARS)))
 
 
 def _masked(value: Any) -> Any:
