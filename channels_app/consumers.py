@@ -39,7 +39,7 @@ from interactions.agents.services import (
 from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
-from interactions.people.selectors import person_principal
+from interactions.people.selectors import person_principal, principals_locked_out
 from interactions.privacy.redaction import excerpt, redact_text
 from interactions.topics.routing import (
     TopicError,
@@ -104,10 +104,13 @@ def _still_authenticates(token: ApiToken) -> bool:
 
 
 @database_sync_to_async
-def _still_signed_in(session: Any) -> bool:
-    """Whether the session a socket was opened with still exists (signing out deletes it)."""
+def _still_signed_in(session: Any, principal_id: str) -> bool:
+    """Whether the session a socket was opened with still exists (signing out deletes it) and its person may
+    still sign in (not deactivated, not deleted)."""
     # `session` is channels' LazyObject around the store; `__class__` is the store's class.
-    return session.session_key is not None and session.__class__().exists(session.session_key)
+    if session.session_key is None or not session.__class__().exists(session.session_key):
+        return False
+    return not principals_locked_out([principal_id])
 
 
 @database_sync_to_async
@@ -248,8 +251,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
             self.token_revoked()
             return
-        if self.via_session and not await _still_signed_in(self.scope["session"]):
-            self._close_now(CLOSE_UNAUTHENTICATED, "signed out")
+        if self.via_session and not await _still_signed_in(self.scope["session"], str(self.token.pk)):
+            self.signed_out()
             return
         if text_data is None:
             await self._error("bad_frame", "send JSON in text frames")
@@ -411,6 +414,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             logger.info("closing a socket that fell %s events behind", self.queue.maxsize)
         self._close_now(CLOSE_TOO_SLOW, "too slow: reconnect and resume from your last position")
+
+    def signed_out(self) -> None:
+        """Called by the token watch (or before a frame) once the person of a session socket may no longer
+        sign in (signed out, deactivated, deleted)."""
+        self._close_now(CLOSE_UNAUTHENTICATED, "signed out")
 
     def token_revoked(self) -> None:
         """Called by the process's token watch (or before a frame) once the token no longer authenticates."""

@@ -1,4 +1,5 @@
-"""Revoked tokens lose their sockets: each process asks the database which of its sockets were revoked.
+"""Revoked tokens lose their sockets: each process asks the database which of its sockets were revoked
+(and, for sockets opened with a person's session, whose person was deactivated or deleted).
 
 A revocation is a row in the database (`revoked_at`), written by whichever process revokes: the admin, the
 `revoke_token` command, another web server. So nothing is announced and nothing in memory is trusted:
@@ -19,18 +20,25 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from interactions.access.tokens import tokens_revoked
+from interactions.people.selectors import principals_locked_out
 
 logger = logging.getLogger(__name__)
 
 
 class Revocable(Protocol):
+    via_session: bool  # opened with a person's session (the token is their principal), not a bearer token
+
     def token_revoked(self) -> None:
         """Its token no longer authenticates: close (in the event loop; must not block)."""
 
+    def signed_out(self) -> None:
+        """Its person may no longer sign in (deactivated, deleted): close (in the event loop)."""
+
 
 @database_sync_to_async
-def _revoked(token_ids: list[str]) -> set[str]:
-    return tokens_revoked(token_ids)
+def _locked_out(token_ids: list[str], session_token_ids: list[str]) -> tuple[set[str], set[str]]:
+    """(the tokens revoked, the principals of session sockets whose person may no longer sign in)."""
+    return tokens_revoked(token_ids), principals_locked_out(session_token_ids) if session_token_ids else set()
 
 
 class TokenWatch:
@@ -56,12 +64,21 @@ class TokenWatch:
             self._task = None
 
     async def check(self) -> None:
-        """Close every socket whose token no longer authenticates (one query)."""
+        """Close every socket whose token no longer authenticates, and every session socket whose person
+        may no longer sign in (two queries)."""
         if not self._sockets:
             return
-        for token_id in await _revoked(list(self._sockets)):
+        sessions = [
+            token_id for token_id, sockets in self._sockets.items() if any(s.via_session for s in sockets)
+        ]
+        revoked, locked_out = await _locked_out(list(self._sockets), sessions)
+        for token_id in revoked:
             for socket in self._sockets.pop(token_id, set()):
                 socket.token_revoked()
+        for token_id in locked_out - revoked:
+            for socket in [s for s in self._sockets.get(token_id, set()) if s.via_session]:
+                self.remove(token_id, socket)
+                socket.signed_out()
 
     async def _run(self) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from interactions.access.models import ApiToken
@@ -17,3 +18,13 @@ def person_principal(user: Any) -> ApiToken | None:
     if person is None or person.principal.revoked_at is not None:
         return None
     return person.principal
+
+
+def principals_locked_out(principal_ids: Collection[str]) -> set[str]:
+    """Which of these principals' people may no longer sign in: their user deactivated, or deleted (with
+    its person). Their session sockets close, as a revoked token's do."""
+    ids = {str(i) for i in principal_ids}
+    active = Person.objects.filter(principal_id__in=ids, user__is_active=True).values_list(
+        "principal_id", flat=True
+    )
+    return ids - {str(pk) for pk in active}

@@ -123,3 +123,37 @@ async def test_after_signing_out_the_socket_closes_with_4401_at_its_next_frame()
     await ws.send_json_to({"op": "ping"})
 
     assert await closed_with(ws) == 4401
+
+
+@database_sync_to_async
+def deactivate(person: Person) -> None:
+    user = person.user
+    user.is_active = False
+    user.save()  # what the admin's form does
+
+
+@pytest.mark.asyncio
+async def test_a_deactivated_persons_socket_closes_with_4401_without_waiting_for_a_frame(settings):
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 0.05
+    session, person = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await subscribe(ws, ["agent:me"])
+
+    await deactivate(person)
+
+    assert await closed_with(ws) == 4401  # by the process's watch, with no frame sent
+
+
+@pytest.mark.asyncio
+async def test_a_deactivated_persons_next_frame_is_refused_and_closes_the_socket(settings):
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600  # only the check before each frame can close it here
+    session, person = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await subscribe(ws, ["agent:me"])
+
+    await deactivate(person)
+    await ws.send_json_to({"op": "subscribe", "topics": ["agent:me"], "after": 0})
+
+    assert await closed_with(ws) == 4401
