@@ -55,7 +55,11 @@ def _bounced_addresses(event: RecordedEvent) -> list[str]:
 
 def apply_message_received(rows: ReachRows, event: RecordedEvent) -> None:
     data = event.data
-    channel, at, address = data.get("channel"), event.occurred_at, event.subject
+    # When it happened, but never later than when the hub received it: a START stamped next year by a
+    # sender's wrong clock must not outrank the STOP the customer sends today, nor hold a WhatsApp window
+    # open for a year. (recorded_at is in the log: a rebuild decides the same.)
+    channel, address = data.get("channel"), event.subject
+    at = min(event.occurred_at, event.recorded_at)
     if channel == "email" and data.get("automated") == "bounce":
         if data.get("bounce") == "hard":
             for uri in _bounced_addresses(event):

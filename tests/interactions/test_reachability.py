@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from interactions.context.selectors import context_get
 from interactions.customers.selectors import customer_get_by_identifier
@@ -137,6 +138,19 @@ def test_opt_out_and_in_are_decided_by_when_they_happened_not_when_they_arrived(
     sms(api, "START", when=timedelta(minutes=-10))  # arrives after, happened before
 
     assert reachable(PHONE, T0)["sms"]["open"] is False
+
+
+def test_a_time_after_the_event_arrived_counts_as_its_arrival(api):
+    """A sender's clock a year ahead: its START must not outrank the STOP the customer sends now, nor its
+    WhatsApp message hold the window open for a year."""
+    next_year = (timezone.now() + timedelta(days=365)).isoformat()
+    post(api, subject=PHONE, time=next_year, data={"channel": "sms", "text": "START"})
+    post(api, subject=PHONE, time=timezone.now().isoformat(), data={"channel": "sms", "text": "STOP"})
+    post(api, subject=PHONE, time=next_year, data={"channel": "whatsapp", "text": "hi"})
+
+    now = timezone.now()
+    assert reachable(PHONE, now)["sms"]["open"] is False
+    assert reachable(PHONE, now + timedelta(hours=25))["whatsapp"]["open"] is False
 
 
 def test_sms_stays_open_on_another_number_when_one_opted_out(api):
