@@ -140,11 +140,14 @@ def repeat_contact(s: Situation, p: RepeatContactParams) -> dict[str, Any] | Non
             and (at := _time(e.get("occurred_at")))
             and since <= at <= s.now
         )
-        count, last = 0, None
+        # Each channel's own session: an SMS, a WhatsApp message and an SMS a minute apart are two contacts
+        # (one on each channel), not three.
+        count, last_on = 0, {}
         for at, channel in inbound:
-            if last is None or channel != last[1] or at - last[0] > timedelta(minutes=p.session_minutes):
+            previous = last_on.get(channel)
+            if previous is None or at - previous > timedelta(minutes=p.session_minutes):
                 count += 1
-            last = (at, channel)
+            last_on[channel] = at
         if count >= p.contacts and (best is None or count > best[0]):
             best = (count, thread)
     if best is None:

@@ -103,6 +103,14 @@ def test_messages_of_one_session_are_one_contact_and_replies_do_not_count():
     assert fire("repeat_contact", context, session_minutes=0)["count"] == 5
 
 
+def test_a_session_is_per_channel_so_switching_channels_and_back_is_not_a_new_contact():
+    # SMS, WhatsApp, SMS within a minute: one contact on each channel, two in all (it counted three).
+    context = ctx(open_threads=[thread(entry(2), entry(1.5, channel="whatsapp"), entry(1))])
+
+    assert fire("repeat_contact", context) is None
+    assert fire("repeat_contact", context, contacts=2)["count"] == 2
+
+
 def test_contacts_older_than_the_window_do_not_count():
     context = ctx(open_threads=[thread(entry(60 * 80), entry(60 * 20), entry(5))])
 
