@@ -22,6 +22,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 
 from hub.errors import ApplicationError, NotFound, UnstorableEvents
+from interactions.api import problems
 from interactions.api.problems import PROBLEM_CONTENT_TYPE, error_problem, problem
 from interactions.connections.models import Connection
 from interactions.connections.sealing import SecretsUnreadable
@@ -141,5 +142,4 @@ def problem_response(exc: ApplicationError) -> JsonResponse:
 
 
 def method_not_allowed(allowed: str) -> JsonResponse:
-    body = problem(405, "method-not-allowed", f"this hook takes {allowed}")
-    return JsonResponse(body, status=405, content_type=PROBLEM_CONTENT_TYPE, headers={"Allow": allowed})
+    return problems.method_not_allowed(allowed, "this hook")

@@ -6,27 +6,38 @@ import logging
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
 from hub import projections, subscriptions
 from hub.errors import ApplicationError
 from interactions.access.rules import require_may_read_health_details
 from interactions.api.auth import BearerTokenAuthentication
-from interactions.api.problems import PROBLEM_CONTENT_TYPE, error_problem, problem
+from interactions.api.problems import PROBLEM_CONTENT_TYPE, error_problem, method_not_allowed, problem
 
 logger = logging.getLogger(__name__)
 
 
+# Probes read: anything else is a 405 problem (exempt from CSRF, whose refusal is an HTML page).
+SAFE = ("GET", "HEAD")
+
+
+@csrf_exempt
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up."""
+    if request.method not in SAFE:
+        return method_not_allowed("GET, HEAD")
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready (200) or not (503), for anyone: a load balancer or an orchestrator needs no token, and learns
     nothing else. With a supervisor's or admin's bearer token, the details: the database vendor, each inline
     projection's checkpoint and last error, and each subscription's position, lag, state and last failure
     (the raw text of a failure is for operators only)."""
+    if request.method not in SAFE:
+        return method_not_allowed("GET, HEAD")
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -196,6 +196,13 @@ def server_error(request) -> JsonResponse:
     return _json_problem(problem(500, "internal-error", "the server failed; the request was not applied"))
 
 
+def method_not_allowed(allowed: str, what: str = "this path") -> JsonResponse:
+    """405, naming the methods `what` takes (`allowed`, as the Allow header writes them)."""
+    response = _json_problem(problem(405, "method-not-allowed", f"{what} takes {allowed}"))
+    response["Allow"] = allowed
+    return response
+
+
 def too_large() -> dict[str, Any]:
     return problem(
         413,

@@ -48,3 +48,14 @@ def test_a_problem_never_echoes_control_characters_or_lone_surrogates():
     body = problem(400, "x", "a\ud800b\tc\nd", errors=[{"field": "f\udfff\x00", "message": "m"}])
     assert body["detail"] == "a\ufffdb\tc\nd"
     assert body["errors"] == [{"field": "f\ufffd\ufffd", "message": "m"}]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_a_probe_takes_only_get_and_head_and_says_so_as_a_problem(path):
+    client = APIClient(enforce_csrf_checks=True)
+
+    response = client.post(path)
+
+    assert response.status_code == 405 and response["Allow"] == "GET, HEAD"
+    assert response["Content-Type"] == "application/problem+json"
+    assert client.head(path).status_code == 200
