@@ -166,7 +166,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             headers["Retry-After"] = str(int(exc.wait))
     else:
         return None
-    return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    response = Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, NotCaughtUp):
+        # A read that waited its bound for the runner: the client retries. Django would log every 503 as an
+        # ERROR, which would page an operator for a lagging runner the warning below and /readyz describe.
+        logger.warning("%s: %s", exc.detail, context["request"].path)
+        response._has_been_logged = True  # Django's own mark: log_response leaves it alone
+    return response
 
 
 def _json_problem(body: dict[str, Any]) -> JsonResponse:

@@ -55,7 +55,7 @@ def test_a_callback_request_answers_with_its_own_position_not_its_read_models(su
         assert response[HEADER] == str(response.json()["position"])
 
 
-def test_a_read_behind_min_position_answers_503_with_retry_after_and_both_positions(api):
+def test_a_read_behind_min_position_answers_503_with_retry_after_and_both_positions(api, caplog):
     written = post(api, subject="tel:+15551234567")
 
     response = api.get(
@@ -67,6 +67,10 @@ def test_a_read_behind_min_position_answers_503_with_retry_after_and_both_positi
     body = response.json()
     assert body["min_position"] == written["position"] and body["position"] < written["position"]
     assert body["type"].endswith("/not-caught-up")
+    # A warning for operators, not an ERROR each time a client should retry.
+    assert [(r.levelname, r.name) for r in caplog.records if "/api/v1/context" in r.getMessage()] == [
+        ("WARNING", "interactions.api.problems")
+    ]
 
 
 def test_once_the_read_models_applied_the_write_the_read_answers_with_their_position(api):
