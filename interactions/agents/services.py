@@ -36,14 +36,15 @@ def _status_in_log(agent_id: str) -> str | None:
 
 
 def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None) -> RecordedEvent | None:
-    """Record the agent's status as an event; None when it already is that status."""
+    """Record the agent's status as an event; None when it already is that status (an agent who never set
+    one is offline: a socket that opened and closed records nothing)."""
     if status not in AGENT_STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(AGENT_STATUSES)}")
     with transaction.atomic():
         # Only this agent's status is decided here: their own lock, not the global append lock (a status
         # change that raced past it would collide on the stream's version in the append).
         log.lock_keys(AGENT_LOCKS, [str(agent.pk)])
-        current = _status_in_log(str(agent.pk))
+        current = _status_in_log(str(agent.pk)) or "offline"
         if current == status:
             return None
         event = hub_event(

@@ -415,6 +415,18 @@ async def test_status_frames_become_events_and_presence(settings):
     await watcher.disconnect()
 
 
+async def test_a_socket_of_an_agent_who_never_set_a_status_records_nothing_when_it_closes(eager_celery):
+    token = await make_token()
+    ws = await opened(token)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+
+    await ws.disconnect(timeout=TIMEOUT)  # the presence expiry runs now (eager Celery)
+
+    stream = database_sync_to_async(lambda: StoredEvent.objects.filter(stream=f"agent-{token.pk}").count())
+    assert await stream() == 0  # an agent with no status is offline already: no event in the log for ever
+
+
 @database_sync_to_async
 def presence_of(token) -> tuple[str, list[tuple[str, str | None]]]:
     """The agent's presence row and the statuses (with reasons) on their stream, oldest first."""
