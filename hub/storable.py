@@ -71,7 +71,7 @@ def time_problem(moment: datetime) -> str | None:
     except OverflowError:
         utc = None
     if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
-        return f"must lie between {TIME_RANGE} (after conversion to UTC)"
+        return f"must lie from {TIME_RANGE} (after conversion to UTC)"
     return None
 
 

@@ -443,8 +443,10 @@ def unattended(statuses: list[Status]) -> list[str]:
         if row.runner:
             continue
         if row.lag_events:
+            many = row.lag_events != 1
             behind = (
-                f"{row.lag_events} events ({row.lag_seconds:.0f} s) behind the head are not being applied"
+                f"{row.lag_events} event{'s' if many else ''} ({row.lag_seconds:.0f} s) behind the head"
+                f" {'are' if many else 'is'} not being applied"
             )
         else:
             behind = "new events will not be applied"

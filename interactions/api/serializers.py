@@ -281,7 +281,7 @@ class AwareDateTimeField(serializers.DateTimeField):
     default_error_messages = {
         "naive": "Give the time with its UTC offset, e.g. 2026-11-23T15:00:00+01:00.",
         "impossible": "No such moment: a day, hour, minute or second is out of its range.",
-        "range": f"Give a time between {storable.TIME_RANGE}.",
+        "range": f"Give a time from {storable.TIME_RANGE}.",
     }
 
     def to_internal_value(self, value):

@@ -29,6 +29,10 @@ class ConnectionInvalid(ApplicationError):
     """A connection that cannot be created as asked: an unknown provider, a bad or taken name, no secret."""
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _digest(secret: str, salt: str) -> str:
     # A salted SHA-256: the secret is checked on every delivery, so a slow password hash would cost each
     # request; the README asks for a long random secret, which leaves nothing to brute-force.
@@ -56,7 +60,7 @@ def connection_create(*, provider: str, name: str, secrets: dict[str, str | None
     missing = [k for k in wanted if not given.get(k)]
     if missing:
         flags = ", ".join("--" + k.replace("_", "-") for k in missing)
-        raise ConnectionInvalid(f"a {provider} connection needs {flags}")
+        raise ConnectionInvalid(f"{_article(provider)} {provider} connection needs {flags}")
     extra = [k for k in given if k not in wanted]
     if extra:
         flags = ", ".join("--" + k.replace("_", "-") for k in extra)

@@ -45,8 +45,9 @@ def person_create(
     problem = skills_problem(skills or [])
     if problem is not None:
         raise PersonError(problem)
-    if users.objects.filter(username__iexact=username).exists():
-        raise PersonError(f"a person named {username!r} already exists")
+    if existing := users.objects.filter(username__iexact=username).values_list("username", flat=True).first():
+        same = "" if existing == username else " (names are told apart regardless of case)"
+        raise PersonError(f"a person named {existing!r} already exists{same}")
     user = users(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
     problem = text_problem(password)
     if problem is not None:

@@ -4,7 +4,7 @@ projection, appends wait) or online (subscriptions, into new tables swapped in o
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from hub import projections, subscriptions
+from hub import log, projections, subscriptions
 from hub.errors import ApplicationError
 from hub.models import StoredEvent
 from hub.rebuild import online, rebuild
@@ -83,7 +83,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")
 
     def _online(self, names: list[str], page_size: int | None, quiet: bool) -> None:
-        with tqdm(unit="event", desc="replaying online", disable=quiet, file=self.stderr._out) as bar:
+        head = (
+            log.last_position()
+        )  # the bar's first total (it grows with the log); without one it drew "0event"
+        with tqdm(
+            total=head, unit="event", desc="replaying online", disable=quiet, file=self.stderr._out
+        ) as bar:
 
             def step(position: int, head: int) -> None:  # in positions: a resumed rebuild starts part way
                 bar.total = head

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand
+from django.core.serializers.json import DjangoJSONEncoder
 
 from interactions.nba.selectors import take_up_list
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         rows = take_up_list()
         if options["json"]:
             for row in rows:
-                self.stdout.write(json.dumps(row, default=str))
+                self.stdout.write(json.dumps(row, cls=DjangoJSONEncoder))
             return
         self.stdout.write(f"{'rule':<32} {'taken':>7} {'dismissed':>9} {'take-up':>8}")
         for row in rows:
