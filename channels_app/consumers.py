@@ -18,6 +18,7 @@ from typing import Any
 
 from channels.auth import get_user
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -40,7 +41,7 @@ from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
 from interactions.people.selectors import person_principal, principals_locked_out
-from interactions.privacy.redaction import excerpt, redact_text
+from interactions.privacy.redaction import shown_back
 from interactions.topics.routing import (
     TopicError,
     event_for_subscriber,
@@ -163,6 +164,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
     """ws/v1/agent: JSON frames in both directions (see README, "Live subscriptions")."""
 
     token: ApiToken | None = None
+    socket_id: str | None = None
+    _cleaned = False
 
     # --- connection ---------------------------------------------------------------------------------------
 
@@ -211,17 +214,38 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 return protocol[len(SUBPROTOCOL_PREFIX) :], protocol
         return query_token(self.scope.get("query_string", b"")), None
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (closed, a failure no check foresaw, the client gone mid-send), what
+            # `connect` set up is undone, once: else the heartbeat kept a dead socket's agent online.
+            await self._cleanup()
+
     async def disconnect(self, code: int) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
         self.closing = True
         if hasattr(self, "watch"):
             self.watch.remove(str(self.token.pk), self)
         if hasattr(self, "fanout"):
             self.fanout.remove(self, self.topics)
-        for task in self._tasks:
+        tasks = getattr(self, "_tasks", [])
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except OSError:  # the client went away while the task sent to it
+                pass
+            except Exception:
+                logger.exception("websocket: a task of the socket failed")
         if self.socket_id:
             await database_sync_to_async(agent_socket_close)(socket_id=self.socket_id)
 
@@ -238,11 +262,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
         heartbeat kept the agent's socket alive and callbacks were offered to nobody."""
         try:
             await super().websocket_receive(message)
+        except OSError:  # the client went away while we answered (uvicorn's ClientDisconnected): its end
+            logger.info("websocket: the client went away while a frame was answered")
+            raise StopConsumer from None
         except Exception:
             logger.exception("websocket: a frame failed; the socket is closed (1011)")
-            await self._error(
-                "internal_error", "the server failed on this frame; reconnect and resume with after"
-            )
+            with contextlib.suppress(Exception):  # the client may be gone too: the close comes regardless
+                await self._error(
+                    "internal_error", "the server failed on this frame; reconnect and resume with after"
+                )
             self._close_now(CLOSE_INTERNAL_ERROR, "internal error")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -432,7 +460,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         self.closing = True
         self.fanout.remove(self, self.topics)
-        asyncio.get_running_loop().create_task(self.close(code=code, reason=reason))
+        asyncio.get_running_loop().create_task(self._close_quietly(code, reason))
+
+    async def _close_quietly(self, code: int, reason: str) -> None:
+        with contextlib.suppress(OSError):  # already gone: nothing to tell it
+            await self.close(code=code, reason=reason)
 
     async def _pump(self) -> None:
         while True:
@@ -464,6 +496,4 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def _error(self, code: str, detail: str) -> None:
         # The detail may repeat what the frame said (a topic, a value): cut short, its card numbers masked.
-        await self._send(
-            {"op": "error", "code": code, "detail": redact_text(excerpt(detail, ERROR_ECHO_CHARS))}
-        )
+        await self._send({"op": "error", "code": code, "detail": shown_back(detail, ERROR_ECHO_CHARS)})

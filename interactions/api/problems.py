@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import sys
 from http import HTTPStatus
@@ -21,7 +20,7 @@ from hub.readiness import NotCaughtUp
 from interactions.api.cloudevents_http import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from interactions.callbacks.services import CallbackConflict
 from interactions.errors import Conflict, Forbidden, InvalidEvents, InvalidRequest
-from interactions.privacy.redaction import excerpt, redact_text
+from interactions.privacy.redaction import shown_back
 from interactions.threads.services import InvalidTransition
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -76,12 +75,6 @@ def error_problem(exc: ApplicationError) -> dict[str, Any]:
 
 
 ECHO_CHARS = 2000  # of any one text of a problem: a detail that repeats a 5,000-character path is cut short
-# What an error's text never shows, whoever sent it: control characters (but tab and line breaks), direction
-# marks, embeddings, overrides and isolates (they reorder the text around them as it is shown) and lone
-# surrogates (not Unicode: a strict JSON or UTF-8 reader refuses them). Each becomes U+FFFD.
-_UNSHOWN = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
 
 
 def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -98,8 +91,7 @@ def problem(status: int, code: str, detail: str, *, title: str | None = None, **
 
 
 def _shown(text: str) -> str:
-    # Masked first: direction marks may join a card number's groups, and U+FFFD would not.
-    return _UNSHOWN.sub("\ufffd", redact_text(excerpt(text, ECHO_CHARS)))
+    return shown_back(text, ECHO_CHARS)
 
 
 def _masked(value: Any) -> Any:

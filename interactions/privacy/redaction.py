@@ -196,7 +196,13 @@ def redact_text(text: str) -> str:
     return _SECURITY_CODE.sub(lambda m: f"{m.group(1)}{m.group(2)}{'*' * len(m.group(3))}", text)
 
 
-_TRAILING_CHAIN = re.compile(rf"(?:\d|{_SEPARATOR})+\Z")
+_DIGIT_OR_SEPARATOR = re.compile(rf"\d|{_SEPARATOR}")
+# What text repeated back to whoever sent it never shows: control characters (but tab and line breaks),
+# direction marks, embeddings, overrides and isolates (they reorder the text around them as it is shown) and
+# lone surrogates (not Unicode: a strict JSON or UTF-8 reader refuses them). Each becomes U+FFFD.
+_UNSHOWN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def excerpt(text: str, limit: int) -> str:
@@ -204,7 +210,16 @@ def excerpt(text: str, limit: int) -> str:
     the cut goes with it, so a number cut in two leaves no part to show unmasked; mask the excerpt after."""
     if len(text) <= limit:
         return text
-    return _TRAILING_CHAIN.sub("", text[:limit]) + "…"
+    end = limit
+    while end and _DIGIT_OR_SEPARATOR.match(text, end - 1):  # back over the run at the cut: linear
+        end -= 1
+    return text[:end] + "…"
+
+
+def shown_back(text: str, limit: int) -> str:
+    """`text` as an error may repeat it to its sender: at most `limit` characters, card numbers masked,
+    then what must never be shown replaced (masked first: direction marks may join a number's groups)."""
+    return _UNSHOWN.sub("\ufffd", redact_text(excerpt(text, limit)))
 
 
 def _redact_number(number: int | float) -> int | float | str:

@@ -336,6 +336,31 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(payload
     await ws.disconnect()
 
 
+async def test_a_client_gone_while_a_frame_is_answered_ends_the_consumer_and_its_socket_row(monkeypatch):
+    """uvicorn raises ClientDisconnected (an OSError) when the client left: the consumer ends, and what its
+    connect set up (heartbeat, socket row) goes with it, though no disconnect message came."""
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    from channels_app.consumers import AgentConsumer
+
+    token = await make_token()
+    ws = await opened(token)
+    await ws.send_json_to({"op": "status", "value": "available"})
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+    rows = database_sync_to_async(lambda: AgentSocket.objects.filter(agent_id=str(token.pk)).count())
+    assert await rows() == 1
+
+    async def gone(self, *args, **kwargs):
+        raise ClientDisconnected
+
+    monkeypatch.setattr(AgentConsumer, "send", gone)
+    await ws.send_json_to({"op": "ping"})
+    await ws.wait(timeout=TIMEOUT)  # the consumer ended by itself
+
+    assert await rows() == 0
+
+
 async def test_an_error_frame_repeats_at_most_500_characters_of_what_was_sent():
     ws = await opened(await make_token())
 

@@ -6,11 +6,13 @@ import pytest
 from hub.events import NewEvent
 from interactions.privacy.redaction import (
     CardNumberRefused,
+    excerpt,
     holds_card,
     luhn_valid,
     redact,
     redact_event,
     redact_text,
+    shown_back,
 )
 
 FULL_WIDTH = "\uff14" + "\uff11" * 15  # 4111111111111111 in full-width digits
@@ -173,3 +175,17 @@ def test_the_event_pass_refuses_a_card_number_in_a_key(field):
 
     assert refused.value.errors == [{"field": field, "message": refused.value.errors[0]["message"]}]
     assert "holds a card number" in refused.value.detail and "1111" not in refused.value.detail
+
+
+def test_an_excerpt_cut_inside_a_number_leaves_none_of_it():
+    text = "paid with " + "4111 1111 1111 1111" + " twice"
+
+    assert excerpt(text, 16) == "paid with…"  # cut after "4111 1": the whole run goes, and its separator
+    assert excerpt(text, 400) == text
+    assert excerpt("x" * 10 + "1" * 5000, 2000) == "x" * 10 + "…"
+
+
+def test_text_shown_back_is_masked_then_cleaned():
+    shown = shown_back("card 4111\u200e1111\u200e1111\u200e1111 \u202eevil\x00", 500)
+
+    assert "4111" not in shown and shown.endswith("\ufffdevil\ufffd")
