@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 from interactions.privacy.redaction import holds_card, redact_text
+
+# Characters a decoded line must not carry into a log: line breaks and other controls (they forge lines and
+# drive terminals) and direction marks; they go back to their percent-encoding.
+_UNLOGGABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _decoded(text: str, unquote_: Callable[[str], str]) -> str:
+    for _ in range(3):  # encoded twice over, or thrice
+        once = unquote_(text)
+        if once == text:
+            break
+        text = once
+    return text
 
 
 def _masked_text(text: str) -> str:
     """`text` with its card numbers masked, also those written percent-encoded (a URL in an access log line:
-    `?identifier=4111%204111%20...`, as a browser encodes what a person typed). A text that holds one
-    only once decoded is logged decoded, and masked."""
+    `?identifier=4111%204111%20...` as a browser encodes what a person typed, `4111+4111+...` as a form
+    does). A text that holds one only once decoded is logged decoded, and masked, its controls encoded
+    again."""
     masked = redact_text(text)
-    if "%" not in masked:
+    if "%" not in masked and "+" not in masked:
         return masked
-    decoded = masked
-    for _ in range(3):  # encoded twice over, or thrice
-        once = unquote(decoded)
-        if once == decoded:
-            break
-        decoded = once
-    return redact_text(decoded) if holds_card(decoded, plus_is_phone=True) else masked
+    for decode in (unquote, unquote_plus):  # a `+` is a space only in a form's encoding
+        decoded = _decoded(masked, decode)
+        if decoded != masked and holds_card(decoded, plus_is_phone=True):
+            return _UNLOGGABLE.sub(lambda m: quote(m.group(0)), redact_text(decoded))
+    return masked
 
 
 def _masked(arg: Any) -> Any:

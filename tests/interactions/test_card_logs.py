@@ -47,6 +47,8 @@ def test_a_percent_encoded_card_number_in_an_access_log_line_is_masked():
         "/api/v1/context?identifier=4111%201111%201111%201111",  # as the desk's search encodes it
         "/api/v1/threads?limit=4111%2D1111%2D1111%2D1111",
         "/api/v1/customers/x/next-best-actions/4111%25201111%25201111%25201111/taken",  # encoded twice
+        "/api/v1/context?identifier=4111+1111+1111+1111",  # as a form (or requests' params=) encodes spaces
+        "/api/v1/context?identifier=4111%2B1111%2B1111%2B1111",  # a real "+" between the groups
     ]
     for path in paths:
         entry = record(
@@ -62,6 +64,21 @@ def test_a_percent_encoded_card_number_in_an_access_log_line_is_masked():
     assert (
         phone.getMessage() == "GET /api/v1/context?identifier=tel:%2B15551234567"
     )  # nothing to mask: as sent
+
+
+def test_a_line_logged_decoded_carries_no_line_break_or_terminal_control_it_was_sent():
+    path = (
+        "/api/v1/context?identifier=4111%201111%201111%201111&x=%0D%0A2026-01-01 INFO forged %1B[2J%E2%80%AE"
+    )
+    entry = record(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 401, name="uvicorn.access"
+    )
+
+    MaskCardNumbers().filter(entry)
+    line = entry.getMessage()
+
+    assert "4111" not in line and "\r" not in line and "\n" not in line and "\x1b" not in line
+    assert "\u202e" not in line and "%0D%0A2026-01-01 INFO forged %1B[2J%E2%80%AE" in line
 
 
 def test_a_card_number_in_a_traceback_is_masked():
