@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from django.conf import settings
 
-from interactions.callbacks.hours import WeeklyHours
+from interactions.callbacks.hours import InvalidHours, WeeklyHours
+
+logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=64)
@@ -15,10 +18,14 @@ def _hours(spec: str, tz: str) -> WeeklyHours:
 
 
 def schedules(customer_timezone: str | None) -> list[WeeklyHours]:
-    """Business hours, and the customer's calling hours when their time zone is known."""
+    """Business hours, and the customer's calling hours when their time zone is known. A kept zone tzdata no
+    longer knows leaves business hours alone (logged): one callback must not stop every dispatch tick."""
     result = [_hours(settings.THREADLINE_BUSINESS_HOURS, settings.THREADLINE_BUSINESS_TIMEZONE)]
     if customer_timezone:
-        result.append(_hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, customer_timezone))
+        try:
+            result.append(_hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, customer_timezone))
+        except InvalidHours:
+            logger.warning("time zone %r is not known here: only business hours apply", customer_timezone)
     return result
 
 

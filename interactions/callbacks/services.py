@@ -25,10 +25,11 @@ from interactions.access.models import ApiToken
 from interactions.access.rules import require_may_answer_offers, require_may_request_callbacks
 from interactions.callbacks.dispatch import waiting_for_an_agent
 from interactions.callbacks.events import callback_event, expired_event, scheduled_event
-from interactions.callbacks.hours import InvalidHours, next_allowed, zone
+from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
 from interactions.catalogue import HUB_SOURCE
+from interactions.catalogue.zones import iana_zone
 from interactions.customers.models import Customer
 from interactions.errors import Conflict, Forbidden, InvalidIdentifier, InvalidRequest
 from interactions.identity.identifiers import parse_identifier, tel_extension
@@ -100,8 +101,8 @@ def _checked(request: RequestInput, now: datetime) -> tuple[str, str, datetime, 
             )
     if request.timezone is not None:
         try:
-            zone(request.timezone)
-        except InvalidHours as exc:
+            iana_zone(request.timezone)  # strictly: what is kept now is read as it is later
+        except ValueError as exc:
             errors.append({"field": "timezone", "message": str(exc)})
     for name in ("at", "window_end"):
         value = getattr(request, name)

@@ -1,4 +1,5 @@
-"""A customer's time zone: an IANA name of civil time, as tzdata has it."""
+"""A customer's time zone as given to the hub: an IANA name of civil time, as tzdata has it. Checked on the
+way in only: zones already kept are read as tzdata reads them (interactions.callbacks.hours.zone)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ _NOT_CIVIL = {"localtime", "posixrules", "Factory"}
 
 def iana_zone(name: str) -> ZoneInfo:
     """The zone of an IANA name; ValueError if tzdata does not know it or it is not civil time."""
-    if name in _NOT_CIVIL or name.startswith("right/"):
+    if name.removeprefix("posix/") in _NOT_CIVIL or name.startswith("right/"):
         raise ValueError(f"{name!r} is not an IANA time zone")
     try:
         return ZoneInfo(name)

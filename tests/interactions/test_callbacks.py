@@ -20,7 +20,7 @@ from interactions import jobs
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch, schedule
 from interactions.callbacks import services as callbacks
-from interactions.models import Callback, CallbackState, Role
+from interactions.models import Callback, CallbackState, Customer, Role
 from tests.conftest import client_for, log_snapshot, requires_postgresql
 from tests.factories import ApiTokenFactory
 from tests.interactions import helpers
@@ -110,6 +110,18 @@ def test_a_later_time_is_kept_and_a_known_timezone_limits_it_to_calling_hours(ap
     assert body["not_before"] == at.isoformat().replace("+00:00", "Z")
 
 
+def test_a_zone_kept_before_the_strict_check_is_still_read_and_callbacks_go_on(api):
+    """Profiles kept `localtime` before the check refused it: reading them must not fail a request (500)."""
+    post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})
+    Customer.objects.update(timezone="localtime")
+
+    body = request_callback(api)
+
+    assert body["timezone"] == "localtime"
+    Customer.objects.update(timezone="Mars/Olympus_Mons")  # kept once, gone from tzdata since
+    assert request_callback(api)["timezone"] == "Mars/Olympus_Mons"  # business hours alone apply
+
+
 def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
     post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})
     body = request_callback(api)
@@ -131,6 +143,7 @@ def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
         ({"timezone": "Factory"}, "timezone"),
         ({"timezone": "posixrules"}, "timezone"),
         ({"timezone": "right/UTC"}, "timezone"),  # counts leap seconds: 27 s off every clock
+        ({"timezone": "posix/Factory"}, "timezone"),
         ({"thread_id": "00000000-0000-0000-0000-000000000001"}, "thread_id"),
         ({"phone": None}, "phone"),
     ],
