@@ -24,14 +24,17 @@ class ChunkedBodies:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.META.get("CONTENT_LENGTH") and "chunked" in request.headers.get(
-            "Transfer-Encoding", ""
-        ):
-            if not isinstance(request, ASGIRequest):
-                body = problem(411, "length-required", "send the body with a Content-Length header")
-                return JsonResponse(body, status=411, content_type=PROBLEM_CONTENT_TYPE)
-            stream = request._stream  # the server's whole body, spooled: measured, not read
+        if request.META.get("CONTENT_LENGTH"):
+            return self.get_response(request)
+        if isinstance(request, ASGIRequest):
+            # Whatever the headers say (`Chunked` in any case, or an HTTP/2 server that sends none): the
+            # server's whole body is spooled, measured here, not read.
+            stream = request._stream
             size = stream.seek(0, io.SEEK_END)
             stream.seek(0)
-            request.META["CONTENT_LENGTH"] = str(size)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        elif "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            body = problem(411, "length-required", "send the body with a Content-Length header")
+            return JsonResponse(body, status=411, content_type=PROBLEM_CONTENT_TYPE)
         return self.get_response(request)
