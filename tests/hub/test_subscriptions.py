@@ -312,6 +312,11 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     out = io.StringIO()
     call_command("subscriptions", stdout=out)
     assert "tally" in out.getvalue() and "running" in out.getvalue()
+    # A parked subscription no runner holds: the table says both.
+    Subscription.objects.filter(name="mirror").update(state="parked", last_error="boom", failed_position=1)
+    out = io.StringIO()
+    call_command("subscriptions", stdout=out, stderr=io.StringIO())
+    assert "(no runner); failed at 1 (0 attempts): boom" in out.getvalue()
 
 
 def test_the_list_warns_of_each_subscription_no_runner_holds():
@@ -342,7 +347,7 @@ def test_listing_into_a_pipe_its_reader_closed_stops_quietly():
     subscriptions.ensure_rows(subscriptions.registered())
     listing = subprocess.Popen(
         [sys.executable, "manage.py", "subscriptions", "--json"],
-        env=servers.server_env(),
+        env={k: v for k, v in servers.server_env().items() if k != "PYTHONUNBUFFERED"},  # as operators run it
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

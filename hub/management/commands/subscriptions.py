@@ -35,6 +35,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{skipped.subscription}: skipped position {skipped.position}")
             else:
                 self._list(as_json=options.get("json", False) or options["as_json"])
+            self.stdout.flush()  # here, not at the interpreter's exit: a closed pipe is met in the handler
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
         except BrokenPipeError:
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         for row in rows:
             detail = row.runner or "(no runner)"
             if row.error:
-                detail = f"failed at {row.failed_position} ({row.attempts} attempts): {row.error}"
+                detail = f"{detail}; failed at {row.failed_position} ({row.attempts} attempts): {row.error}"
             self.stdout.write(
                 f"{row.name:<16} {row.position:>10} {row.head:>10} {row.lag_events:>8}"
                 f" {row.lag_seconds:>8.1f}  {row.state:<8} {detail}"
