@@ -75,29 +75,31 @@ class Command(BaseCommand):
                 bar.total = n
                 bar.refresh()
 
-            try:
-                replayed = rebuild(progress=bar.update, total=counted)
+            try:  # quiet, no count under the rebuild's locks: nobody would see it
+                replayed = rebuild(progress=bar.update, total=None if quiet else counted)
             except ApplicationError as exc:
                 raise CommandError(exc.detail) from exc
         names = ", ".join([*(p.name for p in projections.projectors()), *subscriptions.registered()])
         self.stdout.write(f"Rebuilt {names or 'no projections'} from {replayed} events.")
 
     def _online(self, names: list[str], page_size: int | None, quiet: bool) -> None:
-        head = (
-            log.last_position()
-        )  # the bar's first total (it grows with the log); without one it drew "0event"
+        # In positions, so a resumed rebuild starts part way; the first total is the log's head (without
+        # one the bar drew "0event"), and it grows with the log.
+        head = log.last_position()
         with tqdm(
             total=head, unit="event", desc="replaying online", disable=quiet, file=self.stderr._out
         ) as bar:
 
-            def step(position: int, head: int) -> None:  # in positions: a resumed rebuild starts part way
-                bar.total = head
+            def step(position: int, head: int) -> None:
+                bar.total = max(head, position)  # a page may read past the head it was told
                 bar.update(position - bar.n)
 
             try:
                 outcome = online.rebuild_online(names or None, page=page_size, progress=step)
             except ApplicationError as exc:
                 raise CommandError(exc.detail) from exc
+            bar.total = max(bar.total or 0, outcome.position)  # a shadow already at the head reports no page
+            bar.update(outcome.position - bar.n)
         for note in outcome.notes:
             self.stdout.write(note)
         resumed = f", resumed from position {outcome.resumed_from}" if outcome.resumed_from else ""
