@@ -334,9 +334,12 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
         elif "reaction" in item:
             reaction = _obj(item["reaction"], f"{at}.reaction")
             target = _str(reaction.get("mid"), f"{at}.reaction.mid")
-            # Meta documents `react` and `unreact`; anything else a string names is kept as sent, short.
-            action = _str(reaction.get("action"), f"{at}.reaction.action", required=False, limit=32)
-            action = action or "react"
+            # Meta documents `react` and `unreact`; any other string is kept, cut to 32 characters; missing
+            # or empty is `react`. Not a string refuses the delivery (it was stored as its Python repr).
+            action = reaction.get("action")
+            if action is not None and not isinstance(action, str):
+                raise UnreadablePayload(f"{at}.reaction.action", "expected a string")
+            action = (action or "").strip()[:32] or "react"
             emoji = reaction.get("emoji") if action == "react" else None
             data = {
                 "channel": "social",

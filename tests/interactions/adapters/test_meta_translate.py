@@ -167,6 +167,8 @@ def test_messenger_attachments_reactions_postbacks_and_deliveries():
         "emoji": "\u2764",
         "action": "react",
     }
+    empty = {**reaction, "reaction": {"mid": "m_AGENT", "action": "", "emoji": "\u2764"}}
+    assert one(m.messenger(empty))["data"]["reaction"]["action"] == "react"
     unreact = {**reaction, "reaction": {"mid": "m_AGENT", "action": "unreact"}}
     assert one(m.messenger(unreact))["data"]["reaction"] == {
         "message_ref": "m_AGENT",
