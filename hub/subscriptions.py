@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -437,7 +438,10 @@ def status(names: list[str] | None = None) -> list[Status]:
 
 def unattended(statuses: list[Status]) -> list[str]:
     """A sentence for each subscription no runner holds (its lease lapsed or was given back): its state may
-    say running, but nothing applies the log to it until a runner takes it."""
+    say running, but nothing applies the log to it until a runner takes it. None when each append applies
+    them in place (THREADLINE_SUBSCRIPTIONS_EAGER)."""
+    if settings.THREADLINE_SUBSCRIPTIONS_EAGER:
+        return []
     warnings = []
     for row in statuses:
         if row.runner:
