@@ -28,15 +28,19 @@ def _number(
 ):
     """A number from the environment, or the default; anything else stops the process naming the variable
     (`least`: the smallest allowed; `above`: it must be more than that; `most`: the largest allowed)."""
-    raw = os.environ.get(name, "").split("#", 1)[0].strip()  # `5  # seconds` in .env keeps its comment
+    raw = _raw(name)
     if not raw:
         return default
     return _checked(kind, name, raw, least=least, above=above, most=most)
 
 
+def _raw(name: str) -> str:
+    return os.environ.get(name, "").split("#", 1)[0].strip()  # `5  # seconds` in .env keeps its comment
+
+
 def _numbers(kind: type, name: str, default: list[float], *, least: float, most: float | None = None):
     """A comma-separated list of numbers, each checked as `_number` checks one; empty: the default."""
-    raw = os.environ.get(name, "").split("#", 1)[0].strip()
+    raw = _raw(name)
     if not raw:
         return default
     return [_checked(kind, name, item.strip(), least=least, most=most) for item in raw.split(",")]

@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
-from interactions.privacy.redaction import holds_card, redact_text
+from interactions.privacy.redaction import BIDI_CONTROLS, holds_card, redact_text
 
 # Characters a decoded line must not carry into a log: line breaks and other controls (they forge lines and
 # drive terminals) and direction marks; they go back to their percent-encoding.
-_UNLOGGABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNLOGGABLE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 
 
 def _decoded(text: str, unquote_: Callable[[str], str]) -> str:

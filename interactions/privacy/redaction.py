@@ -200,9 +200,8 @@ _DIGIT_OR_SEPARATOR = re.compile(rf"\d|{_SEPARATOR}")
 # What text repeated back to whoever sent it never shows: control characters (but tab and line breaks),
 # direction marks, embeddings, overrides and isolates (they reorder the text around them as it is shown) and
 # lone surrogates (not Unicode: a strict JSON or UTF-8 reader refuses them). Each becomes U+FFFD.
-_UNSHOWN = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+BIDI_CONTROLS = "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # a character class's inside
+_UNSHOWN = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}\\ud800-\\udfff]")
 
 
 def excerpt(text: str, limit: int) -> str:

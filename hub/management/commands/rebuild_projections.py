@@ -6,7 +6,6 @@ from tqdm import tqdm
 
 from hub import log, projections, subscriptions
 from hub.errors import ApplicationError
-from hub.models import StoredEvent
 from hub.rebuild import online, rebuild
 
 # A page is read whole into memory: far more than this and a rebuild would hold the log in memory.
@@ -68,7 +67,7 @@ class Command(BaseCommand):
 
     def _offline(self, quiet: bool) -> None:
         # The events to replay are counted again once the rebuild holds its locks: appends may come first.
-        total = StoredEvent.objects.count()
+        total = log.count()
         with tqdm(total=total, unit="event", desc="replaying", disable=quiet, file=self.stderr._out) as bar:
 
             def counted(n: int) -> None:
