@@ -397,6 +397,29 @@ async def test_a_frame_that_fails_unforeseen_is_told_and_closes_the_socket_which
     assert await database_sync_to_async(AgentSocket.objects.filter(agent_id=str(token.pk)).count)() == 0
 
 
+async def test_a_parked_subscription_leaves_live_delivery_going(monkeypatch):
+    """A read model that cannot apply an event parks alone: sockets are fed from the log, not from it."""
+    from hub.models import Subscription
+    from interactions.projections.threads import ThreadsProjector
+
+    def broken(self, events):
+        raise RuntimeError("bug in the threads projector")
+
+    watcher = await opened(await make_token(Role.SUPERVISOR))
+    await subscribe(watcher, ["all"])
+    monkeypatch.setattr(ThreadsProjector, "apply_all", broken)
+
+    posted = (await ingest(cloud_event(id="while-parked")))[0]
+    delivered = await frame(watcher)  # the hub's own events of the request come first (customer, thread)
+    while delivered["position"] < posted["position"]:
+        delivered = await frame(watcher)
+
+    threads_state = await database_sync_to_async(lambda: Subscription.objects.get(name="threads").state)()
+    assert threads_state == "parked"
+    assert delivered["op"] == "event" and delivered["position"] == posted["position"]
+    await watcher.disconnect()
+
+
 async def test_a_cursor_past_the_end_of_the_log_is_refused_rather_than_skipping_events():
     last = (await ingest(cloud_event(id="end")))[0]["position"]
     ws = await opened(await make_token(Role.SUPERVISOR))

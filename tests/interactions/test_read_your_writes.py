@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from hub import subscriptions
 from hub.runner import Runner
@@ -145,3 +146,38 @@ def test_a_command_answers_with_its_position_and_the_thread_once_the_read_model_
     # And a command against a thread whose state the write model knows is decided right, read model or not.
     again = supervisor.post(f"/api/v1/threads/{written['thread_id']}/resolve")
     assert again.status_code == 409
+
+
+def test_the_dispatcher_offers_a_callback_only_once_the_context_holds_its_request(api, supervisor_api):
+    """An offer carries the customer's context, read from read models: before they have applied the
+    callback.requested event, the dispatcher leaves the callback for a later tick, so no offer's context is
+    older than the event that asked for it."""
+    from hub.models import StoredEvent
+    from interactions.agents import services as presence
+    from interactions.callbacks import dispatch
+
+    agent = ApiTokenFactory(role=Role.AGENT)
+    presence.agent_socket_open(agent=agent)
+    presence.agent_status_set(agent=agent, status="available")
+    # Today: the callback joins this thread, which the read models hold already, so only the guard waits.
+    thread_id = post(api, subject="tel:+15551234567", time=timezone.now().isoformat())["thread_id"]
+    apply_read_models()
+    response = supervisor_api.post(
+        "/api/v1/callbacks",
+        {"identifier": "tel:+15551234567", "phone": "+15551234567", "reason": "refund please"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["thread_id"] == thread_id
+    stream = f"callback-{response.json()['id']}"
+
+    dispatch.callbacks_dispatch()  # the read models are behind the request
+    assert not StoredEvent.objects.filter(stream=stream, type="callback.offered").exists()
+
+    apply_read_models()
+    dispatch.callbacks_dispatch()
+
+    [offer] = StoredEvent.objects.filter(stream=stream, type="callback.offered")
+    requested = StoredEvent.objects.get(stream=stream, type="callback.requested")
+    assert offer.data["agent_id"] == str(agent.pk) and offer.position > requested.position
+    assert offer.data["context"]["reason"] == "refund please"
