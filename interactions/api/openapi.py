@@ -74,7 +74,7 @@ AUTHENTICATED = (400, 401, 403)
 READ_ERRORS = problems(*AUTHENTICATED, 404, 503)
 LIST_ERRORS = problems(*AUTHENTICATED, 503)
 FILTERED_LIST_ERRORS = problems(*AUTHENTICATED, 404, 503)  # a filter naming what does not exist
-COMMAND_ERRORS = problems(*AUTHENTICATED, 404, 409, 415)
+COMMAND_ERRORS = problems(*AUTHENTICATED, 404, 409, 413, 415)
 
 
 def ok(serializer: Any, description: str = "", *, status: int = 200) -> dict[int, OpenApiResponse]:
