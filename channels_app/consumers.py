@@ -24,6 +24,7 @@ from django.conf import settings
 
 from channels_app.errors import error_code
 from channels_app.fanout import fanout
+from channels_app.limits import FrameBudget
 from channels_app.revocation import token_watch
 from hub import log, storable
 from hub.errors import ApplicationError
@@ -56,6 +57,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY_SOCKETS = 4429
+CLOSE_POLICY_VIOLATION = 1008
 SUBPROTOCOL_PREFIX = "bearer."
 MAX_TOPICS = 200
 MAX_FRAME_CHARS = 64 * 1024  # a frame of MAX_TOPICS topics is about 9,000; an answer's note at most 2,000
@@ -176,6 +179,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.socket_id: str | None = None
         self._tasks: list[asyncio.Task] = []
+        self.budget = FrameBudget(
+            settings.THREADLINE_WS_FRAMES_PER_SECOND, settings.THREADLINE_WS_FRAME_BURST
+        )
         # Accept first: a close code can only reach the client on an accepted socket.
         await self.accept(subprotocol)
         self.via_session = False
@@ -200,8 +206,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         self.lock = asyncio.Lock()
         self.tailer, self.fanout = await fanout()
-        # Watched from now on: a revocation made anywhere closes this socket within seconds.
         self.watch = token_watch()
+        # Counted and watched at once (no await between): sockets opening together cannot all pass the count.
+        if self.watch.count(str(self.token.pk)) >= settings.THREADLINE_WS_SOCKETS_PER_PRINCIPAL:
+            most = settings.THREADLINE_WS_SOCKETS_PER_PRINCIPAL
+            await self.close(
+                code=CLOSE_TOO_MANY_SOCKETS, reason=f"too many sockets: at most {most} open at once"
+            )
+            return
+        # Watched from now on: a revocation made anywhere closes this socket within seconds.
         self.watch.add(str(self.token.pk), self)
         self._tasks.append(asyncio.create_task(self._pump()))
         if may_have_status(self.token):
@@ -276,6 +289,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.token is None or self.closing:
             return
+        if not self.budget.take():  # before anything that costs a round trip
+            await self._rate_limited()
+            return
         if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
             self.token_revoked()
             return
@@ -319,6 +335,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
             )
             return
         await handler(frame)
+
+    async def _rate_limited(self) -> None:
+        if self.budget.exhausted:
+            logger.info("closing a socket that went on sending past its frame budget")
+            self._close_now(CLOSE_POLICY_VIOLATION, "too many frames")
+            return
+        rate, burst = settings.THREADLINE_WS_FRAMES_PER_SECOND, settings.THREADLINE_WS_FRAME_BURST
+        await self._error(
+            "rate_limited",
+            f"at most {rate:g} frames a second ({burst} at once): this frame was not handled; send it later",
+        )
 
     async def _topics(self, frame: dict[str, Any]) -> list[str] | None:
         topics = frame.get("topics")

@@ -53,6 +53,10 @@ class TokenWatch:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="threadline-token-watch")
 
+    def count(self, token_id: str) -> int:
+        """How many of this event loop's sockets act for `token_id`."""
+        return len(self._sockets.get(token_id, ()))
+
     def remove(self, token_id: str, socket: Revocable) -> None:
         sockets = self._sockets.get(token_id)
         if sockets is not None:

@@ -232,6 +232,16 @@ THREADLINE_TAIL_POLL_SECONDS = _number(
 )
 # Events a socket may have waiting; past that the server closes it with 4408 (resume from your position).
 THREADLINE_WS_BUFFER = _number(int, "THREADLINE_WS_BUFFER", default=1000, least=1)
+# Frames one socket may send: this many a second on average, THREADLINE_WS_FRAME_BURST at once; past that a
+# frame gets a `rate_limited` error, and a client that goes on is closed with 1008.
+THREADLINE_WS_FRAMES_PER_SECOND = _number(
+    float, "THREADLINE_WS_FRAMES_PER_SECOND", default=20.0, least=0, above=True, most=1e6
+)
+THREADLINE_WS_FRAME_BURST = _number(int, "THREADLINE_WS_FRAME_BURST", default=40, least=1, most=10**6)
+# Sockets one token or signed-in person may hold open on one server process; past that, closed with 4429.
+THREADLINE_WS_SOCKETS_PER_PRINCIPAL = _number(
+    int, "THREADLINE_WS_SOCKETS_PER_PRINCIPAL", default=20, least=1, most=10**6
+)
 # How often each process asks which of its sockets' tokens were revoked (they are closed with 4401).
 THREADLINE_TOKEN_CHECK_SECONDS = _number(
     float, "THREADLINE_TOKEN_CHECK_SECONDS", default=1.0, least=0, above=True, most=MOST_SECONDS

@@ -49,6 +49,16 @@ def check(**environment: str) -> subprocess.CompletedProcess:
         ),
         ("THREADLINE_MAX_BATCH", "1.5", "must be a whole number at least 1, not '1.5'"),
         ("THREADLINE_WS_BUFFER", "0", "must be a whole number at least 1, not '0'"),
+        (
+            "THREADLINE_WS_FRAMES_PER_SECOND",
+            "0",
+            "must be a number more than 0 and at most 1000000, not '0'",
+        ),
+        (
+            "THREADLINE_WS_SOCKETS_PER_PRINCIPAL",
+            "many",
+            "must be a whole number at least 1 and at most 1000000, not 'many'",
+        ),
     ],
 )
 def test_a_number_out_of_range_or_unreadable_stops_the_process_naming_the_variable(variable, value, says):
