@@ -33,6 +33,9 @@ def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
 
+BEARER_SECRET_MIN = 24
+
+
 def _digest(secret: str, salt: str) -> str:
     # A salted SHA-256: the secret is checked on every delivery, so a slow password hash would cost each
     # request; the README asks for a long random secret, which leaves nothing to brute-force.
@@ -69,6 +72,12 @@ def connection_create(*, provider: str, name: str, secrets: dict[str, str | None
         problem = text_problem(value)
         if problem is not None:  # the provider would never send it back, and it cannot be hashed as text
             raise ConnectionInvalid(f"--{key.replace('_', '-')} {problem}")
+    if spec.hashed and len(given[spec.hashed]) < BEARER_SECRET_MIN:
+        # The provider presents it as is and only a fast hash is kept: a short one can be guessed.
+        raise ConnectionInvalid(
+            f"--{spec.hashed.replace('_', '-')} must be at least {BEARER_SECRET_MIN} characters: "
+            "a long random secret, such as the output of `openssl rand -hex 24`"
+        )
     digest = _digest(given[spec.hashed], random.token_hex(16)) if spec.hashed else ""
     sealed = sealing.seal({k: given[k] for k in spec.sealed}) if spec.sealed else ""
     try:

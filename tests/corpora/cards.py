@@ -552,7 +552,7 @@ def post_twilio_transcript(hub: Hub, fmt: str, values: list[str]) -> None:
 
 # --- The adapters' hooks: a provider's delivery, authenticated as the provider would ---------------------
 
-HOOK_MAIL_SECRET = "card-corpus-mail-secret"
+HOOK_MAIL_SECRET = "card-corpus-mail-secret-0123456789"
 HOOK_APP_SECRET = "card-corpus-app-secret"
 
 
@@ -802,7 +802,7 @@ NAMED: dict[str, Named] = {
     ),
     "create_token --skills": Named(lambda v: _token(_unique(), "agent", "--skills", v), comma_list=True),
     "add_connection name": Named(
-        lambda v: _command("add_connection", "email", v, "--secret", "corpus-secret")
+        lambda v: _command("add_connection", "email", v, "--secret", "corpus-secret-0123456789abcdef")
     ),
     "createsuperuser --username": Named(
         lambda v: _command("createsuperuser", "--noinput", "--username", v, "--email", "corpus@example.com")

@@ -522,7 +522,7 @@ HOOK_CASES = [
 # connection (tests/interactions/test_hostile_input.py). A value the shell passes is any string, lone
 # surrogates included (bytes that are not UTF-8 reach Python as surrogate escapes).
 
-SECRET = "corpus-secret"
+SECRET = "corpus-secret-0123456789abcdef"
 USER_PASSWORD = "correct horse battery staple"
 
 

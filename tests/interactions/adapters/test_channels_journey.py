@@ -21,7 +21,7 @@ from tests.interactions.helpers import context, post
 
 pytestmark = pytest.mark.django_db
 
-MAIL_SECRET = "journey-mail-secret"
+MAIL_SECRET = "journey-mail-secret-0123456789"
 APP_SECRET = "journey-app-secret"
 
 

@@ -18,7 +18,7 @@ from tests.corpora.hostile import HOOK_CASES, HookCase
 pytestmark = pytest.mark.django_db
 
 APP_SECRET = "hostile-app-secret"
-MAIL_SECRET = "hostile-mail-secret"
+MAIL_SECRET = "hostile-mail-secret-0123456789"
 
 
 @pytest.fixture

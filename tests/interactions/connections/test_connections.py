@@ -55,7 +55,7 @@ def test_add_meta_and_email_print_their_hooks():
         "webhook /hooks/meta/acme-meta/webhook\n"
     )
     assert (
-        add("email", "acme-mail", "--secret", "a-long-random-secret")
+        add("email", "acme-mail", "--secret", "a-long-random-secret-0123456789")
         == "inbound /hooks/email/acme-mail/inbound\n"
     )
     meta = Connection.objects.get(name="acme-meta")
@@ -64,23 +64,23 @@ def test_add_meta_and_email_print_their_hooks():
 
 def test_secrets_are_not_in_the_table_in_clear():
     add("twilio", "t", "--auth-token", TOKEN)
-    add("email", "m", "--secret", "mail-secret-xyz")
+    add("email", "m", "--secret", "mail-secret-xyz-0123456789")
 
     for row in Connection.objects.values():
         dumped = json.dumps(row, default=str)
-        assert TOKEN not in dumped and "mail-secret-xyz" not in dumped
+        assert TOKEN not in dumped and "mail-secret-xyz-0123456789" not in dumped
     twilio = Connection.objects.get(name="t")
     assert TOKEN not in repr(twilio) and TOKEN not in str(twilio)
 
 
 def test_the_email_secret_is_kept_as_a_salted_hash_and_compared():
-    connection = connection_create(provider="email", name="m", secrets={"secret": "mail-secret-xyz"})
-    other = connection_create(provider="email", name="n", secrets={"secret": "mail-secret-xyz"})
+    connection = connection_create(provider="email", name="m", secrets={"secret": "mail-secret-xyz-0123456789"})
+    other = connection_create(provider="email", name="n", secrets={"secret": "mail-secret-xyz-0123456789"})
 
     assert connection.sealed_secrets == ""
     assert connection.secret_digest.startswith("sha256$")
     assert connection.secret_digest != other.secret_digest  # salted
-    assert connection_secret_matches(connection, "mail-secret-xyz")
+    assert connection_secret_matches(connection, "mail-secret-xyz-0123456789")
     assert not connection_secret_matches(connection, "mail-secret-xy")
     assert not connection_secret_matches(connection, "")
     assert not connection_secret_matches(connection, None)
@@ -108,6 +108,8 @@ def test_sealed_secrets_need_the_key_that_sealed_them():
         (("email", "x", "--secret", "s", "--auth-token", "t"), "takes no --auth-token"),
         (("twilio", "no/slash", "--auth-token", "t"), "must be letters, digits"),
         (("twilio", "x" * 65, "--auth-token", "t"), "at most 64"),
+        # Only a fast salted hash is kept of the e-mail hook's bearer secret: a short one could be guessed.
+        (("email", "x", "--secret", "s" * 23), "--secret must be at least 24 characters"),
     ],
 )
 def test_bad_arguments_are_refused_and_nothing_is_created(args, message):
@@ -119,7 +121,7 @@ def test_bad_arguments_are_refused_and_nothing_is_created(args, message):
 def test_a_duplicate_name_is_refused():
     add("twilio", "acme", "--auth-token", TOKEN)
     with pytest.raises(CommandError, match="a connection named 'acme' exists already"):
-        add("email", "acme", "--secret", "s")
+        add("email", "acme", "--secret", "s" * 24)
     assert Connection.objects.count() == 1
 
 
