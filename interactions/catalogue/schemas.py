@@ -25,6 +25,9 @@ from interactions.identity.identifiers import parse_identifier
 TEXT_MAX = 20_000  # characters of a message body, note or transcript
 SHORT_MAX = 998  # an RFC 5322 header line: subjects, Message-IDs, references
 _DATE = re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# A language tag's shape (RFC 5646: a primary language of letters, then subtags of letters and digits), with
+# the underscore of POSIX locales (`en_GB`) that CRMs send too. Its registry is not checked.
+_LANGUAGE = re.compile(r"\A[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*\Z")
 
 
 def _octets(value: str) -> str:
@@ -238,6 +241,25 @@ class ProfileUpdatedData(BaseModel):
         if value is not None:
             iana_zone(value)  # its ValueError names the value
         return value
+
+    @field_validator("language")
+    @classmethod
+    def _language_tag(cls, value: str | None) -> str | None:
+        if value and not _LANGUAGE.match(value):  # empty clears it
+            raise ValueError("must be a language tag such as en, en-GB or pt_BR")
+        return value
+
+    @field_validator("preferences")
+    @classmethod
+    def _preferred_channel(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`channel` is what next best actions recommend: one of the channels a customer can be reached on."""
+        channel = (value or {}).get("channel")
+        if channel is None:
+            return value
+        reachable = [c for c in CHANNELS if c != "internal"]
+        if not isinstance(channel, str) or channel.strip().lower() not in reachable:
+            raise ValueError(f"channel must be one of {', '.join(reachable)}")
+        return value  # kept as sent: the rule compares channels without case or spaces
 
 
 # --- Types the hub appends itself (never posted by integrations) ------------------------------------------

@@ -193,6 +193,27 @@ CASES = [
         data={"timezone": "right/UTC"},
     ),
     structured(
+        "a language that is no language tag",
+        422,
+        "data.language",
+        type="customer.profile_updated",
+        data={"language": "!!"},
+    ),
+    structured(
+        "a preferred channel no customer is reached on",
+        422,
+        "data.preferences",
+        type="customer.profile_updated",
+        data={"preferences": {"channel": "pigeon"}},
+    ),
+    structured(
+        "a preferred channel that is not text",
+        422,
+        "data.preferences",
+        type="customer.profile_updated",
+        data={"preferences": {"channel": ["sms"]}},
+    ),
+    structured(
         "thread_id as a URN naming no thread",
         422,
         "data.thread_id",

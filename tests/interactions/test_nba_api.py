@@ -71,6 +71,32 @@ def test_the_context_answer_carries_reachable_and_ranked_next_best_actions(api):
     assert by_id.json()["next_best_actions"][0]["id"] == RULE
 
 
+def test_a_profile_takes_language_tags_with_hyphen_or_underscore_and_a_preferred_channel_in_any_case(api):
+    post(api, subject=PHONE, data={"channel": "sms", "text": "hi"})
+    preferences = {"channel": " WhatsApp ", "newsletter": "weekly"}
+    post(
+        api,
+        subject=PHONE,
+        type="customer.profile_updated",
+        data={"language": "pt_BR", "preferences": preferences},
+    )
+
+    body = context(api, PHONE)
+
+    assert body["customer"]["language"] == "pt_BR"
+    assert body["customer"]["preferences"] == {"channel": " WhatsApp ", "newsletter": "weekly"}
+    by_id = {a["id"]: a for a in body["next_best_actions"]}
+    assert by_id["use-preferred-channel"]["facts"] == {"channel": "WhatsApp", "current_channel": "sms"}
+    assert by_id["use-preferred-language"]["facts"] == {"language": "pt_BR"}
+    post(
+        api,
+        subject=PHONE,
+        type="customer.profile_updated",
+        data={"language": "", "preferences": {"channel": None}},
+    )
+    assert context(api, PHONE)["customer"]["language"] is None  # empty clears it
+
+
 def test_a_customer_with_nothing_to_recommend_gets_an_empty_list(api):
     post(api, subject=PHONE)
 

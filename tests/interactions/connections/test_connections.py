@@ -74,7 +74,9 @@ def test_secrets_are_not_in_the_table_in_clear():
 
 
 def test_the_email_secret_is_kept_as_a_salted_hash_and_compared():
-    connection = connection_create(provider="email", name="m", secrets={"secret": "mail-secret-xyz-0123456789"})
+    connection = connection_create(
+        provider="email", name="m", secrets={"secret": "mail-secret-xyz-0123456789"}
+    )
     other = connection_create(provider="email", name="n", secrets={"secret": "mail-secret-xyz-0123456789"})
 
     assert connection.sealed_secrets == ""
