@@ -59,6 +59,10 @@ def customer_callbacks_active(customer_id: uuid.UUID) -> list[Callback]:
     return list(Callback.objects.raw(sql, [customer, *(str(s) for s in Callback.ACTIVE)]))
 
 
+def _z(at: Any) -> Any:
+    return at[: -len("+00:00")] + "Z" if isinstance(at, str) and at.endswith("+00:00") else at
+
+
 def callback_brief(callback: Callback, position: int | None = None) -> dict[str, Any]:
     """A callback for an answer; `position` (the log position of its latest step, which a client may pass
     as min_position) is read from the log when not given."""
@@ -78,7 +82,8 @@ def callback_brief(callback: Callback, position: int | None = None) -> dict[str,
         "attempt": callback.attempt,
         "agent_id": callback.agent_id or None,
         "offer_expires_at": callback.offer_expires_at,
-        "outcomes": callback.outcomes,
+        # Kept as isoformat wrote them (+00:00); the API writes every other time with Z.
+        "outcomes": [{**o, "at": _z(o["at"])} if "at" in o else o for o in callback.outcomes],
         "version": callback.version,
         "position": position,
     }

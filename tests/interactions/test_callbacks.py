@@ -323,6 +323,8 @@ def test_accept_then_completed_ends_it_and_repeats_change_nothing(api):
     assert client.post(f"{CALLBACKS}/{body['id']}/accept").status_code == 200  # a retried request
     response = client.post(f"{CALLBACKS}/{body['id']}/outcome", {"outcome": "completed"}, format="json")
     assert response.json()["state"] == "completed"
+    [outcome] = response.json()["outcomes"]
+    assert outcome["outcome"] == "completed" and outcome["at"].endswith("Z"), outcome  # as every time here
     assert (
         client.post(f"{CALLBACKS}/{body['id']}/outcome", {"outcome": "completed"}, format="json").status_code
         == 200
