@@ -343,6 +343,9 @@ SPECTACULAR_SETTINGS = {
     # JSON Schema 2020-12, as the catalogue's data schemas are written.
     "OAS_VERSION": "3.1.0",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {
+        "anyuuid": {"type": "string", "format": "uuid"}
+    },  # interactions.api.converters: a UUID in either case
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "interactions.api.openapi.add_components",

@@ -173,6 +173,16 @@ def test_threads_list_with_a_bad_filter_is_a_400(api, params):
     assert response.json()["errors"][0]["field"] in params
 
 
+def test_ids_in_paths_are_read_in_either_case(api, supervisor_api):
+    placed = post(api, data={"channel": "sms", "text": "hello"})
+    thread, customer = placed["thread_id"].upper(), placed["customer_id"].upper()
+
+    assert api.get(f"/api/v1/threads/{thread}").json()["id"] == placed["thread_id"]
+    assert api.get(f"/api/v1/customers/{customer}/context").json()["customer"]["id"] == placed["customer_id"]
+    note = supervisor_api.post(f"/api/v1/threads/{thread}/notes", {"text": "seen"}, format="json")
+    assert note.status_code == 201, note.content
+
+
 def test_unknown_thread_is_a_404(api):
     assert api.get("/api/v1/threads/00000000-0000-0000-0000-000000000000").status_code == 404
 
