@@ -42,7 +42,7 @@ expect.set_options(timeout=20_000)
 
 
 @contextmanager
-def hub(tmp_path: Path):
+def hub(tmp_path: Path, **settings: str):
     """uvicorn, a Celery worker and beat; yields the base URL."""
     port = servers.free_port()
     env = servers.server_env(
@@ -52,6 +52,7 @@ def hub(tmp_path: Path):
         THREADLINE_CALLBACK_TICK_SECONDS="0.5",
         # The callback is offered at once whatever the hour this runs at, not at the next calling hour.
         THREADLINE_CUSTOMER_CALLING_HOURS=servers.ANY_HOUR,
+        **settings,
     )
     specs = {
         "web": [*servers.uvicorn(port), "--log-config", "config/uvicorn-logging.json"],
@@ -345,3 +346,18 @@ def test_signing_in_is_required_and_a_supervisors_page_is_refused_to_an_agent(tm
         expect(page.get_by_label("My status")).to_have_count(0)  # supervisors have no presence
         page.goto(f"{base}/api/v1/events?after=0")
         expect(page.locator("body")).to_contain_text('"events"')
+
+
+def test_a_tab_past_the_sockets_a_person_may_hold_says_so_and_connects_once_another_closes(tmp_path):
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    with hub(tmp_path, THREADLINE_WS_SOCKETS_PER_PRINCIPAL="1") as base, browser() as context:
+        first = context.new_page()
+        sign_in(first, base, "ann")
+        expect(first.locator("#connection")).to_have_text("Live")
+
+        second = context.new_page()  # the same session: the same person
+        second.goto(f"{base}/desk/")
+        expect(second.locator("#connection")).to_have_text("Too many desk tabs open: close one")
+
+        first.close()
+        expect(second.locator("#connection")).to_have_text("Live")  # its next try, at most 10 s later

@@ -143,8 +143,14 @@ function connect() {
       location.assign("/accounts/login/?next=/desk/");
       return;
     }
-    setConnection(navigator.onLine ? "Reconnecting…" : "Offline", "down");
-    const delay = Math.min(5000, 250 * 2 ** state.retry++);
+    let delay = Math.min(5000, 250 * 2 ** state.retry++);
+    if (event.code === 4429) {
+      // This person has as many sockets open as the server allows (other tabs): wait for one to close.
+      setConnection("Too many desk tabs open: close one", "down");
+      delay = 10000;
+    } else {
+      setConnection(navigator.onLine ? "Reconnecting…" : "Offline", "down");
+    }
     setTimeout(() => {
       if (!state.socket) connect();
     }, delay);
