@@ -64,8 +64,19 @@ def check(**environment: str) -> subprocess.CompletedProcess:
 def test_a_number_out_of_range_or_unreadable_stops_the_process_naming_the_variable(variable, value, says):
     done = check(**{variable: value})
 
-    assert done.returncode != 0
-    assert f"ImproperlyConfigured: {variable} {says}" in done.stderr
+    assert done.returncode == 1
+    assert done.stderr == f"ImproperlyConfigured: {variable} {says}\n"  # one line, no traceback
+
+
+def test_a_rules_file_that_does_not_validate_stops_the_process_in_one_line(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"rules": [{"id": "x"}]}')
+
+    done = check(THREADLINE_NBA_RULES=str(rules))
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"ImproperlyConfigured: THREADLINE_NBA_RULES ({rules}): rules.0.predicate")
+    assert done.stderr.count("\n") == 1, done.stderr
 
 
 def test_a_comment_after_a_number_is_left_out():
