@@ -148,21 +148,23 @@ class Runner:
             self.stopping.wait(timeout)
             return
         try:
-            listener = self._listen()
-            for _ in listener.notifies(timeout=timeout, stop_after=1):
+            if self._listener is None or self._listener.closed:
+                # A new LISTEN hears only what commits after it: an append between the last pass and now
+                # would wait for the poll. Look once more now that nothing can be missed.
+                self._listen()
+                return
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                 pass
         except Exception:  # the LISTEN connection broke: poll this time, reconnect next time
             logger.warning("runner %s: LISTEN connection lost; polling", self.owner, exc_info=True)
             self._close_listener()
             self.stopping.wait(timeout)
 
-    def _listen(self):
+    def _listen(self) -> None:
         import psycopg
 
-        if self._listener is None or self._listener.closed:
-            self._listener = psycopg.Connection.connect(autocommit=True, **backend().listen_params())
-            self._listener.execute(f"LISTEN {log.LOG_CHANNEL}")
-        return self._listener
+        self._listener = psycopg.Connection.connect(autocommit=True, **backend().listen_params())
+        self._listener.execute(f"LISTEN {log.LOG_CHANNEL}")
 
     def _close_listener(self) -> None:
         if self._listener is not None:

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from hub import store, subscriptions
+from hub.backends import backend
 from hub.events import NewEvent
 from hub.models import SkippedEvent, Subscription
 from hub.runner import MAX_PAGE, Runner, next_page
@@ -389,6 +391,30 @@ def test_a_woken_runner_starts_a_pass_no_sooner_than_the_gather_interval_after_t
     runner._last_pass = time.monotonic() - 11.0  # the last pass is longer ago than the interval
     runner._gather()
     assert len(waits) == 1
+
+
+@pytest.mark.skipif(not backend().notifies, reason="LISTEN/NOTIFY is PostgreSQL's")
+def test_a_runner_that_starts_listening_looks_at_the_log_once_more_before_it_waits(settings):
+    """An append between a pass and the runner's first LISTEN (or one after the LISTEN connection broke)
+    rings no bell for it: the runner makes a pass once it listens, rather than wait for the poll."""
+    settings.THREADLINE_SUBSCRIPTION_POLL_SECONDS = 3600.0
+    settings.THREADLINE_SUBSCRIPTION_LEASE_SECONDS = 3600.0
+    runner = Runner(["tally"], owner="r1")
+    subscriptions.ensure_rows(runner.names)
+    run_until_idle(runner)
+    [position] = post("tally.counted")  # not listening yet: no notification will reach it
+    waiting = threading.Thread(target=runner._wait, daemon=True)
+
+    waiting.start()
+    waiting.join(timeout=60)  # far short of the hour's poll: it did not wait for it
+
+    try:
+        assert not waiting.is_alive()
+        assert runner._listener is not None and not runner._listener.closed
+        run_until_idle(runner)
+        assert tallied("tally") == [position]
+    finally:
+        runner._close_listener()
 
 
 def test_a_pass_reads_larger_pages_while_a_backlog_is_applied_fast_and_smaller_once_a_pass_runs_long():
