@@ -127,7 +127,11 @@ class ReadYourWrites:
 
     def finalize_response(self, request: Request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if getattr(self, "read_position", None) is not None and response.status_code < 400:
+        # A 404 too: the thread or customer may be in the log but not yet in the read models, and the
+        # position tells a client which (pass its own write's position as min_position to wait for it).
+        if getattr(self, "read_position", None) is not None and (
+            response.status_code < 400 or response.status_code == 404
+        ):
             response[POSITION_HEADER] = str(self.read_position)
         return response
 

@@ -99,7 +99,8 @@ def response_headers(success: int | None = 200, *, waits: bool = False) -> list[
                 "Threadline-Position",
                 int,
                 OpenApiParameter.HEADER,
-                response=[success],
+                # A read's 404 says up to where it looked: "not there" may be "not applied yet".
+                response=[success, 404] if waits else [success],
                 description="The log position this answer reflects (pass it as min_position to a later "
                 "read).",
             )

@@ -104,6 +104,23 @@ def test_every_read_served_from_a_read_model_carries_its_position(api, agent_api
         assert int(response[HEADER]) >= written["position"], path
 
 
+def test_a_read_that_finds_nothing_yet_says_up_to_where_it_looked(api, agent_api):
+    """In the log but not yet in the read models: the 404 carries the position they had reached, below the
+    write's, so a client can tell "not yet" from "no such customer" (and wait with min_position)."""
+    written = post(api, subject="tel:+15551234567")
+
+    for path in (
+        f"/api/v1/threads/{written['thread_id']}",
+        f"/api/v1/customers/{written['customer_id']}/context",
+        "/api/v1/context?identifier=tel:%2B15551234567",
+    ):
+        response = agent_api.get(path)
+        assert response.status_code == 404, (path, response.content)
+        assert int(response[HEADER]) < written["position"], path
+    apply_read_models()
+    assert agent_api.get(f"/api/v1/threads/{written['thread_id']}").status_code == 200
+
+
 @pytest.mark.parametrize("bad", ["-1", "abc", "1.5", "99999999999999999999"])
 def test_a_bad_min_position_is_a_400_naming_the_field(api, bad):
     response = api.get("/api/v1/threads", {"min_position": bad})
