@@ -138,6 +138,12 @@ FORMATS: dict[str, Callable[[str], str]] = {
     "slashes": _grouped("/"),
     "underscores": _grouped("_"),
     "commas": _grouped(","),
+    "colons": _grouped(":"),
+    "pipes": _grouped("|"),
+    "apostrophes (Swiss grouping)": _grouped("'"),
+    "right single quotes": _grouped("\u2019"),
+    "asterisks": _grouped("*"),
+    "hashes": _grouped("#"),
     "mixed separators": _mixed,
     "one digit at a time": " ".join,  # a voice transcript
     "pairs": lambda n: " ".join(n[i : i + 2] for i in range(0, len(n), 2)),
@@ -174,8 +180,9 @@ def _fold_digits(text: str) -> str:
 
 
 # A number is found when its digits appear in order with at most four characters between each two that are
-# neither letters, digits nor the mask: any separator, known or not, but not a masked digit.
-_FOUND = {number: re.compile("[^0-9A-Za-z*]{0,4}".join(number)) for number in CARDS}
+# neither letters nor digits: any separator, known or not, the mask's asterisk too (a masked number keeps
+# four digits, so all of them in order is a leak whatever stands between).
+_FOUND = {number: re.compile("[^0-9A-Za-z]{0,4}".join(number)) for number in CARDS}
 
 
 def _strings(value: Any) -> Iterator[str]:
