@@ -207,15 +207,24 @@ BIDI_CONTROLS = "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # a character class's 
 _UNSHOWN = re.compile(f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}\\ud800-\\udfff]")
 
 
-def excerpt(text: str, limit: int) -> str:
-    """At most `limit` characters of `text` (and "…"), to repeat back what was sent. A run of digits at
-    the cut goes with it, so a number cut in two leaves no part to show unmasked; mask the excerpt after."""
+def cut(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, to be stored or shown. The run of digits and separators at the
+    cut goes with it: a card number cut in two keeps every digit but the last few, which is no longer a card
+    number that masking would find, yet tells the whole number (its last digit is a check digit). Text
+    that is nothing but such a run is masked before it is cut instead (it would be cut to nothing)."""
     if len(text) <= limit:
         return text
     end = limit
     while end and _DIGIT_OR_SEPARATOR.match(text, end - 1):  # back over the run at the cut: linear
         end -= 1
-    return text[:end] + "…"
+    return text[:end] if end else redact_text(text)[:limit]
+
+
+def excerpt(text: str, limit: int) -> str:
+    """At most `limit` characters of `text` (and "…"), to repeat back what was sent, cut as `cut` does;
+    mask the excerpt after."""
+    short = cut(text, limit)
+    return text if short is text else short + "…"
 
 
 def shown_back(text: str, limit: int) -> str:

@@ -11,6 +11,7 @@ from interactions.adapters.email.message import MalformedEmail, ParsedEmail
 from interactions.catalogue.schemas import SHORT_MAX, TEXT_MAX
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
+from interactions.privacy.redaction import cut
 
 MAX_REFERENCES = 100  # the catalogue's bound; the most recent are kept
 MAX_ATTACHMENTS = 50
@@ -42,7 +43,7 @@ def _ref(value: str | None) -> str | None:
 
 
 def _cut(value: str | None, limit: int) -> str | None:
-    return value[:limit] if value else None
+    return cut(value, limit) if value else None
 
 
 def _clean(value: Any) -> Any:
@@ -78,7 +79,7 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
     data: dict[str, Any] = {
         "channel": "email",
         "direction": "inbound",
-        "text": parsed.text[:TEXT_MAX],
+        "text": cut(parsed.text, TEXT_MAX),
         "from": parsed.sender,
     }
     if len(parsed.text) > TEXT_MAX:
@@ -101,10 +102,15 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
     if parsed.cc:
         data["cc"] = parsed.cc
     if parsed.bounced_recipients:
-        data["bounced_recipients"] = [r[:320] for r in parsed.bounced_recipients][:100]
+        data["bounced_recipients"] = [cut(r, 320) for r in parsed.bounced_recipients][:100]
     if parsed.attachments:
         data["attachments"] = [
-            {"name": a.name[:255], "content_type": a.content_type[:255], "size": a.size, "sha256": a.sha256}
+            {
+                "name": cut(a.name, 255),
+                "content_type": cut(a.content_type, 255),
+                "size": a.size,
+                "sha256": a.sha256,
+            }
             for a in parsed.attachments[:MAX_ATTACHMENTS]
         ]
         if len(parsed.attachments) > MAX_ATTACHMENTS:

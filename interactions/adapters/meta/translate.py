@@ -19,6 +19,7 @@ from interactions.adapters.hooks import Translation
 from interactions.catalogue.schemas import SHORT_MAX, TEXT_MAX
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
+from interactions.privacy.redaction import cut
 
 OBJECTS = {"whatsapp_business_account": "whatsapp", "page": "messenger", "instagram": "instagram"}
 WHATSAPP_STATUSES = {"sent", "delivered", "read", "failed"}
@@ -225,7 +226,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         data: dict[str, Any] = {
             "channel": "whatsapp",
             "direction": "inbound",
-            "text": text[:TEXT_MAX],
+            "text": cut(text, TEXT_MAX),
             "message_ref": wamid,
             **content,
         }
@@ -233,7 +234,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         if isinstance(context, dict) and isinstance(context.get("id"), str) and "in_reply_to" not in data:
             data["in_reply_to"] = _str(context["id"], f"{at}.context.id")
         if sender in names:
-            data["sender_name"] = names[sender][:128]
+            data["sender_name"] = cut(names[sender], 128)
         subject = _identifier(f"tel:+{sender}", f"{at}.from")
         time = _time(message.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa/{wamid}", "message.received", subject, time, data))
@@ -251,7 +252,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         if errors and isinstance(errors[0], dict):
             first = errors[0]
             if isinstance(first.get("code"), int | str) and not isinstance(first.get("code"), bool):
-                data["error_code"] = str(first["code"])[:64]
+                data["error_code"] = cut(str(first["code"]), 64)
             message = first.get("message") or first.get("title")
             details = (
                 (first.get("error_data") or {}).get("details")
@@ -260,7 +261,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             )
             text = " - ".join(str(x) for x in (message, details) if isinstance(x, str) and x)
             if text:
-                data["error_message"] = text[:1024]
+                data["error_message"] = cut(text, 1024)
         subject = _identifier(f"tel:+{recipient}", f"{at}.recipient_id")
         time = _time(status.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa-status/{wamid}/{state}", "message.status", subject, time, data))
@@ -296,13 +297,13 @@ def _social_message(item: dict[str, Any], platform: str, at: str) -> dict[str, A
         data["attachments"] = attachments[:50]
     quick_reply = message.get("quick_reply")
     if isinstance(quick_reply, dict) and isinstance(quick_reply.get("payload"), str):
-        data["reply"] = {"kind": "quick_reply", "id": quick_reply["payload"][:1024], "title": text}
+        data["reply"] = {"kind": "quick_reply", "id": cut(quick_reply["payload"], 1024), "title": text}
     reply_to = message.get("reply_to")
     if isinstance(reply_to, dict) and isinstance(reply_to.get("mid"), str):
         data["in_reply_to"] = _str(reply_to["mid"], f"{at}.message.reply_to.mid")
     if not text and not attachments:
         return None  # a kind of message the hub does not record (a story mention's share, say)
-    data["text"] = text[:TEXT_MAX]
+    data["text"] = cut(text, TEXT_MAX)
     return data
 
 
@@ -339,7 +340,7 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
             action = reaction.get("action")
             if action is not None and not isinstance(action, str):
                 raise UnreadablePayload(f"{at}.reaction.action", "expected a string")
-            action = (action or "").strip()[:32] or "react"
+            action = cut((action or "").strip(), 32) or "react"
             emoji = reaction.get("emoji") if action == "react" else None
             data = {
                 "channel": "social",
@@ -364,7 +365,7 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
             data = {
                 "channel": "social",
                 "direction": "inbound",
-                "text": title[:TEXT_MAX],
+                "text": cut(title, TEXT_MAX),
                 "reply": {"kind": "button", "id": payload or title, "title": title},
                 "content": "button_reply",
             }

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from interactions.adapters.hooks import MalformedDelivery, Translation
+from interactions.privacy.redaction import cut
 
 # A Twilio SID: two upper-case letters for its kind (SM/MM messages, CA calls, RE recordings, TR
 # transcriptions) and 32 hexadecimal digits.
@@ -133,7 +134,7 @@ def _event(
 def _media_name(url: str, index: int) -> str:
     # The media's SID, the last segment of its URL; the media itself is never fetched.
     last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-    return last[:255] if last else f"media-{index}"
+    return cut(last, 255) if last else f"media-{index}"
 
 
 def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Translation:
@@ -168,7 +169,7 @@ def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Transl
     if attachments:
         data["attachments"] = attachments
     if profile_name and profile_name.strip():
-        data["sender_name"] = profile_name.strip()[:NAME_MAX]
+        data["sender_name"] = cut(profile_name.strip(), NAME_MAX)
     if opt_out:  # Twilio's Advanced Opt-Out recognised a keyword: STOP, START or HELP
         data["opt_out_type"] = opt_out.lower()
     return Translation(events=[_event(source, sid, "message.received", subject, data)])
