@@ -24,7 +24,11 @@ def _port_variants(url: str) -> list[str]:
     # Twilio may sign the URL with or without the scheme's default port (https://host:443/...), depending
     # on how it was configured; its validators accept both, and so does this one.
     parts = urlsplit(url)
-    if parts.port is not None:
+    try:
+        port = parts.port
+    except ValueError:  # a Host header with a port out of range (127.0.0.1:99999): Twilio signed no such URL
+        return []
+    if port is not None:
         host = parts.netloc.rsplit(":", 1)[0]
         return [url, parts._replace(netloc=host).geturl()]
     default = 443 if parts.scheme == "https" else 80

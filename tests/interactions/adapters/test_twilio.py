@@ -102,6 +102,16 @@ def test_a_signature_over_the_url_with_its_default_port_is_accepted(client, conn
     assert ingested().count() == 1
 
 
+def test_a_host_with_a_port_out_of_range_is_a_403_not_a_500(client, connection):
+    # Django takes the host; reading its port raised ValueError in the signature check.
+    signed = f"http://testserver:99999{HOOKS}/messaging"
+    before = store_snapshot()
+
+    problem(post(client, "messaging", tw.inbound_sms(), signed_url=signed, HTTP_HOST="testserver:99999"), 403)
+
+    assert store_snapshot() == before
+
+
 def test_the_query_string_is_part_of_the_signed_url(client, connection):
     path = f"{HOOKS}/messaging?tenant=eu"
     accepted(tw.signed_post(client, path, tw.inbound_sms()))
