@@ -13,9 +13,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
+from config.bodylimit import BodyLimit  # noqa: E402
 
 # Websockets authenticate with a bearer token (query or subprotocol) or, for people signed in to the desk,
 # their session cookie; the consumer accepts a session only from the hub's own origin (see same_origin).
 application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns))}
+    {
+        "http": BodyLimit(django_asgi_app),
+        "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
 )
