@@ -83,5 +83,5 @@ async def test_a_body_within_the_limit_goes_on_to_django():
 
     status, problem = await answer(app)
 
-    assert status == 401  # read and refused by the API for want of a token: not by the size
-    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == body_limit("/api/v1/events")
+    assert status == 401, problem  # read and refused by the API for want of a token: not by the size
+    assert body_limit("/api/v1/events") == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
