@@ -221,6 +221,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self.socket_id = await database_sync_to_async(agent_socket_open)(agent=self.token)
             self._tasks.append(asyncio.create_task(self._heartbeat()))
 
+    @property
+    def session_key(self) -> str | None:
+        """The key of the session a desk socket was opened with (the token watch asks whether it ended)."""
+        session = self.scope.get("session") if self.via_session else None
+        return session.session_key if session is not None else None
+
     def _credentials(self) -> tuple[str | None, str | None]:
         for protocol in self.scope.get("subprotocols") or []:
             if protocol.startswith(SUBPROTOCOL_PREFIX):

@@ -20,25 +20,31 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from interactions.access.tokens import tokens_revoked
-from interactions.people.selectors import principals_locked_out
+from interactions.people.selectors import principals_locked_out, sessions_ended
 
 logger = logging.getLogger(__name__)
 
 
 class Revocable(Protocol):
     via_session: bool  # opened with a person's session (the token is their principal), not a bearer token
+    session_key: str | None  # that session's key
 
     def token_revoked(self) -> None:
         """Its token no longer authenticates: close (in the event loop; must not block)."""
 
     def signed_out(self) -> None:
-        """Its person may no longer sign in (deactivated, deleted): close (in the event loop)."""
+        """Its person signed out or may no longer sign in (deactivated, deleted): close (in the loop)."""
 
 
 @database_sync_to_async
-def _locked_out(token_ids: list[str], session_token_ids: list[str]) -> tuple[set[str], set[str]]:
-    """(the tokens revoked, the principals of session sockets whose person may no longer sign in)."""
-    return tokens_revoked(token_ids), principals_locked_out(session_token_ids) if session_token_ids else set()
+def _locked_out(
+    token_ids: list[str], session_token_ids: list[str], session_keys: list[str | None]
+) -> tuple[set[str], set[str], set[str | None]]:
+    """(the tokens revoked, the principals of session sockets whose person may no longer sign in, the
+    sessions that ended)."""
+    if not session_token_ids:
+        return tokens_revoked(token_ids), set(), set()
+    return tokens_revoked(token_ids), principals_locked_out(session_token_ids), sessions_ended(session_keys)
 
 
 class TokenWatch:
@@ -69,20 +75,22 @@ class TokenWatch:
 
     async def check(self) -> None:
         """Close every socket whose token no longer authenticates, and every session socket whose person
-        may no longer sign in (two queries)."""
+        signed out or may no longer sign in (three queries)."""
         if not self._sockets:
             return
         sessions = [
             token_id for token_id, sockets in self._sockets.items() if any(s.via_session for s in sockets)
         ]
-        revoked, locked_out = await _locked_out(list(self._sockets), sessions)
+        keys = [s.session_key for sockets in self._sockets.values() for s in sockets if s.via_session]
+        revoked, locked_out, ended = await _locked_out(list(self._sockets), sessions, keys)
         for token_id in revoked:
             for socket in self._sockets.pop(token_id, set()):
                 socket.token_revoked()
-        for token_id in locked_out - revoked:
+        for token_id in list(self._sockets):
             for socket in [s for s in self._sockets.get(token_id, set()) if s.via_session]:
-                self.remove(token_id, socket)
-                socket.signed_out()
+                if token_id in locked_out or socket.session_key in ended:
+                    self.remove(token_id, socket)
+                    socket.signed_out()
 
     async def _run(self) -> None:
         while True:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from importlib import import_module
 from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.utils import timezone
 
 from interactions.access.models import ApiToken
 from interactions.people.models import Person
@@ -28,3 +33,24 @@ def principals_locked_out(principal_ids: Collection[str]) -> set[str]:
         "principal_id", flat=True
     )
     return ids - {str(pk) for pk in active}
+
+
+_DATABASE_SESSIONS = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
+
+
+def sessions_ended(session_keys: Collection[str | None]) -> set[str | None]:
+    """Which of these sessions no longer exist or have expired: signed out (Django deletes the session),
+    or signed in again elsewhere in that browser (the old key is cycled away). One query with the database
+    sessions Django uses by default; one look-up per key with another engine."""
+    keys = set(session_keys)
+    ended: set[str | None] = {k for k in keys if not k}
+    keys -= ended
+    if not keys:
+        return ended
+    if settings.SESSION_ENGINE in _DATABASE_SESSIONS:
+        live = Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now()).values_list(
+            "session_key", flat=True
+        )
+        return ended | (keys - set(live))
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    return ended | {k for k in keys if not store().exists(k)}

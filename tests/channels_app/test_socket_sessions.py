@@ -125,6 +125,28 @@ async def test_after_signing_out_the_socket_closes_with_4401_at_its_next_frame()
     assert await closed_with(ws) == 4401
 
 
+@pytest.mark.asyncio
+async def test_after_signing_out_in_another_tab_an_idle_socket_closes_without_waiting_for_a_frame(settings):
+    """The desk's other tabs send no frame while idle: the process's watch closes their sockets once the
+    session is gone, instead of streaming the customer's events to a signed-out page."""
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 0.05
+    client = Client()
+    session, _ = await sign_in("ann", client=client)
+    other_client = Client()
+    other_session, _ = await sign_in("bob", client=other_client)
+    idle, other = socket(session, f"http://{HOST}"), socket(other_session, f"http://{HOST}")
+    for ws in (idle, other):
+        await ws.connect(timeout=TIMEOUT)
+        await subscribe(ws, ["agent:me"])
+
+    await database_sync_to_async(client.post)("/accounts/logout/")
+
+    assert await closed_with(idle) == 4401  # no frame sent
+    await other.send_json_to({"op": "ping"})
+    assert await frame(other) == {"op": "pong"}  # another person's session is still theirs
+    await other.disconnect()
+
+
 @database_sync_to_async
 def deactivate(person: Person) -> None:
     user = person.user
