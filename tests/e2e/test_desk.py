@@ -361,3 +361,44 @@ def test_a_tab_past_the_sockets_a_person_may_hold_says_so_and_connects_once_anot
 
         first.close()
         expect(second.locator("#connection")).to_have_text("Live")  # its next try, at most 10 s later
+
+
+def status_changes_of(base: str, reader, agent_id: str) -> list[str]:
+    """The statuses the log holds for this agent (read over REST: the browser's loop owns this thread)."""
+    status, body = servers.request(
+        f"{base}/api/v1/events?after=0&limit=1000", headers={"Authorization": f"Bearer {reader.raw}"}
+    )
+    assert status == 200, body
+    return [
+        e["event"]["data"]["status"]
+        for e in body["events"]
+        if e["event"]["type"] == "agent.status_changed" and e["event"]["data"].get("agent_id") == agent_id
+    ]
+
+
+def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_for_the_next_person(tmp_path):
+    ann = person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    bob = person_create(username="bob", role=Role.AGENT, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    with hub(tmp_path) as base, browser() as context:
+        # A right-to-left override in a name reversed whatever the page drew after it.
+        profile = {**sms("", "rtl-0"), "type": "customer.profile_updated", "data": {"name": "Jane \u202eDoe"}}
+        post_events(base, gateway, [sms("Hello", "rtl-1"), profile])
+        page = context.new_page()
+        sign_in(page, base, "ann")
+        page.get_by_label("My status").select_option("available")
+
+        # A phone number as people write it, with parentheses.
+        page.get_by_role("searchbox", name="Find a customer").fill("(555) 123-0001")
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("#customer-title")).to_have_text("Jane \ufffdDoe")
+
+        # Bob signs in to the same tab: nothing of Ann's comes with it, and no status is sent for him.
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, base, "bob")
+        expect(page.locator("#connection")).to_have_text("Live")
+        expect(page.get_by_label("My status")).not_to_have_value("available")
+        expect(page.locator("#customer-title")).not_to_have_text("Jane \ufffdDoe")
+        assert status_changes_of(base, supervisor, str(ann.principal_id)) == ["available"]
+        assert status_changes_of(base, supervisor, str(bob.principal_id)) == []

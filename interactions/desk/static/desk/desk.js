@@ -13,6 +13,16 @@ const $ = (id) => document.getElementById(id);
 const KEY_POSITION = "threadline.desk.position";
 const KEY_CUSTOMER = "threadline.desk.customer";
 const KEY_STATUS = "threadline.desk.status";
+const KEY_OWNER = "threadline.desk.owner";
+
+// What this tab keeps is its person's: another person signed in to the same tab starts afresh (they used
+// to inherit the open customer, and the status, which the page then sent for them as their own).
+if (sessionStorage.getItem(KEY_OWNER) !== me.agent_id) {
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith("threadline.desk.")) sessionStorage.removeItem(key);
+  }
+  sessionStorage.setItem(KEY_OWNER, me.agent_id);
+}
 
 const state = {
   customerId: sessionStorage.getItem(KEY_CUSTOMER),
@@ -26,6 +36,20 @@ const state = {
 
 // --- small helpers ----------------------------------------------------------------------------------------
 
+// Explicit direction controls (embeddings, overrides, isolates) in what customers and integrations wrote:
+// shown as U+FFFD, as the API's problems show them. An override in a name ("Jane \u202eDoe") reversed the
+// text after it, the callback number included.
+const DIRECTION_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+function shown(text) {
+  return String(text).replace(DIRECTION_CONTROLS, "\ufffd");
+}
+
+// A value drawn inside a sentence: isolated, so its direction (Arabic, Hebrew) cannot reorder the rest.
+function value(text) {
+  return el("bdi", {}, text);
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -36,7 +60,7 @@ function el(tag, attrs = {}, ...children) {
   }
   for (const child of children.flat()) {
     if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : String(child));
+    node.append(child instanceof Node ? child : shown(child));
   }
   return node;
 }
@@ -48,7 +72,7 @@ function when(iso) {
 }
 
 function announce(text) {
-  $("announce").textContent = text;
+  $("announce").textContent = shown(text);
 }
 
 function showProblem(text) {
@@ -59,10 +83,21 @@ function showProblem(text) {
 
 class Problem extends Error {
   constructor(status, body) {
-    super(body.detail || body.title || `HTTP ${status}`);
+    // The fields at fault, when the problem names them ("text: Ensure this field has no more than ...").
+    const fields = (Array.isArray(body.errors) ? body.errors : [])
+      .map((e) => (e.field ? `${e.field}: ${e.message}` : e.message))
+      .filter(Boolean);
+    super([body.detail || body.title || `HTTP ${status}`, ...fields].join(". "));
     this.status = status;
     this.body = body;
   }
+}
+
+function signedOut() {
+  if (state.socket) state.socket.close();
+  state.socket = null;
+  setConnection("Signed out", "down");
+  location.assign("/accounts/login/?next=/desk/");
 }
 
 async function api(path, { method = "GET", body } = {}) {
@@ -71,14 +106,27 @@ async function api(path, { method = "GET", body } = {}) {
     headers["X-CSRFToken"] = csrfToken;
     headers["Content-Type"] = "application/json";
   }
-  const response = await fetch(path, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new Problem(0, { detail: "The hub could not be reached: check the network, then try again" });
+  }
   const text = await response.text();
-  const data = text ? JSON.parse(text) : {};
+  let data;
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    // A proxy's HTML error page, say: say what happened, not the JSON parser's complaint.
+    data = { detail: `The hub answered ${response.status} ${response.statusText} with a page the desk cannot read` };
+  }
+  // Signed out in another tab (or the session ended): this page can do nothing more.
+  if (response.status === 401 || (data.type || "").endsWith("/unauthenticated")) signedOut();
   if (!response.ok) throw new Problem(response.status, data);
   return data;
 }
@@ -376,14 +424,14 @@ function toIdentifier(text) {
   const value = text.trim();
   if (!value) return "";
   if (/^[a-z]+:/i.test(value)) return value;
-  if (/^[+\d][\d\s().\-]*$/.test(value)) return `tel:${value.replace(/[\s().\-]/g, "")}`;
+  if (/^[+(\d][\d\s().\-]*$/.test(value)) return `tel:${value.replace(/[\s().\-]/g, "")}`;
   if (value.includes("@")) return `mailto:${value}`;
   return value;
 }
 
 function drawCustomer(context) {
   const customer = context.customer;
-  $("customer-title").textContent = customer.name || customer.identifiers[0] || "Customer";
+  $("customer-title").textContent = shown(customer.name || customer.identifiers[0] || "Customer");
   $("customer-hint").hidden = true;
   $("customer-body").hidden = false;
   drawProfile(customer);
@@ -544,12 +592,13 @@ function drawOpenThreads(threads) {
     let node = container.querySelector(`[data-thread="${thread.id}"]`);
     if (!node) node = threadNode(thread);
     if (container.children[index] !== node) container.insertBefore(node, container.children[index] || null);
-    node.querySelector(".thread-title").textContent = thread.topic || "Conversation";
+    node.querySelector(".thread-title").textContent = shown(thread.topic || "Conversation");
     const assigned = thread.assigned_agent
       ? `assigned to ${thread.assigned_agent === me.agent_id ? "me" : thread.assigned_agent}`
       : "unassigned";
-    node.querySelector(".thread-meta").textContent =
-      `${thread.channels.join(", ")} · ${assigned} · opened ${when(thread.opened_at)}`;
+    node.querySelector(".thread-meta").textContent = shown(
+      `${thread.channels.join(", ")} · ${assigned} · opened ${when(thread.opened_at)}`,
+    );
     node.querySelector(".take").hidden = me.role !== "agent" || thread.assigned_agent === me.agent_id;
     node.dataset.version = thread.version;
     // Keyed by log position and drawn from the answer: each entry once, in the order things happened.
@@ -670,7 +719,14 @@ function showOffer(callback, context, expiresAt) {
   const dialog = $("offer");
   const customer = context.customer || {};
   const name = customer.name || (customer.identifiers || [])[0] || "a customer";
-  $("offer-summary").textContent = `Call ${name} on ${callback.phone}: ${callback.reason || "no reason given"}`;
+  $("offer-summary").replaceChildren(
+    "Call ",
+    value(name),
+    " on ",
+    value(callback.phone),
+    ": ",
+    value(callback.reason || "no reason given"),
+  );
   const rows = [
     ["Number", callback.phone],
     ["Reason", callback.reason || "none given"],
