@@ -30,5 +30,8 @@ def schedules(customer_timezone: str | None) -> list[WeeklyHours]:
 
 
 def check_hours_settings() -> None:
-    """Fail at start-up, not at the first callback, if the hours settings do not parse."""
-    schedules("UTC")
+    """Fail at start-up, not at the first callback, if the hours settings do not parse. Calling hours are
+    read here without `schedules`' leniency, which is for customers' zones: a malformed setting passed the
+    check, and every customer's calling hours were then ignored as if their zone were unknown."""
+    schedules(None)
+    _hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, "UTC")

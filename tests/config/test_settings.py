@@ -68,6 +68,14 @@ def test_a_number_out_of_range_or_unreadable_stops_the_process_naming_the_variab
     assert done.stderr == f"ImproperlyConfigured: {variable} {says}\n"  # one line, no traceback
 
 
+@pytest.mark.parametrize("variable", ["THREADLINE_BUSINESS_HOURS", "THREADLINE_CUSTOMER_CALLING_HOURS"])
+def test_hours_that_do_not_parse_stop_the_process(variable):
+    done = check(**{variable: "daily08:00-21:00"})  # what an unquoted value in .env became under honcho
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("ImproperlyConfigured: ") and "'daily08:00-21:00'" in done.stderr
+
+
 def test_a_rules_file_that_does_not_validate_stops_the_process_in_one_line(tmp_path):
     rules = tmp_path / "rules.json"
     rules.write_text('{"rules": [{"id": "x"}]}')
