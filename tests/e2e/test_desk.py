@@ -394,6 +394,20 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
         page.get_by_role("button", name="Find").click()
         expect(page.locator("#customer-title")).to_have_text("Jane \ufffdDoe")
 
+        # The offer reads in order; once the callback is cancelled the offer closes rather than count down.
+        auth = {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.raw}"}
+        body = json.dumps({"identifier": f"tel:{PHONE}", "phone": PHONE, "reason": "bill"}).encode()
+        status, callback = servers.request(f"{base}/api/v1/callbacks", data=body, headers=auth)
+        assert status == 201, callback
+        offer = page.get_by_role("dialog", name="Callback offer")
+        expect(offer.locator("#offer-summary")).to_have_text(f"Call Jane \ufffdDoe on {PHONE}: bill")
+        status, cancelled = servers.request(
+            f"{base}/api/v1/callbacks/{callback['id']}/cancel", data=b"{}", headers=auth
+        )
+        assert status == 200, cancelled
+        expect(offer).to_be_hidden()
+        expect(page.locator("#announce")).to_have_text("The callback was cancelled")
+
         # Bob signs in to the same tab: nothing of Ann's comes with it, and no status is sent for him.
         page.get_by_role("button", name="Sign out").click()
         sign_in(page, base, "bob")

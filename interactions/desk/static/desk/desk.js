@@ -32,6 +32,7 @@ const state = {
   retry: 0,
   status: sessionStorage.getItem(KEY_STATUS),
   offer: null,
+  dismissed: new Set(), // offers closed with Escape: still in My work, not popped again by a refresh
 };
 
 // --- small helpers ----------------------------------------------------------------------------------------
@@ -241,6 +242,18 @@ function onFrame(frame) {
   }
 }
 
+// Steps after which an open offer no longer stands, and what the dialog's closing says.
+const WITHDRAWN = {
+  "callback.cancelled": "The callback was cancelled",
+  "callback.offer_timed_out": "The offer lapsed",
+  "callback.declined": "The offer was declined",
+  "callback.expired": "The callback expired",
+  "callback.completed": "The call was recorded as completed",
+  "callback.no_answer": "The call was recorded: no answer",
+  "callback.busy": "The call was recorded: busy",
+  "callback.failed": "The call was recorded: failed",
+};
+
 function onEvent(frame) {
   const event = frame.event;
   if (frame.topic.startsWith("customer:") && state.customerId) {
@@ -251,7 +264,12 @@ function onEvent(frame) {
       showStatus(event.data.status);
     }
     if (event.type === "callback.offered" && event.data && event.data.agent_id === me.agent_id) {
+      state.dismissed.delete(event.data.callback_id); // a new offer pops, even of one closed before
       considerOffer(event.data);
+    }
+    const ended = WITHDRAWN[event.type];
+    if (ended && event.data && state.offer && event.data.callback_id === state.offer.id && $("offer").open) {
+      closeOffer(ended); // the offer no longer stands: no countdown to a refusal
     }
     refreshWork(frame.position);
   }
@@ -692,6 +710,7 @@ let countdown = null;
 // still stands, so a replayed, lapsed or answered offer never pops.
 async function considerOffer(data, reopen = false) {
   if (!data.callback_id || data.agent_id !== me.agent_id) return;
+  if (!reopen && state.dismissed.has(data.callback_id)) return;
   if (state.offer && state.offer.id === data.callback_id && $("offer").open) return;
   let callback;
   try {
@@ -824,6 +843,10 @@ $("offer-outcome").addEventListener("submit", async (event) => {
 
 // Escape closes the dialog; the offer stays in My work until it is answered or lapses.
 $("offer").addEventListener("close", () => clearInterval(countdown));
+// Escape: the offer stays in My work (opened from there again), but a refresh does not pop it back.
+$("offer").addEventListener("cancel", () => {
+  if (state.offer) state.dismissed.add(state.offer.id);
+});
 
 function closeOffer(text) {
   clearInterval(countdown);
