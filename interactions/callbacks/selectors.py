@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import QuerySet
 
 from hub import log
 from hub.errors import NotFound
+from interactions.callbacks.hours import InvalidHours
+from interactions.callbacks.hours import zone as hours_zone
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.customers.selectors import customer_get, customer_identifiers, customer_profile
 from interactions.errors import InvalidRequest
@@ -110,6 +111,17 @@ def callback_list(*, state: str | None = None, agent_id: str | None = None) -> Q
     return query.order_by("due_at", "pk")
 
 
+def _local_time(now: Any, zone: str | None) -> str | None:
+    """`now` in the customer's zone; None when it is not known, or is a kept zone tzdata no longer knows (one
+    callback must not stop the dispatch of the others)."""
+    if not zone:
+        return None
+    try:
+        return now.astimezone(hours_zone(zone)).isoformat()
+    except InvalidHours:
+        return None
+
+
 def callback_offer_context(callback: Callback, thread: Thread, now: Any) -> dict[str, Any]:
     """What an agent needs to dial: who, why, what was said on every channel, earlier attempts, local time."""
     customer = customer_get(thread.customer_id)
@@ -133,7 +145,7 @@ def callback_offer_context(callback: Callback, thread: Thread, now: Any) -> dict
         "window_end": callback.window_end,
         "customer": customer_profile(customer, identifiers),
         "customer_timezone": zone or None,
-        "customer_local_time": now.astimezone(ZoneInfo(zone)).isoformat() if zone else None,
+        "customer_local_time": _local_time(now, zone),
         "thread": thread_brief(thread),
         "recent": recent,
     }

@@ -122,6 +122,25 @@ def test_a_zone_kept_before_the_strict_check_is_still_read_and_callbacks_go_on(a
     assert request_callback(api)["timezone"] == "Mars/Olympus_Mons"  # business hours alone apply
 
 
+def test_a_kept_zone_tzdata_no_longer_knows_does_not_stop_the_dispatch(api, settings):
+    """Offering a callback of a customer whose kept zone tzdata no longer knows once raised in the offer's
+    context and rolled back every offer of the page, every tick."""
+    settings.THREADLINE_CUSTOMER_CALLING_HOURS = "daily 00:00-24:00"
+    post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})
+    Customer.objects.update(timezone="Mars/Olympus_Mons")  # kept once, gone from tzdata since
+    lost = request_callback(api)
+    other = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    online_agent()
+    online_agent()
+
+    dispatch.callbacks_dispatch()
+
+    assert offers(other["id"])
+    [offer] = offers(lost["id"])
+    context = offer.data["context"]
+    assert context["customer_timezone"] == "Mars/Olympus_Mons" and context["customer_local_time"] is None
+
+
 def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
     post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})
     body = request_callback(api)
