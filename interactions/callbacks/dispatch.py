@@ -29,7 +29,12 @@ from interactions.callbacks.events import callback_event, expired_event, schedul
 from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
-from interactions.callbacks.selectors import callback_offer_context, callback_positions
+from interactions.callbacks.selectors import (
+    callback_offer_context,
+    callback_positions,
+    callback_zone,
+    customer_timezones,
+)
 from interactions.catalogue import CALLBACK_ASKING_TYPES
 from interactions.locks import ROUTING_LOCKS
 from interactions.privacy.redaction import redact_event
@@ -108,8 +113,11 @@ def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[st
     return chosen, "skills" if skilled else "least_recent"
 
 
-def _plan(row: Callback, thread: Thread, agents: dict[str, _Agent], now: datetime) -> list[NewEvent]:
-    """The events that move one due callback (or one unanswered offer) on."""
+def _plan(
+    row: Callback, thread: Thread, agents: dict[str, _Agent], zones: dict[uuid.UUID, str], now: datetime
+) -> list[NewEvent]:
+    """The events that move one due callback (or one unanswered offer) on; `zones` holds the current zone of
+    each customer (customer_timezones)."""
     events: list[NewEvent] = []
     if row.state == CallbackState.OFFERED:
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": row.agent_id}
@@ -119,7 +127,7 @@ def _plan(row: Callback, thread: Thread, agents: dict[str, _Agent], now: datetim
     version = row.version + len(events) + 1  # of the next event
     if now >= row.window_end:
         return [*events, expired_event(row, thread, "its window ended before an agent was free", now)]
-    allowed = schedules(row.timezone or None)
+    allowed = schedules(callback_zone(row, zones.get(thread.customer_id)))
     due = next_allowed(now, allowed, until=row.window_end)
     if due is None:
         return [*events, expired_event(row, thread, "no allowed time is left in its window", now)]
@@ -198,12 +206,14 @@ def _dispatch_page_in_transaction(
         threads = Thread.objects.in_bulk({r.thread_id for r in rows})
         context_ready = min(subscriptions.positions(CONTEXT_READ_MODELS).values())
         requested = callback_positions(rows, version=1)  # where each callback.requested is in the log
+        # Read after context_ready: the customers read model holds at least what it held at each request.
+        zones = customer_timezones({t.customer_id for t in threads.values()})
         events: list[NewEvent] = []
         expected: dict[str, int] = {}
         for row in rows:
             if requested.get(str(row.pk), context_ready + 1) > context_ready or row.thread_id not in threads:
                 continue  # the context would miss the request itself: the next tick offers it
-            planned = _plan(row, threads[row.thread_id], agents, now)
+            planned = _plan(row, threads[row.thread_id], agents, zones, now)
             if planned:
                 # The offer's context copies read models, which hold redacted values; redacting it again
                 # keeps the rule simple: nothing is appended without the pass.

@@ -32,7 +32,12 @@ class Callback(models.Model):
     )
     phone = models.CharField(max_length=64)
     reason = models.TextField(blank=True, default="")
-    timezone = models.CharField(max_length=64, blank=True, default="", help_text="The customer's zone.")
+    timezone = models.CharField(
+        max_length=64, blank=True, default="", help_text="The customer's zone when it was requested."
+    )
+    # The zone the request named, if it named one: it holds for good. Without it the customer's current
+    # profile zone applies at each step (see selectors.callback_zone), so a zone learnt later is used.
+    requested_timezone = models.CharField(max_length=64, blank=True, default="")
     requested_at = models.DateTimeField()
     requested_by = models.CharField(max_length=64)
     not_before = models.DateTimeField()

@@ -14,6 +14,7 @@ from hub.errors import NotFound
 from interactions.callbacks.hours import InvalidHours
 from interactions.callbacks.hours import zone as hours_zone
 from interactions.callbacks.models import Callback, CallbackState
+from interactions.customers.models import Customer
 from interactions.customers.selectors import customer_get, customer_identifiers, customer_profile
 from interactions.errors import InvalidRequest
 from interactions.threads.models import Thread, TimelineEntry
@@ -111,6 +112,26 @@ def callback_list(*, state: str | None = None, agent_id: str | None = None) -> Q
     return query.order_by("due_at", "pk")
 
 
+def customer_timezones(customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Each customer's current profile zone (a merged customer's is its survivor's), by the id asked for."""
+    rows = {pk: (zone, survivor) for pk, zone, survivor in _zones(customer_ids)}
+    survivors = {pk: zone for pk, zone, _ in _zones({s for _, s in rows.values() if s})}
+    return {pk: survivors.get(survivor, "") if survivor else zone for pk, (zone, survivor) in rows.items()}
+
+
+def _zones(customer_ids: Iterable[uuid.UUID]) -> list[tuple[uuid.UUID, str, uuid.UUID | None]]:
+    ids = set(customer_ids)
+    if not ids:
+        return []
+    return list(Customer.objects.filter(pk__in=ids).values_list("pk", "timezone", "merged_into_id"))
+
+
+def callback_zone(callback: Callback, customer_timezone: str | None) -> str | None:
+    """The zone a callback's calling hours are read in: the one its request named, else the customer's
+    current profile zone (learnt after the request, or applied by the read model only after it)."""
+    return callback.requested_timezone or customer_timezone or None
+
+
 def _local_time(now: Any, zone: str | None) -> str | None:
     """`now` in the customer's zone; None when it is not known, or is a kept zone tzdata no longer knows (one
     callback must not stop the dispatch of the others)."""
@@ -135,7 +156,7 @@ def callback_offer_context(callback: Callback, thread: Thread, now: Any) -> dict
         if len(item["text"]) > OFFER_TEXT_MAX:
             item["text"] = item["text"][:OFFER_TEXT_MAX] + "…"
         recent.append(item)
-    zone = callback.timezone or customer.timezone
+    zone = callback_zone(callback, customer.timezone)
     return {
         "callback_id": callback.pk,
         "phone": callback.phone,

@@ -28,6 +28,7 @@ from interactions.callbacks.events import callback_event, expired_event, schedul
 from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
+from interactions.callbacks.selectors import callback_zone, customer_timezones
 from interactions.catalogue import HUB_SOURCE
 from interactions.catalogue.zones import iana_zone
 from interactions.customers.models import Customer
@@ -176,7 +177,8 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
                     " and the customer's calling hours" if tz else ""
                 )
                 raise InvalidRequest(message, extra={"errors": [{"field": "window_end", "message": message}]})
-            requested = placement.stamped(replace(event, data={**event.data, "timezone": tz or None}))
+            zones = {"timezone": tz or None, "requested_timezone": request.timezone or None}
+            requested = placement.stamped(replace(event, data={**event.data, **zones}))
             requested = replace(requested, stream=f"callback-{callback_id}")
             row = Callback(pk=callback_id)
             thread = PlacedThread(pk=placement.thread_id, customer_id=placement.customer_id)
@@ -284,7 +286,8 @@ def callback_outcome(
         if row.attempt > len(waits):
             return [*events, expired_event(row, thread, f"no answer after {row.attempt} attempts", now)]
         earliest = now + timedelta(seconds=waits[row.attempt - 1])
-        due = next_allowed(earliest, schedules(row.timezone or None), until=row.window_end)
+        zone = callback_zone(row, customer_timezones([thread.customer_id]).get(thread.customer_id))
+        due = next_allowed(earliest, schedules(zone), until=row.window_end)
         if due is None:
             return [*events, expired_event(row, thread, "the window ends before the next attempt", now)]
         retry = scheduled_event(row, thread, row.attempt + 1, due, "retry", now, version=row.version + 2)

@@ -321,7 +321,8 @@ class CallbackRequestedData(EventData):
     reason: str = ""
     not_before: datetime
     window_end: datetime
-    timezone: str | None = None
+    timezone: str | None = None  # the zone used at the request: the request's, else the profile's
+    requested_timezone: str | None = None  # the request's own (absent in requests recorded before it)
     requested_by: str
 
 

@@ -34,6 +34,11 @@ def _requested(event: RecordedEvent) -> Callback:
         phone=data["phone"],
         reason=data.get("reason") or "",
         timezone=data.get("timezone") or "",
+        # Requests recorded before the request's own zone was kept apart hold only the zone they used.
+        requested_timezone=(
+            data["requested_timezone"] if "requested_timezone" in data else data.get("timezone")
+        )
+        or "",
         requested_at=event.occurred_at,
         requested_by=data["requested_by"],
         not_before=_when(data["not_before"]),

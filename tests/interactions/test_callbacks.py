@@ -147,6 +147,53 @@ def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
     assert body["timezone"] == "Asia/Tokyo"
 
 
+def test_a_zone_learnt_after_the_request_limits_the_callback_to_calling_hours(api):
+    """The zone used to be fixed at the request: a customer whose zone came later was called at 23:00."""
+    at = (timezone.now() + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    body = request_callback(api, at=at.isoformat())
+    assert body["timezone"] is None
+    post(api, type="customer.profile_updated", data={"timezone": "America/Los_Angeles"})  # 07:00 UTC: 23:00
+    online_agent()
+
+    dispatch.callbacks_dispatch(now=at)
+
+    row = Callback.objects.get(pk=body["id"])
+    assert not offers(body["id"]) and row.state == CallbackState.SCHEDULED
+    los_angeles = schedule.schedules("America/Los_Angeles")[1].tz
+    assert row.due_at.astimezone(los_angeles).hour == 8
+    dispatch.callbacks_dispatch(now=row.due_at)
+    context = offers(body["id"])[0].data["context"]
+    assert context["customer_timezone"] == "America/Los_Angeles"
+    assert context["customer_local_time"].startswith(row.due_at.astimezone(los_angeles).isoformat()[:16])
+
+
+def test_a_retry_reads_calling_hours_in_the_zone_the_customer_has_now(api, monkeypatch):
+    agent = online_agent()
+    now = datetime(2099, 1, 5, 6, 0, tzinfo=UTC)  # 22:00 the evening before in Los Angeles
+    body = request_callback(api, at=now.isoformat(), window_end=(now + timedelta(days=2)).isoformat())
+    dispatch.callbacks_dispatch(now=now)  # no zone known: business hours alone
+    callbacks.callback_accept(callback_id=body["id"], actor=agent)
+    post(api, type="customer.profile_updated", data={"timezone": "America/Los_Angeles"})
+    monkeypatch.setattr(timezone, "now", lambda: now)
+
+    callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="no_answer")
+
+    row = Callback.objects.get(pk=body["id"])  # not 22:05 their time, but 08:00 next morning (16:00 UTC)
+    assert row.attempt == 2 and row.due_at == datetime(2099, 1, 5, 16, 0, tzinfo=UTC)
+
+
+def test_a_zone_the_request_names_holds_whatever_the_profile_says_later(api):
+    at = (timezone.now() + timedelta(days=1)).replace(hour=14, minute=0, second=0, microsecond=0)
+    body = request_callback(api, at=at.isoformat(), timezone="Europe/London")
+    post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})  # 14:00 UTC: 23:00 there
+    online_agent()
+
+    dispatch.callbacks_dispatch(now=at)
+
+    context = offers(body["id"])[0].data["context"]
+    assert context["customer_timezone"] == "Europe/London"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
