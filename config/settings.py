@@ -307,6 +307,11 @@ THREADLINE_CALLBACK_RETRY_SECONDS = _numbers(
 THREADLINE_CALLBACK_WINDOW_HOURS = _number(
     float, "THREADLINE_CALLBACK_WINDOW_HOURS", default=24.0, least=0, above=True, most=MOST_HOURS
 )
+# An accepted callback whose agent reports no outcome ends (callback.expired) this many hours after its
+# window ends (the agent is free for other calls again, and the customer's context stops showing it).
+THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS = _number(
+    float, "THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS", default=2.0, least=0, above=True, most=MOST_HOURS
+)
 # How often Celery beat asks the workers to look for due callbacks, expired offers and ended windows.
 THREADLINE_CALLBACK_TICK_SECONDS = _number(
     float, "THREADLINE_CALLBACK_TICK_SECONDS", default=1.0, least=0, above=True, most=MOST_SECONDS

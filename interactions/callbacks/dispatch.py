@@ -119,6 +119,10 @@ def _plan(
     """The events that move one due callback (or one unanswered offer) on; `zones` holds the current zone of
     each customer (customer_timezones)."""
     events: list[NewEvent] = []
+    if row.state == CallbackState.ACCEPTED:  # claimed only once its outcome is overdue
+        grace = f"{settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS:g} h"
+        reason = f"no outcome was recorded for attempt {row.attempt} within {grace} after its window ended"
+        return [expired_event(row, thread, reason, now)]
     if row.state == CallbackState.OFFERED:
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": row.agent_id}
         events.append(
@@ -191,8 +195,11 @@ def _dispatch_page_in_transaction(
             log.lock_keys(ROUTING_LOCKS, ["route"])
         elif not log.try_lock_key(ROUTING_LOCKS, "route"):
             return 0, after, False
-        due = Q(state=CallbackState.SCHEDULED, due_at__lte=now) | Q(
-            state=CallbackState.OFFERED, offer_expires_at__lte=now
+        unreported = now - timedelta(hours=settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS)
+        due = (
+            Q(state=CallbackState.SCHEDULED, due_at__lte=now)
+            | Q(state=CallbackState.OFFERED, offer_expires_at__lte=now)
+            | Q(state=CallbackState.ACCEPTED, window_end__lte=unreported)
         )
         query = Callback.objects.select_for_update(skip_locked=True).filter(due)
         if after is not None:

@@ -452,6 +452,27 @@ def test_a_callback_nobody_takes_expires_when_its_window_ends(api):
     assert dispatch.callbacks_dispatch(now=later(62)) == 0 and offers(body["id"]) == []
 
 
+def test_an_accepted_callback_without_an_outcome_expires_a_grace_period_after_its_window(api, settings):
+    """It stayed accepted for ever: cancel answered 409, the context said pending, the agent was busy."""
+    settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS = 2
+    agent = online_agent()
+    body = request_callback(api, window_end=later(600).isoformat())
+    dispatch.callbacks_dispatch()
+    callbacks.callback_accept(callback_id=body["id"], actor=agent)  # and nobody reports how it went
+
+    assert dispatch.callbacks_dispatch(now=later(600 + 7100)) == 0  # the grace period has not passed
+    assert Callback.objects.get(pk=body["id"]).state == CallbackState.ACCEPTED
+    assert dispatch.callbacks_dispatch(now=later(600 + 7300)) == 1
+    assert dispatch.callbacks_dispatch(now=later(600 + 7400)) == 0  # claimed once
+
+    row = Callback.objects.get(pk=body["id"])
+    assert row.state == CallbackState.EXPIRED and row.agent_id == ""
+    expired = StoredEvent.objects.get(stream=f"callback-{body['id']}", type="callback.expired")
+    assert "no outcome was recorded" in expired.data["reason"]
+    assert str(agent.pk) in dispatch.available_agents()  # free for the next call
+    assert api.post(f"{CALLBACKS}/{body['id']}/cancel").status_code == 409  # it is over
+
+
 def test_outside_business_hours_a_due_callback_is_moved_to_the_next_opening(api, settings):
     friday_noon = datetime(2099, 1, 2, 12, 0, tzinfo=UTC)
     body = request_callback(
