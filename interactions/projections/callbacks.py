@@ -64,6 +64,10 @@ def apply_callback_step(rows: CallbackRows, event: RecordedEvent) -> None:
     if kind == "callback.scheduled":
         if data["attempt"] != callback.attempt:
             callback.tried_agents, callback.offer = [], 0
+        elif data.get("why") == "hours":
+            # Moved to the next opening: whoever declined or let it lapse before may be free then. The offer
+            # count goes on (it keys the offers' event ids).
+            callback.tried_agents = []
         callback.state, callback.attempt = CallbackState.SCHEDULED, data["attempt"]
         callback.due_at = _when(data["due_at"])
         callback.agent_id, callback.offer_expires_at = "", None

@@ -489,6 +489,26 @@ def test_outside_business_hours_a_due_callback_is_moved_to_the_next_opening(api,
     assert dispatch.callbacks_dispatch(now=row.due_at) == 1 and len(offers(body["id"])) == 1
 
 
+def test_agents_who_let_it_lapse_before_closing_time_are_offered_it_at_the_next_opening(api, settings):
+    """Agents asked before the move to the next opening were never asked again: it waited for others."""
+    settings.THREADLINE_BUSINESS_HOURS = "mon-fri 08:00-20:00"
+    friday = datetime(2099, 1, 2, 19, 58, tzinfo=UTC)
+    body = request_callback(api, at=friday.isoformat(), window_end=(friday + timedelta(days=4)).isoformat())
+    first, second = online_agent(), online_agent()
+    dispatch.callbacks_dispatch(now=friday)  # offered to one
+    dispatch.callbacks_dispatch(now=friday + timedelta(seconds=31))  # lapsed: offered to the other
+    dispatch.callbacks_dispatch(now=friday + timedelta(seconds=62))  # lapsed: nobody else to ask
+    dispatch.callbacks_dispatch(now=friday + timedelta(minutes=3))  # 20:01: moved to Monday 08:00
+    row = Callback.objects.get(pk=body["id"])
+    assert row.due_at == datetime(2099, 1, 5, 8, 0, tzinfo=UTC) and row.tried_agents == []
+
+    dispatch.callbacks_dispatch(now=row.due_at)
+
+    third = offers(body["id"])[-1]
+    assert len(offers(body["id"])) == 3 and third.event_id == f"{body['id']}/1/3/offered"
+    assert third.data["agent_id"] in {str(first.pk), str(second.pk)}
+
+
 # --- Cancel ---------------------------------------------------------------------------------------------
 
 
