@@ -222,9 +222,13 @@ def _current_channel(context: dict[str, Any]) -> str | None:
 @predicate("prefers_other_channel", PreferredChannelParams, ("channel", "current_channel"))
 def prefers_other_channel(s: Situation, p: PreferredChannelParams) -> dict[str, Any] | None:
     """The profile's preferences.<key> (default preferences.channel) names a channel other than the one of
-    their latest inbound contact on an open thread (or they have none)."""
+    their latest inbound contact on an open thread (or they have none), and that channel is not closed to
+    them now (reachable.<channel>.open is not false: SMS after STOP, WhatsApp outside its 24 h window)."""
     preferred = ((s.context.get("customer") or {}).get("preferences") or {}).get(p.key)
     if not isinstance(preferred, str) or not preferred.strip():
+        return None
+    reachable = (s.context.get("reachable") or {}).get(preferred.strip().lower()) or {}
+    if reachable.get("open") is False:
         return None
     current = _current_channel(s.context)
     if current is not None and current.lower() == preferred.strip().lower():

@@ -73,7 +73,7 @@ def test_the_context_answer_carries_reachable_and_ranked_next_best_actions(api):
 
 def test_a_profile_takes_language_tags_with_hyphen_or_underscore_and_a_preferred_channel_in_any_case(api):
     post(api, subject=PHONE, data={"channel": "sms", "text": "hi"})
-    preferences = {"channel": " WhatsApp ", "newsletter": "weekly"}
+    preferences = {"channel": " Voice ", "newsletter": "weekly"}  # open: null, with no zone known
     post(
         api,
         subject=PHONE,
@@ -84,9 +84,9 @@ def test_a_profile_takes_language_tags_with_hyphen_or_underscore_and_a_preferred
     body = context(api, PHONE)
 
     assert body["customer"]["language"] == "pt_BR"
-    assert body["customer"]["preferences"] == {"channel": " WhatsApp ", "newsletter": "weekly"}
+    assert body["customer"]["preferences"] == {"channel": " Voice ", "newsletter": "weekly"}
     by_id = {a["id"]: a for a in body["next_best_actions"]}
-    assert by_id["use-preferred-channel"]["facts"] == {"channel": "WhatsApp", "current_channel": "sms"}
+    assert by_id["use-preferred-channel"]["facts"] == {"channel": "Voice", "current_channel": "sms"}
     assert by_id["use-preferred-language"]["facts"] == {"language": "pt_BR"}
     post(
         api,
@@ -95,6 +95,23 @@ def test_a_profile_takes_language_tags_with_hyphen_or_underscore_and_a_preferred
         data={"language": "", "preferences": {"channel": None}},
     )
     assert context(api, PHONE)["customer"]["language"] is None  # empty clears it
+
+
+def test_a_preferred_channel_they_opted_out_of_is_not_recommended(api):
+    now = datetime.now(UTC)
+    post(api, subject=PHONE, time=_iso(now - timedelta(hours=1)), data={"channel": "sms", "text": "STOP"})
+    post(
+        api,
+        subject="mailto:ann@example.com",
+        time=_iso(now),
+        data={"channel": "email", "text": "my bill", "identifiers": [PHONE]},
+    )
+    post(api, subject=PHONE, type="customer.profile_updated", data={"preferences": {"channel": "sms"}})
+
+    body = context(api, PHONE)
+
+    assert body["reachable"]["sms"]["open"] is False
+    assert "use-preferred-channel" not in {a["id"] for a in body["next_best_actions"]}
 
 
 def test_a_customer_with_nothing_to_recommend_gets_an_empty_list(api):

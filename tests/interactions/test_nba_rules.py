@@ -195,8 +195,26 @@ def test_a_preferred_channel_they_are_using_does_not_fire():
     assert fire("prefers_other_channel", ctx(customer={"preferences": {"channel": 3}})) is None
 
 
+def test_a_preferred_channel_closed_to_them_now_is_not_recommended():
+    """It recommended SMS after they texted STOP, and WhatsApp outside its 24 h window."""
+    latest = [thread(entry(5, channel="email"))]
+    sms_closed = {"sms": {"open": False, "until": None}}
+    context = ctx(customer={"preferences": {"channel": "SMS"}}, open_threads=latest, reachable=sms_closed)
+    assert fire("prefers_other_channel", context) is None
+    context = ctx(customer={"preferences": {"channel": "whatsapp"}}, open_threads=latest)  # window closed
+    assert fire("prefers_other_channel", context) is None
+    # Voice with no zone known is open: null (not known), so it is still recommended; so is an open one.
+    voice = {"voice": {"open": None}, "sms": {"open": True}}
+    for channel in ("voice", "sms"):
+        context = ctx(customer={"preferences": {"channel": channel}}, open_threads=latest, reachable=voice)
+        assert fire("prefers_other_channel", context) == {"channel": channel, "current_channel": "email"}
+
+
 def test_a_preferred_channel_under_another_key():
-    context = ctx(customer={"preferences": {"contact_by": "whatsapp"}})
+    context = ctx(
+        customer={"preferences": {"contact_by": "whatsapp"}},
+        reachable={"whatsapp": {"open": True, "until": (NOW + timedelta(hours=2)).isoformat()}},
+    )
 
     assert fire("prefers_other_channel", context, key="contact_by") == {
         "channel": "whatsapp", "current_channel": "none yet",
