@@ -145,7 +145,7 @@ def repeat_contact(s: Situation, p: RepeatContactParams) -> dict[str, Any] | Non
         count, last_on = 0, {}
         for at, channel in inbound:
             previous = last_on.get(channel)
-            if previous is None or at - previous > timedelta(minutes=p.session_minutes):
+            if previous is None or at - previous >= timedelta(minutes=p.session_minutes):
                 count += 1
             last_on[channel] = at
         if count >= p.contacts and (best is None or count > best[0]):

@@ -103,6 +103,14 @@ def test_messages_of_one_session_are_one_contact_and_replies_do_not_count():
     assert fire("repeat_contact", context, session_minutes=0)["count"] == 5
 
 
+def test_messages_exactly_session_minutes_apart_are_separate_contacts():
+    """Less than 30 minutes apart is one contact: exactly 30 apart was counted as one too."""
+    context = ctx(open_threads=[thread(entry(60), entry(30), entry(0))])
+
+    assert fire("repeat_contact", context)["count"] == 3
+    assert fire("repeat_contact", context, session_minutes=31) is None  # one contact
+
+
 def test_a_session_is_per_channel_so_switching_channels_and_back_is_not_a_new_contact():
     # SMS, WhatsApp, SMS within a minute: one contact on each channel, two in all (it counted three).
     context = ctx(open_threads=[thread(entry(2), entry(1.5, channel="whatsapp"), entry(1))])
