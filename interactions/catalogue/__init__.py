@@ -203,8 +203,15 @@ CALLBACK_OUTCOME_TYPES = frozenset(
     {"callback.completed", "callback.no_answer", "callback.busy", "callback.failed"}
 )
 # Callback steps that only say an agent was asked: they do not make that agent the thread's last handler.
+# A cancellation names the agent its offer was with (so it reaches them), who never answered it.
 CALLBACK_ASKING_TYPES = frozenset(
-    {"callback.offered", "callback.declined", "callback.offer_timed_out", "callback.scheduled"}
+    {
+        "callback.offered",
+        "callback.declined",
+        "callback.offer_timed_out",
+        "callback.scheduled",
+        "callback.cancelled",
+    }
 )
 # Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls), unless
 # a machine wrote them (see `automated`).

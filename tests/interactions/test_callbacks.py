@@ -313,6 +313,22 @@ def test_the_agent_who_last_handled_the_thread_is_preferred(api):
     assert others  # present and skilled, yet the last handler comes first
 
 
+def test_an_offer_cancelled_before_it_was_answered_does_not_make_its_agent_the_last_handler(api):
+    """The cancellation names the agent the offer was with: it counted as their handling the thread."""
+    post(api, data={"channel": "sms", "text": "refund please", "topic": "billing"})
+    generalist = online_agent("sales")
+    first = request_callback(api)
+    dispatch.callbacks_dispatch()
+    callbacks.callback_cancel(callback_id=first["id"], actor=generalist)
+    specialist = online_agent("billing")
+    second = request_callback(api)
+
+    dispatch.callbacks_dispatch()
+
+    offer = offers(second["id"])[0].data
+    assert (offer["agent_id"], offer["route"]) == (str(specialist.pk), "skills")
+
+
 def test_a_skill_match_beats_an_agent_offered_less_recently(api):
     generalist = online_agent("sales")
     specialist = online_agent("billing")
