@@ -2,8 +2,10 @@
 
 Hours are written per weekday in local wall-clock time, e.g. ``mon-fri 08:00-20:00; sat 09:00-13:00``,
 or ``daily 00:00-24:00``. Every interval becomes aware UTC instants for each local date with zoneinfo, so a
-day that is 23 or 25 hours long (a DST change) gets the right instants; a wall-clock time that does not exist
-on a spring-forward day is read with the offset before the change (fold=0), as zoneinfo does.
+day that is 23 or 25 hours long (a DST change) gets the right instants. A wall-clock time that does not exist
+on a spring-forward day (02:30 when the clocks jump from 02:00 to 03:00) is the moment of the change, when
+the clock passes it: hours ending then close at the change, hours starting then open at it (zoneinfo alone
+would read it with the offset before the change, an hour late). One that occurs twice is its first.
 """
 
 from __future__ import annotations
@@ -96,7 +98,20 @@ class WeeklyHours:
         if minutes == 1440:
             day, minutes = day + timedelta(days=1), 0
         local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.tz)
-        return local.astimezone(UTC)
+        at = local.astimezone(UTC)
+        wall = local.replace(tzinfo=None)
+        if at.astimezone(self.tz).replace(tzinfo=None) == wall:
+            return at
+        # The clocks jump over it: the change is after the same wall time read with the offset after it
+        # (fold=1) and at or before `at`. The first second whose wall time is past it.
+        lo, hi = int(local.replace(fold=1).timestamp()), int(at.timestamp())
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if datetime.fromtimestamp(mid, self.tz).replace(tzinfo=None) >= wall:
+                hi = mid
+            else:
+                lo = mid
+        return datetime.fromtimestamp(hi, UTC)
 
     def is_open(self, at: datetime) -> bool:
         return any(lo <= at < hi for lo, hi in self.intervals(at, at + timedelta(seconds=1)))

@@ -21,6 +21,22 @@ def test_customer_calling_hours_follow_the_spring_forward_change():
     assert next_allowed(utc(2026, 3, 8, 10, 0), [NEW_YORK_CALLING]) == utc(2026, 3, 8, 12, 0)
 
 
+def test_hours_whose_limit_falls_in_the_skipped_hour_end_or_start_at_the_change():
+    """2026-03-08, New York: the clocks jump from 02:00 EST to 03:00 EDT (07:00 UTC), so 02:30 never comes.
+    Read with the offset before the change it was 03:30 EDT: an hour open too long, or opened too late."""
+    until_half_past_two = WeeklyHours.parse("daily 00:00-02:30", "America/New_York")
+    assert until_half_past_two.is_open(utc(2026, 3, 8, 6, 59))
+    assert not until_half_past_two.is_open(utc(2026, 3, 8, 7, 0))  # 03:00 EDT: 02:30 has passed
+    assert not until_half_past_two.is_open(utc(2026, 3, 8, 7, 15))
+    from_half_past_two = WeeklyHours.parse("daily 02:30-06:00", "America/New_York")
+    assert next_allowed(utc(2026, 3, 8, 6, 30), [from_half_past_two]) == utc(2026, 3, 8, 7, 0)
+    # The days around it, and an hour at the change itself, are as before.
+    assert next_allowed(utc(2026, 3, 7, 6, 0), [from_half_past_two]) == utc(2026, 3, 7, 7, 30)  # EST
+    assert next_allowed(utc(2026, 3, 9, 6, 0), [from_half_past_two]) == utc(2026, 3, 9, 6, 30)  # EDT
+    from_two = WeeklyHours.parse("daily 02:00-06:00", "America/New_York")
+    assert next_allowed(utc(2026, 3, 8, 6, 30), [from_two]) == utc(2026, 3, 8, 7, 0)
+
+
 def test_customer_calling_hours_follow_the_fall_back_change():
     # 2026-11-01 02:00: EDT (-4) back to EST (-5). 21:00 local ends Oct 31 at 01:00 UTC, Nov 1 at 02:00 UTC.
     assert next_allowed(utc(2026, 11, 1, 0, 30), [NEW_YORK_CALLING]) == utc(2026, 11, 1, 0, 30)  # 20:30 EDT
