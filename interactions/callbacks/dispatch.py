@@ -113,6 +113,15 @@ def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[st
     return chosen, "skills" if skilled else "least_recent"
 
 
+def _window_ended(row: Callback) -> str:
+    """Why a callback nobody took expired: nobody was free, or those who were did not take it."""
+    asked = len(row.tried_agents)  # this attempt's, the offer that just lapsed included
+    if not asked:
+        return "its window ended before an agent was free"
+    agents = "the agent" if asked == 1 else f"all {asked} agents"
+    return f"its window ended: {agents} offered it declined or let the offer lapse, and nobody else was free"
+
+
 def _plan(
     row: Callback, thread: Thread, agents: dict[str, _Agent], zones: dict[uuid.UUID, str], now: datetime
 ) -> list[NewEvent]:
@@ -130,7 +139,7 @@ def _plan(
         )
     version = row.version + len(events) + 1  # of the next event
     if now >= row.window_end:
-        return [*events, expired_event(row, thread, "its window ended before an agent was free", now)]
+        return [*events, expired_event(row, thread, _window_ended(row), now)]
     allowed = schedules(callback_zone(row, zones.get(thread.customer_id)))
     due = next_allowed(now, allowed, until=row.window_end)
     if due is None:

@@ -489,6 +489,24 @@ def test_an_accepted_callback_without_an_outcome_expires_a_grace_period_after_it
     assert api.post(f"{CALLBACKS}/{body['id']}/cancel").status_code == 409  # it is over
 
 
+def test_a_callback_whose_offers_were_declined_or_lapsed_expires_saying_so(api):
+    """It said "before an agent was free" although free agents had been offered it."""
+    first, second = online_agent(), online_agent()
+    body = request_callback(api, window_end=later(60).isoformat())
+    dispatch.callbacks_dispatch()
+    offered_to = offers(body["id"])[0].data["agent_id"]
+    declining = first if offered_to == str(first.pk) else second
+    callbacks.callback_decline(callback_id=body["id"], actor=declining)
+    dispatch.callbacks_dispatch()  # to the other, who lets it lapse
+
+    dispatch.callbacks_dispatch(now=later(61))
+
+    expired = StoredEvent.objects.get(stream=f"callback-{body['id']}", type="callback.expired")
+    assert expired.data["reason"] == (
+        "its window ended: all 2 agents offered it declined or let the offer lapse, and nobody else was free"
+    )
+
+
 def test_outside_business_hours_a_due_callback_is_moved_to_the_next_opening(api, settings):
     friday_noon = datetime(2099, 1, 2, 12, 0, tzinfo=UTC)
     body = request_callback(
