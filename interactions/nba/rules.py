@@ -81,6 +81,12 @@ def _date(value: Any) -> date | None:
     return parse_date(value) if isinstance(value, str) else None
 
 
+def _contact(entry: dict[str, Any]) -> bool:
+    """Is this timeline entry a contact by the customer: inbound, and not written by a machine (an
+    auto-reply, a bounce: details.automated)?"""
+    return entry.get("direction") == "inbound" and not (entry.get("details") or {}).get("automated")
+
+
 def _entries(context: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(thread, timeline entry) of every open thread's recent entries."""
     return [(t, e) for t in context.get("open_threads") or [] for e in t.get("recent") or []]
@@ -136,9 +142,7 @@ def repeat_contact(s: Situation, p: RepeatContactParams) -> dict[str, Any] | Non
         inbound = sorted(
             (at, e.get("channel"))
             for e in thread.get("recent") or []
-            if e.get("direction") == "inbound"
-            and (at := _time(e.get("occurred_at")))
-            and since <= at <= s.now
+            if _contact(e) and (at := _time(e.get("occurred_at"))) and since <= at <= s.now
         )
         # Each channel's own session: an SMS, a WhatsApp message and an SMS a minute apart are two contacts
         # (one on each channel), not three.
@@ -214,7 +218,7 @@ def _current_channel(context: dict[str, Any]) -> str | None:
     inbound = [
         (at, e.get("channel"))
         for _, e in _entries(context)
-        if e.get("direction") == "inbound" and (at := _time(e.get("occurred_at")))
+        if _contact(e) and (at := _time(e.get("occurred_at")))
     ]
     return max(inbound)[1] if inbound else None
 

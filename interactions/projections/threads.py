@@ -20,7 +20,7 @@ _TIMELINE_FIELDS = [f.attname for f in TimelineEntry._meta.concrete_fields]
 _DETAIL_FIELDS = (
     "subject_line", "duration_seconds", "disposition", "ivr_path", "queue", "to_agent_id", "to_queue",
     "metric", "score", "conversation_ref", "message_ref", "status", "error_code", "recording_ref",
-    "transcription_ref",
+    "transcription_ref", "automated",
 )  # fmt: skip
 
 

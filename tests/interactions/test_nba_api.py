@@ -114,6 +114,22 @@ def test_a_preferred_channel_they_opted_out_of_is_not_recommended(api):
     assert "use-preferred-channel" not in {a["id"] for a in body["next_best_actions"]}
 
 
+def test_out_of_office_replies_are_not_repeat_contacts(api):
+    now = datetime.now(UTC)
+    for hours in (5, 3, 1):
+        post(
+            api,
+            subject="mailto:ann@example.com",
+            time=_iso(now - timedelta(hours=hours)),
+            data={"channel": "email", "text": "I am out of office", "automated": "auto-reply"},
+        )
+
+    body = context(api, "mailto:ann@example.com")
+
+    assert body["open_threads"][0]["recent"][0]["details"]["automated"] == "auto-reply"
+    assert "own-repeat-contact" not in {a["id"] for a in body["next_best_actions"]}
+
+
 def test_a_customer_with_nothing_to_recommend_gets_an_empty_list(api):
     post(api, subject=PHONE)
 

@@ -111,6 +111,22 @@ def test_messages_exactly_session_minutes_apart_are_separate_contacts():
     assert fire("repeat_contact", context, session_minutes=31) is None  # one contact
 
 
+def test_automatic_replies_are_not_contacts():
+    """Three out-of-office replies hours apart counted as three contacts by the customer."""
+    auto = [{**entry(m, channel="email"), "details": {"automated": "auto-reply"}} for m in (300, 180, 60)]
+    context = ctx(open_threads=[thread(*auto)])
+
+    assert fire("repeat_contact", context) is None
+    assert (
+        fire("repeat_contact", ctx(open_threads=[thread(*auto, entry(200), entry(100), entry(1))]))["count"]
+        == 3
+    )
+    # Nor is an automatic reply their latest contact for use-preferred-channel.
+    preferring_sms = {"preferences": {"channel": "sms"}}
+    context = ctx(customer=preferring_sms, open_threads=[thread(entry(120), *auto)], reachable={})
+    assert fire("prefers_other_channel", context) is None
+
+
 def test_a_session_is_per_channel_so_switching_channels_and_back_is_not_a_new_contact():
     # SMS, WhatsApp, SMS within a minute: one contact on each channel, two in all (it counted three).
     context = ctx(open_threads=[thread(entry(2), entry(1.5, channel="whatsapp"), entry(1))])
