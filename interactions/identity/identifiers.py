@@ -95,6 +95,19 @@ def _tel(value: str) -> Identifier:
     return Identifier("tel", e164)
 
 
+def whatsapp_number(digits: str) -> str:
+    """The phone number (its digits after "+") behind a WhatsApp id, which is the number but for two of
+    WhatsApp's own habits: Mexican ids keep the "1" Mexico dropped from mobile numbers in 2019 (id
+    5215512345678 is +52 55 1234 5678, and `+521...` is no possible number), and Brazilian ids of numbers
+    older than the ninth mobile digit leave it out (id 551187654321 is +55 11 98765 4321). Read as they
+    come, one person's WhatsApp and SMS were two customers, and a Mexican sender's id was refused."""
+    if digits.startswith("521") and len(digits) == 13:
+        return "52" + digits[3:]
+    if digits.startswith("55") and len(digits) == 12 and digits[4] in "6789":  # an 8-digit mobile number
+        return digits[:4] + "9" + digits[4:]
+    return digits
+
+
 def tel_extension(uri: str) -> str:
     """The extension written in a `tel:` identifier (`ext 99`, `;ext=99`, `x99`), or "" (none, or not a
     phone number). The identifier itself leaves it out: the number identifies the customer."""

@@ -18,7 +18,7 @@ from typing import Any
 from interactions.adapters.hooks import Translation
 from interactions.catalogue.schemas import SHORT_MAX, TEXT_MAX
 from interactions.errors import InvalidIdentifier
-from interactions.identity.identifiers import parse_identifier
+from interactions.identity.identifiers import parse_identifier, whatsapp_number
 from interactions.privacy.redaction import cut
 
 OBJECTS = {"whatsapp_business_account": "whatsapp", "page": "messenger", "instagram": "instagram"}
@@ -235,7 +235,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             data["in_reply_to"] = _str(context["id"], f"{at}.context.id")
         if sender in names:
             data["sender_name"] = cut(names[sender], 128)
-        subject = _identifier(f"tel:+{sender}", f"{at}.from")
+        subject = _identifier(f"tel:+{whatsapp_number(sender)}", f"{at}.from")
         time = _time(message.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa/{wamid}", "message.received", subject, time, data))
     for i, status in enumerate(_list(value.get("statuses"), f"{where}.statuses")):
@@ -262,7 +262,7 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             text = " - ".join(str(x) for x in (message, details) if isinstance(x, str) and x)
             if text:
                 data["error_message"] = cut(text, 1024)
-        subject = _identifier(f"tel:+{recipient}", f"{at}.recipient_id")
+        subject = _identifier(f"tel:+{whatsapp_number(recipient)}", f"{at}.recipient_id")
         time = _time(status.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa-status/{wamid}/{state}", "message.status", subject, time, data))
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from interactions.adapters.hooks import MalformedDelivery, Translation
+from interactions.identity.identifiers import whatsapp_number
 from interactions.privacy.redaction import cut
 
 # A Twilio SID: two upper-case letters for its kind (SM/MM messages, CA calls, RE recordings, TR
@@ -111,7 +112,9 @@ def _address(value: str | None, field: str, params: _Params) -> tuple[str | None
     if not _PHONE.match(number):
         params.errors.append({"field": field, "message": f"{field} is not a phone number"})
         return None, None, None
-    return f"tel:{number}", "whatsapp" if prefix else "sms", None
+    if prefix:  # WhatsApp's ids, as Twilio passes them on: see whatsapp_number
+        return f"tel:+{whatsapp_number(number.lstrip('+'))}", "whatsapp", None
+    return f"tel:{number}", "sms", None
 
 
 def _event(

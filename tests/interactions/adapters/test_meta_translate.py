@@ -313,3 +313,20 @@ def test_handshake_echoes_the_challenge_only_for_the_right_token():
     assert challenge(params, "v-token") == "1158201444"
     assert challenge({**params, "hub.verify_token": "wrong"}, "v-token") is None
     assert challenge({**params, "hub.mode": "unsubscribe"}, "v-token") is None
+
+
+@pytest.mark.parametrize(
+    ("wa_id", "subject"),
+    [
+        ("5215512345678", "tel:+525512345678"),  # Mexico: the "1" WhatsApp keeps and numbers lost in 2019
+        ("551187654321", "tel:+5511987654321"),  # Brazil: the ninth mobile digit WhatsApp's older ids lack
+        ("5511987654321", "tel:+5511987654321"),  # already with it
+        ("551132654321", "tel:+551132654321"),  # a Brazilian landline has no ninth digit to add
+        ("15551234567", "tel:+15551234567"),
+    ],
+)
+def test_a_whatsapp_id_is_read_as_the_phone_number_behind_it(wa_id, subject):
+    message = one(m.whatsapp(m.wa_value(messages=[m.wa_message(sender=wa_id)])))
+    status = one(m.whatsapp(m.wa_value(statuses=[m.wa_status(recipient=wa_id)])))
+
+    assert message["subject"] == status["subject"] == subject

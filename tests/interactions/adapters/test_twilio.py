@@ -221,6 +221,16 @@ def test_media_become_attachment_metadata_and_are_never_fetched(client, connecti
     ]
 
 
+def test_a_mexican_whatsapp_sender_joins_the_customer_of_their_sms_number(client, connection):
+    # WhatsApp's id keeps the "1" after 52 that Mexico dropped from mobile numbers: +521... is no number.
+    accepted(post(client, "messaging", tw.inbound_sms(From="+525512345678")))
+    accepted(post(client, "messaging", tw.inbound_whatsapp(From="whatsapp:+5215512345678")))
+
+    sms, whatsapp = ingested()
+    assert whatsapp.subject == sms.subject == "tel:+525512345678"
+    assert whatsapp.metadata["customer_id"] == sms.metadata["customer_id"]
+
+
 def test_whatsapp_joins_the_customer_of_the_same_tel_number(client, connection):
     accepted(post(client, "messaging", tw.inbound_sms()))
     accepted(post(client, "messaging", tw.inbound_whatsapp(Body="Also on WhatsApp")))
