@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -264,9 +264,14 @@ def call_status(raw: list[tuple[str, list[str]]], *, source: str) -> Translation
         return Translation(ignored=[f"voice.{status}"])
     if ignored:
         return Translation(ignored=[f"voice.{ignored}"])
-    started = _event(source, f"{sid}/started", "call.started", subject, data, time)
     if status in CALL_STARTED:
-        return Translation(events=[started])
+        return Translation(events=[_event(source, f"{sid}/started", "call.started", subject, data, time)])
+    # The start a `completed` callback carries is its Timestamp less the call's duration: stamped with the
+    # end, it took the place of the real start, which came later and was a duplicate by then.
+    began = time
+    if time is not None and duration:
+        began = (datetime.fromisoformat(time) - timedelta(seconds=duration)).isoformat()
+    started = _event(source, f"{sid}/started", "call.started", subject, data, began)
     ended_data = {**data, "duration_seconds": duration or 0, "disposition": status}
     ended = _event(source, f"{sid}/ended", "call.ended", subject, ended_data, time)
     return Translation(events=[started, ended] if status == "completed" else [ended])

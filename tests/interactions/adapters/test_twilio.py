@@ -394,8 +394,13 @@ def test_an_answered_then_completed_inbound_call(client, connection):
 def test_a_completed_callback_alone_records_the_call_as_started_and_ended(client, connection):
     call = tw.sid("CA")
     accepted(post(client, "voice", tw.call_status(call, "completed")))
+    accepted(post(client, "voice", tw.call_status(call, "in-progress")))  # late, and already written
 
-    assert [e.type for e in ingested()] == ["call.started", "call.ended"]
+    started, ended = ingested()
+    assert (started.type, ended.type) == ("call.started", "call.ended")
+    # Started when it began: the end's Timestamp (10:05:00) less its CallDuration (125 s).
+    assert started.occurred_at.isoformat() == "2026-11-23T10:02:55+00:00"
+    assert ended.occurred_at.isoformat() == "2026-11-23T10:05:00+00:00"
 
 
 @pytest.mark.parametrize("status", ["busy", "no-answer", "failed", "canceled"])
