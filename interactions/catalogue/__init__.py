@@ -225,6 +225,14 @@ NBA_TYPES = frozenset({"nba.taken", "nba.dismissed"})
 FOLLOWING_TYPES = frozenset({"message.status", "call.recorded", "call.transcribed"})
 
 
+def activity_at(event: RecordedEvent) -> datetime:
+    """When a recorded event counts as activity: when it happened, but never later than when the hub
+    received it. A message stamped next year by a sender's wrong clock kept its thread collecting every new
+    contact for a year, and a START outranked today's STOP. (`recorded_at` is in the log: a rebuild decides
+    the same.)"""
+    return min(event.occurred_at, event.recorded_at)
+
+
 def automated(data: dict[str, Any]) -> bool:
     """Did a machine write this message (an auto-reply, a bounce: `data.automated`)? Then it is recorded on
     its thread like any message, but it is not the customer writing: it reopens nothing and is no contact."""

@@ -13,6 +13,7 @@ from interactions.catalogue import (
     CALLBACK_TYPES,
     THREADED_TYPES,
     ThreadStatus,
+    activity_at,
     created_by,
     identifiers_recorded,
 )
@@ -77,7 +78,7 @@ def apply_thread_opened(rows: PlacementRows, event: RecordedEvent) -> None:
         topic=data.get("topic") or "",
         status=ThreadStatus.OPEN,
         opened_at=event.occurred_at,
-        last_activity_at=event.occurred_at,
+        last_activity_at=activity_at(event),
     )
     rows.add("thread", data["thread_id"], thread)
 
@@ -96,7 +97,7 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
     a conversation key that later events continue."""
     thread_id = event.metadata["thread_id"]
     thread = rows.get("thread", thread_id)
-    thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+    thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
     if not thread.topic and event.data.get("topic"):
         thread.topic = event.data["topic"]
     rows.touch("thread", thread_id)

@@ -320,7 +320,9 @@ class PlacementView:
 
     def decide(self, event: NewEvent, *, now: datetime) -> Placement:
         """Decide the customer and thread of a validated event, and record the decision in the view."""
-        at = event.occurred_at or now
+        # Its time, but never after now (as `activity_at` reads it once recorded): a future stamp must not
+        # keep a thread collecting contacts until that date.
+        at = min(event.occurred_at or now, now)
         customer_id, customer_ids, prelude = self._customer(event, at)
         prelude = [_stamp(e, customer_id, None) for e in prelude]
         thread_id = None

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
+from interactions.catalogue import activity_at
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
 from interactions.reachability.keywords import sms_keyword
@@ -55,11 +56,10 @@ def _bounced_addresses(event: RecordedEvent) -> list[str]:
 
 def apply_message_received(rows: ReachRows, event: RecordedEvent) -> None:
     data = event.data
-    # When it happened, but never later than when the hub received it: a START stamped next year by a
-    # sender's wrong clock must not outrank the STOP the customer sends today, nor hold a WhatsApp window
-    # open for a year. (recorded_at is in the log: a rebuild decides the same.)
+    # A START stamped next year must not outrank the STOP the customer sends today, nor hold a WhatsApp
+    # window open for a year.
     channel, address = data.get("channel"), event.subject
-    at = min(event.occurred_at, event.recorded_at)
+    at = activity_at(event)
     if channel == "email" and data.get("automated") == "bounce":
         if data.get("bounce") == "hard":
             for uri in _bounced_addresses(event):

@@ -8,7 +8,7 @@ from typing import Any
 from hub.backends import backend
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, created_by
+from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, activity_at, created_by
 from interactions.threads.models import ConversationRef, Thread, ThreadStatus, TimelineEntry
 
 THREAD_FIELDS = [
@@ -54,7 +54,7 @@ def apply_thread_opened(rows: ThreadRows, event: RecordedEvent) -> None:
         topic=event.data.get("topic") or "",
         status=ThreadStatus.OPEN,
         opened_at=event.occurred_at,
-        last_activity_at=event.occurred_at,
+        last_activity_at=activity_at(event),
         last_position=event.position,
         version=event.stream_version,
         channels=[],
@@ -130,7 +130,7 @@ def apply_channel_event(rows: ThreadRows, event: RecordedEvent) -> None:
     )
     thread = rows.get("thread", thread_id)
     thread.event_count += 1
-    thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+    thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
     thread.last_position, thread.version = event.position, event.stream_version
     if channel not in thread.channels:
         thread.channels = [*thread.channels, channel]
@@ -183,7 +183,7 @@ def apply_callback_step(rows: ThreadRows, event: RecordedEvent) -> None:
     )
     thread.event_count += 1
     if kind == "callback.requested":
-        thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+        thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
         if not thread.topic and data.get("topic"):
             thread.topic = data["topic"]
     rows.touch("thread", thread.pk)

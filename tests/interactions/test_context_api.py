@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from interactions.models import Customer, Role
 from tests.conftest import client_for, cloud_event, log_snapshot
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import context, post
+from tests.interactions.test_stored_fields import assert_rebuild_gives_the_same_read_models
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +184,22 @@ def test_ids_in_paths_are_read_in_either_case(api, supervisor_api):
     assert api.get(f"/api/v1/customers/{customer}/context").json()["customer"]["id"] == placed["customer_id"]
     note = supervisor_api.post(f"/api/v1/threads/{thread}/notes", {"text": "seen"}, format="json")
     assert note.status_code == 201, note.content
+
+
+def test_a_message_stamped_a_year_ahead_does_not_keep_its_thread_collecting_for_a_year(api, monkeypatch):
+    """A sender's clock a year fast: the message counts as activity when it arrived, not a year on, so ten
+    days later (past the 72 h window) the customer's next message opens a new thread."""
+    arrived = timezone.now()
+    ahead = (arrived + timedelta(days=365)).isoformat()
+    first = post(api, time=ahead, data={"channel": "sms", "text": "my router is broken"})
+    monkeypatch.setattr(timezone, "now", lambda: arrived + timedelta(days=10))
+
+    again = post(api, time=None, data={"channel": "sms", "text": "a new question about my bill"})
+
+    assert again["thread_id"] != first["thread_id"]
+    thread = api.get(f"/api/v1/threads/{first['thread_id']}").json()
+    assert thread["last_activity_at"] < ahead[:10]  # when it arrived, in the read model too
+    assert_rebuild_gives_the_same_read_models()
 
 
 def test_unknown_thread_is_a_404(api):
