@@ -223,6 +223,9 @@ NBA_TYPES = frozenset({"nba.taken", "nba.dismissed"})
 # Events about an earlier message or call (named by `message_ref` or `conversation_ref`): they join its thread
 # even long after it was resolved, reopen nothing and are no contact; the customer did not write them.
 FOLLOWING_TYPES = frozenset({"message.status", "call.recorded", "call.transcribed"})
+# The steps of a callback that are activity on its thread (the continuation window runs from them): the
+# customer asking, and a call that reached them.
+ACTIVITY_CALLBACK_TYPES = frozenset({"callback.requested", "callback.completed"})
 
 
 def activity_at(event: RecordedEvent) -> datetime:

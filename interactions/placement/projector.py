@@ -10,6 +10,7 @@ from __future__ import annotations
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
 from interactions.catalogue import (
+    ACTIVITY_CALLBACK_TYPES,
     CALLBACK_TYPES,
     THREADED_TYPES,
     ThreadStatus,
@@ -93,8 +94,8 @@ def _status(status: str):
 
 
 def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
-    """A channel event (or a callback request) is activity on its thread, may name its topic, and may carry
-    a conversation key that later events continue."""
+    """A channel event (or a callback request, or a completed callback call) is activity on its thread, may
+    name its topic, and may carry a conversation key that later events continue."""
     thread_id = event.metadata["thread_id"]
     thread = rows.get("thread", thread_id)
     thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
@@ -116,7 +117,9 @@ class PlacementProjector(RowProjector):
         "thread.resolved": _status(ThreadStatus.RESOLVED),
         "thread.reopened": _status(ThreadStatus.OPEN),
         **dict.fromkeys(THREADED_TYPES - CALLBACK_TYPES, apply_contact),
-        "callback.requested": apply_contact,
+        # A call that reached the customer is contact as much as their message: their next one continues
+        # the thread within the window from the call, not from what came before it.
+        **dict.fromkeys(ACTIVITY_CALLBACK_TYPES, apply_contact),
     }
     tables = (PlacedRef, PlacedThread, PlacedIdentifier, PlacedCustomer)
 

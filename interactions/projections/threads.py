@@ -8,7 +8,13 @@ from typing import Any
 from hub.backends import backend
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CALLBACK_TYPES, THREADED_TYPES, activity_at, created_by
+from interactions.catalogue import (
+    ACTIVITY_CALLBACK_TYPES,
+    CALLBACK_TYPES,
+    THREADED_TYPES,
+    activity_at,
+    created_by,
+)
 from interactions.threads.models import ConversationRef, Thread, ThreadStatus, TimelineEntry
 
 THREAD_FIELDS = [
@@ -182,7 +188,7 @@ def apply_callback_step(rows: ThreadRows, event: RecordedEvent) -> None:
         )
     )
     thread.event_count += 1
-    if kind == "callback.requested":
+    if kind in ACTIVITY_CALLBACK_TYPES:
         thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
         if not thread.topic and data.get("topic"):
             thread.topic = data["topic"]

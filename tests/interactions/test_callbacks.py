@@ -700,3 +700,24 @@ def test_while_an_offline_rebuild_holds_the_callbacks_table_a_tick_ends_and_the_
         holder.join(30)
 
     assert dispatch.callbacks_dispatch() == 1 and len(offers(body["id"])) == 1
+
+
+def test_a_reply_the_day_after_a_completed_callback_call_continues_its_thread(api, monkeypatch):
+    """The call 60 h after their SMS was contact: 20 h after it (80 h after the SMS, past the 72 h window
+    from the SMS alone) the customer's follow-up continues the same thread."""
+    real = timezone.now()
+    first = helpers.post(api, time=real.isoformat(), data={"channel": "sms", "text": "please call me"})
+    agent = online_agent()
+    later = real + timedelta(hours=60)
+    body = request_callback(api, at=later.isoformat(), window_end=(real + timedelta(hours=70)).isoformat())
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    presence.agent_socket_seen(socket_id=presence.agent_socket_open(agent=agent))  # the desk is open then
+    dispatch.callbacks_dispatch(now=later)
+    callbacks.callback_accept(callback_id=body["id"], actor=agent)
+    callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="completed", note="explained")
+    monkeypatch.setattr(timezone, "now", lambda: real + timedelta(hours=80))
+
+    again = helpers.post(api, time=None, data={"channel": "sms", "text": "thanks, one more thing"})
+
+    assert body["thread_id"] == first["thread_id"]
+    assert again["thread_id"] == first["thread_id"]
