@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from interactions.access.rules import may_have_status
+from interactions.agents.selectors import agent_status
 from interactions.people.selectors import person_principal
 
 
@@ -33,5 +34,7 @@ def desk(request: HttpRequest) -> HttpResponse:
         "role": principal.role,
         "skills": principal.skills,
         "has_status": may_have_status(principal),
+        # What a new tab shows until this tab sets one (another tab may have made them available).
+        "status": agent_status(str(principal.pk)) if may_have_status(principal) else None,
     }
     return render(request, "desk/desk.html", {"me": me})

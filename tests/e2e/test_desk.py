@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -388,6 +389,16 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
         page = context.new_page()
         sign_in(page, base, "ann")
         page.get_by_label("My status").select_option("available")
+
+        # A second tab shows the status the first one set.
+        for _ in range(100):
+            if status_changes_of(base, supervisor, str(ann.principal_id)) == ["available"]:
+                break
+            time.sleep(0.2)
+        second = context.new_page()
+        second.goto(f"{base}/desk/")
+        expect(second.get_by_label("My status")).to_have_value("available")
+        second.close()
 
         # A phone number as people write it, with parentheses.
         page.get_by_role("searchbox", name="Find a customer").fill("(555) 123-0001")

@@ -282,8 +282,9 @@ function showStatus(value) {
   if (select && value) select.value = value;
 }
 
-// The status the agent set stays set across a reload (the socket sends it again when it opens).
-showStatus(state.status);
+// The status the agent set stays set across a reload (the socket sends it again when it opens); a new tab
+// shows the status they have (set in another tab), and sends nothing until it is changed here.
+showStatus(state.status || me.status);
 
 if (me.has_status) {
   $("status").addEventListener("change", (event) => {
@@ -730,7 +731,17 @@ async function offerContext(callback) {
   // Listed from My work: the offer's context as the thread and customer are now.
   const thread = await api(`/api/v1/threads/${callback.thread_id}?limit=20`);
   const context = await api(`/api/v1/customers/${thread.customer_id}/context`);
-  return { customer: context.customer, thread, recent: thread.timeline, reason: callback.reason, phone: callback.phone };
+  // Their local time, as the live offer has it: now, in the zone the callback is scheduled in.
+  const zone = callback.timezone || (context.customer && context.customer.timezone) || null;
+  return {
+    customer: context.customer,
+    thread,
+    recent: thread.timeline,
+    reason: callback.reason,
+    phone: callback.phone,
+    customer_timezone: zone,
+    customer_local_time: zone ? new Date().toISOString() : null,
+  };
 }
 
 function showOffer(callback, context, expiresAt) {
