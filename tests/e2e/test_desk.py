@@ -405,6 +405,29 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
         page.get_by_role("button", name="Find").click()
         expect(page.locator("#customer-title")).to_have_text("Jane \ufffdDoe")
 
+        # A thread in My work that a supervisor gives to Bob leaves Ann's My work, live; and it is told
+        # on its thread, so it leaves with no customer open too.
+        page.get_by_role("button", name="Assign to me").click()
+        expect(page.locator("#work-list .thread-item")).to_have_count(1)
+        thread_id = page.locator("#open-threads .thread").first.get_attribute("data-thread")
+        page.evaluate("() => { sessionStorage.removeItem('threadline.desk.customer'); }")
+        page.reload()
+        expect(page.locator("#connection")).to_have_text("Live")
+        expect(page.locator("#customer-title")).to_have_text("No customer open")
+        page.wait_for_load_state("networkidle")  # My work read once caught up: nothing left to refresh it
+        expect(page.locator("#work-list .thread-item")).to_have_count(1)
+        as_supervisor = {"Content-Type": "application/json", "Authorization": f"Bearer {supervisor.raw}"}
+        status, moved = servers.request(
+            f"{base}/api/v1/threads/{thread_id}/assign",
+            data=json.dumps({"agent_id": str(bob.principal_id)}).encode(),
+            headers=as_supervisor,
+        )
+        assert status == 201, moved
+        expect(page.locator("#work-list .thread-item")).to_have_count(0)
+        page.get_by_role("searchbox", name="Find a customer").fill("(555) 123-0001")
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("#customer-title")).to_have_text("Jane \ufffdDoe")
+
         # The offer reads in order; once the callback is cancelled the offer closes rather than count down.
         auth = {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.raw}"}
         body = json.dumps({"identifier": f"tel:{PHONE}", "phone": PHONE, "reason": "bill"}).encode()

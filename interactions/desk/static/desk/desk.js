@@ -33,6 +33,7 @@ const state = {
   status: sessionStorage.getItem(KEY_STATUS),
   offer: null,
   dismissed: new Set(), // offers closed with Escape: still in My work, not popped again by a refresh
+  workThreads: new Set(), // the threads My work lists (their topics are subscribed)
 };
 
 // --- small helpers ----------------------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class Problem extends Error {
 }
 
 function signedOut() {
+  if (state.signingOut) return; // this page's own sign-out is on its way to the sign-in page
   if (state.socket) state.socket.close();
   state.socket = null;
   setConnection("Signed out", "down");
@@ -157,9 +159,24 @@ function send(frame) {
 }
 
 function wantedTopics() {
-  const topics = ["agent:me"];
+  const topics = ["agent:me", ...[...state.workThreads].map((id) => `thread:${id}`)];
   if (state.customerId) topics.push(`customer:${state.customerId}`);
   return topics;
+}
+
+// My work's threads are listened to as well: one reassigned to someone else, or resolved by a supervisor,
+// says so on its thread, not on agent:me (which hears only what comes to this agent).
+function listenToWork(threadIds) {
+  const wanted = new Set(threadIds);
+  const gone = [...state.workThreads].filter((id) => !wanted.has(id)).map((id) => `thread:${id}`);
+  const added = [...wanted].filter((id) => !state.workThreads.has(id)).map((id) => `thread:${id}`);
+  state.workThreads = wanted;
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) return; // the next open subscribes
+  if (gone.length) {
+    gone.forEach((t) => state.subscribed.delete(t));
+    send({ op: "unsubscribe", topics: gone });
+  }
+  subscribe(added.filter((t) => !state.subscribed.has(t)));
 }
 
 function subscribe(topics) {
@@ -188,8 +205,7 @@ function connect() {
     if (state.socket !== socket) return;
     state.socket = null;
     if (event.code === 4401) {
-      setConnection("Signed out", "down");
-      location.assign("/accounts/login/?next=/desk/");
+      signedOut();
       return;
     }
     let delay = Math.min(5000, 250 * 2 ** state.retry++);
@@ -205,6 +221,15 @@ function connect() {
     }, delay);
   });
 }
+
+// Signing out here: the socket goes first, so that its 4401 (the session ends) does not race the form's
+// own way to the sign-in page.
+$("sign-out").addEventListener("submit", () => {
+  state.signingOut = true;
+  const socket = state.socket;
+  state.socket = null;
+  if (socket) socket.close();
+});
 
 // The browser knows first when the network goes: drop the socket at once, resume when it is back.
 window.addEventListener("offline", () => {
@@ -258,6 +283,9 @@ function onEvent(frame) {
   const event = frame.event;
   if (frame.topic.startsWith("customer:") && state.customerId) {
     refreshCustomer(frame.position);
+  }
+  if (frame.topic.startsWith("thread:") || state.workThreads.has(event.thread_id)) {
+    refreshWork(frame.position); // a thread of My work changed: still mine?
   }
   if (frame.topic.startsWith("agent:")) {
     if (event.type === "agent.status_changed" && event.data && event.data.agent_id === me.agent_id) {
@@ -318,6 +346,7 @@ async function loadWork() {
       ...[...offered.results, ...accepted.results].map((c) => ({ kind: "callback", at: c.due_at, item: c })),
     ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
     drawWork(items);
+    listenToWork(threads.results.map((t) => t.id));
     for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
   } catch (error) {
     if (error instanceof Problem && error.status === 503) refreshWork();
