@@ -156,8 +156,21 @@ _DEVICE_LINE = re.compile(
 )
 
 
+def _quoted_below(lines: list[str]) -> list[bool]:
+    """For each line, whether it and every line below it is quoted (`>`) or blank: one pass from the end, so
+    a message of many quoted lines costs its length, not its length squared."""
+    below = [False] * len(lines)
+    quoted = True
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].strip()
+        quoted = quoted and (not line or line.startswith(">"))
+        below[i] = quoted
+    return below
+
+
 def _quote_start(lines: list[str]) -> int | None:
     """The index of the first line of the quoted earlier message, or None."""
+    quoted_below = _quoted_below(lines)
     for i, raw in enumerate(lines):
         line = raw.strip()
         if _ORIGINAL.match(line):
@@ -169,7 +182,7 @@ def _quote_start(lines: list[str]) -> int | None:
         if _HEADER_FROM.match(line) and any(_HEADER_NEXT.match(n.strip()) for n in lines[i + 1 : i + 4]):
             # Outlook draws a line of underscores above the header block: it goes too.
             return i - 1 if i and set(lines[i - 1].strip()) == {"_"} else i
-        if line.startswith(">") and all(not n.strip() or n.lstrip().startswith(">") for n in lines[i:]):
+        if line.startswith(">") and quoted_below[i]:
             return i  # a trailing block of quoted lines with nothing new below it
     return None
 

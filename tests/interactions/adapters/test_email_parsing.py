@@ -9,7 +9,7 @@ import pytest
 
 from interactions.adapters.email.events import email_event, event_id
 from interactions.adapters.email.message import EmailTooLarge, MalformedEmail, RawMessageReader, parse_bytes
-from interactions.adapters.email.text import html_to_text, strip_reply
+from interactions.adapters.email.text import _quote_start, html_to_text, strip_reply
 from tests.interactions.adapters import emails
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -82,6 +82,35 @@ def test_plain_part_preferred_and_attachment_recorded_by_metadata_only():
 )
 def test_strip_reply_common_forms(text, kept):
     assert strip_reply(text) == kept
+
+
+def test_a_trailing_block_of_twenty_thousand_quoted_lines_is_cut_and_one_not_trailing_is_kept():
+    # Hostile mail: every `>` line used to rescan the lines below it (quadratic: 17 s for these 80 KB).
+    quoted = "> q\n" * 20_000
+    assert strip_reply("new text\n" + quoted) == "new text"
+    assert strip_reply("new text\n" + quoted + "x") == "new text\n" + quoted + "x"
+
+
+class _CountedLine(str):
+    """A line that counts how often it is read (stripped), to see how the work grows with the lines."""
+
+    reads = 0
+
+    def strip(self, chars=None):
+        _CountedLine.reads += 1
+        return super().strip(chars)
+
+    def lstrip(self, chars=None):
+        _CountedLine.reads += 1
+        return super().lstrip(chars)
+
+
+def test_finding_the_quoted_block_reads_each_line_a_bounded_number_of_times():
+    lines = [_CountedLine(line) for line in ["new", *["> q"] * 2_000, "x"]]
+    _CountedLine.reads = 0
+
+    assert _quote_start(lines) is None
+    assert _CountedLine.reads < 10 * len(lines)
 
 
 def test_html_blockquote_and_outlook_reply_container_are_dropped():
