@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from html.parser import HTMLParser
 
 # Elements whose content is never text a person reads.
@@ -38,6 +39,8 @@ class _TextExtractor(HTMLParser):
         self.drop_quotes = drop_quotes
         self.parts: list[str] = []
         self.stack: list[tuple[str, bool]] = []  # (tag, whether it opened a hidden region)
+        self.open: Counter[str] = Counter()  # how many of each tag the stack holds: a stray end tag is
+        # known at once, not by reading the whole stack
         self.hidden = 0
         self.pre = 0
 
@@ -59,6 +62,7 @@ class _TextExtractor(HTMLParser):
             return
         hides = self._hides(tag, dict(attrs))
         self.stack.append((tag, hides))
+        self.open[tag] += 1
         if hides:
             self.hidden += 1
         if tag == "pre":
@@ -77,10 +81,11 @@ class _TextExtractor(HTMLParser):
                 self.parts.append(alt)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag not in {t for t, _ in self.stack}:
+        if not self.open[tag]:
             return  # a stray end tag
         while self.stack:
             open_tag, hides = self.stack.pop()
+            self.open[open_tag] -= 1
             if hides:
                 self.hidden -= 1
             if open_tag == "pre":

@@ -9,7 +9,7 @@ import pytest
 
 from interactions.adapters.email.events import email_event, event_id
 from interactions.adapters.email.message import EmailTooLarge, MalformedEmail, RawMessageReader, parse_bytes
-from interactions.adapters.email.text import _quote_start, html_to_text, strip_reply
+from interactions.adapters.email.text import _quote_start, _TextExtractor, html_to_text, strip_reply
 from tests.interactions.adapters import emails
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -117,6 +117,41 @@ def test_html_blockquote_and_outlook_reply_container_are_dropped():
     html = '<div>New text</div><div id="divRplyFwdMsg"><b>From:</b> Support</div><blockquote>old</blockquote>'
     assert html_to_text(html) == "New text"
     assert html_to_text("<p>a<p>b</p></span>c") == "a\nb\nc"  # a stray end tag changes nothing
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<div>" * 20_000 + "x" + "</div>" * 20_000,  # each end tag closes one of 20,000 open elements
+        "<b>" * 20_000 + "x" + "</i>" * 20_000,  # 20,000 stray end tags, each beside 20,000 open elements
+    ],
+    ids=["nested", "stray"],
+)
+def test_twenty_thousand_open_elements_and_their_end_tags_give_the_text(html):
+    # Every end tag used to collect the names of all open elements (seconds of work for this 220 KB).
+    assert html_to_text(html) == "x"
+
+
+class _CountedStack(list):
+    """The extractor's stack of open elements, counting the elements read by walking it whole."""
+
+    walked = 0
+
+    def __iter__(self):
+        _CountedStack.walked += len(self)
+        return super().__iter__()
+
+
+def test_an_end_tag_is_matched_without_walking_the_open_elements():
+    extractor = _TextExtractor(drop_quotes=True)
+    extractor.stack = _CountedStack()
+    _CountedStack.walked = 0
+
+    extractor.feed("<b>" * 2_000 + "x" + "</i>" * 2_000 + "</b>" * 2_000)
+    extractor.close()
+
+    assert extractor.text() == "x"
+    assert _CountedStack.walked < 10 * 2_000
 
 
 def test_out_of_office_is_an_auto_reply():
