@@ -529,6 +529,8 @@ HOOK_CASES = [
     mail("a JSON body", b'{"email": "From: a@b.c"}', 415, "application/json"),
     mail("header comments nested 800 deep",
          b"From: jane@example.com " + b"(" * 800 + b")" * 800 + b"\r\nMessage-ID: <c@x>\r\n\r\nhi\r\n"),
+    mail("a From of 20,000 encoded words before its address",
+         b"From: " + b"=?utf-8?q?a?= " * 20_000 + b"<jane@example.com>\r\nMessage-ID: <w@x>\r\n\r\nhi\r\n"),
     mail("multiparts nested 1,000 deep", b"From: j@example.com\r\nMessage-ID: <m@x>\r\nMIME-Version: 1.0\r\n"
          + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
                     for i in range(1000))
