@@ -247,11 +247,12 @@ def _msg_ids(value: str | None) -> list[str]:
     if not value:
         return []
     ids: list[str] = []
-    rest = value
-    while "<" in rest and ">" in rest.split("<", 1)[1]:
-        inner, rest = rest.split("<", 1)[1].split(">", 1)
-        if inner.strip():
-            ids.append(f"<{inner.strip()}>")
+    position = 0
+    while (start := value.find("<", position)) >= 0 and (end := value.find(">", start + 1)) >= 0:
+        inner = value[start + 1 : end].strip()  # each id is read once: the work grows with the header
+        if inner:
+            ids.append(f"<{inner}>")
+        position = end + 1
     if not ids:
         ids = [f"<{word.strip('<>')}>" for word in value.split() if word.strip("<>")]
     return ids

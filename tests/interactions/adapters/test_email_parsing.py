@@ -8,7 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from interactions.adapters.email.events import email_event, event_id
-from interactions.adapters.email.message import EmailTooLarge, MalformedEmail, RawMessageReader, parse_bytes
+from interactions.adapters.email.message import (
+    EmailTooLarge,
+    MalformedEmail,
+    RawMessageReader,
+    _msg_ids,
+    parse_bytes,
+)
 from interactions.adapters.email.text import _quote_start, _TextExtractor, html_to_text, strip_reply
 from tests.interactions.adapters import emails
 
@@ -334,6 +340,15 @@ def test_references_over_8_kib_keep_their_last_ids():
 
     assert 200 < len(references) < 300
     assert references == ids[-len(references) :]
+
+
+def test_every_message_id_of_a_long_header_is_read_once():
+    # Each id used to copy the rest of the header: quadratic in the number of ids.
+    ids = [f"<message.{i}@mail.example.com>" for i in range(100_000)]
+
+    assert _msg_ids(" ".join(ids)) == ids
+    assert _msg_ids("<a@x><b@x> <<c@x> < > <d@x") == ["<a@x>", "<b@x>", "<<c@x>"]
+    assert _msg_ids("a@x b@x") == ["<a@x>", "<b@x>"]  # no angle brackets: one id per word
 
 
 def test_raw_8bit_headers_and_nul_become_text_the_log_can_hold():
