@@ -14,6 +14,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesFeedParser
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from interactions.adapters.email.text import html_to_text, strip_reply
 
@@ -240,6 +241,54 @@ def _addresses(message: Message, name: str) -> list[Address]:
     return [a for a in addresses if a.username and a.domain]
 
 
+def _sender(message: Message) -> Address:
+    """The one address the From header names.
+
+    A From the parser reads cleanly as one address is that address. One it flags (an InvalidHeaderDefect)
+    or that holds more or fewer than one address is read for its angle address, `<...>`: used when the
+    parser found exactly one and no bracket it could not place, else the message is refused. Filing it
+    under the first address-like word would let `victim@example.com <attacker@evil.example>` or
+    `victim@example.com)<attacker@evil.example>` (which the parser reads as victim@example.com, the
+    CVE-2023-27043 kind of misreading) write into someone else's record.
+    """
+    try:
+        header = message.get("From")
+        addresses = list(getattr(header, "addresses", ()) or ())
+        defects = list(getattr(header, "defects", ()) or ())
+        tree = getattr(header, "_parse_tree", None)  # the parser's tokens, kept by the header object
+    except _HEADER_ERRORS:
+        raise MalformedEmail("the message has no From address") from None
+    clean = not any(isinstance(d, email_errors.InvalidHeaderDefect) for d in defects)
+    if clean and len(addresses) == 1 and addresses[0].username and addresses[0].domain:
+        return addresses[0]
+    angles: list[Any] = []
+    misplaced = 0
+    stack = [tree] if tree is not None else []
+    while stack:
+        token = stack.pop()
+        kind = getattr(token, "token_type", "")
+        if kind == "angle-addr":
+            angles.append(token)
+        elif kind == "misplaced-special" and str(token) in "<>":
+            misplaced += 1
+        elif isinstance(token, list):
+            stack.extend(token)
+    if len(angles) == 1 and not misplaced:
+        try:
+            chosen = Address(addr_spec=angles[0].addr_spec)
+        except _HEADER_ERRORS:
+            chosen = None
+        if chosen is not None and chosen.username and chosen.domain:
+            names = [a.display_name for a in addresses if a.addr_spec == chosen.addr_spec]
+            return Address(display_name=names[0] if names else "", addr_spec=chosen.addr_spec)
+    if not addresses and not angles:
+        raise MalformedEmail("the message has no From address")
+    raise MalformedEmail(
+        "From: the header does not name one sender address (it is malformed, or holds several): "
+        "the message is not filed under a guess"
+    )
+
+
 def _msg_ids(value: str | None) -> list[str]:
     """Message-IDs in a header, each as `<...>`: In-Reply-To and References list them separated by space.
 
@@ -436,10 +485,7 @@ def parse_message(message: EmailMessage | Message, *, raw_sha256: str = "", size
     for name, value in message.raw_items():
         if name.lower() == "from" and len(value) > HEADER_MAX:
             raise MalformedEmail(f"From: the header is over {HEADER_MAX} characters")
-    senders = _addresses(message, "From")
-    if not senders:
-        raise MalformedEmail("the message has no From address")
-    sender = senders[0]
+    sender = _sender(message)
     text, attachment_parts = _body_and_attachments(message)
     report = _delivery_report(message)
     automated, bounce, failed, returned = None, None, [], None

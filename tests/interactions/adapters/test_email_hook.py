@@ -236,6 +236,50 @@ def test_malformed_or_unsupported_bodies_write_nothing(mailbox, raw, content_typ
     assert log_snapshot() == before
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "victim@example.com)<attacker@evil.example>",
+        "victim@example.com <attacker@evil.example>",
+        "victim@example.com Jane <attacker@evil.example>",
+        "<victim@example.com> <attacker@evil.example>",
+        "Victim <victim@example.com>, Attacker <attacker@evil.example>",
+        "victim@example.com, attacker@evil.example",
+        "victim@example.com (",
+    ],
+)
+def test_a_from_header_that_is_not_one_clean_address_is_400_naming_from_and_writes_nothing(mailbox, sender):
+    # The parser reads the first two as victim@example.com, flagging them invalid: they used to be filed
+    # under the victim.
+    before = log_snapshot()
+
+    response = send(emails.plain(sender=sender))
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"].startswith("From: ")
+    assert log_snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("sender", "address", "name"),
+    [
+        ("Jane Doe <jane@example.com", "jane@example.com", "Jane Doe"),  # its '>' lost: one angle address
+        ("Jane <jane@example.com> (unclosed comment", "jane@example.com", "Jane"),
+        ("Jane <jane@example.com>, not an address", "jane@example.com", "Jane"),
+    ],
+)
+def test_a_flagged_from_header_with_exactly_one_angle_address_is_filed_under_it(
+    mailbox, sender, address, name
+):
+    response = send(emails.plain(sender=sender))
+
+    assert response.status_code == 200, response.content
+    (event,) = stored()
+    assert event.subject == f"mailto:{address}"
+    assert (event.data["from"], event.data["sender_name"]) == (address, name)
+
+
 def test_get_is_not_allowed(mailbox):
     response = Client().get(URL)
     assert response.status_code == 405
