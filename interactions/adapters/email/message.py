@@ -9,11 +9,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import errors as email_errors
-from email import policy
+from email import headerregistry, policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesFeedParser
-from email.utils import parsedate_to_datetime
+from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from typing import Any
 
 from interactions.adapters.email.text import html_to_text, strip_reply
@@ -58,13 +58,28 @@ def _bounded(name: str, value: str) -> str:
     return head[:cut] if cut > 0 else head
 
 
+# A header whose structured parse fails is read as plain text (see _BoundedPolicy).
+_Unstructured = type("_Unstructured", (headerregistry.UnstructuredHeader, headerregistry.BaseHeader), {})
+# What the standard library's structured header parsers raise on a malformed MIME parameter: IndexError for
+# `charset*` with no value, UnicodeDecodeError for `x*=utf-16''%41` (an odd byte), ValueError for a NUL in
+# an RFC 2231 charset's name, LookupError for an unknown one.
+_PARAMETER_ERRORS = (*_HEADER_ERRORS, LookupError)
+
+
 class _BoundedPolicy(policy.EmailPolicy):
-    """`policy.default`, with every header parsed from at most HEADER_MAX characters of it."""
+    """`policy.default`, with every header parsed from at most HEADER_MAX characters of it, and a header
+    the structured parser fails on read as plain text rather than raising (inside the parser, while it reads
+    a part's Content-Type: a 500 and the message lost)."""
 
     def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
         if isinstance(value, str) and len(value) > HEADER_MAX:
             value = _bounded(name, value)
-        return super().header_fetch_parse(name, value)
+        try:
+            return super().header_fetch_parse(name, value)
+        except RecursionError:
+            raise  # nested comments: the caller says the message nests too deeply
+        except _PARAMETER_ERRORS:
+            return _Unstructured(name, value.replace("\r", "").replace("\n", ""))
 
 
 POLICY = _BoundedPolicy()
@@ -200,6 +215,8 @@ class RawMessageReader:
             self._parser.feed(chunk)
         except RecursionError as exc:  # the parser recurses into nested multiparts and message/rfc822
             raise MalformedEmail(TOO_DEEP) from exc
+        except _PARAMETER_ERRORS as exc:  # not expected (headers that fail are read as text): never a 500
+            raise MalformedEmail(f"the message cannot be read ({type(exc).__name__})") from exc
 
     def close(self) -> ParsedEmail:
         if not self.size:
@@ -207,8 +224,12 @@ class RawMessageReader:
         try:
             message = self._parser.close()
             return parse_message(message, raw_sha256=self._hash.hexdigest(), size=self.size)
+        except MalformedEmail:
+            raise
         except RecursionError as exc:
             raise MalformedEmail(TOO_DEEP) from exc
+        except _PARAMETER_ERRORS as exc:  # as in feed
+            raise MalformedEmail(f"the message cannot be read ({type(exc).__name__})") from exc
 
 
 def parse_bytes(raw: bytes, *, limit: int | None = None) -> ParsedEmail:
@@ -348,7 +369,7 @@ def _delivery_report(message: Message) -> tuple[str | None, list[str], str | Non
     message's Message-ID); None for any other message."""
     if message.get_content_type() != "multipart/report":
         return None
-    if (message.get_param("report-type") or "").lower() != "delivery-status":
+    if _param(message, "report-type").lower() != "delivery-status":
         return None
     failed: list[str] = []
     classes: set[str] = set()
@@ -404,16 +425,25 @@ def _text_of(part: Message) -> str:
 
 
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get_content_disposition() or "").lower()
-    return (
-        disposition == "attachment"
-        or bool(part.get_filename())
-        or part.get_content_maintype()
-        not in (
-            "text",
-            "multipart",
-        )
-    )
+    # A parameter that cannot be decoded (`filename*=utf-16''%41`, a NUL in its charset) reads as absent.
+    try:
+        disposition = (part.get_content_disposition() or "").lower()
+    except _PARAMETER_ERRORS:
+        disposition = ""
+    try:
+        named = bool(part.get_filename())
+    except _PARAMETER_ERRORS:
+        named = False
+    return disposition == "attachment" or named or part.get_content_maintype() not in ("text", "multipart")
+
+
+def _param(part: Message, name: str) -> str:
+    """A Content-Type parameter as text; one that cannot be decoded reads as absent ("")."""
+    try:
+        value = part.get_param(name)
+        return str(collapse_rfc2231_value(value)) if value else ""
+    except _PARAMETER_ERRORS:
+        return ""
 
 
 def _leaves(message: Message):
@@ -467,7 +497,7 @@ def _attachment_info(part: Message, *, in_multipart: bool) -> AttachmentInfo:
     size, sha256 = digest
     try:
         name = part.get_filename()
-    except _HEADER_ERRORS:
+    except _PARAMETER_ERRORS:
         name = None
     name = " ".join((name or "").split()) or f"attachment.{part.get_content_subtype() or 'bin'}"
     return AttachmentInfo(

@@ -280,6 +280,66 @@ def test_a_flagged_from_header_with_exactly_one_angle_address_is_filed_under_it(
     assert (event.data["from"], event.data["sender_name"]) == (address, name)
 
 
+def _with_part(content_type: bytes, disposition: bytes | None) -> bytes:
+    return (
+        b"From: jane@example.com\r\nMessage-ID: <mime-1@x>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+        b"--B\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--B\r\nContent-Type: "
+        + content_type
+        + b"\r\n"
+        + (b"Content-Disposition: " + disposition + b"\r\n" if disposition else b"")
+        + b"Content-Transfer-Encoding: base64\r\n\r\nSGVsbG8=\r\n--B--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "attachment"),
+    [
+        (emails.plain(body="hello\n").replace(b'charset="utf-8"', b"charset*"), "hello", None),
+        (emails.plain(body="hello\n").replace(b'charset="utf-8"', b"x*=utf-16''%41"), "hello", None),
+        (emails.plain(body="hello\n").replace(b'charset="utf-8"', b"charset*=utf-16''%41"), "hello", None),
+        (emails.plain(body="hello\n").replace(b'charset="utf-8"', b"charset*=u\x00tf-8''x"), "hello", None),
+        (
+            emails.plain(body="hello\n").replace(
+                b'text/plain; charset="utf-8"', b"multipart/mixed; boundary*"
+            ),
+            "hello",
+            None,
+        ),
+        (_with_part(b"application/pdf", b"attachment; filename*=utf-16''%41"), "see attached", 5),
+        (_with_part(b"application/pdf", b"attachment; filename*=u\x00tf-8''a.pdf"), "see attached", 5),
+        (_with_part(b"application/pdf", b"attachment; filename*"), "see attached", 5),
+        (_with_part(b"application/pdf; name*=utf-16''%41", None), "see attached", 5),
+        (_with_part(b"text/plain", b"attachment; filename*=utf-16''%41"), "see attached", 5),
+    ],
+    ids=[
+        "charset* without value",
+        "x*= odd utf-16",
+        "charset*= odd utf-16",
+        "charset*= NUL in its charset",
+        "boundary* without value",
+        "filename*= odd utf-16",
+        "filename*= NUL in its charset",
+        "filename* without value",
+        "name*= odd utf-16",
+        "text attachment, filename*= odd utf-16",
+    ],
+)
+def test_a_malformed_mime_parameter_is_read_as_absent_and_the_mail_kept(mailbox, raw, text, attachment):
+    # Each used to raise inside the parser (IndexError, UnicodeDecodeError, ValueError): a 500.
+    response = send(raw)
+
+    assert response.status_code == 200, response.content
+    (event,) = stored()
+    assert event.data["text"] == text
+    if attachment is None:
+        assert "attachments" not in event.data
+    else:
+        (recorded,) = event.data["attachments"]
+        assert recorded["size"] == attachment and recorded["name"]
+
+
 def test_get_is_not_allowed(mailbox):
     response = Client().get(URL)
     assert response.status_code == 405

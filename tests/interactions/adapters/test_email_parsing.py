@@ -160,6 +160,15 @@ def test_an_end_tag_is_matched_without_walking_the_open_elements():
     assert _CountedStack.walked < 10 * 2_000
 
 
+def test_a_report_type_that_cannot_be_decoded_reads_as_absent():
+    raw = emails.bounce().replace(b"report-type=delivery-status", b"report-type*=u\x00tf-8''delivery-status")
+
+    parsed = parse_bytes(raw)
+
+    assert parsed.automated == "auto-reply"  # not read as a delivery report; its Auto-Submitted still counts
+    assert parsed.text == "Your message could not be delivered to one or more recipients."
+
+
 def test_out_of_office_is_an_auto_reply():
     parsed = parse_bytes(emails.OUT_OF_OFFICE)
     assert parsed.automated == "auto-reply"
