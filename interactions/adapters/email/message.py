@@ -477,7 +477,10 @@ def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
     if plain is not None:
         text = strip_reply(_text_of(plain))
     elif html is not None:
-        text = strip_reply(html_to_text(_text_of(html)))
+        source = _text_of(html)
+        # All quotation (a forward inside Gmail's quote container, a lone <blockquote>): kept whole, as a
+        # plain text message that would be left empty is.
+        text = strip_reply(html_to_text(source)) or html_to_text(source, drop_quotes=False)
     else:
         text = ""
     return text, attachments

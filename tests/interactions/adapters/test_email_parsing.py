@@ -119,6 +119,29 @@ def test_finding_the_quoted_block_reads_each_line_a_bounded_number_of_times():
     assert _CountedLine.reads < 10 * len(lines)
 
 
+@pytest.mark.parametrize(
+    ("html", "kept"),
+    [
+        (
+            '<div class="gmail_quote">---------- Forwarded message ---------<br>'
+            "Your order 42 was cancelled</div>",
+            "---------- Forwarded message ---------\nYour order 42 was cancelled",
+        ),
+        ("<blockquote>Your order 42 was cancelled</blockquote>", "Your order 42 was cancelled"),
+        (
+            '<div id="divRplyFwdMsg"><b>From:</b> Shop</div><blockquote>Order 42</blockquote>',
+            "From: Shop\nOrder 42",
+        ),
+    ],
+)
+def test_an_html_only_message_that_is_all_quotation_is_kept_whole(html, kept):
+    raw = (
+        f"From: jane@example.com\r\nMessage-ID: <fwd@x>\r\nContent-Type: text/html\r\n\r\n{html}\r\n".encode()
+    )
+
+    assert parse_bytes(raw).text == kept
+
+
 def test_html_blockquote_and_outlook_reply_container_are_dropped():
     html = '<div>New text</div><div id="divRplyFwdMsg"><b>From:</b> Support</div><blockquote>old</blockquote>'
     assert html_to_text(html) == "New text"
