@@ -60,6 +60,16 @@ def _clean(value: Any) -> Any:
 
 
 def _mailto(address: str, field: str) -> str:
+    # The parser hands an address header's raw 8-bit bytes over as surrogate escapes: an internationalised
+    # domain sent as UTF-8 (jane@exämple.com, RFC 6532) is read back as the UTF-8 it is. Bytes that are not
+    # UTF-8 are refused rather than read with replacements (as the parser reads them in other headers, a
+    # bounce's Final-Recipient), which would make one identifier of different addresses.
+    try:
+        address = address.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError as exc:
+        raise MalformedEmail(f"{field}: the address is not UTF-8") from exc
+    if "\ufffd" in address:
+        raise MalformedEmail(f"{field}: the address is not UTF-8")
     try:
         return parse_identifier(f"mailto:{address}").uri
     except InvalidIdentifier as exc:

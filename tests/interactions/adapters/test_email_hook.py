@@ -340,6 +340,51 @@ def test_a_malformed_mime_parameter_is_read_as_absent_and_the_mail_kept(mailbox,
         assert recorded["size"] == attachment and recorded["name"]
 
 
+def test_an_internationalised_domain_sent_as_utf8_is_the_senders_identifier(mailbox):
+    response = send(emails.plain(sender="Jane <jane@exämple.com>"))
+
+    assert response.status_code == 200, response.content
+    (event,) = stored()
+    assert event.subject == "mailto:jane@exämple.com"
+    assert event.data["from"] == "jane@exämple.com"
+
+
+def test_a_bounced_recipient_with_an_internationalised_domain_is_the_bounces_subject(mailbox):
+    raw = emails.bounce().replace(
+        b"Final-Recipient: rfc822; jane@example.com", "Final-Recipient: rfc822; jane@exämple.com".encode()
+    )
+
+    response = send(raw)
+
+    assert response.status_code == 200, response.content
+    (event,) = stored()
+    assert event.subject == "mailto:jane@exämple.com"
+    assert event.data["bounced_recipients"] == ["jane@exämple.com"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (emails.plain().replace(b"jane@example.com", b"jane@ex\xe4mple.com"), "From"),
+        (
+            emails.bounce().replace(b"rfc822; jane@example.com", b"rfc822; jane@ex\xe4mple.com"),
+            "Final-Recipient",
+        ),
+    ],
+    ids=["From", "Final-Recipient"],
+)
+def test_an_address_that_is_not_utf8_is_400_naming_its_header(mailbox, raw, field):
+    # Latin-1 bytes: read with replacements, jane@ex\xe4mple.com and jane@ex\xf6mple.com would be one
+    # identifier.
+    before = log_snapshot()
+
+    response = send(raw)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"] == f"{field}: the address is not UTF-8"
+    assert log_snapshot() == before
+
+
 def test_get_is_not_allowed(mailbox):
     response = Client().get(URL)
     assert response.status_code == 405
