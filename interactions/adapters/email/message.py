@@ -12,7 +12,7 @@ from email import errors as email_errors
 from email import headerregistry, policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.parser import BytesFeedParser
+from email.parser import BytesFeedParser, HeaderParser
 from email.utils import collapse_rfc2231_value, parsedate_to_datetime
 from typing import Any
 
@@ -378,8 +378,7 @@ def _delivery_report(message: Message) -> tuple[str | None, list[str], str | Non
     for part in parts if isinstance(parts, list) else []:
         kind = part.get_content_type()
         if kind in ("message/delivery-status", "message/global-delivery-status"):
-            blocks = part.get_payload()
-            for block in blocks if isinstance(blocks, list) else []:
+            for block in _status_blocks(part):
                 status_class = _status_class(_header(block, "Status") or "")
                 recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
                 action = (_header(block, "Action") or "").lower()
@@ -393,6 +392,31 @@ def _delivery_report(message: Message) -> tuple[str | None, list[str], str | Non
             returned_id = returned_id or _returned_message_id(part)
     level = "hard" if "5" in classes else ("soft" if "4" in classes else None)
     return level, failed, returned_id
+
+
+def _header_blocks(text: str) -> list[Message]:
+    """Blocks of fields separated by blank lines, each read by the standard library's header parser."""
+    parser = HeaderParser(policy=POLICY)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return [
+        parser.parsestr(block.strip("\n") + "\n") for block in re.split(r"\n[ \t]*\n", text) if block.strip()
+    ]
+
+
+def _status_blocks(part: Message) -> list[Message]:
+    """A delivery status part's blocks of fields: the message's, then one per recipient.
+
+    The parser splits message/delivery-status into them itself. message/global-delivery-status (RFC 6533,
+    the same fields in UTF-8) it reads as a message like any other message/* part: its first block is that
+    message's header, the others its body, read here as message/delivery-status is."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):  # not parsed as a message (an encoded one): its decoded text
+        return _header_blocks(_text_of(part))
+    if part.get_content_type() == "message/delivery-status" or not payload:
+        return payload
+    first = payload[0]
+    rest = first.get_payload(decode=True)  # bytes as sent: UTF-8 in RFC 6533
+    return [first, *_header_blocks(rest.decode("utf-8", "replace") if isinstance(rest, bytes) else "")]
 
 
 def _returned_message_id(part: Message) -> str | None:

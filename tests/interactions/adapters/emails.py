@@ -100,7 +100,13 @@ OUT_OF_OFFICE = plain(
 )
 
 
-def bounce(status: str = "5.1.1", action: str = "failed") -> bytes:
+def bounce(
+    status: str = "5.1.1",
+    action: str = "failed",
+    *,
+    report: str = "message/delivery-status",
+    recipient: str = "rfc822; jane@example.com",
+) -> bytes:
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
         "To: support@shop.example\r\n"
@@ -115,11 +121,11 @@ def bounce(status: str = "5.1.1", action: str = "failed") -> bytes:
         "\r\n"
         "Your message could not be delivered to one or more recipients.\r\n"
         "--B\r\n"
-        "Content-Type: message/delivery-status\r\n"
+        f"Content-Type: {report}\r\n"
         "\r\n"
         "Reporting-MTA: dns; mx.example.net\r\n"
         "\r\n"
-        "Final-Recipient: rfc822; jane@example.com\r\n"
+        f"Final-Recipient: {recipient}\r\n"
         f"Action: {action}\r\n"
         f"Status: {status}\r\n"
         "\r\n"

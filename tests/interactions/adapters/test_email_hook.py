@@ -177,6 +177,24 @@ def test_an_out_of_office_and_a_bounce_do_not_reopen_the_resolved_thread(mailbox
     assert event.subject == "mailto:jane@example.com"
 
 
+@pytest.mark.parametrize(
+    ("recipient", "address"),
+    [("rfc822; jane@example.com", "jane@example.com"), ("utf-8; jane@exämple.com", "jane@exämple.com")],
+)
+def test_a_global_delivery_status_bounce_is_about_the_failed_recipient(mailbox, recipient, address):
+    # RFC 6533: the delivery status in UTF-8. It used to be filed under the mail server that reported it.
+    raw = emails.bounce(report="message/global-delivery-status", recipient=recipient)
+
+    response = send(raw)
+
+    assert response.status_code == 200, response.content
+    (event,) = stored()
+    assert event.subject == f"mailto:{address}"
+    assert (event.data["automated"], event.data["bounce"]) == ("bounce", "hard")
+    assert event.data["bounced_recipients"] == [address]
+    assert event.data["in_reply_to"] == "<agent-1@shop.example>"
+
+
 @override_settings(THREADLINE_EMAIL_MAX_BYTES=4096)
 @pytest.mark.parametrize("as_form", [False, True])
 def test_a_message_over_the_limit_is_413_and_writes_nothing(mailbox, as_form):
