@@ -15,6 +15,9 @@ from interactions.privacy.redaction import cut
 
 MAX_REFERENCES = 100  # the catalogue's bound; the most recent are kept
 MAX_ATTACHMENTS = 50
+# To and Cc: the first ones are kept, each at most an address's 320 characters, and the number left out is
+# recorded (a message to 60,000 addresses made a 2.6 MB event).
+MAX_RECIPIENTS = 100
 # A Date header is the sender's clock: trusted only when it is close to the arrival (a message held by a
 # server for days keeps its date; one dated in the future or years back is dated on arrival).
 DATE_TRUSTED_PAST = timedelta(days=30)
@@ -107,10 +110,11 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
     references = [r for r in parsed.references if _ref(r)][-MAX_REFERENCES:]
     if references:
         data["references"] = references
-    if parsed.to:
-        data["to"] = parsed.to
-    if parsed.cc:
-        data["cc"] = parsed.cc
+    for key, addresses in (("to", parsed.to), ("cc", parsed.cc)):
+        if addresses:
+            data[key] = [a[:320] for a in addresses[:MAX_RECIPIENTS]]
+        if len(addresses) > MAX_RECIPIENTS:
+            data[f"{key}_omitted"] = len(addresses) - MAX_RECIPIENTS
     if parsed.bounced_recipients:
         data["bounced_recipients"] = [cut(r, 320) for r in parsed.bounced_recipients][:100]
     if parsed.attachments:

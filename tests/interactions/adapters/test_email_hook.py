@@ -195,6 +195,28 @@ def test_a_global_delivery_status_bounce_is_about_the_failed_recipient(mailbox, 
     assert event.data["in_reply_to"] == "<agent-1@shop.example>"
 
 
+def test_to_and_cc_keep_their_first_100_addresses_and_count_the_others(mailbox):
+    to = [f"to.{i}@example.com" for i in range(250)]
+    cc = [f"cc.{i}@example.com" for i in range(101)]
+    raw = emails.plain(to=", ".join(to), extra_headers=f"Cc: {', '.join(cc)}\r\n")
+
+    response = send(raw)
+
+    assert response.status_code == 200, response.content
+    data = stored().get().data
+    assert (data["to"], data["to_omitted"]) == (to[:100], 150)
+    assert (data["cc"], data["cc_omitted"]) == (cc[:100], 1)
+
+
+def test_a_message_to_a_hundred_addresses_omits_none(mailbox):
+    to = [f"to.{i}@example.com" for i in range(100)]
+
+    assert send(emails.plain(to=", ".join(to))).status_code == 200
+
+    data = stored().get().data
+    assert data["to"] == to and "to_omitted" not in data and "cc" not in data and "cc_omitted" not in data
+
+
 @override_settings(THREADLINE_EMAIL_MAX_BYTES=4096)
 @pytest.mark.parametrize("as_form", [False, True])
 def test_a_message_over_the_limit_is_413_and_writes_nothing(mailbox, as_form):
