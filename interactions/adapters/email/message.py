@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -127,21 +126,42 @@ class ParsedEmail:
 _CHUNK = 1024 * 1024  # characters of an attachment's encoded content decoded at a time
 
 
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]+")
+# Whole quads of base64 as binascii.a2b_base64 reads them: a '=' before the third character of a quad, or a
+# lone one before its fourth followed by more data, is ignored; '==' before the third or '=' before the
+# fourth ends the data (_LAST_QUAD), and what follows is not read.
+_QUADS = re.compile(r"(?:=*[A-Za-z0-9+/]=*[A-Za-z0-9+/]=?[A-Za-z0-9+/][A-Za-z0-9+/])*")
+_LAST_QUAD = re.compile(r"=*[A-Za-z0-9+/]=*[A-Za-z0-9+/](?:==|=?[A-Za-z0-9+/]=)")
+
+
+def _base64_decoded(payload: str):
+    """Base64 decoded a slice at a time, as the standard library decodes it whole (leniently): characters
+    outside the alphabet are dropped before the slices are cut into quads, so a stray '!' or '-' does not
+    shift every quad after it."""
+    carry = ""
+    for start in range(0, len(payload), _CHUNK):
+        text = carry + _NOT_BASE64.sub("", payload[start : start + _CHUNK])
+        # As a rule '=' is only in the last quad: the quads before the first one are counted by their length.
+        pad = text.find("=")
+        quads = _QUADS.match(text, pad - pad % 4) if pad >= 0 else None  # matches "" at the least
+        end = quads.end() if quads else len(text) - len(text) % 4
+        rest = text[end:]
+        last = _LAST_QUAD.match(rest) if pad >= 0 else None
+        if last:
+            yield binascii.a2b_base64((text[:end] + rest[: last.end()]).encode("ascii"))
+            return
+        yield binascii.a2b_base64(text[:end].encode("ascii"))
+        data = rest.replace("=", "")  # under a quad: only a '=' after its second character still counts
+        carry = data + ("=" if len(data) == 2 and rest.endswith("=") else "")
+    data = carry.replace("=", "")
+    if len(data) >= 2:  # a last quad without its padding; a single character decodes to nothing
+        yield binascii.a2b_base64((data + "=" * (-len(data) % 4)).encode("ascii"))
+
+
 def _decoded(payload: str, encoding: str):
     """An attachment's content decoded a slice at a time, as `get_payload(decode=True)` decodes it whole."""
     if encoding == "base64":
-        carry = ""
-        for start in range(0, len(payload), _CHUNK):
-            text = carry + "".join(payload[start : start + _CHUNK].split())
-            usable = len(text) - len(text) % 4
-            carry = text[usable:]
-            try:
-                yield binascii.a2b_base64(text[:usable].encode("ascii", "ignore"))
-            except binascii.Error:
-                return  # the rest cannot be decoded: what was, counts
-        if carry.rstrip("="):
-            with contextlib.suppress(binascii.Error):
-                yield binascii.a2b_base64((carry + "=" * (-len(carry) % 4)).encode("ascii", "ignore"))
+        yield from _base64_decoded(payload)
         return
     start = 0
     while start < len(payload):

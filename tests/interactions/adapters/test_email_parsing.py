@@ -312,6 +312,9 @@ def _one_attachment(encoding: str, content: str) -> bytes:
         ("base64", "aGVsbG8g\r\nd29ybGQ=\r\n"),
         ("base64", "aGVsbG8gd29ybGQ"),  # padding missing
         ("base64", "aGVs bG8g\td29y\r\nbGQh"),
+        ("base64", "aGVs!bG8gd29y\r\nbGQh"),  # a character outside the alphabet: ignored, as the stdlib does
+        ("base64", "aGV-sbG8_IHdv*cmxk\r\n"),
+        ("base64", "aGVsbG8=aGVsbG8=\r\n"),  # a pad mid-way ends the data
         ("quoted-printable", "caf=C3=A9 soft=\r\nbreak =3D equals"),
         ("8bit", "caf\u00e9 as it is"),
         ("7bit", "plain words"),
@@ -321,6 +324,33 @@ def test_attachment_digest_taken_while_parsing_equals_the_standard_librarys_deco
     import email
 
     raw = _one_attachment(encoding, content)
+    expected = email.message_from_bytes(raw).get_payload()[1].get_payload(decode=True)
+    (attachment,) = parse_bytes(raw).attachments
+    assert (attachment.size, attachment.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "aGVs!bG8gd29y\r\nbGQh",
+        "a!GVsbG8g-d29ybGQh*aGVs\r\nbG8gd29y!bGQ=",
+        "aGV=sbG8=gd29ybGQ=aGVsbG8=",
+        "aG=Vs=bG8==gd29y",
+        "=aGVsbG8gd29ybGQh==",
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
+def test_malformed_base64_is_hashed_in_slices_as_the_standard_library_decodes_it_whole(
+    monkeypatch, content, chunk
+):
+    # Characters outside the alphabet used to count in the slices' length: every quad after them shifted,
+    # and the size and hash were those of other bytes, or of none.
+    import email
+
+    from interactions.adapters.email import message
+
+    monkeypatch.setattr(message, "_CHUNK", chunk)
+    raw = _one_attachment("base64", content)
     expected = email.message_from_bytes(raw).get_payload()[1].get_payload(decode=True)
     (attachment,) = parse_bytes(raw).attachments
     assert (attachment.size, attachment.sha256) == (len(expected), hashlib.sha256(expected).hexdigest())
