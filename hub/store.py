@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -67,6 +68,7 @@ def append(
     looked_up: bool = False,
     lean_only: bool = False,
     fresh_streams: Collection[str] = (),
+    received_at: datetime | None = None,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -97,6 +99,10 @@ def append(
     to hold an event after all, its version collides in the log's unique index, and the append is refused
     as any collision is; the locked path always looks.
 
+    `received_at` is when the caller received the events (default: now): their `recorded_at`, and the time
+    of those that have none. A caller that decided on them as of a moment (placement's `now`) passes it, so
+    that what it decided and what is recorded name one instant.
+
     `lean_only=True` is for a caller that decided what to append from the inline projections' tables in its
     own transaction (placement) and can decide again: where the append would be lean, it runs without a
     savepoint of its own, and instead of falling back it raises LeanAppendRefused, which leaves the caller's
@@ -111,15 +117,15 @@ def append(
     db = backend()
     deduplicate_lean = deduplicate and not looked_up
     if db.lean_appends and lean_only:
-        return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams)
+        return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams, received_at)
     if db.lean_appends:
         try:
             with transaction.atomic():
-                return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams)
+                return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams, received_at)
         except LeanAppendRefused:
             pass  # rolled back to its savepoint: decide again, holding the lock
     with transaction.atomic():
-        return _locked(db, events, expected_versions, deduplicate)
+        return _locked(db, events, expected_versions, deduplicate, received_at)
 
 
 def lean_available() -> bool:
@@ -132,10 +138,11 @@ def _rows(
     events: Sequence[NewEvent],
     originals: Mapping[tuple[str, str], RecordedEvent],
     versions: dict[str, int],
+    received_at: datetime | None = None,
 ) -> tuple[list[StoredEvent], dict[tuple[str, str], int]]:
     """The log rows to write (each new event once, in order, at its stream's next version), and the row of
     each (source, id)."""
-    now = timezone.now()
+    now = received_at or timezone.now()
     rows: list[StoredEvent] = []
     row_of: dict[tuple[str, str], int] = {}  # (source, id) -> its row in `rows`
     for event in events:
@@ -176,12 +183,13 @@ def _lean(
     expected_versions: dict[str, int],
     deduplicate: bool,
     fresh_streams: Collection[str],
+    received_at: datetime | None,
 ) -> list[AppendResult]:
     keys = {(e.source, e.id) for e in events} if deduplicate else set()
     streams = sorted(({e.stream for e in events} | set(expected_versions)) - set(fresh_streams))
     originals, versions = db.prepare_append(keys, streams) if keys or streams else ({}, {})
     _check_versions(expected_versions, versions)
-    rows, row_of = _rows(events, originals, versions)
+    rows, row_of = _rows(events, originals, versions, received_at)
     written: list[RecordedEvent] = []
     if rows:
         # Positions are not known before the lock: the inline projections see 0 and must not read it.
@@ -199,7 +207,11 @@ def _lean(
 
 
 def _locked(
-    db, events: Sequence[NewEvent], expected_versions: dict[str, int], deduplicate: bool
+    db,
+    events: Sequence[NewEvent],
+    expected_versions: dict[str, int],
+    deduplicate: bool,
+    received_at: datetime | None,
 ) -> list[AppendResult]:
     log.append_lock()
     holds.start("locked")
@@ -208,7 +220,7 @@ def _locked(
     new_keys = {(e.source, e.id) for e in events} - set(originals)
     versions, positions = db.stream_versions(streams, reserve=len(new_keys))
     _check_versions(expected_versions, versions)
-    rows, row_of = _rows(events, originals, versions)
+    rows, row_of = _rows(events, originals, versions, received_at)
     written: list[RecordedEvent] = []
     if rows:
         db.write_events(rows, positions)

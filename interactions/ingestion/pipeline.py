@@ -116,7 +116,9 @@ def _place_and_append(new_events: list[NewEvent], *, lean: bool) -> list[Ingeste
         # customers and threads placement has just created are new.
         fresh = {e.stream for e in to_append if e.type in CREATING_TYPES}
         appended = (
-            store.append(to_append, looked_up=True, lean_only=lean, fresh_streams=fresh) if to_append else []
+            store.append(to_append, looked_up=True, lean_only=lean, fresh_streams=fresh, received_at=now)
+            if to_append
+            else []
         )
     results: list[IngestedEvent] = []
     answered: set[tuple[str, str]] = set()
