@@ -112,7 +112,7 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
         data["references"] = references
     for key, addresses in (("to", parsed.to), ("cc", parsed.cc)):
         if addresses:
-            data[key] = [a[:320] for a in addresses[:MAX_RECIPIENTS]]
+            data[key] = [cut(a, 320) for a in addresses[:MAX_RECIPIENTS]]
         if len(addresses) > MAX_RECIPIENTS:
             data[f"{key}_omitted"] = len(addresses) - MAX_RECIPIENTS
     if parsed.bounced_recipients:
