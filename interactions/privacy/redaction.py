@@ -3,8 +3,8 @@
 A primary account number is 13 to 19 digits that pass the Luhn check, written however a person or a system
 writes it: unbroken, in groups joined by any separator (spaces, two spaces, no-break and other Unicode
 spaces, zero-width characters, direction marks and other invisible formatting characters, emoji keycaps,
-newlines, tabs, dashes of every kind, dots, commas, slashes, underscores, colons, pipes, apostrophes,
-asterisks, hashes),
+newlines, tabs, dashes of every kind, dots, commas, slashes, underscores, pipes, apostrophes, asterisks,
+hashes),
 one digit at a time as a voice transcript has it, in any script's digits, or as a JSON number. Values keep
 their last four digits (`**** **** **** 1111`); keys (event ids, sources, identifiers) cannot be masked,
 because two different keys would become one, so callers refuse a key that `holds_card`.
@@ -33,13 +33,14 @@ E164_MAX_DIGITS = 15
 # What may stand between two groups of a card number's digits: any space (\s covers no-break, thin, figure,
 # ideographic spaces and line breaks), invisible characters (zero-width ones, direction marks, embeddings,
 # overrides and isolates, invisible operators: the number looks whole on screen), an emoji keycap's
-# variation selector and enclosing keycap (4️⃣1️⃣...), dashes, dots, commas, slashes, underscores, colons,
-# pipes, apostrophes (Swiss digit grouping: 4111'1111'...), asterisks and hashes.
+# variation selector and enclosing keycap (4️⃣1️⃣...), dashes, dots, commas, slashes, underscores, pipes,
+# apostrophes (Swiss digit grouping: 4111'1111'...), asterisks and hashes. Not colons: times are written in
+# pairs of digits joined by them, and a run of times (opening hours, a log line) passed Luhn one time in ten.
 _SEPARATOR = (
     r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufe0e\ufe0f\u20e3"
     r"\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
     r".\u00b7\u2022\u2027\u30fb\uff0e,\uff0c/_"
-    r":\uff1a|\uff5c'\u2019*#]"
+    r"|\uff5c'\u2019*#]"
 )
 # Groups of digits (any script's decimal digits) joined by runs of one to four separators.
 _CHAIN = re.compile(rf"\d+(?:{_SEPARATOR}{{1,4}}\d+)*")

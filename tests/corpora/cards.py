@@ -138,7 +138,6 @@ FORMATS: dict[str, Callable[[str], str]] = {
     "slashes": _grouped("/"),
     "underscores": _grouped("_"),
     "commas": _grouped(","),
-    "colons": _grouped(":"),
     "pipes": _grouped("|"),
     "apostrophes (Swiss grouping)": _grouped("'"),
     "right single quotes": _grouped("\u2019"),

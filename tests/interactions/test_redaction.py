@@ -68,6 +68,9 @@ def test_card_data_is_masked(text, expected):
         "counter 0000000000042",  # zero-padded; passes Luhn
         "data.nest." + ".".join(["0"] * 64),  # a field's path, one digit at a time
         "\uff10" * 16,  # full-width zeros
+        # Clock times: pairs of digits joined by colons (this run of them passes Luhn).
+        "12:30:45 09:00-17:00 09:00-17:00",
+        "open 09:00-12:00 13:00-17:30, Sat 10:00-13:00",
     ],
 )
 def test_ordinary_numbers_are_left_alone(text):
