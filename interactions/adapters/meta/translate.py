@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -235,7 +236,13 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             data["in_reply_to"] = _str(context["id"], f"{at}.context.id")
         if sender in names:
             data["sender_name"] = cut(names[sender], 128)
-        subject = _identifier(f"tel:+{whatsapp_number(sender)}", f"{at}.from")
+        number = whatsapp_number(sender)
+        subject = _identifier(f"tel:+{number}", f"{at}.from")
+        if number != sender and sender.startswith("55"):
+            # A Brazilian id without its ninth digit made customers of its own before it was read as the
+            # number: naming it too links (or merges) that customer, with its history, to this one.
+            with contextlib.suppress(UnreadablePayload):
+                data["identifiers"] = [_identifier(f"tel:+{sender}", f"{at}.from")]
         time = _time(message.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa/{wamid}", "message.received", subject, time, data))
     for i, status in enumerate(_list(value.get("statuses"), f"{where}.statuses")):

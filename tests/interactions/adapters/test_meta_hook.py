@@ -121,6 +121,20 @@ def test_whatsapp_joins_the_customer_of_the_phone_number(app, api):
     assert context(api, "tel:+15551234567")["customer"]["channel_counts"] == {"sms": 1, "whatsapp": 1}
 
 
+def test_a_brazilian_id_without_its_ninth_digit_joins_the_customers_of_both_forms_of_the_number(app, api):
+    # Before ids were read as the number, this id made a customer of tel:+551187654321 (here, posted so).
+    before = post(api, subject="tel:+551187654321", data={"channel": "whatsapp", "text": "old thread"})
+    sms = post(api, subject="tel:+5511987654321", data={"channel": "sms", "text": "texting you"})
+
+    deliver(m.whatsapp(m.wa_value(messages=[m.wa_message(sender="551187654321")])))
+
+    (event,) = stored()
+    assert event.subject == "tel:+5511987654321"
+    survivor = context(api, "tel:+5511987654321")["customer"]
+    assert survivor["id"] == context(api, "tel:+551187654321")["customer"]["id"]  # one person, merged
+    assert {before["customer_id"], sms["customer_id"]} >= {survivor["id"]}
+
+
 def test_a_retried_delivery_writes_nothing_twice(app):
     payload = m.whatsapp(m.wa_value(messages=[m.wa_message()], statuses=[m.wa_status("read")]))
     first = deliver(payload).json()["results"]
