@@ -38,7 +38,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = body_limit(scope.get("path", ""))
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        limit = body_limit(path[len(root) :] if root and path.startswith(root) else path)  # as Django routes
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _refuse(send, limit)

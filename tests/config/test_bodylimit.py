@@ -74,6 +74,16 @@ async def test_a_chunked_body_is_refused_once_it_passes_the_limit_and_the_rest_i
     assert await StoredEvent.objects.acount() == 0
 
 
+async def test_under_a_root_path_the_email_hook_keeps_its_larger_limit():
+    mounted = {**scope("/hub/hooks/email/m/inbound", [(b"content-length", b"2000000")]), "root_path": "/hub"}
+    app = ApplicationCommunicator(application, mounted)
+    await app.send_input({"type": "http.request", "body": b"x" * 2_000_000, "more_body": False})
+
+    status, problem = await answer(app)
+
+    assert status == 404, problem  # read, and refused for the unknown mailbox: not as too large
+
+
 async def test_a_body_within_the_limit_goes_on_to_django():
     app = ApplicationCommunicator(
         application,
