@@ -136,7 +136,14 @@ class CallbackSerializer(serializers.Serializer):
     )
     phone = serializers.CharField(help_text="The number to dial, E.164.")
     reason = serializers.CharField(allow_blank=True)
-    timezone = serializers.CharField(allow_null=True, help_text="The customer's IANA zone, if known.")
+    timezone = serializers.CharField(
+        allow_null=True, help_text="The customer's IANA zone when it was requested, if known."
+    )
+    requested_timezone = serializers.CharField(
+        allow_null=True,
+        help_text="The zone the request named: calling hours are read in it, else in the customer's current "
+        "profile zone.",
+    )
     requested_at = serializers.DateTimeField()
     not_before = serializers.DateTimeField()
     window_end = serializers.DateTimeField()

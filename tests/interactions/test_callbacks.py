@@ -106,7 +106,7 @@ def test_a_later_time_is_kept_and_a_known_timezone_limits_it_to_calling_hours(ap
     # 03:00 UTC is 22:00 or 23:00 in New York: after its 21:00 end, so 08:00 local the next morning.
     due = datetime.fromisoformat(body["due_at"])
     assert due.astimezone(schedule.schedules("America/New_York")[1].tz).hour == 8
-    assert due > at and body["timezone"] == "America/New_York"
+    assert due > at and body["timezone"] == body["requested_timezone"] == "America/New_York"
     assert body["not_before"] == at.isoformat().replace("+00:00", "Z")
 
 
@@ -145,6 +145,7 @@ def test_the_customer_profile_timezone_is_used_when_the_request_has_none(api):
     post(api, type="customer.profile_updated", data={"timezone": "Asia/Tokyo"})
     body = request_callback(api)
     assert body["timezone"] == "Asia/Tokyo"
+    assert body["requested_timezone"] is None  # the profile's: a later profile zone replaces it
 
 
 def test_a_zone_learnt_after_the_request_limits_the_callback_to_calling_hours(api):

@@ -760,8 +760,9 @@ async function offerContext(callback) {
   // Listed from My work: the offer's context as the thread and customer are now.
   const thread = await api(`/api/v1/threads/${callback.thread_id}?limit=20`);
   const context = await api(`/api/v1/customers/${thread.customer_id}/context`);
-  // Their local time, as the live offer has it: now, in the zone the callback is scheduled in.
-  const zone = callback.timezone || (context.customer && context.customer.timezone) || null;
+  // Their local time, as the live offer has it: now, in the zone the callback is scheduled in (the one the
+  // request named, else the customer's current one: callback_zone on the server).
+  const zone = callback.requested_timezone || (context.customer && context.customer.timezone) || null;
   return {
     customer: context.customer,
     thread,
