@@ -207,6 +207,8 @@ def _whatsapp_content(message: dict[str, Any], kind: str, where: str) -> dict[st
 
 
 def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Translation) -> None:
+    # Errors Meta reports about the number itself (not about one message): acknowledged and counted.
+    out.ignored += ["whatsapp.value.error" for _ in _list(value.get("errors"), f"{where}.errors")]
     names: dict[str, str] = {}
     for i, contact in enumerate(_list(value.get("contacts"), f"{where}.contacts")):
         contact = _obj(contact, f"{where}.contacts[{i}]")
@@ -320,10 +322,13 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
             field_name = change.get("field") if isinstance(change, dict) else None
             out.ignored.append(f"{platform}.field.{field_name}")
         return
+    # Another documented list (`standby`, for a page whose conversation another app handles): not ours,
+    # counted, beside `messaging` too.
+    others = [k for k in entry if k not in ("id", "time", "messaging", "changes")]
+    out.ignored += [f"{platform}.entry.{kind}" for kind in others]
     if "messaging" not in entry:
-        # Another documented list (`standby`, for a page whose conversation another app handles): not ours.
-        kinds = [k for k in entry if k not in ("id", "time")] or ["empty"]
-        out.ignored += [f"{platform}.entry.{kind}" for kind in kinds]
+        if not others:
+            out.ignored.append(f"{platform}.entry.empty")
         return
     for i, item in enumerate(_list(entry.get("messaging"), f"{where}.messaging", required=True)):
         at = f"{where}.messaging[{i}]"

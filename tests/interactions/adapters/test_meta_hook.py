@@ -169,6 +169,17 @@ def test_kinds_the_hub_does_not_use_are_acknowledged_and_counted(app):
     }
 
 
+def test_errors_about_the_number_and_a_standby_list_beside_messaging_are_counted(app):
+    # README: anything the hub does not use is acknowledged and counted; these were neither.
+    value = m.wa_value()
+    value["errors"] = [{"code": 131051, "title": "Message type unknown"}]
+    assert deliver(m.whatsapp(value)).json() == {"results": [], "ignored": 1}
+    entry = {"id": "1", "time": 1795428000000, "messaging": [], "standby": [{"sender": {"id": "1"}}]}
+    assert deliver({"object": "page", "entry": [entry]}).json() == {"results": [], "ignored": 1}
+
+    assert ignored_counts(app) == {"whatsapp.value.error": 1, "messenger.entry.standby": 1}
+
+
 def test_an_ignored_kind_is_kept_without_card_numbers_or_what_the_database_refuses(app):
     """Kinds name parts of a delivery in the sender's words (a change's `field`, an `object`): a card number
     there is masked, and NUL or a lone surrogate, which PostgreSQL refuses, is replaced; the delivery's
