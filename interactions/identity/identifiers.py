@@ -108,6 +108,15 @@ def whatsapp_number(digits: str) -> str:
     return digits
 
 
+def whatsapp_older_form(digits: str) -> str | None:
+    """The identifier a Brazilian WhatsApp id without its ninth digit made customers of before ids were read
+    as the number (`tel:+551187654321`), for an event to name beside the number so that such a customer is
+    linked, or merged, with its history; None for any other id."""
+    if whatsapp_number(digits) != digits and digits.startswith("55"):
+        return f"tel:+{digits}"
+    return None
+
+
 def tel_extension(uri: str) -> str:
     """The extension written in a `tel:` identifier (`ext 99`, `;ext=99`, `x99`), or "" (none, or not a
     phone number). The identifier itself leaves it out: the number identifies the customer."""

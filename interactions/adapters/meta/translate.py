@@ -19,7 +19,7 @@ from typing import Any
 from interactions.adapters.hooks import Translation
 from interactions.catalogue.schemas import SHORT_MAX, TEXT_MAX
 from interactions.errors import InvalidIdentifier
-from interactions.identity.identifiers import parse_identifier, whatsapp_number
+from interactions.identity.identifiers import parse_identifier, whatsapp_number, whatsapp_older_form
 from interactions.privacy.redaction import cut
 
 OBJECTS = {"whatsapp_business_account": "whatsapp", "page": "messenger", "instagram": "instagram"}
@@ -238,13 +238,10 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             data["in_reply_to"] = _str(context["id"], f"{at}.context.id")
         if sender in names:
             data["sender_name"] = cut(names[sender], 128)
-        number = whatsapp_number(sender)
-        subject = _identifier(f"tel:+{number}", f"{at}.from")
-        if number != sender and sender.startswith("55"):
-            # A Brazilian id without its ninth digit made customers of its own before it was read as the
-            # number: naming it too links (or merges) that customer, with its history, to this one.
+        subject = _identifier(f"tel:+{whatsapp_number(sender)}", f"{at}.from")
+        if older := whatsapp_older_form(sender):
             with contextlib.suppress(UnreadablePayload):
-                data["identifiers"] = [_identifier(f"tel:+{sender}", f"{at}.from")]
+                data["identifiers"] = [_identifier(older, f"{at}.from")]
         time = _time(message.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa/{wamid}", "message.received", subject, time, data))
     for i, status in enumerate(_list(value.get("statuses"), f"{where}.statuses")):

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from interactions.adapters.hooks import MalformedDelivery, Translation
-from interactions.identity.identifiers import whatsapp_number
+from interactions.identity.identifiers import whatsapp_number, whatsapp_older_form
 from interactions.privacy.redaction import cut
 
 # A Twilio SID: two upper-case letters for its kind (SM/MM messages, CA calls, RE recordings, TR
@@ -144,7 +144,8 @@ def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Transl
     """An inbound SMS, MMS or WhatsApp message ("A message comes in") -> message.received."""
     params = _Params(raw)
     sid = params.get("MessageSid", pattern=_SID)
-    subject, channel, ignored = _address(params.get("From", limit=64), "From", params)
+    sender = params.get("From", limit=64)
+    subject, channel, ignored = _address(sender, "From", params)
     to = params.get("To", limit=64)
     body = params.get("Body", required=False, limit=20_000) or ""
     count = params.integer("NumMedia", most=MAX_MEDIA) or 0
@@ -171,6 +172,8 @@ def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Transl
     }
     if attachments:
         data["attachments"] = attachments
+    if channel == "whatsapp" and (older := whatsapp_older_form(sender.rpartition(":")[2].lstrip("+"))):
+        data["identifiers"] = [older]  # the customer an older Brazilian id made: linked, not split off
     if profile_name and profile_name.strip():
         data["sender_name"] = cut(profile_name.strip(), NAME_MAX)
     if opt_out:  # Twilio's Advanced Opt-Out recognised a keyword: STOP, START or HELP

@@ -13,6 +13,7 @@ from interactions.models import Thread, TimelineEntry
 from interactions.threads.services import thread_resolve
 from tests.conftest import ingested, store_snapshot
 from tests.corpora.hostile import TWILIO_CASES, TwilioCase
+from tests.interactions import helpers
 from tests.interactions.adapters import twilio_payloads as tw
 
 pytestmark = pytest.mark.django_db
@@ -229,6 +230,16 @@ def test_a_mexican_whatsapp_sender_joins_the_customer_of_their_sms_number(client
     sms, whatsapp = ingested()
     assert whatsapp.subject == sms.subject == "tel:+525512345678"
     assert whatsapp.metadata["customer_id"] == sms.metadata["customer_id"]
+
+
+def test_an_older_brazilian_whatsapp_id_joins_the_customer_it_made_before(client, connection, api):
+    before = helpers.post(api, subject="tel:+551187654321", data={"channel": "whatsapp", "text": "old"})
+
+    accepted(post(client, "messaging", tw.inbound_whatsapp(From="whatsapp:+551187654321")))
+
+    event = ingested().get(type="message.received", source__startswith="/connections/")
+    assert event.subject == "tel:+5511987654321"  # the number, with its ninth digit
+    assert event.metadata["customer_id"] == before["customer_id"]  # and the customer it made before
 
 
 def test_whatsapp_joins_the_customer_of_the_same_tel_number(client, connection):
