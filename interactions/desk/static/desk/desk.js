@@ -130,8 +130,26 @@ async function api(path, { method = "GET", body } = {}) {
   }
   // Signed out in another tab (or the session ended): this page can do nothing more.
   if (response.status === 401 || (data.type || "").endsWith("/unauthenticated")) signedOut();
-  if (!response.ok) throw new Problem(response.status, data);
+  if (!response.ok) {
+    const problem = new Problem(response.status, data);
+    problem.retryAfter = Number(response.headers.get("Retry-After")) || 1;
+    throw problem;
+  }
   return data;
+}
+
+// A read that answered 503 (the read models are behind the page's position): say so, and ask again after
+// the Retry-After the hub gave, rather than at once.
+function catchingUp(error, again) {
+  state.behind = true;
+  setConnection("Catching up…", "");
+  setTimeout(again, error.retryAfter * 1000);
+}
+
+function caughtUp() {
+  if (!state.behind) return;
+  state.behind = false;
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) setConnection("Live", "live");
 }
 
 function remember(position) {
@@ -348,8 +366,9 @@ async function loadWork() {
     drawWork(items);
     listenToWork(threads.results.map((t) => t.id));
     for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
+    caughtUp();
   } catch (error) {
-    if (error instanceof Problem && error.status === 503) refreshWork();
+    if (error instanceof Problem && error.status === 503) catchingUp(error, () => refreshWork());
   }
 }
 
@@ -417,8 +436,9 @@ async function loadCustomer() {
     }
     drawCustomer(context);
     showProblem("");
+    caughtUp();
   } catch (error) {
-    if (error instanceof Problem && error.status === 503) refreshCustomer();
+    if (error instanceof Problem && error.status === 503) catchingUp(error, () => refreshCustomer());
     else if (error instanceof Problem) showProblem(error.message);
     // A network error: the socket's reconnect reads the context again.
   } finally {
