@@ -31,11 +31,14 @@ def _key(value: str) -> str:
     return base64.b32encode(hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()).decode().lower()
 
 
-def event_id(parsed: ParsedEmail) -> str:
-    """The event's id: from the Message-ID, so a second delivery of one message is a duplicate; without
-    one, from the raw message's bytes."""
+def event_id(parsed: ParsedEmail, about: str) -> str:
+    """The event's id: from the Message-ID and the identifier the message is about (its sender's, or a
+    bounce's failed recipient's), so a second delivery of one message is a duplicate, but anyone else's
+    message that reuses the Message-ID is not: Message-IDs are chosen by the sender, and a message sent first
+    with a customer's next Message-ID would otherwise have that customer's mail dropped as its duplicate.
+    Without a Message-ID, from the raw message's bytes."""
     if parsed.message_id:
-        return "email-" + _key(parsed.message_id).rstrip("=")
+        return "email-" + _key(f"{about}\n{parsed.message_id}").rstrip("=")
     return "email-raw-" + base64.b32encode(bytes.fromhex(parsed.raw_sha256)).decode().lower().rstrip("=")
 
 
@@ -131,7 +134,7 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
             data["attachments_omitted"] = len(parsed.attachments) - MAX_ATTACHMENTS
     event: dict[str, Any] = {
         "specversion": "1.0",
-        "id": event_id(parsed),
+        "id": event_id(parsed, subject),
         "source": source,
         "type": "message.received",
         "subject": subject,

@@ -129,6 +129,20 @@ def test_the_same_message_delivered_twice_is_one_event(mailbox):
     assert stored().count() == 1
 
 
+def test_another_senders_message_with_the_same_message_id_is_not_a_duplicate(mailbox):
+    # Message-IDs are the sender's choice: one sent first under a customer's next Message-ID must not have
+    # that customer's message dropped as its duplicate.
+    forged = send(emails.plain(sender="Mallory <mallory@evil.example>", body="first\n")).json()
+    real = send(emails.plain(body="Hello, where is my refund?\n")).json()
+    again = send(emails.plain(body="Hello, where is my refund?\n")).json()
+
+    assert forged["duplicate"] is False and real["duplicate"] is False
+    assert real["position"] != forged["position"] and real["customer_id"] != forged["customer_id"]
+    assert again["duplicate"] is True and again["position"] == real["position"]
+    texts = sorted(e.data["text"] for e in stored())
+    assert texts == ["Hello, where is my refund?", "first"]
+
+
 def test_without_message_id_the_raw_message_is_the_key(mailbox):
     raw = emails.plain(message_id="")
     assert send(raw).json()["duplicate"] is False

@@ -253,9 +253,10 @@ def test_event_of_a_reply():
 def test_event_id_falls_back_to_the_raw_hash_without_message_id():
     one = parse_bytes(emails.plain(message_id=""))
     two = parse_bytes(emails.plain(message_id="", body="another body\n"))
-    assert event_id(one).startswith("email-raw-")
-    assert event_id(one) != event_id(two)
-    assert event_id(parse_bytes(emails.plain(message_id=""))) == event_id(one)
+    jane = "mailto:jane@example.com"
+    assert event_id(one, jane).startswith("email-raw-")
+    assert event_id(one, jane) != event_id(two, jane)
+    assert event_id(parse_bytes(emails.plain(message_id="")), jane) == event_id(one, jane)
 
 
 def test_date_far_from_arrival_is_not_trusted():
