@@ -290,6 +290,58 @@ def test_malformed_or_unsupported_bodies_write_nothing(mailbox, raw, content_typ
     assert log_snapshot() == before
 
 
+def _multipart(parts: list[bytes]) -> bytes:
+    head = emails.plain(body="").split(b"Content-Type:")[0]
+    head += b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n"
+    return head + b"".join(b"--BB\r\n" + p for p in parts) + b"--BB--\r\n"
+
+
+def _attachment(i: int, params: int = 0) -> bytes:
+    extra = "".join(f"; p{j}=v" for j in range(params))
+    return (
+        f'Content-Type: application/pdf; name="invoice-{i}.pdf"{extra}\r\n'
+        f'Content-Disposition: attachment; filename="invoice-{i}.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("parts", "detail"),
+    [
+        # A thousand and one tiny parts: the parts are counted.
+        ([b"Content-Type: text/plain\r\n\r\nhi\r\n"] * 1001, "more than 1,000 MIME parts"),
+        # 400 parts, each with its own Content-Type of 100 parameters: 1 MB that took 17 s to read, since
+        # each part's headers were parsed again and again; the distinct header text parsed is budgeted.
+        ([_attachment(i, params=100) for i in range(400)], "MIME headers are over 262,144 characters"),
+    ],
+    ids=["parts", "header work"],
+)
+def test_a_message_past_the_parts_or_header_budget_is_400_and_writes_nothing(mailbox, parts, detail):
+    before = log_snapshot()
+
+    response = send(_multipart(parts))
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert detail in response.json()["detail"]
+    assert log_snapshot() == before
+
+
+def test_a_message_with_250_attachments_is_within_the_budget(mailbox):
+    # Exchange Online's limit: a real message of that many attachments is read whole.
+    response = send(
+        _multipart(
+            [b"Content-Type: text/plain\r\n\r\nSee attached.\r\n"] + [_attachment(i) for i in range(250)]
+        )
+    )
+
+    assert response.status_code == 200, response.content
+    data = stored().get().data
+    assert data["text"] == "See attached."
+    assert len(data["attachments"]) == 50 and data["attachments_omitted"] == 200
+    assert data["attachments"][49]["name"] == "invoice-49.pdf"
+
+
 @pytest.mark.parametrize(
     "sender",
     [
