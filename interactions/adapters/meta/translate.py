@@ -233,6 +233,8 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             "message_ref": wamid,
             **content,
         }
+        if len(text) > TEXT_MAX:
+            data["text_truncated"] = True  # as for e-mail: the text was cut, not what the customer wrote
         context = message.get("context")
         if isinstance(context, dict) and isinstance(context.get("id"), str) and "in_reply_to" not in data:
             data["in_reply_to"] = _str(context["id"], f"{at}.context.id")
@@ -310,6 +312,8 @@ def _social_message(item: dict[str, Any], platform: str, at: str) -> dict[str, A
     if not text and not attachments:
         return None  # a kind of message the hub does not record (a story mention's share, say)
     data["text"] = cut(text, TEXT_MAX)
+    if len(text) > TEXT_MAX:
+        data["text_truncated"] = True
     return data
 
 
@@ -378,6 +382,8 @@ def _social_entry(entry: dict[str, Any], platform: str, source: str, where: str,
                 "reply": {"kind": "button", "id": payload or title, "title": title},
                 "content": "button_reply",
             }
+            if len(title) > TEXT_MAX:
+                data["text_truncated"] = True
             if mid:
                 data["message_ref"] = mid
             subject = _identifier(f"social:{platform}:{sender_id}", f"{at}.sender.id")

@@ -330,3 +330,20 @@ def test_a_whatsapp_id_is_read_as_the_phone_number_behind_it(wa_id, subject):
     status = one(m.whatsapp(m.wa_value(statuses=[m.wa_status(recipient=wa_id)])))
 
     assert message["subject"] == status["subject"] == subject
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda text: m.whatsapp(m.wa_value(messages=[m.wa_message(text={"body": text})])),
+        lambda text: m.messenger(m.social_message(text=text)),
+    ],
+    ids=["whatsapp", "messenger"],
+)
+def test_a_text_over_the_logs_bound_is_cut_and_says_so(payload):
+    # As for e-mail: a reader of the log knows the text is not all the customer wrote.
+    long = one(payload("word " * 5_000))["data"]
+    short = one(payload("word " * 3_000))["data"]
+
+    assert len(long["text"]) <= 20_000 and long["text_truncated"] is True
+    assert "text_truncated" not in short
