@@ -140,6 +140,28 @@ def _media_name(url: str, index: int) -> str:
     return cut(last, 255) if last else f"media-{index}"
 
 
+def _location(params: _Params) -> dict[str, Any] | None:
+    """A shared location's `Latitude` and `Longitude` (both or neither, numbers in range), with its
+    `Label` as the place's name and its `Address`, as `data.location` holds one from Meta."""
+    latitude = params.get("Latitude", required=False, limit=32)
+    longitude = params.get("Longitude", required=False, limit=32)
+    label = params.get("Label", required=False, limit=1024)
+    address = params.get("Address", required=False, limit=1024)
+    if latitude is None and longitude is None:
+        return None
+    try:
+        lat, lon = float(latitude or ""), float(longitude or "")
+    except ValueError:
+        lat = lon = float("nan")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN and inf fail too
+        params.errors.append(
+            {"field": "Latitude", "message": "Latitude and Longitude are numbers in range, sent together"}
+        )
+        return None
+    place = {k: cut(v.strip(), 1024) for k, v in (("name", label), ("address", address)) if v and v.strip()}
+    return {"latitude": lat, "longitude": lon, **place}
+
+
 def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Translation:
     """An inbound SMS, MMS or WhatsApp message ("A message comes in") -> message.received."""
     params = _Params(raw)
@@ -160,6 +182,7 @@ def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Transl
             attachments.append(item)
     profile_name = params.get("ProfileName", required=False, limit=1024)
     opt_out = params.get("OptOutType", required=False, limit=32)
+    location = _location(params)
     params.check()
     if ignored:
         return Translation(ignored=[f"messaging.{ignored}"])
@@ -172,6 +195,13 @@ def message_received(raw: list[tuple[str, list[str]]], *, source: str) -> Transl
     }
     if attachments:
         data["attachments"] = attachments
+    if location:
+        # A shared location (WhatsApp) comes with no Body: its place, else its coordinates, is the text, as
+        # for one shared through Meta.
+        data["location"] = location
+        data["content"] = "location"
+        place = ", ".join(v for v in (location.get("name"), location.get("address")) if v)
+        data["text"] = body or place or f"{location['latitude']}, {location['longitude']}"
     if channel == "whatsapp" and (older := whatsapp_older_form(sender.rpartition(":")[2].lstrip("+"))):
         data["identifiers"] = [older]  # the customer an older Brazilian id made: linked, not split off
     if profile_name and profile_name.strip():

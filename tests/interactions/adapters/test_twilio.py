@@ -242,6 +242,33 @@ def test_an_older_brazilian_whatsapp_id_joins_the_customer_it_made_before(client
     assert event.metadata["customer_id"] == before["customer_id"]  # and the customer it made before
 
 
+@pytest.mark.parametrize(
+    ("extra", "text", "place"),
+    [
+        (
+            {"Label": "Shop 12", "Address": "1 High St, London"},
+            "Shop 12, 1 High St, London",
+            {"name": "Shop 12", "address": "1 High St, London"},
+        ),
+        ({}, "51.5074, -0.1278", {}),
+    ],
+    ids=["a named place", "coordinates only"],
+)
+def test_a_shared_whatsapp_location_is_recorded_with_its_place_as_the_text(
+    client, connection, extra, text, place
+):
+    # Twilio sends a WhatsApp location with an empty Body: it was stored as an empty message.
+    params = tw.inbound_whatsapp(
+        Body="", MessageType="location", Latitude="51.5074", Longitude="-0.1278", **extra
+    )
+
+    accepted(post(client, "messaging", params))
+
+    data = ingested().get().data
+    assert data["text"] == text and data["content"] == "location"
+    assert data["location"] == {"latitude": 51.5074, "longitude": -0.1278, **place}
+
+
 def test_whatsapp_joins_the_customer_of_the_same_tel_number(client, connection):
     accepted(post(client, "messaging", tw.inbound_sms()))
     accepted(post(client, "messaging", tw.inbound_whatsapp(Body="Also on WhatsApp")))
@@ -354,6 +381,10 @@ def test_a_message_on_a_channel_the_hub_does_not_take_is_acknowledged_and_counte
         ({"From": "+1"}, "From"),
         ({"NumMedia": "2"}, "MediaUrl0"),
         ({"NumMedia": "eleven"}, "NumMedia"),
+        ({"Latitude": "51.5"}, "Latitude"),
+        ({"Latitude": "91", "Longitude": "0"}, "Latitude"),
+        ({"Latitude": "nan", "Longitude": "0"}, "Latitude"),
+        ({"Latitude": "north", "Longitude": "0"}, "Latitude"),
     ],
 )
 def test_a_malformed_message_answers_400_naming_the_parameter_and_writes_nothing(
