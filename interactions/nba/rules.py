@@ -171,7 +171,8 @@ class CallbackParams(Params):
 @predicate("callback_pending_or_failed", CallbackParams, ("state", "detail"))
 def callback_pending_or_failed(s: Situation, p: CallbackParams) -> dict[str, Any] | None:
     """A callback is pending (pending_callbacks: scheduled, offered or under way), or one expired without
-    reaching them in the last `failed_hours` (a callback.expired entry on an open thread's timeline)."""
+    reaching them in the last `failed_hours` (a callback.expired entry on an open thread's timeline) and no
+    callback has reached them since (callback.completed)."""
     pending = s.context.get("pending_callbacks") or []
     if pending:
         first = pending[0]
@@ -190,6 +191,14 @@ def callback_pending_or_failed(s: Situation, p: CallbackParams) -> dict[str, Any
     if not expired:
         return None
     at, _ = max(expired, key=lambda x: x[0])
+    # A later callback that reached them answers the one that did not: nothing is left to apologise for.
+    reached = [
+        t
+        for _, e in _entries(s.context)
+        if e.get("type") == "callback.completed" and (t := _time(e.get("occurred_at")))
+    ]
+    if reached and max(reached) >= at:
+        return None
     return {"state": "failed", "detail": f"it expired at {_when(at)} without reaching them"}
 
 

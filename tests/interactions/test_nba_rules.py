@@ -174,6 +174,16 @@ def test_a_recently_expired_callback_is_mentioned_as_failed():
     assert fire("callback_pending_or_failed", ctx(open_threads=[thread(expired)]), failed_hours=1) is None
 
 
+def test_an_expired_callback_followed_by_one_that_reached_them_is_not_mentioned():
+    expired = entry(300, direction="", channel="callback", type_="callback.expired")
+    completed = entry(60, direction="", channel="callback", type_="callback.completed")
+    earlier = entry(400, direction="", channel="callback", type_="callback.completed")
+
+    assert fire("callback_pending_or_failed", ctx(open_threads=[thread(expired), thread(completed)])) is None
+    found = fire("callback_pending_or_failed", ctx(open_threads=[thread(earlier, expired)]))
+    assert found["state"] == "failed"
+
+
 def test_no_callback_no_mention():
     completed = entry(60, direction="", channel="callback", type_="callback.completed")
 
