@@ -89,6 +89,19 @@ def available_agents() -> dict[str, _Agent]:
     }
 
 
+def _left() -> set[str]:
+    """Agents holding an offer whose status is no longer available (they went offline or busy, or
+    their socket closed past the grace period): their offer lapses now and goes to another, not after the
+    rest of its time."""
+    holders = set(
+        Callback.objects.filter(state=CallbackState.OFFERED).values_list("agent_id", flat=True).distinct()
+    )
+    if not holders:
+        return set()
+    staying = AgentPresence.objects.filter(agent_id__in=holders, status="available")
+    return holders - set(staying.values_list("agent_id", flat=True))
+
+
 def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[str, str] | None:
     """The agent to offer to and why: the thread's last handler, else a skill match, else who waited most."""
     candidates = {a for a in agents if a not in row.tried_agents}
@@ -134,6 +147,8 @@ def _plan(
         return [expired_event(row, thread, reason, now)]
     if row.state == CallbackState.OFFERED:
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": row.agent_id}
+        if row.offer_expires_at and row.offer_expires_at > now:  # claimed early: its agent left (_left)
+            data["reason"] = "the agent was no longer available"
         events.append(
             callback_event(row, thread, "offer_timed_out", f"{row.attempt}/{row.offer}/answer", data, now)
         )
@@ -208,6 +223,7 @@ def _dispatch_page_in_transaction(
         due = (
             Q(state=CallbackState.SCHEDULED, due_at__lte=now)
             | Q(state=CallbackState.OFFERED, offer_expires_at__lte=now)
+            | Q(state=CallbackState.OFFERED, agent_id__in=_left())
             | Q(state=CallbackState.ACCEPTED, window_end__lte=unreported)
         )
         query = Callback.objects.select_for_update(skip_locked=True).filter(due)

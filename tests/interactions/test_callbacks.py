@@ -380,6 +380,25 @@ def test_an_unanswered_offer_goes_to_the_next_agent_and_a_late_accept_is_refused
     assert response["Content-Type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("status", ["offline", "busy"])
+def test_an_offer_whose_agent_leaves_goes_to_another_at_once(api, status):
+    # It stood for the rest of its 30 s, while the customer waited for an agent who had gone.
+    first, second = online_agent(), online_agent()
+    body = request_callback(api)
+    dispatch.callbacks_dispatch()
+    offered_to = offers(body["id"])[0].data["agent_id"]
+    holder, other = (first, second) if offered_to == str(first.pk) else (second, first)
+    assert dispatch.callbacks_dispatch() == 0  # the holder is still there: the offer stands
+
+    presence.agent_status_set(agent=holder, status=status)
+
+    assert dispatch.callbacks_dispatch() == 2
+    lapsed = StoredEvent.objects.get(stream=f"callback-{body['id']}", type="callback.offer_timed_out")
+    assert lapsed.data["agent_id"] == str(holder.pk)
+    assert lapsed.data["reason"] == "the agent was no longer available"
+    assert offers(body["id"])[1].data["agent_id"] == str(other.pk)
+
+
 def test_a_decline_reroutes_and_the_decliner_is_not_asked_again_this_attempt(api):
     a = online_agent()
     body = request_callback(api)
