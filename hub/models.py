@@ -36,6 +36,14 @@ class StoredEvent(models.Model):
         return f"#{self.position} {self.type} ({self.source} {self.event_id})"
 
 
+# A read model's rows are what its projector's code made of the log. A projector declares a `version`, raised
+# whenever a change would make different rows of the same events; each row records the version that built
+# the read model (the projector's version when the row was made, which is when it first applied the log, or
+# when a rebuild last replayed the whole log). Rows made before versions existed hold 1, every projector's
+# first version. An older one means the read model mixes what two versions made: rebuild it.
+BUILT_VERSION_HELP = "The projector's version that built these rows (a rebuild sets it to the current one)."
+
+
 class ProjectionCheckpoint(models.Model):
     """How far a projection has applied the log. Advanced in the same transaction as its read-model writes."""
 
@@ -45,6 +53,7 @@ class ProjectionCheckpoint(models.Model):
     # The last failure while applying (empty when healthy); the projection stays at `position` until fixed.
     last_error = models.TextField(blank=True, default="")
     failed_position = models.BigIntegerField(null=True, blank=True)
+    built_version = models.PositiveIntegerField(default=1, db_default=1, help_text=BUILT_VERSION_HELP)
 
     class Meta:
         db_table = "hub_projection_checkpoint"
@@ -80,6 +89,7 @@ class Subscription(models.Model):
     attempts = models.IntegerField(default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    built_version = models.PositiveIntegerField(default=1, db_default=1, help_text=BUILT_VERSION_HELP)
 
     class Meta:
         db_table = "hub_subscription"

@@ -46,12 +46,50 @@ def projectors() -> list[Projector]:
     return list(_projectors.values())
 
 
+def version_of(projector: object) -> int:
+    """The version a projector (inline or subscribed) declares: raised whenever a change to it would make
+    different rows of the same events (see hub.models.BUILT_VERSION_HELP); 1 when it declares none."""
+    return int(getattr(projector, "version", 1))
+
+
+def _version(name: str) -> int:
+    return version_of(_projectors[name]) if name in _projectors else 1
+
+
+def _checkpoint(name: str, **fields: object) -> None:
+    """Write a projector's checkpoint; one made now records the projector's current version, since it is
+    starting on the log (hub.models.BUILT_VERSION_HELP)."""
+    ProjectionCheckpoint.objects.update_or_create(
+        name=name, defaults=fields, create_defaults={**fields, "built_version": _version(name)}
+    )
+
+
 def set_checkpoints(names: list[str], position: int) -> None:
-    """Say that these projectors have applied the log up to `position` (after a rebuild), healthy."""
+    """Say that these projectors have applied the log up to `position` (after a rebuild), healthy, and
+    built by their current versions."""
     for name in names:
-        ProjectionCheckpoint.objects.update_or_create(
-            name=name, defaults={"position": position, "last_error": "", "failed_position": None}
+        _checkpoint(
+            name, position=position, last_error="", failed_position=None, built_version=_version(name)
         )
+
+
+def outdated() -> list[str]:
+    """A sentence for each inline projection whose rows an older version of its projector built."""
+    built = dict(
+        ProjectionCheckpoint.objects.filter(name__in=list(_projectors)).values_list("name", "built_version")
+    )
+    return [
+        outdated_sentence("projection", name, built[name], _version(name), "manage.py rebuild_projections")
+        for name in _projectors
+        if name in built and built[name] < _version(name)
+    ]
+
+
+def outdated_sentence(kind: str, name: str, built: int, current: int, command: str) -> str:
+    return (
+        f"{kind} {name} was built by version {built} of its projector and this code is version {current}:"
+        f" its rows mix what both made until it is rebuilt ({command})"
+    )
 
 
 def _page(after: int, size: int = PAGE) -> list[RecordedEvent]:
@@ -137,13 +175,11 @@ def record_failures(failures: list[Failure], first_position: int) -> None:
     """The projectors of `failures` stop before `first_position`: appends after this one catch them up from
     there (taking the append lock first) until they apply again."""
     for failure in failures:
-        ProjectionCheckpoint.objects.update_or_create(
-            name=failure.name,
-            defaults={
-                "position": first_position - 1,
-                "last_error": failure.error,
-                "failed_position": first_position,
-            },
+        _checkpoint(
+            failure.name,
+            position=first_position - 1,
+            last_error=failure.error,
+            failed_position=first_position,
         )
 
 
@@ -182,9 +218,7 @@ def catch_up(new_events: list[RecordedEvent] | None = None) -> None:
                     new_events[0].position,
                 )
             continue
-        ProjectionCheckpoint.objects.update_or_create(
-            name=projector.name, defaults={"position": position, "last_error": "", "failed_position": None}
-        )
+        _checkpoint(projector.name, position=position, last_error="", failed_position=None)
 
 
 def catch_up_if_behind() -> None:
@@ -212,14 +246,18 @@ def positions(names: list[str]) -> dict[str, int]:
 
 
 def status() -> list[dict[str, object]]:
-    """Each inline projection's position and health, for /readyz and operators."""
+    """Each inline projection's position, health and versions (the projector's, and the one that built its
+    rows), for /readyz and operators."""
     names = list(_projectors)
     current, reached = _checkpoints(names), positions(names)
+    built = dict(ProjectionCheckpoint.objects.filter(name__in=names).values_list("name", "built_version"))
     return [
         {
             "name": name,
             "position": reached.get(name, 0),
             "error": current[name][1] if name in current else "",
+            "version": _version(name),
+            "built_version": built.get(name, _version(name)),
         }
         for name in names
     ]

@@ -149,6 +149,9 @@ class RowProjector:
     `apply_*` function, `prefetch` loads what a page needs, and `tables` (children first) are its own."""
 
     name: ClassVar[str]
+    # Raise it whenever a change would make different rows of the same events: read models an older version
+    # built are reported until rebuilt (hub.models.BUILT_VERSION_HELP).
+    version: ClassVar[int] = 1
     unit: ClassVar[type[UnitOfWork]]
     handlers: ClassVar[dict[str, Handler]]
     tables: ClassVar[tuple[type[models.Model], ...]]

@@ -78,10 +78,17 @@ class Runner:
     def stop(self) -> None:
         self.stopping.set()
 
-    def run(self) -> None:
-        """Apply subscriptions until `stop()`; then give the leases back, so another runner starts at once."""
+    def announce(self) -> None:
+        """Make its subscriptions' rows, and log that it starts, with what an operator should act on (a read
+        model an older version of its projector built)."""
         subscriptions.ensure_rows(self.names)
         logger.info("runner %s started for %s", self.owner, ", ".join(self.names) or "no subscriptions")
+        for warning in subscriptions.outdated(subscriptions.status(self.names)):
+            logger.warning("runner %s: %s", self.owner, warning)
+
+    def run(self) -> None:
+        """Apply subscriptions until `stop()`; then give the leases back, so another runner starts at once."""
+        self.announce()
         try:
             while not self.stopping.is_set():
                 self._gather()

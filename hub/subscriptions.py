@@ -24,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from hub import log
+from hub import log, projections
 from hub.errors import ApplicationError, NotFound
 from hub.events import RecordedEvent
 from hub.models import SkippedEvent, StoredEvent, Subscription, SubscriptionState
@@ -47,7 +47,8 @@ class Handler(Protocol):
     def reset(self) -> None:
         """Delete every row the handler owns (a rebuild replays the log into them)."""
 
-    # Optional, as for projectors: `replaying()`, a context manager around a rebuild's pages; and `tables`,
+    # Optional, as for projectors: `version` (an int, 1 if absent: raise it whenever a change would make
+    # different rows of the same events); `replaying()`, a context manager around a rebuild's pages; `tables`,
     # the models (children first) it alone writes: a handler that declares them can be rebuilt online
     # (hub.rebuild.online).
 
@@ -105,15 +106,22 @@ def hold_for_rebuild(names: list[str]) -> None:
 
 
 def set_positions(names: list[str], position: int) -> None:
-    """Say that these subscriptions have applied the log up to `position` (after a rebuild), running."""
-    Subscription.objects.filter(name__in=names).update(
-        position=position,
-        state=SubscriptionState.RUNNING,
-        failed_position=None,
-        last_error="",
-        attempts=0,
-        retry_at=None,
-    )
+    """Say that these subscriptions have applied the log up to `position` (after a rebuild), running, and
+    built by their handlers' current versions."""
+    for name in names:
+        Subscription.objects.filter(name=name).update(
+            position=position,
+            state=SubscriptionState.RUNNING,
+            failed_position=None,
+            last_error="",
+            attempts=0,
+            retry_at=None,
+            built_version=_version(name),
+        )
+
+
+def _version(name: str) -> int:
+    return projections.version_of(_handlers[name]) if name in _handlers else 1
 
 
 def apply_eagerly() -> None:
@@ -128,8 +136,10 @@ def apply_eagerly() -> None:
 
 
 def ensure_rows(names: list[str]) -> None:
-    """Create the state rows of new subscriptions (at position 0)."""
-    Subscription.objects.bulk_create([Subscription(name=n) for n in names], ignore_conflicts=True)
+    """Create the state rows of new subscriptions (at position 0, so built by their current versions)."""
+    Subscription.objects.bulk_create(
+        [Subscription(name=n, built_version=_version(n)) for n in names], ignore_conflicts=True
+    )
 
 
 # --- leases -------------------------------------------------------------------------------------------------
@@ -402,6 +412,8 @@ class Status:
     error: str
     retry_at: datetime | None
     runner: str
+    version: int  # the handler's
+    built_version: int  # the handler's version that built its rows (older: rebuild it)
 
     def as_dict(self) -> dict[str, object]:
         return {**self.__dict__, "retry_at": self.retry_at.isoformat() if self.retry_at else None}
@@ -431,9 +443,28 @@ def status(names: list[str] | None = None) -> list[Status]:
                 error=row.last_error,
                 retry_at=row.retry_at,
                 runner=row.lease_owner if lease_live else "",
+                version=_version(row.name),
+                built_version=row.built_version,
             )
         )
     return result
+
+
+def outdated(statuses: list[Status]) -> list[str]:
+    """A sentence for each subscription whose rows an older version of its handler built. It goes on
+    applying the log meanwhile (stale rows serve better than none), but its rows mix what both versions
+    made until an online rebuild replaces them."""
+    return [
+        projections.outdated_sentence(
+            "subscription",
+            row.name,
+            row.built_version,
+            row.version,
+            f"manage.py rebuild_projections --online {row.name}",
+        )
+        for row in statuses
+        if row.built_version < row.version
+    ]
 
 
 def unattended(statuses: list[Status]) -> list[str]:

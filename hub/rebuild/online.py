@@ -43,7 +43,7 @@ from hub import log, projections, subscriptions
 from hub.backends import shadow
 from hub.backends.base import is_lock_timeout
 from hub.errors import ApplicationError
-from hub.models import Subscription, SubscriptionState
+from hub.models import Subscription
 from hub.rebuild import apply_page
 
 logger = logging.getLogger(__name__)
@@ -283,14 +283,7 @@ def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: 
                     raise RebuildRefused("the shadow tables no longer match the live ones (a migration ran?)")
                 shadow.swap(shadow.SHADOW, live, tables)
                 shadow.drop(shadow.SHADOW)  # now only the progress table
-                Subscription.objects.filter(name__in=names).update(
-                    position=max(head, position),
-                    state=SubscriptionState.RUNNING,
-                    failed_position=None,
-                    last_error="",
-                    attempts=0,
-                    retry_at=None,
-                )
+                subscriptions.set_positions(names, max(head, position))  # and their versions
             outcome.position = max(head, position)
             outcome.swap_seconds = time.monotonic() - started
             return

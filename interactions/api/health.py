@@ -66,7 +66,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "database": connection.vendor,
             "projections": projections.status(),
             "subscriptions": [status.as_dict() for status in statuses],
-            "warnings": subscriptions.unattended(statuses),
+            "warnings": [
+                *subscriptions.unattended(statuses),
+                *subscriptions.outdated(statuses),
+                *projections.outdated(),
+            ],
         }
     )
 

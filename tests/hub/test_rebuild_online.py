@@ -88,6 +88,23 @@ def test_the_context_subscriptions_and_presence_are_the_ones_rebuilt_online():
 
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
+def test_an_online_rebuild_records_the_version_that_built_the_new_tables(monkeypatch):
+    journey(5)
+    threads = next(h for h in subscriptions.handlers() if h.name == "threads")
+    monkeypatch.setattr(threads, "version", 2, raising=False)
+    assert subscriptions.outdated(subscriptions.status(["threads", "customers"])) != []
+
+    online.rebuild_online(["threads"], page=50)
+
+    built = dict(
+        Subscription.objects.filter(name__in=["threads", "customers"]).values_list("name", "built_version")
+    )
+    assert built == {"threads": 2, "customers": 1}
+    assert subscriptions.outdated(subscriptions.status(["threads", "customers"])) == []
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_online_rebuild_replaces_damaged_tables_with_what_an_offline_rebuild_gives():
     journey(30)
     before = oids()

@@ -178,3 +178,23 @@ def test_a_database_error_a_retry_would_meet_again_stays_a_500():
             cursor.execute("SET LOCAL statement_timeout = 1")
             cursor.execute("SELECT pg_sleep(1)")
         assert not database_unavailable(late.value)
+
+
+def test_readyz_details_warn_of_each_read_model_an_older_projector_version_built(
+    failed_projection, monkeypatch
+):
+    customers = next(h for h in subscriptions.handlers() if h.name == "customers")
+    subscriptions.ensure_rows(["customers"])
+    admin = client_for(ApiTokenFactory(role=Role.ADMIN))
+    assert admin.get("/readyz").json()["warnings"] == []
+
+    monkeypatch.setattr(customers, "version", 2, raising=False)  # a deploy changed the projector
+    body = admin.get("/readyz").json()
+
+    assert body["status"] == "ready"  # it still serves: the warning says what to do
+    assert body["warnings"] == [
+        "subscription customers was built by version 1 of its projector and this code is version 2: its rows"
+        " mix what both made until it is rebuilt (manage.py rebuild_projections --online customers)"
+    ]
+    by_name = {s["name"]: s for s in body["subscriptions"]}
+    assert (by_name["customers"]["version"], by_name["customers"]["built_version"]) == (2, 1)
