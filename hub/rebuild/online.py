@@ -150,13 +150,18 @@ def _chosen(names: list[str] | None) -> tuple[list, list[str]]:
 
 
 def _prepare(outcome: Outcome) -> int:
-    """Resume the shadow an interrupted run left if it is the same rebuild of same-shaped tables; otherwise
-    start a fresh one. Returns the position the copies stand at."""
+    """Resume the shadow an interrupted run left if it is the same rebuild of same-shaped tables by the same
+    versions of the projectors; otherwise start a fresh one. Returns the position the copies stand at."""
     with transaction.atomic():
         shadow.drop(shadow.RETIRED)  # a run that died between its swap and this drop
         live = shadow.live_schema(outcome.tables)
         shadow.check_movable(live, outcome.tables)
-        print_ = shadow.fingerprint(live, outcome.tables)
+        # The tables' shape and the projectors' versions: copies half built by another version of a
+        # projector would swap in rows of two versions, recorded as built by one.
+        versions = {h.name: projections.version_of(h) for h in subscriptions.handlers()}
+        print_ = shadow.fingerprint(live, outcome.tables) + "".join(
+            f" {name}@{versions.get(name, 1)}" for name in sorted(outcome.names)
+        )
         if shadow.exists():
             found = _progress_rows()
             if set(found) == set(outcome.names) and {f for _, f in found.values()} == {print_}:

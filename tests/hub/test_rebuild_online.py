@@ -265,6 +265,28 @@ def test_a_shadow_left_by_a_different_rebuild_is_started_afresh():
 
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
+def test_a_shadow_half_built_by_another_version_of_a_projector_is_started_afresh(monkeypatch):
+    journey(10)
+    pages: list[int] = []
+
+    def crash(position: int) -> None:
+        pages.append(position)
+        if len(pages) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        online.rebuild_online(["customers"], page=5, lag=0, on_page=crash)
+    customers = next(h for h in subscriptions.handlers() if h.name == "customers")
+    monkeypatch.setattr(customers, "version", 2, raising=False)  # upgraded before the second run
+
+    outcome = online.rebuild_online(["customers"], page=50)
+
+    assert outcome.resumed_from == 0 and "did not match" in outcome.notes[0]
+    assert Subscription.objects.get(name="customers").built_version == 2
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_what_cannot_be_rebuilt_online_is_refused_with_the_reason():
     with pytest.raises(online.RebuildRefused, match="tally declare no tables"):
         online.rebuild_online(["tally"])
