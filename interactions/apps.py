@@ -22,6 +22,10 @@ class InteractionsConfig(AppConfig):
             register_projector(projector)
         for projector in projections.subscribed():
             register_subscription(projector)
+        from interactions.people.selectors import session_engine_problem
+
+        if problem := session_engine_problem():
+            raise ImproperlyConfigured(problem)
         try:
             check_hours_settings()
         except InvalidHours as exc:

@@ -38,6 +38,18 @@ def principals_locked_out(principal_ids: Collection[str]) -> set[str]:
 _DATABASE_SESSIONS = ("django.contrib.sessions.backends.db", "django.contrib.sessions.backends.cached_db")
 
 
+def session_engine_problem() -> str | None:
+    """Why the configured session engine cannot serve the desk, or None. Signing out ends the person's
+    sockets in every tab (sessions_ended), which needs sessions the server can look up and end: signed-cookie
+    sessions live only in the browser, so no session would be found and every desk socket would be closed."""
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        return (
+            "SESSION_ENGINE: signed-cookie sessions cannot be looked up or ended on the server, and the desk"
+            " closes the sockets of a session that ended; use the db, cached_db, cache or file engine"
+        )
+    return None
+
+
 def sessions_ended(session_keys: Collection[str | None]) -> set[str | None]:
     """Which of these sessions no longer exist or have expired: signed out (Django deletes the session),
     or signed in again elsewhere in that browser (the old key is cycled away). One query with the database

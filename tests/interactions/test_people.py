@@ -272,3 +272,18 @@ def test_a_bad_agent_filter_is_a_400_naming_it(value):
 
     assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
     assert "agent" in json.dumps(answer.json()["errors"])
+
+
+def test_signed_cookie_sessions_are_refused_at_start_up(settings):
+    # They cannot be looked up on the server: the desk's check for ended sessions found none and closed
+    # every desk socket within a second of its opening.
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    with pytest.raises(
+        ImproperlyConfigured, match="SESSION_ENGINE: signed-cookie sessions cannot be looked up"
+    ):
+        apps.get_app_config("interactions").ready()
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    apps.get_app_config("interactions").ready()  # the others start
