@@ -337,6 +337,16 @@ def test_signing_in_is_required_and_a_supervisors_page_is_refused_to_an_agent(tm
         page.goto(f"{base}/admin/")
         expect(page).to_have_url(re.compile(r"/admin/login/"))
         page.goto(f"{base}/desk/")
+        expect(page.locator("#connection")).to_have_text("Live")
+        # A sign-out that cannot reach the hub says so, and the page stays, live again once it can.
+        context.set_offline(True)
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.locator("#problem")).to_have_text(
+            "Could not sign out: the hub could not be reached: check the network. Try again."
+        )
+        expect(page).to_have_url(re.compile(r"/desk/$"))
+        context.set_offline(False)
+        expect(page.locator("#connection")).to_have_text("Live")
         page.get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(re.compile(r"/accounts/login/$"))
         page.goto(f"{base}/api/v1/events?after=0")

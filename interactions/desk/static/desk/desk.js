@@ -240,13 +240,37 @@ function connect() {
   });
 }
 
-// Signing out here: the socket goes first, so that its 4401 (the session ends) does not race the form's
-// own way to the sign-in page.
-$("sign-out").addEventListener("submit", () => {
+// Signing out here, leaving the page only once it has worked: the socket goes first, so that its 4401 (the
+// session ends) does not race the way to the sign-in page; a sign-out that fails (the network, a refused
+// request) says so and the page goes on live, rather than staying with no socket and nothing said.
+$("sign-out").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (state.signingOut) return;
+  const form = event.currentTarget;
   state.signingOut = true;
+  showProblem("");
   const socket = state.socket;
   state.socket = null;
   if (socket) socket.close();
+  setConnection("Signing out…", "");
+  let problem;
+  try {
+    const response = await fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      credentials: "same-origin",
+    });
+    if (response.ok) {
+      location.assign("/accounts/login/");
+      return;
+    }
+    problem = `the hub answered ${response.status} ${response.statusText}`.trim();
+  } catch {
+    problem = "the hub could not be reached: check the network";
+  }
+  state.signingOut = false;
+  showProblem(`Could not sign out: ${problem}. Try again.`);
+  connect();
 });
 
 // The browser knows first when the network goes: drop the socket at once, resume when it is back.
