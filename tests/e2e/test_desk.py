@@ -222,6 +222,8 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         expect(nba).to_contain_text("Acknowledge their CSAT rating of 2")
         nba.get_by_role("button", name=re.compile("^Take")).click()
         expect(nba).to_contain_text("(taken)")
+        # The keyboard keeps its place when a redraw takes its button away: here, on the answer given.
+        expect(nba.locator(".answered")).to_be_focused()
 
         # An SMS posted over REST appears without a reload.
         post_events(base, gateway, [sms("Is anyone there?", "live-1")])
@@ -238,6 +240,7 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         # Take the thread: it is mine, in My work.
         page.get_by_role("button", name="Assign to me").click()
         expect(page.locator("#open-threads .thread-meta")).to_contain_text("assigned to me")
+        expect(page.locator("#open-threads .thread-title")).to_be_focused()  # the button is gone
         expect(page.locator("#work-list .thread-item")).to_have_count(1)
 
         # The network goes; three messages arrive meanwhile; it comes back: each shows exactly once.
@@ -290,6 +293,7 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         offer.get_by_label("Note").fill("Credit explained, customer happy")
         offer.get_by_role("button", name="Record outcome").click()
         expect(offer).to_be_hidden()
+        page.wait_for_function("document.activeElement && document.activeElement !== document.body")
         expect(timeline(page).filter(has_text="completed (Credit explained, customer happy)")).to_have_count(
             1
         )
@@ -308,9 +312,11 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         # Resolve, then reopen.
         page.get_by_role("button", name="Resolve").click()
         expect(page.locator("#open-empty")).to_be_visible()
+        expect(page.locator("#open-title")).to_be_focused()  # its thread is gone
         expect(page.locator("#work-list .thread-item")).to_have_count(0)
         page.locator("#resolved-threads").get_by_role("button", name=re.compile("^Reopen")).click()
         expect(page.locator("#open-threads .thread")).to_have_count(1)
+        expect(page.locator("#open-threads .thread-title")).to_be_focused()  # the reopened thread
         expect(timeline(page).filter(has_text="Is anyone there?")).to_have_count(1)
 
 

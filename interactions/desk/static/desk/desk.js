@@ -95,6 +95,60 @@ class Problem extends Error {
   }
 }
 
+// --- keeping the keyboard's place -----------------------------------------------------------------------
+
+// The parts of the page a redraw replaces, each with the heading that takes the focus when the control that
+// had it is gone.
+const PARTS = [
+  ["work", "work-title"],
+  ["nba-card", "nba-title"],
+  ["open-threads", "open-title"],
+  ["resolved-threads", "resolved-title"],
+  ["customer", "customer-title"],
+];
+
+function placeOf(node) {
+  const closest = (selector, key) => (node.closest(selector) || { dataset: {} }).dataset[key];
+  const part = PARTS.find(([id]) => $(id).contains(node));
+  return {
+    key: closest("[data-key]", "key"),
+    thread: closest("[data-thread]", "thread"),
+    rule: closest("[data-rule]", "rule"),
+    heading: part ? part[1] : null,
+  };
+}
+
+function focusOn(node) {
+  if (!node.hasAttribute("tabindex") && !node.matches("button, input, select, textarea, a[href]")) {
+    node.setAttribute("tabindex", "-1");
+  }
+  node.focus();
+}
+
+// Redraw without dropping the keyboard's place: when the focused control went away or was hidden (its
+// thread resolved, "Assign to me" done, an action answered, My work redrawn), the focus goes to the same
+// control drawn again, else to what stands for it (the thread's title, the answer given), else to the
+// heading of its part of the page. It fell to <body>, and a screen reader's user had to start again.
+function focusKept(draw) {
+  const previous = document.activeElement;
+  const place = previous && previous !== document.body ? placeOf(previous) : null;
+  draw();
+  if (!place || (previous.isConnected && previous.checkVisibility())) return;
+  const live = (selector) => {
+    const node = selector && document.querySelector(selector);
+    return node && node.checkVisibility() ? node : null;
+  };
+  const q = (name, value) => (value ? `[${name}="${CSS.escape(value)}"]` : null);
+  const target =
+    live(place.key && `${q("data-key", place.key)} button`) ||
+    live(place.thread && `#open-threads ${q("data-thread", place.thread)} .thread-title`) ||
+    live(place.rule && `#nba ${q("data-rule", place.rule)} .answered`) ||
+    live(place.rule && `#nba ${q("data-rule", place.rule)} button`) ||
+    live(place.heading && `#${place.heading}`) ||
+    $("customer");
+  focusOn(target);
+}
+
 function signedOut() {
   if (state.signingOut) return; // this page's own sign-out is on its way to the sign-in page
   if (state.socket) state.socket.close();
@@ -387,7 +441,7 @@ async function loadWork() {
       ...threads.results.map((t) => ({ kind: "thread", at: t.last_activity_at, item: t })),
       ...[...offered.results, ...accepted.results].map((c) => ({ kind: "callback", at: c.due_at, item: c })),
     ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
-    drawWork(items);
+    focusKept(() => drawWork(items));
     listenToWork(threads.results.map((t) => t.id));
     for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
     caughtUp();
@@ -403,7 +457,7 @@ function drawWork(items) {
       if (kind === "thread") {
         return el(
           "li",
-          { class: "thread-item" },
+          { class: "thread-item", "data-key": `thread:${item.id}` },
           el(
             "button",
             { type: "button", onclick: () => openCustomer(item.customer_id) },
@@ -415,7 +469,7 @@ function drawWork(items) {
       const label = item.state === "offered" ? "Callback offer" : "Callback under way";
       return el(
         "li",
-        { class: "offer" },
+        { class: "offer", "data-key": `callback:${item.id}` },
         el(
           "button",
           { type: "button", onclick: () => considerOffer({ callback_id: item.id, agent_id: item.agent_id }, true) },
@@ -458,7 +512,7 @@ async function loadCustomer() {
       // Merged into another customer: follow the survivor.
       setCustomer(context.customer.id);
     }
-    drawCustomer(context);
+    focusKept(() => drawCustomer(context));
     showProblem("");
     caughtUp();
   } catch (error) {
@@ -627,7 +681,7 @@ function drawNextBestActions(actions, customerId) {
           });
           answered[action.id] = outcome;
           sessionStorage.setItem(key, JSON.stringify(answered));
-          drawNextBestActions(actions, customerId);
+          focusKept(() => drawNextBestActions(actions, customerId));
           announce(`Recorded: ${outcome}`);
         } catch (error) {
           showProblem(error.message);
@@ -927,7 +981,16 @@ $("offer-outcome").addEventListener("submit", async (event) => {
 });
 
 // Escape closes the dialog; the offer stays in My work until it is answered or lapses.
-$("offer").addEventListener("close", () => clearInterval(countdown));
+$("offer").addEventListener("close", () => {
+  clearInterval(countdown);
+  // The browser gives the focus back to what had it when the offer opened; that may have been redrawn
+  // away meanwhile (My work changes with the offer): then My work, where the offer is listed, takes it.
+  setTimeout(() => {
+    if (!$("offer").open && (!document.activeElement || document.activeElement === document.body)) {
+      focusOn($("work-title"));
+    }
+  }, 0);
+});
 // Escape: the offer stays in My work (opened from there again), but a refresh does not pop it back.
 $("offer").addEventListener("cancel", () => {
   if (state.offer) state.dismissed.add(state.offer.id);
