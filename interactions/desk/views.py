@@ -4,13 +4,13 @@ to the REST API and the websocket with the session, like any other client."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from interactions.access.rules import may_have_status
 from interactions.agents.selectors import agent_status
-from interactions.people.selectors import person_principal
+from interactions.people.selectors import desk_refusal, person_principal
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,11 +23,10 @@ def home(request: HttpRequest) -> HttpResponse:
 def desk(request: HttpRequest) -> HttpResponse:
     principal = person_principal(request.user)
     if principal is None:
-        # A Django user without a role (say, made with createsuperuser): the desk needs an agent identity.
-        return HttpResponseForbidden(
-            "This account has no role on the desk; create one with manage.py create_user.",
-            content_type="text/plain; charset=utf-8",
-        )
+        # A Django user without a role (say, made with createsuperuser), or whose principal was revoked: the
+        # page says which, with a way to sign out (the sign-in page sends a signed-in user back here).
+        reason = desk_refusal(request.user)
+        return render(request, "desk/refused.html", {"reason": reason, "user": request.user}, status=403)
     me = {
         "username": request.user.get_username(),
         "agent_id": str(principal.pk),

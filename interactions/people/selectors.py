@@ -25,6 +25,22 @@ def person_principal(user: Any) -> ApiToken | None:
     return person.principal
 
 
+def desk_refusal(user: Any) -> str | None:
+    """Why this signed-in user may not use the desk, in words for them; None when they may."""
+    if person_principal(user) is not None:
+        return None
+    person = Person.objects.select_related("principal").filter(user_id=user.pk).first()
+    if person is not None and person.principal.revoked_at is not None:
+        return (
+            "This account's access to the desk has been revoked. Ask an administrator if that is a mistake."
+        )
+    staff = " It can use the admin." if getattr(user, "is_staff", False) else ""
+    return (
+        "This account has no role on the desk. An administrator gives it one with manage.py create_user."
+        + staff
+    )
+
+
 def principals_locked_out(principal_ids: Collection[str]) -> set[str]:
     """Which of these principals' people may no longer sign in: their user deactivated, or deleted (with
     its person). Their session sockets close, as a revoked token's do."""

@@ -247,7 +247,25 @@ def test_a_user_without_a_person_has_no_api_and_no_desk():
     client.login(username="root", password=PASSWORD)
 
     assert client.get("/api/v1/threads").status_code == 401
-    assert client.get("/desk/").status_code == 403
+    page = client.get("/desk/")
+    assert page.status_code == 403
+    assert b"This account has no role on the desk" in page.content and b"Go to the admin" in page.content
+    assert b'action="/accounts/logout/"' in page.content  # the sign-in page would send them back here
+
+
+def test_a_person_whose_access_was_revoked_is_told_so_and_may_sign_out():
+    # They were told the account had no role, and the page had no way out: the sign-in page sends a
+    # signed-in user back to the desk.
+    client, person = signed_in("ann", "agent")
+    token_revoke(person.principal)
+
+    page = client.get("/desk/")
+
+    assert page.status_code == 403
+    assert b"access to the desk has been revoked" in page.content
+    assert b"no role" not in page.content and b"Go to the admin" not in page.content
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/desk/").url == "/accounts/login/?next=/desk/"
 
 
 def test_the_front_door_leads_to_sign_in_and_then_to_the_desk():
