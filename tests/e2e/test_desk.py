@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -43,8 +44,9 @@ expect.set_options(timeout=20_000)
 
 
 @contextmanager
-def hub(tmp_path: Path, **settings: str):
-    """uvicorn, a Celery worker and beat; yields the base URL."""
+def hub(tmp_path: Path, *, started: dict | None = None, runner: bool = False, **settings: str):
+    """uvicorn, a Celery worker and beat (and a subscription runner, with `runner`); yields the base URL.
+    `started` is filled with the processes, by name."""
     port = servers.free_port()
     env = servers.server_env(
         DATABASE_URL=servers.test_database_url(),
@@ -69,8 +71,12 @@ def hub(tmp_path: Path, **settings: str):
             str(tmp_path / "beat-schedule"),
         ],
     }
+    if runner:
+        specs["runner"] = [str(servers.BIN / "python"), "manage.py", "run_subscriptions"]
     base = f"http://127.0.0.1:{port}"
-    with servers.processes(specs, env, tmp_path):
+    with servers.processes(specs, env, tmp_path) as processes:
+        if started is not None:
+            started.update(processes)
         servers.wait_ready(base, tmp_path)
         yield base
 
@@ -378,6 +384,38 @@ def test_a_tab_past_the_sockets_a_person_may_hold_says_so_and_connects_once_anot
 
         first.close()
         expect(second.locator("#connection")).to_have_text("Live")  # its next try, at most 10 s later
+
+
+def test_a_desk_whose_read_models_are_behind_says_catching_up_then_shows_what_it_waited_for(tmp_path):
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    started: dict = {}
+    production = {"DJANGO_SETTINGS_MODULE": "config.settings", "THREADLINE_SUBSCRIPTIONS_EAGER": "false"}
+    with (
+        hub(tmp_path, started=started, runner=True, THREADLINE_READ_WAIT_SECONDS="0.2", **production) as base,
+        browser() as context,
+    ):
+        post_events(base, gateway, [sms("First message", "behind-1")])
+        page = context.new_page()
+        sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")
+        page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
+        page.get_by_role("button", name="Find").click()
+        expect(timeline(page).filter(has_text="First message")).to_have_count(1)
+
+        # The runner stalls: the socket still delivers the next SMS (it reads the log), but the customer's
+        # read models do not hold it yet, and the hub answers the page's read 503 with Retry-After.
+        runner = started["runner"]
+        os.kill(runner.pid, signal.SIGSTOP)
+        try:
+            post_events(base, gateway, [sms("While the runner stalls", "behind-2")])
+            expect(page.locator("#connection")).to_have_text("Catching up…")
+            expect(timeline(page).filter(has_text="While the runner stalls")).to_have_count(0)
+        finally:
+            os.kill(runner.pid, signal.SIGCONT)
+        # Asked again after the Retry-After given, once the runner has applied it: live, the SMS shown once.
+        expect(timeline(page).filter(has_text="While the runner stalls")).to_have_count(1)
+        expect(page.locator("#connection")).to_have_text("Live")
 
 
 def status_changes_of(base: str, reader, agent_id: str) -> list[str]:
