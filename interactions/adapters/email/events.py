@@ -82,16 +82,26 @@ def _mailto(address: str, field: str) -> str:
         raise MalformedEmail(f"{field}: {exc}") from exc
 
 
+def _bounced(parsed: ParsedEmail) -> str | None:
+    """A bounce's subject: the first failed recipient the hub can read as a mail identifier; None for any
+    other message, or a bounce naming none (it is then its sender's, as any message)."""
+    if parsed.automated != "bounce":
+        return None
+    for recipient in parsed.bounced_recipients:
+        try:
+            return _mailto(recipient, "Final-Recipient")
+        except MalformedEmail:
+            continue
+    return None
+
+
 def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str, Any]:
     """The structured-mode CloudEvent of one inbound message.
 
     A bounce is about the recipient whose address failed, not about the mail server that reports it, so
     its subject is that address; an auto-reply's is its sender's, like any message.
     """
-    about = (
-        parsed.bounced_recipients[0] if parsed.automated == "bounce" and parsed.bounced_recipients else None
-    )
-    subject = _mailto(about, "Final-Recipient") if about else _mailto(parsed.sender, "From")
+    subject = _bounced(parsed) or _mailto(parsed.sender, "From")
     data: dict[str, Any] = {
         "channel": "email",
         "direction": "inbound",

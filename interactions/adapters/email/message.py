@@ -12,7 +12,7 @@ from email import headerregistry, policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.parser import BytesFeedParser, HeaderParser
-from email.utils import collapse_rfc2231_value, parsedate_to_datetime
+from email.utils import collapse_rfc2231_value, parseaddr, parsedate_to_datetime
 from typing import Any
 
 from interactions.adapters.email.text import html_to_text, strip_reply
@@ -468,13 +468,30 @@ def _delivery_report(message: Message) -> tuple[str | None, list[str], str | Non
                 if not recipient or status_class not in ("4", "5") or action not in ("failed", "delayed", ""):
                     continue
                 classes.add(status_class)
-                address = recipient.split(";", 1)[-1].strip().strip("<>")
+                address = _recipient_address(recipient)
                 if address and address not in failed:
                     failed.append(address)
         elif kind in ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"):
             returned_id = returned_id or _returned_message_id(part)
     level = "hard" if "5" in classes else ("soft" if "4" in classes else None)
     return level, failed, returned_id
+
+
+def _recipient_address(field: str) -> str | None:
+    """The address of a Final-Recipient or Original-Recipient field (RFC 3464: `type; address`), or None
+    for one that names no mail address: another type (`x400; ...`), a word (`undisclosed-recipients`). Servers
+    write the address bare, in angle brackets, with a comment or a display name; each is read as the address
+    (they made the whole bounce a 400: the mail server bounced the bounce, and the hard bounce was lost)."""
+    kind, separator, value = field.partition(";")
+    if not separator:
+        kind, value = "rfc822", field
+    if kind.strip().lower() not in ("rfc822", "utf-8"):
+        return None
+    _, address = parseaddr(value.strip())
+    if "@" not in address:
+        address = value.strip().strip("<>")
+    local, at, domain = address.rpartition("@")
+    return address if at and local and domain and not any(c.isspace() for c in address) else None
 
 
 def _header_blocks(text: str) -> list[Message]:
