@@ -24,6 +24,7 @@ from interactions.privacy.redaction import cut
 # transcriptions) and 32 hexadecimal digits.
 _SID = re.compile(r"\A[A-Z]{2}[0-9a-fA-F]{32}\Z")
 _PHONE = re.compile(r"\A\+?[0-9]{3,20}\Z")
+_SHORT_CODE = re.compile(r"\A[0-9]{3,8}\Z")  # no "+": Twilio writes every long number in E.164
 _DIGITS = re.compile(r"\A[0-9]{1,9}\Z")
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items with a message
 NAME_MAX = 128
@@ -112,6 +113,10 @@ def _address(value: str | None, field: str, params: _Params) -> tuple[str | None
     if not _PHONE.match(number):
         params.errors.append({"field": field, "message": f"{field} is not a phone number"})
         return None, None, None
+    if not prefix and _SHORT_CODE.match(number):
+        # A short code (a business's, a carrier's: alerts, one-time codes): no customer writes from one, and
+        # it is no number to call back. Acknowledged and counted; a 400 made Twilio report an error.
+        return None, None, "short_code"
     if prefix:  # WhatsApp's ids, as Twilio passes them on: see whatsapp_number
         return f"tel:+{whatsapp_number(number.lstrip('+'))}", "whatsapp", None
     return f"tel:{number}", "sms", None

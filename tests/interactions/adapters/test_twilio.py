@@ -365,6 +365,16 @@ def test_statuses_the_hub_does_not_record_are_acknowledged_and_counted(client, c
     assert ignored_counts(connection) == {kind: 2}
 
 
+def test_a_message_from_a_short_code_is_acknowledged_and_counted(client, connection):
+    # A business's or carrier's short code is no customer and no number to call back: it was a 400.
+    before = store_snapshot()
+
+    accepted(post(client, "messaging", tw.inbound_sms(From="72345", Body="Your code is 4411")))
+
+    assert store_snapshot() == before
+    assert ignored_counts(connection) == {"messaging.short_code": 1}
+
+
 def test_a_message_on_a_channel_the_hub_does_not_take_is_acknowledged_and_counted(client, connection):
     accepted(post(client, "messaging", tw.inbound_sms(From="messenger:1234567890")))
 
