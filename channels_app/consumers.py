@@ -41,7 +41,7 @@ from interactions.agents.services import (
 from interactions.callbacks.selectors import callback_brief
 from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
-from interactions.people.selectors import person_principal, principals_locked_out
+from interactions.people.selectors import person_principal, principals_locked_out, sessions_ended
 from interactions.privacy.redaction import shown_back
 from interactions.topics.routing import (
     TopicError,
@@ -108,11 +108,11 @@ def _still_authenticates(token: ApiToken) -> bool:
 
 
 @database_sync_to_async
-def _still_signed_in(session: Any, principal_id: str) -> bool:
-    """Whether the session a socket was opened with still exists (signing out deletes it) and its person may
-    still sign in (not deactivated, not deleted)."""
-    # `session` is channels' LazyObject around the store; `__class__` is the store's class.
-    if session.session_key is None or not session.__class__().exists(session.session_key):
+def _still_signed_in(session_key: str | None, principal_id: str) -> bool:
+    """Whether the session a socket was opened with is still live (signing out deletes it; it may also have
+    expired) and its person may still sign in (not deactivated, not deleted): the same rules the watch of
+    every socket applies (channels_app.revocation), so a frame and the watch never disagree."""
+    if sessions_ended([session_key]):
         return False
     return not principals_locked_out([principal_id])
 
@@ -301,7 +301,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
             self.token_revoked()
             return
-        if self.via_session and not await _still_signed_in(self.scope["session"], str(self.token.pk)):
+        if self.via_session and not await _still_signed_in(self.session_key, str(self.token.pk)):
             self.signed_out()
             return
         if text_data is None:

@@ -3,11 +3,15 @@ and acts there as their principal (presence, agent:me), under the same rules as 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import timezone
 
 from config.asgi import application
 from interactions.access.tokens import token_revoke
@@ -179,3 +183,24 @@ async def test_a_deactivated_persons_next_frame_is_refused_and_closes_the_socket
     await ws.send_json_to({"op": "subscribe", "topics": ["agent:me"], "after": 0})
 
     assert await closed_with(ws) == 4401
+
+
+@pytest.mark.asyncio
+async def test_an_expired_sessions_next_frame_is_refused_as_the_watch_would(settings):
+    # The check before a frame asked only whether the session's row existed: an expired one passed it,
+    # while the watch of every socket closed it.
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600  # only the check before each frame can close it here
+    session, _ = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+
+    await database_sync_to_async(expire)(session)
+    await ws.send_json_to({"op": "ping"})
+
+    assert await closed_with(ws) == 4401
+
+
+def expire(session_key: str) -> None:
+    Session.objects.filter(session_key=session_key).update(expire_date=timezone.now() - timedelta(seconds=1))
