@@ -28,7 +28,7 @@ from channels_app.limits import FrameBudget
 from channels_app.revocation import token_watch
 from hub import log, storable
 from hub.errors import ApplicationError
-from hub.events import RecordedEvent
+from hub.events import RecordedEvent, isoformat_z
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_have_status, require_may_subscribe
 from interactions.access.tokens import token_authenticate, tokens_revoked
@@ -149,10 +149,7 @@ def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str
 
 def _json_value(value: Any) -> str:
     """Times as the REST API writes them (ISO 8601, UTC as Z); anything else (a UUID) as its text."""
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    return str(value)
+    return isoformat_z(value) if isinstance(value, datetime) else str(value)
 
 
 class NoSuchPath(AsyncWebsocketConsumer):

@@ -14,6 +14,13 @@ from hub.upcasting import upcast
 NO_STREAM = 0
 
 
+def isoformat_z(at: datetime | str) -> str:
+    """An instant as ISO 8601 text with UTC written `Z`, as CloudEvents, the API and the sockets write times
+    (an ISO string is rewritten the same way; another offset is left as it is)."""
+    text = at.isoformat() if isinstance(at, datetime) else at
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """An event to append. `occurred_at` defaults to the time of the append."""
@@ -53,7 +60,7 @@ class RecordedEvent:
             "id": self.id,
             "source": self.source,
             "type": self.type,
-            "time": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "time": isoformat_z(self.occurred_at),
             "datacontenttype": "application/json",
             "data": self.data,
         }

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hub import log, store, subscriptions
-from hub.events import NewEvent
+from hub.events import NewEvent, isoformat_z
 from interactions.access.models import ApiToken, Role
 from interactions.agents.models import AgentPresence, AgentSocket
 from interactions.agents.services import SOCKET_STALE
@@ -57,7 +57,7 @@ class _ContextEncoder(DjangoJSONEncoder):
 
     def default(self, o):
         if isinstance(o, datetime):
-            return o.isoformat().replace("+00:00", "Z")
+            return isoformat_z(o)
         return super().default(o)
 
 

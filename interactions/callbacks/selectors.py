@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from hub import log
 from hub.errors import NotFound
+from hub.events import isoformat_z
 from interactions.callbacks.hours import InvalidHours
 from interactions.callbacks.hours import zone as hours_zone
 from interactions.callbacks.models import Callback, CallbackState
@@ -62,7 +63,7 @@ def customer_callbacks_active(customer_id: uuid.UUID) -> list[Callback]:
 
 
 def _z(at: Any) -> Any:
-    return at[: -len("+00:00")] + "Z" if isinstance(at, str) and at.endswith("+00:00") else at
+    return isoformat_z(at) if isinstance(at, str) else at
 
 
 def callback_brief(callback: Callback, position: int | None = None) -> dict[str, Any]:
