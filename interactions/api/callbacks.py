@@ -77,7 +77,10 @@ class CallbackListView(ReadYourWrites, APIView):
         summary="Request a callback (at a time, or as soon as possible)",
         parameters=response_headers(201),
         request=serializers.CallbackRequestSerializer,
-        responses={**ok(serializers.CallbackSerializer, status=201), **problems(*AUTHENTICATED, 404, 415)},
+        responses={
+            **ok(serializers.CallbackSerializer, status=201),
+            **problems(*AUTHENTICATED, 404, 413, 415),
+        },
         **roles(*EVERY_ROLE),
     )
     def post(self, request: Request) -> Response:

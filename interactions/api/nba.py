@@ -46,7 +46,7 @@ def _schema(summary: str):
         request=serializers.NbaAnswerInputSerializer,
         responses={
             **ok(serializers.NbaAnswerResultSerializer, status=201),
-            **problems(*AUTHENTICATED, 404, 415),
+            **problems(*AUTHENTICATED, 404, 413, 415),
         },
         **roles(
             *PEOPLE, note="A rule id that is not in the rules file, or an unknown customer, answers 404."

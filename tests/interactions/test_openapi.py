@@ -205,3 +205,29 @@ def _body_for(path: str) -> object:
     if path.endswith("/assign"):
         return {}  # an agent takes the thread; naming another agent is refused to agents (its own test)
     return {}
+
+
+@pytest.mark.django_db
+def test_every_operation_that_takes_a_body_documents_the_413_it_answers_to_one_too_large(client, settings):
+    """A body over the limit is refused with 413 on every POST, and each operation's description says so
+    (schemathesis never sends a body that large)."""
+    described = _served_schema(client)["paths"]
+    token = ApiTokenFactory(role=Role.ADMIN).raw
+    body = '{"reason": "' + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + '"}'
+    undocumented, answered = {}, {}
+    for path, operations in described.items():
+        if "post" not in operations:
+            continue
+        url = path.replace("{rule_id}", "mention-callback")
+        for name in ("thread_id", "callback_id", "customer_id"):
+            url = url.replace(f"{{{name}}}", str(uuid.uuid4()))
+        content_type = _CE if path == "/api/v1/events" else "application/json"
+        response = client.post(url, body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {token}")
+        answered[path] = response.status_code
+        if str(response.status_code) not in operations["post"]["responses"]:
+            undocumented[path] = response.status_code
+    assert undocumented == {}
+    # Each operation that reads a body before anything else refuses one too large.
+    assert answered["/api/v1/callbacks"] == 413
+    assert answered["/api/v1/customers/{customer_id}/next-best-actions/{rule_id}/taken"] == 413
+    assert answered["/api/v1/threads/{thread_id}/notes"] == 413
