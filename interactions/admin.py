@@ -7,7 +7,7 @@ from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group, User
 
-from interactions.access.models import ApiToken
+from interactions.access.models import ApiToken, Role
 from interactions.access.tokens import token_field_problem, token_revoke
 from interactions.people.models import Person
 from interactions.privacy.forms import MaskedQuery, ShownBackMasked
@@ -91,6 +91,21 @@ class ApiTokenForm(ShownBackMasked, forms.ModelForm):
 
     def clean_source_prefix(self) -> str:
         return self._name("source_prefix")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # As create_token: every source starts with an empty prefix, so an integration without one would post
+        # for any source and read the whole log.
+        if (
+            cleaned.get("role") == Role.INTEGRATION
+            and not cleaned.get("source_prefix")
+            and "source_prefix" not in self.errors
+        ):
+            self.add_error(
+                "source_prefix",
+                "an integration token needs a source prefix, the start of the sources it posts for and reads",
+            )
+        return cleaned
 
     def clean_skills(self) -> list[str]:
         skills = self.cleaned_data["skills"] or []

@@ -80,3 +80,26 @@ def test_the_admins_token_form_keeps_skills_normalised(admin_client):
 
     assert page.status_code == 302
     assert ApiToken.objects.get().skills == ["billing", "tech"]
+
+
+@pytest.mark.parametrize(
+    ("made_as", "fields"),
+    [
+        (("sms", "--role", "integration", "--source", "/sms/"), {"source_prefix": ""}),
+        (("Jane", "--role", "agent"), {"role": "integration"}),
+    ],
+    ids=["prefix-cleared", "agent-made-integration"],
+)
+def test_the_admins_token_form_refuses_an_integration_token_without_a_source_prefix(
+    admin_client, made_as, fields
+):
+    """create_token refuses an integration without --source; the admin must not make one either. With an
+    empty prefix every source starts with it: the token posted for any source and read the whole log."""
+    run(*made_as)
+    token = ApiToken.objects.get()
+
+    page = _edit(admin_client, token, **fields)
+
+    assert page.status_code == 200 and "needs a source prefix" in page.content.decode()
+    kept = ApiToken.objects.get()
+    assert (kept.role, kept.source_prefix) == (token.role, token.source_prefix)
