@@ -46,7 +46,8 @@ THREADS = ["threads"]
 
 
 class ThreadListView(ReadYourWrites, APIView):
-    reads_from = THREADS
+    # `customer=` is looked up in the customers read model (a merged id names its survivor's threads).
+    reads_from = [*THREADS, "customers"]
 
     @extend_schema(
         summary="Threads, most recently active first",

@@ -198,3 +198,20 @@ def test_the_dispatcher_offers_a_callback_only_once_the_context_holds_its_reques
     requested = StoredEvent.objects.get(stream=stream, type="callback.requested")
     assert offer.data["agent_id"] == str(agent.pk) and offer.position > requested.position
     assert offer.data["context"]["reason"] == "refund please"
+
+
+def test_a_thread_list_filtered_by_customer_waits_for_the_customer_too(api, agent_api):
+    """`customer=` is looked up in the customers read model: a read with min_position must wait for it as
+    well as for the threads, not answer 404 "no customer" for the customer its own write created."""
+    written = post(api, subject="tel:+15551234567")
+    threads_only = Runner(["threads"], owner="test-runner")
+    subscriptions.ensure_rows(threads_only.names)
+    while threads_only.pass_once():
+        pass
+    query = {"customer": written["customer_id"], "min_position": written["position"]}
+
+    assert agent_api.get("/api/v1/threads", query).status_code == 503  # the customers are behind: retry
+    apply_read_models()
+    response = agent_api.get("/api/v1/threads", query)
+    assert response.status_code == 200
+    assert [t["id"] for t in response.json()["results"]] == [written["thread_id"]]
