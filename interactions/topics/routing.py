@@ -9,8 +9,7 @@ from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_subscribe_to_everything
 from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES, HUB_SOURCE
-from interactions.customers.models import Customer
-from interactions.threads.models import Thread
+from interactions.placement.models import PlacedCustomer, PlacedThread
 
 
 class TopicError(Exception):
@@ -62,16 +61,30 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
         raise TopicError(
             "bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all"
         ) from None
+    # Asked of placement's write model, current with every append: a client subscribes with the ids its own
+    # write answered with, which the read models may not hold yet.
     if kind == "customer":
-        customer = Customer.objects.filter(pk=key).first()
-        if customer is None:
-            raise TopicError("not_found", f"no customer {key}")
-        return f"customer:{customer.merged_into_id or customer.pk}"
+        return f"customer:{_survivor(key)}"
     if kind == "thread":
-        if not Thread.objects.filter(pk=key).exists():
+        if not PlacedThread.objects.filter(pk=key).exists():
             raise TopicError("not_found", f"no thread {key}")
         return f"thread:{key}"
     raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
+
+
+def _survivor(customer_id: uuid.UUID) -> uuid.UUID:
+    """The customer, or the one it was merged into (through every later merge)."""
+    customer = PlacedCustomer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise TopicError("not_found", f"no customer {customer_id}")
+    seen = {customer.pk}
+    while customer.merged_into and customer.merged_into not in seen:
+        seen.add(customer.merged_into)
+        survivor = PlacedCustomer.objects.filter(pk=customer.merged_into).first()
+        if survivor is None:
+            break
+        customer = survivor
+    return customer.pk
 
 
 def _from_hub(event: RecordedEvent) -> bool:

@@ -515,3 +515,21 @@ async def test_closing_sockets_runs_the_presence_expiry_and_the_agent_goes_offli
     assert expiries() == [expiry] * 3
     assert await presence_of(token) == after_two  # running it again changed nothing
     assert await database_sync_to_async(AgentSocket.objects.count)() == 0
+
+
+async def test_a_thread_and_customer_just_written_may_be_subscribed_before_the_read_models_apply_them(
+    settings,
+):
+    """A client subscribes with the ids its own write answered with: the topics exist from the append on,
+    whatever the read models' lag (here, no runner applies them at all)."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+    (written,) = await ingest(cloud_event(id="fresh", subject="tel:+15551234567"))
+    ws = await opened(await make_token())
+
+    topics = [f"thread:{written['thread_id']}", f"customer:{written['customer_id']}"]
+    await ws.send_json_to({"op": "subscribe", "topics": topics, "after": written["position"] - 1})
+    message = await frame(ws)
+
+    assert message["op"] == "event" and message["position"] == written["position"], message
+    assert (await frame(ws))["op"] == "caught_up"
+    await ws.disconnect()
