@@ -50,7 +50,7 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
         )
     if topic == "all":
         if not may_subscribe_to_everything(token):
-            raise TopicError("forbidden", "only supervisors may subscribe to all")
+            raise TopicError("forbidden", "only supervisors and admins may subscribe to all")
         return topic
     if topic == "agent:me":
         return f"agent:{token.pk}"

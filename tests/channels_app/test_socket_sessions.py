@@ -104,7 +104,9 @@ async def test_a_signed_in_agent_may_not_subscribe_to_everything_but_a_superviso
     ws = socket(session, f"http://{HOST}")
     await ws.connect(timeout=TIMEOUT)
     await ws.send_json_to({"op": "subscribe", "topics": ["all"], "after": None})
-    assert (await frame(ws))["code"] == "forbidden"
+    refused = await frame(ws)
+    assert refused["code"] == "forbidden"
+    assert refused["detail"] == "only supervisors and admins may subscribe to all"  # admins may too
     await ws.disconnect()
 
     session, _ = await sign_in("sam", "supervisor")
