@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from hub import log, readiness
 from interactions.api.openapi import MAX_POSITION, response_headers
 from interactions.errors import InvalidRequest
+from interactions.idempotency import HEADER, checked_key
 
 
 def _refuse(field: str, message: str) -> InvalidRequest:
@@ -140,3 +141,8 @@ def with_position(response: Response, position: int) -> Response:
     """A write's answer, with the log position the client may pass as `min_position` to read it back."""
     response[POSITION_HEADER] = str(position)
     return response
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The command's `Idempotency-Key` header, checked (interactions.idempotency); None when not sent."""
+    return checked_key(request.headers.get(HEADER))

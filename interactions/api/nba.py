@@ -11,8 +11,16 @@ from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_answer_recommendations
 from interactions.api import serializers
-from interactions.api.common import body_input, with_position
-from interactions.api.openapi import AUTHENTICATED, PEOPLE, ok, problems, response_headers, roles
+from interactions.api.common import body_input, idempotency_key, with_position
+from interactions.api.openapi import (
+    AUTHENTICATED,
+    IDEMPOTENCY_KEY,
+    PEOPLE,
+    ok,
+    problems,
+    response_headers,
+    roles,
+)
 from interactions.nba.rules import RULE_ID
 from interactions.nba.services import nba_answer
 
@@ -27,7 +35,14 @@ RULE = OpenApiParameter(
 def _answer(request: Request, customer_id, rule_id: str, outcome: str) -> Response:
     require_may_answer_recommendations(request.user)
     body = body_input(serializers.NbaAnswerInputSerializer, request)
-    event = nba_answer(customer_id=customer_id, rule_id=rule_id, outcome=outcome, actor=request.user, **body)
+    event = nba_answer(
+        customer_id=customer_id,
+        rule_id=rule_id,
+        outcome=outcome,
+        actor=request.user,
+        idempotency_key=idempotency_key(request),
+        **body,
+    )
     result = {
         "position": event.position,
         "type": event.type,
@@ -42,11 +57,11 @@ def _answer(request: Request, customer_id, rule_id: str, outcome: str) -> Respon
 def _schema(summary: str):
     return extend_schema(
         summary=summary,
-        parameters=[RULE, *response_headers(201)],
+        parameters=[RULE, IDEMPOTENCY_KEY, *response_headers(201)],
         request=serializers.NbaAnswerInputSerializer,
         responses={
             **ok(serializers.NbaAnswerResultSerializer, status=201),
-            **problems(*AUTHENTICATED, 404, 413, 415),
+            **problems(*AUTHENTICATED, 404, 409, 413, 415),
         },
         **roles(
             *PEOPLE, note="A rule id that is not in the rules file, or an unknown customer, answers 404."

@@ -75,6 +75,16 @@ READ_ERRORS = problems(*AUTHENTICATED, 404, 503)
 LIST_ERRORS = problems(*AUTHENTICATED, 503)
 FILTERED_LIST_ERRORS = problems(*AUTHENTICATED, 404, 503)  # a filter naming what does not exist
 COMMAND_ERRORS = problems(*AUTHENTICATED, 404, 409, 413, 415)
+# A command sent again with the same key is done once (interactions.idempotency).
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "pattern": "^[!-~]{1,255}$"},
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Send the same key with a repeat of this request (a retry after a lost answer): it is done "
+    "once, and answered as the first was. The key is yours whatever the request: used with another "
+    "request, 409. 1 to 255 visible ASCII characters; a new UUID per request serves well.",
+)
 
 
 def ok(serializer: Any, description: str = "", *, status: int = 200) -> dict[int, OpenApiResponse]:

@@ -18,6 +18,7 @@ from interactions.api.common import (
     Pages,
     ReadYourWrites,
     body_input,
+    idempotency_key,
     page_of,
     query_input,
     with_position,
@@ -26,6 +27,7 @@ from interactions.api.openapi import (
     COMMAND_ERRORS,
     EVERY_ROLE,
     FILTERED_LIST_ERRORS,
+    IDEMPOTENCY_KEY,
     PEOPLE,
     READ_ERRORS,
     ok,
@@ -112,7 +114,7 @@ def _command_response(event) -> Response:
 class ThreadResolveView(APIView):
     @extend_schema(
         summary="Resolve a thread",
-        parameters=response_headers(201),
+        parameters=[IDEMPOTENCY_KEY, *response_headers(201)],
         request=serializers.ReasonInputSerializer,
         responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
         **roles(*PEOPLE),
@@ -120,13 +122,17 @@ class ThreadResolveView(APIView):
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
         body = body_input(serializers.ReasonInputSerializer, request)
-        return _command_response(thread_resolve(thread_id=thread_id, actor=request.user, **body))
+        return _command_response(
+            thread_resolve(
+                thread_id=thread_id, actor=request.user, idempotency_key=idempotency_key(request), **body
+            )
+        )
 
 
 class ThreadReopenView(APIView):
     @extend_schema(
         summary="Reopen a resolved thread",
-        parameters=response_headers(201),
+        parameters=[IDEMPOTENCY_KEY, *response_headers(201)],
         request=serializers.ReasonInputSerializer,
         responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
         **roles(*PEOPLE),
@@ -134,13 +140,17 @@ class ThreadReopenView(APIView):
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
         body = body_input(serializers.ReasonInputSerializer, request)
-        return _command_response(thread_reopen(thread_id=thread_id, actor=request.user, **body))
+        return _command_response(
+            thread_reopen(
+                thread_id=thread_id, actor=request.user, idempotency_key=idempotency_key(request), **body
+            )
+        )
 
 
 class ThreadAssignView(APIView):
     @extend_schema(
         summary="Assign a thread to an agent",
-        parameters=response_headers(201),
+        parameters=[IDEMPOTENCY_KEY, *response_headers(201)],
         request=serializers.AssignInputSerializer,
         responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
         **roles(
@@ -159,14 +169,20 @@ class ThreadAssignView(APIView):
                 )
             agent_id = request.user.pk
         return _command_response(
-            thread_assign(thread_id=thread_id, agent_id=str(agent_id), actor=request.user, **body)
+            thread_assign(
+                thread_id=thread_id,
+                agent_id=str(agent_id),
+                actor=request.user,
+                idempotency_key=idempotency_key(request),
+                **body,
+            )
         )
 
 
 class ThreadNoteView(APIView):
     @extend_schema(
         summary="Add an internal note to a thread",
-        parameters=response_headers(201),
+        parameters=[IDEMPOTENCY_KEY, *response_headers(201)],
         request=serializers.NoteInputSerializer,
         responses={**ok(serializers.CommandResultSerializer, status=201), **COMMAND_ERRORS},
         **roles(*PEOPLE),
@@ -174,4 +190,8 @@ class ThreadNoteView(APIView):
     def post(self, request: Request, thread_id) -> Response:
         require_may_change_threads(request.user)
         body = body_input(serializers.NoteInputSerializer, request)
-        return _command_response(thread_note_add(thread_id=thread_id, actor=request.user, **body))
+        return _command_response(
+            thread_note_add(
+                thread_id=thread_id, actor=request.user, idempotency_key=idempotency_key(request), **body
+            )
+        )

@@ -14,6 +14,7 @@ from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
+from interactions.idempotency import first_answer, keyed
 from interactions.nba.rules import active_rules
 from interactions.placement.models import PlacedCustomer, PlacedThread
 from interactions.privacy.redaction import redact_event
@@ -40,8 +41,10 @@ def nba_answer(
     actor: ApiToken,
     thread_id: uuid.UUID | str | None = None,
     reason: str | None = None,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
-    """Record that `actor` took up or dismissed the rule's recommendation for this customer (and thread)."""
+    """Record that `actor` took up or dismissed the rule's recommendation for this customer (and thread); a
+    repeat with the same idempotency key records nothing more (interactions.idempotency)."""
     if active_rules().get(rule_id) is None:
         raise NotFound(f"no next best action rule {rule_id!r}")
     customer = _survivor(customer_id)
@@ -64,5 +67,8 @@ def nba_answer(
     if thread_id is not None:
         metadata["thread_id"] = str(thread_id)
     event = replace(draft, source=COMMAND_SOURCE, metadata=metadata)
+    event = keyed(event, actor, idempotency_key)
     with transaction.atomic():
+        if first := first_answer(event, idempotency_key):
+            return first
         return store.append([event])[0].event

@@ -16,6 +16,7 @@ from interactions.access.models import ApiToken, Role
 from interactions.access.rules import require_may_assign_to
 from interactions.catalogue import ThreadStatus, hub_event
 from interactions.errors import Conflict
+from interactions.idempotency import first_answer, keyed
 from interactions.locks import CUSTOMER_LOCKS
 from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact_event
@@ -42,14 +43,16 @@ def _command(
     expected_version: int | None,
     draft: NewEvent,
     check: Callable[[PlacedThread], None] | None = None,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
     """Append the command's event on its thread's stream.
 
     The draft is redacted first, before any lock (masking a long text is not done under the append lock);
-    then, under the append lock, the thread is loaded, `check` may refuse the command, and the event gets
-    its stream, time, thread and actor.
+    then, under the append lock, the thread is loaded, the event gets its stream, time, thread and actor, a
+    repeat of a request with the same idempotency key gets the first one's event (interactions.idempotency),
+    and `check` may refuse the command.
     """
-    draft = redact_event(draft)
+    draft = keyed(redact_event(draft), actor, idempotency_key)
     with transaction.atomic():
         # The thread's customer's lock: placement of that customer's events, and other commands on their
         # threads, wait. Whatever changes a thread's state is decided under that lock, so the global append
@@ -63,13 +66,17 @@ def _command(
             log.lock_keys(CUSTOMER_LOCKS, [customer])
             locked.add(customer)
         thread = _thread(thread_id)
+        stream = f"thread-{thread.pk}"
+        data = {**draft.data, "thread_id": str(thread.pk)} if "thread_id" in draft.data else draft.data
+        event = _with_actor(
+            replace(draft, stream=stream, data=data, occurred_at=timezone.now()), actor, thread
+        )
+        if first := first_answer(event, idempotency_key):
+            return first  # the same request again: its state checks held the first time
         if check is not None:
             check(thread)
-        stream = f"thread-{thread.pk}"
         expected = {stream: expected_version} if expected_version is not None else None
-        data = {**draft.data, "thread_id": str(thread.pk)} if "thread_id" in draft.data else draft.data
-        event = replace(draft, stream=stream, data=data, occurred_at=timezone.now())
-        return store.append([_with_actor(event, actor, thread)], expected_versions=expected)[0].event
+        return store.append([event], expected_versions=expected)[0].event
 
 
 def _thread_state_change(
@@ -80,6 +87,7 @@ def _thread_state_change(
     *,
     event_type: str,
     refused_from: str,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
     def check(thread: PlacedThread) -> None:
         if thread.status == refused_from:
@@ -87,7 +95,7 @@ def _thread_state_change(
 
     data = {"thread_id": str(thread_id), "agent_id": str(actor.pk), "reason": reason}
     draft = hub_event(event_type, "", data, cause=None, at=timezone.now())
-    return _command(thread_id, actor, expected_version, draft, check)
+    return _command(thread_id, actor, expected_version, draft, check, idempotency_key)
 
 
 def thread_resolve(
@@ -96,6 +104,7 @@ def thread_resolve(
     actor: ApiToken,
     reason: str | None = None,
     expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
     return _thread_state_change(
         thread_id,
@@ -104,6 +113,7 @@ def thread_resolve(
         expected_version,
         event_type="thread.resolved",
         refused_from=ThreadStatus.RESOLVED,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -113,6 +123,7 @@ def thread_reopen(
     actor: ApiToken,
     reason: str | None = None,
     expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
     return _thread_state_change(
         thread_id,
@@ -121,22 +132,33 @@ def thread_reopen(
         expected_version,
         event_type="thread.reopened",
         refused_from=ThreadStatus.OPEN,
+        idempotency_key=idempotency_key,
     )
 
 
 def thread_assign(
-    *, thread_id: uuid.UUID | str, agent_id: str, actor: ApiToken, expected_version: int | None = None
+    *,
+    thread_id: uuid.UUID | str,
+    agent_id: str,
+    actor: ApiToken,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
     require_may_assign_to(actor, agent_id)
     if not ApiToken.objects.filter(pk=agent_id, role=Role.AGENT, revoked_at__isnull=True).exists():
         raise NotFound(f"no active agent {agent_id}")
     data = {"thread_id": str(thread_id), "agent_id": str(agent_id)}
     draft = hub_event("thread.assigned", "", data, cause=None, at=timezone.now())
-    return _command(thread_id, actor, expected_version, draft)
+    return _command(thread_id, actor, expected_version, draft, idempotency_key=idempotency_key)
 
 
 def thread_note_add(
-    *, thread_id: uuid.UUID | str, text: str, actor: ApiToken, expected_version: int | None = None
+    *,
+    thread_id: uuid.UUID | str,
+    text: str,
+    actor: ApiToken,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
 ) -> RecordedEvent:
     draft = NewEvent(
         source=COMMAND_SOURCE,
@@ -145,7 +167,7 @@ def thread_note_add(
         stream="",
         data={"channel": "internal", "text": text, "agent_id": str(actor.pk)},
     )
-    return _command(thread_id, actor, expected_version, draft)
+    return _command(thread_id, actor, expected_version, draft, idempotency_key=idempotency_key)
 
 
 def _with_actor(event: NewEvent, actor: ApiToken, thread: PlacedThread) -> NewEvent:

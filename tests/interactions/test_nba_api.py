@@ -261,3 +261,20 @@ def test_supervisors_and_admins_may_answer_too(api, role):
     placed = post(api, subject=PHONE)
 
     assert answer(client_for(ApiTokenFactory(role=role)), placed["customer_id"]).status_code == 201
+
+
+def test_an_answer_sent_again_with_its_idempotency_key_is_counted_once(agent_api, api):
+    # A retry after a lost answer recorded a second take-up and inflated the rule's rate.
+    placed = post(api, subject=PHONE)
+    url = f"/api/v1/customers/{placed['customer_id']}/next-best-actions/{RULE}/taken"
+
+    first = agent_api.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="nba-retry-1")
+    again = agent_api.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="nba-retry-1")
+    dismissed = agent_api.post(
+        url.replace("/taken", "/dismissed"), {}, format="json", HTTP_IDEMPOTENCY_KEY="nba-retry-1"
+    )
+
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()
+    assert dismissed.status_code == 409  # the same key for another answer
+    assert RuleTakeUp.objects.get(rule_id=RULE).taken == 1
+    assert StoredEvent.objects.filter(type__in=["nba.taken", "nba.dismissed"]).count() == 1

@@ -153,3 +153,58 @@ def test_a_chunked_body_is_refused_with_411_where_the_server_cannot_read_it(api,
 
     assert response.status_code == 411 and response.json()["type"].endswith("/length-required")
     assert StoredEvent.objects.count() == count
+
+
+@pytest.mark.parametrize(
+    ("command", "body"),
+    [
+        ("notes", {"text": "Called back, sorted"}),
+        ("resolve", {"reason": "sorted"}),
+        ("assign", {}),
+    ],
+)
+def test_a_command_sent_again_with_its_idempotency_key_is_done_once(api, agent_api, command, body):
+    # A retry after a lost answer added a second note (or, for resolve, answered 409 to a command that had
+    # been done).
+    thread_id = post(api)["thread_id"]
+    key = {"HTTP_IDEMPOTENCY_KEY": "4f0c1a2e-retry-me"}
+
+    first = agent_api.post(url(thread_id, command), body, format="json", **key)
+    again = agent_api.post(url(thread_id, command), body, format="json", **key)
+
+    assert first.status_code == again.status_code == 201, again.content
+    assert again.json() == first.json()
+    assert again["Threadline-Position"] == first["Threadline-Position"]
+    events = StoredEvent.objects.filter(stream=f"thread-{thread_id}", source="/threadline/api")
+    assert events.count() == 1
+    assert "4f0c1a2e" not in str(events.get().event_id)  # the key is hashed, never stored
+
+
+def test_an_idempotency_key_used_for_another_request_is_a_409_and_writes_nothing(api, agent_api):
+    thread_id = post(api)["thread_id"]
+    key = {"HTTP_IDEMPOTENCY_KEY": "k-1"}
+    assert agent_api.post(url(thread_id, "notes"), {"text": "first"}, format="json", **key).status_code == 201
+    count = StoredEvent.objects.count()
+
+    other_text = agent_api.post(url(thread_id, "notes"), {"text": "second"}, format="json", **key)
+    other_command = agent_api.post(url(thread_id, "resolve"), {}, format="json", **key)
+
+    for answer in (other_text, other_command):
+        assert answer.status_code == 409 and answer["Content-Type"] == "application/problem+json"
+        assert "Idempotency-Key was used for another request" in answer.json()["detail"]
+    assert StoredEvent.objects.count() == count
+    # Another client's same key is its own.
+    other = client_for(ApiTokenFactory(role=Role.AGENT))
+    assert other.post(url(thread_id, "notes"), {"text": "second"}, format="json", **key).status_code == 201
+
+
+@pytest.mark.parametrize("value", ["", "x" * 256, "has space", "caf\u00e9"])
+def test_a_malformed_idempotency_key_is_a_400_naming_it_and_writes_nothing(api, agent_api, value):
+    thread_id = post(api)["thread_id"]
+    count = StoredEvent.objects.count()
+
+    answer = agent_api.post(url(thread_id, "notes"), {"text": "x"}, format="json", HTTP_IDEMPOTENCY_KEY=value)
+
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert StoredEvent.objects.count() == count

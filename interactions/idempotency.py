@@ -1,0 +1,65 @@
+"""Idempotency keys of commands: a client that sends a command again (its answer was lost, a double click)
+sends the same `Idempotency-Key`, and the command is done once.
+
+The key never reaches the log: the command's event id is a hash of who sent it and the key, so the log's own
+exactly-once rule ((source, id) is unique) makes a repeat find the first event. A repeat is answered as the
+first request was; the same key for a different request (another note's text) is refused, so that a client
+reusing keys by mistake does not have its second command silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import replace
+
+from hub import log
+from hub.events import NewEvent, RecordedEvent
+from interactions.access.models import ApiToken
+from interactions.errors import Conflict, InvalidRequest
+
+HEADER = "Idempotency-Key"
+_KEY = re.compile(r"\A[\x21-\x7e]{1,255}\Z")  # visible ASCII, as HTTP field values are safely written
+
+
+class IdempotencyKeyReused(Conflict):
+    """This key was used for another request by the same client."""
+
+
+def checked_key(value: str | None) -> str | None:
+    """The header's value, or None when it was not sent; InvalidRequest, naming it, when it is malformed."""
+    if value is None:
+        return None
+    if not _KEY.match(value):
+        message = "1 to 255 visible ASCII characters (a UUID serves well)"
+        raise InvalidRequest(
+            f"{HEADER} must be {message}", extra={"errors": [{"field": HEADER, "message": message}]}
+        )
+    return value
+
+
+def keyed(event: NewEvent, actor: ApiToken, key: str | None) -> NewEvent:
+    """The event with an id derived from the client and the key (unchanged without one). A key is the
+    client's, whatever the command: used again for another command, or on another thread, it finds the first
+    request's event, which is not this one, and the request is refused."""
+    if key is None:
+        return event
+    text = f"{actor.pk}\n{key}"
+    digest = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode().lower().rstrip("=")
+    return replace(event, id=f"idem-{digest}")
+
+
+def first_answer(event: NewEvent, key: str | None) -> RecordedEvent | None:
+    """The event a first request with this key appended, or None; IdempotencyKeyReused when that request
+    was not this one (another type or other data)."""
+    if key is None:
+        return None
+    found = log.existing([(event.source, event.id)]).get((event.source, event.id))
+    if found is None:
+        return None
+    if found.type != event.type or found.data != event.data:
+        raise IdempotencyKeyReused(
+            f"this {HEADER} was used for another request; send a new key with a new request"
+        )
+    return found
