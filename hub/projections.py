@@ -12,6 +12,7 @@ from hub import log
 from hub.backends.base import LeanAppendRefused
 from hub.events import RecordedEvent
 from hub.models import ProjectionCheckpoint
+from hub.versions import outdated_sentence, version_of
 
 logger = logging.getLogger(__name__)
 PAGE = 1000
@@ -46,12 +47,6 @@ def projectors() -> list[Projector]:
     return list(_projectors.values())
 
 
-def version_of(projector: object) -> int:
-    """The version a projector (inline or subscribed) declares: raised whenever a change to it would make
-    different rows of the same events (see hub.models.BUILT_VERSION_HELP); 1 when it declares none."""
-    return int(getattr(projector, "version", 1))
-
-
 def _version(name: str) -> int:
     return version_of(_projectors[name]) if name in _projectors else 1
 
@@ -83,13 +78,6 @@ def outdated() -> list[str]:
         for name in _projectors
         if name in built and built[name] < _version(name)
     ]
-
-
-def outdated_sentence(kind: str, name: str, built: int, current: int, command: str) -> str:
-    return (
-        f"{kind} {name} was built by version {built} of its projector and this code is version {current}:"
-        f" its rows mix what both made until it is rebuilt ({command})"
-    )
 
 
 def _page(after: int, size: int = PAGE) -> list[RecordedEvent]:

@@ -24,10 +24,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from hub import log, projections
+from hub import log
 from hub.errors import ApplicationError, NotFound
 from hub.events import RecordedEvent
 from hub.models import SkippedEvent, StoredEvent, Subscription, SubscriptionState
+from hub.versions import outdated_sentence, version_of
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -121,7 +122,7 @@ def set_positions(names: list[str], position: int) -> None:
 
 
 def _version(name: str) -> int:
-    return projections.version_of(_handlers[name]) if name in _handlers else 1
+    return version_of(_handlers[name]) if name in _handlers else 1
 
 
 def apply_eagerly() -> None:
@@ -455,7 +456,7 @@ def outdated(statuses: list[Status]) -> list[str]:
     applying the log meanwhile (stale rows serve better than none), but its rows mix what both versions
     made until an online rebuild replaces them."""
     return [
-        projections.outdated_sentence(
+        outdated_sentence(
             "subscription",
             row.name,
             row.built_version,

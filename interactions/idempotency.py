@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import uuid
 from dataclasses import replace
 
 from hub import log
@@ -48,6 +49,11 @@ def keyed(event: NewEvent, actor: ApiToken, key: str | None) -> NewEvent:
     text = f"{actor.pk}\n{key}"
     digest = base64.b32encode(hashlib.sha256(text.encode()).digest()).decode().lower().rstrip("=")
     return replace(event, id=f"idem-{digest}")
+
+
+def keyed_uuid(actor: ApiToken, key: str) -> uuid.UUID:
+    """An id derived from the client and the key, for what a command creates (a callback)."""
+    return uuid.UUID(bytes=hashlib.sha256(f"{actor.pk}\n{key}".encode()).digest()[:16], version=4)
 
 
 def first_answer(event: NewEvent, key: str | None) -> RecordedEvent | None:

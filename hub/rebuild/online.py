@@ -45,6 +45,7 @@ from hub.backends.base import is_lock_timeout
 from hub.errors import ApplicationError
 from hub.models import Subscription
 from hub.rebuild import apply_page
+from hub.versions import version_of
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _prepare(outcome: Outcome) -> int:
         shadow.check_movable(live, outcome.tables)
         # The tables' shape and the projectors' versions: copies half built by another version of a
         # projector would swap in rows of two versions, recorded as built by one.
-        versions = {h.name: projections.version_of(h) for h in subscriptions.handlers()}
+        versions = {h.name: version_of(h) for h in subscriptions.handlers()}
         print_ = shadow.fingerprint(live, outcome.tables) + "".join(
             f" {name}@{versions.get(name, 1)}" for name in sorted(outcome.names)
         )

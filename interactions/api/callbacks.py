@@ -15,6 +15,7 @@ from interactions.api.common import (
     Pages,
     ReadYourWrites,
     body_input,
+    idempotency_key,
     page_of,
     query_input,
     with_position,
@@ -24,6 +25,7 @@ from interactions.api.openapi import (
     AUTHENTICATED,
     COMMAND_ERRORS,
     EVERY_ROLE,
+    IDEMPOTENCY_KEY,
     LIST_ERRORS,
     READ_ERRORS,
     ok,
@@ -75,17 +77,19 @@ class CallbackListView(ReadYourWrites, APIView):
 
     @extend_schema(
         summary="Request a callback (at a time, or as soon as possible)",
-        parameters=response_headers(201),
+        parameters=[IDEMPOTENCY_KEY, *response_headers(201)],
         request=serializers.CallbackRequestSerializer,
         responses={
             **ok(serializers.CallbackSerializer, status=201),
-            **problems(*AUTHENTICATED, 404, 413, 415),
+            **problems(*AUTHENTICATED, 404, 409, 413, 415),
         },
         **roles(*EVERY_ROLE),
     )
     def post(self, request: Request) -> Response:
         body = body_input(serializers.CallbackRequestSerializer, request)
-        row = callback_request(actor=request.user, request=RequestInput(**body))
+        row = callback_request(
+            actor=request.user, request=RequestInput(**body), idempotency_key=idempotency_key(request)
+        )
         return _callback(row, created=True)
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from hub import store
+from hub import log, store
 from hub.errors import NotFound
 from hub.events import NO_STREAM, NewEvent
 from interactions import jobs
@@ -33,6 +33,8 @@ from interactions.catalogue import HUB_SOURCE
 from interactions.catalogue.zones import iana_zone
 from interactions.customers.models import Customer
 from interactions.errors import Conflict, Forbidden, InvalidIdentifier, InvalidRequest
+from interactions.idempotency import HEADER as IDEMPOTENCY_HEADER
+from interactions.idempotency import IdempotencyKeyReused, keyed_uuid
 from interactions.identity.identifiers import parse_identifier, tel_extension
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
 from interactions.placement.models import PlacedThread
@@ -124,16 +126,25 @@ def _checked(request: RequestInput, now: datetime) -> tuple[str, str, datetime, 
     return subject, phone, start, end
 
 
-def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | None = None) -> Callback:
+def callback_request(
+    *,
+    actor: ApiToken,
+    request: RequestInput,
+    now: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> Callback:
     """Record the request on the customer's thread (the thread rules apply) and schedule the first attempt.
 
     Raises InvalidRequest, naming the field, for a bad identifier, number, zone or window, or a window with
-    no moment inside business hours and the customer's calling hours.
+    no moment inside business hours and the customer's calling hours. A request sent again with the same
+    idempotency key answers the callback the first one made (interactions.idempotency), whatever its state
+    now; IdempotencyKeyReused if the first was another request.
     """
     require_may_request_callbacks(actor)
     now = now or timezone.now()
     subject, phone, start, end = _checked(request, now)
-    callback_id = uuid.uuid4()
+    # With a key, the callback's id is the key's (so its request event's id too): a repeat finds it.
+    callback_id = keyed_uuid(actor, idempotency_key) if idempotency_key else uuid.uuid4()
     data: dict[str, Any] = {
         "callback_id": str(callback_id),
         "phone": phone.removeprefix("tel:"),
@@ -161,7 +172,9 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
 
     def place_and_append() -> Callback:
         with transaction.atomic():
-            view = placement_view_locked([event])
+            view = placement_view_locked([event])  # the customer's lock: a repeat waits for the first
+            if idempotency_key and (first := _first_request(event, request)):
+                return first
             try:
                 placement = view.decide(event, now=now)
             except PlacementError as exc:
@@ -192,6 +205,28 @@ def callback_request(*, actor: ApiToken, request: RequestInput, now: datetime | 
             return Callback.objects.get(pk=callback_id)
 
     return retrying_deadlocks(place_and_append)
+
+
+def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
+    """The callback a first request with this idempotency key made (None if there was none); refused when
+    that request asked for something else."""
+    found = log.existing([(event.source, event.id)]).get((event.source, event.id))
+    if found is None:
+        return None
+    asked, first = event.data, found.data
+    same = (
+        found.subject == event.subject
+        and all(first.get(k) == asked.get(k) for k in ("phone", "reason", "topic"))
+        and (request.thread_id is None or first.get("thread_id") == asked.get("thread_id"))
+        and (request.at is None or first.get("not_before") == asked.get("not_before"))
+        and (request.window_end is None or first.get("window_end") == asked.get("window_end"))
+        and first.get("requested_timezone") == (request.timezone or None)
+    )
+    if not same:
+        raise IdempotencyKeyReused(
+            f"this {IDEMPOTENCY_HEADER} was used for another request; send a new key with a new request"
+        )
+    return Callback.objects.get(pk=first["callback_id"])
 
 
 # --- Transitions asked for over the API or the websocket ----------------------------------------------

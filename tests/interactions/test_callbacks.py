@@ -741,3 +741,23 @@ def test_a_reply_the_day_after_a_completed_callback_call_continues_its_thread(ap
 
     assert body["thread_id"] == first["thread_id"]
     assert again["thread_id"] == first["thread_id"]
+
+
+def test_a_request_sent_again_with_its_idempotency_key_makes_one_callback(api):
+    # A retry after a lost answer made a second callback: the customer would be called twice.
+    key = {"HTTP_IDEMPOTENCY_KEY": "cb-retry-1"}
+    body = {"identifier": CUSTOMER, "phone": "+15551234567", "reason": "Refund question"}
+
+    first = api.post(CALLBACKS, body, format="json", **key)
+    again = api.post(CALLBACKS, body, format="json", **key)
+    other = api.post(CALLBACKS, {**body, "reason": "Something else"}, format="json", **key)
+
+    assert first.status_code == again.status_code == 201, again.content
+    assert again.json()["id"] == first.json()["id"]
+    assert Callback.objects.count() == 1
+    assert StoredEvent.objects.filter(type="callback.requested").count() == 1
+    assert (
+        other.status_code == 409 and "Idempotency-Key was used for another request" in other.json()["detail"]
+    )
+    # Without the key, the same body is a new request.
+    assert api.post(CALLBACKS, body, format="json").json()["id"] != first.json()["id"]
