@@ -8,13 +8,14 @@ from dataclasses import replace
 from django.db import transaction
 from django.utils import timezone
 
-from hub import store
+from hub import log, store
 from hub.errors import NotFound
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
 from interactions.idempotency import first_answer, keyed
+from interactions.locks import CUSTOMER_LOCKS
 from interactions.nba.rules import active_rules
 from interactions.placement.models import PlacedCustomer, PlacedThread
 from interactions.privacy.redaction import redact_event
@@ -47,28 +48,37 @@ def nba_answer(
     repeat with the same idempotency key records nothing more (interactions.idempotency)."""
     if active_rules().get(rule_id) is None:
         raise NotFound(f"no next best action rule {rule_id!r}")
-    customer = _survivor(customer_id)
-    if customer is None:
-        raise NotFound(f"no customer {customer_id}")
-    if thread_id is not None:
-        thread = PlacedThread.objects.filter(pk=thread_id).first()
-        if thread is None or _survivor(thread.customer_id) != customer:
-            message = f"no thread {thread_id} of customer {customer}"
-            raise InvalidRequest(message, extra={"errors": [{"field": "thread_id", "message": message}]})
-    data = {
-        "rule_id": rule_id,
-        "customer_id": customer,
-        "thread_id": str(thread_id) if thread_id is not None else None,
-        "agent_id": str(actor.pk),
-        "reason": reason,
-    }
-    draft = redact_event(hub_event(OUTCOMES[outcome], f"nba-{customer}", data, cause=None, at=timezone.now()))
-    metadata = {**draft.metadata, "token": str(actor.pk), "customer_id": customer}
-    if thread_id is not None:
-        metadata["thread_id"] = str(thread_id)
-    event = replace(draft, source=COMMAND_SOURCE, metadata=metadata)
-    event = keyed(event, actor, idempotency_key)
     with transaction.atomic():
+        # The customer's lock, as placement and thread commands take it: a merge cannot move the customer
+        # between finding its survivor and recording the answer on it.
+        locked: set[str] = set()
+        while True:
+            customer = _survivor(customer_id)
+            if customer is None:
+                raise NotFound(f"no customer {customer_id}")
+            if customer in locked:
+                break
+            log.lock_keys(CUSTOMER_LOCKS, [customer])
+            locked.add(customer)
+        if thread_id is not None:
+            thread = PlacedThread.objects.filter(pk=thread_id).first()
+            if thread is None or _survivor(thread.customer_id) != customer:
+                message = f"no thread {thread_id} of customer {customer}"
+                raise InvalidRequest(message, extra={"errors": [{"field": "thread_id", "message": message}]})
+        data = {
+            "rule_id": rule_id,
+            "customer_id": customer,
+            "thread_id": str(thread_id) if thread_id is not None else None,
+            "agent_id": str(actor.pk),
+            "reason": reason,
+        }
+        draft = redact_event(
+            hub_event(OUTCOMES[outcome], f"nba-{customer}", data, cause=None, at=timezone.now())
+        )
+        metadata = {**draft.metadata, "token": str(actor.pk), "customer_id": customer}
+        if thread_id is not None:
+            metadata["thread_id"] = str(thread_id)
+        event = keyed(replace(draft, source=COMMAND_SOURCE, metadata=metadata), actor, idempotency_key)
         if first := first_answer(event, idempotency_key):
             return first
         return store.append([event])[0].event
