@@ -20,6 +20,7 @@ from django.utils import timezone
 from hub import log, store
 from hub.errors import NotFound
 from hub.events import NO_STREAM, NewEvent
+from hub.storable import LATEST_TIME
 from interactions import jobs
 from interactions.access.models import ApiToken
 from interactions.access.rules import require_may_answer_offers, require_may_request_callbacks
@@ -118,7 +119,11 @@ def _checked(request: RequestInput, now: datetime) -> tuple[str, str, datetime, 
     if request.at is not None and request.at < now - CLOCK_SKEW:
         errors.append({"field": "at", "message": "at is in the past"})
     start = max(request.at or now, now)
-    end = request.window_end or start + timedelta(hours=settings.THREADLINE_CALLBACK_WINDOW_HOURS)
+    # The default window ends no later than the log can store a time (hub.storable): one asked for at the
+    # end of 2199 ended in 2200.
+    end = request.window_end or min(
+        start + timedelta(hours=settings.THREADLINE_CALLBACK_WINDOW_HOURS), LATEST_TIME
+    )
     if request.window_end is not None and request.window_end <= start:
         errors.append({"field": "window_end", "message": "window_end must be after the start (at, or now)"})
     if errors:

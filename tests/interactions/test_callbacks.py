@@ -761,3 +761,10 @@ def test_a_request_sent_again_with_its_idempotency_key_makes_one_callback(api):
     )
     # Without the key, the same body is a new request.
     assert api.post(CALLBACKS, body, format="json").json()["id"] != first.json()["id"]
+
+
+def test_a_callback_asked_for_at_the_end_of_2199_has_its_default_window_end_there_too(api):
+    # Its default 24 h window ended in 2200, past any time the log or the API takes.
+    body = request_callback(api, at="2199-12-31T23:00:00+00:00")
+
+    assert body["window_end"] == "2199-12-31T23:59:59.999999Z"
