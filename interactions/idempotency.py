@@ -16,7 +16,7 @@ import uuid
 from dataclasses import replace
 
 from hub import log
-from hub.events import NewEvent, RecordedEvent
+from hub.events import AppendResult, NewEvent, RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.errors import Conflict, InvalidRequest
 
@@ -56,16 +56,33 @@ def keyed_uuid(actor: ApiToken, key: str) -> uuid.UUID:
     return uuid.UUID(bytes=hashlib.sha256(f"{actor.pk}\n{key}".encode()).digest()[:16], version=4)
 
 
-def first_answer(event: NewEvent, key: str | None) -> RecordedEvent | None:
+def first_answer(
+    event: NewEvent, key: str | None, *, compared: tuple[str, ...] | None = None
+) -> RecordedEvent | None:
     """The event a first request with this key appended, or None; IdempotencyKeyReused when that request
-    was not this one (another type or other data)."""
+    was not this one (another type, or other data: the `compared` fields of it, default all)."""
     if key is None:
         return None
     found = log.existing([(event.source, event.id)]).get((event.source, event.id))
-    if found is None:
-        return None
-    if found.type != event.type or found.data != event.data:
+    if found is not None:
+        _same_request(found, event, compared)
+    return found
+
+
+def appended(
+    result: AppendResult, event: NewEvent, key: str | None, *, compared: tuple[str, ...] | None = None
+) -> RecordedEvent:
+    """The event an append of a keyed command recorded. A request with the same key that committed between
+    `first_answer` and this append (one on another customer's thread, under another lock) makes the log
+    answer with its event as a duplicate: this request is then refused, not answered as if done."""
+    if key is not None and result.duplicate:
+        _same_request(result.event, event, compared)
+    return result.event
+
+
+def _same_request(found: RecordedEvent, event: NewEvent, compared: tuple[str, ...] | None) -> None:
+    keys = compared if compared is not None else tuple(set(found.data) | set(event.data))
+    if found.type != event.type or any(found.data.get(k) != event.data.get(k) for k in keys):
         raise IdempotencyKeyReused(
             f"this {HEADER} was used for another request; send a new key with a new request"
         )
-    return found

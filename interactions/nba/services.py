@@ -14,7 +14,7 @@ from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
-from interactions.idempotency import first_answer, keyed
+from interactions.idempotency import appended, first_answer, keyed
 from interactions.locks import CUSTOMER_LOCKS
 from interactions.nba.rules import active_rules
 from interactions.placement.models import PlacedCustomer, PlacedThread
@@ -22,6 +22,7 @@ from interactions.privacy.redaction import redact_event
 from interactions.threads.services import COMMAND_SOURCE
 
 OUTCOMES = {"taken": "nba.taken", "dismissed": "nba.dismissed"}
+SAME_ANSWER = ("rule_id", "thread_id", "agent_id", "reason")  # what makes a repeat the same answer
 
 
 def _survivor(customer_id: uuid.UUID | str) -> str | None:
@@ -79,6 +80,8 @@ def nba_answer(
         if thread_id is not None:
             metadata["thread_id"] = str(thread_id)
         event = keyed(replace(draft, source=COMMAND_SOURCE, metadata=metadata), actor, idempotency_key)
-        if first := first_answer(event, idempotency_key):
+        # The customer is left out of the comparison: a repeat after a merge of the customer names the
+        # survivor, and is the same request.
+        if first := first_answer(event, idempotency_key, compared=SAME_ANSWER):
             return first
-        return store.append([event])[0].event
+        return appended(store.append([event])[0], event, idempotency_key, compared=SAME_ANSWER)

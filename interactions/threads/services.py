@@ -16,7 +16,7 @@ from interactions.access.models import ApiToken, Role
 from interactions.access.rules import require_may_assign_to
 from interactions.catalogue import ThreadStatus, hub_event
 from interactions.errors import Conflict
-from interactions.idempotency import first_answer, keyed
+from interactions.idempotency import appended, first_answer, keyed
 from interactions.locks import CUSTOMER_LOCKS
 from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact_event
@@ -76,7 +76,7 @@ def _command(
         if check is not None:
             check(thread)
         expected = {stream: expected_version} if expected_version is not None else None
-        return store.append([event], expected_versions=expected)[0].event
+        return appended(store.append([event], expected_versions=expected)[0], event, idempotency_key)
 
 
 def _thread_state_change(

@@ -278,3 +278,31 @@ def test_an_answer_sent_again_with_its_idempotency_key_is_counted_once(agent_api
     assert dismissed.status_code == 409  # the same key for another answer
     assert RuleTakeUp.objects.get(rule_id=RULE).taken == 1
     assert StoredEvent.objects.filter(type__in=["nba.taken", "nba.dismissed"]).count() == 1
+
+
+def test_an_answer_retried_after_its_customer_was_merged_is_the_same_answer(agent_api, api):
+    # The retry names the survivor where the first named the customer merged since: it was refused 409.
+    # Both customers are answered, so one of them is the merged-away one whichever survives.
+    customers = [
+        post(api, subject=PHONE)["customer_id"],
+        post(api, subject="mailto:jane@example.com")["customer_id"],
+    ]
+    urls = [f"/api/v1/customers/{c}/next-best-actions/{RULE}/taken" for c in customers]
+    answered = [
+        agent_api.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY=f"before-the-merge-{i}")
+        for i, url in enumerate(urls)
+    ]
+    post(
+        api, subject=PHONE, data={"channel": "sms", "text": "me", "identifiers": ["mailto:jane@example.com"]}
+    )
+    assert Customer.objects.filter(pk__in=customers, merged_into__isnull=False).count() == 1
+
+    again = [
+        agent_api.post(url, {}, format="json", HTTP_IDEMPOTENCY_KEY=f"before-the-merge-{i}")
+        for i, url in enumerate(urls)
+    ]
+
+    for before, after in zip(answered, again, strict=True):
+        assert before.status_code == after.status_code == 201, after.content
+        assert after.json()["position"] == before.json()["position"]
+    assert StoredEvent.objects.filter(type="nba.taken").count() == 2

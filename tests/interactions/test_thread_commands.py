@@ -6,6 +6,7 @@ import pytest
 
 from hub.models import StoredEvent
 from interactions.models import Role, Thread
+from interactions.threads import services
 from tests.conftest import client_for
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import context, post
@@ -208,3 +209,21 @@ def test_a_malformed_idempotency_key_is_a_400_naming_it_and_writes_nothing(api, 
     assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
     assert answer.json()["errors"][0]["field"] == "Idempotency-Key"
     assert StoredEvent.objects.count() == count
+
+
+def test_a_request_racing_another_with_the_same_key_is_refused_not_answered_with_the_others_event(
+    api, agent_api, monkeypatch
+):
+    # Requests on two customers' threads take different locks: the second can look for its key before the
+    # first commits, and then meet the first's event in the append. It was answered 201 with that event
+    # (another thread's note), and its own resolve was dropped.
+    first_thread = post(api)["thread_id"]
+    second_thread = post(api, subject="tel:+15559990000")["thread_id"]
+    key = {"HTTP_IDEMPOTENCY_KEY": "raced"}
+    assert agent_api.post(url(first_thread, "notes"), {"text": "x"}, format="json", **key).status_code == 201
+    monkeypatch.setattr(services, "first_answer", lambda event, key: None)  # it looked before that commit
+
+    answer = agent_api.post(url(second_thread, "resolve"), {}, format="json", **key)
+
+    assert answer.status_code == 409, answer.content
+    assert Thread.objects.get(pk=second_thread).status == "open"
