@@ -97,3 +97,27 @@ def test_an_inline_projection_with_no_checkpoint_yet_starts_at_its_current_versi
 
     assert ProjectionCheckpoint.objects.get(name="callbacks").built_version == 2
     assert projections.outdated() == []
+
+
+def test_a_fresh_database_is_current_whatever_version_its_migrations_wrote(monkeypatch):
+    # Migrations insert placement's checkpoint with SQL, at the column's default (1): a fresh database
+    # was reported as built by an older version once placement declared version 2.
+    placement = next(p for p in projections.projectors() if p.name == "placement")
+    monkeypatch.setattr(placement, "version", 2, raising=False)
+    ProjectionCheckpoint.objects.update_or_create(name="placement", defaults={"built_version": 1})
+
+    call_command("migrate", verbosity=0)  # nothing to migrate; its post_migrate still runs
+
+    assert ProjectionCheckpoint.objects.get(name="placement").built_version == 2
+    assert projections.outdated() == []
+
+
+def test_a_database_with_events_keeps_the_version_that_built_it_through_a_migrate(monkeypatch):
+    post("tally.counted")
+    placement = next(p for p in projections.projectors() if p.name == "placement")
+    monkeypatch.setattr(placement, "version", 2, raising=False)
+    ProjectionCheckpoint.objects.update_or_create(name="placement", defaults={"built_version": 1})
+
+    call_command("migrate", verbosity=0)
+
+    assert ProjectionCheckpoint.objects.get(name="placement").built_version == 1  # an upgrade: still said
