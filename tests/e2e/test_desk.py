@@ -498,6 +498,7 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
 
         # Bob signs in to the same tab: nothing of Ann's comes with it, and no status is sent for him.
         page.get_by_role("button", name="Sign out").click()
+        expect(page).to_have_url(re.compile(r"/accounts/login/$"))  # once the hub has signed Ann out
         sign_in(page, base, "bob")
         expect(page.locator("#connection")).to_have_text("Live")
         expect(page.get_by_label("My status")).not_to_have_value("available")
