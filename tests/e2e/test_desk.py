@@ -242,6 +242,16 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         page.keyboard.press("Enter")
         expect(timeline(page).filter(has_text="Offered a goodwill credit")).to_have_count(1)
         expect(timeline(page).filter(has_text="Offered a goodwill credit")).to_contain_text("note")
+        # A double click on "Add note" is one note: the desk sends both with the note's Idempotency-Key.
+        note.fill("Will call back after 5")
+        page.locator("#open-threads form.note").first.get_by_role("button", name="Add note").dblclick()
+        expect(timeline(page).filter(has_text="Will call back after 5")).to_have_count(1)
+        page.wait_for_load_state("networkidle")
+        status, log = servers.request(
+            f"{base}/api/v1/events?after=0&limit=1000", headers={"Authorization": f"Bearer {supervisor.raw}"}
+        )
+        notes = [e for e in log["events"] if e["event"]["data"].get("text") == "Will call back after 5"]
+        assert (status, len(notes)) == (200, 1)
 
         # Take the thread: it is mine, in My work.
         page.get_by_role("button", name="Assign to me").click()
@@ -259,7 +269,7 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         expect(page.locator("#connection")).to_have_text("Live")
         for text in missed:
             expect(timeline(page).filter(has_text=text)).to_have_count(1)
-        expect(timeline(page)).to_have_count(10)  # 5 seeded, 1 live, 1 note, 3 missed: nothing twice
+        expect(timeline(page)).to_have_count(11)  # 5 seeded, 1 live, 2 notes, 3 missed: nothing twice
         shown = [int(p) for p in timeline(page).evaluate_all("els => els.map(e => e.dataset.position)")]
         assert shown == sorted(set(shown))  # each position once; all of this happened in log order
 
@@ -267,10 +277,10 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         page.reload()
         expect(page.locator("#customer-title")).to_have_text("Jane Doe")
         expect(page.get_by_label("My status")).to_have_value("available")
-        expect(timeline(page)).to_have_count(10)
+        expect(timeline(page)).to_have_count(11)
         post_events(base, gateway, [sms("After the reload", "reload-1")])
         expect(timeline(page).filter(has_text="After the reload")).to_have_count(1)
-        expect(timeline(page)).to_have_count(11)
+        expect(timeline(page)).to_have_count(12)
         if SCREENSHOTS:
             page.screenshot(path=str(Path(SCREENSHOTS) / "desk.png"))
 

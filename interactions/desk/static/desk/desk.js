@@ -157,12 +157,22 @@ function signedOut() {
   location.assign("/accounts/login/?next=/desk/");
 }
 
-async function api(path, { method = "GET", body } = {}) {
+// A fresh Idempotency-Key: random, from getRandomValues (crypto.randomUUID needs a secure context, and a
+// desk served over plain HTTP on a LAN is not one).
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// `key`: the command's Idempotency-Key. The same key for the same intent (a double click, a second try after
+// a lost answer) makes the hub do the command once and answer both alike.
+async function api(path, { method = "GET", body, key } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET") {
     headers["X-CSRFToken"] = csrfToken;
     headers["Content-Type"] = "application/json";
   }
+  if (key) headers["Idempotency-Key"] = key;
   let response;
   try {
     response = await fetch(path, {
@@ -763,9 +773,9 @@ function threadNode(thread) {
   node.setAttribute("aria-labelledby", titleId);
   node.querySelector(".timeline").setAttribute("aria-label", "Timeline, oldest first");
   node.querySelector(".assign").hidden = me.role === "agent";
-  const command = async (path, body) => {
+  const command = async (path, body, key) => {
     try {
-      const result = await api(`/api/v1/threads/${thread.id}/${path}`, { method: "POST", body });
+      const result = await api(`/api/v1/threads/${thread.id}/${path}`, { method: "POST", body, key });
       showProblem("");
       refreshCustomer(result.position);
       refreshWork(result.position);
@@ -775,23 +785,35 @@ function threadNode(thread) {
       return false;
     }
   };
+  // A command's key names what the agent saw (the thread at its version): a double click is one command.
+  const seen = (what) => `${what}:${thread.id}:${node.dataset.version}:${me.agent_id}`;
   node.querySelector(".take").addEventListener("click", async () => {
-    if (await command("assign", {})) announce("Thread assigned to you");
+    if (await command("assign", {}, seen("take"))) announce("Thread assigned to you");
   });
   node.querySelector(".resolve").addEventListener("click", async () => {
-    if (await command("resolve", {})) announce("Thread resolved");
+    if (await command("resolve", {}, seen("resolve"))) announce("Thread resolved");
   });
   node.querySelector(".assign").addEventListener("submit", async (event) => {
     event.preventDefault();
     const agentId = event.target.elements.agent_id.value.trim();
     if (await command("assign", { agent_id: agentId })) announce("Thread assigned");
   });
+  // A note's key lasts as long as its text: submitted twice (a double click, a retry after an error), it
+  // is one note; edited, it is a new one.
+  let noteKey = null;
+  let noteText = null;
   node.querySelector(".note").addEventListener("submit", async (event) => {
     event.preventDefault();
     const field = event.target.elements.text;
     if (!field.value.trim()) return;
-    if (await command("notes", { text: field.value })) {
-      field.value = "";
+    const text = field.value;
+    if (noteText !== text) {
+      noteKey = newKey();
+      noteText = text;
+    }
+    if (await command("notes", { text }, noteKey)) {
+      if (field.value === text) field.value = "";
+      noteKey = noteText = null;
       announce("Note added");
     }
   });
