@@ -125,18 +125,38 @@ function focusOn(node) {
   node.focus();
 }
 
+// Whether a node is laid out on the page (checkVisibility is recent: Safari has it since 17.4).
+function shownNow(node) {
+  if (typeof node.checkVisibility === "function") return node.checkVisibility();
+  return node.getClientRects().length > 0;
+}
+
 // Redraw without dropping the keyboard's place: when the focused control went away or was hidden (its
 // thread resolved, "Assign to me" done, an action answered, My work redrawn), the focus goes to the same
 // control drawn again, else to what stands for it (the thread's title, the answer given), else to the
 // heading of its part of the page. It fell to <body>, and a screen reader's user had to start again.
 function focusKept(draw) {
   const previous = document.activeElement;
-  const place = previous && previous !== document.body ? placeOf(previous) : null;
+  let place = null;
+  try {
+    place = previous && previous !== document.body ? placeOf(previous) : null;
+  } catch {
+    place = null; // keeping the focus is a courtesy: it never stops the redraw
+  }
   draw();
-  if (!place || (previous.isConnected && previous.checkVisibility())) return;
+  if (!place) return;
+  try {
+    refocus(previous, place);
+  } catch {
+    // as above
+  }
+}
+
+function refocus(previous, place) {
+  if (previous.isConnected && shownNow(previous)) return;
   const live = (selector) => {
     const node = selector && document.querySelector(selector);
-    return node && node.checkVisibility() ? node : null;
+    return node && shownNow(node) ? node : null;
   };
   const q = (name, value) => (value ? `[${name}="${CSS.escape(value)}"]` : null);
   const target =
