@@ -110,15 +110,19 @@ def set_positions(names: list[str], position: int) -> None:
     """Say that these subscriptions have applied the log up to `position` (after a rebuild), running, and
     built by their handlers' current versions."""
     for name in names:
-        Subscription.objects.filter(name=name).update(
-            position=position,
-            state=SubscriptionState.RUNNING,
-            failed_position=None,
-            last_error="",
-            attempts=0,
-            retry_at=None,
-            built_version=_version(name),
-        )
+        Subscription.objects.filter(name=name).update(**_running_from(position), built_version=_version(name))
+
+
+def _running_from(position: int) -> dict[str, object]:
+    """A subscription's fields once it runs again from `position`, its last failure cleared."""
+    return {
+        "position": position,
+        "state": SubscriptionState.RUNNING,
+        "failed_position": None,
+        "last_error": "",
+        "attempts": 0,
+        "retry_at": None,
+    }
 
 
 def _version(name: str) -> int:
@@ -389,14 +393,7 @@ def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
         skipped = SkippedEvent.objects.create(
             subscription=name, position=position, error=row.last_error, reason=reason
         )
-        Subscription.objects.filter(name=name).update(
-            position=position,
-            state=SubscriptionState.RUNNING,
-            failed_position=None,
-            last_error="",
-            attempts=0,
-            retry_at=None,
-        )
+        Subscription.objects.filter(name=name).update(**_running_from(position))
     return skipped
 
 

@@ -17,22 +17,13 @@ from interactions.errors import InvalidRequest
 from interactions.idempotency import appended, first_answer, keyed
 from interactions.locks import CUSTOMER_LOCKS
 from interactions.nba.rules import active_rules
-from interactions.placement.models import PlacedCustomer, PlacedThread
+from interactions.placement.models import PlacedThread
+from interactions.placement.selectors import survivor_id
 from interactions.privacy.redaction import redact_event
 from interactions.threads.services import COMMAND_SOURCE
 
 OUTCOMES = {"taken": "nba.taken", "dismissed": "nba.dismissed"}
 SAME_ANSWER = ("rule_id", "thread_id", "agent_id", "reason")  # what makes a repeat the same answer
-
-
-def _survivor(customer_id: uuid.UUID | str) -> str | None:
-    """The customer as placement's write model has it (a merged id: its survivor), or None."""
-    seen: set[str] = set()
-    current = PlacedCustomer.objects.filter(pk=customer_id).first()
-    while current is not None and current.merged_into and str(current.pk) not in seen:
-        seen.add(str(current.pk))
-        current = PlacedCustomer.objects.filter(pk=current.merged_into).first()
-    return str(current.pk) if current is not None else None
 
 
 def nba_answer(
@@ -54,7 +45,7 @@ def nba_answer(
         # between finding its survivor and recording the answer on it.
         locked: set[str] = set()
         while True:
-            customer = _survivor(customer_id)
+            customer = survivor_id(customer_id)
             if customer is None:
                 raise NotFound(f"no customer {customer_id}")
             if customer in locked:
@@ -63,7 +54,7 @@ def nba_answer(
             locked.add(customer)
         if thread_id is not None:
             thread = PlacedThread.objects.filter(pk=thread_id).first()
-            if thread is None or _survivor(thread.customer_id) != customer:
+            if thread is None or survivor_id(thread.customer_id) != customer:
                 message = f"no thread {thread_id} of customer {customer}"
                 raise InvalidRequest(message, extra={"errors": [{"field": "thread_id", "message": message}]})
         data = {

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from interactions.placement.models import PlacedIdentifier, PlacedRef, PlacedThread
+import uuid
+
+from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
+
+
+def survivor_id(customer_id: uuid.UUID | str) -> str | None:
+    """The customer as the write model has it now: a merged one's survivor (through every later merge), or
+    None for no such customer. Current with every append, whatever the read models' lag."""
+    seen: set[str] = set()
+    current = PlacedCustomer.objects.filter(pk=customer_id).first()
+    while current is not None and current.merged_into and str(current.pk) not in seen:
+        seen.add(str(current.pk))
+        current = PlacedCustomer.objects.filter(pk=current.merged_into).first()
+    return str(current.pk) if current is not None else None
 
 
 def ref_identifier(ref: str) -> str | None:

@@ -9,7 +9,8 @@ from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_subscribe_to_everything
 from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES, HUB_SOURCE
-from interactions.placement.models import PlacedCustomer, PlacedThread
+from interactions.placement.models import PlacedThread
+from interactions.placement.selectors import survivor_id
 
 
 class TopicError(Exception):
@@ -72,19 +73,12 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
     raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
 
 
-def _survivor(customer_id: uuid.UUID) -> uuid.UUID:
+def _survivor(customer_id: uuid.UUID) -> str:
     """The customer, or the one it was merged into (through every later merge)."""
-    customer = PlacedCustomer.objects.filter(pk=customer_id).first()
-    if customer is None:
+    survivor = survivor_id(customer_id)
+    if survivor is None:
         raise TopicError("not_found", f"no customer {customer_id}")
-    seen = {customer.pk}
-    while customer.merged_into and customer.merged_into not in seen:
-        seen.add(customer.merged_into)
-        survivor = PlacedCustomer.objects.filter(pk=customer.merged_into).first()
-        if survivor is None:
-            break
-        customer = survivor
-    return customer.pk
+    return survivor
 
 
 def _from_hub(event: RecordedEvent) -> bool:
