@@ -762,6 +762,38 @@ ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
 }
 
 
+# --- Idempotency keys: hashed into an id, never stored ------------------------------------------------
+
+
+def _keyed_note(hub: Hub, key: str) -> list[HttpResponse]:
+    path = f"/api/v1/threads/{_thread(hub)}/notes"
+    return [
+        hub.agent.post(path, {"text": "called back"}, format="json", HTTP_IDEMPOTENCY_KEY=key) for _ in "12"
+    ]
+
+
+def _keyed_nba_taken(hub: Hub, key: str) -> list[HttpResponse]:
+    customer = _created(structured(hub, event())).json()["customer_id"]
+    path = f"/api/v1/customers/{customer}/next-best-actions/apologise-for-bad-rating/taken"
+    return [hub.agent.post(path, {}, format="json", HTTP_IDEMPOTENCY_KEY=key) for _ in "12"]
+
+
+def _keyed_callback(hub: Hub, key: str) -> list[HttpResponse]:
+    body = {"identifier": SUBJECT, "phone": "+15551234567"}
+    return [hub.integration.post(CALLBACKS, body, format="json", HTTP_IDEMPOTENCY_KEY=key) for _ in "12"]
+
+
+# Commands that take an `Idempotency-Key`, one of each way the key reaches storage (a note's event id, an
+# answer's event id, a callback's id): name -> send(hub, one number in one format) -> the answers to a first
+# request and its retry. A key that is visible ASCII is accepted and hashed; any other is a 400 naming the
+# header. Neither answer, the database, a log line or a Celery message may hold the number.
+KEYED: dict[str, Callable[[Hub, str], list[HttpResponse]]] = {
+    "thread note": _keyed_note,
+    "next best action taken": _keyed_nba_taken,
+    "callback request": _keyed_callback,
+}
+
+
 # --- Names an operator gives, and signing in ----------------------------------------------------------------
 
 PASSWORD = "correct horse battery staple"

@@ -36,6 +36,7 @@ ENTRY_POINTS = {
     "threads.resolve": EntryPoint("/api/v1/threads/{thread}/resolve", "application/json", "supervisor"),
     "threads.note": EntryPoint("/api/v1/threads/{thread}/notes", "application/json", "supervisor"),
     "threads.assign": EntryPoint("/api/v1/threads/{thread}/assign", "application/json", "supervisor"),
+    "threads.reopen": EntryPoint("/api/v1/threads/{thread}/reopen", "application/json", "supervisor"),
     "nba.taken": EntryPoint(
         "/api/v1/customers/{customer}/next-best-actions/apologise-for-bad-rating/taken",
         "application/json",
@@ -126,6 +127,39 @@ def command(name: str, entry: str, field_: str, **body: Any) -> Case:
 def callback(name: str, field_: str, **fields: Any) -> Case:
     body = {"identifier": "tel:+15551234567", "phone": "+15551234567", **fields}
     return rest(name, "callbacks.request", 400, field_, body)
+
+
+# The `Idempotency-Key` header of every command that takes one, with a body the command would accept.
+KEYED_BODIES: dict[str, Any] = {
+    "threads.note": {"text": "called back"},
+    "threads.assign": {"agent_id": "00000000-0000-4000-8000-000000000007"},
+    "threads.resolve": {},
+    "threads.reopen": {},
+    "nba.taken": {},
+    "nba.dismissed": {},
+    "callbacks.request": {"identifier": "tel:+15551234567", "phone": "+15551234567"},
+}
+HOSTILE_KEYS = {
+    "empty": "",
+    "of 256 characters": "k" * 256,
+    "holding a space": "retry me",
+    "holding a tab": "retry\tme",
+    "holding a DEL": "retry\x7f",
+    "not ASCII": "caf\u00e9",
+    "a lone surrogate written as Latin-1 bytes": "\u00ed\u00a0\u00bd",  # what UTF-8 of U+D83D arrives as
+}
+
+
+def keyed(name: str, entry: str, key: str) -> Case:
+    body = as_json(KEYED_BODIES[entry])
+    return Case(
+        f"Idempotency-Key {name} ({entry})",
+        entry,
+        body,
+        400,
+        "Idempotency-Key",
+        headers={"Idempotency-Key": key},
+    )
 
 
 NO_SUCH_THREAD = "00000000-0000-4000-8000-0000000000a1"
@@ -294,6 +328,8 @@ CASES = [
         "consent given as 0 (strict: a consent is true or false)", 422, "data.consent.sms",
         type="customer.profile_updated", data={"consent": {"sms": 0}},
     ),
+    # --- 7. a malformed Idempotency-Key, on every command that takes one ---------------------------------
+    *(keyed(name, entry, key) for entry in KEYED_BODIES for name, key in HOSTILE_KEYS.items()),
 ]  # fmt: skip
 
 

@@ -108,6 +108,30 @@ def test_an_answer_never_repeats_a_card_number_it_was_sent(entry, hub, caplog, e
     assert_nothing_leaked(caplog, enqueued)
 
 
+@pytest.mark.parametrize("entry", list(cards.KEYED))
+def test_a_card_number_sent_as_an_idempotency_key_is_never_stored_logged_or_answered(
+    entry, hub, caplog, enqueued, django_capture_on_commit_callbacks
+):
+    caplog.set_level(logging.DEBUG)
+    accepted = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        for index, (fmt, values) in enumerate(cards.formatted()):
+            key = cards.one_of_each_length(values)[index % 7]  # every format, the lengths in turn
+            first, again = cards.KEYED[entry](hub, key)
+            for response in (first, again):
+                assert cards.numbers_in(response.content.decode()) == set(), (fmt, response.content)
+            if all("!" <= c <= "~" for c in key):  # visible ASCII: a key a client may send
+                assert first.status_code == again.status_code == 201, (fmt, again.content)
+                assert again.json() == first.json(), fmt  # the retry is answered as the first request
+                accepted += 1
+            else:
+                assert first.status_code == again.status_code == 400, (fmt, first.content)
+                assert [field for _, field in cards.problem_fields(first)] == ["Idempotency-Key"], fmt
+
+    assert accepted >= 10  # digits, dashes, dots, slashes, ... are keys a client may send
+    assert_nothing_leaked(caplog, enqueued)
+
+
 @pytest.mark.parametrize("entry", list(cards.NAMED))
 def test_a_card_number_in_a_name_an_operator_gives_is_refused_and_never_stored(
     entry, caplog, enqueued, fast_passwords
