@@ -34,6 +34,7 @@ const state = {
   offer: null,
   dismissed: new Set(), // offers closed with Escape: still in My work, not popped again by a refresh
   workThreads: new Set(), // the threads My work lists (their topics are subscribed)
+  nbaKeys: new Map(), // "customer/rule" -> the Idempotency-Key of this page's answer to that recommendation
 };
 
 // --- small helpers ----------------------------------------------------------------------------------------
@@ -702,12 +703,17 @@ function drawNextBestActions(actions, customerId) {
   const threadId = (state.openThreadIds || [])[0];
   $("nba").replaceChildren(
     ...actions.map((action) => {
+      // One answer per recommendation shown: a double click, or a retry after an error, sends the same key, and
+      // the hub records the answer once (a Dismiss after a Take that went through is refused, not recorded).
+      const answerKey = `${customerId}/${action.id}`;
       const answer = async (outcome) => {
+        if (!state.nbaKeys.has(answerKey)) state.nbaKeys.set(answerKey, newKey());
         try {
           const body = threadId ? { thread_id: threadId } : {};
           await api(`/api/v1/customers/${customerId}/next-best-actions/${encodeURIComponent(action.id)}/${outcome}`, {
             method: "POST",
             body,
+            key: state.nbaKeys.get(answerKey),
           });
           answered[action.id] = outcome;
           sessionStorage.setItem(key, JSON.stringify(answered));
