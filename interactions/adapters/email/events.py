@@ -83,13 +83,17 @@ def _mailto(address: str, field: str) -> str:
 
 
 def _bounced(parsed: ParsedEmail) -> str | None:
-    """A bounce's subject: the first failed recipient the hub can read as a mail identifier; None for any
-    other message, or a bounce naming none (it is then its sender's, as any message)."""
+    """A bounce's subject: the first failed recipient the hub can read as a mail identifier, else the one
+    address the returned message was sent to; None for any other message, or a bounce naming neither (it
+    is then its sender's, as any message)."""
     if parsed.automated != "bounce":
         return None
-    for recipient in parsed.bounced_recipients:
+    named = [(r, "Final-Recipient") for r in parsed.bounced_recipients]
+    for address, field in [*named, (parsed.returned_to, "the returned message's To")]:
+        if address is None:
+            continue
         try:
-            return _mailto(recipient, "Final-Recipient")
+            return _mailto(address, field)
         except MalformedEmail:
             continue
     return None

@@ -172,6 +172,7 @@ class ParsedEmail:
     bounce: str | None = None  # "hard" (5.x.x) or "soft" (4.x.x)
     bounced_recipients: list[str] = field(default_factory=list)
     returned_message_id: str | None = None  # a bounce's original message, from its returned headers
+    returned_to: str | None = None  # and the one address it was sent to, if it names exactly one
     raw_sha256: str = ""
     size: int = 0
 
@@ -447,16 +448,16 @@ def _status_class(status: str) -> str | None:
     return code[0] if code[:1] in ("2", "4", "5") and code[1:2] == "." else None
 
 
-def _delivery_report(message: Message) -> tuple[str | None, list[str], str | None] | None:
+def _delivery_report(message: Message) -> tuple[str | None, list[str], Message | None] | None:
     """For a delivery status notification (RFC 3464): (hard or soft, the failed recipients, the returned
-    message's Message-ID); None for any other message."""
+    message's header); None for any other message."""
     if message.get_content_type() != "multipart/report":
         return None
     if _param(message, "report-type").lower() != "delivery-status":
         return None
     failed: list[str] = []
     classes: set[str] = set()
-    returned_id: str | None = None
+    returned: Message | None = None
     parts = message.get_payload()
     for part in parts if isinstance(parts, list) else []:
         kind = part.get_content_type()
@@ -472,9 +473,9 @@ def _delivery_report(message: Message) -> tuple[str | None, list[str], str | Non
                 if address and address not in failed:
                     failed.append(address)
         elif kind in ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"):
-            returned_id = returned_id or _returned_message_id(part)
+            returned = returned or _returned_header(part)
     level = "hard" if "5" in classes else ("soft" if "4" in classes else None)
-    return level, failed, returned_id
+    return level, failed, returned
 
 
 def _recipient_address(field: str) -> str | None:
@@ -519,18 +520,25 @@ def _status_blocks(part: Message) -> list[Message]:
     return [first, *_header_blocks(rest.decode("utf-8", "replace") if isinstance(rest, bytes) else "")]
 
 
-def _returned_message_id(part: Message) -> str | None:
+def _returned_header(part: Message) -> Message | None:
+    """The header of the message a bounce returns (message/rfc822: the message itself; text/rfc822-headers:
+    its header block as text), or None when it cannot be read."""
     payload = part.get_payload()
-    if isinstance(payload, list) and payload:  # message/rfc822: the returned message itself
-        ids = _msg_ids(_header(payload[0], "Message-ID"))
-        return ids[0] if ids else None
-    try:  # text/rfc822-headers: the returned message's header block as text
+    if isinstance(payload, list) and payload:
+        return payload[0]
+    try:
         headers = BytesFeedParser(policy=POLICY)
         headers.feed(_text_of(part).encode("utf-8", "replace"))
-        ids = _msg_ids(_header(headers.close(), "Message-ID"))
+        return headers.close()
     except _HEADER_ERRORS:
         return None
-    return ids[0] if ids else None
+
+
+def _sole_recipient(returned: Message) -> str | None:
+    """The one address the returned message was sent to (To and Cc together), or None when it names none or
+    several: a bounce naming no failed recipient it can read is then about that address."""
+    recipients = {a.addr_spec for name in ("To", "Cc") for a in _addresses(returned, name)}
+    return recipients.pop() if len(recipients) == 1 else None
 
 
 # --- body and attachments ---------------------------------------------------------------------------
@@ -645,10 +653,13 @@ def parse_message(message: EmailMessage | Message, *, raw_sha256: str = "", size
     sender = _sender(message)
     text, attachment_parts = _body_and_attachments(message)
     report = _delivery_report(message)
-    automated, bounce, failed, returned = None, None, [], None
+    automated, bounce, failed, returned, returned_to = None, None, [], None, None
     if report is not None:
         automated = "bounce"
-        bounce, failed, returned = report
+        bounce, failed, header = report
+        if header is not None:
+            ids = _msg_ids(_header(header, "Message-ID"))
+            returned, returned_to = (ids[0] if ids else None), _sole_recipient(header)
     else:
         automated = _automated(message)
     ids = _msg_ids(_header(message, "Message-ID"))
@@ -669,6 +680,7 @@ def parse_message(message: EmailMessage | Message, *, raw_sha256: str = "", size
         bounce=bounce,
         bounced_recipients=failed,
         returned_message_id=returned,
+        returned_to=returned_to,
         raw_sha256=raw_sha256,
         size=size,
     )

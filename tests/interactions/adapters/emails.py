@@ -106,6 +106,7 @@ def bounce(
     *,
     report: str = "message/delivery-status",
     recipient: str = "rfc822; jane@example.com",
+    returned_to: str = "jane@example.com",
 ) -> bytes:
     return (
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
@@ -133,7 +134,7 @@ def bounce(
         "Content-Type: text/rfc822-headers\r\n"
         "\r\n"
         "From: support@shop.example\r\n"
-        "To: jane@example.com\r\n"
+        f"To: {returned_to}\r\n"
         "Message-ID: <agent-1@shop.example>\r\n"
         "Subject: Your refund\r\n"
         "\r\n"

@@ -198,9 +198,10 @@ def test_an_out_of_office_and_a_bounce_do_not_reopen_the_resolved_thread(mailbox
         ("rfc822; jane@example.com (Jane Doe)", "mailto:jane@example.com", ["jane@example.com"]),
         ('rfc822; "Jane Doe" <jane@example.com>', "mailto:jane@example.com", ["jane@example.com"]),
         ("jane@example.com", "mailto:jane@example.com", ["jane@example.com"]),
-        # Nothing the hub can read as a mail address: kept, under its sender, as a bounce naming nobody.
-        ("rfc822; undisclosed-recipients", "mailto:mailer-daemon@mx.example.net", None),
-        ("x400; C=US;A=ATT;P=EXAMPLE", "mailto:mailer-daemon@mx.example.net", None),
+        # Nothing the hub can read as a mail address: kept, as a bounce naming nobody, under the one address
+        # the returned message was sent to (it was filed under the mail server that reported it).
+        ("rfc822; undisclosed-recipients", "mailto:jane@example.com", None),
+        ("x400; C=US;A=ATT;P=EXAMPLE", "mailto:jane@example.com", None),
     ],
 )
 def test_a_bounce_reads_each_way_servers_write_the_failed_recipient(mailbox, recipient, subject, recipients):
@@ -212,6 +213,34 @@ def test_a_bounce_reads_each_way_servers_write_the_failed_recipient(mailbox, rec
     assert event.subject == subject
     assert (event.data["automated"], event.data["bounce"]) == ("bounce", "hard")
     assert event.data.get("bounced_recipients") == recipients
+
+
+@pytest.mark.parametrize(
+    "returned_to",
+    [
+        "jane@example.com, john@example.com",  # which of them failed is not said
+        "undisclosed-recipients:;",
+        "not an address",
+        "",
+    ],
+)
+def test_a_bounce_naming_no_readable_recipient_nor_one_returned_address_stays_its_senders(
+    mailbox, returned_to
+):
+    response = send(emails.bounce(recipient="rfc822; undisclosed-recipients", returned_to=returned_to))
+
+    assert response.status_code == 200, response.content
+    (event,) = stored()
+    assert event.subject == "mailto:mailer-daemon@mx.example.net"
+    assert (event.data["automated"], event.data.get("bounced_recipients")) == ("bounce", None)
+
+
+def test_a_failed_recipient_named_in_the_report_wins_over_the_returned_messages_to(mailbox):
+    raw = emails.bounce(recipient="rfc822; john@example.com", returned_to="jane@example.com")
+
+    assert send(raw).status_code == 200
+
+    assert stored().get().subject == "mailto:john@example.com"
 
 
 @pytest.mark.parametrize(
@@ -504,8 +533,11 @@ def test_a_from_address_that_is_not_utf8_is_400_naming_its_header(mailbox):
 
 
 def test_a_bounce_whose_failed_recipient_is_not_utf8_is_kept_under_its_sender(mailbox):
-    # Not made an identifier (see above), but not refused either: refusing a bounce loses it.
-    raw = emails.bounce().replace(b"rfc822; jane@example.com", b"rfc822; jane@ex\xe4mple.com")
+    # Not made an identifier (see above), but not refused either: refusing a bounce loses it. (The returned
+    # message names two recipients, so which one failed is not known.)
+    raw = emails.bounce(returned_to="jane@example.com, john@example.com").replace(
+        b"rfc822; jane@example.com", b"rfc822; jane@ex\xe4mple.com"
+    )
 
     response = send(raw)
 
