@@ -326,6 +326,9 @@ def callback_outcome(
         if row.attempt > len(waits):
             return [*events, expired_event(row, thread, f"no answer after {row.attempt} attempts", now)]
         earliest = now + timedelta(seconds=waits[row.attempt - 1])
+        # No readiness check is needed for this read: an outcome follows an offer, and the dispatcher offers
+        # only once the customers read model has reached the request (and read models only move on); the
+        # dispatcher also checks the hours again, in the zone it reads then, before it offers the retry.
         zone = callback_zone(row, customer_timezones([thread.customer_id]).get(thread.customer_id))
         due = next_allowed(earliest, schedules(zone), until=row.window_end)
         if due is None:
