@@ -79,6 +79,16 @@ def _wait(condition, what: str, timeout: float = 600) -> None:
         time.sleep(0.5)
 
 
+def _wal_and_checkpoints(url: str) -> tuple[str, int]:
+    """The server's WAL position and how many checkpoints it has made (its own counters: every database)."""
+    row = _sql(
+        url,
+        "SELECT pg_current_wal_lsn() || ' ' || (checkpoints_timed + checkpoints_req) FROM pg_stat_bgwriter",
+    )
+    lsn, checkpoints = row.split()
+    return lsn, int(checkpoints)
+
+
 def _offline(env: dict[str, str], url: str) -> dict:
     size = int(_sql(url, "SELECT count(*) FROM hub_event"))
     started = time.perf_counter()
@@ -124,6 +134,7 @@ def run(command: str) -> dict:
         rate = maximum["events_per_s"] / 2
         _wait(lambda: _caught_up(url), "the runner after the maximum")
         idle = ingest.run(PACED_CLIENTS, for_seconds(IDLE_SECONDS), rate=rate)
+        wal_before, checkpoints_before = _wal_and_checkpoints(url)
         rebuild = subprocess.Popen(
             [str(common.BIN / "python"), "manage.py", "rebuild_projections", "--online", *CONTEXT,
              "--verbosity", "0"],
@@ -133,6 +144,8 @@ def run(command: str) -> dict:
         started = time.perf_counter()
         during = ingest.run(PACED_CLIENTS, lambda: rebuild.poll() is not None, rate=rate)
         online_seconds = time.perf_counter() - started
+        wal_after, checkpoints_after = _wal_and_checkpoints(url)
+        wal_mb = int(_sql(url, f"SELECT pg_wal_lsn_diff('{wal_after}', '{wal_before}')")) / 2**20
         out, err = rebuild.communicate()
         if rebuild.returncode != 0:
             raise common.BenchError(f"the online rebuild failed: {err[-2000:]}")
@@ -153,6 +166,9 @@ def run(command: str) -> dict:
         "during": during,
         "online_seconds": online_seconds,
         "online_output": out.strip(),
+        "online_wal_mb": wal_mb,  # the WAL the server wrote while it ran (the rebuild, ingest, the runner)
+        "online_checkpoints": checkpoints_after - checkpoints_before,
+        "online_unlogged": os.environ.get("THREADLINE_REBUILD_UNLOGGED", "true"),
         "swap_ms": int(swap.group(1)) if swap else None,
         "swap_attempts": int(swap.group(2)) if swap else None,
         "equal": equal,
@@ -212,7 +228,9 @@ def _report(result: dict, command: str, url: str) -> None:
         + f"\n\n`rebuild_projections --online customers threads` took {result['online_seconds']:.1f} s "
         f"under that load, its swap {result['swap_ms']} ms ({result['swap_attempts']} attempt(s)); the "
         "runner applied the live tables throughout. It ran at the lowest CPU priority in a scheduling group "
-        "of its own (a session of its own, nice 19 and autogroup nice 19), as README recommends.\n\n"
+        "of its own (a session of its own, nice 19 and autogroup nice 19), as README recommends. The server "
+        f"wrote {result['online_wal_mb']:,.0f} MB of WAL meanwhile and made {result['online_checkpoints']} "
+        f"checkpoint(s) (THREADLINE_REBUILD_UNLOGGED={result['online_unlogged']}).\n\n"
         + common.table(rows, ["target", "measured", "met"])
     )
     common.write_section("rebuild", body, command, url)

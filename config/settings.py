@@ -280,6 +280,10 @@ THREADLINE_READ_WAIT_SECONDS = _number(
 # Apply subscriptions in place, inside each append's transaction, instead of in runner processes (like
 # Celery's task_always_eager). For test runs; production leaves it off and runs `run_subscriptions`.
 THREADLINE_SUBSCRIPTIONS_EAGER = env.bool("THREADLINE_SUBSCRIPTIONS_EAGER", default=False)
+# An online rebuild replays into UNLOGGED copies (no WAL until just before the swap; emptied, and so started
+# afresh, if PostgreSQL restarts after a crash meanwhile). Off: ordinary tables throughout, as a standby that
+# must keep the rebuild's progress through a failover needs.
+THREADLINE_REBUILD_UNLOGGED = env.bool("THREADLINE_REBUILD_UNLOGGED", default=True)
 # For the benchmark: a path prefix; each process then appends to `<prefix>.<pid>` how long every append held
 # the global append lock (hub.holds). Empty (the default): nothing is timed or written.
 THREADLINE_APPEND_HOLD_LOG = env.str("THREADLINE_APPEND_HOLD_LOG", default="")

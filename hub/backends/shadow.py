@@ -172,13 +172,15 @@ def drop(schema: str) -> None:
     _execute(f"DROP SCHEMA IF EXISTS {q(schema)} CASCADE")
 
 
-def create(schema: str, tables: Sequence[str]) -> None:
+def create(schema: str, tables: Sequence[str], *, unlogged: bool = False) -> None:
     """Create the shadow schema with an empty copy of each table (in the caller's transaction): the same
-    columns, defaults and identities, then every constraint and index under the live one's name."""
+    columns, defaults and identities, then every constraint and index under the live one's name. `unlogged`:
+    the copies write no WAL until `set_logged` (and PostgreSQL empties them if it restarts after a crash)."""
     _execute(f"CREATE SCHEMA {q(schema)}")
     live = live_schema(tables)
+    kind = "UNLOGGED TABLE" if unlogged else "TABLE"
     for table in tables:
-        _execute(f"CREATE TABLE {q(schema)}.{q(table)} (LIKE {q(live)}.{q(table)} {_LIKE})")
+        _execute(f"CREATE {kind} {q(schema)}.{q(table)} (LIKE {q(live)}.{q(table)} {_LIKE})")
     # Constraints as the live tables print them under the caller's path, where a foreign key's target is
     # unqualified; added with the shadow first on the path, a target among the copies is the copy. Foreign
     # keys last, once every copy has the keys they point at.
@@ -209,6 +211,38 @@ def create(schema: str, tables: Sequence[str]) -> None:
     for statement in [*keys, *foreign]:
         _execute(statement)
     set_path(path)
+
+
+def set_logged(schema: str, tables: Sequence[str]) -> None:
+    """Make unlogged copies ordinary tables (each written to the WAL once, whole); a logged one is left as it
+    is. Tables a copy's foreign keys point at first: a logged table may not point at an unlogged one."""
+    unlogged = {
+        name
+        for (name,) in _rows(
+            "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relpersistence = 'u' AND c.relkind = 'r'",
+            [schema],
+        )
+    }
+    done: set[str] = set()
+    while unlogged - done:
+        ready = [t for t in sorted(unlogged - done) if not (_points_at(schema, t) & (unlogged - done - {t}))]
+        if not ready:
+            raise ShadowRefused(f"the copies in {schema} point at each other in a cycle: {sorted(unlogged)}")
+        for table in ready:
+            _execute(f"ALTER TABLE {q(schema)}.{q(table)} SET LOGGED")
+        done.update(ready)
+
+
+def _points_at(schema: str, table: str) -> set[str]:
+    return {
+        name
+        for (name,) in _rows(
+            "SELECT DISTINCT t.relname FROM pg_constraint AS c JOIN pg_class AS t ON t.oid = c.confrelid"
+            " WHERE c.contype = 'f' AND c.conrelid = %s::regclass",
+            [f"{q(schema)}.{q(table)}"],
+        )
+    }
 
 
 def write_into(schema: str) -> str:

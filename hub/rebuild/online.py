@@ -12,8 +12,10 @@ How, and why this way:
    own, with `search_path` set so that the projectors' unqualified statements write the copies, and with
    the progress row (in the shadow schema) advanced in the same transaction: a crash leaves the copies at a
    page boundary that the progress row names, and the next run resumes from there (or starts again if the
-   live tables changed shape since). Pages never hold the append lock and never touch a live table, so
-   writers never wait for a rebuild, and the runners keep applying new events to the live tables.
+   live tables changed shape since). The copies and the progress row are UNLOGGED meanwhile, and made
+   ordinary tables just before the swap (see `_prepare`). Pages never hold the append lock and never touch
+   a live table, so writers never wait for a rebuild, and the runners keep applying new events to the live
+   tables.
 3. **Swap.** When the copies are within `SWAP_LAG` events of the head: one short transaction locks the live
    tables (ACCESS EXCLUSIVE, with a lock timeout, retried: see `shadow.lock_live`), then the
    subscriptions' rows (a runner's batch in flight finishes first: it writes the tables before it moves
@@ -37,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
 from hub import log, projections, subscriptions
@@ -110,6 +113,7 @@ def rebuild_online(
         lag = min(SWAP_LAG, page) if lag is None else lag
         position = _catch_up(handlers, outcome, position, page, lag, progress, on_page)
         with transaction.atomic():
+            shadow.set_logged(shadow.SHADOW, tables)  # the copies and their progress, together
             shadow.analyze(shadow.SHADOW, tables)
         _swap(handlers, outcome, position, page, progress)
         with transaction.atomic():
@@ -170,12 +174,22 @@ def _prepare(outcome: Outcome) -> int:
                 if len({p for p, _ in found.values()}) == 1:
                     outcome.resumed_from = position
                     return position
-            outcome.notes.append("an earlier rebuild's shadow did not match this one: started afresh")
+            outcome.notes.append(
+                "an earlier rebuild's shadow did not match this one, or was emptied by a restart of"
+                " PostgreSQL after a crash: started afresh"
+            )
             shadow.drop(shadow.SHADOW)
-        shadow.create(shadow.SHADOW, outcome.tables)
+        # The copies and their progress are UNLOGGED while they are replayed (THREADLINE_REBUILD_UNLOGGED,
+        # default on): their rows write no WAL, and each table is written to it once, whole, just before the
+        # swap (`shadow.set_logged`). Measured at 1.2M events (docs/benchmarks.md, "Unlogged copies"): the WAL
+        # a rebuild writes about halves and the checkpoints during it fall from 3-4 to 1-2. If PostgreSQL
+        # restarts after a crash meanwhile it empties them, progress included: the next run starts afresh.
+        unlogged = settings.THREADLINE_REBUILD_UNLOGGED
+        shadow.create(shadow.SHADOW, outcome.tables, unlogged=unlogged)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"CREATE TABLE {shadow.q(shadow.SHADOW)}.{PROGRESS} (name text PRIMARY KEY,"
+                f"CREATE {'UNLOGGED ' if unlogged else ''}TABLE {shadow.q(shadow.SHADOW)}.{PROGRESS}"
+                " (name text PRIMARY KEY,"
                 " position bigint NOT NULL, fingerprint text NOT NULL, started_at timestamptz NOT NULL"
                 " DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())"
             )

@@ -263,6 +263,65 @@ def test_a_shadow_left_by_a_different_rebuild_is_started_afresh():
     assert offline_state() == state()
 
 
+def persistence(schema: str) -> dict[str, str]:
+    """pg_class.relpersistence of each table in the schema: 'u' unlogged, 'p' an ordinary table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, c.relpersistence FROM pg_class AS c JOIN pg_namespace AS n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'",
+            [schema],
+        )
+        return dict(cursor.fetchall())
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("unlogged", "kind"), [(True, "u"), (False, "p")])
+def test_the_copies_write_no_wal_while_replayed_and_are_ordinary_tables_once_swapped_in(
+    settings, unlogged, kind
+):
+    # Unlogged copies spare the server the WAL of every row a replay writes (THREADLINE_REBUILD_UNLOGGED).
+    settings.THREADLINE_REBUILD_UNLOGGED = unlogged
+    journey(10)
+    seen: list[dict[str, str]] = []
+
+    online.rebuild_online(page=10, lag=0, on_page=lambda position: seen.append(persistence(shadow.SHADOW)))
+
+    assert seen and all(set(tables) == {*TABLES, online.PROGRESS} for tables in seen)
+    assert all(set(tables.values()) == {kind} for tables in seen)
+    live = persistence("public")
+    assert {live[t] for t in TABLES} == {"p"}
+    assert offline_state() == state()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_shadow_emptied_by_a_restart_after_a_crash_is_started_afresh_not_resumed_empty():
+    # PostgreSQL empties unlogged tables when it restarts after a crash: the copies and their progress
+    # alike, so the next run cannot take empty copies for ones replayed up to a position.
+    journey(10)
+    pages: list[int] = []
+
+    def crash(position: int) -> None:
+        pages.append(position)
+        if len(pages) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        online.rebuild_online(page=10, lag=0, on_page=crash)
+    assert online.progress_of_shadow() == {name: pages[0] for name in NAMES}
+    with connection.cursor() as cursor:  # what crash recovery does to every unlogged table (only those)
+        for table, kind in persistence(shadow.SHADOW).items():
+            if kind == "u":
+                cursor.execute(f"TRUNCATE {shadow.SHADOW}.{table}")
+
+    damage()
+    outcome = online.rebuild_online(page=10, lag=0)
+
+    assert outcome.resumed_from == 0 and "emptied by a restart" in outcome.notes[0]
+    assert offline_state() == state()
+
+
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_shadow_half_built_by_another_version_of_a_projector_is_started_afresh(monkeypatch):
