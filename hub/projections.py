@@ -80,6 +80,20 @@ def outdated() -> list[str]:
     ]
 
 
+def failed() -> list[str]:
+    """A sentence for each inline projection that failed: reads waiting for it (`min_position`) wait for the
+    position it stopped at, and every append retries it from there until it applies again."""
+    rows = ProjectionCheckpoint.objects.filter(name__in=list(_projectors)).exclude(last_error="")
+    return [
+        f"projection {name} failed on the events from position {failed_position} (its error is under the"
+        f" projection): it stays at position {position}, and every append retries it from there until the"
+        " cause is fixed"
+        for name, position, failed_position in rows.order_by("name").values_list(
+            "name", "position", "failed_position"
+        )
+    ]
+
+
 def _page(after: int, size: int = PAGE) -> list[RecordedEvent]:
     return log.read_after(after, limit=size)
 

@@ -465,6 +465,20 @@ def outdated(statuses: list[Status]) -> list[str]:
     ]
 
 
+def parked(statuses: list[Status]) -> list[str]:
+    """A sentence for each parked subscription: its read model stops before the event it cannot apply while
+    the log goes on, until an operator resumes it (after fixing the cause) or skips that event."""
+    return [
+        f"subscription {row.name} is parked on the event at position {row.failed_position}"
+        f" ({row.attempts} attempt{'s' if row.attempts != 1 else ''}; its error is under the subscription):"
+        f" its read model stays at position {row.position} while the log goes on; fix the cause and run"
+        f" manage.py subscriptions resume {row.name}, or skip the event with manage.py subscriptions skip"
+        f" {row.name} {row.failed_position} --reason '...'"
+        for row in statuses
+        if row.state == SubscriptionState.PARKED
+    ]
+
+
 def unattended(statuses: list[Status]) -> list[str]:
     """A sentence for each subscription no runner holds (its lease lapsed or was given back): its state may
     say running, but nothing applies the log to it until a runner takes it. None when each append applies

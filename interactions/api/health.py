@@ -58,7 +58,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except ApplicationError as exc:
         return _problem(error_problem(exc))
     # A failed projection or a parked subscription does not make the hub unready (events are still accepted
-    # and kept); it is reported, with each subscription's lag, and so is a subscription no runner applies.
+    # and kept); it is reported, with each subscription's lag, and each has a warning saying what to do, as
+    # has a subscription no runner applies.
     statuses = subscriptions.status()
     return JsonResponse(
         {
@@ -68,7 +69,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "subscriptions": [status.as_dict() for status in statuses],
             "warnings": [
                 *subscriptions.unattended(statuses),
+                *subscriptions.parked(statuses),
                 *subscriptions.outdated(statuses),
+                *projections.failed(),
                 *projections.outdated(),
             ],
         }

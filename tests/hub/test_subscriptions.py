@@ -314,11 +314,17 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     out = io.StringIO()
     call_command("subscriptions", stdout=out)
     assert "tally" in out.getvalue() and "running" in out.getvalue()
-    # A parked subscription no runner holds: the table says both.
+    # A parked subscription no runner holds: the table says both, and so do the warnings.
     Subscription.objects.filter(name="mirror").update(state="parked", last_error="boom", failed_position=1)
-    out = io.StringIO()
-    call_command("subscriptions", stdout=out, stderr=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    call_command("subscriptions", stdout=out, stderr=err)
     assert "(no runner); failed at 1 (0 attempts): boom" in out.getvalue()
+    assert (
+        "warning: subscription mirror is parked on the event at position 1 (0 attempts; its error is under"
+        " the subscription)"
+    ) in err.getvalue()
+    assert "manage.py subscriptions resume mirror, or skip the event with" in err.getvalue()
+    assert "subscription tally is parked" not in err.getvalue()
 
 
 def test_the_list_warns_of_each_subscription_no_runner_holds():

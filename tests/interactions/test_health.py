@@ -79,7 +79,7 @@ def test_readyz_with_a_supervisor_or_admin_token_shows_the_database_and_each_pro
     assert threads["error"] == SQL_ERROR and "lag_events" in threads and "lag_seconds" in threads
 
 
-def test_readyz_details_warn_of_each_subscription_no_runner_holds(failed_projection, settings):
+def test_readyz_details_warn_of_each_subscription_no_runner_holds(settings):
     admin = client_for(ApiTokenFactory(role=Role.ADMIN))
     assert admin.get("/readyz").json()["warnings"] == []  # applied in each append (the tests' setting)
     settings.THREADLINE_SUBSCRIPTIONS_EAGER = False  # as in production: runners apply them
@@ -99,6 +99,35 @@ def test_readyz_details_warn_of_each_subscription_no_runner_holds(failed_project
         name: "" if name == names[0] else "runner-1" for name in names
     }
     assert subscriptions.acquire(names[0], "runner-1", timedelta(seconds=30))
+    assert admin.get("/readyz").json()["warnings"] == []
+
+
+def test_readyz_details_warn_of_a_parked_subscription_and_a_failed_projection_saying_what_to_do():
+    admin = client_for(ApiTokenFactory(role=Role.ADMIN))
+    assert admin.get("/readyz").json()["warnings"] == []
+
+    ProjectionCheckpoint.objects.update_or_create(
+        name="callbacks", defaults={"position": 3, "last_error": SQL_ERROR, "failed_position": 4}
+    )
+    subscriptions.ensure_rows(["threads"])
+    Subscription.objects.filter(name="threads").update(
+        position=3, state="parked", last_error=SQL_ERROR, failed_position=4, attempts=2
+    )
+    body = admin.get("/readyz").json()
+
+    assert body["status"] == "ready"  # events are still accepted and kept: the warnings say what to do
+    assert body["warnings"] == [
+        "subscription threads is parked on the event at position 4 (2 attempts; its error is under the"
+        " subscription): its read model stays at position 3 while the log goes on; fix the cause and run"
+        " manage.py subscriptions resume threads, or skip the event with manage.py subscriptions skip"
+        " threads 4 --reason '...'",
+        "projection callbacks failed on the events from position 4 (its error is under the projection): it"
+        " stays at position 3, and every append retries it from there until the cause is fixed",
+    ]
+    assert "secret_index" not in " ".join(body["warnings"])  # the raw error stays in its own field
+
+    subscriptions.skip("threads", 4, reason="a bad row")
+    ProjectionCheckpoint.objects.filter(name="callbacks").update(last_error="", failed_position=None)
     assert admin.get("/readyz").json()["warnings"] == []
 
 
@@ -180,9 +209,7 @@ def test_a_database_error_a_retry_would_meet_again_stays_a_500():
         assert not database_unavailable(late.value)
 
 
-def test_readyz_details_warn_of_each_read_model_an_older_projector_version_built(
-    failed_projection, monkeypatch
-):
+def test_readyz_details_warn_of_each_read_model_an_older_projector_version_built(monkeypatch):
     customers = next(h for h in subscriptions.handlers() if h.name == "customers")
     subscriptions.ensure_rows(["customers"])
     admin = client_for(ApiTokenFactory(role=Role.ADMIN))

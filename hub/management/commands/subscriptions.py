@@ -61,5 +61,9 @@ class Command(BaseCommand):
                 f"{row.name:<16} {row.position:>10} {row.head:>10} {row.lag_events:>8}"
                 f" {row.lag_seconds:>8.1f}  {row.state:<8} {detail}"
             )
-        for warning in [*subscriptions.unattended(rows), *subscriptions.outdated(rows)]:
+        for warning in [
+            *subscriptions.unattended(rows),
+            *subscriptions.parked(rows),
+            *subscriptions.outdated(rows),
+        ]:
             self.stderr.write(f"warning: {warning}")
