@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, User
 from interactions.access.models import ApiToken, Role
 from interactions.access.tokens import token_field_problem, token_revoke
 from interactions.people.models import Person
+from interactions.people.services import principal_role_problem
 from interactions.privacy.forms import MaskedQuery, ShownBackMasked
 from interactions.privacy.names import name_problem, skills_normalised, skills_problem
 
@@ -105,6 +106,11 @@ class ApiTokenForm(ShownBackMasked, forms.ModelForm):
                 "source_prefix",
                 "an integration token needs a source prefix, the start of the sources it posts for and reads",
             )
+        role = cleaned.get("role")
+        if self.instance.pk and role and "role" in self.changed_data:
+            problem = principal_role_problem(self.instance, role)
+            if problem is not None:
+                self.add_error("role", problem)
         return cleaned
 
     def clean_skills(self) -> list[str]:

@@ -68,6 +68,21 @@ def person_create(
         return Person.objects.create(user=user, principal=principal)
 
 
+def principal_role_problem(token: ApiToken, role: str) -> str | None:
+    """Why `token` may not take `role`, or None: a person's principal keeps a person's role (agent,
+    supervisor or admin), as `person_create` gives it; an integration's rules (a source prefix, posting raw
+    events) are a machine's."""
+    if role in PERSON_ROLES:
+        return None
+    person = Person.objects.filter(principal=token).select_related("user").first()
+    if person is None:
+        return None
+    return (
+        f"this token is the principal of {person.user.get_username()!r}, who signs in: a person is an"
+        f" {', '.join(PERSON_ROLES[:-1])} or {PERSON_ROLES[-1]}, never {role}"
+    )
+
+
 def _check_username(users, username: str) -> None:
     """The user model's own rules (length, letters, digits and @.+-_ only), then no card number."""
     field = users._meta.get_field(users.USERNAME_FIELD)

@@ -185,6 +185,34 @@ def test_create_user_with_an_existing_agent_token_keeps_its_agent_id():
         create_user("sue", "--role", "supervisor", "--password", PASSWORD, "--token", str(other.pk))
 
 
+def test_the_admins_token_form_does_not_make_a_persons_principal_an_integration(admin_client):
+    """create_user refuses a person with the role integration; the admin's token form must not make one
+    of a person's principal either (a signed-in integration would post raw events from the desk's session)."""
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    token = Person.objects.get().principal
+    form = {"name": token.name, "role": "integration", "source_prefix": "/sms/", "skills": "[]"}
+
+    page = admin_client.post(f"/admin/interactions/apitoken/{token.pk}/change/", form)
+
+    assert page.status_code == 200 and "a person is an agent, supervisor or admin" in page.content.decode()
+    assert ApiToken.objects.get(pk=token.pk).role == Role.AGENT
+    # A machine's token may still become an integration, and a person's another person's role.
+    assert (
+        admin_client.post(
+            f"/admin/interactions/apitoken/{token.pk}/change/", {**form, "role": "supervisor"}
+        ).status_code
+        == 302
+    )
+    machine = ApiTokenFactory(role=Role.AGENT, name="ivr")
+    assert (
+        admin_client.post(
+            f"/admin/interactions/apitoken/{machine.pk}/change/", {**form, "name": "ivr"}
+        ).status_code
+        == 302
+    )
+    assert ApiToken.objects.get(pk=machine.pk).role == Role.INTEGRATION
+
+
 def post_event(token):
     return client_for(token).post(
         "/api/v1/events", json.dumps(cloud_event()), content_type="application/cloudevents+json"
