@@ -23,9 +23,15 @@ def _digest(raw: str) -> str:
 def token_create(
     *, name: str, role: str, source_prefix: str = "", skills: list[str] | None = None
 ) -> tuple[ApiToken, str]:
-    """Create a token; return the row and the raw bearer token, which is not stored anywhere."""
+    """Create a token; return the row and the raw bearer token, which is not stored anywhere.
+
+    The name and the prefix are trimmed, as the admin's form trims them: a blank name is refused, and a blank
+    prefix is none."""
+    name, source_prefix = name.strip(), source_prefix.strip()
     if role not in Role.values:
         raise ValueError(f"role must be one of {', '.join(Role.values)}")
+    if not name:
+        raise ValueError("a token needs a name: who or what uses it")
     if role == Role.INTEGRATION and not source_prefix:
         raise ValueError("an integration token needs --source, the prefix of the sources it may post for")
     token_fields_check(name=name, source_prefix=source_prefix, skills=skills or [])

@@ -40,6 +40,27 @@ def test_an_integration_token_needs_a_source_prefix():
     assert ApiToken.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("", "--role", "agent"), "needs a name"),
+        (("  ", "--role", "agent"), "needs a name"),
+        (("sms", "--role", "integration", "--source", "   "), "--source"),
+    ],
+    ids=["empty-name", "blank-name", "blank-source"],
+)
+def test_a_blank_name_or_source_prefix_is_refused_as_the_admins_form_refuses_it(args, says):
+    with pytest.raises(CommandError, match=says):
+        run(*args)
+    assert ApiToken.objects.count() == 0
+
+
+def test_the_name_and_source_prefix_are_kept_trimmed():
+    run(" sms ", "--role", "integration", "--source", " /sms/ ")
+
+    assert ApiToken.objects.values_list("name", "source_prefix").get() == ("sms", "/sms/")
+
+
 def test_an_unknown_role_is_refused():
     with pytest.raises(CommandError):
         run("x", "--role", "wizard")
