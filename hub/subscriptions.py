@@ -28,6 +28,7 @@ from hub import log
 from hub.errors import ApplicationError, NotFound
 from hub.events import RecordedEvent
 from hub.models import SkippedEvent, StoredEvent, Subscription, SubscriptionState
+from hub.storable import text_problem
 from hub.versions import outdated_sentence, version_of
 
 logger = logging.getLogger(__name__)
@@ -364,12 +365,20 @@ def _park(name: str, owner: str, at: int, position: int, exc: Exception) -> None
 # --- operators ----------------------------------------------------------------------------------------------
 
 
+def _locked_row(name: str) -> Subscription:
+    """The subscription's row, locked; NotFound for a name no row has, or none could have (text that cannot
+    be stored, such as a terminal's bytes that are not UTF-8, is not sent to the database)."""
+    storable = text_problem(name) is None
+    row = Subscription.objects.select_for_update().filter(name=name).first() if storable else None
+    if row is None:
+        raise NotFound(f"no subscription {name}")
+    return row
+
+
 def resume(name: str) -> Subscription:
     """Retry a parked subscription now (after its cause was fixed)."""
     with transaction.atomic():
-        row = Subscription.objects.select_for_update().filter(name=name).first()
-        if row is None:
-            raise NotFound(f"no subscription {name}")
+        row = _locked_row(name)
         if row.state != SubscriptionState.PARKED:
             raise NotParked(f"subscription {name} is {row.state}: only a parked subscription can be resumed")
         Subscription.objects.filter(name=name).update(retry_at=None, attempts=0)
@@ -380,10 +389,10 @@ def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
     """Skip the event a parked subscription failed on, recording who decided it and why."""
     if not reason.strip():
         raise NotParked("say why the event is skipped (--reason): the reason is kept with the record")
+    if problem := text_problem(reason):
+        raise NotParked(f"the reason {problem}")
     with transaction.atomic():
-        row = Subscription.objects.select_for_update().filter(name=name).first()
-        if row is None:
-            raise NotFound(f"no subscription {name}")
+        row = _locked_row(name)
         if row.state != SubscriptionState.PARKED or row.failed_position != position:
             raise NotParked(
                 f"subscription {name} is {row.state}"

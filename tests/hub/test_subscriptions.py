@@ -327,6 +327,26 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     assert "subscription tally is parked" not in err.getvalue()
 
 
+@pytest.mark.parametrize("name", ["\udcff", "tally\x00"], ids=["not-utf-8", "nul"])
+def test_resuming_or_skipping_a_name_no_database_can_hold_says_there_is_no_such_subscription(name):
+    """A terminal's bytes that are not UTF-8 reach the command as lone surrogates: they were sent to the
+    database, whose driver raised a traceback."""
+    for args in (("resume", name), ("skip", name, "1", "--reason", "x")):
+        with pytest.raises(CommandError, match="no subscription"):
+            call_command("subscriptions", *args, stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("reason", ["bad \udcff row", "bad \x00 row"], ids=["not-utf-8", "nul"])
+def test_a_skip_whose_reason_cannot_be_stored_is_refused_and_skips_nothing(reason):
+    _, poison, _, _ = poison_between_two_counts()
+
+    with pytest.raises(CommandError, match="the reason contains"):
+        call_command("subscriptions", "skip", "tally", str(poison), "--reason", reason, stdout=io.StringIO())
+
+    assert not SkippedEvent.objects.exists()
+    assert Subscription.objects.get(name="tally").state == "parked"
+
+
 def test_the_list_warns_of_each_subscription_no_runner_holds():
     post("tally.counted", "tally.counted")
     runner = Runner(["tally"], owner="r1")
