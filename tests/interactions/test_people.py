@@ -119,6 +119,24 @@ def test_createsuperuser_without_questions_refuses_such_names_and_creates_no_one
     assert not get_user_model().objects.exists()
 
 
+def test_createsuperuser_without_questions_refuses_a_password_that_is_not_text_and_creates_no_one(
+    monkeypatch,
+):
+    """Bytes that are not UTF-8 in the environment reach Python as lone surrogates; hashing them was a
+    traceback."""
+    for name, value in {
+        "USERNAME": "ada",
+        "EMAIL": "ada@example.com",
+        "PASSWORD": "ab\udcffcdefgh12",
+    }.items():
+        monkeypatch.setenv(f"DJANGO_SUPERUSER_{name}", value)
+
+    with pytest.raises(CommandError, match=r"DJANGO_SUPERUSER_PASSWORD contains a lone surrogate"):
+        call_command("createsuperuser", interactive=False, stdout=io.StringIO())
+
+    assert not get_user_model().objects.exists()
+
+
 def test_createsuperuser_still_creates_a_superuser_from_the_environment(monkeypatch):
     for name, value in {"USERNAME": "ada", "EMAIL": "ada@example.com", "PASSWORD": PASSWORD}.items():
         monkeypatch.setenv(f"DJANGO_SUPERUSER_{name}", value)

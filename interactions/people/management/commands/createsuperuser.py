@@ -1,6 +1,7 @@
 """`manage.py createsuperuser`: Django's own, with the username and e-mail address checked as `create_user`
 and the admin check names (interactions.privacy.names): one holding a card number, or a control or
-invisible character, is refused with the reason (asked again at the prompt), and nothing is stored.
+invisible character, is refused with the reason (asked again at the prompt), and nothing is stored; so is a
+DJANGO_SUPERUSER_PASSWORD that is not text (bytes that are not UTF-8).
 
 It replaces Django's command because its app is listed before `django.contrib.auth` in INSTALLED_APPS (of
 two commands of one name, Django runs the one of the app listed first)."""
@@ -12,6 +13,7 @@ import os
 from django.contrib.auth.management.commands import createsuperuser
 from django.core.management.base import CommandError
 
+from hub.storable import text_problem
 from interactions.privacy.names import name_problem
 
 # Django's User: the username field and the one field its REQUIRED_FIELDS names.
@@ -29,6 +31,11 @@ class Command(createsuperuser.Command):
             problem = self._problem(name, given)
             if problem is not None:
                 raise CommandError(problem)
+        # Django hashes the environment's password unchecked: bytes that are not UTF-8 (a lone surrogate
+        # here) ended in a traceback.
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") if not options["interactive"] else None
+        if password and (problem := text_problem(password)) is not None:
+            raise CommandError(f"DJANGO_SUPERUSER_PASSWORD {problem}.")
         return super().handle(*args, **options)
 
     def get_input_data(self, field, message, default=None):
