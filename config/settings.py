@@ -363,8 +363,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery -------------------------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a broker that needs no server. Set CELERY_BROKER_URL to a
-# redis:// or amqp:// URL in production.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# redis:// or amqp:// URL in production. The transport ignores the host; naming one keeps kombu from warning
+# "No hostname was supplied" in every process's log at each start.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery" / "broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)

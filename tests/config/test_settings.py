@@ -102,3 +102,26 @@ def test_numbers_in_range_are_taken():
     )
 
     assert done.returncode == 0, done.stderr
+
+
+def test_the_embedded_broker_connects_without_a_warning():
+    """kombu warned "No hostname was supplied" in the log of every process `make run` starts (worker and beat
+    each, at each start) for the default filesystem:// URL: a warning an operator learns to ignore."""
+    code = (
+        "import logging; logging.basicConfig();"
+        " from config.celery import app; connection = app.connection_for_write(); connection._info();"
+        " print(connection.transport_cls)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "filesystem"
+    assert "WARNING" not in done.stderr, done.stderr
