@@ -86,6 +86,8 @@ def rebuild(
             backend().analyze(tables)
         except DatabaseError:  # the rebuild has committed; fresh statistics are a help, not a must
             logger.exception("rebuild: committed, but ANALYZE of its tables failed")
+        except KeyboardInterrupt:  # the last step: a Ctrl-C here ends a rebuild that has committed
+            logger.warning("rebuild: committed; its ANALYZE was interrupted (autovacuum will analyse later)")
         return replayed
 
 

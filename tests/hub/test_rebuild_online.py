@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from hub import store, subscriptions
-from hub.backends import shadow
+from hub.backends import backend, shadow
 from hub.errors import ApplicationError
 from hub.events import NewEvent
 from hub.models import StoredEvent, Subscription
@@ -411,6 +411,54 @@ def test_on_sqlite_the_command_rebuilds_offline_instead_and_says_so():
     assert "Rebuilt" in out.getvalue() and state() == expected
     with pytest.raises(online.RebuildRefused, match="needs PostgreSQL"):
         online.rebuild_online()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_during_a_rebuild_says_what_it_left_and_ends_with_130_not_a_traceback(monkeypatch):
+    """Online (PostgreSQL) after a committed page, offline (SQLite) in its one transaction."""
+    journey(5)
+    before, live = state(), oids() if connection.vendor == "postgresql" else None
+    argv, stop_at = (["--online", "--page-size", "5"], 2) if live else ([], 1)
+    calls: list[int] = []
+    original = ThreadsProjector.apply_all
+
+    def interrupted(self, events):
+        calls.append(len(events))
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt  # Ctrl-C, as the terminal sends it, mid-replay
+        return original(self, events)
+
+    monkeypatch.setattr(ThreadsProjector, "apply_all", interrupted)
+
+    with pytest.raises(CommandError) as stopped:
+        call_command("rebuild_projections", *argv, stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert stopped.value.returncode == 130
+    assert str(stopped.value) == (
+        "interrupted: the live tables are untouched; run it again to resume from its last committed page"
+        if live
+        else "interrupted: nothing was changed (an offline rebuild commits all at once); run it again"
+    )
+    assert state() == before
+    if live:
+        assert oids() == live and online.progress_of_shadow()  # a page committed: a second run resumes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_during_the_analyze_after_an_offline_rebuild_committed_ends_it_as_rebuilt(monkeypatch):
+    """ANALYZE is the last step, after the commit: "nothing was changed" would be false there."""
+    journey(3)
+    expected = state()
+    damage()
+
+    def interrupted(self, tables):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(backend()), "analyze", interrupted)
+    out = io.StringIO()
+    call_command("rebuild_projections", stdout=out, stderr=io.StringIO())
+
+    assert out.getvalue().startswith("Rebuilt ") and state() == expected
 
 
 @pytest.mark.django_db

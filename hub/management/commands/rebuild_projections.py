@@ -60,10 +60,19 @@ class Command(BaseCommand):
                 "(appends wait meanwhile)."
             )
             online_names = None
-        if online_names is None:
-            self._offline(quiet)
-        else:
-            self._online(online_names, page_size, quiet)
+        try:
+            if online_names is None:
+                self._offline(quiet)
+            else:
+                self._online(online_names, page_size, quiet)
+        except KeyboardInterrupt:  # Ctrl-C: say what it leaves, not a traceback; 130 as a shell reports it
+            raise CommandError(
+                "interrupted: nothing was changed (an offline rebuild commits all at once); run it again"
+                if online_names is None
+                else "interrupted: the live tables are untouched; run it again to resume from its last"
+                " committed page",
+                returncode=130,
+            ) from None
 
     def _offline(self, quiet: bool) -> None:
         # The events to replay are counted again once the rebuild holds its locks: appends may come first.
