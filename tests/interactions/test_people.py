@@ -68,6 +68,18 @@ def test_create_user_with_no_password_to_read_says_to_pass_it_and_creates_no_one
     assert not get_user_model().objects.exists()
 
 
+def test_create_user_cancelled_at_the_password_prompt_says_so_and_creates_no_one(monkeypatch):
+    def interrupted(prompt: str) -> str:  # Ctrl-C at the prompt
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("interactions.management.commands.create_user.getpass", interrupted)
+
+    with pytest.raises(CommandError, match="cancelled: no one was created") as cancelled:
+        create_user("sam", "--role", "supervisor")
+    assert cancelled.value.returncode == 130
+    assert not get_user_model().objects.exists()
+
+
 class Terminal(io.StringIO):
     """The standard input createsuperuser reads from: a terminal (it skips its questions otherwise)."""
 

@@ -45,12 +45,15 @@ class Command(BaseCommand):
 
 def _asked() -> str:
     """The password typed twice at the terminal (or, with none, read from the input: two lines). Input that
-    ends first (a script's, /dev/null) is told to pass it with --password instead of a traceback."""
+    ends first (a script's, /dev/null) is told to pass it with --password instead of a traceback, and Ctrl-C
+    at the prompt is told that no one was created."""
     try:
         password = getpass("Password: ")
         again = getpass("Password (again): ")
     except EOFError as exc:
         raise CommandError("the input ended before the password was typed: pass it with --password") from exc
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: a sentence and the shell's 130, not a traceback
+        raise CommandError("cancelled: no one was created", returncode=130) from None
     if password != again:
         raise CommandError("the passwords do not match")
     return password
