@@ -8,7 +8,9 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from interactions.access import tokens
 from interactions.access.tokens import token_authenticate, tokens_revoked
+from interactions.management.commands import revoke_token
 from interactions.models import ApiToken, Role
 from tests.factories import ApiTokenFactory
 
@@ -41,6 +43,38 @@ def test_revoking_twice_is_harmless_and_keeps_the_first_revocation_time():
 
     assert "already revoked" in output
     assert ApiToken.objects.get(pk=token.pk).revoked_at == revoked_at
+
+
+def test_a_token_named_twice_is_revoked_once_and_said_once():
+    """The same id twice (or in upper and lower case) revoked it, then failed formatting the revocation time
+    it had not read: a traceback, and status 1 for a revocation that was done."""
+    token, other = ApiTokenFactory(), ApiTokenFactory()
+
+    output = run(str(token.pk), str(token.pk).upper(), str(other.pk))
+
+    assert output.splitlines() == [
+        f"Revoked {token.role} token {token.name!r} (id {token.pk}).",
+        f"Revoked {other.role} token {other.name!r} (id {other.pk}).",
+    ]
+    assert tokens_revoked([str(token.pk), str(other.pk)]) == {str(token.pk), str(other.pk)}
+
+
+def test_a_token_revoked_by_another_process_meanwhile_is_said_already_revoked(monkeypatch):
+    token = ApiTokenFactory()
+
+    def first_elsewhere(stale):  # another process revokes it between this command's read and its write
+        tokens.token_revoke(ApiToken.objects.get(pk=stale.pk))
+        return tokens.token_revoke(stale)
+
+    monkeypatch.setattr(revoke_token, "token_revoke", first_elsewhere)
+
+    output = run(str(token.pk))
+
+    revoked_at = ApiToken.objects.get(pk=token.pk).revoked_at
+    assert output.strip() == (
+        f"The {token.role} token {token.name!r} (id {token.pk}) was already revoked"
+        f" ({revoked_at:%Y-%m-%d %H:%M:%S %Z})."
+    )
 
 
 @pytest.mark.parametrize(("given", "message"), [("tl_abc", "is not a token id"), (None, "no token")])

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("ids", nargs="+", metavar="id", help="A token's id (a UUID).")
 
     def handle(self, *args, ids: list[str], **options) -> None:
-        tokens = []
+        tokens = {}  # by id: a token named twice (or spelt in two cases) is revoked once
         for raw in ids:  # every id is checked before any token is revoked
             try:
                 token = token_get(uuid.UUID(raw))
@@ -26,12 +26,14 @@ class Command(BaseCommand):
                 raise CommandError(f"{raw!r} is not a token id (a UUID)") from exc
             if token is None:
                 raise CommandError(f"no token {raw}")
-            tokens.append(token)
-        for token in tokens:
+            tokens.setdefault(token.pk, token)
+        for token in tokens.values():
             if token_revoke(token):
                 self.stdout.write(f"Revoked {token.role} token {token.name!r} (id {token.pk}).")
-            else:
-                self.stdout.write(
-                    f"The {token.role} token {token.name!r} (id {token.pk}) was already revoked "
-                    f"({token.revoked_at:%Y-%m-%d %H:%M:%S %Z})."
-                )
+                continue
+            # Revoked before this command, or by another process since it read the token: read when.
+            revoked_at = getattr(token_get(token.pk), "revoked_at", None)
+            when = f" ({revoked_at:%Y-%m-%d %H:%M:%S %Z})" if revoked_at else ""
+            self.stdout.write(
+                f"The {token.role} token {token.name!r} (id {token.pk}) was already revoked{when}."
+            )
