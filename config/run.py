@@ -6,7 +6,8 @@ Celery worker on the embedded file-system broker needs longer for a warm shutdow
 its blocking loop waits on the broker up to 2 s, once more after it is told to stop, then joins its timer
 thread. So the grace here is STOP_GRACE_SECONDS. And honcho ends with status 130 (143) after a Ctrl-C
 (SIGTERM) however cleanly everything stopped, which make reports as `Error 130`: a stop that was asked
-for ends with 0; any other status (a process that failed on its own) is passed on.
+for ends with 0; any other status (a process that failed on its own) is passed on. A hangup (the terminal
+closed) stops everything as SIGTERM does.
 
 The Procfile does its part: each line `exec`s its program, so honcho's SIGTERM reaches it rather than the
 shell in front of it (which died at once, rc=-15, while uvicorn was still shutting down); and the worker
@@ -16,6 +17,7 @@ SIGTERM directly, died mid-task ("exited with signal 15") instead of finishing u
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -26,10 +28,23 @@ STOP_GRACE_SECONDS = 30
 ASKED_TO_STOP = {128 + signal.SIGINT, 128 + signal.SIGTERM}
 
 
+def _hung_up(signum: int, frame: object) -> None:
+    """The terminal closed (or the SSH session dropped): stop every process as on SIGTERM. honcho handles
+    only SIGINT and SIGTERM, and starts each process in a session of its own, so a hangup killed honcho and
+    left the web server, worker, beat and runner running with no one to stop them (the next `make run`
+    found its port taken). Output to a terminal that is gone fails: it goes nowhere instead."""
+    for fd in (1, 2):
+        if os.isatty(fd):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main(argv: list[str]) -> int:
     # Manager.loop reads this module global each time round. Should honcho rename it, the SIGINT test in
     # tests/e2e/test_make_run.py sees the SIGKILL again.
     manager.KILL_WAIT = STOP_GRACE_SECONDS
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under nohup, a hangup stays ignored
+        signal.signal(signal.SIGHUP, _hung_up)
     try:
         honcho(["start", *argv])
     except SystemExit as exc:

@@ -266,3 +266,56 @@ def test_ctrl_c_on_make_run_stops_every_process_by_itself_and_make_reports_no_er
     assert "Finished server process" in output and "Warm shutdown" in output
     assert len(started) >= 5, started  # the runner, the three processes, and whatever they started
     assert not [pid for pid in started if _running(pid)], output[-3000:]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+@pytest.mark.skipif(shutil.which("make") is None, reason="runs make")
+def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedded_env, tmp_path):
+    """The terminal closing sends SIGHUP to its foreground group: make and honcho, but not the programs,
+    each in a session of its own. They ran on as orphans (the port taken, beat ticking, the runner holding
+    its leases) and the next `make run` could not start."""
+    port = servers.free_port()
+    log_path = tmp_path / "make.log"
+    with log_path.open("w") as log:
+        make = subprocess.Popen(
+            [MAKE, "--no-print-directory", "run"],
+            cwd=servers.ROOT,
+            env={**embedded_env, "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a shell's foreground job
+        )
+        started: set[int] = set()
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and make.poll() is None:
+                output = log_path.read_text()
+                if "celery@" in output and " ready." in output and "beat: Starting" in output:
+                    try:
+                        if servers.request(f"http://127.0.0.1:{port}/readyz")[0] == 200:
+                            break
+                    except OSError:
+                        pass
+                time.sleep(0.2)
+            else:
+                pytest.fail("make run did not come up: " + log_path.read_text()[-3000:])
+            started = _descendants(make.pid)
+            os.killpg(make.pid, signal.SIGHUP)
+            make.wait(60)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and [pid for pid in started if _running(pid)]:
+                time.sleep(0.2)
+            left = [pid for pid in started if _running(pid)]
+        finally:
+            for pid in started:
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
+            if make.poll() is None:
+                os.killpg(make.pid, signal.SIGKILL)
+    output = log_path.read_text()
+
+    assert len(started) >= 5, started
+    assert not left, output[-3000:]
+    assert "SIGTERM received" in output and "SIGKILL" not in output, output[-3000:]
+    for name in ("web", "worker", "beat", "runner"):
+        assert re.search(rf"{name}\.1 stopped \(rc=(0|-15)\)", output), output[-3000:]
