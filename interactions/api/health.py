@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 
-from hub import projections, subscriptions
+from hub import projections, schema, subscriptions
 from hub.errors import ApplicationError
 from interactions.access.rules import require_may_read_health_details
 from interactions.api.auth import BearerTokenAuthentication
@@ -43,6 +43,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
     except Exception as exc:  # any driver error means "not ready"; its text is for the server's log only
         logger.warning("not ready: the database is not reachable (%s: %s)", exc.__class__.__name__, exc)
+        return _problem(problem(503, "not-ready", "the hub is not ready"))
+    try:
+        pending = schema.unapplied()
+    except Exception as exc:  # an unreadable migration record, a connection lost meanwhile: not ready either
+        logger.warning("not ready: the migrations could not be read (%s: %s)", exc.__class__.__name__, exc)
+        return _problem(problem(503, "not-ready", "the hub is not ready"))
+    if pending:  # every request would fail on tables or columns that are not there yet
+        logger.warning(
+            "not ready: %s migration%s not applied (%s): run manage.py migrate",
+            len(pending),
+            "s are" if len(pending) != 1 else " is",
+            ", ".join(pending[:5]) + (", ..." if len(pending) > 5 else ""),
+        )
         return _problem(problem(503, "not-ready", "the hub is not ready"))
     auth = BearerTokenAuthentication()
     try:

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db.migrations.recorder import MigrationRecorder
 from rest_framework.test import APIClient
 
-from hub import subscriptions
+from hub import schema, subscriptions
 from hub.models import ProjectionCheckpoint, Subscription
 from interactions.access.tokens import token_revoke
 from interactions.api.problems import database_unavailable
@@ -52,6 +53,24 @@ def test_readyz_without_a_token_when_the_database_is_down_says_not_ready_without
     body = response.content.decode()
     assert "password" not in body and "OperationalError" not in body and "FATAL" not in body
     assert response.json()["detail"] == "the hub is not ready"
+
+
+def test_readyz_is_not_ready_while_a_migration_is_not_applied_and_logs_which(monkeypatch, caplog):
+    """A server started before `migrate` (a fresh database, or an upgrade that added a migration) said ready
+    and answered every request with a 500 from tables that were not there yet."""
+    admin = client_for(ApiTokenFactory(role=Role.ADMIN))
+    monkeypatch.setattr(schema, "_all_applied", False)  # as in a process that has not looked yet
+    MigrationRecorder(connection).record_unapplied("people", "0001_initial")  # rolled back with the test
+
+    for client in (APIClient(), admin):
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["detail"] == "the hub is not ready"
+    assert "not ready: 1 migration is not applied (people.0001_initial): run manage.py migrate" in caplog.text
+
+    MigrationRecorder(connection).record_applied("people", "0001_initial")  # `migrate` ran
+    assert APIClient().get("/readyz").json() == {"status": "ready"}
+    assert schema.unapplied() == []
 
 
 @pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.ADMIN])
