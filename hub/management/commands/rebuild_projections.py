@@ -1,18 +1,19 @@
 """`manage.py rebuild_projections`: replay the log from position 0 into the read models, offline (every
 projection, appends wait) or online (subscriptions, into new tables swapped in once caught up)."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from hub import log, projections, subscriptions
 from hub.errors import ApplicationError
+from hub.management.base import MigratedCommand
 from hub.rebuild import online, rebuild
 
 # A page is read whole into memory: far more than this and a rebuild would hold the log in memory.
 MAX_PAGE = 1_000_000
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = (
         "Rebuild the read models from the whole log. By default offline: every projection, inline and "
         "subscribed, in one transaction; appends wait while it runs. With --online (PostgreSQL): the named "

@@ -2,12 +2,13 @@
 
 import signal
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from hub.management.base import MigratedCommand
 from hub.runner import Runner
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = (
         "Apply every registered subscription (or those named) as the log grows. Run one or more: each "
         "subscription is applied by one runner at a time, and a dead runner's are taken over within seconds."

@@ -4,13 +4,14 @@ import json
 import os
 import sys
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from hub import subscriptions
 from hub.errors import ApplicationError
+from hub.management.base import MigratedCommand
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = "List subscriptions (position, lag, state, last error), resume a parked one, or skip its event."
 
     def add_arguments(self, parser: CommandParser) -> None:

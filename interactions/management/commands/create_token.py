@@ -1,12 +1,13 @@
 """`manage.py create_token <name> --role ...`: create an API token and print it, alone, on the last line."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from hub.management.base import MigratedCommand
 from interactions.access.models import Role
 from interactions.access.tokens import token_create
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = (
         "Create an API token. The token is shown once, on the last line of the output; only its hash is kept."
     )

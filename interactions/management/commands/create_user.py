@@ -3,12 +3,13 @@ create a person who signs in to the desk."""
 
 from getpass import getpass
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from hub.management.base import MigratedCommand
 from interactions.people.services import PERSON_ROLES, PersonError, person_create
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = "Create a person who signs in with a username and password (agents use the desk at /desk/)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 
+from hub.management.base import MigratedCommand
 from interactions.nba.selectors import take_up_list
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = "Each next best action rule's take-up: taken, dismissed, and the share taken (from the log)."
 
     def add_arguments(self, parser) -> None:

@@ -2,12 +2,13 @@
 
 import uuid
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from hub.management.base import MigratedCommand
 from interactions.access.tokens import token_get, token_revoke
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = (
         "Revoke API tokens by id (create_token prints it; the admin lists it). From then on they "
         "authenticate nowhere, and every server closes their open websockets with 4401 within seconds. "

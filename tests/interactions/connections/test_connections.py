@@ -23,6 +23,7 @@ from interactions.connections.services import (
     deliveries_ignored,
     ignored_counts,
 )
+from tests.e2e import servers
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +131,7 @@ def test_a_duplicate_name_is_refused():
 def test_the_command_fails_with_one_line_and_a_non_zero_status():
     done = subprocess.run(
         [sys.executable, "manage.py", "add_connection", "fax", "x", "--secret", "s"],
+        env=servers.server_env(),  # the test database: a command runs only on a migrated one
         capture_output=True,
         text=True,
         check=False,

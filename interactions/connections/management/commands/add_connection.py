@@ -1,12 +1,13 @@
 """`manage.py add_connection <provider> <name> --<secret> ...`: create a connection, print its hook paths."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from hub.management.base import MigratedCommand
 from interactions.connections.providers import hook_paths
 from interactions.connections.services import ConnectionInvalid, connection_create
 
 
-class Command(BaseCommand):
+class Command(MigratedCommand):
     help = (
         "Create a provider connection and print its webhook paths, one per line as '<purpose> <path>'. "
         "twilio: --auth-token; meta: --app-secret and --verify-token; email: --secret."

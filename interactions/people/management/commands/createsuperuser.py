@@ -13,6 +13,7 @@ import os
 from django.contrib.auth.management.commands import createsuperuser
 from django.core.management.base import CommandError
 
+from hub.management.base import MigratedCommand
 from hub.storable import text_problem
 from interactions.privacy.names import name_problem
 
@@ -20,7 +21,7 @@ from interactions.privacy.names import name_problem
 CHECKED = ("username", "email")
 
 
-class Command(createsuperuser.Command):
+class Command(MigratedCommand, createsuperuser.Command):
     help = createsuperuser.Command.help + " Names holding a card number are refused, as create_user does."
 
     def handle(self, *args, **options) -> None:
