@@ -351,15 +351,26 @@ def _park(name: str, owner: str, at: int, position: int, exc: Exception) -> None
     row = Subscription.objects.get(name=name)
     attempts = row.attempts + 1 if row.failed_position == position else 1
     wait = min(2**attempts, MAX_BACKOFF_SECONDS)
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
     parked = Subscription.objects.filter(name=name, lease_owner=owner, position=at).update(
         state=SubscriptionState.PARKED,
         failed_position=position,
-        last_error=f"{exc.__class__.__name__}: {exc}"[:2000],
+        last_error=error,
         attempts=attempts,
         retry_at=timezone.now() + timedelta(seconds=wait),
     )
     if parked:
-        logger.error("subscription %s parked at position %s (attempt %s): %s", name, position, attempts, exc)
+        # The error as the row keeps it (a KeyError's own text is just the key), and what comes next.
+        logger.error(
+            "subscription %s parked at position %s (attempt %s): %s; retried in %s s, or now after a fix with"
+            " manage.py subscriptions resume %s",
+            name,
+            position,
+            attempts,
+            error,
+            wait,
+            name,
+        )
 
 
 # --- operators ----------------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ def poison_between_two_counts() -> tuple[int, int, int, Runner]:
     return good, poison, after, runner
 
 
-def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_catches_up():
+def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_catches_up(caplog):
     good, poison, after, runner = poison_between_two_counts()
 
     assert tallied("mirror") == [good, poison, after]  # the other subscription went on
@@ -174,6 +174,11 @@ def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_
     row = Subscription.objects.get(name="tally")
     assert (row.state, row.failed_position, row.position, row.attempts) == ("parked", poison, good, 1)
     assert "cannot count poison" in row.last_error and row.retry_at > timezone.now()
+    # The operator's log says what failed, as the row keeps it (with the exception's class), and what next.
+    assert (
+        f"subscription tally parked at position {poison} (attempt 1): {row.last_error}; retried in 2 s, or"
+        " now after a fix with manage.py subscriptions resume tally"
+    ) in caplog.text
     # Appends go on while it is parked.
     later = post("tally.counted")[0]
     run_until_idle(runner)
