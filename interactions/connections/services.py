@@ -69,7 +69,7 @@ def connection_create(*, provider: str, name: str, secrets: dict[str, str | None
         flags = ", ".join("--" + k.replace("_", "-") for k in extra)
         raise ConnectionInvalid(f"a {provider} connection takes no {flags}")
     for key, value in given.items():
-        problem = text_problem(value)
+        problem = text_problem(value) or _secret_problem(key, value)
         if problem is not None:  # the provider would never send it back, and it cannot be hashed as text
             raise ConnectionInvalid(f"--{key.replace('_', '-')} {problem}")
     if spec.hashed and len(given[spec.hashed]) < BEARER_SECRET_MIN:
@@ -87,6 +87,23 @@ def connection_create(*, provider: str, name: str, secrets: dict[str, str | None
             )
     except IntegrityError as exc:
         raise ConnectionInvalid(f"a connection named {name!r} exists already") from exc
+
+
+# Secrets that sign requests or travel as a bearer token: the providers' are hex or base64, and a space in
+# one cannot survive `Authorization: Bearer <secret>`. A verify token is the operator's own word for Meta's
+# handshake, so only space around it (a paste of the line around it) is refused.
+_WORD_SECRETS = ("auth_token", "app_secret", "secret")
+
+
+def _secret_problem(key: str, value: str) -> str | None:
+    """Why a secret would make every delivery fail its check, or None."""
+    if not value.strip():
+        return "is blank"
+    if value != value.strip():
+        return "begins or ends with a space or line break (copied with the text around it?)"
+    if key in _WORD_SECRETS and any(c.isspace() or not c.isprintable() for c in value):
+        return "holds a space, tab or control character; the provider's secret has none"
+    return None
 
 
 def connection_get_live(provider: str, name: str) -> Connection:

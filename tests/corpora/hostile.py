@@ -650,6 +650,21 @@ COMMAND_CASES = [
     CommandCase("add_connection: NUL in the verify token",
                 _connection("meta", "wa", "--app-secret", SECRET, "--verify-token", "v\x00"),
                 "--verify-token contains NUL"),
+    # Accepted, each made every delivery to the connection fail its signature or bearer check.
+    CommandCase("add_connection: a blank auth token", _connection("twilio", "sms", "--auth-token", "   "),
+                "--auth-token is blank"),
+    CommandCase("add_connection: a tab in the auth token",
+                _connection("twilio", "sms", "--auth-token", "0123456789abcdef\t0123456789abcdef"),
+                "--auth-token holds a space, tab or control character"),
+    CommandCase("add_connection: an app secret pasted with its line break",
+                _connection("meta", "wa", "--app-secret", SECRET + "\n", "--verify-token", "v"),
+                "--app-secret begins or ends with a space or line break"),
+    CommandCase("add_connection: a space in the e-mail bearer secret",
+                _connection("email", "mail", "--secret", SECRET + " " + SECRET),
+                "--secret holds a space, tab or control character"),
+    CommandCase("add_connection: a blank verify token",
+                _connection("meta", "wa", "--app-secret", SECRET, "--verify-token", " "),
+                "--verify-token is blank"),
 ]  # fmt: skip
 
 
