@@ -14,6 +14,7 @@ operator resumes it after fixing the cause, or skips the event, which is recorde
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -402,6 +403,12 @@ def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
         raise NotParked("say why the event is skipped (--reason): the reason is kept with the record")
     if problem := text_problem(reason):
         raise NotParked(f"the reason {problem}")
+    # Kept, and printed to the next operator's terminal: an escape sequence would act there.
+    control = next((c for c in reason if unicodedata.category(c) == "Cc" and c not in "\t\n"), None)
+    if control is not None:
+        raise NotParked(
+            f"the reason holds a control character (U+{ord(control):04X}); write it as plain text"
+        )
     with transaction.atomic():
         row = _locked_row(name)
         if row.state != SubscriptionState.PARKED or row.failed_position != position:

@@ -352,6 +352,25 @@ def test_a_skip_whose_reason_cannot_be_stored_is_refused_and_skips_nothing(reaso
     assert Subscription.objects.get(name="tally").state == "parked"
 
 
+@pytest.mark.parametrize(
+    "reason", ["x\x01", "see \x1b]8;;https://evil.example\x07here\x1b]8;;\x07", "\x9b31m"]
+)
+def test_a_skip_reason_holding_a_control_character_is_refused_and_skips_nothing(reason):
+    # Kept and printed to the next operator's terminal, an escape sequence would act there (a hidden link,
+    # a rewritten line). A tab or a line break is text.
+    _, poison, _, _ = poison_between_two_counts()
+
+    with pytest.raises(CommandError, match=r"the reason holds a control character \(U\+00"):
+        call_command("subscriptions", "skip", "tally", str(poison), "--reason", reason, stdout=io.StringIO())
+
+    assert not SkippedEvent.objects.exists()
+    assert Subscription.objects.get(name="tally").state == "parked"
+    call_command(
+        "subscriptions", "skip", "tally", str(poison), "--reason", "bad\tdata\n", stdout=io.StringIO()
+    )
+    assert SkippedEvent.objects.get().reason == "bad\tdata\n"
+
+
 def test_the_list_warns_of_each_subscription_no_runner_holds():
     post("tally.counted", "tally.counted")
     runner = Runner(["tally"], owner="r1")
