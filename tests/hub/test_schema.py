@@ -4,6 +4,10 @@ and every command of the hub refuses to run, saying to migrate, not with a trace
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -47,3 +51,27 @@ def test_once_every_migration_is_applied_a_process_does_not_look_again(django_as
     schema.require_applied()
     with django_assert_num_queries(0):
         assert schema.unapplied() == []
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=[args[0] for args in COMMANDS])
+def test_a_command_that_cannot_reach_the_database_says_so_in_one_sentence(args):
+    # It was a driver's traceback. (Port 1: nothing listens there, so the connection is refused at once.)
+    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/threadline"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # manage.py's own: the production settings
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(
+        "CommandError: cannot reach the database (DATABASE_URL): connection failed:"
+    )
+    assert "port 1 failed: Connection refused" in done.stderr
