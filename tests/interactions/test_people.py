@@ -149,6 +149,28 @@ def test_createsuperuser_without_questions_refuses_a_password_that_is_not_text_a
     assert not get_user_model().objects.exists()
 
 
+def test_createsuperuser_refuses_a_username_that_differs_from_a_persons_only_in_case(monkeypatch):
+    # create_user and the admin's form refuse it; createsuperuser made a second person, "ADA" beside "ada".
+    create_user("ada", "--role", "agent", "--password", PASSWORD)
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", PASSWORD)
+
+    with pytest.raises(CommandError, match=re.escape("A person named 'ada' already exists (names are told")):
+        call_command(
+            "createsuperuser", interactive=False, username="ADA", email="a@example.com", stdout=io.StringIO()
+        )
+
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["ada"]
+
+    # At the prompt, it is asked again.
+    answers = iter(["Ada", "ada2", "ada2@example.com"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    monkeypatch.setattr("getpass.getpass", lambda prompt="Password: ": PASSWORD)
+    err = io.StringIO()
+    call_command("createsuperuser", stdin=Terminal(), stdout=io.StringIO(), stderr=err)
+    assert "already exists (names are told apart regardless of case)" in err.getvalue()
+    assert sorted(get_user_model().objects.values_list("username", flat=True)) == ["ada", "ada2"]
+
+
 def test_createsuperuser_still_creates_a_superuser_from_the_environment(monkeypatch):
     for name, value in {"USERNAME": "ada", "EMAIL": "ada@example.com", "PASSWORD": PASSWORD}.items():
         monkeypatch.setenv(f"DJANGO_SUPERUSER_{name}", value)

@@ -1,6 +1,7 @@
 """`manage.py createsuperuser`: Django's own, with the username and e-mail address checked as `create_user`
 and the admin check names (interactions.privacy.names): one holding a card number, or a control or
-invisible character, is refused with the reason (asked again at the prompt), and nothing is stored; so is a
+invisible character, or one that differs from an existing person's only in case, is refused with the reason
+(asked again at the prompt), and nothing is stored; so is a
 DJANGO_SUPERUSER_PASSWORD that is not text (bytes that are not UTF-8).
 
 It replaces Django's command because its app is listed before `django.contrib.auth` in INSTALLED_APPS (of
@@ -52,4 +53,13 @@ class Command(MigratedCommand, createsuperuser.Command):
             return None
         field = self.UserModel._meta.get_field(name)
         problem = name_problem(value, max_length=field.max_length)
-        return None if problem is None else f"The {field.verbose_name} {problem}."
+        if problem is not None:
+            return f"The {field.verbose_name} {problem}."
+        if name == "username":  # as create_user and the admin's form: Ann and ann are one person's name
+            existing = self.UserModel.objects.filter(username__iexact=value).exclude(username=value).first()
+            if existing is not None:
+                return (
+                    f"A person named {existing.username!r} already exists (names are told apart regardless"
+                    " of case)."
+                )
+        return None
