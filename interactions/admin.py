@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from interactions.access.models import ApiToken, Role
 from interactions.access.tokens import token_field_problem, token_revoke
 from interactions.people.models import Person
-from interactions.people.services import principal_role_problem
+from interactions.people.services import person_flags_follow_role, principal_role_problem
 from interactions.privacy.forms import MaskedQuery, ShownBackMasked
 from interactions.privacy.names import name_problem, skills_normalised, skills_problem
 
@@ -60,6 +60,13 @@ class UserAdmin(MaskedQuery, auth_admin.UserAdmin):
 
     form = UserChangeForm
     add_form = UserCreationForm
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and Person.objects.filter(user=obj).exists():
+            # A person's flags follow their role, which is edited on their principal token.
+            return (*fields, "is_staff", "is_superuser")
+        return fields
 
 
 @admin.register(Group)
@@ -139,6 +146,11 @@ class ApiTokenAdmin(MaskedQuery, admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # A token's secret is shown only at creation, which the create_token command does.
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "role" in form.changed_data:
+            person_flags_follow_role(obj)
 
     @admin.action(description="Revoke the selected tokens (their websockets close within seconds)")
     def revoke(self, request, queryset) -> None:

@@ -7,10 +7,13 @@ import io
 import json
 import re
 import uuid
+from importlib import import_module
 
 import pytest
+from django.apps import apps as registry
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from interactions.access.tokens import token_revoke
@@ -18,6 +21,7 @@ from interactions.models import ApiToken, Role
 from interactions.people.models import Person
 from tests.conftest import client_for, cloud_event
 from tests.factories import ApiTokenFactory
+from tests.interactions.helpers import user_change_form
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -263,6 +267,59 @@ def test_the_admins_token_form_does_not_make_a_persons_principal_an_integration(
         == 302
     )
     assert ApiToken.objects.get(pk=machine.pk).role == Role.INTEGRATION
+
+
+def test_a_persons_admin_flags_follow_the_role_their_token_is_given_in_the_admin(admin_client):
+    # A demoted admin kept staff and superuser, so the whole of /admin/, while the API took them for an agent;
+    # a promoted agent was an admin in the API who could not reach /admin/.
+    create_user("bob", "--role", "admin", "--password", PASSWORD)
+    bob = Person.objects.select_related("user", "principal").get()
+    form = {"name": bob.principal.name, "source_prefix": "", "skills": "[]"}
+    change = f"/admin/interactions/apitoken/{bob.principal.pk}/change/"
+
+    assert admin_client.post(change, {**form, "role": "agent"}).status_code == 302
+    bob.user.refresh_from_db()
+    assert (bob.user.is_staff, bob.user.is_superuser) == (False, False)
+    bob_client = Client()
+    bob_client.force_login(bob.user)
+    assert bob_client.get("/admin/").status_code == 302  # to the admin's sign-in: not his any more
+
+    assert admin_client.post(change, {**form, "role": "admin"}).status_code == 302
+    bob.user.refresh_from_db()
+    assert (bob.user.is_staff, bob.user.is_superuser) == (True, True)
+    assert bob_client.get("/admin/").status_code == 200
+
+
+def test_the_admins_user_page_shows_a_persons_admin_flags_but_leaves_them_to_the_role(admin_client):
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    ann = Person.objects.get().user
+    machine_user = get_user_model().objects.create_user("ops")
+
+    page = admin_client.get(f"/admin/auth/user/{ann.pk}/change/")
+    other = admin_client.get(f"/admin/auth/user/{machine_user.pk}/change/")
+
+    form = page.context["adminform"].form
+    assert "is_superuser" not in form.fields and "is_staff" not in form.fields  # shown, not editable
+    assert "is_superuser" in other.context["adminform"].form.fields
+    data = {**user_change_form(ann), "is_superuser": "on", "is_staff": "on"}
+    assert admin_client.post(f"/admin/auth/user/{ann.pk}/change/", data).status_code == 302
+    ann.refresh_from_db()
+    assert (ann.is_staff, ann.is_superuser) == (False, False)
+
+
+def test_the_migration_sets_each_persons_admin_flags_from_their_role():
+    create_user("bob", "--role", "admin", "--password", PASSWORD)
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    get_user_model().objects.filter(username="ann").update(is_staff=True, is_superuser=True)  # as before
+    get_user_model().objects.filter(username="bob").update(is_staff=False)
+    get_user_model().objects.create_user("ops", is_staff=True)  # no person: left alone
+
+    import_module("interactions.people.migrations.0002_person_flags_follow_role").flags_from_roles(
+        registry, None
+    )
+
+    flags = {u.username: (u.is_staff, u.is_superuser) for u in get_user_model().objects.all()}
+    assert flags == {"bob": (True, True), "ann": (False, False), "ops": (True, False)}
 
 
 def post_event(token):
