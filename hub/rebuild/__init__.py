@@ -150,9 +150,17 @@ def apply_page(handler, events: list[RecordedEvent], skipped: set[int]) -> None:
 
 
 def _failed(handler, handled: list[RecordedEvent], exc: Exception) -> RebuildFailed:
+    if handler.name in {h.name for h in subscriptions.handlers()}:
+        what = (
+            "Its runner parks on the event it cannot apply: `subscriptions` shows which, and `subscriptions"
+            " skip` records the decision to skip it, which rebuilds follow too."
+        )
+    else:  # an inline projection: applied in each append's transaction, it has no skip
+        what = (
+            f"{handler.name} is an inline projection (applied in each append's transaction): no event can be"
+            " skipped for it, so the projector must be made to apply it; then run the rebuild again."
+        )
     return RebuildFailed(
         f"{handler.name} could not apply the events at positions {handled[0].position}-"
-        f"{handled[-1].position} ({exc.__class__.__name__}: {exc}); nothing was changed. If it is a"
-        " subscription, its runner parks on the event it cannot apply: `subscriptions` shows which, and"
-        " `subscriptions skip` records the decision to skip it, which rebuilds follow too."
+        f"{handled[-1].position} ({exc.__class__.__name__}: {exc}); nothing was changed. {what}"
     )

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from hub import store, subscriptions
+from hub import projections, store, subscriptions
 from hub.backends import backend
 from hub.events import NewEvent
 from hub.models import SkippedEvent, Subscription
@@ -369,6 +369,24 @@ def test_a_skip_reason_holding_a_control_character_is_refused_and_skips_nothing(
         "subscriptions", "skip", "tally", str(poison), "--reason", "bad\tdata\n", stdout=io.StringIO()
     )
     assert SkippedEvent.objects.get().reason == "bad\tdata\n"
+
+
+def test_a_rebuild_an_inline_projection_cannot_apply_says_no_skip_exists_for_it(monkeypatch):
+    # It sent the operator to `subscriptions skip`, which knows only subscriptions.
+    post("tally.counted")
+    inline = projections.projectors()[0]
+
+    def refuse(events):
+        raise ValueError("cannot apply this")
+
+    monkeypatch.setattr(inline, "types", frozenset({"tally.counted"}))
+    monkeypatch.setattr(inline, "apply_all", refuse)
+    with pytest.raises(CommandError) as refused:
+        call_command("rebuild_projections", stdout=io.StringIO(), stderr=io.StringIO())
+
+    said = str(refused.value)
+    assert f"{inline.name} could not apply the events at positions" in said
+    assert f"{inline.name} is an inline projection" in said and "subscriptions skip" not in said
 
 
 def test_the_list_warns_of_each_subscription_no_runner_holds():
