@@ -15,7 +15,9 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -221,33 +223,46 @@ def _running(pid: int) -> bool:
 MAKE = shutil.which("make") or "make"
 
 
+def _start_make_run(env: dict[str, str], port: int, log) -> subprocess.Popen:
+    """`make run` in a process group of its own (like a shell's foreground job), once all of it is up."""
+    make = subprocess.Popen(
+        [MAKE, "--no-print-directory", "run"],
+        cwd=servers.ROOT,
+        env={**env, "PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and make.poll() is None:
+        output = Path(log.name).read_text()
+        if "celery@" in output and " ready." in output and "beat: Starting" in output:
+            try:
+                if servers.request(f"http://127.0.0.1:{port}/readyz")[0] == 200:
+                    return make
+            except OSError:
+                pass
+        time.sleep(0.2)
+    if make.poll() is None:
+        os.killpg(make.pid, signal.SIGKILL)
+    pytest.fail("make run did not come up: " + Path(log.name).read_text()[-3000:])
+
+
+def _wait_until_gone(pids: set[int], seconds: float = 60) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and [pid for pid in pids if _running(pid)]:
+        time.sleep(0.2)
+    return [pid for pid in pids if _running(pid)]
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
 @pytest.mark.skipif(shutil.which("make") is None, reason="runs make")
 def test_ctrl_c_on_make_run_stops_every_process_by_itself_and_make_reports_no_error(embedded_env, tmp_path):
     port = servers.free_port()
     log_path = tmp_path / "make.log"
     with log_path.open("w") as log:
-        make = subprocess.Popen(
-            [MAKE, "--no-print-directory", "run"],
-            cwd=servers.ROOT,
-            env={**embedded_env, "PORT": str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, like a shell's foreground job
-        )
+        make = _start_make_run(embedded_env, port, log)
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and make.poll() is None:
-                output = log_path.read_text()
-                if "celery@" in output and " ready." in output and "beat: Starting" in output:
-                    try:
-                        if servers.request(f"http://127.0.0.1:{port}/readyz")[0] == 200:
-                            break
-                    except OSError:
-                        pass
-                time.sleep(0.2)
-            else:
-                pytest.fail("make run did not come up: " + log_path.read_text()[-3000:])
             started = _descendants(make.pid)
             # Ctrl-C: the terminal sends SIGINT to every process of the foreground group.
             os.killpg(make.pid, signal.SIGINT)
@@ -277,35 +292,13 @@ def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedde
     port = servers.free_port()
     log_path = tmp_path / "make.log"
     with log_path.open("w") as log:
-        make = subprocess.Popen(
-            [MAKE, "--no-print-directory", "run"],
-            cwd=servers.ROOT,
-            env={**embedded_env, "PORT": str(port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, like a shell's foreground job
-        )
+        make = _start_make_run(embedded_env, port, log)
         started: set[int] = set()
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and make.poll() is None:
-                output = log_path.read_text()
-                if "celery@" in output and " ready." in output and "beat: Starting" in output:
-                    try:
-                        if servers.request(f"http://127.0.0.1:{port}/readyz")[0] == 200:
-                            break
-                    except OSError:
-                        pass
-                time.sleep(0.2)
-            else:
-                pytest.fail("make run did not come up: " + log_path.read_text()[-3000:])
             started = _descendants(make.pid)
             os.killpg(make.pid, signal.SIGHUP)
             make.wait(60)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and [pid for pid in started if _running(pid)]:
-                time.sleep(0.2)
-            left = [pid for pid in started if _running(pid)]
+            left = _wait_until_gone(started)
         finally:
             for pid in started:
                 if _running(pid):
@@ -319,3 +312,35 @@ def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedde
     assert "SIGTERM received" in output and "SIGKILL" not in output, output[-3000:]
     for name in ("web", "worker", "beat", "runner"):
         assert re.search(rf"{name}\.1 stopped \(rc=(0|-15)\)", output), output[-3000:]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's"
+)
+@pytest.mark.skipif(shutil.which("make") is None, reason="runs make")
+def test_make_run_killed_outright_leaves_no_program_running(embedded_env, tmp_path):
+    """SIGKILL to make and honcho (an OOM kill, `kill -9` of the job) runs no handler: the programs, each in
+    a session of its own, ran on as orphans holding the port, and the next `make run` could not start. Each
+    now gets SIGTERM from the kernel when the process honcho ran it from dies with honcho."""
+    port = servers.free_port()
+    log_path = tmp_path / "make.log"
+    with log_path.open("w") as log:
+        make = _start_make_run(embedded_env, port, log)
+        started: set[int] = set()
+        try:
+            started = _descendants(make.pid)
+            os.killpg(make.pid, signal.SIGKILL)  # make, honcho and honcho's own processes; not the programs
+            make.wait(60)
+            left = _wait_until_gone(started)
+        finally:
+            for pid in started:
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+    assert len(started) >= 5, started
+    assert not left, log_path.read_text()[-3000:]
+    with socket.socket() as probe:  # the port is free for the next make run (no one listens on it)
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as uvicorn binds: TIME_WAIT is no matter
+        probe.bind(("127.0.0.1", port))
