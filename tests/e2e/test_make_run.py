@@ -266,7 +266,7 @@ def test_ctrl_c_on_make_run_stops_every_process_by_itself_and_make_reports_no_er
             started = _descendants(make.pid)
             # Ctrl-C: the terminal sends SIGINT to every process of the foreground group.
             os.killpg(make.pid, signal.SIGINT)
-            status = make.wait(60)
+            status = make.wait(120)  # a loaded machine stops five processes slowly
         finally:
             if make.poll() is None:
                 os.killpg(make.pid, signal.SIGKILL)
@@ -297,7 +297,7 @@ def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedde
         try:
             started = _descendants(make.pid)
             os.killpg(make.pid, signal.SIGHUP)
-            make.wait(60)
+            make.wait(120)
             left = _wait_until_gone(started)
         finally:
             for pid in started:
@@ -330,7 +330,7 @@ def test_make_run_killed_outright_leaves_no_program_running(embedded_env, tmp_pa
         try:
             started = _descendants(make.pid)
             os.killpg(make.pid, signal.SIGKILL)  # make, honcho and honcho's own processes; not the programs
-            make.wait(60)
+            make.wait(120)
             left = _wait_until_gone(started)
         finally:
             for pid in started:
