@@ -72,6 +72,19 @@ requires_sqlite = pytest.mark.skipif(
 _ids = itertools.count(1)
 
 
+def latest_migration(app_label: str) -> str:
+    """The name of an app's last migration (a leaf of the graph): the one a test can mark unapplied to stand
+    for a database that an upgrade's `migrate` has not reached yet."""
+    from django.db.migrations.loader import MigrationLoader
+
+    (name,) = [
+        n
+        for app, n in MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes()
+        if app == app_label
+    ]
+    return name
+
+
 def cloud_event(**overrides: Any) -> dict[str, Any]:
     """A valid structured-mode event; keyword arguments replace attributes (None removes one)."""
     event: dict[str, Any] = {

@@ -16,6 +16,7 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from hub import schema
 from hub.models import Subscription
+from tests.conftest import latest_migration
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +36,14 @@ COMMANDS = [
 @pytest.mark.parametrize("args", COMMANDS, ids=[args[0] for args in COMMANDS])
 def test_a_command_on_a_database_lacking_a_migration_says_to_migrate_and_does_nothing(monkeypatch, args):
     monkeypatch.setattr(schema, "_all_applied", False)  # as a process that has not looked yet
-    MigrationRecorder(connection).record_unapplied("people", "0001_initial")  # rolled back with the test
+    latest = latest_migration("people")
+    MigrationRecorder(connection).record_unapplied("people", latest)  # rolled back with the test
 
     with pytest.raises(CommandError) as refused:
         call_command(*args, stdout=io.StringIO(), stderr=io.StringIO())
 
     assert str(refused.value) == (
-        "the database has 1 migration of this code not applied (people.0001_initial): run manage.py migrate"
+        f"the database has 1 migration of this code not applied (people.{latest}): run manage.py migrate"
         " first"
     )
     assert not Subscription.objects.exists()  # not even the rows `subscriptions` makes
