@@ -224,15 +224,21 @@ MAKE = shutil.which("make") or "make"
 
 
 def _start_make_run(env: dict[str, str], port: int, log) -> subprocess.Popen:
-    """`make run` in a process group of its own (like a shell's foreground job), once all of it is up."""
-    make = subprocess.Popen(
-        [MAKE, "--no-print-directory", "run"],
-        cwd=servers.ROOT,
-        env={**env, "PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    """`make run` in a process group of its own (like a shell's foreground job), once all of it is up. It
+    starts with SIGHUP at its default, as from a terminal's shell, even when the suite itself runs under
+    `nohup` (an ignored signal is inherited, and `make run` then rightly leaves a hangup ignored)."""
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        make = subprocess.Popen(
+            [MAKE, "--no-print-directory", "run"],
+            cwd=servers.ROOT,
+            env={**env, "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGHUP, hangup)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and make.poll() is None:
         output = Path(log.name).read_text()
@@ -266,7 +272,7 @@ def test_ctrl_c_on_make_run_stops_every_process_by_itself_and_make_reports_no_er
             started = _descendants(make.pid)
             # Ctrl-C: the terminal sends SIGINT to every process of the foreground group.
             os.killpg(make.pid, signal.SIGINT)
-            status = make.wait(120)  # a loaded machine stops five processes slowly
+            status = make.wait(60)
         finally:
             if make.poll() is None:
                 os.killpg(make.pid, signal.SIGKILL)
@@ -297,7 +303,7 @@ def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedde
         try:
             started = _descendants(make.pid)
             os.killpg(make.pid, signal.SIGHUP)
-            make.wait(120)
+            make.wait(60)
             left = _wait_until_gone(started)
         finally:
             for pid in started:
@@ -330,7 +336,7 @@ def test_make_run_killed_outright_leaves_no_program_running(embedded_env, tmp_pa
         try:
             started = _descendants(make.pid)
             os.killpg(make.pid, signal.SIGKILL)  # make, honcho and honcho's own processes; not the programs
-            make.wait(120)
+            make.wait(60)
             left = _wait_until_gone(started)
         finally:
             for pid in started:
