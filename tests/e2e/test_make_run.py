@@ -254,6 +254,27 @@ def _start_make_run(env: dict[str, str], port: int, log) -> subprocess.Popen:
     pytest.fail("make run did not come up: " + Path(log.name).read_text()[-3000:])
 
 
+def _signal_make_run(
+    env: dict[str, str], log_path: Path, signum: int, *, port: int | None = None
+) -> tuple[set[int], list[int]]:
+    """Start `make run`, send its process group `signum`, and wait for make and for every process it had
+    started. Returns those processes and the ones still running a minute later (killed before returning)."""
+    with log_path.open("w") as log:
+        make = _start_make_run(env, port or servers.free_port(), log)
+        started: set[int] = set()
+        try:
+            started = _descendants(make.pid)
+            os.killpg(make.pid, signum)
+            make.wait(60)
+            return started, _wait_until_gone(started)
+        finally:
+            for pid in started:
+                if _running(pid):
+                    os.kill(pid, signal.SIGKILL)
+            if make.poll() is None:
+                os.killpg(make.pid, signal.SIGKILL)
+
+
 def _wait_until_gone(pids: set[int], seconds: float = 60) -> list[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and [pid for pid in pids if _running(pid)]:
@@ -295,22 +316,8 @@ def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedde
     """The terminal closing sends SIGHUP to its foreground group: make and honcho, but not the programs,
     each in a session of its own. They ran on as orphans (the port taken, beat ticking, the runner holding
     its leases) and the next `make run` could not start."""
-    port = servers.free_port()
     log_path = tmp_path / "make.log"
-    with log_path.open("w") as log:
-        make = _start_make_run(embedded_env, port, log)
-        started: set[int] = set()
-        try:
-            started = _descendants(make.pid)
-            os.killpg(make.pid, signal.SIGHUP)
-            make.wait(60)
-            left = _wait_until_gone(started)
-        finally:
-            for pid in started:
-                if _running(pid):
-                    os.kill(pid, signal.SIGKILL)
-            if make.poll() is None:
-                os.killpg(make.pid, signal.SIGKILL)
+    started, left = _signal_make_run(embedded_env, log_path, signal.SIGHUP)
     output = log_path.read_text()
 
     assert len(started) >= 5, started
@@ -330,23 +337,12 @@ def test_make_run_killed_outright_leaves_no_program_running(embedded_env, tmp_pa
     now gets SIGTERM from the kernel when the process honcho ran it from dies with honcho."""
     port = servers.free_port()
     log_path = tmp_path / "make.log"
-    with log_path.open("w") as log:
-        make = _start_make_run(embedded_env, port, log)
-        started: set[int] = set()
-        try:
-            started = _descendants(make.pid)
-            os.killpg(make.pid, signal.SIGKILL)  # make, honcho and honcho's own processes; not the programs
-            make.wait(60)
-            left = _wait_until_gone(started)
-        finally:
-            for pid in started:
-                if _running(pid):
-                    os.kill(pid, signal.SIGKILL)
+    # make, honcho and honcho's own processes; not the programs, each in a session of its own
+    started, left = _signal_make_run(embedded_env, log_path, signal.SIGKILL, port=port)
 
     assert len(started) >= 5, started
     assert not left, log_path.read_text()[-3000:]
     with socket.socket() as probe:  # the port is free for the next make run (no one listens on it)
-        probe.setsockopt(
-            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
-        )  # as uvicorn binds: TIME_WAIT is no matter
+        # As uvicorn binds: a connection in TIME_WAIT is no matter, a listener is.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))

@@ -64,6 +64,19 @@ def damage() -> None:
     Customer.objects.update(name="wrong")
 
 
+def crash_on_page(n: int, pages: list[int] | None = None):
+    """An `on_page` hook that notes each page's position in `pages` and stops the rebuild on the n-th, as a
+    process stopped mid-page: that page's transaction rolls back, the ones before it stay committed."""
+    pages = [] if pages is None else pages
+
+    def hook(position: int) -> None:
+        pages.append(position)
+        if len(pages) == n:
+            raise KeyboardInterrupt
+
+    return hook
+
+
 @pytest.fixture(autouse=True)
 def _no_shadow_left_behind():
     """A test that fails part-way must not leave a shadow for the next test's rebuild to resume."""
@@ -216,13 +229,8 @@ def test_a_crash_mid_rebuild_leaves_the_live_tables_untouched_and_a_second_run_r
     before, live_oids = state(), oids()
     pages: list[int] = []
 
-    def crash(position: int) -> None:
-        pages.append(position)
-        if len(pages) == 3:
-            raise KeyboardInterrupt  # as a process stopped mid-page: this page's transaction rolls back
-
     with pytest.raises(KeyboardInterrupt):
-        online.rebuild_online(page=20, lag=0, on_page=crash)
+        online.rebuild_online(page=20, lag=0, on_page=crash_on_page(3, pages))
 
     assert state() == before and oids() == live_oids
     assert online.progress_of_shadow() == {name: pages[1] for name in NAMES}  # two pages committed
@@ -244,16 +252,6 @@ def test_a_crash_mid_rebuild_leaves_the_live_tables_untouched_and_a_second_run_r
 @pytest.mark.django_db(transaction=True)
 def test_a_shadow_left_by_a_different_rebuild_is_started_afresh():
     journey(10)
-
-    def crash_on_page(n: int):
-        pages: list[int] = []
-
-        def hook(position: int) -> None:
-            pages.append(position)
-            if len(pages) == n:
-                raise KeyboardInterrupt
-
-        return hook
 
     with pytest.raises(KeyboardInterrupt):
         online.rebuild_online(["customers"], page=5, lag=0, on_page=crash_on_page(2))
@@ -302,13 +300,8 @@ def test_a_shadow_emptied_by_a_restart_after_a_crash_is_started_afresh_not_resum
     journey(10)
     pages: list[int] = []
 
-    def crash(position: int) -> None:
-        pages.append(position)
-        if len(pages) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        online.rebuild_online(page=10, lag=0, on_page=crash)
+        online.rebuild_online(page=10, lag=0, on_page=crash_on_page(2, pages))
     assert online.progress_of_shadow() == {name: pages[0] for name in NAMES}
     with connection.cursor() as cursor:  # what crash recovery does to every unlogged table (only those)
         for table, kind in persistence(shadow.SHADOW).items():
