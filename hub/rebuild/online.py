@@ -115,6 +115,9 @@ def rebuild_online(
         with transaction.atomic():
             shadow.set_logged(shadow.SHADOW, tables)  # the copies and their progress, together
             shadow.analyze(shadow.SHADOW, tables)
+        # Writing the copies to the WAL takes a while, and appends go on meanwhile: catch up with them again,
+        # so that the swap, which holds the live tables, still applies at most `lag` events.
+        position = _catch_up(handlers, outcome, position, page, lag, progress, on_page)
         _swap(handlers, outcome, position, page, progress)
         with transaction.atomic():
             shadow.drop(shadow.RETIRED)

@@ -294,6 +294,33 @@ def test_the_copies_write_no_wal_while_replayed_and_are_ordinary_tables_once_swa
 
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
+def test_what_is_appended_while_the_copies_are_made_logged_is_applied_before_the_swap_locks(monkeypatch):
+    # The swap holds the live tables (every context read waits): it must apply at most `lag` events. Those
+    # appended while SET LOGGED wrote the copies to the WAL were all applied under that lock (review).
+    journey(10)
+    made_logged, lock_live = shadow.set_logged, shadow.lock_live
+    behind: list[int] = []
+
+    def set_logged_while_ingest_goes_on(schema, tables):
+        made_logged(schema, tables)
+        ingest = threading.Thread(target=lambda: (journey(10), connection.close()))
+        ingest.start()
+        ingest.join()
+
+    def lock_and_measure(*args, **kwargs):
+        lock_live(*args, **kwargs)
+        behind.append(StoredEvent.objects.last().position - min(online.progress_of_shadow().values()))
+
+    monkeypatch.setattr(shadow, "set_logged", set_logged_while_ingest_goes_on)
+    monkeypatch.setattr(shadow, "lock_live", lock_and_measure)
+    online.rebuild_online(page=10_000, lag=0)
+
+    assert behind == [0]
+    assert offline_state() == state()
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_a_shadow_emptied_by_a_restart_after_a_crash_is_started_afresh_not_resumed_empty():
     # PostgreSQL empties unlogged tables when it restarts after a crash: the copies and their progress
     # alike, so the next run cannot take empty copies for ones replayed up to a position.
