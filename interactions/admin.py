@@ -77,6 +77,8 @@ class GroupAdmin(MaskedQuery, auth_admin.GroupAdmin):
 class ApiTokenForm(ShownBackMasked, forms.ModelForm):
     """The same checks as `create_token`: no name, prefix or skill that cannot be kept (privacy.names)."""
 
+    may_give_admin = False  # set per request by ApiTokenAdmin.get_form: a superuser's
+
     class Meta:
         model = ApiToken
         fields = ("name", "role", "source_prefix", "skills")
@@ -115,6 +117,9 @@ class ApiTokenForm(ShownBackMasked, forms.ModelForm):
             )
         role = cleaned.get("role")
         if self.instance.pk and role and "role" in self.changed_data:
+            if Role.ADMIN in (role, self.initial.get("role")) and not self.may_give_admin:
+                # The admin role is every right of the API, and a person's is /admin/ as a superuser.
+                self.add_error("role", "Only a superuser may give or take the admin role.")
             problem = principal_role_problem(self.instance, role)
             if problem is not None:
                 self.add_error("role", problem)
@@ -146,6 +151,10 @@ class ApiTokenAdmin(MaskedQuery, admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # A token's secret is shown only at creation, which the create_token command does.
         return False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"may_give_admin": request.user.is_superuser})
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)

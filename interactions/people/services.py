@@ -85,9 +85,9 @@ def principal_role_problem(token: ApiToken, role: str) -> str | None:
 
 def person_flags_follow_role(token: ApiToken) -> None:
     """The Django staff and superuser flags of the person whose principal is `token` follow its role, as
-    `person_create` sets them: an admin's are set, an agent's or supervisor's cleared (a demoted admin
-    loses /admin/ at once; a promoted one gains it). Nothing when no person acts as the token."""
-    admin = token.role == Role.ADMIN
+    `person_create` sets them: an agent's or supervisor's are cleared (a demoted admin loses /admin/ at
+    once), an admin's set unless the token is revoked. Nothing when no person acts as the token."""
+    admin = token.role == Role.ADMIN and token.revoked_at is None
     get_user_model().objects.filter(person__principal=token).update(is_staff=admin, is_superuser=admin)
 
 

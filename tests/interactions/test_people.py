@@ -10,9 +10,11 @@ import uuid
 from importlib import import_module
 
 import pytest
-from django.apps import apps as registry
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -307,19 +309,59 @@ def test_the_admins_user_page_shows_a_persons_admin_flags_but_leaves_them_to_the
     assert (ann.is_staff, ann.is_superuser) == (False, False)
 
 
-def test_the_migration_sets_each_persons_admin_flags_from_their_role():
+def test_the_migration_clears_the_admin_flags_of_people_who_are_not_admins_and_grants_none():
+    # With the historical models `migrate` runs it with.
     create_user("bob", "--role", "admin", "--password", PASSWORD)
     create_user("ann", "--role", "agent", "--password", PASSWORD)
     get_user_model().objects.filter(username="ann").update(is_staff=True, is_superuser=True)  # as before
-    get_user_model().objects.filter(username="bob").update(is_staff=False)
+    get_user_model().objects.filter(username="bob").update(is_staff=False)  # cut off from /admin/: stays so
     get_user_model().objects.create_user("ops", is_staff=True)  # no person: left alone
+    historical = MigrationExecutor(connection).loader.project_state(
+        ("people", "0002_person_flags_follow_role")
+    )
 
     import_module("interactions.people.migrations.0002_person_flags_follow_role").flags_from_roles(
-        registry, None
+        historical.apps, None
     )
 
     flags = {u.username: (u.is_staff, u.is_superuser) for u in get_user_model().objects.all()}
-    assert flags == {"bob": (True, True), "ann": (False, False), "ops": (True, False)}
+    assert flags == {"bob": (False, True), "ann": (False, False), "ops": (True, False)}
+
+
+def test_only_a_superuser_may_give_or_take_the_admin_role_in_the_admin(client):
+    # Staff allowed to change tokens could make a person an admin, and so a Django superuser (review).
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    ann = Person.objects.select_related("user", "principal").get()
+    ops = get_user_model().objects.create_user("ops", password=PASSWORD, is_staff=True)
+    ops.user_permissions.set(Permission.objects.filter(codename__in=["change_apitoken", "view_apitoken"]))
+    client.force_login(ops)
+    form = {"name": ann.principal.name, "source_prefix": "", "skills": "[]"}
+    change = f"/admin/interactions/apitoken/{ann.principal.pk}/change/"
+
+    page = client.post(change, {**form, "role": "admin"})
+
+    assert (
+        page.status_code == 200
+        and "Only a superuser may give or take the admin role." in page.content.decode()
+    )
+    ann.user.refresh_from_db()
+    assert ApiToken.objects.get(pk=ann.principal.pk).role == Role.AGENT
+    assert (ann.user.is_staff, ann.user.is_superuser) == (False, False)
+    assert client.post(change, {**form, "role": "supervisor"}).status_code == 302  # other roles: as before
+
+
+def test_a_revoked_admin_given_the_admin_role_again_gets_no_admin_flags(admin_client):
+    create_user("bob", "--role", "admin", "--password", PASSWORD)
+    bob = Person.objects.select_related("user", "principal").get()
+    token_revoke(bob.principal)
+    change = f"/admin/interactions/apitoken/{bob.principal.pk}/change/"
+    form = {"name": bob.principal.name, "source_prefix": "", "skills": "[]"}
+
+    assert admin_client.post(change, {**form, "role": "agent"}).status_code == 302
+    assert admin_client.post(change, {**form, "role": "admin"}).status_code == 302
+
+    bob.user.refresh_from_db()
+    assert (bob.user.is_staff, bob.user.is_superuser) == (False, False)
 
 
 def post_event(token):

@@ -1,6 +1,7 @@
 """A person's Django staff and superuser flags follow their principal's role (people.services
 .person_flags_follow_role). Before, changing the role of a person's principal in the admin left the flags
-as they were: a demoted admin kept /admin/. This sets them from each person's role once."""
+as they were: a demoted admin kept /admin/. This clears them for every person whose role is not admin; it
+never sets them (an admin an operator cut off from /admin/ stays cut off)."""
 
 from django.conf import settings
 from django.db import migrations
@@ -9,11 +10,8 @@ from django.db import migrations
 def flags_from_roles(apps, schema_editor) -> None:
     person = apps.get_model("people", "Person")
     user = apps.get_model(settings.AUTH_USER_MODEL)
-    admins = person.objects.filter(principal__role="admin").values("user_id")
-    user.objects.filter(person__isnull=False).exclude(pk__in=admins).update(
-        is_staff=False, is_superuser=False
-    )
-    user.objects.filter(pk__in=admins).update(is_staff=True, is_superuser=True)
+    others = person.objects.exclude(principal__role="admin").values("user_id")
+    user.objects.filter(pk__in=others).update(is_staff=False, is_superuser=False)
 
 
 class Migration(migrations.Migration):
