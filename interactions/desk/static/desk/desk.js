@@ -34,7 +34,7 @@ const state = {
   offer: null,
   dismissed: new Set(), // offers closed with Escape: still in My work, not popped again by a refresh
   workThreads: new Set(), // the threads My work lists (their topics are subscribed)
-  nbaKeys: new Map(), // "customer/rule" -> the Idempotency-Key of this page's answer to that recommendation
+  nbaKeys: new Map(), // "customer/rule/thread/answer" -> the Idempotency-Key this page sends with that answer
 };
 
 // --- small helpers ----------------------------------------------------------------------------------------
@@ -703,10 +703,11 @@ function drawNextBestActions(actions, customerId) {
   const threadId = (state.openThreadIds || [])[0];
   $("nba").replaceChildren(
     ...actions.map((action) => {
-      // One answer per recommendation shown: a double click, or a retry after an error, sends the same key, and
-      // the hub records the answer once (a Dismiss after a Take that went through is refused, not recorded).
-      const answerKey = `${customerId}/${action.id}`;
+      // One key per answer to a recommendation on a thread: a double click, or a retry after an error, sends
+      // the same key and the hub records it once. Another answer (Dismiss after Take) or the same on another
+      // thread is another request with a key of its own: one key for both was refused as reused, for good.
       const answer = async (outcome) => {
+        const answerKey = `${customerId}/${action.id}/${threadId || ""}/${outcome}`;
         if (!state.nbaKeys.has(answerKey)) state.nbaKeys.set(answerKey, newKey());
         try {
           const body = threadId ? { thread_id: threadId } : {};
