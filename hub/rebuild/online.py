@@ -119,8 +119,14 @@ def rebuild_online(
         # so that the swap, which holds the live tables, still applies at most `lag` events.
         position = _catch_up(handlers, outcome, position, page, lag, progress, on_page)
         _swap(handlers, outcome, position, page, progress)
-        with transaction.atomic():
-            shadow.drop(shadow.RETIRED)
+        try:
+            with transaction.atomic():
+                shadow.drop(shadow.RETIRED)
+        except KeyboardInterrupt:  # the swap has committed: the rebuild is done, whatever Ctrl-C meant
+            outcome.notes.append(
+                f"interrupted while dropping the old tables: they stay in {shadow.RETIRED} until the next"
+                " online rebuild drops them"
+            )
     finally:
         shadow.unlock()
     return outcome

@@ -464,6 +464,30 @@ def test_ctrl_c_during_a_rebuild_says_what_it_left_and_ends_with_130_not_a_trace
         assert oids() == live and online.progress_of_shadow()  # a page committed: a second run resumes
 
 
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_while_the_old_tables_are_dropped_after_the_swap_ends_it_as_rebuilt(monkeypatch):
+    """It said "the live tables are untouched; run it again to resume", after the swap had committed."""
+    journey(3)
+    damage()
+    drop = shadow.drop
+
+    def interrupted(schema):
+        if schema == shadow.RETIRED and shadow.exists(shadow.RETIRED):
+            raise KeyboardInterrupt
+        drop(schema)
+
+    monkeypatch.setattr(shadow, "drop", interrupted)
+    out = io.StringIO()
+    call_command("rebuild_projections", "--online", stdout=out, stderr=io.StringIO())
+
+    assert "interrupted while dropping the old tables" in out.getvalue()
+    monkeypatch.setattr(shadow, "drop", drop)
+    assert offline_state() == state()
+    online.rebuild_online(page=50)  # the next one drops them
+    assert not shadow.exists(shadow.RETIRED)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_ctrl_c_during_the_analyze_after_an_offline_rebuild_committed_ends_it_as_rebuilt(monkeypatch):
     """ANALYZE is the last step, after the commit: "nothing was changed" would be false there."""
