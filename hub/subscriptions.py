@@ -403,11 +403,19 @@ def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
         raise NotParked("say why the event is skipped (--reason): the reason is kept with the record")
     if problem := text_problem(reason):
         raise NotParked(f"the reason {problem}")
-    # Kept, and printed to the next operator's terminal: an escape sequence would act there.
-    control = next((c for c in reason if unicodedata.category(c) == "Cc" and c not in "\t\n"), None)
+    # Kept, and printed to the next operator's terminal on one line: an escape sequence would act there, a
+    # line break would print what looks like another row, a direction override would reorder the row.
+    control = next(
+        (
+            c
+            for c in reason
+            if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\t\u200c\u200d"
+        ),
+        None,
+    )
     if control is not None:
         raise NotParked(
-            f"the reason holds a control character (U+{ord(control):04X}); write it as plain text"
+            f"the reason holds a control character (U+{ord(control):04X}); write it as plain text on one line"
         )
     with transaction.atomic():
         row = _locked_row(name)
