@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,23 @@ def text_problem(text: str) -> str | None:
     if not text.isascii() and _SURROGATE.search(text):
         return "contains a lone surrogate (\\ud800-\\udfff), which is not Unicode text"
     return None
+
+
+# Control and format characters (a line break, an escape, a right-to-left override, a zero-width space, a soft
+# hyphen) and line or paragraph separators: invisible, acting or reordering where the text is shown (a page,
+# an operator's terminal). But for the zero-width non-joiner and joiner, which Persian and Indic names and
+# joined emoji need.
+_UNSEEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
+_JOINERS = "\u200c\u200d"
+
+
+def unseen_character(text: str, *, allowed: str = "") -> str | None:
+    """The first character of `text` that is not shown as itself (see _UNSEEN), but for the joiners and
+    those in `allowed`, or None. For text that is kept to be shown as typed: a name, an operator's reason."""
+    return next(
+        (c for c in text if unicodedata.category(c) in _UNSEEN and c not in _JOINERS and c not in allowed),
+        None,
+    )
 
 
 def time_problem(moment: datetime) -> str | None:

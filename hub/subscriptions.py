@@ -14,7 +14,6 @@ operator resumes it after fixing the cause, or skips the event, which is recorde
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -29,7 +28,7 @@ from hub import log
 from hub.errors import ApplicationError, NotFound
 from hub.events import RecordedEvent
 from hub.models import SkippedEvent, StoredEvent, Subscription, SubscriptionState
-from hub.storable import text_problem
+from hub.storable import text_problem, unseen_character
 from hub.versions import outdated_sentence, version_of
 
 logger = logging.getLogger(__name__)
@@ -405,14 +404,7 @@ def skip(name: str, position: int, *, reason: str) -> SkippedEvent:
         raise NotParked(f"the reason {problem}")
     # Kept, and printed to the next operator's terminal on one line: an escape sequence would act there, a
     # line break would print what looks like another row, a direction override would reorder the row.
-    control = next(
-        (
-            c
-            for c in reason
-            if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in "\t\u200c\u200d"
-        ),
-        None,
-    )
+    control = unseen_character(reason, allowed="\t")
     if control is not None:
         raise NotParked(
             f"the reason holds a control character (U+{ord(control):04X}); write it as plain text on one line"

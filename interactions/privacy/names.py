@@ -7,18 +7,12 @@ names would then become one. The commands and the admin check them here, so each
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 
-from hub.storable import text_problem
+from hub.storable import text_problem, unseen_character
 from interactions.privacy.redaction import holds_card
 
 CARD_IN_NAME = "holds a card number: card numbers are never stored, and a name cannot be masked"
-# Control and format characters (a line break, a right-to-left override, a zero-width space, a soft hyphen)
-# and line or paragraph separators: invisible or reordering where a name is shown, so two names could look
-# alike. But for the zero-width non-joiner and joiner, which Persian and Indic names and joined emoji need.
-_UNSEEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
-_JOINERS = frozenset(("\u200c", "\u200d"))
 # A skill is matched against an event's topic (at most 120 characters), so it may be as long.
 MAX_SKILL_LENGTH = 120
 
@@ -32,7 +26,7 @@ def name_problem(value: str, *, max_length: int) -> str | None:
         return f"is longer than {max_length} characters"
     if holds_card(value):  # first: a number grouped by zero-width spaces is refused as a card number
         return CARD_IN_NAME
-    unseen = next((c for c in value if unicodedata.category(c) in _UNSEEN and c not in _JOINERS), None)
+    unseen = unseen_character(value)  # invisible or reordering where the name is shown: two could look alike
     if unseen is not None:
         return f"holds an invisible or control character (U+{ord(unseen):04X}), which a name may not"
     return None

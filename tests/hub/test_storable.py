@@ -117,3 +117,27 @@ def test_json_nested_ten_thousand_deep_is_refused_with_the_path_to_where_the_lim
 
 def test_a_path_to_a_bad_key_is_written_so_that_it_can_be_echoed():
     assert storable.field_name(("data", "k\x00", "\ud800x", 3)) == "data.k\\u0000.\\ud800x.3"
+
+
+@pytest.mark.parametrize(
+    ("text", "allowed", "unseen"),
+    [
+        ("Zoë Ångström", "", None),
+        ("می\u200cخواهم", "", None),  # the zero-width non-joiner Persian needs
+        ("👩\u200d💻", "", None),  # a joined emoji
+        ("gw\u202egnp.exe", "", "\u202e"),  # a right-to-left override: reads as exe.png
+        ("a\u200bb", "", "\u200b"),  # a zero-width space
+        ("soft\u00adhyphen", "", "\u00ad"),
+        ("two\nlines", "", "\n"),
+        ("a\u2028b", "", "\u2028"),  # a line separator
+        ("a\u2029b", "", "\u2029"),  # a paragraph separator
+        ("\x1b[31mred", "", "\x1b"),  # an escape sequence would act in a terminal
+        ("tab\there", "", "\t"),
+        ("tab\there", "\t", None),
+        ("tab\there\n", "\t", "\n"),
+    ],
+)
+def test_a_character_not_shown_as_itself_is_found_but_for_the_joiners_and_what_is_allowed(
+    text, allowed, unseen
+):
+    assert storable.unseen_character(text, allowed=allowed) == unseen
