@@ -113,11 +113,12 @@ def check_movable(schema: str, tables: Sequence[str]) -> None:
         raise ShadowRefused(f"{table} has a trigger ({trigger}) an online rebuild would not copy")
 
 
-def describe(schema: str, tables: Sequence[str]) -> dict[str, dict[str, list]]:
-    """Each table's columns, constraints and indexes as the catalogue holds them, with the schema's name
-    taken out: two schemas with equal descriptions hold the same tables (the swap's check, and the tests')."""
+def describe(schema: str, tables: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Each table's persistence, columns, constraints and indexes as the catalogue holds them, with the
+    schema's name taken out: two schemas with equal descriptions hold the same tables (the swap's check, and
+    the tests')."""
     prefix = f"{schema}."
-    description: dict[str, dict[str, list]] = {}
+    description: dict[str, dict[str, object]] = {}
     for table in tables:
         relation = f"{q(schema)}.{q(table)}"
         columns = _rows(
@@ -138,7 +139,9 @@ def describe(schema: str, tables: Sequence[str]) -> dict[str, dict[str, list]]:
             " JOIN pg_class AS c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass ORDER BY c.relname",
             [relation],
         )
+        ((persistence,),) = _rows("SELECT relpersistence FROM pg_class WHERE oid = %s::regclass", [relation])
         description[table] = {
+            "persistence": persistence,  # an unlogged copy swapped in would be emptied by crash recovery
             "columns": [list(c) for c in columns],
             "constraints": [[*c[:2], c[2].replace(prefix, ""), *c[3:]] for c in constraints],
             "indexes": [[name, definition.replace(f" ON {prefix}", " ON ")] for name, definition in indexes],
@@ -216,22 +219,40 @@ def create(schema: str, tables: Sequence[str], *, unlogged: bool = False) -> Non
 def set_logged(schema: str, tables: Sequence[str]) -> None:
     """Make unlogged copies ordinary tables (each written to the WAL once, whole); a logged one is left as it
     is. Tables a copy's foreign keys point at first: a logged table may not point at an unlogged one."""
-    unlogged = {
+    unlogged = [
         name
         for (name,) in _rows(
             "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relpersistence = 'u' AND c.relkind = 'r'",
             [schema],
         )
-    }
-    done: set[str] = set()
-    while unlogged - done:
-        ready = [t for t in sorted(unlogged - done) if not (_points_at(schema, t) & (unlogged - done - {t}))]
+    ]
+    for table in logged_order(schema, unlogged):
+        _execute(f"ALTER TABLE {q(schema)}.{q(table)} SET LOGGED")
+
+
+def logged_order(schema: str, tables: Sequence[str]) -> list[str]:
+    """`tables` in an order they can be made logged one by one: each after those among them its foreign keys
+    point at (a table may point at itself). A cycle has no such order: refused, naming its tables. The live
+    tables have the copies' foreign keys, so an online rebuild asks this of them before it replays anything.
+    """
+    points_at = {t: _points_at(schema, t) - {t} for t in tables}
+    left = set(tables)
+    order: list[str] = []
+    while left:
+        ready = sorted(t for t in left if not (points_at[t] & left))
         if not ready:
-            raise ShadowRefused(f"the copies in {schema} point at each other in a cycle: {sorted(unlogged)}")
-        for table in ready:
-            _execute(f"ALTER TABLE {q(schema)}.{q(table)} SET LOGGED")
-        done.update(ready)
+            # What is left is the cycle and the tables that point into it: name the cycle alone.
+            while pointing := {t for t in left if not any(t in points_at[u] for u in left)}:
+                left -= pointing
+            raise ShadowRefused(
+                f"{', '.join(sorted(left))} point at each other through foreign keys in a cycle, so their"
+                " copies cannot be written unlogged and made logged before the swap: rebuild them with"
+                " THREADLINE_REBUILD_UNLOGGED=false, or offline"
+            )
+        order.extend(ready)
+        left.difference_update(ready)
+    return order
 
 
 def _points_at(schema: str, table: str) -> set[str]:

@@ -194,6 +194,8 @@ def _prepare(outcome: Outcome) -> int:
         # a rebuild writes about halves and the checkpoints during it fall from 3-4 to 1-2. If PostgreSQL
         # restarts after a crash meanwhile it empties them, progress included: the next run starts afresh.
         unlogged = settings.THREADLINE_REBUILD_UNLOGGED
+        if unlogged:
+            shadow.logged_order(live, outcome.tables)  # refused now, not after the whole replay
         shadow.create(shadow.SHADOW, outcome.tables, unlogged=unlogged)
         with connection.cursor() as cursor:
             cursor.execute(

@@ -294,6 +294,51 @@ def test_the_copies_write_no_wal_while_replayed_and_are_ordinary_tables_once_swa
 
 @requires_postgresql
 @pytest.mark.django_db(transaction=True)
+def test_tables_whose_foreign_keys_form_a_cycle_are_refused_before_the_replay_when_copies_are_unlogged():
+    # A logged table may not point at an unlogged one, so copies that point at each other cannot be made
+    # logged one by one. Found only when the whole replay was done, that threw the replay away.
+    journey(10)
+    customer, thread = Customer._meta.db_table, Thread._meta.db_table
+    with connection.cursor() as cursor:  # the read models keep no foreign keys: two that point both ways
+        cursor.execute(
+            f"ALTER TABLE {thread} ADD CONSTRAINT cycle_for_test FOREIGN KEY (customer_id)"
+            f" REFERENCES {customer} (id) NOT VALID"
+        )
+        cursor.execute(
+            f"ALTER TABLE {customer} ADD CONSTRAINT cycle_for_test FOREIGN KEY (id) REFERENCES {thread} (id)"
+            " NOT VALID"
+        )
+    try:
+        pages: list[int] = []
+        cycle = rf"^{customer}, {thread} point at each other through foreign keys in a cycle"
+        with pytest.raises(shadow.ShadowRefused, match=cycle):
+            online.rebuild_online(["customers", "threads"], page=10, on_page=pages.append)
+        assert pages == []  # refused before a page was replayed
+        assert not shadow.exists(shadow.SHADOW)
+    finally:
+        with connection.cursor() as cursor:
+            for table in (customer, thread):
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS cycle_for_test")
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_copies_left_unlogged_are_never_swapped_in(monkeypatch):
+    # Crash recovery empties an unlogged table: swapped in, the live read models would vanish at the next
+    # crash. The swap compares the copies with the live tables, persistence included.
+    journey(10)
+    before = state()
+    monkeypatch.setattr(shadow, "set_logged", lambda schema, tables: None)
+
+    with pytest.raises(online.RebuildRefused, match="the shadow tables no longer match the live ones"):
+        online.rebuild_online(page=10, lag=0)
+
+    assert set(persistence("public").values()) == {"p"}
+    assert state() == before
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
 def test_what_is_appended_while_the_copies_are_made_logged_is_applied_before_the_swap_locks(monkeypatch):
     # The swap holds the live tables (every context read waits): it must apply at most `lag` events. Those
     # appended while SET LOGGED wrote the copies to the WAL were all applied under that lock (review).
