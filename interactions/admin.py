@@ -8,9 +8,9 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import Group, User
 
 from interactions.access.models import ApiToken, Role
-from interactions.access.tokens import token_field_problem, token_revoke
+from interactions.access.tokens import token_field_problem
 from interactions.people.models import Person
-from interactions.people.services import person_flags_follow_role, principal_role_problem
+from interactions.people.services import person_flags_follow_role, principal_revoke, principal_role_problem
 from interactions.privacy.forms import MaskedQuery, ShownBackMasked
 from interactions.privacy.names import name_problem, skills_normalised, skills_problem
 
@@ -164,7 +164,7 @@ class ApiTokenAdmin(MaskedQuery, admin.ModelAdmin):
     @admin.action(description="Revoke the selected tokens (their websockets close within seconds)")
     def revoke(self, request, queryset) -> None:
         selected = list(queryset)
-        revoked = sum(token_revoke(token) for token in selected)
+        revoked = sum(principal_revoke(token) for token in selected)
         already = f" ({len(selected) - revoked} already were)" if revoked < len(selected) else ""
         self.message_user(
             request,

@@ -11,7 +11,7 @@ from django.db import transaction
 from hub.errors import ApplicationError
 from hub.storable import text_problem
 from interactions.access.models import ApiToken, Role
-from interactions.access.tokens import token_create
+from interactions.access.tokens import token_create, token_revoke
 from interactions.people.models import Person
 from interactions.privacy.names import name_problem, skills_normalised, skills_problem
 
@@ -89,6 +89,16 @@ def person_flags_follow_role(token: ApiToken) -> None:
     once), an admin's set unless the token is revoked. Nothing when no person acts as the token."""
     admin = token.role == Role.ADMIN and token.revoked_at is None
     get_user_model().objects.filter(person__principal=token).update(is_staff=admin, is_superuser=admin)
+
+
+def principal_revoke(token: ApiToken) -> bool:
+    """Revoke `token` for good (`token_revoke`); True if this call revoked it. A person acting as it loses
+    the Django staff and superuser flags with it: a revoked admin's /admin/ goes with the API's access."""
+    with transaction.atomic():
+        revoked = token_revoke(token)
+        token.refresh_from_db(fields=["revoked_at"])
+        person_flags_follow_role(token)
+    return revoked
 
 
 def _check_username(users, username: str) -> None:

@@ -292,6 +292,35 @@ def test_a_persons_admin_flags_follow_the_role_their_token_is_given_in_the_admin
     assert bob_client.get("/admin/").status_code == 200
 
 
+@pytest.mark.parametrize("how", ["revoke_token", "the admin's revoke action"])
+def test_a_revoked_admin_loses_the_admin_site_with_the_api(admin_client, how):
+    # Revocation cut a person off the API and the desk, but an admin kept staff and superuser, so the whole
+    # of /admin/ (where they could make themselves a new token).
+    create_user("bob", "--role", "admin", "--password", PASSWORD)
+    create_user("eve", "--role", "admin", "--password", PASSWORD)
+    bob, eve = (
+        Person.objects.select_related("user", "principal").get(user__username=n) for n in ("bob", "eve")
+    )
+    bob_client = Client()
+    bob_client.force_login(bob.user)
+    assert bob_client.get("/admin/").status_code == 200
+
+    if how == "revoke_token":
+        call_command("revoke_token", str(bob.principal.pk), stdout=io.StringIO())
+    else:
+        page = admin_client.post(
+            "/admin/interactions/apitoken/",
+            {"action": "revoke", "_selected_action": [str(bob.principal.pk)]},
+        )
+        assert page.status_code == 302
+
+    bob.user.refresh_from_db()
+    eve.user.refresh_from_db()
+    assert (bob.user.is_staff, bob.user.is_superuser) == (False, False)
+    assert bob_client.get("/admin/").status_code == 302  # to the admin's sign-in
+    assert (eve.user.is_staff, eve.user.is_superuser) == (True, True)  # only the revoked one
+
+
 def test_the_admins_user_page_shows_a_persons_admin_flags_but_leaves_them_to_the_role(admin_client):
     create_user("ann", "--role", "agent", "--password", PASSWORD)
     ann = Person.objects.get().user

@@ -5,7 +5,8 @@ import uuid
 from django.core.management.base import CommandError, CommandParser
 
 from hub.management.base import MigratedCommand
-from interactions.access.tokens import token_get, token_revoke
+from interactions.access.tokens import token_get
+from interactions.people.services import principal_revoke
 
 
 class Command(MigratedCommand):
@@ -29,7 +30,7 @@ class Command(MigratedCommand):
                 raise CommandError(f"no token {raw}")
             tokens.setdefault(token.pk, token)
         for token in tokens.values():
-            if token_revoke(token):
+            if principal_revoke(token):
                 self.stdout.write(f"Revoked {token.role} token {token.name!r} (id {token.pk}).")
                 continue
             # Revoked before this command, or by another process since it read the token: read when.
