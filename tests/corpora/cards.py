@@ -168,6 +168,18 @@ def formatted() -> Iterator[tuple[str, list[str]]]:
         yield name, [write(number) for number in CARDS]
 
 
+def in_turn() -> Iterator[tuple[str, str]]:
+    """(format name, one number written that way): every format once, the lengths 13 to 19 in turn.
+
+    For entry points that render a page or run a command for each value: whether a value is a card number
+    is the same question whatever the entry point, answered for every number in every format by the
+    redaction tests; what an entry point's test asks is whether that question is put to each of its
+    fields before anything is stored, logged or shown, and every format still reaches each field.
+    """
+    for index, (name, values) in enumerate(formatted()):
+        yield name, one_of_each_length(values)[index % len(_ONE_OF_EACH_LENGTH)]
+
+
 # --- Finding a number in what the hub stored, logged or enqueued --------------------------------------------
 
 
@@ -543,7 +555,7 @@ def post_twilio_message(hub: Hub, fmt: str, values: list[str]) -> None:
     from tests.interactions.adapters import twilio_payloads as tw
 
     _created(_twilio_post(hub, "messaging", tw.inbound_sms(Body=JOIN.join(values))))
-    for value in values:
+    for value in one_of_each_length(values):  # a name per message: the Body above carries every number
         _created(_twilio_post(hub, "messaging", tw.inbound_whatsapp(Body=f"card {value}", ProfileName=value)))
 
 

@@ -64,12 +64,11 @@ def test_a_change_list_searched_for_a_card_number_does_not_show_it_back(admin_cl
 
     from tests.corpora import cards
 
-    for fmt, values in cards.formatted():
-        for value in cards.one_of_each_length(values):
-            page = admin_client.get(f"{path}?{urlencode({'q': value})}")
-            assert page.status_code == 200, (fmt, value)
-            assert 'name="q"' in page.content.decode()  # the list with its search box, not an error page
-            assert cards.numbers_in(page.content.decode()) == set(), (fmt, value)
+    for fmt, value in cards.in_turn():
+        page = admin_client.get(f"{path}?{urlencode({'q': value})}")
+        assert page.status_code == 200, (fmt, value)
+        assert 'name="q"' in page.content.decode()  # the list with its search box, not an error page
+        assert cards.numbers_in(page.content.decode()) == set(), (fmt, value)
 
 
 def test_a_users_change_is_saved_with_its_groups_and_password_kept(admin_client, fast_passwords):
