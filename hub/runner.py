@@ -44,6 +44,7 @@ from hub.backends import backend
 logger = logging.getLogger(__name__)
 
 MAX_PAGE = 10_000  # events a pass may read, at most (a page of the log is held in memory while applied)
+STOP_CHECK_SECONDS = 0.5  # a runner waiting for a NOTIFY looks this often whether it was asked to stop
 
 
 def next_page(page: int, *, full: bool, seconds: float, lease_seconds: float) -> int:
@@ -160,12 +161,23 @@ class Runner:
                 # would wait for the poll. Look once more now that nothing can be missed.
                 self._listen()
                 return
-            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-                pass
+            self._hear(timeout)
         except Exception:  # the LISTEN connection broke: poll this time, reconnect next time
             logger.warning("runner %s: LISTEN connection lost; polling", self.owner, exc_info=True)
             self._close_listener()
             self.stopping.wait(timeout)
+
+    def _hear(self, timeout: float) -> None:
+        """Wait for a NOTIFY, at most `timeout` seconds, and no longer once `stop()` is called. A signal does
+        not end psycopg's wait (the wait goes on after the handler runs), so it waits in slices: with a long
+        poll, SIGTERM stopped a runner only at its next wake-up, up to a third of its lease later."""
+        deadline = time.monotonic() + timeout
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            for _ in self._listener.notifies(timeout=min(left, STOP_CHECK_SECONDS), stop_after=1):
+                return
 
     def _listen(self) -> None:
         import psycopg

@@ -124,18 +124,27 @@ def test_two_runners_never_share_a_subscription_and_one_takes_over_when_the_othe
     assert tallied("tally") == first + second and tallied("mirror") == first + second
 
 
-def test_a_runner_is_woken_by_the_appends_notify_not_by_its_poll(tmp_path):
+def test_a_runner_is_woken_by_the_appends_notify_not_by_its_poll_and_stops_while_it_waits(tmp_path):
     """With a poll and a lease of an hour (a runner also wakes three times a lease), only the append's
-    NOTIFY can make the runner apply a new event within the test's minute."""
+    NOTIFY can make the runner apply a new event within the test's minute; and SIGTERM stops it while it
+    waits for the next one, giving its lease back (it went on waiting, and was killed)."""
     env = {
         **runner_env(),
         "THREADLINE_SUBSCRIPTION_POLL_SECONDS": "3600",
         "THREADLINE_SUBSCRIPTION_LEASE_SECONDS": "3600",
     }
     first = post(3, "w")  # before it starts: its first pass applies them, then it listens
-    with servers.processes({"runner": runner_argv("tally")}, env, tmp_path):
+    with servers.processes({"runner": runner_argv("tally")}, env, tmp_path) as started:
         wait_for(lambda: caught_up("tally", first[-1]), "the runner to apply the first events")
         time.sleep(1)  # the runner is waiting now, its next poll an hour away
         second = post(2, "x")
         wait_for(lambda: caught_up("tally", second[-1]), "the runner, woken by NOTIFY, to apply the next")
+        assert Subscription.objects.get(name="tally").lease_owner != ""
+        time.sleep(1)  # waiting again
+
+        runner = started["runner"]
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(DEADLINE) == 0  # by itself: the block's end would kill it after 20 s
     assert tallied("tally") == first + second
+    assert Subscription.objects.get(name="tally").lease_owner == ""  # given back, not left to expire
+    assert "stopped; its leases are released" in (tmp_path / "runner.log").read_text()
