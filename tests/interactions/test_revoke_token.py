@@ -10,8 +10,8 @@ from django.test import Client
 
 from interactions.access import tokens
 from interactions.access.tokens import token_authenticate, tokens_revoked
-from interactions.management.commands import revoke_token
 from interactions.models import ApiToken, Role
+from interactions.people import services as people_services
 from tests.factories import ApiTokenFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_a_token_revoked_by_another_process_meanwhile_is_said_already_revoked(mo
         tokens.token_revoke(ApiToken.objects.get(pk=stale.pk))
         return tokens.token_revoke(stale)
 
-    monkeypatch.setattr(revoke_token, "token_revoke", first_elsewhere)
+    monkeypatch.setattr(people_services, "token_revoke", first_elsewhere)
 
     output = run(str(token.pk))
 
