@@ -176,7 +176,8 @@ class Runner:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            for _ in self._listener.notifies(timeout=min(left, STOP_CHECK_SECONDS), stop_after=1):
+            # Run to its end (stop_after=1 ends it at the first one), so it lets go of the connection here.
+            if list(self._listener.notifies(timeout=min(left, STOP_CHECK_SECONDS), stop_after=1)):
                 return
 
     def _listen(self) -> None:
