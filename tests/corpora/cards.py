@@ -153,7 +153,7 @@ FORMATS: dict[str, Callable[[str], str]] = {
 }
 
 
-# Entry points that take one key per request try one number of each length, in every format.
+# One number of each length (see one_of_each_length and in_turn).
 _ONE_OF_EACH_LENGTH = sorted({len(n): i for i, n in reversed(list(enumerate(CARDS)))}.values())
 
 
