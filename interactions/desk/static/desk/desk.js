@@ -78,10 +78,20 @@ function announce(text) {
   $("announce").textContent = shown(text);
 }
 
-function showProblem(text) {
+// The problem line says what went wrong last, and `problemFrom` what said it. Reading the customer again in
+// the background (each event for them does) clears only what such a read said: a failed action stays said
+// until the agent acts again, however many events arrive meanwhile.
+let problemFrom = "";
+
+function showProblem(text, from = "action") {
   const node = $("problem");
   node.textContent = text || "";
   node.hidden = !text;
+  problemFrom = text ? from : "";
+}
+
+function clearProblemFrom(from) {
+  if (problemFrom === from) showProblem("");
 }
 
 class Problem extends Error {
@@ -544,11 +554,11 @@ async function loadCustomer() {
       setCustomer(context.customer.id);
     }
     focusKept(() => drawCustomer(context));
-    showProblem("");
+    clearProblemFrom("context");
     caughtUp();
   } catch (error) {
     if (error instanceof Problem && error.status === 503) catchingUp(error, () => refreshCustomer());
-    else if (error instanceof Problem) showProblem(error.message);
+    else if (error instanceof Problem) showProblem(error.message, "context");
     // A network error: the socket's reconnect reads the context again.
   } finally {
     customerBusy = false;
@@ -716,6 +726,7 @@ function drawNextBestActions(actions, customerId) {
             body,
             key: state.nbaKeys.get(answerKey),
           });
+          showProblem("");
           answered[action.id] = outcome;
           sessionStorage.setItem(key, JSON.stringify(answered));
           focusKept(() => drawNextBestActions(actions, customerId));
