@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from hub import store, subscriptions
 from hub.backends import backend, shadow
@@ -149,6 +150,20 @@ def test_the_swapped_in_tables_have_exactly_the_migrated_schema():
     assert shadow.describe("public", TABLES) == migrated
     assert django_constraints() == introspected
     assert schema_dump() == dumped
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_describing_the_tables_for_the_swaps_check_costs_three_catalogue_queries_however_many_tables():
+    # The swap describes the copies and the live tables while it holds the live ones.
+    with CaptureQueriesContext(connection) as one:
+        described = shadow.describe("public", TABLES[:1])
+    with CaptureQueriesContext(connection) as every:
+        described_all = shadow.describe("public", TABLES)
+    assert len(one.captured_queries) == len(every.captured_queries) == 3
+    assert described_all[TABLES[0]] == described[TABLES[0]]
+    assert {t: d["persistence"] for t, d in described_all.items()} == {t: "p" for t in TABLES}
+    assert all(d["columns"] and d["constraints"] and d["indexes"] for d in described_all.values())
 
 
 def schema_dump() -> str:
