@@ -309,7 +309,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = storable.loads(text_data)
-        except storable.TooDeep as exc:
+        except storable.Unreadable as exc:  # nested too deep, or a key named twice
             await self._error("bad_json", f"{storable.field_name(exc.path) or 'the frame'}: {exc}")
             return
         except ValueError:

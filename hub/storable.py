@@ -41,11 +41,28 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 Path = tuple[str | int, ...]
 
 
-class TooDeep(ValueError):
+class Unreadable(ValueError):
+    """JSON text that parses but that the hub will not read; `path` leads to where (see the subclasses)."""
+
+    path: Path
+
+
+class TooDeep(Unreadable):
     """JSON nested deeper than MAX_JSON_DEPTH; `path` leads to the first object or array past the limit."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        self.path = path
+
+
+class RepeatedKey(Unreadable):
+    """An object that names one key twice; `path` leads to that key. RFC 8259 leaves the meaning to each
+    parser, and parsers differ (Python's keeps the last value, others the first or refuse): a gateway that
+    checked one value could pass a body whose other value the hub would act on. So which was meant is not
+    guessed."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("this key is named twice in one object: name each key once")
         self.path = path
 
 
@@ -178,12 +195,25 @@ def loads(text: str) -> Any:
     recurse). A value that parses is measured (objects and arrays only, so it costs little).
     """
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise TooDeep(_too_deep_at(text)) from None
+    except _Repeated:
+        raise RepeatedKey(_repeated_at(text)) from None
     path = _deeper_than(value, MAX_JSON_DEPTH)
     if path is not None:
         raise TooDeep(tuple(reversed(path)))
+    return value
+
+
+class _Repeated(ValueError):
+    """Raised inside the parser, which cannot say where; `loads` finds the path."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _Repeated
     return value
 
 
@@ -223,3 +253,31 @@ def _too_deep_at(text: str) -> Path:
         elif lexeme == "," and stack and stack[-1][0] == "[":
             stack[-1][1] += 1
     return tuple(part for _, part in stack)
+
+
+def _repeated_at(text: str) -> Path:
+    """The path to the first key an object names twice (keys compared once decoded, as the parser compares
+    them: `"\\u0061"` is `"a"`), read without recursion."""
+    stack: list[list[Any]] = []  # per open container: [kind, key or index, the keys an object has named]
+    last_string = ""
+    for match in _TOKEN.finditer(text):
+        lexeme = match.group()
+        if lexeme[0] == '"':
+            last_string = lexeme
+        elif lexeme in "[{":
+            stack.append([lexeme, 0 if lexeme == "[" else "", set()])
+        elif lexeme in "]}":
+            if stack:
+                stack.pop()
+        elif lexeme == ":" and stack:
+            try:
+                key = json.loads(last_string)
+            except ValueError:
+                key = last_string
+            stack[-1][1] = key
+            if key in stack[-1][2]:
+                break
+            stack[-1][2].add(key)
+        elif lexeme == "," and stack and stack[-1][0] == "[":
+            stack[-1][1] += 1
+    return tuple(part for _, part, _ in stack)

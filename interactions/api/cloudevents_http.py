@@ -63,11 +63,13 @@ def _json(body: bytes, *, batch: bool = False, within: tuple[str, ...] = ()) -> 
         return storable.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MalformedRequest("the body is not UTF-8") from exc
-    except storable.TooDeep as exc:
+    except storable.Unreadable as exc:  # nested too deep, or a key named twice
         in_batch = batch and exc.path and isinstance(exc.path[0], int)
         index, path = (exc.path[0], exc.path[1:]) if in_batch else (0, exc.path)
         raise MalformedRequest(
-            f"the body nests objects and arrays deeper than {storable.MAX_JSON_DEPTH} levels",
+            "the body names a key twice in one object"
+            if isinstance(exc, storable.RepeatedKey)
+            else f"the body nests objects and arrays deeper than {storable.MAX_JSON_DEPTH} levels",
             extra={
                 "errors": [
                     {"index": index, "field": storable.field_name((*within, *path)), "message": str(exc)}

@@ -14,7 +14,8 @@ class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, made safe for hostile bodies: every problem is a 400 naming its field.
 
     DRF's own raised RecursionError (a 500) for a body nested ten thousand deep and let `1e400` through as
-    infinity, and it let NUL and lone surrogates reach the services in keys and fields no serializer reads.
+    infinity, and it let NUL and lone surrogates reach the services in keys and fields no serializer reads,
+    and kept the last of a key named twice.
     """
 
     def parse(self, stream, media_type: str | None = None, parser_context: dict | None = None) -> Any:
@@ -25,7 +26,7 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(f"the body is not {encoding}") from exc
         try:
             value = storable.loads(text)
-        except storable.TooDeep as exc:
+        except storable.Unreadable as exc:  # nested too deep, or a key named twice
             raise ValidationError({storable.field_name(exc.path): [str(exc)]}) from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc

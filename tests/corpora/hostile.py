@@ -116,6 +116,14 @@ def binary(name: str, status: int, field_: str, body: Any = None, **headers: str
     return Case(name, "events.binary", as_json(body or data()), status, field_, headers=sent)
 
 
+def twice(body: Any, key: str, again: Any) -> str:
+    """`body` as JSON text with `key` (its first occurrence) named again right after, with `again`."""
+    text = as_json(body)
+    first = re.search(rf'"{re.escape(key)}": ', text)
+    assert first, key
+    return text[: first.start()] + f'"{key}": {json.dumps(again)}, ' + text[first.start() :]
+
+
 def rest(name: str, entry: str, status: int, field_: str, body: Any) -> Case:
     return Case(name, entry, body if isinstance(body, str) else as_json(body), status, field_)
 
@@ -274,6 +282,48 @@ CASES = [
     structured('"schemaversion": 1.0', 422, "schemaversion", schemaversion=1.0),
     structured("an integer extension past 32 bits", 422, "myext", myext=2**31),
     structured("dataschema that is an object", 422, "dataschema", dataschema={"a": [1]}),
+    # --- a key named twice: parsers differ on which value counts (Python's keeps the last), so a gateway that
+    # checked one could pass a body whose other the hub acted on: refused, naming the key ---------------
+    rest(
+        "subject named twice",
+        "events.structured",
+        400,
+        "subject",
+        twice(event(), "subject", "tel:+15550000000"),
+    ),
+    rest("data.text named twice", "events.structured", 400, "data.text", twice(event(), "text", "another")),
+    Case(
+        "id named twice in the second event of a batch",
+        "events.batch",
+        f"[{as_json(event(id='hostile-0'))}, {twice(event(id='hostile-1'), 'id', 'x')}]",
+        400,
+        "id",
+        index=1,
+    ),
+    Case(
+        "binary data's text named twice",
+        "events.binary",
+        twice(data(), "text", "x"),
+        400,
+        "data.text",
+        headers=BINARY_HEADERS,
+    ),
+    rest(
+        "a callback's phone named twice",
+        "callbacks.request",
+        400,
+        "phone",
+        twice({"identifier": "tel:+15551234567", "phone": "+15551234567"}, "phone", "+15550000000"),
+    ),
+    rest("a note's text named twice", "threads.note", 400, "text", twice({"text": "called"}, "text", "x")),
+    rest(
+        "an assignee named twice",
+        "threads.assign",
+        400,
+        "agent_id",
+        twice({"agent_id": "00000000-0000-4000-8000-000000000007"}, "agent_id", "x"),
+    ),
+    rest("a take-up's reason named twice", "nba.taken", 400, "reason", twice({"reason": "a"}, "reason", "x")),
     structured("data nested 10,000 deep", 400, "data.nest", data=data(nest=deep())),
     structured("data nested 100 deep", 400, "data.nest", data=data(nest=deep(100))),
     structured("an extension nested 10,000 deep", 400, "myext", myext=deep()),
@@ -350,6 +400,15 @@ def frame(name: str, code: str, field_: str, **values: Any) -> FrameCase:
 
 FRAME_CASES = [
     frame("a frame nested 10,000 deep", "bad_json", "x.0.0", op="ping", x=deep()),
+    FrameCase(
+        "the op named twice", '{"op": "ping", "op": "subscribe", "topics": ["agent:me"]}', "bad_json", "op"
+    ),
+    FrameCase(
+        "a topic list named twice",
+        twice({"op": "subscribe", "topics": ["agent:me"]}, "topics", ["customer:x"]),
+        "bad_json",
+        "topics",
+    ),
     frame("NUL in a topic", "bad_frame", "topics.0", op="subscribe", topics=["customer:\x00"]),
     frame("lone surrogate in a status", "bad_frame", "value", op="status", value="available\ud800"),
     frame("lone surrogate in a decline reason", "bad_frame", "reason", op="decline", reason="\udc00"),
@@ -531,7 +590,9 @@ def mail(name: str, raw: bytes, status: int = 400, content_type: str = "message/
 HOOK_CASES = [
     meta("NUL in a WhatsApp text", _wa({"text": {"body": "a\x00b"}}), "data.text"),
     meta("lone surrogate in a WhatsApp text", _wa({"text": {"body": "a\ud800"}}), "data.text"),
-    meta("a body nested 10,000 deep", {"object": "page", "entry": deep()}, None),
+    meta("a body nested 10,000 deep", {"object": "page", "entry": deep()}, "$.entry" + "[0]" * 63),
+    meta("a WhatsApp text's body named twice", twice(_wa({}), "body", "other").encode(), f"{_AT}.text.body"),
+    meta("the object named twice", twice(_wa({}), "object", "page").encode(), "$.object"),
     meta("1e400 as a timestamp", _wa({"timestamp": raw("1e400")}), None),
     meta("a timestamp in 2200", _wa({"timestamp": "7258118400"}), f"{_AT}.timestamp"),
     meta("a superscript two as a timestamp", _wa({"timestamp": "\u00b2"}), f"{_AT}.timestamp"),

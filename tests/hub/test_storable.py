@@ -115,6 +115,33 @@ def test_json_nested_ten_thousand_deep_is_refused_with_the_path_to_where_the_lim
     assert storable.loads('[{"data": {"x": ' + "[" * 61 + "]" * 61 + "}}]")
 
 
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ('{"subject": "tel:+1", "subject": "tel:+2"}', ("subject",)),
+        ('[{"id": 1}, {"id": 2, "data": {"t": 1, "u": [0, {"k": 1, "k": 1}]}}]', (1, "data", "u", 1, "k")),
+        # Once decoded, as the parser compares keys: an escape names the same key.
+        ('{"data": {"text": "a", "\\u0074ext": "b"}}', ("data", "text")),
+        # Braces and quotes inside strings are text, not structure.
+        ('{"a": "{\\"a\\": 1}", "b": {"a": "}", "a": 2}}', ("b", "a")),
+        ('{"k\\u0000": 1, "k\\u0000": 2}', ("k\x00",)),
+    ],
+)
+def test_a_key_named_twice_in_one_object_is_refused_with_the_path_to_it(text, path):
+    with pytest.raises(storable.RepeatedKey) as refused:
+        storable.loads(text)
+    assert refused.value.path == path
+    assert isinstance(refused.value, ValueError)  # every entry point's "not JSON it reads" answer still holds
+
+
+def test_the_same_key_in_different_objects_is_not_a_repeat():
+    assert storable.loads('[{"id": 1}, {"id": 2, "data": {"id": 3}}]') == [
+        {"id": 1},
+        {"id": 2, "data": {"id": 3}},
+    ]
+    assert storable.loads('{"a": 1, "A": 2, "a ": 3}') == {"a": 1, "A": 2, "a ": 3}
+
+
 def test_a_path_to_a_bad_key_is_written_so_that_it_can_be_echoed():
     assert storable.field_name(("data", "k\x00", "\ud800x", 3)) == "data.k\\u0000.\\ud800x.3"
 

@@ -47,7 +47,11 @@ def _delivery(request: HttpRequest, name: str) -> JsonResponse:
         payload = storable.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise MalformedDelivery("the body is not UTF-8") from exc
-    except ValueError as exc:  # not JSON, NaN, too deep (storable.TooDeep is a ValueError)
+    except storable.Unreadable as exc:  # nested too deep, or a key named twice
+        raise MalformedDelivery(
+            "the body is JSON the hub does not read", [{"field": _at(exc.path), "message": str(exc)}]
+        ) from exc
+    except ValueError as exc:  # not JSON, NaN
         raise MalformedDelivery(f"the body is not JSON the hub can read: {exc}") from exc
     try:
         translation = translate(payload, source=connection.source)
@@ -69,3 +73,8 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
     except ApplicationError as exc:
         return problem_response(exc)
     return method_not_allowed("GET, POST")
+
+
+def _at(path: tuple[str | int, ...]) -> str:
+    """A path in the body as the JSON path the delivery's other problems give (`$.entry[0].changes`)."""
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{storable.field_name((p,))}" for p in path)
