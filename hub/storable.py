@@ -183,23 +183,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-# A JSON string or a structural character: enough to follow nesting without parsing (see `_too_deep_at`).
+# A JSON string or a structural character: enough to follow nesting without parsing (see `_path_in_text`).
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.DOTALL)
 
 
 def loads(text: str) -> Any:
-    """Parse JSON text: NaN and Infinity are refused (ValueError), nesting past MAX_JSON_DEPTH raises TooDeep.
+    """Parse JSON text: NaN and Infinity are refused (ValueError), nesting past MAX_JSON_DEPTH raises TooDeep,
+    an object naming a key twice raises RepeatedKey (each with the path to where).
 
     The standard parser recurses once per level and gives up around a thousand with a RecursionError; that
-    becomes TooDeep with the path to where the limit was passed (found by `_too_deep_at`, which does not
+    becomes TooDeep with the path to where the limit was passed (found by `_path_in_text`, which does not
     recurse). A value that parses is measured (objects and arrays only, so it costs little).
     """
     try:
         value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise TooDeep(_too_deep_at(text)) from None
+        raise TooDeep(_path_in_text(text)) from None
     except _Repeated:
-        raise RepeatedKey(_repeated_at(text)) from None
+        raise RepeatedKey(_path_in_text(text, repeated_key=True)) from None
     path = _deeper_than(value, MAX_JSON_DEPTH)
     if path is not None:
         raise TooDeep(tuple(reversed(path)))
@@ -230,34 +231,10 @@ def _deeper_than(value: Any, depth: int) -> list[str | int] | None:
     return None
 
 
-def _too_deep_at(text: str) -> Path:
-    """The path to the first object or array nested past MAX_JSON_DEPTH, read without recursion."""
-    stack: list[list[Any]] = []  # per open container: [kind, key or index]
-    last_string = ""
-    for match in _TOKEN.finditer(text):
-        lexeme = match.group()
-        if lexeme[0] == '"':
-            last_string = lexeme
-        elif lexeme in "[{":
-            if len(stack) == MAX_JSON_DEPTH:
-                return tuple(part for _, part in stack)
-            stack.append([lexeme, 0 if lexeme == "[" else ""])
-        elif lexeme in "]}":
-            if stack:
-                stack.pop()
-        elif lexeme == ":" and stack:
-            try:
-                stack[-1][1] = json.loads(last_string)
-            except ValueError:
-                stack[-1][1] = last_string
-        elif lexeme == "," and stack and stack[-1][0] == "[":
-            stack[-1][1] += 1
-    return tuple(part for _, part in stack)
-
-
-def _repeated_at(text: str) -> Path:
-    """The path to the first key an object names twice (keys compared once decoded, as the parser compares
-    them: `"\\u0061"` is `"a"`), read without recursion."""
+def _path_in_text(text: str, *, repeated_key: bool = False) -> Path:
+    """Read without recursion, the path to the first object or array nested past MAX_JSON_DEPTH, or with
+    `repeated_key`, to the first key an object names twice (keys compared once decoded, as the parser
+    compares them: `"\\u0061"` is `"a"`)."""
     stack: list[list[Any]] = []  # per open container: [kind, key or index, the keys an object has named]
     last_string = ""
     for match in _TOKEN.finditer(text):
@@ -265,6 +242,8 @@ def _repeated_at(text: str) -> Path:
         if lexeme[0] == '"':
             last_string = lexeme
         elif lexeme in "[{":
+            if not repeated_key and len(stack) == MAX_JSON_DEPTH:
+                break
             stack.append([lexeme, 0 if lexeme == "[" else "", set()])
         elif lexeme in "]}":
             if stack:
@@ -275,7 +254,7 @@ def _repeated_at(text: str) -> Path:
             except ValueError:
                 key = last_string
             stack[-1][1] = key
-            if key in stack[-1][2]:
+            if repeated_key and key in stack[-1][2]:
                 break
             stack[-1][2].add(key)
         elif lexeme == "," and stack and stack[-1][0] == "[":
