@@ -582,6 +582,7 @@ async function openCustomer(id) {
     $("open-threads").replaceChildren();
     setCustomer(id);
   }
+  showProblem(""); // the agent has moved on; a read that fails says so itself
   await loadCustomer();
   $("customer").focus();
 }
