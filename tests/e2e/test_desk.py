@@ -3,7 +3,8 @@ Celery worker and beat on loopback, with DEBUG off (static files served as `make
 
 An agent signs in, opens a customer by phone number and sees the cross-channel timeline; taking up a next
 best action whose answer is lost on the way back is said, stays said while events arrive, and is recorded
-once when taken again; an SMS posted over REST appears without a reload; a note appears in the timeline;
+once when taken again; an SMS posted over REST appears without a reload; a note appears in the timeline; a
+search that finds no one is said until the agent opens a customer from My work;
 the network is cut and restored and the page catches up exactly; a reload shows the same; a callback
 requested over REST pops as an offer with its context, is accepted and its outcome recorded. A
 supervisor's page is refused to an agent.
@@ -285,6 +286,16 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         expect(page.locator("#open-threads .thread-meta")).to_contain_text("assigned to me")
         expect(page.locator("#open-threads .thread-title")).to_be_focused()  # the button is gone
         expect(page.locator("#work-list .thread-item")).to_have_count(1)
+
+        # A search that finds no one says so, and the customer on screen stays; opening a customer from My
+        # work is moving on, so the problem line is cleared (the context read that follows says only its own).
+        page.get_by_role("searchbox", name="Find a customer").fill("+1 555 000 0000")
+        page.get_by_role("button", name="Find").click()
+        expect(problem).to_have_text("No customer with the identifier tel:+15550000000.")
+        expect(page.locator("#customer-title")).to_have_text("Jane Doe")
+        page.locator("#work-list .thread-item button").click()
+        expect(problem).to_be_hidden()
+        expect(page.locator("#customer")).to_be_focused()
 
         # The network goes; three messages arrive meanwhile; it comes back: each shows exactly once.
         context.set_offline(True)
