@@ -6,8 +6,9 @@ best action whose answer is lost on the way back is said, stays said while event
 once when taken again; an SMS posted over REST appears without a reload; a note appears in the timeline; a
 search that finds no one is said until the agent opens a customer from My work;
 the network is cut and restored and the page catches up exactly; a reload shows the same; a callback
-requested over REST pops as an offer with its context, is accepted and its outcome recorded. A
-supervisor's page is refused to an agent.
+requested over REST pops as an offer with its context, is accepted and its outcome recorded; a cancelled
+offer closes and stays closed, even when the page was still reading it. A supervisor's page is refused to
+an agent.
 
 Every check is on what the page shows, through Playwright's auto-waiting expectations.
 """
@@ -466,6 +467,36 @@ def test_a_desk_whose_read_models_are_behind_says_catching_up_then_shows_what_it
         expect(page.locator("#connection")).to_have_text("Live")
 
 
+class Holder:
+    """A route handler that keeps each request it catches unanswered until `release()`; from then on it lets
+    every request through."""
+
+    def __init__(self) -> None:
+        self.routes: list = []
+        self.holding = True
+
+    def __call__(self, route) -> None:
+        if self.holding:
+            self.routes.append(route)
+        else:
+            route.continue_()
+
+    def release(self) -> list:
+        self.holding = False
+        for route in self.routes:
+            route.continue_()
+        return self.routes
+
+
+def wait_until(page, condition, what: str) -> None:
+    """Let the page run until `condition()` holds (a route has caught a request): at most 20 s."""
+    for _ in range(400):
+        if condition():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the page never made {what}")
+
+
 def status_changes_of(base: str, reader, agent_id: str) -> list[str]:
     """The statuses the log holds for this agent (read over REST: the browser's loop owns this thread)."""
     status, body = servers.request(
@@ -531,16 +562,41 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
         expect(page.locator("#customer-title")).to_have_text("Jane \ufffdDoe")
 
         # The offer reads in order; once the callback is cancelled the offer closes rather than count down.
+        # The page considers the offer twice at once, from its frame and from My work. The routes below make
+        # that happen every time: both reads of the callback are held until both are asked, and My work's
+        # further reads (it has no context with it) until after the cancel. Those late answers must not pop
+        # the cancelled offer up again.
+        held = {name: Holder() for name in ("callback", "thread", "context")}
+        page.route(re.compile(r"/api/v1/callbacks/[0-9a-f-]+$"), held["callback"])
+        page.route(re.compile(r"/api/v1/threads/[0-9a-f-]+\?limit=20$"), held["thread"])
+        page.route(re.compile(r"/api/v1/customers/[0-9a-f-]+/context"), held["context"])
         auth = {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.raw}"}
         body = json.dumps({"identifier": f"tel:{PHONE}", "phone": PHONE, "reason": "bill"}).encode()
         status, callback = servers.request(f"{base}/api/v1/callbacks", data=body, headers=auth)
         assert status == 201, callback
         offer = page.get_by_role("dialog", name="Callback offer")
+        wait_until(page, lambda: len(held["callback"].routes) >= 2, "the offer's two reads of the callback")
+        held["callback"].release()
         expect(offer.locator("#offer-summary")).to_have_text(f"Call Jane \ufffdDoe on {PHONE}: bill")
+        wait_until(page, lambda: held["thread"].routes, "My work's read of the offer's thread")
         status, cancelled = servers.request(
             f"{base}/api/v1/callbacks/{callback['id']}/cancel", data=b"{}", headers=auth
         )
         assert status == 200, cancelled
+        expect(offer).to_be_hidden()
+        expect(page.locator("#announce")).to_have_text("The callback was cancelled")
+        # My work's reads go on: its thread's answer, then a read of the customer (with no min_position,
+        # unlike the open customer's reads, which may be held here too).
+        before = len(held["context"].routes)
+        held["thread"].release()
+
+        def offers_read():
+            return [r for r in held["context"].routes[before:] if r.request.url.endswith("/context")]
+
+        wait_until(page, offers_read, "My work's read of the offer's customer")
+        with page.expect_response(lambda response: response.request == offers_read()[0].request):
+            held["context"].release()
+        page.evaluate("() => new Promise((done) => setTimeout(done, 200))")  # the page has read the answers
         expect(offer).to_be_hidden()
         expect(page.locator("#announce")).to_have_text("The callback was cancelled")
 

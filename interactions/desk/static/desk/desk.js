@@ -33,6 +33,7 @@ const state = {
   status: sessionStorage.getItem(KEY_STATUS),
   offer: null,
   dismissed: new Set(), // offers closed with Escape: still in My work, not popped again by a refresh
+  ended: new Map(), // callback id -> the count of ended offers when a frame last said its offer ended
   workThreads: new Set(), // the threads My work lists (their topics are subscribed)
   nbaKeys: new Map(), // "customer/rule/thread/answer" -> the Idempotency-Key this page sends with that answer
 };
@@ -433,8 +434,11 @@ function onEvent(frame) {
       considerOffer(event.data);
     }
     const ended = WITHDRAWN[event.type];
-    if (ended && event.data && state.offer && event.data.callback_id === state.offer.id && $("offer").open) {
-      closeOffer(ended); // the offer no longer stands: no countdown to a refusal
+    if (ended && event.data && event.data.callback_id) {
+      state.ended.set(event.data.callback_id, ++endedOffers); // one still being read must not pop up after it
+      if (state.offer && event.data.callback_id === state.offer.id && $("offer").open) {
+        closeOffer(ended); // the offer no longer stands: no countdown to a refusal
+      }
     }
     refreshWork(frame.position);
   }
@@ -895,12 +899,15 @@ function drawResolved(threads) {
 
 let countdown = null;
 
+let endedOffers = 0;
+
 // An offer rings on agent:me (live or replayed after a reload): the callback's own state says whether it
 // still stands, so a replayed, lapsed or answered offer never pops.
 async function considerOffer(data, reopen = false) {
   if (!data.callback_id || data.agent_id !== me.agent_id) return;
   if (!reopen && state.dismissed.has(data.callback_id)) return;
   if (state.offer && state.offer.id === data.callback_id && $("offer").open) return;
+  const since = endedOffers; // what was read from here on is newer than any frame that came before
   let callback;
   try {
     callback = await api(`/api/v1/callbacks/${data.callback_id}`);
@@ -911,6 +918,10 @@ async function considerOffer(data, reopen = false) {
   if (callback.state === "offered" || (reopen && callback.state === "accepted")) {
     let context = data.context;
     if (!context) context = await offerContext(callback);
+    // The reads above take time, and the same offer may be considered twice at once (its frame and My work):
+    // show it once, and not at all if a frame said it ended meanwhile (a cancelled offer must not pop up).
+    if ((state.ended.get(callback.id) || 0) > since) return;
+    if (state.offer && state.offer.id === callback.id && $("offer").open) return;
     showOffer(callback, context, data.expires_at || callback.offer_expires_at);
   }
 }
