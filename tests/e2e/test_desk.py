@@ -488,6 +488,24 @@ class Holder:
         return self.routes
 
 
+class Early:
+    """A route handler that lets each request it catches reach the hub at once but keeps the hub's answer
+    from the page until the test hands it over (`answer(i)`): answers that arrive out of order."""
+
+    def __init__(self) -> None:
+        self.caught: list = []
+
+    def __call__(self, route) -> None:
+        self.caught.append((route, route.fetch()))
+
+    def answer(self, page, index: int) -> None:
+        """Hand the page the answer to the `index`th request caught, and let it act on it."""
+        route, response = self.caught[index]
+        with page.expect_response(lambda answered: answered.request == route.request):
+            route.fulfill(response=response)
+        page.evaluate("() => new Promise((done) => setTimeout(done, 200))")
+
+
 def wait_until(page, condition, what: str) -> None:
     """Let the page run until `condition()` holds (a route has caught a request): at most 20 s."""
     for _ in range(400):
@@ -495,6 +513,68 @@ def wait_until(page, condition, what: str) -> None:
             return
         page.wait_for_timeout(50)
     raise AssertionError(f"the page never made {what}")
+
+
+def test_an_answer_that_arrives_after_a_newer_one_never_replaces_it(tmp_path):
+    """The page reads My work again for each event, and the agent may search again before an answer comes:
+    answers overtaken on the way (held here by a route, already answered by the hub) change nothing."""
+    ann = person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    bob = person_create(username="bob", role=Role.AGENT, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    other = "+15551230002"
+    as_supervisor = {"Content-Type": "application/json", "Authorization": f"Bearer {supervisor.raw}"}
+    with hub(tmp_path) as base, browser() as context:
+        jane = post_events(base, gateway, [sms("Hello", "order-1")])[0]
+        post_events(base, gateway, [{**sms("Hi from Max", "order-2"), "subject": f"tel:{other}"}])
+        page = context.new_page()
+        sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")
+
+        # Two searches, the second answered first: the customer searched for last stays on screen.
+        search = Early()
+        page.route(re.compile(r"/api/v1/context\?identifier="), search)
+        for number in (PHONE, other):
+            page.get_by_role("searchbox", name="Find a customer").fill(number)
+            page.get_by_role("button", name="Find").click()
+        wait_until(page, lambda: len(search.caught) == 2, "both searches")
+        search.answer(page, 1)
+        expect(page.locator("#identifiers")).to_contain_text(f"tel:{other}")
+        search.answer(page, 0)
+        expect(page.locator("#identifiers")).to_contain_text(f"tel:{other}")
+        expect(page.locator("#identifiers")).not_to_contain_text(f"tel:{PHONE}")
+        page.unroute(re.compile(r"/api/v1/context\?identifier="))
+
+        # Jane's thread is given to Ann: it is in her My work.
+        assign = f"{base}/api/v1/threads/{jane['thread_id']}/assign"
+        status, body = servers.request(
+            assign, data=json.dumps({"agent_id": str(ann.principal_id)}).encode(), headers=as_supervisor
+        )
+        assert status == 201, body
+        expect(page.locator("#work-list .thread-item")).to_have_count(1)
+
+        # Jane writes (My work is read again: her thread is still Ann's), then the thread is given to Bob
+        # (read again: it is gone). The first read's answer arrives last: it does not bring the thread back.
+        lists = Early()
+        pattern = re.compile(r"/api/v1/threads\?agent=")
+        page.route(pattern, lists)
+        post_events(base, gateway, [sms("Still there?", "order-3")])
+        wait_until(page, lambda: lists.caught, "My work read again for Jane's message")
+        page.wait_for_timeout(300)  # the same event on a second topic may ask once more
+        before = len(lists.caught)
+        status, body = servers.request(
+            assign, data=json.dumps({"agent_id": str(bob.principal_id)}).encode(), headers=as_supervisor
+        )
+        assert status == 201, body
+        wait_until(page, lambda: len(lists.caught) > before, "My work read again for the reassignment")
+        page.wait_for_timeout(300)
+        for index in range(before, len(lists.caught)):
+            lists.answer(page, index)
+        expect(page.locator("#work-list .thread-item")).to_have_count(0)
+        for index in range(before):
+            lists.answer(page, index)
+        expect(page.locator("#work-list .thread-item")).to_have_count(0)
+        page.unroute(pattern)
 
 
 def status_changes_of(base: str, reader, agent_id: str) -> list[str]:

@@ -467,6 +467,10 @@ if (me.has_status) {
 
 let workTimer = null;
 let workMin = null;
+// Reads of My work may overlap (a timer fires while the last read waits): each is numbered, and an answer
+// is drawn only if no answer to a later read has been drawn already, so an old list never replaces a newer.
+let workAsked = 0;
+let workDrawn = 0;
 
 function refreshWork(position) {
   if (typeof position === "number") workMin = Math.max(workMin || 0, position);
@@ -476,12 +480,15 @@ function refreshWork(position) {
 
 async function loadWork() {
   const min = workMin ? `&min_position=${workMin}` : "";
+  const read = ++workAsked;
   try {
     const [threads, offered, accepted] = await Promise.all([
       api(`/api/v1/threads?agent=${encodeURIComponent(me.agent_id)}&status=open&limit=50${min}`),
       api(`/api/v1/callbacks?agent=${encodeURIComponent(me.agent_id)}&state=offered&limit=50${min}`),
       api(`/api/v1/callbacks?agent=${encodeURIComponent(me.agent_id)}&state=accepted&limit=50${min}`),
     ]);
+    if (read < workDrawn) return;
+    workDrawn = read;
     const items = [
       ...threads.results.map((t) => ({ kind: "thread", at: t.last_activity_at, item: t })),
       ...[...offered.results, ...accepted.results].map((c) => ({ kind: "callback", at: c.due_at, item: c })),
@@ -491,6 +498,7 @@ async function loadWork() {
     for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
     caughtUp();
   } catch (error) {
+    if (read < workDrawn) return; // a later read has answered
     if (error instanceof Problem && error.status === 503) catchingUp(error, () => refreshWork());
   }
 }
@@ -581,7 +589,12 @@ function setCustomer(id) {
   if (!state.subscribed.has(`customer:${id}`)) subscribe([`customer:${id}`]);
 }
 
+// The agent's last choice of customer wins: a search answered after the agent has chosen again (searched
+// again, or opened one from My work or an offer) is not shown.
+let customerChoices = 0;
+
 async function openCustomer(id) {
+  customerChoices += 1;
   if (id !== state.customerId) {
     $("open-threads").replaceChildren();
     setCustomer(id);
@@ -595,14 +608,17 @@ $("search").addEventListener("submit", async (event) => {
   event.preventDefault();
   const identifier = toIdentifier($("search-identifier").value);
   if (!identifier) return;
+  const choice = ++customerChoices;
   try {
     const context = await api(`/api/v1/context?identifier=${encodeURIComponent(identifier)}`);
+    if (choice !== customerChoices) return;
     showProblem("");
     $("open-threads").replaceChildren();
     setCustomer(context.customer.id);
     drawCustomer(context);
     $("customer").focus();
   } catch (error) {
+    if (choice !== customerChoices) return;
     showProblem(
       error instanceof Problem && error.status === 404
         ? `No customer with the identifier ${identifier}.`
