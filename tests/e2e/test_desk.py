@@ -369,8 +369,13 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         expect(page.locator("#open-empty")).to_be_visible()
         expect(page.locator("#open-title")).to_be_focused()  # its thread is gone
         expect(page.locator("#work-list .thread-item")).to_have_count(0)
+        # Reopening goes through: a problem said before it is past.
+        page.get_by_role("searchbox", name="Find a customer").fill("+1 555 000 0000")
+        page.get_by_role("button", name="Find").click()
+        expect(problem).to_contain_text("No customer with the identifier")
         page.locator("#resolved-threads").get_by_role("button", name=re.compile("^Reopen")).click()
         expect(page.locator("#open-threads .thread")).to_have_count(1)
+        expect(problem).to_be_hidden()
         expect(page.locator("#open-threads .thread-title")).to_be_focused()  # the reopened thread
         expect(timeline(page).filter(has_text="Is anyone there?")).to_have_count(1)
 
@@ -525,7 +530,12 @@ def test_an_answer_that_arrives_after_a_newer_one_never_replaces_it(tmp_path):
     other = "+15551230002"
     as_supervisor = {"Content-Type": "application/json", "Authorization": f"Bearer {supervisor.raw}"}
     with hub(tmp_path) as base, browser() as context:
-        jane = post_events(base, gateway, [sms("Hello", "order-1")])[0]
+        survey = {"channel": "sms", "metric": "csat", "score": 1}
+        jane = post_events(
+            base,
+            gateway,
+            [sms("Hello", "order-1"), {**sms("", "order-s"), "type": "survey.answered", "data": survey}],
+        )[0]
         post_events(base, gateway, [{**sms("Hi from Max", "order-2"), "subject": f"tel:{other}"}])
         page = context.new_page()
         sign_in(page, base, "ann")
@@ -544,6 +554,24 @@ def test_an_answer_that_arrives_after_a_newer_one_never_replaces_it(tmp_path):
         expect(page.locator("#identifiers")).to_contain_text(f"tel:{other}")
         expect(page.locator("#identifiers")).not_to_contain_text(f"tel:{PHONE}")
         page.unroute(re.compile(r"/api/v1/context\?identifier="))
+
+        # Ann takes up Jane's next best action, and opens Max before the answer comes: it is recorded, and
+        # Jane's recommendations are not drawn on Max's page.
+        page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
+        page.get_by_role("button", name="Find").click()
+        nba = page.locator("#nba li[data-rule=apologise-for-bad-rating]")
+        expect(nba).to_contain_text("Acknowledge their CSAT rating of 1")
+        taken = Early()
+        page.route("**/next-best-actions/apologise-for-bad-rating/taken", taken)
+        nba.get_by_role("button", name=re.compile("^Take")).click()
+        wait_until(page, lambda: taken.caught, "the answer to the next best action")
+        page.get_by_role("searchbox", name="Find a customer").fill(other)
+        page.get_by_role("button", name="Find").click()
+        expect(page.locator("#identifiers")).to_contain_text(f"tel:{other}")
+        taken.answer(page, 0)
+        expect(page.locator("#announce")).to_have_text("Recorded: taken")
+        expect(page.locator("#identifiers")).to_contain_text(f"tel:{other}")
+        expect(page.locator("#nba-card")).to_be_hidden()
 
         # Jane's thread is given to Ann: it is in her My work.
         assign = f"{base}/api/v1/threads/{jane['thread_id']}/assign"

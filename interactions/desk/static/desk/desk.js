@@ -750,8 +750,9 @@ function drawNextBestActions(actions, customerId) {
           showProblem("");
           answered[action.id] = outcome;
           sessionStorage.setItem(key, JSON.stringify(answered));
-          focusKept(() => drawNextBestActions(actions, customerId));
           announce(`Recorded: ${outcome}`);
+          // The agent may have opened another customer while the answer was on its way: draw nothing over it.
+          if (state.customerId === customerId) focusKept(() => drawNextBestActions(actions, customerId));
         } catch (error) {
           showProblem(error.message);
         }
@@ -896,6 +897,7 @@ function drawResolved(threads) {
                 onclick: async () => {
                   try {
                     const result = await api(`/api/v1/threads/${t.id}/reopen`, { method: "POST", body: {} });
+                    showProblem("");
                     announce("Thread reopened");
                     refreshCustomer(result.position);
                   } catch (error) {
