@@ -2,6 +2,7 @@
 
 import math
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "interactions.people",
     "django.contrib.admin",
     "django.contrib.auth",
+    "axes",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -180,6 +184,32 @@ USE_TZ = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "desk"
 LOGOUT_REDIRECT_URL = "login"
+
+# Guessing passwords (interactions/people/signin.py): a name that fails to sign in
+# THREADLINE_SIGN_IN_FAILURE_LIMIT times from one address is refused there, right password or not, for
+# THREADLINE_SIGN_IN_LOCKOUT_MINUTES after its last failure; a success before that starts the count again.
+# The address is the connection's (REMOTE_ADDR) and nothing a client sends: behind a reverse proxy every
+# sign-in comes from the proxy's, so the lockout is then per name. Both the desk's and the admin's sign-in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _number(int, "THREADLINE_SIGN_IN_FAILURE_LIMIT", default=5, least=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=_number(
+        float, "THREADLINE_SIGN_IN_LOCKOUT_MINUTES", default=15.0, least=0, above=True, most=MOST_SECONDS / 60
+    )
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_IPWARE_PROXY_COUNT = None
+AXES_USERNAME_CALLABLE = "interactions.people.signin.attempted_name"
+AXES_HANDLER = "interactions.people.signin.SignInAttempts"
+AXES_LOCKOUT_CALLABLE = "interactions.people.signin.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are not kept: only failures count
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)

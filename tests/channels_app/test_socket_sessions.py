@@ -29,7 +29,8 @@ HOST = "127.0.0.1:8000"
 def sign_in(name: str, role: str = "agent", *, client: Client | None = None) -> tuple[str, Person]:
     person = person_create(username=name, role=role, password=PASSWORD)
     client = client or Client()
-    assert client.login(username=name, password=PASSWORD)
+    signed = client.post("/accounts/login/", {"username": name, "password": PASSWORD})
+    assert signed.status_code == 302, signed
     return client.cookies[settings.SESSION_COOKIE_NAME].value, person
 
 

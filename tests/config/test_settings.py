@@ -49,6 +49,12 @@ def check(**environment: str) -> subprocess.CompletedProcess:
         ),
         ("THREADLINE_MAX_BATCH", "1.5", "must be a whole number at least 1, not '1.5'"),
         ("THREADLINE_WS_BUFFER", "0", "must be a whole number at least 1, not '0'"),
+        ("THREADLINE_SIGN_IN_FAILURE_LIMIT", "0", "must be a whole number at least 1, not '0'"),
+        (
+            "THREADLINE_SIGN_IN_LOCKOUT_MINUTES",
+            "0",
+            "must be a number more than 0 and at most 5256000, not '0'",
+        ),
         (
             "THREADLINE_WS_FRAMES_PER_SECOND",
             "0",

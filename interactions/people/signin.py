@@ -1,0 +1,59 @@
+"""Failed sign-ins are counted, and a name tried too often from one address is locked out for a while
+(django-axes, configured in config/settings.py: `THREADLINE_SIGN_IN_FAILURE_LIMIT` failures, then
+`THREADLINE_SIGN_IN_LOCKOUT_MINUTES`). The desk's sign-in page and the admin's both go through it.
+
+axes keeps each failed attempt in a table of its own (`axes_accessattempt`): the name tried, the address,
+the user agent, the Accept header, the query and the form's fields. What people type there is not checked
+like an account's name, so a card number typed (or sent in a header) is masked before it is stored.
+"""
+
+from __future__ import annotations
+
+import math
+
+from axes.handlers.database import AxesDatabaseHandler
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from interactions.privacy.redaction import redact_text
+
+
+def attempted_name(request, credentials) -> str | None:
+    """The name a sign-in tried, with any card number in it masked (AXES_USERNAME_CALLABLE)."""
+    name = (credentials or {}).get("username")
+    if name is None and request is not None:
+        name = request.POST.get("username")
+    return redact_text(name) if isinstance(name, str) else name
+
+
+class SignInAttempts(AxesDatabaseHandler):
+    """axes's database handler, storing what a failed sign-in sent (the user agent, the Accept header, the
+    query and form fields) with any card number in it masked."""
+
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs) -> None:
+        if request is not None:
+            for name in ("axes_user_agent", "axes_http_accept"):
+                value = getattr(request, name, None)
+                if isinstance(value, str):
+                    setattr(request, name, redact_text(value))
+            request.GET = _masked(request.GET)
+            request.POST = _masked(request.POST)
+        super().user_login_failed(sender, credentials, request, **kwargs)
+
+
+def _masked(query):
+    if not any(redact_text(v) != v for key in query for v in query.getlist(key)):
+        return query
+    masked = query.copy()
+    for key in query:
+        masked.setlist(key, [redact_text(v) for v in query.getlist(key)])
+    return masked
+
+
+def locked_out(request, original_response=None, credentials=None) -> HttpResponse:
+    """The page a locked-out sign-in gets (AXES_LOCKOUT_CALLABLE): 429, with how long and Retry-After."""
+    minutes = max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    response = render(request, "desk/locked.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
