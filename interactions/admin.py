@@ -1,6 +1,8 @@
 """Django admin for API tokens (names, roles, agent skills, revocation), people, and Django's own users and
-groups, whose names are checked as the commands check them."""
+groups, whose names are checked as the commands check them; and the failed sign-ins django-axes keeps."""
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
@@ -183,3 +185,13 @@ class PersonAdmin(MaskedQuery, admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # `manage.py create_user` creates the user and its principal together
+
+
+# axes's own list of failed sign-ins, searched as every list here is: a card number searched for is not shown
+# back (what it lists was masked before it was stored: interactions/people/signin.py).
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(MaskedQuery, AccessAttemptAdmin):
+    pass

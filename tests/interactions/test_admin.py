@@ -55,6 +55,7 @@ CHANGE_LISTS = [
     "/admin/interactions/apitoken/",
     "/admin/people/person/",
     "/admin/connections/connection/",
+    "/admin/axes/accessattempt/",
 ]
 
 
