@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from axes.handlers.database import AxesDatabaseHandler
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -20,11 +21,14 @@ from interactions.privacy.redaction import redact_text
 
 
 def attempted_name(request, credentials) -> str | None:
-    """The name a sign-in tried, with any card number in it masked (AXES_USERNAME_CALLABLE)."""
+    """The name a sign-in tried, with any card number in it masked, cut to what axes's column holds (no
+    account's name is longer: a longer one is counted by its start) (AXES_USERNAME_CALLABLE)."""
     name = (credentials or {}).get("username")
     if name is None and request is not None:
         name = request.POST.get("username")
-    return redact_text(name) if isinstance(name, str) else name
+    if not isinstance(name, str):
+        return name
+    return redact_text(name)[: AccessAttempt._meta.get_field("username").max_length]
 
 
 class SignInAttempts(AxesDatabaseHandler):
