@@ -202,6 +202,9 @@ AXES_COOLOFF_TIME = timedelta(
 )
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# A try while refused starts the lockout again, so the Retry-After it is answered with (the whole lockout) is
+# true; a guesser who keeps trying stays refused.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 AXES_IPWARE_PROXY_COUNT = None
 AXES_USERNAME_CALLABLE = "interactions.people.signin.attempted_name"

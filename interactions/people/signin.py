@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from interactions.privacy.forms import masked_query
 from interactions.privacy.redaction import redact_text
 
 
@@ -41,18 +42,9 @@ class SignInAttempts(AxesDatabaseHandler):
                 value = getattr(request, name, None)
                 if isinstance(value, str):
                     setattr(request, name, redact_text(value))
-            request.GET = _masked(request.GET)
-            request.POST = _masked(request.POST)
+            request.GET = masked_query(request.GET)
+            request.POST = masked_query(request.POST)
         super().user_login_failed(sender, credentials, request, **kwargs)
-
-
-def _masked(query):
-    if not any(redact_text(v) != v for key in query for v in query.getlist(key)):
-        return query
-    masked = query.copy()
-    for key in query:
-        masked.setlist(key, [redact_text(v) for v in query.getlist(key)])
-    return masked
 
 
 def locked_out(request, original_response=None, credentials=None) -> HttpResponse:

@@ -8,7 +8,7 @@ import json
 
 from django import forms
 
-from interactions.privacy.redaction import holds_card, redact, redact_text
+from interactions.privacy.redaction import redact, redact_text
 
 
 class ShownBackMasked(forms.BaseForm):
@@ -66,10 +66,18 @@ class MaskedQuery:
     finds nothing either way: no name the admin lists may hold one."""
 
     def changelist_view(self, request, extra_context=None):
-        query = request.GET
-        if any(holds_card(v) for key in query for v in query.getlist(key)):
-            masked = query.copy()
-            for key in query:
-                masked.setlist(key, [redact_text(v) for v in query.getlist(key)])
-            request.GET = masked
+        request.GET = masked_query(request.GET)
         return super().changelist_view(request, extra_context)
+
+
+def masked_query(query):
+    """A QueryDict (a query string, a posted form) with every card number in its values masked: the same
+    object when none holds one, otherwise a mutable copy. Each value is scanned once."""
+    lists = {key: query.getlist(key) for key in query}
+    masked = {key: [redact_text(value) for value in values] for key, values in lists.items()}
+    if masked == lists:
+        return query
+    copy = query.copy()
+    for key, values in masked.items():
+        copy.setlist(key, values)
+    return copy

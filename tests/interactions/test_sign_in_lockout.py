@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.sessions.models import Session
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 
@@ -55,6 +56,20 @@ def test_a_name_that_failed_too_often_from_one_address_is_refused_there_even_wit
     assert signed_in(sign_in("ann", PASSWORD, address="198.51.100.4"))
     # Once the lockout has run out (the last failure 16 minutes ago), the name signs in from there again.
     AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=16))
+    assert signed_in(sign_in("ann", PASSWORD))
+
+
+def test_a_try_while_refused_starts_the_lockout_again_so_its_retry_after_is_true():
+    for _ in range(LIMIT):
+        sign_in("ann", "wrong")
+    # 14 minutes on, a try (with the right password) is refused, and told to wait the whole lockout again ...
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=14))
+    refused = sign_in("ann", PASSWORD)
+    assert refused.status_code == 429 and refused["Retry-After"] == "900"
+    # ... which is so: 2 minutes on, 16 after the last failure before that try, it is still refused.
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=2))
+    assert sign_in("ann", PASSWORD).status_code == 429
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=16))
     assert signed_in(sign_in("ann", PASSWORD))
 
 
