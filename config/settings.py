@@ -188,8 +188,9 @@ LOGOUT_REDIRECT_URL = "login"
 # Guessing passwords (interactions/people/signin.py): a name that fails to sign in
 # THREADLINE_SIGN_IN_FAILURE_LIMIT times from one address is refused there, right password or not, for
 # THREADLINE_SIGN_IN_LOCKOUT_MINUTES after its last failure; a success before that starts the count again.
-# The address is the connection's (REMOTE_ADDR) and nothing a client sends: behind a reverse proxy every
-# sign-in comes from the proxy's, so the lockout is then per name. Both the desk's and the admin's sign-in.
+# The address is REMOTE_ADDR as the server hands it over: uvicorn (make run) rewrites it from X-Forwarded-For
+# for connections from FORWARDED_ALLOW_IPS (127.0.0.1 by default), nothing else does (README, "Sign-in
+# attempts"). Both the desk's and the admin's sign-in.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
