@@ -11,8 +11,6 @@ import urllib.request
 from http.cookiejar import CookieJar
 from urllib.parse import urlencode
 
-import pytest
-
 from tests.e2e import servers
 from tests.e2e.test_token_logs import embedded_env, manage, procfile_web
 
