@@ -8,7 +8,9 @@ search that finds no one is said until the agent opens a customer from My work;
 the network is cut and restored and the page catches up exactly; a reload shows the same; a callback
 requested over REST pops as an offer with its context, is accepted and its outcome recorded; a cancelled
 offer closes and stays closed, even when the page was still reading it. A supervisor's page is refused to
-an agent.
+an agent. A status chosen in another tab, a callback offered on the open customer, failed reads of My work
+and of a callback, a failed accept, a double-clicked reopen, a position past the log's end and a sign-out
+that fails while reconnecting each leave the page true to the hub.
 
 Every check is on what the page shows, through Playwright's auto-waiting expectations.
 """
@@ -717,3 +719,161 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
         expect(page.locator("#customer-title")).not_to_have_text("Jane \ufffdDoe")
         assert status_changes_of(base, supervisor, str(ann.principal_id)) == ["available"]
         assert status_changes_of(base, supervisor, str(bob.principal_id)) == []
+
+
+# Every socket the page opens, kept where the test can count them (the page's own are in a module).
+COUNT_SOCKETS = """
+window.sockets = [];
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) {
+    super(...args);
+    window.sockets.push(this);
+  }
+};
+"""
+DROP_THE_SOCKET_THEN_SIGN_OUT = """
+async () => {
+  const socket = window.sockets.at(-1);
+  // The page hears the close first (it plans to reconnect), then the agent signs out.
+  await new Promise((done) => {
+    socket.addEventListener("close", () => setTimeout(done, 0));
+    socket.close();
+  });
+  document.getElementById("sign-out").requestSubmit();
+}
+"""
+OPEN_SOCKETS = "() => window.sockets.filter((s) => s.readyState <= WebSocket.OPEN).length"
+
+
+def test_the_page_keeps_up_with_other_tabs_the_hub_and_its_own_failures(tmp_path):
+    """A status chosen in another tab, a callback offered on the open customer, a failed read of My work, a
+    failed accept, a double-clicked reopen, a position the log does not reach (restored from a backup), and
+    a sign-out that fails while the page is reconnecting: each leaves the page true to the hub."""
+    ann = person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    me = str(ann.principal_id)
+    with hub(tmp_path) as base, browser() as context:
+        jane = post_events(base, gateway, [sms("Hello", "keep-1")])[0]
+        page = context.new_page()
+        page.add_init_script(COUNT_SOCKETS)
+        sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")
+        status = page.get_by_label("My status")
+        status.select_option("available")
+        page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
+        page.get_by_role("button", name="Find").click()
+        expect(timeline(page).filter(has_text="Hello")).to_have_count(1)
+        problem = page.locator("#problem")
+
+        # A status chosen in another tab is this tab's too: a reload sends it, not this tab's older one.
+        wait_until(page, lambda: status_changes_of(base, supervisor, me) == ["available"], "the status set")
+        second = context.new_page()
+        second.goto(f"{base}/desk/")
+        expect(second.get_by_label("My status")).to_have_value("available")
+        second.get_by_label("My status").select_option("busy")
+        expect(status).to_have_value("busy")
+        second.close()
+        page.reload()
+        expect(page.locator("#connection")).to_have_text("Live")
+        expect(status).to_have_value("busy")
+        page.wait_for_timeout(1000)  # the status the page sends once subscribed has reached the hub
+        assert status_changes_of(base, supervisor, me) == ["available", "busy"]
+
+        # A callback offered to Ann is on agent:me and on the open customer's topic: the customer's pending
+        # callbacks follow it (the frame names agent:me, the first topic by name).
+        auth = {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.raw}"}
+        body = json.dumps({"identifier": f"tel:{PHONE}", "phone": PHONE, "reason": "bill"}).encode()
+        answer, callback = servers.request(f"{base}/api/v1/callbacks", data=body, headers=auth)
+        assert answer == 201, callback
+        expect(page.locator("#pending-callbacks")).to_contain_text("scheduled")
+        status.select_option("available")
+        offer = page.get_by_role("dialog", name="Callback offer")
+        expect(offer).to_be_visible()
+        expect(page.locator("#pending-callbacks")).to_contain_text("offered")
+
+        # Accepting fails on the way, then goes through: what the dialog said of the failure goes with it.
+        page.route("**/accept", lambda route: route.abort())
+        offer.get_by_role("button", name="Accept").click()
+        expect(offer.locator("#offer-problem")).to_contain_text("could not be reached")
+        page.unroute("**/accept")
+        offer.get_by_role("button", name="Accept").click()
+        expect(offer.get_by_label("How did the call go?")).to_be_visible()
+        expect(offer.locator("#offer-problem")).to_be_hidden()
+        # Closed, and opened again from My work while the hub cannot answer: said, not silently nothing.
+        page.keyboard.press("Escape")
+        expect(offer).to_be_hidden()
+        one = re.compile(r"/api/v1/callbacks/[0-9a-f-]+$")
+        page.route(one, lambda route: route.abort())
+        page.locator("#work-list .offer").get_by_role("button").click()
+        expect(problem).to_have_text(
+            re.compile("^The callback could not be opened: The hub could not be reached")
+        )
+        page.unroute(one)
+        page.locator("#work-list .offer").get_by_role("button").click()
+        expect(offer).to_be_visible()
+        offer.get_by_label("How did the call go?").select_option("completed")
+        offer.get_by_role("button", name="Record outcome").click()
+        expect(offer).to_be_hidden()
+
+        # My work cannot be read when a supervisor gives Ann a thread: the page says so, until a read of it
+        # goes through.
+        work = re.compile(r"/api/v1/threads\?agent=")
+        page.route(
+            work,
+            lambda route: route.fulfill(
+                status=500,
+                content_type="application/problem+json",
+                body=json.dumps({"title": "Internal server error", "status": 500, "detail": "Out of order"}),
+            ),
+        )
+        as_supervisor = {"Content-Type": "application/json", "Authorization": f"Bearer {supervisor.raw}"}
+        answer, assigned = servers.request(
+            f"{base}/api/v1/threads/{jane['thread_id']}/assign",
+            data=json.dumps({"agent_id": me}).encode(),
+            headers=as_supervisor,
+        )
+        assert answer == 201, assigned
+        expect(problem).to_have_text("My work could not be read: Out of order")
+        page.unroute(work)
+        status.select_option("busy")  # heard on agent:me: My work is read again
+        expect(problem).to_be_hidden()
+        expect(page.locator("#work-list .thread-item")).to_have_count(1)
+
+        # Reopen double-clicked: reopened once, and the second answer says nothing went wrong.
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.locator("#open-empty")).to_be_visible()
+        reopen = Early()
+        page.route(re.compile(r"/reopen$"), reopen)
+        page.locator("#resolved-threads").get_by_role("button", name=re.compile("^Reopen")).dblclick()
+        wait_until(page, lambda: len(reopen.caught) == 2, "both reopens")
+        reopen.answer(page, 0)
+        reopen.answer(page, 1)
+        page.unroute(re.compile(r"/reopen$"))
+        expect(page.locator("#open-threads .thread")).to_have_count(1)
+        expect(problem).to_be_hidden()
+        answer, log = servers.request(
+            f"{base}/api/v1/events?after=0&limit=1000", headers={"Authorization": f"Bearer {supervisor.raw}"}
+        )
+        reopened = [e for e in log["events"] if e["event"]["type"] == "thread.reopened"]
+        assert (answer, [e["event"]["data"]["thread_id"] for e in reopened]) == (200, [jane["thread_id"]])
+
+        # The log was restored from a backup: the page's position is past its end. It starts again from now.
+        page.evaluate("() => sessionStorage.setItem('threadline.desk.position', '999999999')")
+        page.reload()
+        expect(page.locator("#connection")).to_have_text("Live")
+        post_events(base, gateway, [sms("After the restore", "keep-2")])
+        expect(timeline(page).filter(has_text="After the restore")).to_have_count(1)
+        expect(problem).to_be_hidden()
+
+        # The socket drops, and the agent signs out before it is back; the sign-out fails. One socket.
+        held = Holder()
+        page.route("**/accounts/logout/", held)
+        page.evaluate(DROP_THE_SOCKET_THEN_SIGN_OUT)
+        wait_until(page, lambda: held.routes, "the sign-out")
+        page.wait_for_timeout(1000)  # the reconnection planned when the socket dropped is due
+        held.routes[0].fulfill(status=500, body="")
+        expect(problem).to_contain_text("Could not sign out")
+        expect(page.locator("#connection")).to_have_text("Live")
+        page.wait_for_timeout(500)
+        assert page.evaluate(OPEN_SOCKETS) == 1

@@ -256,6 +256,18 @@ function remember(position) {
   }
 }
 
+// The socket refused the page's position as past the end of the log (the log was restored from a backup
+// since the page saw it): start again from now, with every read answered as the hub has it now. The page
+// went on subscribed to nothing, "Connecting…" for good, with every reload.
+function restartFromNow() {
+  state.position = null;
+  sessionStorage.removeItem(KEY_POSITION);
+  workMin = null;
+  customerMin = null;
+  state.subscribed = new Set();
+  subscribe(wantedTopics());
+}
+
 // --- the websocket ----------------------------------------------------------------------------------------
 
 function setConnection(text, kind) {
@@ -305,14 +317,18 @@ function connect() {
     return;
   }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const previous = state.socket;
   const socket = new WebSocket(`${scheme}://${location.host}/ws/v1/agent`);
   state.socket = socket;
+  if (previous) previous.close(); // one socket a tab: two would bring every frame twice
   setConnection("Connecting…", "");
   socket.addEventListener("open", () => {
     state.retry = 0;
     state.subscribed = new Set();
+    // The status is sent again once the replay is in (at the first caught_up): a status the person chose in
+    // another tab meanwhile is replayed first, and it is that one this tab then sends, not its own older one.
+    state.statusToSend = me.has_status;
     subscribe(wantedTopics());
-    if (me.has_status && state.status) send({ op: "status", value: state.status });
   });
   socket.addEventListener("message", (message) => onFrame(JSON.parse(message.data)));
   socket.addEventListener("close", (event) => {
@@ -331,7 +347,7 @@ function connect() {
       setConnection(navigator.onLine ? "Reconnecting…" : "Offline", "down");
     }
     setTimeout(() => {
-      if (!state.socket) connect();
+      if (!state.socket && !state.signingOut) connect();
     }, delay);
   });
 }
@@ -391,6 +407,10 @@ function onFrame(frame) {
       // everything after it. So read the page's answers again (whatever happened while it was away).
       remember(frame.position);
       setConnection("Live", "live");
+      if (state.statusToSend) {
+        state.statusToSend = false;
+        if (state.status) send({ op: "status", value: state.status });
+      }
       refreshCustomer(frame.position);
       refreshWork(frame.position);
       break;
@@ -398,6 +418,10 @@ function onFrame(frame) {
       if (frame.callback) remember(frame.callback.position);
       break;
     case "error":
+      if (frame.code === "bad_after") {
+        restartFromNow();
+        break;
+      }
       showProblem(`${frame.code}: ${frame.detail}`);
       break;
     default:
@@ -419,7 +443,9 @@ const WITHDRAWN = {
 
 function onEvent(frame) {
   const event = frame.event;
-  if (frame.topic.startsWith("customer:") && state.customerId) {
+  // A frame names one of the topics it came on (the first of them by name: agent:me before customer:), so
+  // the open customer's is known by the event's customer, not by the topic.
+  if (state.customerId && (frame.topic.startsWith("customer:") || event.customer_id === state.customerId)) {
     refreshCustomer(frame.position);
   }
   if (frame.topic.startsWith("thread:") || state.workThreads.has(event.thread_id)) {
@@ -428,6 +454,12 @@ function onEvent(frame) {
   if (frame.topic.startsWith("agent:")) {
     if (event.type === "agent.status_changed" && event.data && event.data.agent_id === me.agent_id) {
       showStatus(event.data.status);
+      // Chosen by the person (in another tab too): the status this tab sends again when it reconnects or
+      // reloads. Not one the hub set when every socket had gone (its reason says so).
+      if (!event.data.reason) {
+        state.status = event.data.status;
+        sessionStorage.setItem(KEY_STATUS, state.status);
+      }
     }
     if (event.type === "callback.offered" && event.data && event.data.agent_id === me.agent_id) {
       state.dismissed.delete(event.data.callback_id); // a new offer pops, even of one closed before
@@ -494,12 +526,14 @@ async function loadWork() {
       ...[...offered.results, ...accepted.results].map((c) => ({ kind: "callback", at: c.due_at, item: c })),
     ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
     focusKept(() => drawWork(items));
+    clearProblemFrom("work");
     listenToWork(threads.results.map((t) => t.id));
     for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
     caughtUp();
   } catch (error) {
     if (read < workDrawn) return; // a later read has answered
     if (error instanceof Problem && error.status === 503) catchingUp(error, () => refreshWork());
+    else if (!problemFrom || problemFrom === "work") showProblem(`My work could not be read: ${error.message}`, "work");
   }
 }
 
@@ -856,7 +890,7 @@ function threadNode(thread) {
   node.querySelector(".assign").addEventListener("submit", async (event) => {
     event.preventDefault();
     const agentId = event.target.elements.agent_id.value.trim();
-    if (await command("assign", { agent_id: agentId })) announce("Thread assigned");
+    if (await command("assign", { agent_id: agentId }, seen(`assign-${agentId}`))) announce("Thread assigned");
   });
   // A note's key lasts as long as its text: submitted twice (a double click, a retry after an error), it
   // is one note; edited, it is a new one.
@@ -896,7 +930,9 @@ function drawResolved(threads) {
                 "aria-label": `Reopen ${t.topic || "conversation"} resolved ${when(t.resolved_at)}`,
                 onclick: async () => {
                   try {
-                    const result = await api(`/api/v1/threads/${t.id}/reopen`, { method: "POST", body: {} });
+                    // The same key for the thread as the agent saw it resolved: a double click reopens once.
+                    const key = `reopen:${t.id}:${t.version}:${me.agent_id}`;
+                    const result = await api(`/api/v1/threads/${t.id}/reopen`, { method: "POST", body: {}, key });
                     showProblem("");
                     announce("Thread reopened");
                     refreshCustomer(result.position);
@@ -927,21 +963,23 @@ async function considerOffer(data, reopen = false) {
   if (state.offer && state.offer.id === data.callback_id && $("offer").open) return;
   const since = endedOffers; // what was read from here on is newer than any frame that came before
   let callback;
+  let context = data.context;
   try {
     callback = await api(`/api/v1/callbacks/${data.callback_id}`);
-  } catch (_) {
+    if (callback.agent_id !== me.agent_id) return;
+    if (callback.state !== "offered" && !(reopen && callback.state === "accepted")) return;
+    if (!context) context = await offerContext(callback);
+  } catch (error) {
+    // Opened from My work by the agent: say why nothing opens. A read for a frame or a refresh is tried
+    // again by the next one.
+    if (reopen) showProblem(`The callback could not be opened: ${error.message}`);
     return;
   }
-  if (callback.agent_id !== me.agent_id) return;
-  if (callback.state === "offered" || (reopen && callback.state === "accepted")) {
-    let context = data.context;
-    if (!context) context = await offerContext(callback);
-    // The reads above take time, and the same offer may be considered twice at once (its frame and My work):
-    // show it once, and not at all if a frame said it ended meanwhile (a cancelled offer must not pop up).
-    if ((state.ended.get(callback.id) || 0) > since) return;
-    if (state.offer && state.offer.id === callback.id && $("offer").open) return;
-    showOffer(callback, context, data.expires_at || callback.offer_expires_at);
-  }
+  // The reads above take time, and the same offer may be considered twice at once (its frame and My work):
+  // show it once, and not at all if a frame said it ended meanwhile (a cancelled offer must not pop up).
+  if ((state.ended.get(callback.id) || 0) > since) return;
+  if (state.offer && state.offer.id === callback.id && $("offer").open) return;
+  showOffer(callback, context, data.expires_at || callback.offer_expires_at);
 }
 
 async function offerContext(callback) {
@@ -1032,6 +1070,7 @@ $("offer-accept").addEventListener("click", async () => {
   try {
     const callback = await api(`/api/v1/callbacks/${offer.id}/accept`, { method: "POST", body: {} });
     clearInterval(countdown);
+    $("offer-problem").hidden = true;
     $("offer-countdown").textContent = "Call under way";
     $("offer-answer").hidden = true;
     $("offer-outcome").hidden = false;
