@@ -877,3 +877,44 @@ def test_the_page_keeps_up_with_other_tabs_the_hub_and_its_own_failures(tmp_path
         expect(page.locator("#connection")).to_have_text("Live")
         page.wait_for_timeout(500)
         assert page.evaluate(OPEN_SOCKETS) == 1
+
+
+def test_answers_to_two_next_best_actions_keep_both_marks_whatever_order_they_come_back_in(tmp_path):
+    """Take one recommendation on a slow network, dismiss another while the first answer is on its way: both
+    stay marked (the first answer's late success wrote back the marks as they were when its button was drawn,
+    and the other's was lost)."""
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    with hub(tmp_path) as base, browser() as context:
+        survey = {"channel": "sms", "metric": "csat", "score": 1}
+        post_events(
+            base,
+            gateway,
+            [sms("Hello", "marks-1"), {**sms("", "marks-s"), "type": "survey.answered", "data": survey}],
+        )
+        auth = {"Content-Type": "application/json", "Authorization": f"Bearer {gateway.raw}"}
+        body = json.dumps({"identifier": f"tel:{PHONE}", "phone": PHONE, "reason": "bill"}).encode()
+        answer, callback = servers.request(f"{base}/api/v1/callbacks", data=body, headers=auth)
+        assert answer == 201, callback  # pending (Ann is offline): "mention-callback" is recommended
+        page = context.new_page()
+        sign_in(page, base, "ann")
+        page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
+        page.get_by_role("button", name="Find").click()
+        apologise = page.locator("#nba li[data-rule=apologise-for-bad-rating]")
+        mention = page.locator("#nba li[data-rule=mention-callback]")
+        expect(apologise.get_by_role("button", name=re.compile("^Take"))).to_be_visible()
+        expect(mention.get_by_role("button", name=re.compile("^Dismiss"))).to_be_visible()
+
+        # Taken: recorded at once, its answer held back; the event it made has the page draw the list again.
+        taken = Early()
+        page.route("**/next-best-actions/apologise-for-bad-rating/taken", taken)
+        with page.expect_response(lambda r: "/context" in r.url and r.request.method == "GET"):
+            apologise.get_by_role("button", name=re.compile("^Take")).click()
+        mention.get_by_role("button", name=re.compile("^Dismiss")).click()
+        expect(mention.locator(".answered")).to_have_text("(dismissed)")
+        taken.answer(page, 0)
+        expect(apologise.locator(".answered")).to_have_text("(taken)")
+        expect(mention.locator(".answered")).to_have_text("(dismissed)")
+        page.reload()  # the marks are kept per tab
+        expect(apologise.locator(".answered")).to_have_text("(taken)")
+        expect(mention.locator(".answered")).to_have_text("(dismissed)")

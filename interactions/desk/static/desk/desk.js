@@ -755,6 +755,7 @@ function drawPendingCallbacks(callbacks) {
 // `next_best_actions` comes with the context answer when the rules are there: each with what to do and why,
 // and buttons that record whether it was taken up.
 function drawNextBestActions(actions, customerId) {
+  state.nbaShown = { customerId, actions }; // what an answer that comes back later redraws
   const card = $("nba-card");
   if (!Array.isArray(actions) || actions.length === 0) {
     card.hidden = true;
@@ -782,11 +783,17 @@ function drawNextBestActions(actions, customerId) {
             key: state.nbaKeys.get(answerKey),
           });
           showProblem("");
-          answered[action.id] = outcome;
-          sessionStorage.setItem(key, JSON.stringify(answered));
+          // Marked in what is stored now, not in the copy read when this button was drawn: another answer
+          // may have been stored since (its mark was lost), and the list drawn since is the one redrawn.
+          const stored = JSON.parse(sessionStorage.getItem(key) || "{}");
+          stored[action.id] = outcome;
+          sessionStorage.setItem(key, JSON.stringify(stored));
           announce(`Recorded: ${outcome}`);
           // The agent may have opened another customer while the answer was on its way: draw nothing over it.
-          if (state.customerId === customerId) focusKept(() => drawNextBestActions(actions, customerId));
+          const shown = state.nbaShown;
+          if (state.customerId === customerId && shown && shown.customerId === customerId) {
+            focusKept(() => drawNextBestActions(shown.actions, customerId));
+          }
         } catch (error) {
           showProblem(error.message);
         }
