@@ -918,3 +918,47 @@ def test_answers_to_two_next_best_actions_keep_both_marks_whatever_order_they_co
         page.reload()  # the marks are kept per tab
         expect(apologise.locator(".answered")).to_have_text("(taken)")
         expect(mention.locator(".answered")).to_have_text("(dismissed)")
+
+
+class Sockets:
+    """A websocket route: through to the hub, or (`refusing`) accepted and closed at once, as a hub that
+    drops every connection would."""
+
+    def __init__(self) -> None:
+        self.refusing = False
+
+    def __call__(self, ws) -> None:
+        if self.refusing:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+
+HEARD = """
+() => {
+  window.heard = [];
+  const node = document.getElementById("connection");
+  const said = () => window.heard.push(node.textContent);
+  new MutationObserver(said).observe(node, { childList: true, characterData: true, subtree: true });
+}
+"""
+
+
+def test_while_the_socket_keeps_failing_the_connection_label_says_reconnecting_once(tmp_path):
+    """The connection label is a live region: each change is read out. During an outage it said
+    "Connecting…" and "Reconnecting…" in turn on every attempt."""
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    with hub(tmp_path) as base, browser() as context:
+        page = context.new_page()
+        sockets = Sockets()
+        page.route_web_socket(re.compile(r"/ws/v1/agent$"), sockets)
+        page.add_init_script(COUNT_SOCKETS)
+        sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")
+        page.evaluate(HEARD)
+        sockets.refusing = True
+        page.evaluate("() => window.sockets.at(-1).close()")
+        wait_until(page, lambda: page.evaluate("window.sockets.length") >= 5, "four attempts to reconnect")
+        sockets.refusing = False
+        expect(page.locator("#connection")).to_have_text("Live")
+        assert page.evaluate("window.heard") == ["Reconnecting…", "Live"]

@@ -272,6 +272,7 @@ function restartFromNow() {
 
 function setConnection(text, kind) {
   const node = $("connection");
+  if (node.textContent === text && node.className === `connection ${kind}`) return; // said already
   node.textContent = text;
   node.className = `connection ${kind}`;
 }
@@ -321,7 +322,9 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/ws/v1/agent`);
   state.socket = socket;
   if (previous) previous.close(); // one socket a tab: two would bring every frame twice
-  setConnection("Connecting…", "");
+  // The label is a live region: a retry leaves what the last close said ("Reconnecting…", "Too many desk
+  // tabs open…"), or a screen reader would hear it change back and forth on every attempt of an outage.
+  if (!state.retry) setConnection("Connecting…", "");
   socket.addEventListener("open", () => {
     state.retry = 0;
     state.subscribed = new Set();
