@@ -1,0 +1,16 @@
+"""Read models keyed by strings looked up whole: no LIKE index beside their primary key (PostgreSQL; see
+hub.migration_operations)."""
+
+from django.db import migrations
+
+from hub.migration_operations import WithoutPatternIndex
+
+
+class Migration(migrations.Migration):
+    dependencies = [("interactions", "0011_callback_requested_timezone")]
+
+    operations = [
+        WithoutPatternIndex("CustomerIdentifier", "uri"),
+        WithoutPatternIndex("ConversationRef", "ref"),
+        WithoutPatternIndex("AgentPresence", "agent_id"),
+    ]

@@ -1,0 +1,14 @@
+"""Read models keyed by strings looked up whole: no LIKE index beside their primary key (PostgreSQL; see
+hub.migration_operations)."""
+
+from django.db import migrations
+
+from hub.migration_operations import WithoutPatternIndex
+
+
+class Migration(migrations.Migration):
+    dependencies = [("reachability", "0001_initial")]
+
+    operations = [
+        WithoutPatternIndex("ReachFact", "address"),
+    ]
