@@ -358,7 +358,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         try:
             return await _canonical_topics(self.token, topics)
         except TopicError as exc:
-            await self._error(exc.code, exc.detail)
+            await self._error(exc.code, exc.detail, topic=exc.topic)
             return None
 
     async def _subscribe(self, frame: dict[str, Any]) -> None:
@@ -524,6 +524,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return  # closed for a reason (revoked, too slow): nothing more reaches the client
         await self.send(text_data=json.dumps(frame, default=_json_value))
 
-    async def _error(self, code: str, detail: str) -> None:
+    async def _error(self, code: str, detail: str, *, topic: str | None = None) -> None:
         # The detail may repeat what the frame said (a topic, a value): cut short, its card numbers masked.
-        await self._send({"op": "error", "code": code, "detail": shown_back(detail, ERROR_ECHO_CHARS)})
+        # `topic` is the hub's own canonical form of a well-formed topic (a UUID's or "all"), never raw text.
+        frame = {"op": "error", "code": code, "detail": shown_back(detail, ERROR_ECHO_CHARS)}
+        if topic is not None:
+            frame["topic"] = topic
+        await self._send(frame)

@@ -14,12 +14,14 @@ from interactions.placement.selectors import survivor_id
 
 
 class TopicError(Exception):
-    """A subscription topic that is malformed, unknown, or not for this token."""
+    """A subscription topic that is malformed, unknown, or not for this token. `topic`: the topic refused,
+    in its canonical form, when it was well formed (unknown or forbidden), so a client knows which to drop."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, topic: str | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.topic = topic
 
 
 def subscription_topics(token: ApiToken, topic: object) -> set[str]:
@@ -51,7 +53,7 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
         )
     if topic == "all":
         if not may_subscribe_to_everything(token):
-            raise TopicError("forbidden", "only supervisors and admins may subscribe to all")
+            raise TopicError("forbidden", "only supervisors and admins may subscribe to all", topic)
         return topic
     if topic == "agent:me":
         return f"agent:{token.pk}"
@@ -68,7 +70,7 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
         return f"customer:{_survivor(key)}"
     if kind == "thread":
         if not PlacedThread.objects.filter(pk=key).exists():
-            raise TopicError("not_found", f"no thread {key}")
+            raise TopicError("not_found", f"no thread {key}", f"thread:{key}")
         return f"thread:{key}"
     raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
 
@@ -77,7 +79,7 @@ def _survivor(customer_id: uuid.UUID) -> str:
     """The customer, or the one it was merged into (through every later merge)."""
     survivor = survivor_id(customer_id)
     if survivor is None:
-        raise TopicError("not_found", f"no customer {customer_id}")
+        raise TopicError("not_found", f"no customer {customer_id}", f"customer:{customer_id}")
     return survivor
 
 

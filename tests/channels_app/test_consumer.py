@@ -336,6 +336,35 @@ async def test_a_bad_frame_gets_an_error_frame_and_the_socket_stays_open(payload
     await ws.disconnect()
 
 
+@pytest.mark.parametrize(
+    ("asked", "code", "topic"),
+    [
+        (
+            "customer:00000000-0000-0000-0000-0000000000AB",
+            "not_found",
+            "customer:00000000-0000-0000-0000-0000000000ab",
+        ),
+        (
+            "thread:00000000-0000-0000-0000-000000000001",
+            "not_found",
+            "thread:00000000-0000-0000-0000-000000000001",
+        ),
+        ("all", "forbidden", "all"),
+        ("galaxy:1", "bad_topic", None),
+    ],
+)
+async def test_a_refused_topic_is_named_so_the_client_knows_which_to_drop(asked, code, topic):
+    """A subscribe fails whole when one topic is unknown (a customer gone with a restored log): the error
+    frame names that topic in the hub's own form; a malformed one is not repeated there."""
+    ws = await opened(await make_token())
+
+    await ws.send_json_to({"op": "subscribe", "topics": ["agent:me", asked], "after": None})
+    error = await frame(ws)
+
+    assert (error["code"], error.get("topic")) == (code, topic)
+    await ws.disconnect()
+
+
 async def test_a_client_gone_while_a_frame_is_answered_ends_the_consumer_and_its_socket_row(monkeypatch):
     """uvicorn raises ClientDisconnected (an OSError) when the client left: the consumer ends, and what its
     connect set up (heartbeat, socket row) goes with it, though no disconnect message came."""

@@ -858,10 +858,21 @@ def test_the_page_keeps_up_with_other_tabs_the_hub_and_its_own_failures(tmp_path
         reopened = [e for e in log["events"] if e["event"]["type"] == "thread.reopened"]
         assert (answer, [e["event"]["data"]["thread_id"] for e in reopened]) == (200, [jane["thread_id"]])
 
-        # The log was restored from a backup: the page's position is past its end. It starts again from now.
-        page.evaluate("() => sessionStorage.setItem('threadline.desk.position', '999999999')")
+        # The log was restored from a backup: the page's position is past its end, and the customer it had
+        # open is not in it. It starts again from now, with no customer open, and says so.
+        page.evaluate(
+            """() => {
+              sessionStorage.setItem('threadline.desk.position', '999999999');
+              sessionStorage.setItem('threadline.desk.customer', '00000000-0000-0000-0000-0000000000ab');
+            }"""
+        )
         page.reload()
         expect(page.locator("#connection")).to_have_text("Live")
+        expect(page.locator("#customer-title")).to_have_text("No customer open")
+        expect(problem).to_contain_text("The customer that was open is not in the hub")
+        page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
+        page.get_by_role("button", name="Find").click()
+        expect(timeline(page).filter(has_text="Hello")).to_have_count(1)
         post_events(base, gateway, [sms("After the restore", "keep-2")])
         expect(timeline(page).filter(has_text="After the restore")).to_have_count(1)
         expect(problem).to_be_hidden()

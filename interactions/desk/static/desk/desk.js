@@ -268,6 +268,21 @@ function restartFromNow() {
   subscribe(wantedTopics());
 }
 
+// A subscribe fails whole when one of its topics is not in the hub (a customer or thread the page kept across
+// a restore of the log from a backup): drop that one and subscribe to the rest again. The page went on
+// subscribed to nothing, its status never sent.
+function forgetTopic(topic) {
+  const [kind, id] = topic.split(":");
+  if (kind === "customer" && state.customerId === id) {
+    closeCustomer();
+    showProblem("The customer that was open is not in the hub (its log may have been restored): find them again");
+  }
+  if (kind === "thread") state.workThreads.delete(id);
+  state.subscribed = new Set();
+  subscribe(wantedTopics());
+  if (kind === "thread") refreshWork();
+}
+
 // --- the websocket ----------------------------------------------------------------------------------------
 
 function setConnection(text, kind) {
@@ -423,6 +438,10 @@ function onFrame(frame) {
     case "error":
       if (frame.code === "bad_after") {
         restartFromNow();
+        break;
+      }
+      if (frame.code === "not_found" && frame.topic) {
+        forgetTopic(frame.topic);
         break;
       }
       showProblem(`${frame.code}: ${frame.detail}`);
@@ -606,12 +625,24 @@ async function loadCustomer() {
     clearProblemFrom("context");
     caughtUp();
   } catch (error) {
+    if (state.customerId !== id) return; // another customer, or none, is open now: its problem is not theirs
     if (error instanceof Problem && error.status === 503) catchingUp(error, () => refreshCustomer());
     else if (error instanceof Problem) showProblem(error.message, "context");
     // A network error: the socket's reconnect reads the context again.
   } finally {
     customerBusy = false;
   }
+}
+
+function closeCustomer() {
+  state.customerId = null;
+  customerMin = null;
+  sessionStorage.removeItem(KEY_CUSTOMER);
+  state.openThreadIds = [];
+  $("customer-title").textContent = "No customer open";
+  $("customer-hint").hidden = false;
+  $("customer-body").hidden = true;
+  $("open-threads").replaceChildren();
 }
 
 function setCustomer(id) {
