@@ -921,6 +921,7 @@ def test_answers_to_two_next_best_actions_keep_both_marks_whatever_order_they_co
         page.route("**/next-best-actions/apologise-for-bad-rating/taken", taken)
         with page.expect_response(lambda r: "/context" in r.url and r.request.method == "GET"):
             apologise.get_by_role("button", name=re.compile("^Take")).click()
+        wait_until(page, lambda: taken.caught, "the hub's answer to the take")  # recorded, answer held
         mention.get_by_role("button", name=re.compile("^Dismiss")).click()
         expect(mention.locator(".answered")).to_have_text("(dismissed)")
         taken.answer(page, 0)
