@@ -264,8 +264,7 @@ function restartFromNow() {
   sessionStorage.removeItem(KEY_POSITION);
   workMin = null;
   customerMin = null;
-  state.subscribed = new Set();
-  subscribe(wantedTopics());
+  resubscribe();
 }
 
 // A subscribe fails whole when one of its topics is not in the hub (a customer or thread the page kept across
@@ -278,9 +277,14 @@ function forgetTopic(topic) {
     showProblem("The customer that was open is not in the hub (its log may have been restored): find them again");
   }
   if (kind === "thread") state.workThreads.delete(id);
+  resubscribe();
+  if (kind === "thread") refreshWork();
+}
+
+// Every topic the page wants, asked for afresh (a new socket, or one whose subscriptions were refused).
+function resubscribe() {
   state.subscribed = new Set();
   subscribe(wantedTopics());
-  if (kind === "thread") refreshWork();
 }
 
 // --- the websocket ----------------------------------------------------------------------------------------
@@ -342,11 +346,10 @@ function connect() {
   if (!state.retry) setConnection("Connecting…", "");
   socket.addEventListener("open", () => {
     state.retry = 0;
-    state.subscribed = new Set();
     // The status is sent again once the replay is in (at the first caught_up): a status the person chose in
     // another tab meanwhile is replayed first, and it is that one this tab then sends, not its own older one.
     state.statusToSend = me.has_status;
-    subscribe(wantedTopics());
+    resubscribe();
   });
   socket.addEventListener("message", (message) => onFrame(JSON.parse(message.data)));
   socket.addEventListener("close", (event) => {
@@ -920,8 +923,7 @@ function threadNode(thread) {
       return false;
     }
   };
-  // A command's key names what the agent saw (the thread at its version): a double click is one command.
-  const seen = (what) => `${what}:${thread.id}:${node.dataset.version}:${me.agent_id}`;
+  const seen = (what) => commandKey(what, thread.id, node.dataset.version);
   node.querySelector(".take").addEventListener("click", async () => {
     if (await command("assign", {}, seen("take"))) announce("Thread assigned to you");
   });
@@ -955,6 +957,12 @@ function threadNode(thread) {
   return node;
 }
 
+// A thread command's Idempotency-Key names what the agent saw (the thread at its version): a double click is
+// one command.
+function commandKey(what, threadId, version) {
+  return `${what}:${threadId}:${version}:${me.agent_id}`;
+}
+
 function drawResolved(threads) {
   $("resolved-threads").replaceChildren(
     ...(threads.length
@@ -972,7 +980,7 @@ function drawResolved(threads) {
                 onclick: async () => {
                   try {
                     // The same key for the thread as the agent saw it resolved: a double click reopens once.
-                    const key = `reopen:${t.id}:${t.version}:${me.agent_id}`;
+                    const key = commandKey("reopen", t.id, t.version);
                     const result = await api(`/api/v1/threads/${t.id}/reopen`, { method: "POST", body: {}, key });
                     showProblem("");
                     announce("Thread reopened");
