@@ -1,5 +1,6 @@
 """Revoked tokens lose their sockets: each process asks the database which of its sockets were revoked
-(and, for sockets opened with a person's session, whose person was deactivated or deleted).
+(and, for sockets opened with a person's session, whose person was deactivated or deleted, or whose session
+ended: signed out, expired, or refused by Django since the person's password changed).
 
 A revocation is a row in the database (`revoked_at`), written by whichever process revokes: the admin, the
 `revoke_token` command, another web server. So nothing is announced and nothing in memory is trusted:

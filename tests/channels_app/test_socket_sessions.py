@@ -13,6 +13,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
+from channels_app.revocation import token_watch
 from config.asgi import application
 from interactions.access.tokens import token_revoke
 from interactions.agents.models import AgentPresence
@@ -207,3 +208,67 @@ async def test_an_expired_sessions_next_frame_is_refused_as_the_watch_would(sett
 
 def expire(session_key: str) -> None:
     Session.objects.filter(session_key=session_key).update(expire_date=timezone.now() - timedelta(seconds=1))
+
+
+@database_sync_to_async
+def change_password(person: Person, password: str) -> None:
+    """As the admin's password form, `changepassword` or another browser's change does: a new hash on the
+    user, and nothing done to the sessions this person already has."""
+    user = person.user
+    user.set_password(password)
+    user.save()
+
+
+@pytest.mark.asyncio
+async def test_a_password_changed_elsewhere_closes_the_persons_sockets_without_waiting_for_a_frame(settings):
+    """Django refuses a session signed in before the password changed (its auth hash no longer matches) at its
+    next request; a socket opened with it was left open, streaming to whoever held the old session."""
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 0.05
+    session, person = await sign_in("ann")
+    other_session, _ = await sign_in("bob")
+    idle, other = socket(session, f"http://{HOST}"), socket(other_session, f"http://{HOST}")
+    for ws in (idle, other):
+        await ws.connect(timeout=TIMEOUT)
+        await subscribe(ws, ["agent:me"])
+
+    await change_password(person, "a new and longer passphrase")
+
+    assert await closed_with(idle) == 4401  # no frame sent
+    await other.send_json_to({"op": "ping"})
+    assert await frame(other) == {"op": "pong"}  # bob's password did not change
+    await other.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_after_a_password_change_the_sockets_next_frame_is_refused(settings):
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600  # only the check before each frame can close it here
+    session, person = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+
+    await change_password(person, "a new and longer passphrase")
+    await ws.send_json_to({"op": "ping"})
+
+    assert await closed_with(ws) == 4401
+
+
+@pytest.mark.asyncio
+async def test_a_session_signed_with_a_fallback_secret_key_keeps_its_socket(settings):
+    """Rotating SECRET_KEY with the old one in SECRET_KEY_FALLBACKS keeps everyone signed in, in Django and
+    on the desk's sockets alike."""
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600
+    session, _ = await sign_in("ann")
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 50
+    await token_watch().check()  # what each tick asks
+    await ws.send_json_to({"op": "ping"})  # and before each frame
+
+    assert await frame(ws) == {"op": "pong"}
+    await ws.disconnect()

@@ -549,3 +549,39 @@ def test_signed_cookie_sessions_are_refused_at_start_up(settings):
         apps.get_app_config("interactions").ready()
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     apps.get_app_config("interactions").ready()  # the others start
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cached_db",
+        "django.contrib.sessions.backends.cache",
+        "django.contrib.sessions.backends.file",
+    ],
+)
+def test_a_session_ends_when_its_person_signs_out_or_their_password_changes_with_every_server_engine(
+    settings, tmp_path, engine
+):
+    """What the desk's sockets are closed by (sessions_ended): with each engine README allows."""
+    from interactions.people.selectors import sessions_ended
+
+    settings.SESSION_ENGINE = engine
+    settings.SESSION_FILE_PATH = str(tmp_path)
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    create_user("bob", "--role", "agent", "--password", PASSWORD)
+    sessions = {}
+    for name in ("ann", "bob"):
+        client = Client()
+        assert client.post("/accounts/login/", {"username": name, "password": PASSWORD}).status_code == 302
+        sessions[name] = (client, client.cookies[settings.SESSION_COOKIE_NAME].value)
+    keys = [key for _, key in sessions.values()]
+    assert sessions_ended([*keys, None, "no-such-session"]) == {None, "no-such-session"}
+
+    ann = get_user_model().objects.get(username="ann")
+    ann.set_password("a new and longer passphrase")
+    ann.save()
+    assert sessions_ended(keys) == {sessions["ann"][1]}
+
+    sessions["bob"][0].post("/accounts/logout/")
+    assert sessions_ended(keys) == set(keys)
