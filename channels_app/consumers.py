@@ -31,7 +31,7 @@ from hub.errors import ApplicationError
 from hub.events import RecordedEvent, isoformat_z
 from interactions.access.models import ApiToken
 from interactions.access.rules import may_have_status, require_may_subscribe
-from interactions.access.tokens import token_authenticate, tokens_revoked
+from interactions.access.tokens import live_token_roles, token_authenticate
 from interactions.agents.services import (
     agent_socket_close,
     agent_socket_open,
@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_ACCESS_CHANGED = 4409  # the token's role changed while the socket was open: reconnect under the new one
 CLOSE_TOO_SLOW = 4408
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY_SOCKETS = 4429
@@ -103,8 +104,9 @@ def same_origin(scope: dict[str, Any]) -> bool:
 
 
 @database_sync_to_async
-def _still_authenticates(token: ApiToken) -> bool:
-    return not tokens_revoked([str(token.pk)])
+def _role_now(token: ApiToken) -> str | None:
+    """The token's role now; None once it no longer authenticates (revoked, deleted)."""
+    return live_token_roles([str(token.pk)]).get(str(token.pk))
 
 
 @database_sync_to_async
@@ -219,6 +221,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self._tasks.append(asyncio.create_task(self._heartbeat()))
 
     @property
+    def role(self) -> str:
+        """The role this socket was opened under (the token watch closes it once the token's is another)."""
+        return self.token.role if self.token is not None else ""
+
+    @property
     def session_key(self) -> str | None:
         """The key of the session a desk socket was opened with (the token watch asks whether it ended)."""
         session = self.scope.get("session") if self.via_session else None
@@ -295,8 +302,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not self.budget.take():  # before anything that costs a round trip
             await self._rate_limited()
             return
-        if not await _still_authenticates(self.token):  # revoked since the last check: no more operations
+        role = await _role_now(self.token)  # revoked or changed since the last check: no more operations
+        if role is None:
             self.token_revoked()
+            return
+        if role != self.token.role:
+            self.access_changed(role)
             return
         if self.via_session and not await _still_signed_in(self.session_key, str(self.token.pk)):
             self.signed_out()
@@ -483,6 +494,14 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             logger.info("closing a socket whose token %s was revoked", self.token.pk if self.token else "")
         self._close_now(CLOSE_UNAUTHENTICATED, "the token has been revoked")
+
+    def access_changed(self, role: str) -> None:
+        """Called by the token watch (or before a frame) once the token's role is another: what this socket
+        subscribed to and may do were decided under the old one (a supervisor made an agent kept `all`), so
+        it closes, and the client reconnects under the new role's rules."""
+        if not self.closing:
+            logger.info("closing a socket whose token %s is now %s", self.token and self.token.pk, role)
+        self._close_now(CLOSE_ACCESS_CHANGED, f"the role has changed to {role}: reconnect")
 
     def _close_now(self, code: int, reason: str) -> None:
         """Stop delivering at once (no frame is sent after this) and close with `code`."""

@@ -1,4 +1,5 @@
 """Revoked tokens lose their sockets: each process asks the database which of its sockets were revoked
+or had their role changed (closed, so that the client reconnects under the new role's rules)
 (and, for sockets opened with a person's session, whose person was deactivated or deleted, or whose session
 ended: signed out, expired, or refused by Django since the person's password changed).
 
@@ -20,7 +21,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from interactions.access.tokens import tokens_revoked
+from interactions.access.tokens import live_token_roles
 from interactions.people.selectors import principals_locked_out, sessions_ended
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 class Revocable(Protocol):
     via_session: bool  # opened with a person's session (the token is their principal), not a bearer token
     session_key: str | None  # that session's key
+    role: str  # the role its token had when it opened: what it was allowed to subscribe to and do
+
+    def access_changed(self, role: str) -> None:
+        """Its token's role is now `role`: close (in the loop), for the client to reconnect under it."""
 
     def token_revoked(self) -> None:
         """Its token no longer authenticates: close (in the event loop; must not block)."""
@@ -40,12 +45,12 @@ class Revocable(Protocol):
 @database_sync_to_async
 def _locked_out(
     token_ids: list[str], session_token_ids: list[str], session_keys: list[str | None]
-) -> tuple[set[str], set[str], set[str | None]]:
-    """(the tokens revoked, the principals of session sockets whose person may no longer sign in, the
-    sessions that ended)."""
+) -> tuple[dict[str, str], set[str], set[str | None]]:
+    """(the role of each token that still authenticates, the principals of session sockets whose person may
+    no longer sign in, the sessions that ended)."""
     if not session_token_ids:
-        return tokens_revoked(token_ids), set(), set()
-    return tokens_revoked(token_ids), principals_locked_out(session_token_ids), sessions_ended(session_keys)
+        return live_token_roles(token_ids), set(), set()
+    return live_token_roles(token_ids), principals_locked_out(session_token_ids), sessions_ended(session_keys)
 
 
 class TokenWatch:
@@ -75,19 +80,22 @@ class TokenWatch:
             self._task = None
 
     async def check(self) -> None:
-        """Close every socket whose token no longer authenticates, and every session socket whose person
-        signed out or may no longer sign in (three queries)."""
+        """Close every socket whose token no longer authenticates or has another role now, and every session
+        socket whose person signed out or may no longer sign in (four queries with database sessions)."""
         if not self._sockets:
             return
         sessions = [
             token_id for token_id, sockets in self._sockets.items() if any(s.via_session for s in sockets)
         ]
         keys = [s.session_key for sockets in self._sockets.values() for s in sockets if s.via_session]
-        revoked, locked_out, ended = await _locked_out(list(self._sockets), sessions, keys)
-        for token_id in revoked:
+        roles, locked_out, ended = await _locked_out(list(self._sockets), sessions, keys)
+        for token_id in [t for t in self._sockets if t not in roles]:
             for socket in self._sockets.pop(token_id, set()):
                 socket.token_revoked()
         for token_id in list(self._sockets):
+            for socket in [s for s in self._sockets.get(token_id, set()) if s.role != roles[token_id]]:
+                self.remove(token_id, socket)
+                socket.access_changed(roles[token_id])
             for socket in [s for s in self._sockets.get(token_id, set()) if s.via_session]:
                 if token_id in locked_out or socket.session_key in ended:
                     self.remove(token_id, socket)

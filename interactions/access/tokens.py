@@ -100,10 +100,16 @@ _CHUNK = 500
 
 def tokens_revoked(token_ids: Collection[str]) -> set[str]:
     """Which of these token ids no longer authenticate: revoked, or deleted."""
+    return set(token_ids) - set(live_token_roles(token_ids))
+
+
+def live_token_roles(token_ids: Collection[str]) -> dict[str, str]:
+    """The role each of these tokens has now, for those that still authenticate (not revoked, not deleted):
+    what a socket opened with one of them checks its rights against."""
     ids = sorted(set(token_ids))
-    live: set[str] = set()
+    live: dict[str, str] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        rows = ApiToken.objects.filter(pk__in=chunk, revoked_at__isnull=True).values_list("pk", flat=True)
-        live.update(str(pk) for pk in rows)
-    return set(ids) - live
+        rows = ApiToken.objects.filter(pk__in=chunk, revoked_at__isnull=True).values_list("pk", "role")
+        live.update((str(pk), role) for pk, role in rows)
+    return live

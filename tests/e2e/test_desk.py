@@ -23,11 +23,13 @@ import re
 import shutil
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from interactions.models import Role
 from interactions.people.services import person_create
@@ -974,3 +976,34 @@ def test_while_the_socket_keeps_failing_the_connection_label_says_reconnecting_o
         sockets.refusing = False
         expect(page.locator("#connection")).to_have_text("Live")
         assert page.evaluate("window.heard") == ["Reconnecting…", "Live"]
+
+
+def test_a_person_whose_role_changes_gets_the_page_of_the_new_role_at_once(tmp_path):
+    """The socket closes with 4409 once the principal's role is another, and the page is drawn again for it:
+    a supervisor made an agent gets a status (and no longer has `all`); nothing needs the person to reload."""
+    sam = person_create(username="sam", role=Role.SUPERVISOR, password=PASSWORD)
+    with hub(tmp_path) as base, browser() as context:
+        page = context.new_page()
+        sign_in(page, base, "sam")
+        expect(page.locator("#connection")).to_have_text("Live")
+        expect(page.get_by_label("My status")).to_have_count(0)  # supervisors have no presence
+
+        in_a_thread(lambda: type(sam.principal).objects.filter(pk=sam.principal.pk).update(role=Role.AGENT))
+
+        expect(page.get_by_label("My status")).to_have_count(1)
+        expect(page.locator("#connection")).to_have_text("Live")
+        expect(page).to_have_url(re.compile(r"/desk/$"))
+
+
+def in_a_thread(work):
+    """Run database work from a test while the browser's event loop owns this thread (Django refuses it
+    here), on a connection of its own that is closed after."""
+
+    def run():
+        try:
+            return work()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()

@@ -359,6 +359,13 @@ function connect() {
       signedOut();
       return;
     }
+    if (event.code === 4409) {
+      // This person's role changed (made an agent, a supervisor): the page was drawn for the old one, so it is
+      // drawn again by the server, for the new one, and the new socket is opened under the new role's rules.
+      setConnection("Your role has changed: reloading…", "down");
+      location.reload();
+      return;
+    }
     let delay = Math.min(5000, 250 * 2 ** state.retry++);
     if (event.code === 4429) {
       // This person has as many sockets open as the server allows (other tabs): wait for one to close.
