@@ -206,6 +206,9 @@ AXES_RESET_ON_SUCCESS = True
 # A try while refused starts the lockout again, so the Retry-After it is answered with (the whole lockout) is
 # true; a guesser who keeps trying stays refused.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# The address counted is REMOTE_ADDR, as the ASGI server sets it (uvicorn believes X-Forwarded-For only from
+# FORWARDED_ALLOW_IPS: README, "Sign-in attempts"). Axes reads these two only if django-ipware is installed,
+# which it is not; they keep the same answer should it ever arrive with another package.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 AXES_IPWARE_PROXY_COUNT = None
 AXES_USERNAME_CALLABLE = "interactions.people.signin.attempted_name"
