@@ -11,9 +11,10 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from hub import projections, schema, subscriptions
 from hub.errors import ApplicationError
-from interactions.access.rules import require_may_read_health_details
+from interactions.access.rules import may_read_health_details, require_may_read_health_details
 from interactions.api.auth import BearerTokenAuthentication
 from interactions.api.problems import PROBLEM_CONTENT_TYPE, error_problem, method_not_allowed, problem
+from interactions.people.selectors import person_principal
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Ready (200) or not (503), for anyone: a load balancer or an orchestrator needs no token, and learns
     nothing else. With a supervisor's or admin's bearer token, the details: the database vendor, each inline
     projection's checkpoint and last error, and each subscription's position, lag, state and last failure
-    (the raw text of a failure is for operators only)."""
+    (the raw text of a failure is for operators only); the same for a supervisor or admin signed in, in the
+    browser. Anyone else's session (an agent's, sent by the browser unasked) gets the plain answer."""
     if request.method not in SAFE:
         return method_not_allowed("GET, HEAD")
     try:
@@ -65,11 +67,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
         response["WWW-Authenticate"] = auth.authenticate_header(request)
         return response
     if authenticated is None:
-        return JsonResponse({"status": "ready"})
-    try:
-        require_may_read_health_details(authenticated[0])
-    except ApplicationError as exc:
-        return _problem(error_problem(exc))
+        principal = person_principal(getattr(request, "user", None))
+        if principal is None or not may_read_health_details(principal):
+            return JsonResponse({"status": "ready"})
+    else:
+        try:
+            require_may_read_health_details(authenticated[0])
+        except ApplicationError as exc:
+            return _problem(error_problem(exc))
     # A failed projection or a parked subscription does not make the hub unready (events are still accepted
     # and kept); it is reported, with each subscription's lag, and each has a warning saying what to do, as
     # has a subscription no runner applies.

@@ -161,6 +161,32 @@ def test_readyz_details_are_refused_to_agents_and_integrations(failed_projection
     assert "secret_index" not in response.content.decode()
 
 
+def test_readyz_in_a_supervisors_browser_shows_the_details_and_in_an_agents_the_plain_answer(failed_projection):
+    """A signed-in supervisor opening /readyz in the browser sees what their token would; an agent's session
+    (sent by the browser unasked) is treated as no credential, not refused."""
+    from django.test import Client
+
+    from interactions.people.services import person_create
+
+    for name, role in (("sam", Role.SUPERVISOR), ("ann", Role.AGENT)):
+        person_create(username=name, role=role, password="correct horse battery staple")
+    browsers = {}
+    for name in ("sam", "ann"):
+        browsers[name] = Client()
+        signed = browsers[name].post(
+            "/accounts/login/", {"username": name, "password": "correct horse battery staple"}
+        )
+        assert signed.status_code == 302
+
+    details = browsers["sam"].get("/readyz")
+    plain = browsers["ann"].get("/readyz")
+
+    assert details.status_code == 200
+    parked = {s["name"]: s for s in details.json()["subscriptions"]}["threads"]
+    assert (parked["state"], parked["failed_position"]) == ("parked", 4)
+    assert (plain.status_code, plain.json()) == (200, {"status": "ready"})
+
+
 def test_readyz_with_a_revoked_token_is_401(failed_projection):
     token = ApiTokenFactory(role=Role.ADMIN)
     token_revoke(token)
