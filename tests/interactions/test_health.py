@@ -161,7 +161,7 @@ def test_readyz_details_are_refused_to_agents_and_integrations(failed_projection
     assert "secret_index" not in response.content.decode()
 
 
-def test_readyz_in_a_supervisors_browser_shows_the_details_and_in_an_agents_the_plain_answer(failed_projection):
+def test_readyz_in_a_supervisors_browser_shows_the_details_in_an_agents_the_plain_answer(failed_projection):
     """A signed-in supervisor opening /readyz in the browser sees what their token would; an agent's session
     (sent by the browser unasked) is treated as no credential, not refused."""
     from django.test import Client
