@@ -44,6 +44,15 @@ def socket(session: str | None, origin: str | None) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/ws/v1/agent", headers=headers)
 
 
+async def answering(session: str) -> WebsocketCommunicator:
+    """A socket opened with this session, which has answered a ping."""
+    ws = socket(session, f"http://{HOST}")
+    await ws.connect(timeout=TIMEOUT)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+    return ws
+
+
 @database_sync_to_async
 def status_of(person: Person) -> str | None:
     row = AgentPresence.objects.filter(agent_id=str(person.principal_id)).first()
@@ -122,10 +131,7 @@ async def test_a_signed_in_agent_may_not_subscribe_to_everything_but_a_superviso
 async def test_after_signing_out_the_socket_closes_with_4401_at_its_next_frame():
     client = Client()
     session, _ = await sign_in("ann", client=client)
-    ws = socket(session, f"http://{HOST}")
-    await ws.connect(timeout=TIMEOUT)
-    await ws.send_json_to({"op": "ping"})
-    assert await frame(ws) == {"op": "pong"}
+    ws = await answering(session)
 
     await database_sync_to_async(client.post)("/accounts/logout/")
     await ws.send_json_to({"op": "ping"})
@@ -195,10 +201,7 @@ async def test_an_expired_sessions_next_frame_is_refused_as_the_watch_would(sett
     # while the watch of every socket closed it.
     settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600  # only the check before each frame can close it here
     session, _ = await sign_in("ann")
-    ws = socket(session, f"http://{HOST}")
-    await ws.connect(timeout=TIMEOUT)
-    await ws.send_json_to({"op": "ping"})
-    assert await frame(ws) == {"op": "pong"}
+    ws = await answering(session)
 
     await database_sync_to_async(expire)(session)
     await ws.send_json_to({"op": "ping"})
@@ -243,10 +246,7 @@ async def test_a_password_changed_elsewhere_closes_the_persons_sockets_without_w
 async def test_after_a_password_change_the_sockets_next_frame_is_refused(settings):
     settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600  # only the check before each frame can close it here
     session, person = await sign_in("ann")
-    ws = socket(session, f"http://{HOST}")
-    await ws.connect(timeout=TIMEOUT)
-    await ws.send_json_to({"op": "ping"})
-    assert await frame(ws) == {"op": "pong"}
+    ws = await answering(session)
 
     await change_password(person, "a new and longer passphrase")
     await ws.send_json_to({"op": "ping"})
@@ -260,10 +260,7 @@ async def test_a_session_signed_with_a_fallback_secret_key_keeps_its_socket(sett
     on the desk's sockets alike."""
     settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600
     session, _ = await sign_in("ann")
-    ws = socket(session, f"http://{HOST}")
-    await ws.connect(timeout=TIMEOUT)
-    await ws.send_json_to({"op": "ping"})
-    assert await frame(ws) == {"op": "pong"}
+    ws = await answering(session)
 
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-secret-key-" + "x" * 50
