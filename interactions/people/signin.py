@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from axes.handlers.database import AxesDatabaseHandler
+from axes.handlers.proxy import AxesProxyHandler
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.http import HttpResponse
@@ -47,9 +48,21 @@ class SignInAttempts(AxesDatabaseHandler):
         super().user_login_failed(sender, credentials, request, **kwargs)
 
 
+def lockout_minutes() -> int:
+    """How long a name is refused at an address once it failed there too often, in whole minutes."""
+    return max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+
+
+def tries_left(request, name: str) -> int:
+    """How many more failed sign-ins of this name from this request's address are allowed before the next
+    one locks it out there (0: the next try is refused)."""
+    failures = AxesProxyHandler.get_failures(request, {"username": name})
+    return max(0, settings.AXES_FAILURE_LIMIT - failures)
+
+
 def locked_out(request, original_response=None, credentials=None) -> HttpResponse:
     """The page a locked-out sign-in gets (AXES_LOCKOUT_CALLABLE): 429, with how long and Retry-After."""
-    minutes = max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    minutes = lockout_minutes()
     response = render(request, "desk/locked.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(minutes * 60)
     return response

@@ -117,3 +117,16 @@ def sent(number: str) -> None:
             f"{path}?next=/desk/{number}&other={number}", {"username": f"ann {number}", "password": number}
         )
         client.post(path, {"username": number, "password": "x", "extra": number})
+
+
+def test_the_failure_that_leaves_one_try_says_that_the_next_one_locks_the_name_out():
+    for _ in range(LIMIT - 2):
+        page = sign_in("ann", "wrong")
+        assert b"did not match" in page.content and b"One more failed try" not in page.content
+    warned = sign_in("ann", "wrong")
+    assert warned.status_code == 200
+    assert b"One more failed try and this name cannot sign in from here for 15 minutes." in warned.content
+    # Another address, or another name, has its own count.
+    assert b"One more failed try" not in sign_in("ann", "wrong", address="198.51.100.4").content
+    assert b"One more failed try" not in sign_in("bob", "wrong").content
+    assert sign_in("ann", "wrong").status_code == 429  # as it said
