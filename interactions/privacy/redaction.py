@@ -9,7 +9,8 @@ one digit at a time as a voice transcript has it, in any script's digits, or as 
 their last four digits (`**** **** **** 1111`); keys (event ids, sources, identifiers) cannot be masked,
 because two different keys would become one, so callers refuse a key that `holds_card`.
 
-Out of reach: a number written inside a UUID or a Twilio SID (identifiers whose digits pass Luhn by chance),
+Out of reach: a number written inside a UUID, a Twilio SID or a SHA-256 digest written in hexadecimal
+(identifiers whose digits pass Luhn by chance),
 a number split across two events or two fields, a number glued to more digits without a
 separator, and a number of at most 15 digits written after a "+" (that is how phone numbers are written, and
 E.164 numbers have at most 15 digits).
@@ -52,6 +53,10 @@ _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 # too: their hex digits hold a run of 13-19 decimal digits that passes Luhn in a few SIDs in a thousand, and
 # an id refused as a card would lose the message.
 _SID = re.compile(r"\b[A-Z]{2}[0-9a-f]{32}\b")
+# SHA-256 digests as hexdigest() writes them (64 lower-case hexadecimal digits standing alone: an e-mail
+# attachment's `sha256`), for the same reason: about one in three hundred held a run that passed Luhn, and
+# masking it made the only record that recognises the attachment wrong.
+_HEX_DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
 # A 3-4 digit code written next to a word that names it: "CVV 123", "cvc: 1234", "security code is 999".
 _SECURITY_CODE = re.compile(
     r"(?i)\b(cvv2?|cvc2?|cid|csc|cav2|security\s+code|card\s+verification(?:\s+(?:code|value))?)"
@@ -150,6 +155,7 @@ def _card_numbers(text: str, *, plus_is_phone: bool) -> Iterator[tuple[list[int]
     """For each run of digit groups in `text` that holds card numbers: see _numbers_in_run."""
     text = _UUID.sub(lambda m: "x" * len(m.group(0)), text) if "-" in text else text  # positions kept
     text = _SID.sub(lambda m: "x" * len(m.group(0)), text) if len(text) >= 34 else text
+    text = _HEX_DIGEST.sub(lambda m: "x" * len(m.group(0)), text) if len(text) >= 64 else text
     for chain in _CHAIN.finditer(text):
         if chain.end() - chain.start() < MIN_DIGITS:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,14 +50,28 @@ def _ref(value: str | None) -> str | None:
 
 
 def _cut(value: str | None, limit: int) -> str | None:
-    return cut(value, limit) if value else None
+    return _text(value, limit) if value else None
+
+
+def _text(value: str, limit: int) -> str:
+    """Text cleaned, then cut: cut first, a card number split by a NUL was cut at the NUL and its first
+    twelve digits, joined up once the NUL was dropped, stayed unmasked (too few for a card number)."""
+    return cut(_clean(value), limit)
+
+
+# A lone surrogate that is not a surrogate escape of a raw byte: what a UTF-7 part (`+2AA-`), or one in a
+# Python codec named as its charset, decodes to.
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 def _clean(value: Any) -> Any:
     """Text as the log can hold it. Mail is old and lax: a header of raw 8-bit bytes comes out of the parser
-    as surrogate escapes, which become U+FFFD here, and a NUL (which no log reader could read back) is
-    dropped; refusing the message for them would bounce a customer's mail over their client's habits."""
+    as surrogate escapes, which become U+FFFD here, as does any other lone surrogate (the UTF-7 `+2AA-` made
+    a 500, and the mail server bounced the customer's mail or tried again), and a NUL (which no log reader
+    could read back) is dropped; refusing the message for them would bounce a customer's mail over their
+    client's habits."""
     if isinstance(value, str):
+        value = _LONE_SURROGATE.sub("\ufffd", value)
         return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
     if isinstance(value, list):
         return [_clean(v) for v in value]
@@ -106,13 +121,14 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
     its subject is that address; an auto-reply's is its sender's, like any message.
     """
     subject = _bounced(parsed) or _mailto(parsed.sender, "From")
+    text = _clean(parsed.text)
     data: dict[str, Any] = {
         "channel": "email",
         "direction": "inbound",
-        "text": cut(parsed.text, TEXT_MAX),
+        "text": cut(text, TEXT_MAX),
         "from": parsed.sender,
     }
-    if len(parsed.text) > TEXT_MAX:
+    if len(text) > TEXT_MAX:
         data["text_truncated"] = True
     optional = {
         "subject_line": _cut(parsed.subject, SHORT_MAX),
@@ -129,16 +145,16 @@ def email_event(parsed: ParsedEmail, *, source: str, now: datetime) -> dict[str,
         data["references"] = references
     for key, addresses in (("to", parsed.to), ("cc", parsed.cc)):
         if addresses:
-            data[key] = [cut(a, 320) for a in addresses[:MAX_RECIPIENTS]]
+            data[key] = [_text(a, 320) for a in addresses[:MAX_RECIPIENTS]]
         if len(addresses) > MAX_RECIPIENTS:
             data[f"{key}_omitted"] = len(addresses) - MAX_RECIPIENTS
     if parsed.bounced_recipients:
-        data["bounced_recipients"] = [cut(r, 320) for r in parsed.bounced_recipients][:100]
+        data["bounced_recipients"] = [_text(r, 320) for r in parsed.bounced_recipients][:100]
     if parsed.attachments:
         data["attachments"] = [
             {
-                "name": cut(a.name, 255),
-                "content_type": cut(a.content_type, 255),
+                "name": _text(a.name, 255),
+                "content_type": _text(a.content_type, 255),
                 "size": a.size,
                 "sha256": a.sha256,
             }

@@ -426,3 +426,111 @@ def test_raw_8bit_headers_and_nul_become_text_the_log_can_hold():
     assert all(
         "\x00" not in v and not any(0xD800 <= ord(c) <= 0xDFFF for c in v) for v in map(str, data.values())
     )
+
+
+# --- found by a hostile review (2026-12-05) -----------------------------------------------------------
+
+HEAD = b"From: Jane <jane@example.com>\r\nMessage-ID: <u1@example.com>\r\nMIME-Version: 1.0\r\n"
+
+
+def _forwarding(inner: bytes) -> bytes:
+    return HEAD + (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        b"Is this phishing?\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + inner + b"\r\n--b--\r\n"
+    )
+
+
+def test_a_forwarded_messages_headers_are_never_parsed_past_the_bound(monkeypatch):
+    """Its size and SHA-256 come from writing it out again; policy.default refolded each long header line,
+    parsing it whole (a 128 KB To took 22 s, growing with the square of its length)."""
+    from email.headerregistry import HeaderRegistry
+
+    from interactions.adapters.email.message import HEADER_MAX
+
+    lengths: list[int] = []
+    factory = HeaderRegistry.__call__
+
+    def measured(self, name, value):
+        lengths.append(len(value))
+        return factory(self, name, value)
+
+    monkeypatch.setattr(HeaderRegistry, "__call__", measured)
+    inner = b"From: a@b.example\r\nTo: " + b"a " * 64_000 + b"\r\n\r\nhi\r\n"
+
+    parsed = parse_bytes(_forwarding(inner))
+
+    assert [a.content_type for a in parsed.attachments] == ["message/rfc822"]
+    assert parsed.attachments[0].size == len(inner.replace(b"\r\n", b"\n"))  # written out as it came
+    assert lengths and max(lengths) <= HEADER_MAX
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Content-Type: =?utf-8?b?QUJD?=" + b"x" * 80 + b"a((",
+        b"Content-Type: text/plain; =?utf-7?q?+2AA-?=" + b"y" * 80,
+        b"Reply-To: J\xe9r\xf4me " + b"z" * 80 + b" <j@x.example>",
+    ],
+)
+def test_a_forwarded_message_with_a_header_the_parser_cannot_read_is_kept(header):
+    """Read as absent, as at the top level (a mail server must not bounce the customer's mail): the whole
+    message was refused with a 400 when its forwarded message was written out again."""
+    inner = b"From: a@b.example\r\n" + header + b"\r\n\r\nhi\r\n"
+
+    parsed = parse_bytes(_forwarding(inner))
+
+    assert parsed.text == "Is this phishing?"
+    assert [a.content_type for a in parsed.attachments] == ["message/rfc822"]
+
+
+def _global_bounce(blocks: int) -> bytes:
+    recipients = b"".join(
+        b"Final-Recipient: rfc822; u%d@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" % i
+        for i in range(blocks)
+    )
+    return (
+        b"From: MAILER-DAEMON <mailer@mx.example>\r\nMessage-ID: <b1@mx.example>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=BB\r\n\r\n--BB\r\n"
+        b"Content-Type: text/plain\r\n\r\nfailed\r\n--BB\r\n"
+        b"Content-Type: message/global-delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example\r\n\r\n" + recipients + b"\r\n--BB--\r\n"
+    )
+
+
+def test_a_global_delivery_status_counts_its_blocks_as_parts_as_a_delivery_status_does():
+    """2,000 recipient blocks were read one by one (a 4.6 MB bounce took 30 s), where the same blocks in a
+    message/delivery-status part were refused for the parts they make."""
+    kept = parse_bytes(_global_bounce(900))
+    assert kept.bounced_recipients[:2] == ["u0@x.example", "u1@x.example"]
+    assert len(kept.bounced_recipients) == 900
+    for kind in (b"message/global-delivery-status", b"message/delivery-status"):
+        with pytest.raises(MalformedEmail, match="more than 1,000 MIME parts"):
+            parse_bytes(_global_bounce(2_000).replace(b"message/global-delivery-status", kind))
+
+
+def test_a_lone_surrogate_from_a_utf7_part_becomes_a_replacement_character():
+    """`+2AA-` in UTF-7 (or a Python codec named as a charset) decodes to U+D800, which is no surrogate
+    escape of a raw byte: it made a 500, and the mail server bounced the customer's mail or tried again."""
+    for kind in (b"text/plain", b"text/html"):
+        raw = HEAD + b"Content-Type: " + kind + b"; charset=utf-7\r\n\r\n<p>hi +2AA- there</p>\r\n"
+        data = email_event(parse_bytes(raw), source="/s", now=NOW)["data"]
+        assert "hi \ufffd there" in data["text"]
+    attached = HEAD + (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee\r\n"
+        b"--b\r\nContent-Type: application/pdf\r\n"
+        b"Content-Disposition: attachment; filename*=utf-7''%2B2AA-.pdf\r\n\r\nxx\r\n--b--\r\n"
+    )
+    data = email_event(parse_bytes(attached), source="/s", now=NOW)["data"]
+    assert data["attachments"][0]["name"] == "\ufffd.pdf"
+
+
+def test_a_card_number_split_by_a_nul_is_not_cut_into_a_run_too_short_to_mask():
+    """The NUL is dropped before the value is cut: cut first, the cut stopped at the NUL and kept the
+    first twelve digits, which the masker cannot know for a card number once joined up."""
+    subject = "A" * 983 + "411111111111" + "=00" + "1111 tail"
+    raw = emails.plain(subject=f"=?utf-8?q?{subject}?=")
+
+    data = email_event(parse_bytes(raw), source="/s", now=NOW)["data"]
+
+    assert "411111111111" not in data["subject_line"]
+    assert data["subject_line"].rstrip("A") == ""
