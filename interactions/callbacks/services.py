@@ -147,9 +147,12 @@ def callback_request(
     """
     require_may_request_callbacks(actor)
     now = now or timezone.now()
-    subject, phone, start, end = _checked(request, now)
     # With a key, the callback's id is the key's (so its request event's id too): a repeat finds it.
     callback_id = keyed_uuid(actor, idempotency_key) if idempotency_key else uuid.uuid4()
+    # A repeat is judged as of its first request: "now" decided the start (`at` or now, whichever is later)
+    # and the default window, so a retry sent a minute on differed from it (409), or found its `at` past.
+    first_at = _first_request_time(callback_id) if idempotency_key else None
+    subject, phone, start, end = _checked(request, first_at or now)
     data: dict[str, Any] = {
         "callback_id": str(callback_id),
         "phone": phone.removeprefix("tel:"),
@@ -212,6 +215,13 @@ def callback_request(
     return retrying_deadlocks(place_and_append)
 
 
+def _first_request_time(callback_id: uuid.UUID) -> datetime | None:
+    """When the request that made this callback was made, if one was."""
+    key = (HUB_SOURCE, f"{callback_id}/requested")
+    found = log.existing([key]).get(key)
+    return found.occurred_at if found is not None else None
+
+
 def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
     """The callback a first request with this idempotency key made (None if there was none); refused when
     that request asked for something else."""
@@ -223,7 +233,7 @@ def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
         found.subject == event.subject
         and all(first.get(k) == asked.get(k) for k in ("phone", "reason", "topic"))
         and (request.thread_id is None or first.get("thread_id") == asked.get("thread_id"))
-        and (request.at is None or first.get("not_before") == asked.get("not_before"))
+        and (request.at is None or _same_time(first.get("not_before"), max(request.at, found.occurred_at)))
         and (request.window_end is None or first.get("window_end") == asked.get("window_end"))
         and first.get("requested_timezone") == (request.timezone or None)
     )
@@ -232,6 +242,14 @@ def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
             f"this {IDEMPOTENCY_HEADER} was used for another request; send a new key with a new request"
         )
     return Callback.objects.get(pk=first["callback_id"])
+
+
+def _same_time(recorded: Any, asked: datetime) -> bool:
+    """A time the log recorded (ISO 8601 text) is this moment, whatever offset either is written with."""
+    try:
+        return isinstance(recorded, str) and datetime.fromisoformat(recorded) == asked
+    except ValueError:
+        return False
 
 
 # --- Transitions asked for over the API or the websocket ----------------------------------------------

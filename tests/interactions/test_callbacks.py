@@ -7,6 +7,7 @@ waiting; everything else runs against the real database, and tasks run eagerly w
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from interactions import jobs
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch, schedule
 from interactions.callbacks import services as callbacks
+from interactions.idempotency import IdempotencyKeyReused
 from interactions.models import Callback, CallbackState, Customer, Role
 from tests.conftest import client_for, log_snapshot, requires_postgresql
 from tests.factories import ApiTokenFactory
@@ -761,6 +763,35 @@ def test_a_request_sent_again_with_its_idempotency_key_makes_one_callback(api):
     )
     # Without the key, the same body is a new request.
     assert api.post(CALLBACKS, body, format="json").json()["id"] != first.json()["id"]
+
+
+def test_a_request_with_at_sent_again_answers_its_callback_however_late_the_retry(api):
+    """`at` now (or within the clock's slack, or passed by the time of the retry) made the start the first
+    request's "now": a retry, a moment later, asked for another start (409), and a retry after `at` had
+    passed was "at is in the past" (400). A client then sending it without the key had the customer called
+    twice. A repeat is judged as of its first request."""
+    key = {"HTTP_IDEMPOTENCY_KEY": "cb-at-retry"}
+    body = {"identifier": CUSTOMER, "phone": "+15551234567", "at": timezone.now().isoformat()}
+    first = api.post(CALLBACKS, body, format="json", **key)
+    again = api.post(CALLBACKS, body, format="json", **key)
+    assert first.status_code == again.status_code == 201, again.content
+    assert again.json()["id"] == first.json()["id"]
+
+    token = ApiTokenFactory(role=Role.AGENT)
+    asked = callbacks.RequestInput(
+        identifier=CUSTOMER, phone="+15551234567", at=timezone.now() + timedelta(seconds=30)
+    )
+    made = callbacks.callback_request(actor=token, request=asked, idempotency_key="later")
+    for later in (45, 120, 3600):  # past `at`, and past the clock's slack
+        retried = callbacks.callback_request(
+            actor=token, request=asked, idempotency_key="later", now=timezone.now() + timedelta(seconds=later)
+        )
+        assert retried.pk == made.pk
+    moved = replace(asked, at=asked.at + timedelta(minutes=5))
+    with pytest.raises(IdempotencyKeyReused):  # another start is another request
+        callbacks.callback_request(actor=token, request=moved, idempotency_key="later")
+    assert Callback.objects.count() == 2
+    assert StoredEvent.objects.filter(type="callback.requested").count() == 2
 
 
 def test_a_callback_asked_for_at_the_end_of_2199_has_its_default_window_end_there_too(api):
