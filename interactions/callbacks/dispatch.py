@@ -144,7 +144,8 @@ def _plan(
     if row.state == CallbackState.ACCEPTED:  # claimed only once its outcome is overdue
         grace = f"{settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS:g} h"
         reason = f"no outcome was recorded for attempt {row.attempt} within {grace} after its window ended"
-        return [expired_event(row, thread, reason, now)]
+        # The agent on the call hears of it (agent:me): their desk showed the call under way for good.
+        return [expired_event(row, thread, reason, now, agent_id=row.agent_id)]
     if row.state == CallbackState.OFFERED:
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": row.agent_id}
         if row.offer_expires_at and row.offer_expires_at > now:  # claimed early: its agent left (_left)

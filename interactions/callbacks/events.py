@@ -58,5 +58,9 @@ def scheduled_event(
     return callback_event(row, thread, "scheduled", f"{attempt}/scheduled/v{version}", data, now)
 
 
-def expired_event(row: Callback, thread: AnyThread, reason: str, now: datetime) -> NewEvent:
-    return callback_event(row, thread, "expired", "expired", {"reason": reason}, now)
+def expired_event(
+    row: Callback, thread: AnyThread, reason: str, now: datetime, *, agent_id: str | None = None
+) -> NewEvent:
+    """`agent_id`: the agent whose accepted call it ends (on their `agent:` topic, as a cancellation is)."""
+    data = {"reason": reason, **({"agent_id": agent_id} if agent_id else {})}
+    return callback_event(row, thread, "expired", "expired", data, now)

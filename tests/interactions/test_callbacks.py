@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from hub import log
 from hub.models import StoredEvent
 from interactions import jobs
 from interactions.agents import services as presence
@@ -23,6 +24,7 @@ from interactions.callbacks import dispatch, schedule
 from interactions.callbacks import services as callbacks
 from interactions.idempotency import IdempotencyKeyReused
 from interactions.models import Callback, CallbackState, Customer, Role
+from interactions.topics.routing import event_topics
 from tests.conftest import client_for, log_snapshot, requires_postgresql
 from tests.factories import ApiTokenFactory
 from tests.interactions import helpers
@@ -507,6 +509,9 @@ def test_an_accepted_callback_without_an_outcome_expires_a_grace_period_after_it
     assert row.state == CallbackState.EXPIRED and row.agent_id == ""
     expired = StoredEvent.objects.get(stream=f"callback-{body['id']}", type="callback.expired")
     assert "no outcome was recorded" in expired.data["reason"]
+    # The agent on the call hears of it, on agent:me (their desk showed the call under way for good).
+    assert expired.data["agent_id"] == str(agent.pk)
+    assert f"agent:{agent.pk}" in event_topics(log.read_after(expired.position - 1, limit=1)[0])
     assert str(agent.pk) in dispatch.available_agents()  # free for the next call
     assert api.post(f"{CALLBACKS}/{body['id']}/cancel").status_code == 409  # it is over
 
