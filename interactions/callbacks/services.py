@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from hub import log, store
 from hub.errors import NotFound
-from hub.events import NO_STREAM, NewEvent
+from hub.events import NO_STREAM, NewEvent, isoformat_z
 from hub.storable import LATEST_TIME
 from interactions import jobs
 from interactions.access.models import ApiToken
@@ -273,9 +273,44 @@ def _transition(callback_id: uuid.UUID | str, decide, now: datetime | None = Non
 
 
 def _refuse(row: Callback, actor: ApiToken, doing: str) -> None:
+    if str(actor.pk) in row.tried_agents and row.agent_id != str(actor.pk):
+        # Offered to them in this attempt, and no longer: a stale answer (their offer lapsed, or another
+        # answer of theirs ended it), whoever has the callback now.
+        raise CallbackConflict(
+            f"cannot {doing} callback {row.pk}: the offer to you has ended (it lapsed, or you answered it)"
+        )
     if row.agent_id and row.agent_id != str(actor.pk):
         raise Forbidden(f"callback {row.pk} is with another agent")
     raise CallbackConflict(f"cannot {doing} callback {row.pk}: it is {row.state}")
+
+
+def _lapsed(row: Callback, now: datetime) -> bool:
+    """The offer's time is up, whether or not the dispatcher has recorded it yet (its next tick will)."""
+    expires = row.offer_expires_at
+    return row.state == CallbackState.OFFERED and expires is not None and expires <= now
+
+
+def _lapse_refused(row: Callback, doing: str) -> None:
+    raise CallbackConflict(
+        f"cannot {doing} callback {row.pk}: the offer to you lapsed at {isoformat_z(row.offer_expires_at)}"
+    )
+
+
+def _last_answer(row: Callback, actor: ApiToken) -> str | None:
+    """The type of this agent's last answer to an offer of the callback's current attempt (accepted,
+    declined, or the dispatcher's offer_timed_out), or None: from the callback's own stream, which is
+    short, and read only when an answer does not fit the callback's state."""
+    for event in reversed(log.read_stream(f"callback-{row.pk}")):
+        if event.data.get("attempt") != row.attempt:
+            if event.type == "callback.scheduled":
+                break  # an earlier attempt's answers are not this one's
+            continue
+        if event.data.get("agent_id") == str(actor.pk) and event.type in _ANSWERS:
+            return event.type
+    return None
+
+
+_ANSWERS = ("callback.accepted", "callback.declined", "callback.offer_timed_out")
 
 
 def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callback:
@@ -288,6 +323,8 @@ def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callbac
             return []
         if row.state != CallbackState.OFFERED or not mine:
             _refuse(row, actor, "accept")
+        if _lapsed(row, now):  # a stale answer: the dispatcher had not yet recorded the lapse
+            _lapse_refused(row, "accept")
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": str(actor.pk)}
         return [
             callback_event(row, thread, "accepted", f"{row.attempt}/{row.offer}/answer", data, now, actor)
@@ -303,9 +340,11 @@ def callback_decline(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: s
 
     def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state != CallbackState.OFFERED or row.agent_id != str(actor.pk):
-            if row.state == CallbackState.SCHEDULED and str(actor.pk) in row.tried_agents:
-                return []  # declined already
+            if _last_answer(row, actor) == "callback.declined":
+                return []  # declined already, whatever the callback has done since (offered to another)
             _refuse(row, actor, "decline")
+        if _lapsed(row, now):
+            _lapse_refused(row, "decline")
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": str(actor.pk), "reason": reason}
         nudge_dispatch()
         return [
@@ -330,8 +369,7 @@ def callback_outcome(
 
     def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
         if row.state != CallbackState.ACCEPTED or row.agent_id != str(actor.pk):
-            last = row.outcomes[-1] if row.outcomes else {}
-            if last.get("outcome") == outcome and last.get("agent_id") == str(actor.pk):
+            if _repeats_last_outcome(row, actor, outcome):
                 return []  # the same report again
             _refuse(row, actor, "report the outcome of")
         data = {"attempt": row.attempt, "agent_id": str(actor.pk), "note": note}
@@ -355,6 +393,20 @@ def callback_outcome(
         return [*events, retry]
 
     return _transition(callback_id, decide)
+
+
+def _repeats_last_outcome(row: Callback, actor: ApiToken, outcome: str) -> bool:
+    """This agent reported this outcome last, and the callback has done nothing since but what that report
+    made it do: completed; a retry scheduled and not yet offered; or expired at once. A report after the
+    next attempt was offered (to them, not accepted; or accepted and expired unreported) is not a repeat
+    of the earlier one: it was answered 200 and dropped."""
+    last = row.outcomes[-1] if row.outcomes else {}
+    if last.get("outcome") != outcome or last.get("agent_id") != str(actor.pk):
+        return False
+    attempt = last.get("attempt")
+    if row.state == CallbackState.SCHEDULED:
+        return row.attempt == attempt + 1 and row.offer == 0
+    return row.state in (CallbackState.COMPLETED, CallbackState.EXPIRED) and row.attempt == attempt
 
 
 def callback_cancel(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: str | None = None) -> Callback:

@@ -380,8 +380,11 @@ def test_an_unanswered_offer_goes_to_the_next_agent_and_a_late_accept_is_refused
     second_offer = offers(body["id"])[1].data
     assert second_offer["agent_id"] == str(other.pk) and second_offer["offer"] == 2
     response = client_for(holder).post(f"{CALLBACKS}/{body['id']}/accept")
-    assert response.status_code == 403  # it is someone else's now
+    assert response.status_code == 409  # a stale answer (README), though it is someone else's now
     assert response["Content-Type"] == "application/problem+json"
+    assert "the offer to you has ended" in response.json()["detail"]
+    stranger = client_for(ApiTokenFactory(role=Role.AGENT)).post(f"{CALLBACKS}/{body['id']}/accept")
+    assert stranger.status_code == 403  # never offered it: another agent's
 
 
 @pytest.mark.parametrize("status", ["offline", "busy"])
@@ -804,3 +807,63 @@ def test_a_callback_asked_for_at_the_end_of_2199_has_its_default_window_end_ther
     body = request_callback(api, at="2199-12-31T23:00:00+00:00")
 
     assert body["window_end"] == "2199-12-31T23:59:59.999999Z"
+
+
+# --- Stale and repeated answers (found by a review, 2026-12-05) ----------------------------------------
+
+
+def _offered_to_one_agent(api) -> tuple[dict, object]:
+    agent = online_agent()
+    body = request_callback(api)
+    dispatch.callbacks_dispatch()
+    assert Callback.objects.get(pk=body["id"]).agent_id == str(agent.pk)
+    return body, agent
+
+
+def test_an_accept_after_the_offer_lapsed_is_refused_before_the_dispatcher_records_it(api):
+    body, agent = _offered_to_one_agent(api)
+    Callback.objects.filter(pk=body["id"]).update(offer_expires_at=timezone.now() - timedelta(seconds=1))
+
+    for answer in (callbacks.callback_accept, callbacks.callback_decline):
+        with pytest.raises(callbacks.CallbackConflict, match="the offer to you lapsed at"):
+            answer(callback_id=body["id"], actor=agent)
+    assert stream_types(body["id"])[-1] == "callback.offered"  # nothing written; the next tick lapses it
+
+
+def test_a_decline_after_the_offer_lapsed_is_stale_and_a_repeated_decline_stays_harmless(api):
+    body, agent = _offered_to_one_agent(api)
+    assert dispatch.callbacks_dispatch(now=later(31)) == 1  # lapsed, nobody else to offer it to
+    with pytest.raises(callbacks.CallbackConflict, match="the offer to you has ended"):
+        callbacks.callback_decline(callback_id=body["id"], actor=agent)  # was 200 "declined already"
+
+    other = online_agent()
+    assert dispatch.callbacks_dispatch(now=later(32)) == 1
+    callbacks.callback_decline(callback_id=body["id"], actor=other)
+    third = online_agent()
+    dispatch.callbacks_dispatch(now=later(33))
+    assert Callback.objects.get(pk=body["id"]).agent_id == str(third.pk)
+    before = stream_types(body["id"])
+    repeated = callbacks.callback_decline(callback_id=body["id"], actor=other)  # was 403 "another agent's"
+    assert repeated.agent_id == str(third.pk) and stream_types(body["id"]) == before
+
+
+def test_an_outcome_is_a_repeat_only_until_the_next_attempt_is_offered(api):
+    body, agent = _offered_to_one_agent(api)
+    callbacks.callback_accept(callback_id=body["id"], actor=agent)
+    callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")
+    callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")  # a retry: harmless
+    assert stream_types(body["id"]).count("callback.busy") == 1
+
+    assert dispatch.callbacks_dispatch(now=later(400)) == 1  # the second attempt, offered to them
+    row = Callback.objects.get(pk=body["id"])
+    assert (row.state, row.attempt) == (CallbackState.OFFERED, 2)
+    with pytest.raises(callbacks.CallbackConflict):  # not accepted: no call was made (was 200, dropped)
+        callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")
+
+    callbacks.callback_accept(callback_id=body["id"], actor=agent)  # and nobody reports how it went
+    day = 24 * 3600
+    assert dispatch.callbacks_dispatch(now=later(day + 3 * 3600)) == 1  # expired past the grace
+    assert Callback.objects.get(pk=body["id"]).state == CallbackState.EXPIRED
+    with pytest.raises(callbacks.CallbackConflict):  # README: an outcome after that answers 409
+        callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")
+    assert stream_types(body["id"]).count("callback.busy") == 1
