@@ -136,15 +136,14 @@ def _last_position() -> int:
 
 @database_sync_to_async
 def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str, Any]):
-    reason = frame.get("reason") if isinstance(frame.get("reason"), str) else None
+    reason = frame.get("reason")  # text or None: _callback_answer (the consumer's) refused anything else
     if op == "accept":
         row = callback_accept(callback_id=callback_id, actor=token)
     elif op == "decline":
         row = callback_decline(callback_id=callback_id, actor=token, reason=reason)
     else:
-        note = frame.get("note") if isinstance(frame.get("note"), str) else None
         row = callback_outcome(
-            callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=note
+            callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=frame.get("note")
         )
     return callback_brief(row)
 
@@ -448,6 +447,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self._error("bad_frame", f"{op} needs the callback_id of the offer")
             return
+        for field in ("reason", "note"):  # as over REST: text or null, never silently dropped
+            if frame.get(field) is not None and not isinstance(frame[field], str):
+                await self._error("bad_frame", f"{field}: text, or null")
+                return
         try:
             brief = await _callback_answer(self.token, op, callback_id, frame)
         except ApplicationError as exc:

@@ -429,6 +429,24 @@ FRAME_CASES = [
         reason="x" * 2001,
     ),
     frame("a frame over 64 KiB", "too_large", "a frame", op="ping", pad="x" * 65_536),
+    # Over REST a reason or note that is not text is a 400; over the socket it was dropped, stored as null.
+    frame(
+        "an object as a decline reason",
+        "bad_frame",
+        "reason",
+        op="decline",
+        callback_id="00000000-0000-4000-8000-0000000000c1",
+        reason={"why": "on a break"},
+    ),
+    frame(
+        "a number as an outcome note",
+        "bad_frame",
+        "note",
+        op="outcome",
+        callback_id="00000000-0000-4000-8000-0000000000c1",
+        outcome="completed",
+        note=42,
+    ),
 ]
 
 
