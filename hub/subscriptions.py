@@ -318,14 +318,30 @@ def _advance(name: str, owner: str, start: int, target: int) -> None:
         raise LeaseLost(f"subscription {name} is no longer at {start} under this runner's lease")
 
 
+# The failure a parked subscription records is cleared only by an advance that passes the event it failed on.
+# A pass reads one page for all of a runner's subscriptions from the lowest position among them, so a page
+# can end before that event: a parked subscription with none of its events in the page moved its checkpoint
+# there and was marked running, its error, attempts and backoff cleared, while still stuck before the same
+# event (`skip` then refused it as running, and the backoff never grew past 2 s).
+_PASSED = "(failed_position IS NULL OR failed_position <= %s)"
+_ADVANCE = (
+    "UPDATE hub_subscription SET position = %s,"
+    f" state = CASE WHEN {_PASSED} THEN %s ELSE state END,"
+    f" last_error = CASE WHEN {_PASSED} THEN '' ELSE last_error END,"
+    f" attempts = CASE WHEN {_PASSED} THEN 0 ELSE attempts END,"
+    f" retry_at = CASE WHEN {_PASSED} THEN NULL ELSE retry_at END,"
+    f" failed_position = CASE WHEN {_PASSED} THEN NULL ELSE failed_position END,"
+    " updated_at = %s"
+    " WHERE name = %s AND position = %s AND lease_owner = %s"
+)
+
+
 def _advance_rows(name: str, owner: str, start: int, target: int) -> int:
     # Plain SQL: on a runner's every pass, the ORM's compiling of this UPDATE cost more than running it.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE hub_subscription SET position = %s, state = %s, failed_position = NULL, last_error = '',"
-            " attempts = 0, retry_at = NULL, updated_at = %s"
-            " WHERE name = %s AND position = %s AND lease_owner = %s",
-            [target, SubscriptionState.RUNNING, timezone.now(), name, start, owner],
+            _ADVANCE,
+            [target, target, SubscriptionState.RUNNING, *[target] * 4, timezone.now(), name, start, owner],
         )
         return cursor.rowcount
 

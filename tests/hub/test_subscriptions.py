@@ -509,3 +509,55 @@ def test_a_runner_catching_up_grows_its_page_and_applies_every_event_once(settin
     assert pages[:3] == [subscriptions.BATCH, subscriptions.BATCH * 2, subscriptions.BATCH * 4]
     assert tallied("tally") == positions
     assert Subscription.objects.get(name="tally").position == positions[-1]
+
+
+class Other:
+    """A subscription of other types, far behind: a pass's page, read from the lowest position of the
+    runner's subscriptions, then ends before the event another of them is parked on."""
+
+    name = "other"
+    types = frozenset({"other.thing"})
+
+    def apply_all(self, events):
+        Tallied.objects.bulk_create([Tallied(subscription=self.name, position=e.position) for e in events])
+
+    def reset(self):
+        Tallied.objects.filter(subscription=self.name).delete()
+
+
+@pytest.fixture
+def other():
+    subscriptions.register_subscription(Other())
+    yield Other.name
+    subscriptions.unregister_subscription(Other.name)
+
+
+def test_a_pass_that_stops_short_of_the_parked_event_keeps_the_subscription_parked(other):
+    """It was marked running, its error, attempts and backoff cleared, while still stuck before the same
+    event: the status lied, `skip` refused it as running, and the backoff never grew past 2 s."""
+    good = post("tally.counted")[0]
+    post(*["other.thing"] * 10)
+    poison = post("tally.poison")[0]
+    subscriptions.ensure_rows(["tally", other])
+    for name in ("tally", other):
+        assert subscriptions.acquire(name, "r1", LEASE)
+    while subscriptions.process_held(["tally"], "r1").moved:
+        pass
+    past = timezone.now() - timedelta(seconds=1)
+    Subscription.objects.filter(name="tally").update(attempts=5, retry_at=past)
+
+    subscriptions.process_held(["tally", other], "r1", limit=5)  # its page ends before the poison
+
+    row = Subscription.objects.get(name="tally")
+    assert good < row.position < poison  # nothing of its own before the page's end: the checkpoint moves
+    assert (row.state, row.failed_position, row.attempts) == ("parked", poison, 5)
+    assert "cannot count poison" in row.last_error
+    while subscriptions.process_held(["tally", other], "r1").moved:
+        pass
+    row = Subscription.objects.get(name="tally")
+    assert (row.state, row.failed_position, row.attempts) == ("parked", poison, 6)  # backing off further
+    subscriptions.skip("tally", poison, reason="ticket 7: malformed import")  # the parked event, as it says
+    while subscriptions.process_held(["tally", other], "r1").moved:
+        pass
+    assert Subscription.objects.get(name="tally").state == "running"
+    assert tallied("tally") == [good]
