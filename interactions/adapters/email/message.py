@@ -77,6 +77,17 @@ MAX_PARTS = 1_000
 HEADER_WORK_MAX = 256 * 1024
 PARSE_COST = 64
 TOO_MANY_PARTS = f"the message has more than {MAX_PARTS:,} MIME parts"
+# The parser holds a part's lines one object each (about 65 bytes a line besides its text) until it joins
+# them: a 5 MB message of empty lines (or of short header fields, or an attachment of short lines not
+# encoded in base64) grew the process by 181 MB, so a 25 MB one would take about 0.9 GB. Past MAX_LINES
+# lines the message is refused as malformed, before the parser is given them. Mail of lines of the usual
+# length is far inside: 25 MB of base64 (76 characters a line) is about 340,000 lines.
+MAX_LINES = 500_000
+TOO_MANY_LINES = f"the message has more than {MAX_LINES:,} lines"
+# A header field costs more (about 195 bytes: its line, then its name and value kept apart): 2 MB of short
+# fields grew the process by 68 MB. Real mail has some tens of fields a part.
+MAX_HEADER_FIELDS = 10_000
+TOO_MANY_FIELDS = f"the message has more than {MAX_HEADER_FIELDS:,} header fields"
 TOO_MUCH_HEADER = f"the message's MIME headers are over {HEADER_WORK_MAX:,} characters in all"
 
 
@@ -90,6 +101,7 @@ class _Work:
 
     def __init__(self) -> None:
         self.parts = 0
+        self.fields = 0
         self.spent = 0
         self.parsed: dict[tuple[str, str], Any] = {}
 
@@ -97,6 +109,11 @@ class _Work:
         self.parts += 1
         if self.parts > MAX_PARTS:
             raise _TooMuchWork(TOO_MANY_PARTS)
+
+    def field(self) -> None:
+        self.fields += 1
+        if self.fields > MAX_HEADER_FIELDS:
+            raise _TooMuchWork(TOO_MANY_FIELDS)
 
     def spend(self, value: str) -> None:
         self.spent += len(value) + PARSE_COST
@@ -111,6 +128,11 @@ class _BoundedPolicy(policy.EmailPolicy):
     each distinct header value once, within that message's budget."""
 
     work: _Work | None = None
+
+    def header_source_parse(self, sourcelines):  # type: ignore[no-untyped-def]
+        if self.work is not None:  # one header field read from the message: counted
+            self.work.field()
+        return super().header_source_parse(sourcelines)
 
     def header_fetch_parse(self, name, value):  # type: ignore[no-untyped-def]
         if isinstance(value, str) and len(value) > HEADER_MAX:
@@ -288,6 +310,7 @@ class RawMessageReader:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
+        self.lines = 0
         self._hash = hashlib.sha256()
         self._parser = BytesFeedParser(_LeanMessage, policy=POLICY.clone(work=_Work()))
 
@@ -295,6 +318,10 @@ class RawMessageReader:
         self.size += len(chunk)
         if self.size > self.limit:
             raise EmailTooLarge(f"the message is over the limit of {self.limit} bytes")
+        # Line breaks as the parser splits them: LF, CR LF, a lone CR (a CR LF cut by a chunk counts twice).
+        self.lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        if self.lines > MAX_LINES:
+            raise MalformedEmail(TOO_MANY_LINES)
         self._hash.update(chunk)
         try:
             self._parser.feed(chunk)
