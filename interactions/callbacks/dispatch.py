@@ -24,6 +24,7 @@ from hub import log, store, subscriptions
 from hub.events import NewEvent, isoformat_z
 from interactions.access.models import ApiToken, Role
 from interactions.agents.models import AgentPresence, AgentSocket
+from interactions.agents.selectors import statuses_now
 from interactions.agents.services import SOCKET_STALE
 from interactions.callbacks.events import callback_event, expired_event, scheduled_event
 from interactions.callbacks.hours import next_allowed
@@ -72,10 +73,10 @@ def available_agents() -> dict[str, _Agent]:
     """Agents who are available, have a live socket (right now), and hold no offer or call."""
     fresh = timezone.now() - SOCKET_STALE
     live = {str(a) for a in AgentSocket.objects.filter(seen_at__gte=fresh).values_list("agent", flat=True)}
-    presence = dict(
-        AgentPresence.objects.filter(status="available", agent_id__in=live).values_list(
-            "agent_id", "last_offered_at"
-        )
+    available = [agent for agent, status in statuses_now(live).items() if status == "available"]
+    presence = dict.fromkeys(available)
+    presence.update(  # when each was last offered one (the read model: it orders, it does not decide)
+        AgentPresence.objects.filter(agent_id__in=available).values_list("agent_id", "last_offered_at")
     )
     busy = set(
         Callback.objects.filter(state__in=(CallbackState.OFFERED, CallbackState.ACCEPTED)).values_list(
@@ -98,8 +99,7 @@ def _left() -> set[str]:
     )
     if not holders:
         return set()
-    staying = AgentPresence.objects.filter(agent_id__in=holders, status="available")
-    return holders - set(staying.values_list("agent_id", flat=True))
+    return {agent for agent, status in statuses_now(holders).items() if status != "available"}
 
 
 def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[str, str] | None:

@@ -232,6 +232,24 @@ class StoreContract(Contract):
         assert [e.id for e in log.read_stream("s-1", after_version=1, limit=1)] == ["b"]
         assert [(e.stream_version, e.id) for e in log.read_stream("other")] == [(1, "x")]
 
+    def test_last_events_gives_each_streams_last_event_and_leaves_out_the_empty_ones(self, monkeypatch):
+        store.append([new("a"), new("x", stream="other"), new("b")])
+        store.append([new("y", stream="other"), new("z", stream="third")])
+
+        last = log.last_events(["s-1", "other", "nobody", "s-1"])
+
+        assert {stream: (e.stream_version, e.id) for stream, e in last.items()} == {
+            "s-1": (2, "b"),
+            "other": (2, "y"),
+        }
+        monkeypatch.setattr(log, "_CHUNK", 1)  # one stream a chunk: the same answer
+        assert {s: e.id for s, e in log.last_events(["s-1", "other", "third"]).items()} == {
+            "s-1": "b",
+            "other": "y",
+            "third": "z",
+        }
+        assert log.last_events([]) == {}
+
     def test_last_position_is_the_highest_position(self):
         store.append([new("a"), new("b")])
         last = store.append([new("c", stream="s-2")])[0]

@@ -867,3 +867,23 @@ def test_an_outcome_is_a_repeat_only_until_the_next_attempt_is_offered(api):
     with pytest.raises(callbacks.CallbackConflict):  # README: an outcome after that answers 409
         callbacks.callback_outcome(callback_id=body["id"], actor=agent, outcome="busy")
     assert stream_types(body["id"]).count("callback.busy") == 1
+
+
+def test_offers_follow_the_agents_status_in_the_log_while_the_presence_read_model_lags(api, settings):
+    """The dispatcher read who is available from the presence read model, which a runner applies later: an
+    agent who had just gone offline was offered the call (and their offer did not lapse), one who had just
+    said available was not offered it, for as long as the runner lagged or stood parked."""
+    leaving = online_agent()
+    body = request_callback(api)
+    assert dispatch.callbacks_dispatch() == 1 and offers(body["id"])[-1].data["agent_id"] == str(leaving.pk)
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False  # from here the read models stand still
+
+    presence.agent_status_set(agent=leaving, status="busy")
+    arriving = ApiTokenFactory(role=Role.AGENT)
+    presence.agent_socket_open(agent=arriving)
+    presence.agent_status_set(agent=arriving, status="available")
+
+    dispatch.callbacks_dispatch()  # the holder left: the offer lapses now, and goes to who is available
+    lapsed = StoredEvent.objects.get(stream=f"callback-{body['id']}", type="callback.offer_timed_out")
+    assert lapsed.data["reason"] == "the agent was no longer available"
+    assert offers(body["id"])[-1].data["agent_id"] == str(arriving.pk)
