@@ -57,32 +57,41 @@ def keyed_uuid(actor: ApiToken, key: str) -> uuid.UUID:
 
 
 def first_answer(
-    event: NewEvent, key: str | None, *, compared: tuple[str, ...] | None = None
+    event: NewEvent, key: str | None, *, compared: tuple[str, ...] | None = None, same_stream: bool = False
 ) -> RecordedEvent | None:
     """The event a first request with this key appended, or None; IdempotencyKeyReused when that request
-    was not this one (another type, or other data: the `compared` fields of it, default all)."""
+    was not this one (another type, or other data: the `compared` fields of it, default all; with
+    `same_stream`, another stream: a command on another thread, whose data need not name it)."""
     if key is None:
         return None
     found = log.existing([(event.source, event.id)]).get((event.source, event.id))
     if found is not None:
-        _same_request(found, event, compared)
+        _same_request(found, event, compared, same_stream)
     return found
 
 
 def appended(
-    result: AppendResult, event: NewEvent, key: str | None, *, compared: tuple[str, ...] | None = None
+    result: AppendResult,
+    event: NewEvent,
+    key: str | None,
+    *,
+    compared: tuple[str, ...] | None = None,
+    same_stream: bool = False,
 ) -> RecordedEvent:
     """The event an append of a keyed command recorded. A request with the same key that committed between
     `first_answer` and this append (one on another customer's thread, under another lock) makes the log
     answer with its event as a duplicate: this request is then refused, not answered as if done."""
     if key is not None and result.duplicate:
-        _same_request(result.event, event, compared)
+        _same_request(result.event, event, compared, same_stream)
     return result.event
 
 
-def _same_request(found: RecordedEvent, event: NewEvent, compared: tuple[str, ...] | None) -> None:
+def _same_request(
+    found: RecordedEvent, event: NewEvent, compared: tuple[str, ...] | None, same_stream: bool = False
+) -> None:
     keys = compared if compared is not None else tuple(set(found.data) | set(event.data))
-    if found.type != event.type or any(found.data.get(k) != event.data.get(k) for k in keys):
+    other_stream = same_stream and found.stream != event.stream
+    if other_stream or found.type != event.type or any(found.data.get(k) != event.data.get(k) for k in keys):
         raise IdempotencyKeyReused(
             f"this {HEADER} was used for another request; send a new key with a new request"
         )

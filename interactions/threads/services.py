@@ -71,12 +71,15 @@ def _command(
         event = _with_actor(
             replace(draft, stream=stream, data=data, occurred_at=timezone.now()), actor, thread
         )
-        if first := first_answer(event, idempotency_key):
+        # The stream too: a note's data does not name its thread, and the same note on another thread with
+        # the same key was answered with the first thread's note (201), and nothing written.
+        if first := first_answer(event, idempotency_key, same_stream=True):
             return first  # the same request again: its state checks held the first time
         if check is not None:
             check(thread)
         expected = {stream: expected_version} if expected_version is not None else None
-        return appended(store.append([event], expected_versions=expected)[0], event, idempotency_key)
+        result = store.append([event], expected_versions=expected)[0]
+        return appended(result, event, idempotency_key, same_stream=True)
 
 
 def _thread_state_change(

@@ -183,6 +183,7 @@ def test_a_command_sent_again_with_its_idempotency_key_is_done_once(api, agent_a
 
 def test_an_idempotency_key_used_for_another_request_is_a_409_and_writes_nothing(api, agent_api):
     thread_id = post(api)["thread_id"]
+    another_thread = post(api, subject="tel:+15559990001")["thread_id"]
     key = {"HTTP_IDEMPOTENCY_KEY": "k-1"}
     assert agent_api.post(url(thread_id, "notes"), {"text": "first"}, format="json", **key).status_code == 201
     count = StoredEvent.objects.count()
@@ -190,7 +191,11 @@ def test_an_idempotency_key_used_for_another_request_is_a_409_and_writes_nothing
     other_text = agent_api.post(url(thread_id, "notes"), {"text": "second"}, format="json", **key)
     other_command = agent_api.post(url(thread_id, "resolve"), {}, format="json", **key)
 
-    for answer in (other_text, other_command):
+    # The same note on another thread: its data does not name the thread, and it was answered 201 with the
+    # first thread's note, its own never written.
+    other_thread = agent_api.post(url(another_thread, "notes"), {"text": "first"}, format="json", **key)
+
+    for answer in (other_text, other_command, other_thread):
         assert answer.status_code == 409 and answer["Content-Type"] == "application/problem+json"
         assert "Idempotency-Key was used for another request" in answer.json()["detail"]
     assert StoredEvent.objects.count() == count
@@ -221,9 +226,11 @@ def test_a_request_racing_another_with_the_same_key_is_refused_not_answered_with
     second_thread = post(api, subject="tel:+15559990000")["thread_id"]
     key = {"HTTP_IDEMPOTENCY_KEY": "raced"}
     assert agent_api.post(url(first_thread, "notes"), {"text": "x"}, format="json", **key).status_code == 201
-    monkeypatch.setattr(services, "first_answer", lambda event, key: None)  # it looked before that commit
+    monkeypatch.setattr(services, "first_answer", lambda event, key, **kw: None)  # it looked before that
 
     answer = agent_api.post(url(second_thread, "resolve"), {}, format="json", **key)
+    same_note = agent_api.post(url(second_thread, "notes"), {"text": "x"}, format="json", **key)
 
     assert answer.status_code == 409, answer.content
     assert Thread.objects.get(pk=second_thread).status == "open"
+    assert same_note.status_code == 409, same_note.content  # the same note, but on another thread
