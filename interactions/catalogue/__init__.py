@@ -226,6 +226,19 @@ FOLLOWING_TYPES = frozenset({"message.status", "call.recorded", "call.transcribe
 # The steps of a callback that are activity on its thread (the continuation window runs from them): the
 # customer asking, and a call that reached them.
 ACTIVITY_CALLBACK_TYPES = frozenset({"callback.requested", "callback.completed"})
+# Activity on a thread, what its continuation window runs from and its lists are ordered by (README: "a
+# message, a call, a callback request or a completed callback call"). Not what follows a message or a call
+# (a status, a read receipt, a recording), nor an agent's internal note, a survey answer, or a message a
+# machine wrote: a late bounce or read receipt revived a thread resolved weeks before, so that the customer's
+# next reply reopened it, and a note kept a thread catching the customer's unrelated new contacts.
+ACTIVITY_TYPES = frozenset(
+    {"message.received", "message.sent", "call.started", "call.ended", "call.transferred"}
+)
+
+
+def is_activity(event_type: str, data: dict[str, Any]) -> bool:
+    """Does an event of this type, with this data, count as activity on its thread (see ACTIVITY_TYPES)?"""
+    return event_type in ACTIVITY_CALLBACK_TYPES or (event_type in ACTIVITY_TYPES and not automated(data))
 
 
 def activity_at(event: RecordedEvent) -> datetime:

@@ -17,6 +17,7 @@ from interactions.catalogue import (
     activity_at,
     created_by,
     identifiers_recorded,
+    is_activity,
 )
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
 from interactions.placement.rules import refs_recorded
@@ -98,7 +99,8 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
     name its topic, and may carry a conversation key that later events continue."""
     thread_id = event.metadata["thread_id"]
     thread = rows.get("thread", thread_id)
-    thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
+    if is_activity(event.type, event.data):
+        thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
     if not thread.topic and event.data.get("topic"):
         thread.topic = event.data["topic"]
     rows.touch("thread", thread_id)

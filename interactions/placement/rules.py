@@ -28,6 +28,7 @@ from interactions.catalogue import (
     ThreadStatus,
     automated,
     hub_event,
+    is_activity,
 )
 from interactions.identity.identifiers import parse_identifier
 from interactions.placement.models import PlacedCustomer, PlacedIdentifier, PlacedRef, PlacedThread
@@ -204,7 +205,8 @@ class PlacementView:
                 self.threads[data["thread_id"]].status = ThreadStatus.OPEN
             elif event.type in THREADED_TYPES:
                 thread = self.threads[event.metadata["thread_id"]]
-                thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+                if is_activity(event.type, data):  # as the projector records it (apply_contact)
+                    thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
                 if not thread.topic and data.get("topic"):
                     thread.topic = data["topic"]
                 for ref in refs_recorded(data):
@@ -253,8 +255,10 @@ class PlacementView:
         data = event.data
         window = continuation_window()
         machine = automated(data)  # an auto-reply or a bounce: not the customer writing
+        # A call the customer makes is them contacting again; what follows it (its end, its transfer, its
+        # recording) is not: a resolve made during a call was undone by Twilio's completed callback after it.
         inbound = (event.type in INBOUND_TYPES and not machine) or (
-            event.type.startswith("call.") and data.get("direction") == "inbound"
+            event.type == "call.started" and data.get("direction") == "inbound"
         )
         topic = data.get("topic") or ""
 

@@ -14,6 +14,7 @@ from interactions.catalogue import (
     THREADED_TYPES,
     activity_at,
     created_by,
+    is_activity,
 )
 from interactions.threads.models import ConversationRef, Thread, ThreadStatus, TimelineEntry
 
@@ -136,7 +137,8 @@ def apply_channel_event(rows: ThreadRows, event: RecordedEvent) -> None:
     )
     thread = rows.get("thread", thread_id)
     thread.event_count += 1
-    thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
+    if is_activity(event.type, data):
+        thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
     thread.last_position, thread.version = event.position, event.stream_version
     if channel not in thread.channels:
         thread.channels = [*thread.channels, channel]
