@@ -536,6 +536,14 @@ TWILIO_CASES = [
         "Timestamp",
     ),
     TwilioCase("Timestamp in 9999", "voice", _call(Timestamp="Fri, 31 Dec 9999 23:59:59 +0000"), 400, "time"),
+    # A year of 20 digits overflowed the date parser: a 500.
+    TwilioCase(
+        "Timestamp in a year of 20 digits",
+        "voice",
+        _call(Timestamp="Mon, 23 Nov 99999999999999999999 10:05:00 +0000"),
+        400,
+        "Timestamp",
+    ),
     TwilioCase(
         "Timestamp past 9999 once in UTC",
         "voice",

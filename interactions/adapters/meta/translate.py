@@ -137,9 +137,11 @@ def _whatsapp_content(message: dict[str, Any], kind: str, where: str) -> dict[st
     if kind in WHATSAPP_MEDIA:
         media = _obj(body, f"{where}.{kind}")
         media_id = _str(media.get("id"), f"{where}.{kind}.id", limit=256)
+        # A document's name is cut to what the catalogue keeps (255), as Twilio's media names are: over it,
+        # the whole delivery, every other message in it included, was refused with a 400 at each retry.
+        name = _str(media.get("filename"), f"{where}.{kind}.filename", required=False, limit=1024)
         attachment: dict[str, Any] = {
-            "name": _str(media.get("filename"), f"{where}.{kind}.filename", required=False, limit=1024)
-            or kind,
+            "name": cut(name, 255) if name else kind,
             "media_id": media_id,
         }
         mime = _str(media.get("mime_type"), f"{where}.{kind}.mime_type", required=False, limit=255)

@@ -105,9 +105,13 @@ def _address(value: str | None, field: str, params: _Params) -> tuple[str | None
     if value is None:
         return None, None, None
     prefix, _, number = value.rpartition(":")
+    scheme = value.partition(":")[0].lower() if ":" in value else ""
+    if scheme and scheme != "whatsapp" and re.fullmatch(r"[a-z]{1,20}", scheme):
+        # Another channel's address (sip:, client:, messenger:, ...), read by its scheme, case aside: a SIP
+        # address with a port (`sip:+1555...@10.0.0.1:5060`) or written `SIP:` was refused (400), and the
+        # call never recorded, where any other channel's is acknowledged and counted.
+        return None, None, f"channel.{scheme}"
     if prefix and prefix != "whatsapp":
-        if re.fullmatch(r"[a-z]{1,20}", prefix):
-            return None, None, f"channel.{prefix}"
         params.errors.append({"field": field, "message": f"{field} is not a phone number"})
         return None, None, None
     if not _PHONE.match(number):
@@ -248,7 +252,7 @@ def _timestamp(params: _Params) -> str | None:
         return None
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year of 20 digits overflowed: a 500
         moment = None
     if moment is None or moment.tzinfo is None:
         params.errors.append({"field": "Timestamp", "message": "Timestamp is not an RFC 2822 date"})

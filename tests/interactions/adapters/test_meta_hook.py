@@ -112,6 +112,23 @@ def test_a_delivery_for_many_customers_is_one_batch(app):
     assert all(e.metadata["connection"] == "main" for e in stored())
 
 
+def test_a_document_named_past_255_characters_is_kept_with_its_name_cut(app):
+    """The catalogue keeps 255 characters of a name: the whole delivery, the other message in it too, was
+    refused with a 400, and Meta's retries with it."""
+    document = m.wa_message("document", wamid="wamid.DOC")
+    document["document"] = {**document["document"], "filename": "x" * 300 + ".pdf"}
+    payload = m.whatsapp(
+        m.wa_value(messages=[document, m.wa_message(wamid="wamid.TXT")], contacts=[m.wa_contact()])
+    )
+
+    response = deliver(payload)
+
+    assert response.status_code == 200, response.content
+    assert [e.type for e in stored()] == ["message.received", "message.received"]
+    (attachment,) = next(e for e in stored() if e.data.get("attachments")).data["attachments"]
+    assert attachment["name"] == "x" * 255
+
+
 def test_whatsapp_joins_the_customer_of_the_phone_number(app, api):
     sms = post(api, subject="tel:+15551234567", data={"channel": "sms", "text": "texting you"})
     deliver(m.whatsapp(m.wa_value(messages=[m.wa_message()])))

@@ -383,6 +383,20 @@ def test_a_message_on_a_channel_the_hub_does_not_take_is_acknowledged_and_counte
 
 
 @pytest.mark.parametrize(
+    "caller", ["sip:+15551234567@10.0.0.1:5060", "sip:alice@example.com:5061", "SIP:bob@example.com"]
+)
+def test_a_call_from_a_sip_address_with_a_port_or_in_capitals_is_acknowledged_and_counted(
+    client, connection, caller
+):
+    """Read by its last colon, `sip:...@host:5060` had no scheme the hub knows of, and `SIP:` was no lower
+    case one: 400, and Twilio reported an error for a call any other channel's address would have counted."""
+    accepted(post(client, "voice", tw.call_status(tw.sid("CA"), "in-progress", From=caller)))
+
+    assert ingested().count() == 0
+    assert ignored_counts(connection) == {"voice.channel.sip": 1}
+
+
+@pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"MessageSid": ""}, "MessageSid"),
