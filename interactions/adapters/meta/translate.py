@@ -273,6 +273,9 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
             if text:
                 data["error_message"] = cut(text, 1024)
         subject = _identifier(f"tel:+{whatsapp_number(recipient)}", f"{at}.recipient_id")
+        if older := whatsapp_older_form(recipient):  # as for a message: linked, not a second customer
+            with contextlib.suppress(UnreadablePayload):
+                data["identifiers"] = [_identifier(older, f"{at}.recipient_id")]
         time = _time(status.get("timestamp"), f"{at}.timestamp")
         out.events.append(_event(source, f"wa-status/{wamid}/{state}", "message.status", subject, time, data))
 

@@ -238,6 +238,9 @@ def message_status(raw: list[tuple[str, list[str]]], *, source: str) -> Translat
     if ignored:
         return Translation(ignored=[f"message-status.{ignored}"])
     data: dict[str, Any] = {"channel": channel, "message_ref": sid, "status": status}
+    recipient = (params.get("To", limit=64) or "").rpartition(":")[2].lstrip("+")
+    if channel == "whatsapp" and (older := whatsapp_older_form(recipient)):
+        data["identifiers"] = [older]  # as for a message: an older Brazilian id's customer is linked
     if error_code:
         data["error_code"] = error_code
     if error_message:

@@ -129,6 +129,28 @@ def test_a_document_named_past_255_characters_is_kept_with_its_name_cut(app):
     assert attachment["name"] == "x" * 255
 
 
+def test_a_status_to_an_older_brazilian_whatsapp_id_stays_with_its_customer(app, api):
+    sent = post(
+        api,
+        subject="tel:+551187654321",
+        type="message.sent",
+        data={"channel": "whatsapp", "text": "your order", "message_ref": "wamid.BR1"},
+    )
+
+    answer = deliver(
+        m.whatsapp(
+            m.wa_value(statuses=[m.wa_status("delivered", wamid="wamid.BR1", recipient="551187654321")])
+        )
+    )
+
+    assert answer.status_code == 200, answer.content
+    (status,) = [e for e in stored() if e.type == "message.status"]
+    assert (status.metadata["customer_id"], status.metadata["thread_id"]) == (
+        sent["customer_id"],
+        sent["thread_id"],
+    )
+
+
 def test_whatsapp_joins_the_customer_of_the_phone_number(app, api):
     sms = post(api, subject="tel:+15551234567", data={"channel": "sms", "text": "texting you"})
     deliver(m.whatsapp(m.wa_value(messages=[m.wa_message()])))

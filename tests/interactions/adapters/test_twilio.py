@@ -242,6 +242,28 @@ def test_an_older_brazilian_whatsapp_id_joins_the_customer_it_made_before(client
     assert event.metadata["customer_id"] == before["customer_id"]  # and the customer it made before
 
 
+def test_a_status_of_a_message_to_an_older_brazilian_whatsapp_id_stays_with_its_customer(
+    client, connection, api
+):
+    """A status named only the number with its ninth digit: a second customer and thread for the person the
+    message went to, where a message from the same id links the older one."""
+    sid = tw.sid("SM")
+    sent = helpers.post(
+        api,
+        type="message.sent",
+        subject="tel:+551187654321",
+        data={"channel": "whatsapp", "text": "your order", "message_ref": sid},
+    )
+
+    accepted(post(client, "message-status", tw.message_status(sid, "delivered", To="whatsapp:+551187654321")))
+
+    status = ingested().get(type="message.status")
+    assert (status.metadata["customer_id"], status.metadata["thread_id"]) == (
+        sent["customer_id"],
+        sent["thread_id"],
+    )
+
+
 @pytest.mark.parametrize(
     ("extra", "text", "place"),
     [
