@@ -364,17 +364,20 @@ def _park(name: str, owner: str, at: int, position: int, exc: Exception) -> None
     """Park the subscription on the event at `position`, if it still stands at `at` under this runner's
     lease: a batch that read its position before an online rebuild swapped the tables (hub.rebuild.online)
     may fail on the new ones, and must not park a subscription that has moved on without it."""
-    row = Subscription.objects.get(name=name)
-    attempts = row.attempts + 1 if row.failed_position == position else 1
-    wait = min(2**attempts, MAX_BACKOFF_SECONDS)
     error = f"{exc.__class__.__name__}: {exc}"[:2000]
-    parked = Subscription.objects.filter(name=name, lease_owner=owner, position=at).update(
-        state=SubscriptionState.PARKED,
-        failed_position=position,
-        last_error=error,
-        attempts=attempts,
-        retry_at=timezone.now() + timedelta(seconds=wait),
-    )
+    with transaction.atomic():
+        # The row locked while its attempts are counted: a `resume` committed between an unlocked read and
+        # the UPDATE was overwritten with the old count's backoff (up to 300 s), not the retry it asked for.
+        row = Subscription.objects.select_for_update().get(name=name)
+        attempts = row.attempts + 1 if row.failed_position == position else 1
+        wait = min(2**attempts, MAX_BACKOFF_SECONDS)
+        parked = Subscription.objects.filter(name=name, lease_owner=owner, position=at).update(
+            state=SubscriptionState.PARKED,
+            failed_position=position,
+            last_error=error,
+            attempts=attempts,
+            retry_at=timezone.now() + timedelta(seconds=wait),
+        )
     if parked:
         # The error as the row keeps it (a KeyError's own text is just the key), and what comes next.
         logger.error(

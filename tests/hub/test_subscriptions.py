@@ -20,6 +20,7 @@ from hub.backends import backend
 from hub.events import NewEvent
 from hub.models import SkippedEvent, Subscription
 from hub.runner import MAX_PAGE, Runner, next_page
+from tests.conftest import requires_postgresql
 from tests.e2e import servers
 from tests.hub.tally.models import Fixed, Tallied
 
@@ -561,3 +562,24 @@ def test_a_pass_that_stops_short_of_the_parked_event_keeps_the_subscription_park
         pass
     assert Subscription.objects.get(name="tally").state == "running"
     assert tallied("tally") == [good]
+
+
+@requires_postgresql
+def test_parking_counts_the_attempts_on_the_locked_row():
+    """The attempts were read without a lock: a `resume` committed before the UPDATE was overwritten with
+    the old count's backoff. The row is read FOR UPDATE: a resume waits for the park, or the park for it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    poison = post("tally.counted", "tally.poison")[1]
+    subscriptions.ensure_rows(["tally"])
+    assert subscriptions.acquire("tally", "r1", LEASE)
+    with CaptureQueriesContext(connection) as queries:
+        while subscriptions.process_held(["tally"], "r1").moved:
+            pass
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    locked = next(i for i, sql in enumerate(statements) if "FOR UPDATE" in sql and "hub_subscription" in sql)
+    parked = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE") and "'parked'" in sql)
+    assert locked < parked
+    assert Subscription.objects.get(name="tally").failed_position == poison
