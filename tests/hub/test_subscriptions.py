@@ -201,7 +201,27 @@ def test_a_failing_event_parks_that_subscription_alone_and_resume_after_the_fix_
     assert (row.state, row.failed_position, row.last_error, row.attempts) == ("running", None, "", 0)
 
 
-class HalfWriter:
+class Tallier:
+    """A subscription of the test's own that tallies each event it applies under its name."""
+
+    name: str
+    types: frozenset[str]
+
+    def apply_all(self, events):
+        Tallied.objects.bulk_create([Tallied(subscription=self.name, position=e.position) for e in events])
+
+    def reset(self):
+        Tallied.objects.filter(subscription=self.name).delete()
+
+
+def registered(handler: Tallier):
+    """A fixture's body: the handler registered for the test, and its name."""
+    subscriptions.register_subscription(handler)
+    yield handler.name
+    subscriptions.unregister_subscription(handler.name)
+
+
+class HalfWriter(Tallier):
     """Writes its rows, then raises on poison: its half-written batch must not survive, nor take the other
     subscriptions' batches of the same pass with it (one transaction, a savepoint each)."""
 
@@ -209,19 +229,14 @@ class HalfWriter:
     types = frozenset({"tally.counted", "tally.poison"})
 
     def apply_all(self, events):
-        Tallied.objects.bulk_create([Tallied(subscription=self.name, position=e.position) for e in events])
+        super().apply_all(events)
         if any(e.type == "tally.poison" for e in events):
             raise ValueError("half written")
-
-    def reset(self):
-        Tallied.objects.filter(subscription=self.name).delete()
 
 
 @pytest.fixture
 def half_writer():
-    subscriptions.register_subscription(HalfWriter())
-    yield HalfWriter.name
-    subscriptions.unregister_subscription(HalfWriter.name)
+    yield from registered(HalfWriter())
 
 
 def test_a_handler_failing_after_its_writes_rolls_back_alone_within_the_pass(half_writer):
@@ -512,25 +527,17 @@ def test_a_runner_catching_up_grows_its_page_and_applies_every_event_once(settin
     assert Subscription.objects.get(name="tally").position == positions[-1]
 
 
-class Other:
+class Other(Tallier):
     """A subscription of other types, far behind: a pass's page, read from the lowest position of the
     runner's subscriptions, then ends before the event another of them is parked on."""
 
     name = "other"
     types = frozenset({"other.thing"})
 
-    def apply_all(self, events):
-        Tallied.objects.bulk_create([Tallied(subscription=self.name, position=e.position) for e in events])
-
-    def reset(self):
-        Tallied.objects.filter(subscription=self.name).delete()
-
 
 @pytest.fixture
 def other():
-    subscriptions.register_subscription(Other())
-    yield Other.name
-    subscriptions.unregister_subscription(Other.name)
+    yield from registered(Other())
 
 
 def test_a_pass_that_stops_short_of_the_parked_event_keeps_the_subscription_parked(other):
