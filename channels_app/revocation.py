@@ -84,20 +84,22 @@ class TokenWatch:
         socket whose person signed out or may no longer sign in (four queries with database sessions)."""
         if not self._sockets:
             return
-        sessions = [
-            token_id for token_id, sockets in self._sockets.items() if any(s.via_session for s in sockets)
-        ]
-        keys = [s.session_key for sockets in self._sockets.values() for s in sockets if s.via_session]
-        roles, locked_out, ended = await _locked_out(list(self._sockets), sessions, keys)
-        for token_id in [t for t in self._sockets if t not in roles]:
-            for socket in self._sockets.pop(token_id, set()):
-                socket.token_revoked()
-        for token_id in list(self._sockets):
-            for socket in [s for s in self._sockets.get(token_id, set()) if s.role != roles[token_id]]:
-                self.remove(token_id, socket)
-                socket.access_changed(roles[token_id])
-            for socket in [s for s in self._sockets.get(token_id, set()) if s.via_session]:
-                if token_id in locked_out or socket.session_key in ended:
+        # Only what was asked about is answered: a socket opened while the query ran (its token not in it, so
+        # not among the live ones) was closed as revoked, one opened just after a role change as changed.
+        asked = {token_id: set(sockets) for token_id, sockets in self._sockets.items()}
+        sessions = [token_id for token_id, sockets in asked.items() if any(s.via_session for s in sockets)]
+        keys = [s.session_key for sockets in asked.values() for s in sockets if s.via_session]
+        roles, locked_out, ended = await _locked_out(list(asked), sessions, keys)
+        for token_id, sockets in asked.items():
+            role = roles.get(token_id)
+            for socket in sockets:
+                if role is None:
+                    self.remove(token_id, socket)
+                    socket.token_revoked()
+                elif socket.role != role:
+                    self.remove(token_id, socket)
+                    socket.access_changed(role)
+                elif socket.via_session and (token_id in locked_out or socket.session_key in ended):
                     self.remove(token_id, socket)
                     socket.signed_out()
 

@@ -110,6 +110,9 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
 
 class PlacementProjector(RowProjector):
     name = "placement"
+    # 2: only activity (catalogue.is_activity) moves a thread's last activity; a status, a note, a machine's
+    # message no longer do (2026-12-05). Rows built before keep the old times until a rebuild.
+    version = 2
     unit = PlacementRows
     handlers = {
         "customer.created": apply_customer_created,

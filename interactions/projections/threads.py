@@ -199,6 +199,7 @@ def apply_callback_step(rows: ThreadRows, event: RecordedEvent) -> None:
 
 class ThreadsProjector(RowProjector):
     name = "threads"
+    version = 2  # 2: only activity moves last_activity_at, as placement's (2026-12-05)
     unit = ThreadRows
     handlers = {
         "thread.opened": apply_thread_opened,

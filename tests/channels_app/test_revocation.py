@@ -122,3 +122,39 @@ async def test_the_revoke_token_command_closes_the_tokens_socket():
     await database_sync_to_async(call_command)("revoke_token", str(agent.pk))
 
     assert await closed_with(ws) == 4401
+
+
+async def test_a_socket_opened_while_the_watch_asks_is_not_taken_for_revoked(monkeypatch, settings):
+    """Its token was not in the query under way, so not among the live ones it answered: it was closed with
+    4401 "the token has been revoked", and a desk sent its signed-in person to the sign-in page."""
+    from channels_app import revocation
+
+    settings.THREADLINE_TOKEN_CHECK_SECONDS = 3600  # only the check below runs
+    first_token = await make_token()
+    first = await answering(first_token)
+    watch = revocation.token_watch()
+    asked = revocation._locked_out
+    late: list = []
+
+    async def a_socket_opens_meanwhile(*args):
+        answer = await asked(*args)
+        late.append(await answering(await make_token()))  # watched now, and not in the answer
+        return answer
+
+    monkeypatch.setattr(revocation, "_locked_out", a_socket_opens_meanwhile)
+    await watch.check()
+    monkeypatch.setattr(revocation, "_locked_out", asked)
+
+    assert watch.count(str(first_token.pk)) == 1
+    for ws in (first, late[0]):
+        await ws.send_json_to({"op": "ping"})
+        assert await frame(ws) == {"op": "pong"}
+        await ws.disconnect()
+
+
+async def answering(token):
+    """A socket of this token that has answered a ping: its consumer has connected (and is watched)."""
+    ws = await opened(token)
+    await ws.send_json_to({"op": "ping"})
+    assert await frame(ws) == {"op": "pong"}
+    return ws

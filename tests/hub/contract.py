@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
+from django.test.utils import CaptureQueriesContext
 
 from hub import log, store
 from hub.backends import Backend, backend
@@ -242,6 +243,9 @@ class StoreContract(Contract):
             "s-1": (2, "b"),
             "other": (2, "y"),
         }
+        with CaptureQueriesContext(connection) as queries:  # each stream's own last row, by one query
+            log.last_events(["s-1", "other", "third"])
+        assert len(queries) == 1
         monkeypatch.setattr(log, "_CHUNK", 1)  # one stream a chunk: the same answer
         assert {s: e.id for s, e in log.last_events(["s-1", "other", "third"]).items()} == {
             "s-1": "b",
