@@ -447,7 +447,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self._error("bad_frame", f"{op} needs the callback_id of the offer")
             return
-        for field in ("reason", "note"):  # as over REST: text or null, never silently dropped
+        used = {"decline": "reason", "outcome": "note"}.get(op)  # accept takes neither: not looked at
+        for field in [used] if used else []:  # as over REST: text or null, never silently dropped
             if frame.get(field) is not None and not isinstance(frame[field], str):
                 await self._error("bad_frame", f"{field}: text, or null")
                 return

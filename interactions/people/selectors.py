@@ -75,7 +75,8 @@ def sessions_ended(session_keys: Collection[str | None]) -> set[str | None]:
     has changed since they signed in (the session's auth hash no longer matches, so Django refuses the
     session at its next request; a password changed in that same session keeps it, as Django does). Two
     queries with the database sessions Django uses by default; one look-up per key with another engine.
-    Nothing is written: Django flushes such a session itself when it next sees it."""
+    Nothing is written (Django flushes such a session itself when it next sees it), except that Django's
+    file engine replaces an expired session's file with an empty one as it reads it."""
     keys = set(session_keys)
     ended: set[str | None] = {k for k in keys if not k}
     keys -= ended
