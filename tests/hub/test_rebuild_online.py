@@ -23,6 +23,7 @@ from hub.errors import ApplicationError
 from hub.events import NewEvent
 from hub.models import StoredEvent, Subscription
 from hub.rebuild import online, rebuild
+from hub.versions import version_of
 from interactions.models import (
     AgentPresence,
     ConversationRef,
@@ -105,7 +106,8 @@ def test_the_context_subscriptions_and_presence_are_the_ones_rebuilt_online():
 def test_an_online_rebuild_records_the_version_that_built_the_new_tables(monkeypatch):
     journey(5)
     threads = next(h for h in subscriptions.handlers() if h.name == "threads")
-    monkeypatch.setattr(threads, "version", 2, raising=False)
+    upgraded = version_of(threads) + 1  # a deploy raised it
+    monkeypatch.setattr(threads, "version", upgraded, raising=False)
     assert subscriptions.outdated(subscriptions.status(["threads", "customers"])) != []
 
     online.rebuild_online(["threads"], page=50)
@@ -113,7 +115,7 @@ def test_an_online_rebuild_records_the_version_that_built_the_new_tables(monkeyp
     built = dict(
         Subscription.objects.filter(name__in=["threads", "customers"]).values_list("name", "built_version")
     )
-    assert built == {"threads": 2, "customers": 1}
+    assert built == {"threads": upgraded, "customers": 1}
     assert subscriptions.outdated(subscriptions.status(["threads", "customers"])) == []
 
 
