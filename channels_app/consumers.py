@@ -447,11 +447,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self._error("bad_frame", f"{op} needs the callback_id of the offer")
             return
-        used = {"decline": "reason", "outcome": "note"}.get(op)  # accept takes neither: not looked at
-        for field in [used] if used else []:  # as over REST: text or null, never silently dropped
-            if frame.get(field) is not None and not isinstance(frame[field], str):
-                await self._error("bad_frame", f"{field}: text, or null")
-                return
+        # The field the answer uses (accept takes none), as over REST: text or null, never silently dropped.
+        field = {"decline": "reason", "outcome": "note"}.get(op)
+        if field and frame.get(field) is not None and not isinstance(frame[field], str):
+            await self._error("bad_frame", f"{field}: text, or null")
+            return
         try:
             brief = await _callback_answer(self.token, op, callback_id, frame)
         except ApplicationError as exc:

@@ -14,6 +14,7 @@ from hub.events import RecordedEvent
 from interactions import jobs
 from interactions.access.models import ApiToken
 from interactions.agents.models import AgentSocket
+from interactions.agents.selectors import statuses_now
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
 from interactions.locks import AGENT_LOCKS
@@ -22,17 +23,6 @@ from interactions.privacy.redaction import redact_event
 AGENT_STATUSES = ("available", "busy", "offline")
 # A socket row not refreshed for this long belongs to a process that died without closing it.
 SOCKET_STALE = timedelta(seconds=90)
-
-
-def _status_in_log(agent_id: str) -> str | None:
-    """The agent's last recorded status, from their stream in the log (not from the presence read model,
-    which runners apply later): under the agent's lock, it is exactly what the log says now."""
-    stream = f"agent-{agent_id}"
-    version = log.stream_version(stream)
-    if not version:
-        return None
-    (last,) = log.read_stream(stream, after_version=version - 1)
-    return last.data["status"]
 
 
 def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None) -> RecordedEvent | None:
@@ -44,7 +34,9 @@ def agent_status_set(*, agent: ApiToken, status: str, reason: str | None = None)
         # Only this agent's status is decided here: their own lock, not the global append lock (a status
         # change that raced past it would collide on the stream's version in the append).
         log.lock_keys(AGENT_LOCKS, [str(agent.pk)])
-        current = _status_in_log(str(agent.pk)) or "offline"
+        # From the log, not the presence read model (runners apply it later): under the agent's lock, it is
+        # exactly what the log says now.
+        current = statuses_now([str(agent.pk)])[str(agent.pk)]
         if current == status:
             return None
         event = hub_event(
