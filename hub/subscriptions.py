@@ -399,6 +399,8 @@ def _locked_row(name: str) -> Subscription:
     """The subscription's row, locked; NotFound for a name no row has, or none could have (text that cannot
     be stored, such as a terminal's bytes that are not UTF-8, is not sent to the database)."""
     storable = text_problem(name) is None
+    if storable and name in _handlers:
+        ensure_rows([name])  # registered, but no runner has started it yet
     row = Subscription.objects.select_for_update().filter(name=name).first() if storable else None
     if row is None:
         raise NotFound(f"no subscription {name}")
@@ -466,11 +468,14 @@ class Status:
 def status(names: list[str] | None = None) -> list[Status]:
     """Each subscription's position, lag (events and seconds behind the head), state and last failure."""
     names = names if names is not None else registered()
-    ensure_rows(names)
     head = log.last_position()
     now = timezone.now()
+    # Read only (a GET and the list command ask, perhaps of a replica): a subscription no runner has
+    # started yet has no row, and is shown as the row a runner would create for it (ensure_rows).
+    stored = {row.name: row for row in Subscription.objects.filter(name__in=names)}
     result = []
-    for row in Subscription.objects.filter(name__in=names).order_by("name"):
+    for name in sorted(set(names)):
+        row = stored.get(name) or Subscription(name=name, built_version=_version(name))
         behind = StoredEvent.objects.filter(position__gt=row.position)
         oldest = behind.order_by("position").values_list("recorded_at", flat=True).first()
         lease_live = row.lease_owner and row.lease_until is not None and row.lease_until >= now

@@ -336,6 +336,7 @@ def test_the_subscriptions_command_lists_lag_and_state_and_resumes_and_skips():
     call_command("subscriptions", stdout=out)
     assert "tally" in out.getvalue() and "running" in out.getvalue()
     # A parked subscription no runner holds: the table says both, and so do the warnings.
+    subscriptions.ensure_rows(["mirror"])  # a runner started it (listing it wrote nothing)
     Subscription.objects.filter(name="mirror").update(state="parked", last_error="boom", failed_position=1)
     out, err = io.StringIO(), io.StringIO()
     call_command("subscriptions", stdout=out, stderr=err)
@@ -425,6 +426,20 @@ def test_the_list_warns_of_each_subscription_no_runner_holds():
         "no runner holds subscription tally: new events will not be applied;"
         " start manage.py run_subscriptions"
     ]
+
+
+def test_asking_for_the_state_of_a_subscription_no_runner_has_started_writes_nothing(client):
+    """`/readyz` details and the list only read (a replica could serve them): a subscription without a
+    row yet is shown at position 0, as the runner that starts it will create it."""
+    post("tally.counted", "tally.counted")
+    Subscription.objects.all().delete()
+
+    (status,) = subscriptions.status(["tally"])
+    call_command("subscriptions", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert not Subscription.objects.exists()
+    assert (status.position, status.lag_events, status.state, status.attempts) == (0, 2, "running", 0)
+    assert status.built_version == status.version and status.runner == ""
 
 
 @pytest.mark.django_db(transaction=True)  # the command is a process of its own: it reads what is committed
