@@ -26,7 +26,7 @@ from interactions.access.models import ApiToken, Role
 from interactions.agents.models import AgentPresence, AgentSocket
 from interactions.agents.selectors import statuses_now
 from interactions.agents.services import SOCKET_STALE
-from interactions.callbacks.events import callback_event, expired_event, scheduled_event
+from interactions.callbacks.events import AnyThread, callback_event, expired_event, scheduled_event
 from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
@@ -38,6 +38,7 @@ from interactions.callbacks.selectors import (
 )
 from interactions.catalogue import CALLBACK_ASKING_TYPES
 from interactions.locks import ROUTING_LOCKS
+from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact_event
 from interactions.threads.models import Thread, TimelineEntry
 
@@ -136,10 +137,15 @@ def _window_ended(row: Callback) -> str:
 
 
 def _plan(
-    row: Callback, thread: Thread, agents: dict[str, _Agent], zones: dict[uuid.UUID, str], now: datetime
+    row: Callback,
+    thread: AnyThread,
+    agents: dict[str, _Agent],
+    zones: dict[uuid.UUID, str] | None,
+    now: datetime,
 ) -> list[NewEvent]:
     """The events that move one due callback (or one unanswered offer) on; `zones` holds the current zone of
-    each customer (customer_timezones)."""
+    each customer (customer_timezones), or is None while the context read models have not applied the
+    callback's request: then only what needs no context happens (a lapsed offer, the end of its window)."""
     events: list[NewEvent] = []
     if row.state == CallbackState.ACCEPTED:  # claimed only once its outcome is overdue
         grace = f"{settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS:g} h"
@@ -156,6 +162,8 @@ def _plan(
     version = row.version + len(events) + 1  # of the next event
     if now >= row.window_end:
         return [*events, expired_event(row, thread, _window_ended(row), now)]
+    if zones is None:  # the read models lag behind the request: what follows needs them, the next tick
+        return events
     allowed = schedules(callback_zone(row, zones.get(thread.customer_id)))
     due = next_allowed(now, allowed, until=row.window_end)
     if due is None:
@@ -243,10 +251,19 @@ def _dispatch_page_in_transaction(
         zones = customer_timezones({t.customer_id for t in threads.values()})
         events: list[NewEvent] = []
         expected: dict[str, int] = {}
+        lagging = {
+            row.pk
+            for row in rows
+            if requested.get(str(row.pk), context_ready + 1) > context_ready or row.thread_id not in threads
+        }
+        # The context would miss the request itself: the next tick offers it. A window that ended ends now
+        # all the same, named by placement's write model if the threads read model has no row yet.
+        placed = PlacedThread.objects.in_bulk({r.thread_id for r in rows if r.pk in lagging} - set(threads))
         for row in rows:
-            if requested.get(str(row.pk), context_ready + 1) > context_ready or row.thread_id not in threads:
-                continue  # the context would miss the request itself: the next tick offers it
-            planned = _plan(row, threads[row.thread_id], agents, zones, now)
+            thread = threads.get(row.thread_id) or placed.get(row.thread_id)
+            if thread is None:
+                continue
+            planned = _plan(row, thread, agents, None if row.pk in lagging else zones, now)
             if planned:
                 # The offer's context copies read models, which hold redacted values; redacting it again
                 # keeps the rule simple: nothing is appended without the pass.

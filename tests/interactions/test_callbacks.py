@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
-from hub import log
+from hub import log, subscriptions
 from hub.models import StoredEvent
 from interactions import jobs
 from interactions.agents import services as presence
@@ -887,3 +887,26 @@ def test_offers_follow_the_agents_status_in_the_log_while_the_presence_read_mode
     lapsed = StoredEvent.objects.get(stream=f"callback-{body['id']}", type="callback.offer_timed_out")
     assert lapsed.data["reason"] == "the agent was no longer available"
     assert offers(body["id"])[-1].data["agent_id"] == str(arriving.pk)
+
+
+def test_a_window_ends_while_the_context_read_models_lag_behind_the_request(api, settings):
+    """A callback whose request the context read models had not applied was skipped whole, so its window
+    ending was not recorded either while they lagged or stood parked: it showed as scheduled, past its end.
+    It is still offered only once they have applied the request."""
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False  # the read models stand still: not even its thread yet
+    online_agent()
+    body = request_callback(api, identifier="tel:+15550001111", window_end=later(60).isoformat())
+    late = request_callback(api, identifier="tel:+15550002222", window_end=later(600).isoformat())
+
+    assert dispatch.callbacks_dispatch() == 0 and offers(body["id"]) == offers(late["id"]) == []
+    assert dispatch.callbacks_dispatch(now=later(61)) == 1
+
+    assert Callback.objects.get(pk=body["id"]).state == CallbackState.EXPIRED
+    (expired,) = StoredEvent.objects.filter(stream=f"callback-{body['id']}", type="callback.expired")
+    assert expired.metadata["thread_id"] == body["thread_id"]
+    assert expired.data["reason"] == "its window ended before an agent was free"
+    assert Callback.objects.get(pk=late["id"]).state == CallbackState.SCHEDULED and offers(late["id"]) == []
+
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = True
+    subscriptions.apply_eagerly()  # they catch up
+    assert dispatch.callbacks_dispatch(now=later(62)) == 1 and len(offers(late["id"])) == 1
