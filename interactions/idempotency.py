@@ -92,6 +92,11 @@ def _same_request(
     keys = compared if compared is not None else tuple(set(found.data) | set(event.data))
     other_stream = same_stream and found.stream != event.stream
     if other_stream or found.type != event.type or any(found.data.get(k) != event.data.get(k) for k in keys):
-        raise IdempotencyKeyReused(
-            f"this {HEADER} was used for another request; send a new key with a new request"
-        )
+        raise reused()
+
+
+def reused() -> IdempotencyKeyReused:
+    """The refusal of a key its first request used for another request."""
+    return IdempotencyKeyReused(
+        f"this {HEADER} was used for another request; send a new key with a new request"
+    )

@@ -14,7 +14,7 @@ from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
-from interactions.idempotency import appended, first_answer, keyed
+from interactions.idempotency import appended, first_answer, keyed, reused
 from interactions.locks import CUSTOMER_LOCKS
 from interactions.nba.rules import active_rules
 from interactions.placement.models import PlacedThread
@@ -71,8 +71,16 @@ def nba_answer(
         if thread_id is not None:
             metadata["thread_id"] = str(thread_id)
         event = keyed(replace(draft, source=COMMAND_SOURCE, metadata=metadata), actor, idempotency_key)
-        # The customer is left out of the comparison: a repeat after a merge of the customer names the
-        # survivor, and is the same request.
+        # The customer is compared by its survivor: a repeat after a merge of the customer names the
+        # survivor, and is the same request; an answer about another customer is not.
         if first := first_answer(event, idempotency_key, compared=SAME_ANSWER):
-            return first
-        return appended(store.append([event])[0], event, idempotency_key, compared=SAME_ANSWER)
+            return _about(first, customer)
+        found = appended(store.append([event])[0], event, idempotency_key, compared=SAME_ANSWER)
+        return _about(found, customer)
+
+
+def _about(found: RecordedEvent, customer: str) -> RecordedEvent:
+    """The answer a key's first request recorded, if it was about this customer (or one merged into it)."""
+    if survivor_id(found.data["customer_id"]) != customer:
+        raise reused()
+    return found

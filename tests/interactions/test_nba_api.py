@@ -306,3 +306,19 @@ def test_an_answer_retried_after_its_customer_was_merged_is_the_same_answer(agen
         assert before.status_code == after.status_code == 201, after.content
         assert after.json()["position"] == before.json()["position"]
     assert StoredEvent.objects.filter(type="nba.taken").count() == 2
+
+
+def test_a_key_used_again_for_another_customer_is_refused_and_writes_nothing(agent_api, api):
+    # The customer was left out of the comparison (for retries after a merge): the answer about the second
+    # customer got the first's event back, 201, and was never recorded.
+    customers = [post(api, subject=PHONE)["customer_id"], post(api, subject="tel:+15559990001")["customer_id"]]
+    url = "/api/v1/customers/{}/next-best-actions/" + RULE + "/taken"
+
+    first = agent_api.post(url.format(customers[0]), {}, format="json", HTTP_IDEMPOTENCY_KEY="nba-k")
+    before = log_snapshot()
+    other = agent_api.post(url.format(customers[1]), {}, format="json", HTTP_IDEMPOTENCY_KEY="nba-k")
+
+    assert first.status_code == 201 and other.status_code == 409, other.content
+    assert other["Content-Type"] == "application/problem+json"
+    assert "Idempotency-Key was used for another request" in other.json()["detail"]
+    assert log_snapshot() == before
