@@ -22,7 +22,9 @@ class JSONParser(parsers.JSONParser):
         encoding = parsers.get_encoding(parser_context or {})
         try:
             text = stream.read().decode(encoding)
-        except UnicodeDecodeError as exc:
+        except (UnicodeError, LookupError) as exc:
+            # UnicodeError, not only its UnicodeDecodeError: some codecs (punycode, undefined) raise it
+            # plain; LookupError: a codec that is not a text encoding (hex, base64)
             raise ParseError(f"the body is not {encoding}") from exc
         try:
             value = storable.loads(text)

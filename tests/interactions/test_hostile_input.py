@@ -168,3 +168,24 @@ def test_an_invisible_character_in_a_name_django_would_keep_is_refused_with_our_
     )
 
     assert "holds an invisible or control character (U+202E)" in page.content.decode()
+
+
+@pytest.mark.parametrize("charset", ["punycode", "undefined", "hex", "utf-16"])
+@pytest.mark.parametrize("entry", ["callbacks.request", "threads.note", "nba.taken"])
+def test_a_json_body_in_a_charset_that_cannot_read_it_is_a_400_problem(entry, charset, api, targets):
+    """`punycode` and `undefined` raise a plain UnicodeError, which was a 500 on every JSON endpoint."""
+    point = ENTRY_POINTS[entry]
+    client = client_for(ApiTokenFactory(role=point.role))
+    before = store_snapshot()
+
+    response = client.generic(
+        "POST",
+        point.path.format(**targets),
+        b'{"text": "hello"}',
+        content_type=f"application/json; charset={charset}",
+    )
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert charset in response.json()["detail"]  # "the body is not punycode", or "Unsupported charset"
+    assert store_snapshot() == before
