@@ -311,7 +311,7 @@ def test_an_answer_retried_after_its_customer_was_merged_is_the_same_answer(agen
 def test_a_key_used_again_for_another_customer_is_refused_and_writes_nothing(agent_api, api):
     # The customer was left out of the comparison (for retries after a merge): the answer about the second
     # customer got the first's event back, 201, and was never recorded.
-    customers = [post(api, subject=PHONE)["customer_id"], post(api, subject="tel:+15559990001")["customer_id"]]
+    customers = [post(api, subject=subject)["customer_id"] for subject in (PHONE, "tel:+15559990001")]
     url = "/api/v1/customers/{}/next-best-actions/" + RULE + "/taken"
 
     first = agent_api.post(url.format(customers[0]), {}, format="json", HTTP_IDEMPOTENCY_KEY="nba-k")
