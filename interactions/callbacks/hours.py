@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_RULE = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?|daily)\s+(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)$")
+_RULE = re.compile(r"\A(?P<days>[a-z]{3}(?:-[a-z]{3})?|daily)\s+(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)\Z")
 # How far ahead to look for an allowed moment; a window longer than this is cut to it.
 HORIZON = timedelta(days=31)
 

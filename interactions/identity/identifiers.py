@@ -25,15 +25,15 @@ CARD_NUMBER = (
     "two identifiers one"
 )
 
-_token = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}$")
-_platform = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_handle = re.compile(r"^@?[A-Za-z0-9._\-]{1,100}$")
-_ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_/.]{0,63}$")
+_token = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._~\-]{0,127}\Z")
+_platform = re.compile(r"\A[a-z][a-z0-9_-]{0,31}\Z")
+_handle = re.compile(r"\A@?[A-Za-z0-9._\-]{1,100}\Z")
+_ACCOUNT = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9\-_/.]{0,63}\Z")
 # Meta's page-scoped ids (Messenger PSIDs, Instagram IGSIDs) are 15-17 digits the platform hands out, and one
 # in ten passes the Luhn check by chance. Like a phone number in an assigned range, such an id on these
 # platforms is the platform's id, not a card number: refusing it would refuse one customer in ten.
 _SCOPED_ID_PLATFORMS = frozenset({"messenger", "instagram"})
-_SCOPED_ID = re.compile(r"^[0-9]{1,20}$")
+_SCOPED_ID = re.compile(r"\A[0-9]{1,20}\Z")
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ CONTEXT_ATTRIBUTES = {
 SCHEMA_VERSION_ATTRIBUTE = "schemaversion"
 CORRELATION_ATTRIBUTE = "correlationid"
 CAUSATION_ATTRIBUTE = "causationid"
-_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
-_JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
+_EXTENSION_NAME = re.compile(r"\A[a-z0-9]{1,20}\Z")
+_JSON_TYPES = re.compile(r"\Aapplication/(?:[\w.+-]+\+)?json\Z")
 _VERSION = re.compile(r"\A[0-9]{1,5}\Z")
 # CloudEvents' Integer type: a 32-bit signed whole number.
 _INTEGER_RANGE = range(-(2**31), 2**31)
@@ -141,6 +141,9 @@ def parse_event(event: Any, poster: Poster) -> tuple[NewEvent | None, list[dict[
     errors: list[dict[str, str]] = []
     if not isinstance(event, dict):
         return None, [{"field": "", "message": "an event must be a JSON object"}], False
+    # The JSON format: "When decoding attributes and a null value is encountered, it MUST be treated as the
+    # equivalent of unset or omitted." `data` is no attribute: null is its value.
+    event = {name: value for name, value in event.items() if value is not None or name == "data"}
     if unstorable := _storable_problem(event):
         source = event.get("source")
         forbidden = isinstance(source, str) and not storable.text_problem(source)

@@ -93,3 +93,12 @@ def test_a_meta_scoped_id_that_passes_luhn_is_the_platforms_id(raw):
 def test_a_phone_number_in_an_assigned_range_that_passes_luhn_is_a_phone_number(phone):
     # One 13-15 digit phone number in ten passes Luhn by chance; these are mobile numbers in real ranges.
     assert parse_identifier(f"tel:{phone}").uri == f"tel:{phone}"
+
+
+@pytest.mark.parametrize(
+    "value", ["social:twitter\n:@jane", "chat:abc\nx", "account:A1\n/2", "social:x:@ja\nne"]
+)
+def test_a_line_break_inside_an_identifier_is_refused(value):
+    """`$` matched before a final newline: a platform ending in one (`twitter\\n`) was taken."""
+    with pytest.raises(InvalidIdentifier):
+        parse_identifier(value)

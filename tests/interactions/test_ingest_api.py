@@ -402,3 +402,48 @@ def test_an_admin_token_may_post_for_any_source(db):
     )
 
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "attribute", ["dataschema", "datacontenttype", "time", "correlationid", "schemaversion", "myext"]
+)
+def test_an_optional_attribute_sent_as_null_is_taken_as_unset(api, attribute):
+    """The JSON format: a null attribute MUST be treated as unset. `dataschema` and extensions were a 422,
+    so a producer whose SDK writes unset attributes as null could post nothing."""
+    sent = {**cloud_event(id=f"null-{attribute}"), attribute: None}
+
+    response = post_structured(api, sent)
+
+    assert response.status_code == 201, response.content
+    row = ingested().get()
+    assert "extensions" not in row.metadata and "dataschema" not in row.metadata
+    assert "correlation_id" not in row.metadata and row.schema_version == 1
+    batch = post_batch(api, [{**cloud_event(id=f"null-{attribute}-b"), attribute: None}])
+    assert batch.status_code == 201, batch.content
+
+
+def test_a_required_attribute_sent_as_null_is_missing():
+    from interactions.ingestion.cloudevents import parse_event
+
+    for attribute in ("specversion", "id", "source", "type", "subject"):
+        _, errors, _ = parse_event({**cloud_event(), attribute: None}, poster=_Everyone())
+        assert errors == [{"field": attribute, "message": f"the required attribute {attribute!r} is missing"}]
+
+
+class _Everyone:
+    metadata: dict = {}
+
+    def may_post(self, source: str) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("name", ["foo\n", "foo\r", "Foo", "foo-bar", "a" * 21])
+def test_an_extension_attribute_name_outside_a_z_0_9_is_refused_even_before_a_final_newline(api, name):
+    """`$` matched before a final newline: `foo\\n` was stored beside `foo` and read back by everyone."""
+    before = log_snapshot()
+
+    response = post_structured(api, {**cloud_event(id="ext-name"), name: "x", "foo": "y"})
+
+    problem = assert_problem(response, 422)
+    assert [e["field"] for e in problem["errors"]] == [name]
+    assert log_snapshot() == before
