@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 
 from interactions.callbacks.hours import HORIZON, InvalidHours, WeeklyHours, next_allowed
+from interactions.identity.identifiers import whatsapp_number, whatsapp_older_form
 from interactions.reachability.models import ReachFact
 
 WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer-service window after the customer's last message
@@ -141,6 +142,36 @@ def _voice(phones: list[str], timezone: str | None, now: datetime) -> dict[str, 
     return result
 
 
+def _one_per_number(phones: list[str], facts: dict[str, ReachFact]) -> list[str]:
+    """The phone numbers, each once: the identifier an older Brazilian WhatsApp id made (`tel:+551187654321`,
+    linked beside the number it stands for) is that number, not a second one that "has not opted out". Its
+    facts join the number's, each the later of the two (`facts` is updated in place)."""
+    numbers: list[str] = []
+    for uri in phones:
+        digits = uri.removeprefix("tel:+")
+        number = f"tel:+{whatsapp_number(digits)}" if whatsapp_older_form(digits) else uri
+        if number != uri and (older := facts.get(uri)) is not None:
+            facts[number] = _later_of(facts.get(number), older, number)
+        if number not in numbers:
+            numbers.append(number)
+    return numbers
+
+
+_TIMES = ("whatsapp_inbound_at", "sms_opt_out_at", "sms_opt_in_at", "email_bounced_at", "email_inbound_at")
+
+
+def _later_of(fact: ReachFact | None, other: ReachFact, address: str) -> ReachFact:
+    """One number's facts from two forms of it: each time the later, the keyword of the later opt-out."""
+    forms = [f for f in (fact, other) if f is not None]
+    merged = ReachFact(address=address)
+    for name in _TIMES:
+        setattr(merged, name, max((getattr(f, name) for f in forms if getattr(f, name)), default=None))
+    opted_out = [f for f in forms if f.sms_opt_out_at is not None]
+    if opted_out:
+        merged.sms_opt_out_keyword = max(opted_out, key=lambda f: f.sms_opt_out_at).sms_opt_out_keyword
+    return merged
+
+
 def reachable_get(identifiers: list[str], timezone: str | None, now: datetime) -> dict[str, Any]:
     """Per channel (whatsapp, sms, email, voice): whether the hub may contact the customer at `now`, until
     when, why, and the identifiers that matter (an opted-out number, a bounced address). One query."""
@@ -149,7 +180,7 @@ def reachable_get(identifiers: list[str], timezone: str | None, now: datetime) -
         marks = ", ".join(["%s"] * len(identifiers))
         sql = f"SELECT * FROM {ReachFact._meta.db_table} WHERE address IN ({marks})"  # no ORM compile: hot
         facts = {f.address: f for f in ReachFact.objects.raw(sql, identifiers)}
-    phones = [uri for uri in identifiers if uri.startswith("tel:")]
+    phones = _one_per_number([uri for uri in identifiers if uri.startswith("tel:")], facts)
     addresses = [uri for uri in identifiers if uri.startswith("mailto:")]
     return {
         "whatsapp": _whatsapp(phones, facts, now),

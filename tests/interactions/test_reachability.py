@@ -165,6 +165,41 @@ def test_sms_stays_open_on_another_number_when_one_opted_out(api):
     assert channel["why"] == f"{other} has not opted out"
 
 
+BRAZIL = "tel:+5511987654321"
+BRAZIL_OLDER = "tel:+551187654321"  # what a WhatsApp id without the ninth digit names beside the number
+
+
+def test_the_older_form_of_a_brazilian_number_is_that_number_not_a_second_one(api):
+    """A WhatsApp message from an id without the ninth digit links the older form beside the number: after
+    a STOP from the number, SMS stayed open "because tel:+551187654321 has not opted out"."""
+    whatsapp_in = {"channel": "whatsapp", "text": "oi", "identifiers": [BRAZIL_OLDER]}
+    post(api, subject=BRAZIL, time=at(timedelta(minutes=-5)), data=whatsapp_in)
+    sms(api, "STOP", subject=BRAZIL)
+
+    channels = reachable(BRAZIL, T0 + timedelta(minutes=1))
+
+    assert channels["sms"]["open"] is False
+    assert channels["sms"]["why"] == "every number they have has opted out"
+    assert [e["identifier"] for e in channels["sms"]["identifiers"]] == [BRAZIL]
+    assert channels["whatsapp"]["open"] is True
+    assert [e["identifier"] for e in channels["whatsapp"]["identifiers"]] == [BRAZIL]
+
+
+def test_a_stop_recorded_on_the_older_form_still_holds_for_the_number(api):
+    """Events from before ids were read as numbers recorded facts on the older form: they are the number's,
+    each the later of the two forms'."""
+    sms(api, "STOP", when=timedelta(minutes=-10), subject=BRAZIL_OLDER)
+    post(api, subject=BRAZIL, time=at(), data={"channel": "sms", "text": "hi", "identifiers": [BRAZIL_OLDER]})
+
+    channel = reachable(BRAZIL, T0 + timedelta(minutes=1))["sms"]
+    assert channel["open"] is False and [e["identifier"] for e in channel["identifiers"]] == [BRAZIL]
+    assert channel["identifiers"][0]["why"].startswith("opted out: they texted STOP")
+
+    sms(api, "START", when=timedelta(minutes=2), subject=BRAZIL)
+    channel = reachable(BRAZIL, T0 + timedelta(minutes=3))["sms"]
+    assert channel["open"] is True and channel["identifiers"][0]["why"] == "opted in again"
+
+
 def test_a_customer_without_a_phone_number_has_no_sms_voice_or_whatsapp(api):
     email(api)
 
