@@ -287,6 +287,11 @@ THREADLINE_TOKEN_CHECK_SECONDS = _number(
 THREADLINE_PRESENCE_GRACE_SECONDS = _number(
     float, "THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0, least=0, most=MOST_SECONDS
 )
+# How often Celery beat has a worker mark offline the agents who have no socket that counts (their process
+# died, so no close scheduled the check above, or it found a socket of that process still counting).
+THREADLINE_PRESENCE_SWEEP_SECONDS = _number(
+    float, "THREADLINE_PRESENCE_SWEEP_SECONDS", default=30.0, least=0, above=True, most=MOST_SECONDS
+)
 
 # --- Subscriptions (runner processes) -------------------------------------------------------------------
 # A runner renews its lease on each subscription it applies; when a runner dies, another takes its
@@ -427,6 +432,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": THREADLINE_CALLBACK_TICK_SECONDS,
         "kwargs": {"tick": True},
         "options": {"expires": 10 * THREADLINE_CALLBACK_TICK_SECONDS},
+    },
+    "agents-presence-sweep": {
+        "task": "interactions.agent_presence_sweep",
+        "schedule": THREADLINE_PRESENCE_SWEEP_SECONDS,
+        "options": {"expires": THREADLINE_PRESENCE_SWEEP_SECONDS},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 # Explicit task names (the beat schedule names the first too).
 CALLBACKS_DISPATCH = "interactions.callbacks_dispatch"
 AGENT_PRESENCE_EXPIRE = "interactions.agent_presence_expire"
+AGENT_PRESENCE_SWEEP = "interactions.agent_presence_sweep"  # the beat schedule names it
 
 
 def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None) -> None:

@@ -1,0 +1,81 @@
+"""Agent presence's safety net: beat's sweep marks offline the agents left shown connected with no socket
+that counts (their server process died, so nothing closed their socket, or the one check a close scheduled
+found a socket of the dead process still counting)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from celery import beat
+from django.utils import timezone
+
+from config.celery import app as celery_app
+from interactions import jobs
+from interactions.agents import services as presence
+from interactions.agents.models import AgentSocket
+from interactions.agents.selectors import statuses_now
+from interactions.models import Role
+from tests.factories import ApiTokenFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def available_agent():
+    agent = ApiTokenFactory(role=Role.AGENT)
+    socket = presence.agent_socket_open(agent=agent)
+    presence.agent_status_set(agent=agent, status="available")
+    return agent, socket
+
+
+def age(socket: str, seconds: float) -> None:
+    AgentSocket.objects.filter(pk=socket).update(seen_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def status(agent) -> str:
+    return statuses_now([str(agent.pk)])[str(agent.pk)]
+
+
+def test_an_agent_whose_only_socket_died_with_its_process_is_marked_offline_by_the_sweep():
+    gone, dead = available_agent()
+    here, _ = available_agent()
+    age(dead, 91)  # its process was killed: no close ran, nothing was scheduled
+
+    assert presence.agent_presence_sweep() == 1
+
+    assert (status(gone), status(here)) == ("offline", "available")
+    assert presence.agent_presence_sweep() == 0  # nothing more to do, and nothing written twice
+
+
+def test_a_socket_of_a_dead_process_that_still_counted_at_the_closes_check_is_caught_later():
+    agent, dead = available_agent()
+    live = presence.agent_socket_open(agent=agent)
+    age(dead, 60)  # its process died a minute ago: it counts for 30 s more
+    presence.agent_socket_close(socket_id=live)
+    assert presence.agent_offline_if_gone(agent_id=str(agent.pk)) is None  # the one check the close scheduled
+    assert status(agent) == "available"
+
+    age(dead, 91)
+    assert presence.agent_presence_sweep() == 1 and status(agent) == "offline"
+
+
+def test_a_busy_agent_left_connected_when_the_task_the_close_scheduled_was_lost_is_marked_offline():
+    agent, socket = available_agent()
+    presence.agent_status_set(agent=agent, status="busy")
+    AgentSocket.objects.filter(pk=socket).delete()  # closed; its delayed check never reached a worker
+
+    assert presence.agent_presence_sweep() == 1 and status(agent) == "offline"
+
+
+def test_the_beat_entry_runs_the_sweep_by_name(settings, eager_celery, celery_runs):
+    agent, dead = available_agent()
+    age(dead, 91)
+    scheduler = beat.Scheduler(app=celery_app)  # its entries come from the app's configuration
+    entry = scheduler.schedule["agents-presence-sweep"]
+    entry.last_run_at -= timedelta(seconds=settings.THREADLINE_PRESENCE_SWEEP_SECONDS)
+
+    assert entry.is_due().is_due
+    scheduler.apply_async(entry)
+
+    assert celery_runs == [(jobs.AGENT_PRESENCE_SWEEP, (), {})]
+    assert status(agent) == "offline"
