@@ -192,7 +192,7 @@ def _data_name(event_type: catalogue.EventType) -> str:
 
 def _envelope(event_type: catalogue.EventType) -> dict[str, Any]:
     """One CloudEvent of one type and version, in structured mode."""
-    version = {"type": "integer", "enum": [event_type.version]}
+    version = {"type": ["integer", "null"], "enum": [event_type.version, None]}
     if event_type.version == catalogue.current_version(event_type.name):
         version["description"] = "Default: the type's current version."
     return {
@@ -232,7 +232,7 @@ def _envelope(event_type: catalogue.EventType) -> dict[str, Any]:
                 "default": "application/json",
             },
             "dataschema": {
-                "type": "string",
+                "type": ["string", "null"],
                 "minLength": 1,
                 "maxLength": cloudevents.MAX_DATASCHEMA_BYTES,
                 "pattern": cloudevents.DATASCHEMA_PATTERN,
@@ -245,6 +245,7 @@ def _envelope(event_type: catalogue.EventType) -> dict[str, Any]:
         "additionalProperties": {
             "description": "An extension attribute: kept, and given back as it came.",
             "oneOf": [
+                {"type": "null", "description": "Unset, as if left out (the JSON format)."},
                 {"type": "string", "maxLength": cloudevents.MAX_EXTENSION_LENGTH},
                 {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1},
                 {"type": "boolean"},

@@ -132,6 +132,12 @@ def token_poster(token: ApiToken) -> Poster:
     return Poster(lambda source: may_post_source(token, source), {"token": str(token.pk)})
 
 
+def _attribute_name(name: str) -> bool:
+    return name in CONTEXT_ATTRIBUTES or (
+        name not in ("data", "data_base64") and bool(_EXTENSION_NAME.match(name))
+    )
+
+
 def parse_event(event: Any, poster: Poster) -> tuple[NewEvent | None, list[dict[str, str]], bool]:
     """Validate one CloudEvent (a parsed JSON object).
 
@@ -142,8 +148,9 @@ def parse_event(event: Any, poster: Poster) -> tuple[NewEvent | None, list[dict[
     if not isinstance(event, dict):
         return None, [{"field": "", "message": "an event must be a JSON object"}], False
     # The JSON format: "When decoding attributes and a null value is encountered, it MUST be treated as the
-    # equivalent of unset or omitted." `data` is no attribute: null is its value.
-    event = {name: value for name, value in event.items() if value is not None or name == "data"}
+    # equivalent of unset or omitted." `data` is no attribute: null is its value; nor is a name no attribute
+    # may have (refused below, whatever its value).
+    event = {name: value for name, value in event.items() if value is not None or not _attribute_name(name)}
     if unstorable := _storable_problem(event):
         source = event.get("source")
         forbidden = isinstance(source, str) and not storable.text_problem(source)
