@@ -39,7 +39,7 @@ from interactions.agents.services import (
     agent_status_set,
 )
 from interactions.callbacks.selectors import callback_brief
-from interactions.callbacks.services import callback_accept, callback_decline, callback_outcome
+from interactions.callbacks.services import OfferNamed, callback_accept, callback_decline, callback_outcome
 from interactions.errors import Forbidden
 from interactions.people.selectors import person_principal, principals_locked_out, sessions_ended
 from interactions.privacy.redaction import shown_back
@@ -137,10 +137,11 @@ def _last_position() -> int:
 @database_sync_to_async
 def _callback_answer(token: ApiToken, op: str, callback_id: str, frame: dict[str, Any]):
     reason = frame.get("reason")  # text or None: _callback_answer (the consumer's) refused anything else
+    named = OfferNamed(frame.get("attempt"), frame.get("offer"))  # from 1, or None: checked
     if op == "accept":
-        row = callback_accept(callback_id=callback_id, actor=token)
+        row = callback_accept(callback_id=callback_id, actor=token, named=named)
     elif op == "decline":
-        row = callback_decline(callback_id=callback_id, actor=token, reason=reason)
+        row = callback_decline(callback_id=callback_id, actor=token, reason=reason, named=named)
     else:
         row = callback_outcome(
             callback_id=callback_id, actor=token, outcome=str(frame.get("outcome")), note=frame.get("note")
@@ -452,6 +453,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if field and frame.get(field) is not None and not isinstance(frame[field], str):
             await self._error("bad_frame", f"{field}: text, or null")
             return
+        if op != "outcome":  # the offer answered, as the offer named it: optional, as over REST
+            for name in ("attempt", "offer"):
+                value = frame.get(name)
+                if value is not None and (type(value) is not int or not 1 <= value < 2**31):
+                    await self._error("bad_frame", f"{name}: the offer's {name} number (1 or more), or null")
+                    return
         try:
             brief = await _callback_answer(self.token, op, callback_id, frame)
         except ApplicationError as exc:

@@ -35,6 +35,7 @@ from interactions.api.openapi import (
 )
 from interactions.callbacks.selectors import callback_brief, callback_briefs, callback_get, callback_list
 from interactions.callbacks.services import (
+    OfferNamed,
     RequestInput,
     callback_accept,
     callback_cancel,
@@ -124,25 +125,27 @@ class CallbackAcceptView(APIView):
     @extend_schema(
         summary="Accept the callback offered to you",
         parameters=response_headers(200),
-        request=None,
+        request=serializers.CallbackAnswerSerializer,
         responses={**ok(serializers.CallbackSerializer), **COMMAND_ERRORS},
         **roles(AGENT, note="Only the agent it was offered to."),
     )
     def post(self, request: Request, callback_id) -> Response:
-        return _callback(callback_accept(callback_id=callback_id, actor=request.user))
+        named = OfferNamed(**body_input(serializers.CallbackAnswerSerializer, request))
+        return _callback(callback_accept(callback_id=callback_id, actor=request.user, named=named))
 
 
 class CallbackDeclineView(APIView):
     @extend_schema(
         summary="Decline the callback offered to you (it goes to another agent)",
         parameters=response_headers(200),
-        request=serializers.CallbackReasonSerializer,
+        request=serializers.CallbackDeclineSerializer,
         responses={**ok(serializers.CallbackSerializer), **COMMAND_ERRORS},
         **roles(AGENT, note="Only the agent it was offered to."),
     )
     def post(self, request: Request, callback_id) -> Response:
-        body = body_input(serializers.CallbackReasonSerializer, request)
-        return _callback(callback_decline(callback_id=callback_id, actor=request.user, **body))
+        body = body_input(serializers.CallbackDeclineSerializer, request)
+        named = OfferNamed(body.pop("attempt", None), body.pop("offer", None))
+        return _callback(callback_decline(callback_id=callback_id, actor=request.user, named=named, **body))
 
 
 class CallbackOutcomeView(APIView):

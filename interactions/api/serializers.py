@@ -149,6 +149,10 @@ class CallbackSerializer(serializers.Serializer):
     window_end = serializers.DateTimeField()
     due_at = serializers.DateTimeField(help_text="When the current attempt is (or was) due.")
     attempt = serializers.IntegerField()
+    offer = serializers.IntegerField(
+        help_text="Offers made in this attempt: while offered, the number of the offer standing (what accept "
+        "and decline may name with attempt)."
+    )
     agent_id = serializers.CharField(allow_null=True, help_text="The agent offered it, or calling.")
     offer_expires_at = serializers.DateTimeField(allow_null=True)
     outcomes = serializers.ListField(
@@ -327,6 +331,18 @@ class CallbackListQuerySerializer(serializers.Serializer):
 
 
 class CallbackReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=REMARK_MAX, required=False)
+
+
+class CallbackAnswerSerializer(serializers.Serializer):
+    """The offer answered, as its `callback.offered` event named it: with them, a retried answer to an offer
+    the callback has moved past is never taken for an answer to the next one."""
+
+    attempt = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+    offer = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+
+
+class CallbackDeclineSerializer(CallbackAnswerSerializer):
     reason = serializers.CharField(max_length=REMARK_MAX, required=False)
 
 

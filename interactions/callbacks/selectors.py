@@ -84,6 +84,7 @@ def callback_brief(callback: Callback, position: int | None = None) -> dict[str,
         "window_end": callback.window_end,
         "due_at": callback.due_at,
         "attempt": callback.attempt,
+        "offer": callback.offer,
         "agent_id": callback.agent_id or None,
         "offer_expires_at": callback.offer_expires_at,
         # Kept as isoformat wrote them (+00:00); the API writes every other time with Z.

@@ -313,11 +313,45 @@ def _last_answer(row: Callback, actor: ApiToken) -> str | None:
 _ANSWERS = ("callback.accepted", "callback.declined", "callback.offer_timed_out")
 
 
-def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callback:
+@dataclass(frozen=True)
+class OfferNamed:
+    """The offer an answer is to, as its `callback.offered` event said (`attempt`, `offer`), when the answer
+    names it; either may be left out (then the callback's current one)."""
+
+    attempt: int | None = None
+    offer: int | None = None
+
+    def other_than(self, row: Callback) -> tuple[int, int] | None:
+        """(attempt, offer) named, when it is not the one the callback is at now."""
+        named = (self.attempt or row.attempt, self.offer or row.offer)
+        return named if named != (row.attempt, row.offer) else None
+
+
+def _to_an_earlier_offer(
+    row: Callback, actor: ApiToken, named: tuple[int, int], doing: str, answer: str
+) -> list[NewEvent]:
+    """An answer naming an offer the callback has moved past: the same answer again is harmless (nothing is
+    written), anything else a 409. Without the offer named, a retried decline of an offer that lapsed
+    declined the next offer of the same attempt to the same agent (after an `hours` reschedule)."""
+    key = f"{row.pk}/{named[0]}/{named[1]}/answer"  # the one answer an offer can have (callback_event)
+    given = next((e for e in log.read_stream(f"callback-{row.pk}") if e.id == key), None)
+    if given is not None and given.type == answer and given.data.get("agent_id") == str(actor.pk):
+        return []
+    raise CallbackConflict(
+        f"cannot {doing} callback {row.pk}: offer {named[1]} of attempt {named[0]} is not its current offer"
+        f" (offer {row.offer} of attempt {row.attempt}, {row.state})"
+    )
+
+
+def callback_accept(
+    *, callback_id: uuid.UUID | str, actor: ApiToken, named: OfferNamed = OfferNamed()
+) -> Callback:
     """The offered agent takes the callback and dials. Accepting twice is harmless."""
     require_may_answer_offers(actor)
 
     def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
+        if earlier := named.other_than(row):
+            return _to_an_earlier_offer(row, actor, earlier, "accept", "callback.accepted")
         mine = row.agent_id == str(actor.pk)
         if row.state == CallbackState.ACCEPTED and mine:
             return []
@@ -333,12 +367,20 @@ def callback_accept(*, callback_id: uuid.UUID | str, actor: ApiToken) -> Callbac
     return _transition(callback_id, decide)
 
 
-def callback_decline(*, callback_id: uuid.UUID | str, actor: ApiToken, reason: str | None = None) -> Callback:
+def callback_decline(
+    *,
+    callback_id: uuid.UUID | str,
+    actor: ApiToken,
+    reason: str | None = None,
+    named: OfferNamed = OfferNamed(),
+) -> Callback:
     """The offered agent declines; the dispatcher offers the callback to someone else."""
     require_may_answer_offers(actor)
     reason = _remark("reason", reason)
 
     def decide(row: Callback, thread: PlacedThread, now: datetime) -> list[NewEvent]:
+        if earlier := named.other_than(row):
+            return _to_an_earlier_offer(row, actor, earlier, "decline", "callback.declined")
         if row.state != CallbackState.OFFERED or row.agent_id != str(actor.pk):
             if _last_answer(row, actor) == "callback.declined":
                 return []  # declined already, whatever the callback has done since (offered to another)

@@ -94,9 +94,14 @@ async def test_bad_answers_get_error_frames_and_change_nothing():
     assert (await next_op(ws, "error"))["code"] == "conflict"  # offered, not accepted yet
     await other_ws.send_json_to({"op": "accept", "callback_id": callback_id})
     assert (await next_op(other_ws, "error"))["code"] == "forbidden"  # offered to someone else
+    await ws.send_json_to({"op": "accept", "callback_id": callback_id, "attempt": 1, "offer": 2})
+    error = await next_op(ws, "error")  # an offer not made yet (a retry never lands on another)
+    assert error["code"] == "conflict" and "offer 2 of attempt 1 is not its current offer" in error["detail"]
     assert await state_of(callback_id) == "offered"
 
-    await ws.send_json_to({"op": "decline", "callback_id": callback_id, "reason": "on a break"})
+    await ws.send_json_to(
+        {"op": "decline", "callback_id": callback_id, "reason": "on a break", "attempt": 1, "offer": 1}
+    )
     assert (await next_op(ws, "ack"))["callback"]["state"] == "scheduled"
     await ws.disconnect()
     await other_ws.disconnect()

@@ -398,6 +398,7 @@ def frame(name: str, code: str, field_: str, **values: Any) -> FrameCase:
     return FrameCase(name, as_json(values), code, field_)
 
 
+CALLBACK_C1 = "00000000-0000-4000-8000-0000000000c1"
 FRAME_CASES = [
     frame("a frame nested 10,000 deep", "bad_json", "x.0.0", op="ping", x=deep()),
     FrameCase(
@@ -447,6 +448,11 @@ FRAME_CASES = [
         outcome="completed",
         note=42,
     ),
+    # The offer an answer names (its attempt and number) is a whole number from 1, as over REST.
+    frame("an offer number 0", "bad_frame", "offer", op="accept", callback_id=CALLBACK_C1, offer=0),
+    frame("an attempt as text", "bad_frame", "attempt", op="decline", callback_id=CALLBACK_C1, attempt="1"),
+    frame("a boolean offer", "bad_frame", "offer", op="decline", callback_id=CALLBACK_C1, offer=True),
+    frame("an attempt of 2**31", "bad_frame", "attempt", op="accept", callback_id=CALLBACK_C1, attempt=2**31),
 ]
 
 

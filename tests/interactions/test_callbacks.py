@@ -910,3 +910,51 @@ def test_a_window_ends_while_the_context_read_models_lag_behind_the_request(api,
     settings.THREADLINE_SUBSCRIPTIONS_EAGER = True
     subscriptions.apply_eagerly()  # they catch up
     assert dispatch.callbacks_dispatch(now=later(62)) == 1 and len(offers(late["id"])) == 1
+
+
+def test_an_answer_naming_its_offer_never_lands_on_a_later_offer_to_the_same_agent(api, settings):
+    """After an `hours` reschedule the same agent is offered the same attempt again: a retried decline of
+    the first offer (its answer lost on the way) declined the second. Naming the offer tells them apart."""
+    settings.THREADLINE_BUSINESS_HOURS = "mon-fri 08:00-20:00"
+    friday = datetime(2099, 1, 2, 19, 58, tzinfo=UTC)
+    body = request_callback(api, at=friday.isoformat(), window_end=(friday + timedelta(days=4)).isoformat())
+    agent = online_agent()
+    desk = client_for(agent)
+    url = f"{CALLBACKS}/{body['id']}"
+    dispatch.callbacks_dispatch(now=friday)
+    first = desk.get(url).json()
+    assert (first["state"], first["attempt"], first["offer"]) == ("offered", 1, 1)
+    named = {"attempt": 1, "offer": 1}
+    assert desk.post(f"{url}/decline", named, format="json").status_code == 200  # now is long before 2099
+    dispatch.callbacks_dispatch(now=friday + timedelta(minutes=3))  # 20:01: moved to Monday 08:00
+    monday = Callback.objects.get(pk=body["id"]).due_at
+    dispatch.callbacks_dispatch(now=monday)
+    assert (desk.get(url).json()["offer"], Callback.objects.get(pk=body["id"]).agent_id) == (2, str(agent.pk))
+    before = stream_types(body["id"])
+
+    retried = desk.post(f"{url}/decline", {**named, "reason": "busy"}, format="json")
+
+    assert (
+        retried.status_code == 200 and retried.json()["state"] == "offered" and retried.json()["offer"] == 2
+    )
+    assert stream_types(body["id"]) == before
+    stale = desk.post(f"{url}/accept", named, format="json")
+    assert stale.status_code == 409
+    assert (
+        "offer 1 of attempt 1 is not its current offer (offer 2 of attempt 1, offered)"
+        in stale.json()["detail"]
+    )
+    assert stream_types(body["id"]) == before
+    accepted = desk.post(f"{url}/accept", {"attempt": 1, "offer": 2}, format="json")
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
+
+
+@pytest.mark.parametrize("named", [{"offer": 0}, {"attempt": "x"}, {"offer": 2**31}, {"attempt": 1.5}])
+def test_an_offer_named_as_no_offer_can_be_is_a_400_naming_the_field(api, named):
+    body, agent = _offered_to_one_agent(api)
+    before = stream_types(body["id"])
+    for answer in ("accept", "decline"):
+        response = client_for(agent).post(f"{CALLBACKS}/{body['id']}/{answer}", named, format="json")
+        assert response.status_code == 400, response.content
+        assert [e["field"] for e in response.json()["errors"]] == list(named)
+    assert stream_types(body["id"]) == before

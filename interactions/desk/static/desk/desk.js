@@ -1057,7 +1057,13 @@ async function offerContext(callback) {
 }
 
 function showOffer(callback, context, expiresAt) {
-  state.offer = { id: callback.id, context, customerId: context.customer && context.customer.id };
+  // Its attempt and offer number go with the answer: a retried answer never lands on a later offer.
+  state.offer = {
+    id: callback.id,
+    answer: { attempt: callback.attempt, offer: callback.offer },
+    context,
+    customerId: context.customer && context.customer.id,
+  };
   const dialog = $("offer");
   const customer = context.customer || {};
   const name = customer.name || (customer.identifiers || [])[0] || "a customer";
@@ -1124,7 +1130,7 @@ function offerProblem(error) {
 $("offer-accept").addEventListener("click", async () => {
   const offer = state.offer;
   try {
-    const callback = await api(`/api/v1/callbacks/${offer.id}/accept`, { method: "POST", body: {} });
+    const callback = await api(`/api/v1/callbacks/${offer.id}/accept`, { method: "POST", body: offer.answer });
     clearInterval(countdown);
     $("offer-problem").hidden = true;
     $("offer-countdown").textContent = "Call under way";
@@ -1141,7 +1147,10 @@ $("offer-accept").addEventListener("click", async () => {
 
 $("offer-decline").addEventListener("click", async () => {
   try {
-    const callback = await api(`/api/v1/callbacks/${state.offer.id}/decline`, { method: "POST", body: {} });
+    const callback = await api(`/api/v1/callbacks/${state.offer.id}/decline`, {
+      method: "POST",
+      body: state.offer.answer,
+    });
     closeOffer("Callback declined");
     refreshWork(callback.position);
   } catch (error) {
