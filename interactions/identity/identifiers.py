@@ -86,6 +86,10 @@ def _tel(value: str) -> Identifier:
         message = CARD_NUMBER if card else f"tel:{value} is not a possible phone number for its country"
         raise InvalidIdentifier(message)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # What the number leaves out is kept as sent (the extension, RFC 3966 parameters such as `;isub=`):
+    # a card there is refused whatever the number is.
+    if holds_card(number.extension or "") or holds_card(value.partition(";")[2]):
+        raise InvalidIdentifier(CARD_NUMBER)
     # One phone number in ten of 13-15 digits passes Luhn by chance (+86 138..., +49 151...): a number in an
     # assigned range is a phone number. Longer than E.164 allows, or unassigned, it is a card number.
     if (card or holds_card(e164)) and (

@@ -19,6 +19,8 @@ E.164 numbers have at most 15 digits).
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,11 +39,22 @@ E164_MAX_DIGITS = 15
 # variation selector and enclosing keycap (4️⃣1️⃣...), dashes, dots, commas, slashes, underscores, pipes,
 # apostrophes (Swiss digit grouping: 4111'1111'...), asterisks and hashes. Not colons: times are written in
 # pairs of digits joined by them, and a run of times (opening hours, a log line) passed Luhn one time in ten.
+# Every dash (Unicode's Pd) and every invisible formatting character (Cf: direction marks, tags, the
+# Arabic letter mark...) is one, read from the Unicode database this Python has; so are variation
+# selectors, and the full-width forms of the ASCII separators.
+
+
+def _class_of(*categories: str) -> str:
+    """The characters of these general categories, as the inside of a regular expression's class."""
+    chars = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in categories]
+    return "".join(re.escape(c) for c in chars)
+
+
 _SEPARATOR = (
-    r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufe0e\ufe0f\u20e3"
-    r"\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
-    r".\u00b7\u2022\u2027\u30fb\uff0e,\uff0c/_"
-    r"|\uff5c'\u2019*#]"
+    r"[\s\u180e\u2212\ufe0e\ufe0f\u20e3\ufe00-\ufe0f\U000e0100-\U000e01ef"
+    + _class_of("Pd", "Cf")
+    + r".\u00b7\u2022\u2027\u30fb\uff0e,\uff0c/\uff0f_\uff3f"
+    r"|\uff5c'\uff07\u2019*\uff0a#\uff03]"
 )
 # Groups of digits (any script's decimal digits) joined by runs of one to four separators.
 _CHAIN = re.compile(rf"\d+(?:{_SEPARATOR}{{1,4}}\d+)*")
@@ -310,8 +323,12 @@ def redact(value: Any, path: str = "data") -> tuple[Any, list[str]]:
     return out, walk.masked
 
 
-# Values placement reads as keys: identifier URIs, refused by interactions.identity when they hold a card.
-_KEY_PATHS = frozenset({"data.identifiers", "data.identifier"})
+# Values placement reads as keys: identifier URIs, which interactions.identity parsed and refused holding a
+# card. `data.identifiers` of every type (each type's schema parses them), and `data.identifier` of the hub's
+# own customer.identified only: in any other type it is a field like any other (an integration's extra
+# field), masked as any other.
+_KEY_PATHS = frozenset({"data.identifiers"})
+_KEY_PATHS_BY_TYPE = {"customer.identified": _KEY_PATHS | {"data.identifier"}}
 _EVENT_KEYS = ("id", "source")
 
 
@@ -328,7 +345,7 @@ def redact_event(event: NewEvent) -> NewEvent:
         for name in _EVENT_KEYS
         if holds_card(getattr(event, name))
     ]
-    walk = _Pass(_KEY_PATHS, [], errors)
+    walk = _Pass(_KEY_PATHS_BY_TYPE.get(event.type, _KEY_PATHS), [], errors)
     data = walk.value(event.data, "data")
     metadata = walk.value({k: v for k, v in event.metadata.items() if k != "redacted"}, "metadata")
     if walk.errors:

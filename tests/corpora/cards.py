@@ -143,6 +143,22 @@ FORMATS: dict[str, Callable[[str], str]] = {
     "right single quotes": _grouped("\u2019"),
     "asterisks": _grouped("*"),
     "hashes": _grouped("#"),
+    # Found unmasked by a review: every dash and invisible formatting character Unicode has, variation
+    # selectors, and full-width forms of the ASCII separators.
+    "Arabic letter marks": _grouped("\u061c"),
+    "Armenian hyphens": _grouped("\u058a"),
+    "Hebrew maqafs": _grouped("\u05be"),
+    "two-em dashes": _grouped("\u2e3a"),
+    "wave dashes": _grouped("\u301c"),
+    "vertical em dashes": _grouped("\ufe31"),
+    "inhibit symmetric swapping": _grouped("\u206a"),
+    "tag spaces": _grouped("\U000e0020"),
+    "variation selectors": _grouped("\ufe00"),
+    "full-width slashes": _grouped("\uff0f"),
+    "full-width low lines": _grouped("\uff3f"),
+    "full-width asterisks": _grouped("\uff0a"),
+    "full-width number signs": _grouped("\uff03"),
+    "full-width apostrophes": _grouped("\uff07"),
     "mixed separators": _mixed,
     "one digit at a time": " ".join,  # a voice transcript
     "pairs": lambda n: " ".join(n[i : i + 2] for i in range(0, len(n), 2)),
@@ -384,6 +400,16 @@ def post_nested_values(hub: Hub, fmt: str, values: list[str]) -> None:
         "attachments": [{"name": f"receipt {v}.pdf"} for v in values[:50]],
     }
     _created(structured(hub, event(data=data)))
+
+
+def post_identifier_fields(hub: Hub, fmt: str, values: list[str]) -> None:
+    """An integration's own field named `identifier` (only the hub's customer.identified has one that is an
+    identifier): it went unmasked, as a text and as an object holding a number."""
+    events = [
+        event(data={"channel": "sms", "text": "hi", "identifier": JOIN.join(values)}),
+        event(type="customer.profile_updated", data={"name": "Jane", "identifier": {"pans": values}}),
+    ]
+    _created(batch(hub, events))
 
 
 def post_data_keys(hub: Hub, fmt: str, values: list[str]) -> None:
@@ -638,6 +664,7 @@ STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "structured data.text": post_text,
     "structured nested data values": post_nested_values,
     "batch data keys": post_data_keys,
+    "an integration's data.identifier field": post_identifier_fields,
     "batch data.text": post_batch_text,
     "binary data, extension headers and dataschema": post_binary,
     "structured extension attributes": post_extensions,
@@ -698,6 +725,20 @@ def refuse_data_identifiers(hub: Hub, fmt: str, values: list[str]) -> list[Refus
     return _batch_refusals(hub, values, "data.identifiers", build)
 
 
+def refuse_phone_extensions(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
+    """A valid number with a card where the number leaves text out (the extension, RFC 3966 parameters): it
+    was stored as sent in data.identifiers."""
+
+    def build(v: str) -> dict:
+        identifiers = [f"tel:+442079460958;ext={_in_uri(v)}", f"tel:+16502530000;isub={_in_uri(v)}"]
+        return event(data={"channel": "sms", "text": "hi", "identifiers": identifiers})
+
+    refusals = _batch_refusals(hub, values, "data.identifiers", build)
+    return refusals + _batch_refusals(
+        hub, values, "subject", lambda v: event(subject=f"tel:+16502530000 ext. {v}")
+    )
+
+
 def refuse_binary_headers(hub: Hub, fmt: str, values: list[str]) -> list[Refusal]:
     data = {"channel": "sms", "text": "hi"}
     values = one_of_each_length(values)
@@ -727,6 +768,7 @@ REFUSED: dict[str, Callable[[Hub, str, list[str]], list[Refusal]]] = {
     "subject social:": _refuse_subjects("social:twitter:{}"),
     "subject tel:": _refuse_subjects("tel:{}"),
     "data.identifiers": refuse_data_identifiers,
+    "a phone number's extension and parameters": refuse_phone_extensions,
     "binary ce-id and ce-subject headers": refuse_binary_headers,
     "callback identifier and phone": refuse_callback_keys,
 }
