@@ -286,6 +286,9 @@ def _catch_up(
 def _swap(handlers: list, outcome: Outcome, position: int, page: int, progress: Progress | None) -> None:
     names, tables = outcome.names, outcome.tables
     live = shadow.live_schema(tables)
+    # A subscription no runner has started has no row yet: without one, the swap below would set no
+    # position, and the first runner would apply the whole log again onto the rebuilt tables.
+    subscriptions.ensure_rows(names)
     started = time.monotonic()
     for attempt in range(1, SWAP_ATTEMPTS + 1):
         outcome.swap_attempts = attempt

@@ -656,3 +656,25 @@ def test_a_batch_failing_after_its_subscription_was_moved_on_does_not_park_it(se
     subscriptions.process("tally", "r1")
     row = Subscription.objects.get(name="tally")
     assert (row.state, row.position, row.failed_position) == ("running", poison[0].position, None)
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_an_online_rebuild_of_subscriptions_no_runner_has_started_sets_their_positions(settings):
+    """Without their rows the swap set no position, and the first runner applied the whole log again onto
+    the rebuilt tables (counts doubled)."""
+    from hub.runner import Runner
+
+    journey(10)
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False
+    Subscription.objects.filter(name__in=NAMES).delete()  # a deploy added them; no runner has run since
+
+    outcome = online.rebuild_online(lag=0)
+
+    positions = dict(Subscription.objects.filter(name__in=NAMES).values_list("name", "position"))
+    assert positions == dict.fromkeys(NAMES, outcome.position)
+    rebuilt = state()
+    runner = Runner(list(NAMES), owner="r1")
+    while runner.pass_once():
+        pass
+    assert state() == rebuilt == offline_state()
