@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from hub import log
-from interactions.agents.models import AgentPresence
 
 
 def agent_status(agent_id: str) -> str:
-    """The agent's status as the presence read model has it: offline when they never set one."""
-    row = AgentPresence.objects.filter(agent_id=agent_id).only("status").first()
-    return row.status if row else "offline"
+    """The agent's status as the log says it now (statuses_now), offline when they never set one: what a
+    new desk tab shows, and what the dispatcher offers work by, even while the presence read model lags."""
+    return statuses_now([agent_id])[agent_id]
 
 
 def statuses_now(agent_ids: Collection[str]) -> dict[str, str]:

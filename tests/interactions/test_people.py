@@ -585,3 +585,18 @@ def test_a_session_ends_when_its_person_signs_out_or_their_password_changes_with
 
     sessions["bob"][0].post("/accounts/logout/")
     assert sessions_ended(keys) == set(keys)
+
+
+def test_a_new_desk_tab_shows_the_status_the_log_says_while_the_presence_read_model_lags(settings):
+    """The page read the presence read model, which a runner applies later: a fresh tab (no position to
+    replay from) showed Offline while the dispatcher, reading the log, offered the agent callbacks."""
+    from interactions.agents.services import agent_status_set
+
+    settings.THREADLINE_SUBSCRIPTIONS_EAGER = False  # the runner has not applied it yet
+    client, person = signed_in("ann", "agent")
+    agent_status_set(agent=person.principal, status="available")
+
+    page = client.get("/desk/").content.decode()
+
+    me = re.search(r'<script id="desk-me" type="application/json">(.*?)</script>', page, re.S)
+    assert json.loads(me.group(1))["status"] == "available"
