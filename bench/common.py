@@ -212,6 +212,8 @@ def uvicorn(port: int) -> list[str]:
         "config.asgi:application",
         "--port",
         str(port),
+        "--ws-max-size",  # as the Procfile starts it
+        "262144",
         "--log-level",
         "warning",
         "--no-access-log",

@@ -103,8 +103,16 @@ def processes(specs: dict[str, list[str]], env: dict[str, str], logs: Path):
             handle.close()
 
 
+# The largest websocket frame uvicorn reads, as the Procfile says: what 64 Ki characters (the consumer's
+# limit, answered with too_large) can take in UTF-8. A bigger one closes the socket with 1009.
+WS_MAX_BYTES = 262_144
+
+
 def uvicorn(port: int) -> list[str]:
-    return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        *(str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)),
+        *("--ws-max-size", str(WS_MAX_BYTES)),
+    ]
 
 
 def celery_worker(concurrency: int = 1) -> list[str]:

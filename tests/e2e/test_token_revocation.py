@@ -18,6 +18,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from channels_app.consumers import MAX_FRAME_CHARS
 from tests.e2e import servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,3 +102,32 @@ def test_the_revoke_token_command_closes_the_tokens_sockets_on_every_server_with
     assert outcome["pong"] == {"op": "pong"}  # another token's socket on the same server is untouched
     assert outcome["again"] == 4401
     assert rest[0] == 401
+
+
+def test_a_frame_over_the_servers_limit_closes_the_socket_with_1009_and_a_long_one_gets_too_large(
+    hub_env, tmp_path
+):
+    """uvicorn read frames of up to 16 MiB whole before the consumer's 64 Ki-character check, and closed a
+    bigger one with 1009 without the error frame README promised for it. It now reads at most what a frame
+    of 64 Ki characters can take in UTF-8 (256 KiB), as the Procfile starts it."""
+    token, _ = create_token(hub_env, "wallboard")
+    port = servers.free_port()
+    url = f"ws://127.0.0.1:{port}/ws/v1/agent?token={token}"
+
+    async def scenario() -> tuple[dict, dict, int | None]:
+        ws = await subscribed(url)
+        await ws.send(json.dumps({"op": "ping", "pad": "x" * 100_000}))  # over 64 Ki characters
+        refused = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        await ws.send(json.dumps({"op": "ping"}))
+        pong = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        await ws.send(json.dumps({"op": "ping", "pad": "x" * 300_000}))  # over 256 KiB
+        return refused, pong, await close_code(ws)
+
+    with servers.processes({"web": servers.uvicorn(port)}, hub_env, tmp_path):
+        servers.wait_ready(f"http://127.0.0.1:{port}", tmp_path)
+        refused, pong, code = asyncio.run(scenario())
+
+    assert (refused["op"], refused["code"]) == ("error", "too_large") and pong == {"op": "pong"}
+    assert code == 1009
+    assert servers.WS_MAX_BYTES == 4 * MAX_FRAME_CHARS
+    assert f"--ws-max-size {servers.WS_MAX_BYTES} " in (servers.ROOT / "Procfile").read_text()
