@@ -2,7 +2,7 @@
 groups, whose names are checked as the commands check them; and the failed sign-ins django-axes keeps."""
 
 from axes.admin import AccessAttemptAdmin
-from axes.models import AccessAttempt
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import admin as auth_admin
@@ -190,6 +190,11 @@ class PersonAdmin(MaskedQuery, admin.ModelAdmin):
 # axes's own list of failed sign-ins, searched as every list here is: a card number searched for is not shown
 # back (what it lists was masked before it was stored: interactions/people/signin.py).
 admin.site.unregister(AccessAttempt)
+# axes's logs of sign-ins and of failures are not kept (AXES_DISABLE_ACCESS_LOG, and no failure log): their
+# lists were always empty, and their search showed a card number searched for back.
+for _model in (AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 @admin.register(AccessAttempt)
