@@ -7,6 +7,7 @@ names would then become one. The commands and the admin check them here, so each
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from hub.storable import text_problem, unseen_character
@@ -24,7 +25,9 @@ def name_problem(value: str, *, max_length: int) -> str | None:
         return problem
     if len(value) > max_length:
         return f"is longer than {max_length} characters"
-    if holds_card(value):  # first: a number grouped by zero-width spaces is refused as a card number
+    # First: a number grouped by zero-width spaces is refused as a card number. Also as Django keeps a
+    # username, NFKC-normalised: superscript or circled digits (⁴¹¹¹..., ①...) became ASCII digits.
+    if holds_card(value) or holds_card(unicodedata.normalize("NFKC", value)):
         return CARD_IN_NAME
     unseen = unseen_character(value)  # invisible or reordering where the name is shown: two could look alike
     if unseen is not None:

@@ -177,3 +177,19 @@ def test_signing_in_with_a_card_number_fails_without_showing_storing_or_logging_
 
     assert not Session.objects.exists()
     assert_nothing_leaked(caplog, enqueued)
+
+
+# Digits Unicode does not count as decimal digits, which NFKC (as Django keeps a username) makes ASCII ones.
+NFKC_DIGITS = {"superscript": "⁰¹²³⁴⁵⁶⁷⁸⁹", "circled": "⓪①②③④⑤⑥⑦⑧⑨"}
+
+
+@pytest.mark.parametrize("digits", list(NFKC_DIGITS.values()), ids=list(NFKC_DIGITS))
+@pytest.mark.parametrize("entry", list(cards.NAMED))
+def test_a_name_in_digits_normalisation_makes_a_card_number_is_refused(entry, digits, fast_passwords):
+    """createsuperuser checked the name as typed; Django then stored it NFKC-normalised: 4111111111111111."""
+    value = cards.CARDS[0].translate(str.maketrans("0123456789", digits))
+
+    sentence = cards.NAMED[entry].run(value)
+
+    assert sentence is not None, "kept"  # refused: as a card number, or (a hook name) as not [A-Za-z0-9_-]
+    assert cards.database_leaks() == []
