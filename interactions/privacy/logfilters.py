@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 
-from interactions.privacy.redaction import BIDI_CONTROLS, holds_card, redact_text
+from interactions.privacy.redaction import BIDI_CONTROLS, holds_card, redact_escaped, redact_text
 
 # Characters a decoded line must not carry into a log: line breaks and other controls (they forge lines and
 # drive terminals) and direction marks; they go back to their percent-encoding.
@@ -29,7 +29,7 @@ def _masked_text(text: str) -> str:
     `?identifier=4111%204111%20...` as a browser encodes what a person typed, `4111+4111+...` as a form
     does). A text that holds one only once decoded is logged decoded, and masked, its controls encoded
     again."""
-    masked = redact_text(text)
+    masked = redact_escaped(redact_text(text))  # Django writes a logged path's controls as `\\t`, `\\x85`
     if "%" not in masked and "+" not in masked:
         return masked
     for decode in (unquote, unquote_plus):  # a `+` is a space only in a form's encoding
@@ -65,8 +65,8 @@ class MaskCardNumbers(logging.Filter):
         if record.exc_info and not record.exc_text:
             # Formatters reuse exc_text once it is set, so the traceback is written masked.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact_text(record.exc_text)
+        if record.exc_text:  # a traceback quotes values with repr()
+            record.exc_text = redact_escaped(redact_text(record.exc_text))
         if record.stack_info:
-            record.stack_info = redact_text(record.stack_info)
+            record.stack_info = redact_escaped(redact_text(record.stack_info))
         return True

@@ -249,8 +249,39 @@ def excerpt(text: str, limit: int) -> str:
 
 def shown_back(text: str, limit: int) -> str:
     """`text` as an error may repeat it to its sender: at most `limit` characters, card numbers masked,
-    then what must never be shown replaced (masked first: direction marks may join a number's groups)."""
-    return _UNSHOWN.sub("\ufffd", redact_text(excerpt(text, limit)))
+    then what must never be shown replaced (masked first: direction marks may join a number's groups).
+    A message that quotes a value with repr() writes a separator as an escape (`\\t`, `\\xa0`, `\\u200b`):
+    such an escape joins a number's groups too."""
+    return _UNSHOWN.sub("\ufffd", redact_escaped(redact_text(excerpt(text, limit))))
+
+
+# A character as repr() writes it when it is not printable.
+_ESCAPE = re.compile(r"\\(?:[tnrfvab]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+
+
+def redact_escaped(text: str) -> str:
+    """`text` with the card numbers masked whose groups are joined by repr()'s escapes (a message quoting a
+    value, a traceback, a log line Django wrote with its path escaped): each escape is read as one
+    separator, and what that reading masks is masked where it stands in `text`."""
+    if "\\" not in text or not _ESCAPE.search(text):
+        return text
+    read: list[str] = []
+    origin: list[int | None] = []  # where each character read stands in `text` (None: an escape)
+    last = 0
+    for escape in _ESCAPE.finditer(text):
+        read += text[last : escape.start()]
+        origin += range(last, escape.start())
+        read.append(" ")
+        origin.append(None)
+        last = escape.end()
+    read += text[last:]
+    origin += range(last, len(text))
+    masked = redact_text("".join(read))
+    out = list(text)
+    for at, (before, after) in enumerate(zip(read, masked, strict=True)):
+        if before != after and origin[at] is not None:
+            out[origin[at]] = after
+    return "".join(out)
 
 
 def _redact_number(number: int | float) -> int | float | str:

@@ -229,12 +229,18 @@ def _strings(value: Any) -> Iterator[str]:
             yield str(int(value))
 
 
+_REPR_ESCAPE = re.compile(r"\\(?:[tnrfvab]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+
+
 def numbers_in(text: str) -> set[str]:
     """The corpus numbers found in `text`, written in any format, also inside JSON (escapes decoded)."""
     texts = [text]
     if text[:1] in '{["':
         with contextlib.suppress(ValueError):
             texts += list(_strings(json.loads(text)))
+    # As repr() writes what it cannot print (`\\t`, `\\xa0`, `\\u200b`): a message quoting a value with it
+    # shows the number as whole as a reader needs.
+    texts += [_REPR_ESCAPE.sub(" ", t) for t in texts if "\\" in t]
     found: set[str] = set()
     for candidate in texts:
         folded = _fold_digits(candidate)
@@ -805,6 +811,25 @@ def echo_context_identifier(hub: Hub, value: str) -> HttpResponse:
     return hub.agent.get("/api/v1/context", {"identifier": f"account:{value}"})
 
 
+def echo_specversion(hub: Hub, value: str) -> HttpResponse:
+    """A refusal quoting the value with repr(), which writes a tab or a no-break space as an escape."""
+    return structured(hub, event(specversion=value))
+
+
+def echo_event_type(hub: Hub, value: str) -> HttpResponse:
+    return structured(hub, event(type=value))
+
+
+def echo_profile_timezone(hub: Hub, value: str) -> HttpResponse:
+    return structured(hub, event(type="customer.profile_updated", data={"timezone": value}))
+
+
+def echo_callback_timezone(hub: Hub, value: str) -> HttpResponse:
+    return hub.integration.post(
+        CALLBACKS, {"identifier": SUBJECT, "phone": "+15551234567", "timezone": value}, format="json"
+    )
+
+
 # Entry points whose answer (a 404's path, a refusal's field) could repeat a number they were sent: name ->
 # send(hub, one number in one format) -> the answer, which must not hold the number.
 ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
@@ -813,6 +838,10 @@ ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
     "unknown API path (404)": echo_unknown_path,
     "threads?agent=": echo_thread_filter,
     "context?identifier=account:": echo_context_identifier,
+    "an event's specversion (422)": echo_specversion,
+    "an event's type (422)": echo_event_type,
+    "a profile's timezone (422)": echo_profile_timezone,
+    "a callback's timezone (400)": echo_callback_timezone,
 }
 
 
