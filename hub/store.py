@@ -185,6 +185,10 @@ def _lean(
     fresh_streams: Collection[str],
     received_at: datetime | None,
 ) -> list[AppendResult]:
+    if set(expected_versions) - {e.stream for e in events}:
+        # A stream only expected, not written, has no unique (stream, version) to refuse a concurrent
+        # append that moves it on between this look and the lock: it is checked holding the lock.
+        raise LeanAppendRefused("an expected version of a stream the append does not write")
     keys = {(e.source, e.id) for e in events} if deduplicate else set()
     streams = sorted(({e.stream for e in events} | set(expected_versions)) - set(fresh_streams))
     originals, versions = db.prepare_append(keys, streams) if keys or streams else ({}, {})

@@ -249,3 +249,30 @@ def test_a_lean_only_caller_calling_a_held_stream_fresh_is_refused_and_nothing_w
         store.append([_event("/lean", "again", "s-held")], fresh_streams={"s-held"}, lean_only=True)
 
     assert not StoredEvent.objects.filter(event_id="again").exists()
+
+
+def test_an_expected_version_of_a_stream_the_append_does_not_write_holds_against_a_concurrent_append(
+    gatekeeper,
+):
+    """Checked before the lock, where nothing protects a stream that is not written: a concurrent append
+    moved `guard` on and committed, and this append expecting its old version was written after it."""
+    store.append([_event("/lean", "guard-1", "guard")])
+    guarded, outcome = _in_thread(
+        lambda: store.append(
+            [_event("/lean", "guarded", "s-guarded", "lean.slow")], expected_versions={"guard": 1}
+        )
+    )
+    assert gatekeeper.entered.wait(WAIT)  # applying its inline projection (lean: before the lock)
+    mover, moved = _in_thread(store.append, [_event("/lean", "guard-2", "guard")])
+    mover.join(1)  # it commits at once if the guarded append does not hold the lock yet
+    gatekeeper.release.set()
+    guarded.join(WAIT)
+    mover.join(WAIT)
+
+    assert "error" not in moved, moved
+    moved_at = moved["result"][0].position
+    if "error" in outcome:
+        assert isinstance(outcome["error"], WrongExpectedVersion)
+        assert not StoredEvent.objects.filter(event_id="guarded").exists()
+    else:  # written before guard moved on: then the expectation held
+        assert outcome["result"][0].position < moved_at
