@@ -196,7 +196,12 @@ def loads(text: str) -> Any:
     recurse). A value that parses is measured (objects and arrays only, so it costs little).
     """
     try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+            parse_float=_float_as_stored,
+        )
     except RecursionError:
         raise TooDeep(_path_in_text(text)) from None
     except _Repeated:
@@ -204,6 +209,20 @@ def loads(text: str) -> Any:
     path = _deeper_than(value, MAX_JSON_DEPTH)
     if path is not None:
         raise TooDeep(tuple(reversed(path)))
+    return value
+
+
+def _float_as_stored(text: str) -> float | int:
+    """A JSON number written with a fraction or an exponent, as every database of the log reads it back.
+    PostgreSQL's jsonb keeps numbers as decimals: a whole number of 1e16 or more (which a float writes with
+    an exponent: 1e+23) came back an integer of other digits, and -0.0 came back 0.0, where SQLite gave the
+    float back; what an append returned and its inline projections saw then differed from every later read
+    and replay. Read here as jsonb gives it, the log holds what every reader reads."""
+    value = float(text)
+    if value == 0:
+        return 0.0
+    if abs(value) >= 1e16 and value.is_integer():
+        return int(value)
     return value
 
 

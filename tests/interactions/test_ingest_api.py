@@ -447,3 +447,34 @@ def test_an_extension_attribute_name_outside_a_z_0_9_is_refused_even_before_a_fi
     problem = assert_problem(response, 422)
     assert [e["field"] for e in problem["errors"]] == [name]
     assert log_snapshot() == before
+
+
+def test_numbers_are_read_as_every_database_of_the_log_gives_them_back(api):
+    """PostgreSQL's jsonb gave 1e23 back as the integer 10**23 and -0.0 as 0.0, where SQLite gave the floats
+    back: what the append saw differed from every later read and replay."""
+    import math
+
+    from hub import log
+
+    numbers = (
+        '"big": 1e23, "bigger": -1.5e300, "zero": -0.0, "small": 1.5e-7, "whole": 4.0,'
+        ' "integer": 123456789012345678901234567890, "fraction": 0.1'
+    )
+    body = json.dumps(cloud_event(id="numbers")).replace('"data": {', '"data": {' + numbers + ", ", 1)
+
+    response = api.generic("POST", URL, body, content_type=STRUCTURED)
+
+    assert response.status_code == 201, response.content
+    (stored,) = [e for e in log.read_after(0) if e.id == "numbers"]
+    data = {k: stored.data[k] for k in ("big", "bigger", "zero", "small", "whole", "integer", "fraction")}
+    assert data == {
+        "big": int(1e23),
+        "bigger": int(-1.5e300),
+        "zero": 0.0,
+        "small": 1.5e-7,
+        "whole": 4.0,
+        "integer": 123456789012345678901234567890,
+        "fraction": 0.1,
+    }
+    assert [type(data[k]) for k in ("big", "bigger", "zero", "whole")] == [int, int, float, float]
+    assert math.copysign(1, data["zero"]) == 1
