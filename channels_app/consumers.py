@@ -48,7 +48,8 @@ from interactions.topics.routing import (
     event_for_subscriber,
     event_topics,
     merge_followed,
-    subscription_topics,
+    merge_of,
+    subscription_request,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,8 +121,9 @@ def _still_signed_in(session_key: str | None, principal_id: str) -> bool:
 
 
 @database_sync_to_async
-def _canonical_topics(token: ApiToken, topics: list[Any]) -> list[str]:
-    return [name for topic in topics for name in sorted(subscription_topics(token, topic))]
+def _requests(token: ApiToken, topics: list[Any]) -> dict[str, set[str]]:
+    """Each topic asked for (as an unsubscribe names it) and the topics it listens on."""
+    return dict(subscription_request(token, topic) for topic in topics)
 
 
 @database_sync_to_async
@@ -173,7 +175,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         raw, subprotocol = self._credentials()
-        self.topics: set[str] = set()
+        self.topics: set[str] = set()  # every topic listened on: the union of the requests'
+        # Each subscription as asked for (the topic an unsubscribe names) and the topics it listens on (a
+        # merged customer's survivor too), so that ending one ends only what no other still listens on.
+        self.requests: dict[str, set[str]] = {}
+        # For each topic, the position after which every one of its events has been sent (or is queued):
+        # a later subscription to it with an earlier `after` is replayed what lies between.
+        self.since: dict[str, int] = {}
         self.cursor: int | None = None
         self.closing = False
         self.socket_id: str | None = None
@@ -361,13 +369,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
             f"at most {rate:g} frames a second ({burst} at once): this frame was not handled; send it later",
         )
 
-    async def _topics(self, frame: dict[str, Any]) -> list[str] | None:
+    async def _topics(self, frame: dict[str, Any]) -> dict[str, set[str]] | None:
         topics = frame.get("topics")
         if not isinstance(topics, list) or not topics or len(topics) > MAX_TOPICS:
             await self._error("bad_frame", f"topics is a list of 1 to {MAX_TOPICS} topics")
             return None
         try:
-            return await _canonical_topics(self.token, topics)
+            return await _requests(self.token, topics)
         except TopicError as exc:
             await self._error(exc.code, exc.detail, topic=exc.topic)
             return None
@@ -377,9 +385,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
             await self._error("bad_after", "after is a log position (an integer >= 0) or null")
             return
-        topics = await self._topics(frame)
-        if topics is None:
+        requests = await self._topics(frame)
+        if requests is None:
             return
+        topics = set().union(*requests.values())
         if after is not None and after > (end := await _last_position()):
             # A cursor from the future (say, from before a restore) would make us skip what comes next.
             await self._error(
@@ -388,47 +397,69 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         async with self.lock:
             # Topics first, so the tailer queues matching live events while the replay runs.
-            new = set(topics) - self.topics
+            new = topics - self.topics
+            for key, listened in requests.items():
+                self.requests.setdefault(key, set()).update(listened)
             self.topics |= new
             self.fanout.add(self, new)
             if after is None:
                 if self.cursor is None:
                     self.cursor = self.tailer.position
+                for topic in new:
+                    self.since[topic] = self.cursor
             else:
-                await self._replay(after, new)
+                await self._replay(after, topics)
             await self._send({"op": "caught_up", "position": self.cursor})
 
-    async def _replay(self, after: int, new_topics: set[str]) -> None:
-        """Send the log's events past `after` for the new topics (and past the cursor for the others)."""
-        old_topics = self.topics - new_topics
+    async def _replay(self, after: int, asked: set[str]) -> None:
+        """Send the log's events past `after` for the topics asked for, but those already sent (a topic held
+        already has had every event past its `since` sent), and past the cursor for the others."""
+        sent_after = {topic: self.since[topic] for topic in asked if topic in self.since}
+        asked = set(asked)
         previous = self.cursor
         position = after if previous is None else min(after, previous)
+
+        def wanted(event: RecordedEvent, topic: str) -> bool:
+            if previous is not None and event.position > previous:
+                return True  # not sent yet: the cursor moves past it below, and the live queue skips it
+            if topic not in asked or event.position <= after:
+                return False
+            return topic not in sent_after or event.position <= sent_after[topic]
+
         while not self.closing:
             page = await _read_after(position)
             for event in page:
                 if self.closing:
                     return  # closed meanwhile (revoked, too slow): replay nothing more
                 topics = event_topics(event)
-                new_wanted = bool(topics & new_topics) and event.position > after
-                old_wanted = bool(topics & old_topics) and (previous is None or event.position > previous)
-                if new_wanted or old_wanted:
+                if any(wanted(event, topic) for topic in topics & self.topics):
                     await self._send_event(topics, event)
                     # A merge in the replayed stretch: the rest of it follows the survivor too.
-                    for local, replayed in ((new_topics, new_wanted), (old_topics, old_wanted)):
-                        if replayed and (survivor := merge_followed(local, event)):
-                            local.add(survivor)
+                    if survivor := merge_followed(asked, event):
+                        asked.add(survivor)
                     self._follow_merge(event)
             if page:
                 position = page[-1].position
             if len(page) < REPLAY_PAGE:
                 break
         self.cursor = max(position, previous or 0, after)
+        for topic in asked & self.topics:
+            self.since[topic] = min(self.since.get(topic, after), after)
 
     async def _unsubscribe(self, frame: dict[str, Any]) -> None:
-        topics = await self._topics(frame)
-        if topics is not None:
-            self.topics -= set(topics)
-            self.fanout.remove(self, set(topics))
+        requests = await self._topics(frame)
+        if requests is None:
+            return
+        async with self.lock:
+            for key in requests:
+                self.requests.pop(key, None)
+            # What another subscription still listens on stays: ending a merged customer's subscription
+            # kept the survivor's that the client had asked for by name.
+            ended = self.topics - set().union(*self.requests.values())
+            self.topics -= ended
+            for topic in ended:
+                self.since.pop(topic, None)
+            self.fanout.remove(self, ended)
 
     async def _status(self, frame: dict[str, Any]) -> None:
         if not may_have_status(self.token):
@@ -483,11 +514,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
             self._too_slow()
 
     def _follow_merge(self, event: RecordedEvent) -> str | None:
-        """A customer this socket follows was merged into another: follow the survivor from now on."""
-        survivor = merge_followed(self.topics, event)
-        if survivor:
-            self.topics.add(survivor)
-            self.fanout.add(self, {survivor})
+        """A customer this socket follows was merged into another: follow the survivor from now on, for
+        each subscription that listens on the merged customer."""
+        merge = merge_of(event)
+        if merge is None or merge[0] not in self.topics:
+            return None
+        merged, survivor = merge
+        for listened in self.requests.values():
+            if merged in listened:
+                listened.add(survivor)  # also when the survivor is listened on already, for another
+        if survivor in self.topics:
+            return None
+        self.topics.add(survivor)
+        self.since[survivor] = event.position
+        self.fanout.add(self, {survivor})
         return survivor
 
     def _too_slow(self) -> None:

@@ -35,13 +35,27 @@ def subscription_topics(token: ApiToken, topic: object) -> set[str]:
     return {canonical}
 
 
-def merge_followed(topics: set[str], event: RecordedEvent) -> str | None:
-    """The survivor's topic a subscription must add when `event` merges one of its customers, else None."""
+def subscription_request(token: ApiToken, topic: object) -> tuple[str, set[str]]:
+    """A subscription as a socket keeps it: the topic as asked for (agent:me as agent:<id>, a customer by
+    the id given, merged or not), which an unsubscribe names, and the topics it listens on
+    (subscription_topics)."""
+    topics = subscription_topics(token, topic)
+    kind, _, raw_id = str(topic).partition(":")
+    return (f"customer:{uuid.UUID(raw_id)}" if kind == "customer" else next(iter(topics))), topics
+
+
+def merge_of(event: RecordedEvent) -> tuple[str, str] | None:
+    """(the merged customer's topic, the survivor's) when `event` is the hub's record of a merge."""
     if event.type != "customer.merged" or not _from_hub(event):
         return None
-    survivor = f"customer:{event.data['survivor_id']}"
-    if f"customer:{event.data['merged_id']}" in topics and survivor not in topics:
-        return survivor
+    return f"customer:{event.data['merged_id']}", f"customer:{event.data['survivor_id']}"
+
+
+def merge_followed(topics: set[str], event: RecordedEvent) -> str | None:
+    """The survivor's topic a subscription must add when `event` merges one of its customers, else None."""
+    merge = merge_of(event)
+    if merge is not None and merge[0] in topics and merge[1] not in topics:
+        return merge[1]
     return None
 
 

@@ -259,6 +259,52 @@ async def test_a_resume_from_before_a_merge_replays_both_customers_and_follows_t
     await ws.disconnect()
 
 
+async def test_ending_a_merged_customers_subscription_keeps_the_survivor_asked_for_by_name():
+    """The socket kept one set of topics: unsubscribing the merged id (which listens on the survivor too)
+    dropped the survivor the client had subscribed to by name, and its events stopped without a word."""
+    phone, email, linking = await two_customers_then_a_link()
+    await ingest(*linking)
+    ws = await opened(await make_token())
+    await subscribe(ws, [f"customer:{phone['customer_id']}"])  # the survivor, by name
+    await subscribe(ws, [f"customer:{email['customer_id']}"])  # the merged id: the survivor too
+
+    await ws.send_json_to({"op": "unsubscribe", "topics": [f"customer:{email['customer_id']}"]})
+    await ws.send_json_to({"op": "ping"})
+    assert (await frame(ws))["op"] == "pong"
+    posted = (await ingest(cloud_event(id="after-unsub", subject="tel:+15551234567")))[0]
+
+    received = await frame(ws)
+    assert received["op"] == "event" and received["position"] == posted["position"]
+    await ws.send_json_to({"op": "unsubscribe", "topics": [f"customer:{phone['customer_id']}"]})
+    await ws.send_json_to({"op": "ping"})
+    assert (await frame(ws))["op"] == "pong"
+    await ingest(cloud_event(id="after-both", subject="tel:+15551234567"))
+    await ws.send_json_to({"op": "ping"})
+    assert (await frame(ws))["op"] == "pong"  # nothing more: neither subscription is left
+    await ws.disconnect()
+
+
+async def test_subscribing_by_name_to_a_survivor_followed_through_a_merge_replays_what_was_never_sent():
+    """The survivor, followed live from the merge on, was "not new" to a later subscription with `after`:
+    its own earlier events were never replayed."""
+    phone, email, linking = await two_customers_then_a_link()
+    ws = await opened(await make_token())
+    await subscribe(ws, [f"customer:{email['customer_id']}"])
+    await ingest(*linking)
+    live = [(await frame(ws))["event"]["id"] for _ in range(3)]  # the merge, link and sms
+
+    await ws.send_json_to({"op": "subscribe", "topics": [f"customer:{phone['customer_id']}"], "after": 0})
+    replayed = []
+    while (message := await frame(ws))["op"] == "event":
+        replayed.append(message["event"]["id"])
+
+    assert live[1:] == ["link", "sms"]
+    assert "p" in replayed  # the survivor's own first event, never sent on this socket
+    assert "link" not in replayed and "sms" not in replayed  # sent already: not again
+    assert message["op"] == "caught_up"
+    await ws.disconnect()
+
+
 async def test_a_supervisor_subscribed_to_all_receives_the_whole_log_in_order_without_gaps():
     ws = await opened(await make_token(Role.SUPERVISOR))
     start = await subscribe(ws, ["all"], after=0)
