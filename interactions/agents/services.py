@@ -13,7 +13,7 @@ from hub import log, store
 from hub.events import RecordedEvent
 from interactions import jobs
 from interactions.access.models import ApiToken
-from interactions.agents.models import AgentPresence, AgentSocket
+from interactions.agents.models import AgentSocket
 from interactions.agents.selectors import statuses_now
 from interactions.catalogue import hub_event
 from interactions.errors import InvalidRequest
@@ -84,20 +84,15 @@ def agent_offline_if_gone(*, agent_id: str) -> RecordedEvent | None:
 
 def agent_presence_sweep() -> int:
     """The safety net of the check a socket's close schedules (beat, every
-    THREADLINE_PRESENCE_SWEEP_SECONDS): mark offline every agent who may be shown connected and has no socket
-    that counts. A process that died closed nothing, and the one check a close schedules found a socket of
-    that process still counting; either way nothing looked again. Returns how many it marked offline."""
+    THREADLINE_PRESENCE_SWEEP_SECONDS): mark offline every agent left with sockets of dead processes only.
+    A process that died closed nothing, or the one check a close scheduled found a socket of that process
+    still counting; either way nothing looked again. Returns how many it marked offline."""
     counting = timezone.now() - SOCKET_STALE
-    # Candidates: agents with a socket that no longer counts (their process died), and agents the presence
-    # read model shows connected (it may lag: the decision is the log's, under the agent's lock).
-    candidates = {
-        str(a) for a in AgentSocket.objects.filter(seen_at__lt=counting).values_list("agent_id", flat=True)
-    }
-    candidates |= {
-        str(a) for a in AgentPresence.objects.exclude(status="offline").values_list("agent_id", flat=True)
-    }
-    live = {
-        str(a) for a in AgentSocket.objects.filter(seen_at__gte=counting).values_list("agent_id", flat=True)
-    }
+    # Candidates: agents with a socket that no longer counts (its process died without closing it). Not
+    # agents whose socket closed: the check that close scheduled marks them offline after the grace period,
+    # and one who reconnects within it is still connected.
+    sockets = AgentSocket.objects.values_list("agent_id", flat=True)
+    candidates = {str(a) for a in sockets.filter(seen_at__lt=counting)}
+    live = {str(a) for a in sockets.filter(seen_at__gte=counting)}
     shown = [agent for agent, status in statuses_now(candidates - live).items() if status != "offline"]
     return sum(agent_offline_if_gone(agent_id=agent) is not None for agent in sorted(shown))

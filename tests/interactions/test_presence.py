@@ -1,6 +1,6 @@
-"""Agent presence's safety net: beat's sweep marks offline the agents left shown connected with no socket
-that counts (their server process died, so nothing closed their socket, or the one check a close scheduled
-found a socket of the dead process still counting)."""
+"""Agent presence's safety net: beat's sweep marks offline the agents left with sockets of dead processes
+only (nothing closed them, or the one check a close scheduled found one still counting); never an agent
+whose socket closed and who may reconnect within the grace period."""
 
 from __future__ import annotations
 
@@ -59,12 +59,14 @@ def test_a_socket_of_a_dead_process_that_still_counted_at_the_closes_check_is_ca
     assert presence.agent_presence_sweep() == 1 and status(agent) == "offline"
 
 
-def test_a_busy_agent_left_connected_when_the_task_the_close_scheduled_was_lost_is_marked_offline():
+def test_an_agent_who_reconnects_within_the_grace_period_is_not_marked_offline_by_a_sweep_meanwhile():
+    """A sweep between a close (a reload, a network blip) and the reconnect marked the agent offline."""
     agent, socket = available_agent()
-    presence.agent_status_set(agent=agent, status="busy")
-    AgentSocket.objects.filter(pk=socket).delete()  # closed; its delayed check never reached a worker
+    presence.agent_socket_close(socket_id=socket)
 
-    assert presence.agent_presence_sweep() == 1 and status(agent) == "offline"
+    assert presence.agent_presence_sweep() == 0
+    presence.agent_socket_open(agent=agent)
+    assert status(agent) == "available"
 
 
 def test_the_beat_entry_runs_the_sweep_by_name(settings, eager_celery, celery_runs):
