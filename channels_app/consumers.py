@@ -412,19 +412,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._send({"op": "caught_up", "position": self.cursor})
 
     async def _replay(self, after: int, asked: set[str]) -> None:
-        """Send the log's events past `after` for the topics asked for, but those already sent (a topic held
-        already has had every event past its `since` sent), and past the cursor for the others."""
-        sent_after = {topic: self.since[topic] for topic in asked if topic in self.since}
-        asked = set(asked)
+        """Send the log's events past `after` for the topics asked for, but those sent already (a topic held
+        already has had every event past its `since` sent, up to the cursor), and every event past the
+        cursor for the topics held (the cursor moves past them here, and the live queue then skips them)."""
+        held = dict(self.since)  # the topics held before this subscription, and since when each was sent
+        first_asked, asked = set(asked), set(asked)
         previous = self.cursor
         position = after if previous is None else min(after, previous)
 
         def wanted(event: RecordedEvent, topic: str) -> bool:
-            if previous is not None and event.position > previous:
-                return True  # not sent yet: the cursor moves past it below, and the live queue skips it
+            if topic in held and previous is not None and event.position > previous:
+                return True
             if topic not in asked or event.position <= after:
                 return False
-            return topic not in sent_after or event.position <= sent_after[topic]
+            return topic not in held or event.position <= held[topic]
 
         while not self.closing:
             page = await _read_after(position)
@@ -434,16 +435,18 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 topics = event_topics(event)
                 if any(wanted(event, topic) for topic in topics & self.topics):
                     await self._send_event(topics, event)
-                    # A merge in the replayed stretch: the rest of it follows the survivor too.
+                    # A merge in the replayed stretch: the rest of it follows the survivor too, as what was
+                    # asked for (from the merge on), or as what was held (past the cursor).
                     if survivor := merge_followed(asked, event):
                         asked.add(survivor)
-                    self._follow_merge(event)
+                    if (followed := self._follow_merge(event)) and followed not in asked:
+                        held[followed] = event.position - 1
             if page:
                 position = page[-1].position
             if len(page) < REPLAY_PAGE:
                 break
         self.cursor = max(position, previous or 0, after)
-        for topic in asked & self.topics:
+        for topic in first_asked & self.topics:  # a survivor followed here was sent from its merge on
             self.since[topic] = min(self.since.get(topic, after), after)
 
     async def _unsubscribe(self, frame: dict[str, Any]) -> None:
@@ -526,7 +529,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if survivor in self.topics:
             return None
         self.topics.add(survivor)
-        self.since[survivor] = event.position
+        self.since[survivor] = event.position - 1  # the merge itself is sent on the merged customer's topic
         self.fanout.add(self, {survivor})
         return survivor
 

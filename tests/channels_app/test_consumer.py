@@ -305,6 +305,58 @@ async def test_subscribing_by_name_to_a_survivor_followed_through_a_merge_replay
     await ws.disconnect()
 
 
+async def test_a_subscription_with_a_recent_after_on_a_quiet_socket_replays_nothing_before_it():
+    """The cursor of a socket listening on a quiet topic stays far behind the log's head: a new
+    subscription was sent that topic's events since the cursor, though they were at or before its after."""
+    ws = await opened(await make_token())
+    await subscribe(ws, ["agent:me"])
+    results = await ingest(*[cloud_event(id=f"m{i}", subject="tel:+15551234567") for i in range(3)])
+    last = results[-1]["position"]
+
+    await ws.send_json_to(
+        {"op": "subscribe", "topics": [f"customer:{results[0]['customer_id']}"], "after": last}
+    )
+
+    assert await frame(ws) == {"op": "caught_up", "position": last}
+    await ws.disconnect()
+
+
+async def test_a_survivor_followed_in_a_replay_is_replayed_its_earlier_events_when_asked_for_by_name():
+    """A replay that followed a merge recorded the survivor as sent from the replay's after, not from the
+    merge: its events between them were never sent, nor replayed when it was asked for by name."""
+
+    def at(minute: int) -> str:
+        return f"2026-11-23T09:{minute:02d}:00Z"  # the older customer survives a merge: C, then B, then A
+
+    mail = {"channel": "email", "text": "hello"}
+    await ingest(cloud_event(id="c", subject="tel:+15551234567", time=at(0)))
+    b = (await ingest(cloud_event(id="b", subject="mailto:jane@example.com", time=at(5), data=mail)))[0]
+    a = (await ingest(cloud_event(id="a", subject="mailto:jo@example.com", time=at(6), data=mail)))[0]
+    await ingest(cloud_event(id="b2", subject="mailto:jane@example.com", time=at(7), data=mail))
+    names_b = {**mail, "identifiers": ["mailto:jane@example.com"]}
+    names_c = {**mail, "identifiers": ["tel:+15551234567"]}
+    # A is merged into B, then B into C.
+    await ingest(cloud_event(id="link1", subject="mailto:jo@example.com", time=at(10), data=names_b))
+    await ingest(cloud_event(id="link2", subject="mailto:jane@example.com", time=at(11), data=names_c))
+    ws = await opened(await make_token())
+    await ws.send_json_to(
+        {"op": "subscribe", "topics": [f"customer:{a['customer_id']}"], "after": a["position"] - 1}
+    )
+    first = []
+    while (message := await frame(ws))["op"] == "event":
+        first.append(message["event"]["id"])
+
+    await ws.send_json_to({"op": "subscribe", "topics": [f"customer:{b['customer_id']}"], "after": 0})
+    second = []
+    while (message := await frame(ws))["op"] == "event":
+        second.append(message["event"]["id"])
+
+    assert "b2" not in first and "b2" in second and "b" in second
+    assert not set(first) & set(second), (first, second)  # nothing sent twice
+    assert "c" in second  # a subscription to a merged customer listens on its survivor too, from after on
+    await ws.disconnect()
+
+
 async def test_a_supervisor_subscribed_to_all_receives_the_whole_log_in_order_without_gaps():
     ws = await opened(await make_token(Role.SUPERVISOR))
     start = await subscribe(ws, ["all"], after=0)
