@@ -220,6 +220,10 @@ def redact_text(text: str) -> str:
 
 
 _DIGIT_OR_SEPARATOR = re.compile(rf"\d|{_SEPARATOR}")
+# A character as repr() writes it when it is not printable; and one such escape, or the start of one a cut
+# left (`\\u20`, `\\`: hexadecimal digits are backed over as digits), ending where a cut falls.
+_ESCAPE = re.compile(r"\\(?:[tnrfvab]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+_ESCAPE_BEFORE = re.compile(r"\\(?:[tnrfvab]|x[0-9a-fA-F]{0,2}|u[0-9a-fA-F]{0,4}|U[0-9a-fA-F]{0,8})?\Z")
 # What text repeated back to whoever sent it never shows: control characters (but tab and line breaks),
 # direction marks, embeddings, overrides and isolates (they reorder the text around them as it is shown) and
 # lone surrogates (not Unicode: a strict JSON or UTF-8 reader refuses them). Each becomes U+FFFD.
@@ -235,8 +239,13 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     end = limit
-    while end and _DIGIT_OR_SEPARATOR.match(text, end - 1):  # back over the run at the cut: linear
-        end -= 1
+    while end:  # back over the run at the cut (repr()'s escapes are separators too): linear
+        if _DIGIT_OR_SEPARATOR.match(text, end - 1):
+            end -= 1
+        elif escape := _ESCAPE_BEFORE.search(text, max(end - 10, 0), end):
+            end = escape.start()
+        else:
+            break
     return text[:end] if end else redact_text(text)[:limit]
 
 
@@ -253,10 +262,6 @@ def shown_back(text: str, limit: int) -> str:
     A message that quotes a value with repr() writes a separator as an escape (`\\t`, `\\xa0`, `\\u200b`):
     such an escape joins a number's groups too."""
     return _UNSHOWN.sub("\ufffd", redact_escaped(redact_text(excerpt(text, limit))))
-
-
-# A character as repr() writes it when it is not printable.
-_ESCAPE = re.compile(r"\\(?:[tnrfvab]|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
 
 
 def redact_escaped(text: str) -> str:

@@ -207,3 +207,15 @@ def test_a_sha256_hex_digest_is_an_identifier_not_a_card_number():
         f"sha256 {digest} card **** **** **** 1111"
     )
     assert redact_text(digest + "0") != digest + "0"  # 65 digits are no digest: read as any text
+
+
+@pytest.mark.parametrize("separator", ["\t", "\xa0", "\u200b", "\U000e0020"])
+def test_a_cut_inside_a_number_quoted_with_repr_shows_none_of_its_digits(separator):
+    """The cut backed over digits and separators only, and stopped at an escape's letter (`\\t`): the first
+    twelve digits stayed, too few for masking to find, and with the last four they tell the number."""
+    from tests.corpora import cards
+
+    number = separator.join(["4111", "1111", "1111", "1111"])
+    for pad in range(440, 520):
+        shown = shown_back(f"{'a' * pad + number!r} is not a topic", 500)
+        assert cards.numbers_in(shown) == set() and "4111" not in shown, (pad, shown[-40:])
