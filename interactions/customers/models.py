@@ -21,6 +21,10 @@ class Customer(models.Model):
     birthday = models.DateField(null=True, blank=True)
     preferences = models.JSONField(default=dict)
     consent = models.JSONField(default=dict)
+    # When each key of `preferences` and `consent` was stated ({"consent": {"marketing": "<UTC ISO time>"}}):
+    # the later statement holds, whatever order events arrive in, and when a merge brings two histories
+    # together (a withdrawal of consent on the merged customer outlived the survivor's older yes).
+    stated_at = models.JSONField(default=dict)
     channel_counts = models.JSONField(default=dict)
     first_contact_at = models.DateTimeField(null=True, blank=True)
     last_contact_at = models.DateTimeField(null=True, blank=True)

@@ -6,7 +6,7 @@ the same rows; `tests/hub/test_projections.py` checks that a rebuild equals the 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hub.events import RecordedEvent
@@ -18,7 +18,7 @@ from interactions.identity.identifiers import parse_identifier
 SURVEY_HISTORY = 5  # answers kept per metric, for the context's summary and trend
 CUSTOMER_FIELDS = [
     "merged_into", "name", "language", "timezone", "segment", "birthday", "preferences", "consent",
-    "channel_counts", "first_contact_at", "last_contact_at", "surveys",
+    "stated_at", "channel_counts", "first_contact_at", "last_contact_at", "surveys",
 ]  # fmt: skip
 
 
@@ -74,8 +74,8 @@ def apply_customer_merged(rows: CustomerRows, event: RecordedEvent) -> None:
     for name in ("name", "language", "timezone", "segment", "birthday"):
         if not getattr(survivor, name) and getattr(merged, name):
             setattr(survivor, name, getattr(merged, name))
-    survivor.preferences = {**merged.preferences, **survivor.preferences}
-    survivor.consent = {**merged.consent, **survivor.consent}
+    for field in STATED:
+        _merge_stated(survivor, merged, field)
     counts = dict(survivor.channel_counts)
     for channel, n in merged.channel_counts.items():
         counts[channel] = counts.get(channel, 0) + n
@@ -100,11 +100,37 @@ def apply_profile_updated(rows: CustomerRows, event: RecordedEvent) -> None:
             setattr(customer, name, data[name])
     if data.get("birthday") is not None:
         customer.birthday = date.fromisoformat(data["birthday"])
-    if data.get("preferences") is not None:
-        customer.preferences = {**customer.preferences, **data["preferences"]}
-    if data.get("consent") is not None:
-        customer.consent = {**customer.consent, **data["consent"]}
+    for field in STATED:
+        if data.get(field) is not None:
+            _state(customer, field, data[field], event.occurred_at)
     rows.touch("customer", customer.pk)
+
+
+STATED = ("preferences", "consent")  # kept key by key, each as its latest statement says
+
+
+def _state(customer: Customer, field: str, values: dict[str, Any], at: datetime) -> None:
+    """Each key of `values` as the customer's `field` now, unless a later statement of it was applied."""
+    current, times = dict(getattr(customer, field)), dict(customer.stated_at.get(field, {}))
+    when = at.astimezone(UTC).isoformat(timespec="microseconds")  # compared as text: one fixed form
+    for key, value in values.items():
+        if times.get(key, "") <= when:
+            current[key], times[key] = value, when
+    setattr(customer, field, current)
+    customer.stated_at = {**customer.stated_at, field: times}
+
+
+def _merge_stated(survivor: Customer, merged: Customer, field: str) -> None:
+    """The survivor's `field` after a merge: per key, the later statement of the two customers; the
+    survivor's where either was not timed (rows built before statements were)."""
+    ours, theirs = getattr(survivor, field), getattr(merged, field)
+    our_times, their_times = survivor.stated_at.get(field, {}), merged.stated_at.get(field, {})
+    values, times = {**theirs, **ours}, {**their_times, **our_times}
+    for key in theirs.keys() & ours.keys():
+        if key in our_times and key in their_times and their_times[key] > our_times[key]:
+            values[key], times[key] = theirs[key], their_times[key]
+    setattr(survivor, field, values)
+    survivor.stated_at = {**survivor.stated_at, field: times}
 
 
 def apply_contact(rows: CustomerRows, event: RecordedEvent) -> None:
@@ -136,6 +162,8 @@ def apply_survey_answered(rows: CustomerRows, event: RecordedEvent) -> None:
 
 class CustomersProjector(RowProjector):
     name = "customers"
+    # 2: preferences and consent kept key by key as their latest statement says (stated_at)
+    version = 2
     unit = CustomerRows
     handlers = {
         "customer.created": apply_customer_created,

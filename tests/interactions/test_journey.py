@@ -285,3 +285,34 @@ def test_profile_updates_and_surveys_show_in_the_context(api):
         "history": [2, 3, 5],
     }
     assert ctx["surveys"]["nps"]["last"] == 9 and ctx["surveys"]["nps"]["trend"] is None
+
+
+def test_preferences_and_consent_hold_their_latest_statement_across_a_merge_and_late_events(api):
+    """A merge kept the survivor's value key by key: a consent withdrawn on the merged customer after the
+    survivor's older yes was undone. And a late statement (an older time, arriving later) won."""
+    from tests.interactions.test_stored_fields import assert_rebuild_gives_the_same_read_models
+
+    phone, mail = "tel:+15551234567", "mailto:jane@example.com"
+    post(api, subject=phone, time="2026-11-20T09:00:00Z")  # the older customer: it survives
+    post(api, subject=mail, time="2026-11-20T10:00:00Z", data={"channel": "email", "text": "hi"})
+
+    def state(subject: str, at: str, **fields) -> None:
+        post(api, subject=subject, type="customer.profile_updated", time=at, data=fields)
+
+    state(
+        phone,
+        "2026-11-21T09:00:00Z",
+        consent={"marketing": True, "sms": True},
+        preferences={"channel": "sms"},
+    )
+    state(mail, "2026-11-22T09:00:00Z", consent={"marketing": False}, preferences={"channel": "email"})
+    state(mail, "2026-11-20T11:00:00Z", consent={"sms": False})  # older than the phone's yes to sms
+    link = {"channel": "email", "text": "my number", "identifiers": [phone]}
+    post(api, subject=mail, time="2026-11-23T09:00:00Z", data=link)
+    state(phone, "2026-11-21T12:00:00Z", preferences={"channel": "voice"})  # late: the e-mail's is later
+
+    profile = context(api, phone)["customer"]
+
+    assert profile["consent"] == {"marketing": False, "sms": True}
+    assert profile["preferences"] == {"channel": "email"}
+    assert_rebuild_gives_the_same_read_models()
