@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,7 +21,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hub import log, store, subscriptions
+from hub import log, storable, store, subscriptions
 from hub.events import NewEvent, isoformat_z
 from interactions.access.models import ApiToken, Role
 from interactions.agents.models import AgentPresence, AgentSocket
@@ -37,7 +38,7 @@ from interactions.callbacks.selectors import (
     customer_timezones,
 )
 from interactions.catalogue import CALLBACK_ASKING_TYPES
-from interactions.locks import ROUTING_LOCKS
+from interactions.locks import AGENT_LOCKS, ROUTING_LOCKS
 from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact_event
 from interactions.threads.models import Thread, TimelineEntry
@@ -74,6 +75,9 @@ def available_agents() -> dict[str, _Agent]:
     """Agents who are available, have a live socket (right now), and hold no offer or call."""
     fresh = timezone.now() - SOCKET_STALE
     live = {str(a) for a in AgentSocket.objects.filter(seen_at__gte=fresh).values_list("agent", flat=True)}
+    # Their locks, as a status change takes its agent's: one committed while this transaction routes would
+    # be ignored, and the log would show the offer after the agent went offline. It waits for this page.
+    log.lock_keys(AGENT_LOCKS, live)
     available = [agent for agent, status in statuses_now(live).items() if status == "available"]
     presence = dict.fromkeys(available)
     presence.update(  # when each was last offered one (the read model: it orders, it does not decide)
@@ -184,9 +188,25 @@ def _plan(
         "agent_id": agent_id,
         "route": why,
         "expires_at": expires.isoformat(),
-        "context": json.loads(json.dumps(context, cls=_ContextEncoder)),
+        "context": _within(json.loads(json.dumps(context, cls=_ContextEncoder)), storable.MAX_JSON_DEPTH - 2),
     }
     return [*events, callback_event(row, thread, "offered", f"{row.attempt}/{offer}/offered", data, now)]
+
+
+TOO_DEEP = "(nested too deep to copy into the offer: read it from the customer's context)"
+
+
+def _within(value: Any, depth: int) -> Any:
+    """`value` with what is nested deeper than `depth` levels replaced by TOO_DEEP: the offer copies the
+    customer's profile, which may be nested as deep as the log keeps, two levels further down (data.context),
+    and one offer that could not be stored stopped every other offer of the page."""
+    if isinstance(value, dict | list) and depth <= 0:
+        return TOO_DEEP
+    if isinstance(value, dict):
+        return {key: _within(item, depth - 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_within(item, depth - 1) for item in value]
+    return value
 
 
 def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE, wait: bool = True) -> int:
@@ -199,35 +219,44 @@ def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE
     offers what is due, and the next tick whatever falls due after it looked.
     """
     appended, after = 0, None
+    free: set[str] | None = None  # still free of those free at the first page (freed later: the next tick)
     while True:
-        count, after, more = _dispatch_page(now or timezone.now(), page, after, wait)
+        count, after, more, free = _dispatch_page(now or timezone.now(), page, after, wait, free)
         appended += count
         if not more:
             return appended
 
 
 def _dispatch_page(
-    now: datetime, page: int, after: tuple[datetime, uuid.UUID] | None, wait: bool
-) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool]:
+    now: datetime,
+    page: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    wait: bool,
+    free: set[str] | None,
+) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool, set[str] | None]:
     try:
-        return _dispatch_page_in_transaction(now, page, after, wait)
+        return _dispatch_page_in_transaction(now, page, after, wait, free)
     except OperationalError as exc:
         if not log.is_lock_timeout(exc):
             raise
         # The callbacks table is locked against claims (an offline rebuild holds it): the next tick retries.
         logger.info("callback dispatch: the callbacks table is busy; the next tick tries again")
-        return 0, after, False
+        return 0, after, False, free
 
 
 def _dispatch_page_in_transaction(
-    now: datetime, page: int, after: tuple[datetime, uuid.UUID] | None, wait: bool
-) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool]:
+    now: datetime,
+    page: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    wait: bool,
+    free: set[str] | None,
+) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool, set[str] | None]:
     with transaction.atomic():
         # One router at a time, so two dispatchers never offer the same free agent two callbacks.
         if wait:
             log.lock_keys(ROUTING_LOCKS, ["route"])
         elif not log.try_lock_key(ROUTING_LOCKS, "route"):
-            return 0, after, False
+            return 0, after, False, free
         unreported = now - timedelta(hours=settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS)
         due = (
             Q(state=CallbackState.SCHEDULED, due_at__lte=now)
@@ -242,8 +271,12 @@ def _dispatch_page_in_transaction(
         rows = list(query.order_by("due_at", "pk")[:page])
         log.lock_timeout(0)
         if not rows:
-            return 0, after, False
+            return 0, after, False, free
         agents = available_agents()
+        # Only those free at the run's first page (and still free): one freed since goes to the next tick,
+        # which starts at the oldest callback, not to a newer one on a later page.
+        if free is not None:
+            agents = {agent_id: agent for agent_id, agent in agents.items() if agent_id in free}
         threads = Thread.objects.in_bulk({r.thread_id for r in rows})
         context_ready = min(subscriptions.positions(CONTEXT_READ_MODELS).values())
         requested = callback_positions(rows, version=1)  # where each callback.requested is in the log
@@ -267,12 +300,16 @@ def _dispatch_page_in_transaction(
             if planned:
                 # The offer's context copies read models, which hold redacted values; redacting it again
                 # keeps the rule simple: nothing is appended without the pass.
-                events += [redact_event(event) for event in planned]
+                planned = [redact_event(event) for event in planned]
+                if problems := store.unstorable(planned):  # one callback must not stop the others'
+                    logger.error("callback %s: its next step cannot be stored: %s", row.pk, problems)
+                    continue
+                events += planned
                 expected[f"callback-{row.pk}"] = row.version
         if events:
             store.append(events, expected_versions=expected, deduplicate=False)
         last = rows[-1]
-        return len(events), (last.due_at, last.pk), len(rows) == page
+        return len(events), (last.due_at, last.pk), len(rows) == page, set(agents)  # still free
 
 
 def waiting_for_an_agent(now: datetime) -> bool:

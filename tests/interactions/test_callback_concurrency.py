@@ -131,3 +131,72 @@ def test_a_nudge_leaves_the_work_to_a_dispatcher_that_is_routing_and_a_tick_wait
         release.set()
         holder.join(30)
     assert dispatch.callbacks_dispatch(wait=True) == 1
+
+
+def test_an_agent_freed_between_two_pages_of_a_run_is_left_for_the_next_tick_which_starts_at_the_oldest(
+    monkeypatch,
+):
+    """Each page read who was free again: an agent who said available after the first page was offered a
+    newer callback of a later page while the oldest waited."""
+    setup(agents=0, requests=3)
+    agent = ApiTokenFactory(role=Role.AGENT)
+    presence.agent_socket_open(agent=agent)  # connected, not yet available
+    real, pages = dispatch._dispatch_page_in_transaction, []
+
+    def page(*args):
+        result = real(*args)
+        pages.append(result)
+        if len(pages) == 1:  # the agent says available on their own connection, between the pages
+            assert in_threads(1, lambda i: presence.agent_status_set(agent=agent, status="available")) == []
+        return result
+
+    monkeypatch.setattr(dispatch, "_dispatch_page_in_transaction", page)
+    dispatch.callbacks_dispatch(page=2)
+    assert not Callback.objects.filter(state=CallbackState.OFFERED).exists()
+
+    monkeypatch.setattr(dispatch, "_dispatch_page_in_transaction", real)
+    dispatch.callbacks_dispatch(page=2)  # the next tick
+    oldest = Callback.objects.order_by("due_at", "pk").first()
+    assert (oldest.state, oldest.agent_id) == (CallbackState.OFFERED, str(agent.pk))
+
+
+def _waiting_for_an_advisory_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+def test_a_status_change_while_the_dispatcher_routes_waits_and_comes_after_the_offer_in_the_log(monkeypatch):
+    """The dispatcher read the statuses without the agents' locks: an agent's offline committed while it
+    routed, and the log showed the offer after it (the agent was then counted as having let it lapse)."""
+    (agent,) = setup(agents=1, requests=1)
+    real, leaving = dispatch.available_agents, []
+
+    def agents_then_the_agent_leaves():
+        found = real()
+        thread = threading.Thread(target=lambda: _go_offline(agent))
+        thread.start()
+        leaving.append(thread)
+        for _ in range(1000):  # until it waits for this transaction's lock on the agent (or has committed)
+            if _waiting_for_an_advisory_lock() or not thread.is_alive():
+                break
+            thread.join(0.01)
+        return found
+
+    monkeypatch.setattr(dispatch, "available_agents", agents_then_the_agent_leaves)
+    dispatch.callbacks_dispatch()
+    leaving[0].join(60)
+
+    types = list(
+        StoredEvent.objects.filter(type__in=["agent.status_changed", "callback.offered"])
+        .order_by("position")
+        .values_list("type", "data__status")
+    )
+    assert types[-2:] == [("callback.offered", None), ("agent.status_changed", "offline")]
+
+
+def _go_offline(agent) -> None:
+    try:
+        presence.agent_status_set(agent=agent, status="offline")
+    finally:
+        connection.close()

@@ -958,3 +958,26 @@ def test_an_offer_named_as_no_offer_can_be_is_a_400_naming_the_field(api, named)
         assert response.status_code == 400, response.content
         assert [e["field"] for e in response.json()["errors"]] == list(named)
     assert stream_types(body["id"]) == before
+
+
+def test_a_profile_nested_as_deep_as_the_log_keeps_stops_no_offer(api):
+    """The offer copies the customer's profile two levels further down (data.context): one profile nested
+    61 deep made its offer unstorable, which failed the whole page, every tick, for every callback."""
+    from hub import storable
+
+    deep: object = "x"
+    for _ in range(storable.MAX_JSON_DEPTH - 3):
+        deep = {"k": deep}
+    post(api, type="customer.profile_updated", data={"preferences": {"deep": deep}})
+    mine = request_callback(api)
+    other = request_callback(api, identifier="tel:+15550000002", phone="+15550000002")
+    online_agent(), online_agent()
+
+    assert dispatch.callbacks_dispatch() == 2
+
+    (offer,) = offers(mine["id"])
+    assert len(offers(other["id"])) == 1
+    kept = offer.data["context"]["customer"]["preferences"]["deep"]
+    while isinstance(kept, dict):
+        kept = kept["k"]
+    assert kept == dispatch.TOO_DEEP
