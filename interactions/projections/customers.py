@@ -11,7 +11,7 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.catalogue import CONTACT_TYPES, automated, created_by, identifiers_recorded
+from interactions.catalogue import CONTACT_TYPES, activity_at, automated, created_by, identifiers_recorded
 from interactions.customers.models import Customer, CustomerIdentifier
 from interactions.identity.identifiers import parse_identifier
 
@@ -145,8 +145,11 @@ def apply_contact(rows: CustomerRows, event: RecordedEvent) -> None:
         **customer.channel_counts,
         channel: customer.channel_counts.get(channel, 0) + 1,
     }
-    customer.first_contact_at = _earlier(customer.first_contact_at, event.occurred_at)
-    customer.last_contact_at = _later(customer.last_contact_at, event.occurred_at)
+    # As threads count it: never later than its arrival (a sender's clock a year fast made the last contact
+    # a year ahead, for good, and its first contact a later one).
+    at = activity_at(event)
+    customer.first_contact_at = _earlier(customer.first_contact_at, at)
+    customer.last_contact_at = _later(customer.last_contact_at, at)
     rows.touch("customer", customer.pk)
 
 
@@ -162,7 +165,8 @@ def apply_survey_answered(rows: CustomerRows, event: RecordedEvent) -> None:
 
 class CustomersProjector(RowProjector):
     name = "customers"
-    # 2: preferences and consent kept key by key as their latest statement says (stated_at)
+    # 2: preferences and consent kept key by key as their latest statement says (stated_at); first and last
+    # contact never later than the contact's arrival
     version = 2
     unit = CustomerRows
     handlers = {

@@ -316,3 +316,22 @@ def test_preferences_and_consent_hold_their_latest_statement_across_a_merge_and_
     assert profile["consent"] == {"marketing": False, "sms": True}
     assert profile["preferences"] == {"channel": "email"}
     assert_rebuild_gives_the_same_read_models()
+
+
+def test_a_contact_stamped_ahead_of_its_arrival_counts_as_arriving_for_first_and_last_contact(api):
+    """Threads counted such an event as arriving, the customer's first and last contact did not: a sender's
+    clock a year fast made the last contact a year ahead for good, and the first contact a later one."""
+    from django.utils import timezone as tz
+
+    from tests.interactions.test_stored_fields import assert_rebuild_gives_the_same_read_models
+
+    before = tz.now()
+    post(api, subject="tel:+15559990000", time="2099-12-05T10:00:00Z")  # the clock is far ahead
+    post(
+        api, subject="tel:+15559990000", time=tz.now().isoformat(), data={"channel": "chat", "text": "later"}
+    )
+    after = tz.now()
+
+    customer = Customer.objects.get(identifiers__uri="tel:+15559990000")
+    assert before <= customer.first_contact_at <= customer.last_contact_at <= after
+    assert_rebuild_gives_the_same_read_models()
