@@ -39,8 +39,8 @@ def desk_refusal(user: Any) -> str | None:
         )
     staff = " It can use the admin." if getattr(user, "is_staff", False) else ""
     return (
-        "This account has no role on the desk. An administrator gives it one with manage.py create_user."
-        + staff
+        "This account has no role on the desk. An administrator creates a desk account (a new user name,"
+        " with its role) with manage.py create_user." + staff
     )
 
 

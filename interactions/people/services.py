@@ -35,19 +35,8 @@ def person_create(
 
     Admins are Django staff and superusers (they use /admin/); agents and supervisors are neither.
     """
-    username = username.strip()
-    if not username:
-        raise PersonError("a name is required")
+    username = person_check(username=username, role=role, skills=skills)
     users = get_user_model()
-    _check_username(users, username)
-    if role not in PERSON_ROLES:
-        raise PersonError(f"role must be one of {', '.join(PERSON_ROLES)} (not {role!r})")
-    problem = skills_problem(skills or [])
-    if problem is not None:
-        raise PersonError(problem)
-    if existing := users.objects.filter(username__iexact=username).values_list("username", flat=True).first():
-        same = "" if existing == username else " (names are told apart regardless of case)"
-        raise PersonError(f"a person named {existing!r} already exists{same}")
     user = users(username=username, is_staff=role == Role.ADMIN, is_superuser=role == Role.ADMIN)
     problem = text_problem(password)
     if problem is not None:
@@ -66,6 +55,26 @@ def person_create(
         user.set_password(password)
         user.save()
         return Person.objects.create(user=user, principal=principal)
+
+
+def person_check(*, username: str, role: str, skills: list[str] | None = None) -> str:
+    """The name (trimmed), if a person of it with this role and these skills may be created: else
+    PersonError saying why. Before a password is asked for (create_user), so that it is not typed twice
+    for nothing."""
+    username = username.strip()
+    if not username:
+        raise PersonError("a name is required")
+    users = get_user_model()
+    _check_username(users, username)
+    if role not in PERSON_ROLES:
+        raise PersonError(f"role must be one of {', '.join(PERSON_ROLES)} (not {role!r})")
+    problem = skills_problem(skills or [])
+    if problem is not None:
+        raise PersonError(problem)
+    if existing := users.objects.filter(username__iexact=username).values_list("username", flat=True).first():
+        same = "" if existing == username else " (names are told apart regardless of case)"
+        raise PersonError(f"a user named {existing!r} already exists{same}")
+    return username
 
 
 def principal_role_problem(token: ApiToken, role: str) -> str | None:

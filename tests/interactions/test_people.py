@@ -54,6 +54,28 @@ def test_create_user_prompts_for_the_password_when_not_given(monkeypatch):
     assert get_user_model().objects.get(username="sam").check_password(PASSWORD)
 
 
+@pytest.mark.parametrize(
+    ("args", "refusal"),
+    [
+        (("ann", "--role", "agent"), "a user named 'ann' already exists"),
+        (("bo", "--role", "boss"), "role must be one of"),
+        (("bo", "--role", "agent", "--skills", "bad\tskill"), "skill 1"),
+    ],
+)
+def test_create_user_refuses_what_it_can_before_asking_for_the_password(monkeypatch, args, refusal):
+    """A name taken or a role unknown was said only after the password had been typed twice."""
+    create_user("ann", "--role", "agent", "--password", PASSWORD)
+    asked = []
+    monkeypatch.setattr(
+        "interactions.management.commands.create_user.getpass",
+        lambda prompt: asked.append(prompt) or PASSWORD,
+    )
+
+    with pytest.raises(CommandError, match=refusal):
+        create_user(*args)
+    assert asked == []
+
+
 def test_create_user_refuses_passwords_that_differ(monkeypatch):
     answers = iter([PASSWORD, PASSWORD + "!"])
     monkeypatch.setattr("interactions.management.commands.create_user.getpass", lambda prompt: next(answers))
@@ -494,6 +516,8 @@ def test_a_user_without_a_person_has_no_api_and_no_desk():
     page = client.get("/desk/")
     assert page.status_code == 403
     assert b"This account has no role on the desk" in page.content and b"Go to the admin" in page.content
+    # create_user makes a new user with its person: it cannot give this user a role (it said it could)
+    assert b"a new user name, with its role" in page.content
     assert b'action="/accounts/logout/"' in page.content  # the sign-in page would send them back here
 
 

@@ -6,7 +6,7 @@ from getpass import getpass
 from django.core.management.base import CommandError, CommandParser
 
 from hub.management.base import MigratedCommand
-from interactions.people.services import PERSON_ROLES, PersonError, person_create
+from interactions.people.services import PERSON_ROLES, PersonError, person_check, person_create
 
 
 class Command(MigratedCommand):
@@ -27,9 +27,12 @@ class Command(MigratedCommand):
         )
 
     def handle(self, *args, name: str, role: str, skills, password, token, **options) -> None:
-        if password is None:
-            password = _asked()
         try:
+            if password is None:  # asked once what can be checked without it has been
+                person_check(
+                    username=name, role=role, skills=skills.split(",") if skills is not None else None
+                )
+                password = _asked()
             person = person_create(
                 username=name,
                 role=role,
