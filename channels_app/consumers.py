@@ -283,7 +283,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(SOCKET_HEARTBEAT_SECONDS)
-            await database_sync_to_async(agent_socket_seen)(socket_id=self.socket_id)
+            await database_sync_to_async(agent_socket_seen)(socket_id=self.socket_id, agent=self.token)
 
     # --- frames from the client ---------------------------------------------------------------------------
 
@@ -421,9 +421,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         position = after if previous is None else min(after, previous)
 
         def wanted(event: RecordedEvent, topic: str) -> bool:
-            if topic in held and previous is not None and event.position > previous:
+            past_cursor = previous is not None and event.position > previous
+            if topic not in asked:  # held, or followed meanwhile (a merge the fan-out offered): not sent yet
+                return past_cursor
+            if topic in held and past_cursor:
                 return True
-            if topic not in asked or event.position <= after:
+            if event.position <= after:
                 return False
             return topic not in held or event.position <= held[topic]
 

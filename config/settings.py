@@ -287,8 +287,9 @@ THREADLINE_TOKEN_CHECK_SECONDS = _number(
 THREADLINE_PRESENCE_GRACE_SECONDS = _number(
     float, "THREADLINE_PRESENCE_GRACE_SECONDS", default=15.0, least=0, most=MOST_SECONDS
 )
-# How often Celery beat has a worker mark offline the agents left with sockets of dead processes only (theirs
-# closed nothing, so no close scheduled the check above, or it found such a socket still counting).
+# How often Celery beat has a worker mark offline the agents whose sockets all stopped counting more than the
+# grace period ago (a dead process closed nothing, the check above found its socket still counting, or that
+# check was never enqueued).
 THREADLINE_PRESENCE_SWEEP_SECONDS = _number(
     float, "THREADLINE_PRESENCE_SWEEP_SECONDS", default=30.0, least=0, above=True, most=MOST_SECONDS
 )

@@ -56,16 +56,23 @@ def agent_socket_open(*, agent: ApiToken) -> str:
     return str(AgentSocket.objects.create(agent=agent).pk)
 
 
-def agent_socket_seen(*, socket_id: str) -> None:
-    AgentSocket.objects.filter(pk=socket_id).update(seen_at=timezone.now())
+def agent_socket_seen(*, socket_id: str, agent: ApiToken | None = None) -> None:
+    """The socket still lives. Its row is written again if the sweep took it (a process stalled past
+    SOCKET_STALE and the grace period, then went on)."""
+    updated = AgentSocket.objects.filter(pk=socket_id).update(seen_at=timezone.now())
+    if not updated and agent is not None:
+        AgentSocket.objects.get_or_create(pk=socket_id, defaults={"agent": agent})
 
 
 def agent_socket_close(*, socket_id: str) -> None:
-    """Forget the socket; after the grace period, mark the agent offline unless another socket is open."""
+    """The socket no longer counts; after the grace period, mark the agent offline unless another socket is
+    open. Its row stays, as seen SOCKET_STALE before the close, so that the sweep (agent_presence_sweep)
+    finds the agent once the grace period is over, even if the delayed check below is never run (a broker
+    that was away), and then forgets it."""
     row = AgentSocket.objects.filter(pk=socket_id).first()
     if row is None:
         return
-    row.delete()
+    AgentSocket.objects.filter(pk=socket_id).update(seen_at=timezone.now() - SOCKET_STALE)
     jobs.enqueue_on_commit(
         jobs.AGENT_PRESENCE_EXPIRE, str(row.agent_id), countdown=settings.THREADLINE_PRESENCE_GRACE_SECONDS
     )
@@ -84,15 +91,18 @@ def agent_offline_if_gone(*, agent_id: str) -> RecordedEvent | None:
 
 def agent_presence_sweep() -> int:
     """The safety net of the check a socket's close schedules (beat, every
-    THREADLINE_PRESENCE_SWEEP_SECONDS): mark offline every agent left with sockets of dead processes only.
-    A process that died closed nothing, or the one check a close scheduled found a socket of that process
-    still counting; either way nothing looked again. Returns how many it marked offline."""
-    counting = timezone.now() - SOCKET_STALE
-    # Candidates: agents with a socket that no longer counts (its process died without closing it). Not
-    # agents whose socket closed: the check that close scheduled marks them offline after the grace period,
-    # and one who reconnects within it is still connected.
+    THREADLINE_PRESENCE_SWEEP_SECONDS): mark offline every agent whose sockets no longer count, once the
+    grace period after the last of them is over: a process that died closed nothing, the one check a close
+    scheduled found a socket of a dead process still counting, or that check was never enqueued (a broker
+    that was away). An agent who reconnects within the grace period is not touched. The sockets found are
+    then forgotten. Returns how many agents it marked offline."""
+    now = timezone.now()
+    counting = now - SOCKET_STALE
+    over = counting - timedelta(seconds=settings.THREADLINE_PRESENCE_GRACE_SECONDS)
     sockets = AgentSocket.objects.values_list("agent_id", flat=True)
-    candidates = {str(a) for a in sockets.filter(seen_at__lt=counting)}
-    live = {str(a) for a in sockets.filter(seen_at__gte=counting)}
-    shown = [agent for agent, status in statuses_now(candidates - live).items() if status != "offline"]
-    return sum(agent_offline_if_gone(agent_id=agent) is not None for agent in sorted(shown))
+    gone = {str(a) for a in sockets.filter(seen_at__lt=over)}
+    candidates = gone - {str(a) for a in sockets.filter(seen_at__gte=over)}  # none counting or in grace
+    shown = [agent for agent, status in statuses_now(candidates).items() if status != "offline"]
+    marked = sum(agent_offline_if_gone(agent_id=agent) is not None for agent in sorted(shown))
+    AgentSocket.objects.filter(seen_at__lt=over).delete()
+    return marked

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
@@ -43,6 +45,15 @@ async def opened(token) -> WebsocketCommunicator:
     connected, _ = await ws.connect(timeout=TIMEOUT)
     assert connected
     return ws
+
+
+def counting(sockets):
+    """The sockets that count (a closed one's row stays, as seen too long ago, until the sweep forgets it)."""
+    from django.utils import timezone
+
+    from interactions.agents.services import SOCKET_STALE
+
+    return sockets.filter(seen_at__gte=timezone.now() - SOCKET_STALE)
 
 
 async def frame(ws) -> dict:
@@ -357,6 +368,48 @@ async def test_a_survivor_followed_in_a_replay_is_replayed_its_earlier_events_wh
     await ws.disconnect()
 
 
+async def test_a_merge_committed_while_a_replay_runs_loses_none_of_the_survivors_events(monkeypatch):
+    """The fan-out followed the merge as it was offered, before the replay looked: the survivor was neither
+    held nor asked for by the replay, which sent the merge and then moved the cursor past the survivor's
+    events, and the live queue skipped them."""
+    from channels_app import consumers
+
+    phone, email, linking = await two_customers_then_a_link()
+    ws = await opened(await make_token())
+    caught = await subscribe(ws, [f"customer:{email['customer_id']}"])  # held, from now on
+    original, merged = consumers._read_after, []
+
+    async def read_after(position: int):
+        if not merged:  # the customer is merged while this replay runs, and the fan-out offers it
+            merged.append(await ingest(*linking))
+            deadline = asyncio.get_running_loop().time() + TIMEOUT
+            while f"customer:{phone['customer_id']}" not in await _topics_of(ws) and (
+                asyncio.get_running_loop().time() < deadline
+            ):
+                await asyncio.sleep(0.05)
+        return await original(position)
+
+    monkeypatch.setattr(consumers, "_read_after", read_after)
+    await ws.send_json_to({"op": "subscribe", "topics": ["agent:me"], "after": caught["position"]})
+    got = []
+    await ws.send_json_to({"op": "ping"})
+    while (message := await frame(ws))["op"] != "pong":
+        if message["op"] == "event":
+            got.append("merge" if message["event"]["type"] == "customer.merged" else message["event"]["id"])
+
+    assert got == ["merge", "link", "sms"], got
+    await ws.disconnect()
+
+
+async def _topics_of(ws) -> set[str]:
+    """What the sockets of this loop listen on (the fan-out's view of them)."""
+    from channels_app.fanout import fanout
+
+    _, fan = await fanout()
+    tailer().wake()  # so that it reads the merge and offers it now
+    return {topic for topic, sockets in fan._by_topic.items() if sockets}
+
+
 async def test_a_supervisor_subscribed_to_all_receives_the_whole_log_in_order_without_gaps():
     ws = await opened(await make_token(Role.SUPERVISOR))
     start = await subscribe(ws, ["all"], after=0)
@@ -475,7 +528,9 @@ async def test_a_client_gone_while_a_frame_is_answered_ends_the_consumer_and_its
     await ws.send_json_to({"op": "status", "value": "available"})
     await ws.send_json_to({"op": "ping"})
     assert await frame(ws) == {"op": "pong"}
-    rows = database_sync_to_async(lambda: AgentSocket.objects.filter(agent_id=str(token.pk)).count())
+    rows = database_sync_to_async(
+        lambda: counting(AgentSocket.objects.filter(agent_id=str(token.pk))).count()
+    )
     assert await rows() == 1
 
     async def gone(self, *args, **kwargs):
@@ -513,7 +568,10 @@ async def test_a_frame_that_fails_unforeseen_is_told_and_closes_the_socket_which
     await ws.send_json_to({"op": "status", "value": "available"})
     await ws.send_json_to({"op": "subscribe", "topics": ["agent:me"]})
     assert (await frame(ws))["op"] == "caught_up"
-    assert await database_sync_to_async(AgentSocket.objects.filter(agent_id=str(token.pk)).count)() == 1
+    assert (
+        await database_sync_to_async(counting(AgentSocket.objects.filter(agent_id=str(token.pk))).count)()
+        == 1
+    )
 
     await ws.send_json_to({"op": "ping"})
     error = await frame(ws)
@@ -521,7 +579,10 @@ async def test_a_frame_that_fails_unforeseen_is_told_and_closes_the_socket_which
     assert error["code"] == "internal_error" and "resume with after" in error["detail"]
     assert await closed_with(ws) == 1011
     await ws.disconnect(timeout=TIMEOUT)  # as the server tells the consumer once the close is through
-    assert await database_sync_to_async(AgentSocket.objects.filter(agent_id=str(token.pk)).count)() == 0
+    assert (
+        await database_sync_to_async(counting(AgentSocket.objects.filter(agent_id=str(token.pk))).count)()
+        == 0
+    )
 
 
 async def test_a_parked_subscription_leaves_live_delivery_going(monkeypatch):
@@ -641,7 +702,7 @@ async def test_closing_sockets_runs_the_presence_expiry_and_the_agent_goes_offli
     assert after_two == ("offline", [("available", None), ("offline", "disconnected")])
     assert expiries() == [expiry] * 3
     assert await presence_of(token) == after_two  # running it again changed nothing
-    assert await database_sync_to_async(AgentSocket.objects.count)() == 0
+    assert await database_sync_to_async(counting(AgentSocket.objects.all()).count)() == 0
 
 
 async def test_a_thread_and_customer_just_written_may_be_subscribed_before_the_read_models_apply_them(
