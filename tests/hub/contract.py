@@ -383,7 +383,8 @@ class BulkContract(Contract):
         values = {
             "id": str(customer_id), "created_at": in_tokyo, "merged_into_id": None, "name": "Grace",
             "language": "en", "timezone": "Asia/Tokyo", "segment": "", "birthday": date(1906, 12, 9),
-            "preferences": {"channel": ["sms", None]}, "consent": {}, "channel_counts": {"sms": 3},
+            "preferences": {"channel": ["sms", None]}, "consent": {}, "stated_at": {},
+            "channel_counts": {"sms": 3},
             "first_contact_at": None, "last_contact_at": AT, "surveys": {"csat": [{"score": 4}]},
         }  # fmt: skip
         assert set(values) == set(names)
