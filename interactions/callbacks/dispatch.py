@@ -218,45 +218,46 @@ def callbacks_dispatch(*, now: datetime | None = None, page: int = DISPATCH_PAGE
     With `wait=False` (a nudge), it returns at once if another dispatcher is routing right now: that one
     offers what is due, and the next tick whatever falls due after it looked.
     """
-    appended, after = 0, None
-    free: set[str] | None = None  # still free of those free at the first page (freed later: the next tick)
+    run = _Run(now=now or timezone.now(), page=page, wait=wait)
+    appended = 0
     while True:
-        count, after, more, free = _dispatch_page(now or timezone.now(), page, after, wait, free)
+        count, more = _dispatch_page(run)
         appended += count
         if not more:
             return appended
 
 
-def _dispatch_page(
-    now: datetime,
-    page: int,
-    after: tuple[datetime, uuid.UUID] | None,
-    wait: bool,
-    free: set[str] | None,
-) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool, set[str] | None]:
+@dataclass
+class _Run:
+    """One dispatch run as it pages through the due rows, oldest first."""
+
+    now: datetime
+    page: int
+    wait: bool
+    after: tuple[datetime, uuid.UUID] | None = None  # the last row of the page before
+    free: set[str] | None = None  # still free of those free at the first page (freed later: the next tick)
+
+
+def _dispatch_page(run: _Run) -> tuple[int, bool]:
+    """(events appended, whether a next page may hold more), `run` moved on."""
     try:
-        return _dispatch_page_in_transaction(now, page, after, wait, free)
+        return _dispatch_page_in_transaction(run)
     except OperationalError as exc:
         if not log.is_lock_timeout(exc):
             raise
         # The callbacks table is locked against claims (an offline rebuild holds it): the next tick retries.
         logger.info("callback dispatch: the callbacks table is busy; the next tick tries again")
-        return 0, after, False, free
+        return 0, False
 
 
-def _dispatch_page_in_transaction(
-    now: datetime,
-    page: int,
-    after: tuple[datetime, uuid.UUID] | None,
-    wait: bool,
-    free: set[str] | None,
-) -> tuple[int, tuple[datetime, uuid.UUID] | None, bool, set[str] | None]:
+def _dispatch_page_in_transaction(run: _Run) -> tuple[int, bool]:
+    now, page, after = run.now, run.page, run.after
     with transaction.atomic():
         # One router at a time, so two dispatchers never offer the same free agent two callbacks.
-        if wait:
+        if run.wait:
             log.lock_keys(ROUTING_LOCKS, ["route"])
         elif not log.try_lock_key(ROUTING_LOCKS, "route"):
-            return 0, after, False, free
+            return 0, False
         unreported = now - timedelta(hours=settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS)
         due = (
             Q(state=CallbackState.SCHEDULED, due_at__lte=now)
@@ -271,12 +272,12 @@ def _dispatch_page_in_transaction(
         rows = list(query.order_by("due_at", "pk")[:page])
         log.lock_timeout(0)
         if not rows:
-            return 0, after, False, free
+            return 0, False
         agents = available_agents()
         # Only those free at the run's first page (and still free): one freed since goes to the next tick,
         # which starts at the oldest callback, not to a newer one on a later page.
-        if free is not None:
-            agents = {agent_id: agent for agent_id, agent in agents.items() if agent_id in free}
+        if run.free is not None:
+            agents = {agent_id: agent for agent_id, agent in agents.items() if agent_id in run.free}
         threads = Thread.objects.in_bulk({r.thread_id for r in rows})
         context_ready = min(subscriptions.positions(CONTEXT_READ_MODELS).values())
         requested = callback_positions(rows, version=1)  # where each callback.requested is in the log
@@ -309,7 +310,8 @@ def _dispatch_page_in_transaction(
         if events:
             store.append(events, expected_versions=expected, deduplicate=False)
         last = rows[-1]
-        return len(events), (last.due_at, last.pk), len(rows) == page, set(agents)  # still free
+        run.after, run.free = (last.due_at, last.pk), set(agents)  # those left are still free
+        return len(events), len(rows) == page
 
 
 def waiting_for_an_agent(now: datetime) -> bool:
