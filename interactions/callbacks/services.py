@@ -333,8 +333,9 @@ def _to_an_earlier_offer(
     """An answer naming an offer the callback has moved past: the same answer again is harmless (nothing is
     written), anything else a 409. Without the offer named, a retried decline of an offer that lapsed
     declined the next offer of the same attempt to the same agent (after an `hours` reschedule)."""
-    key = f"{row.pk}/{named[0]}/{named[1]}/answer"  # the one answer an offer can have (callback_event)
-    given = next((e for e in log.read_stream(f"callback-{row.pk}") if e.id == key), None)
+    # The one answer an offer can have (callback_event's key), found by its (source, id) as any event is.
+    key = (HUB_SOURCE, f"{row.pk}/{named[0]}/{named[1]}/answer")
+    given = log.existing([key]).get(key)
     if given is not None and given.type == answer and given.data.get("agent_id") == str(actor.pk):
         return []
     raise CallbackConflict(

@@ -219,3 +219,16 @@ def test_a_cut_inside_a_number_quoted_with_repr_shows_none_of_its_digits(separat
     for pad in range(440, 520):
         shown = shown_back(f"{'a' * pad + number!r} is not a topic", 500)
         assert cards.numbers_in(shown) == set() and "4111" not in shown, (pad, shown[-40:])
+
+
+def test_the_planes_read_for_separators_hold_every_dash_and_formatting_character_this_python_knows():
+    import sys
+    import unicodedata
+
+    from interactions.privacy import redaction
+
+    everywhere = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Pd", "Cf")}
+    read = {
+        chr(c) for plane in redaction._PLANES for c in plane if unicodedata.category(chr(c)) in ("Pd", "Cf")
+    }
+    assert read == everywhere
