@@ -9,6 +9,7 @@ from typing import Protocol
 from django.db import connection, transaction
 
 from hub import log
+from hub.backends import backend
 from hub.backends.base import LeanAppendRefused
 from hub.events import RecordedEvent
 from hub.models import ProjectionCheckpoint
@@ -57,6 +58,13 @@ def _checkpoint(name: str, **fields: object) -> None:
     ProjectionCheckpoint.objects.update_or_create(
         name=name, defaults=fields, create_defaults={**fields, "built_version": _version(name)}
     )
+    _changed()
+
+
+def _changed() -> None:
+    """A checkpoint changed: this process's reading of the inline projections' state (hub.store's
+    `inline_seen`) is read again once this commits, rather than cost the next lean append a refusal."""
+    transaction.on_commit(backend().forget_inline_seen)
 
 
 def set_checkpoints(names: list[str], position: int) -> None:
@@ -214,6 +222,7 @@ def catch_up(new_events: list[RecordedEvent] | None = None) -> None:
                 ProjectionCheckpoint.objects.filter(name=projector.name).update(
                     last_error=f"{exc.__class__.__name__}: {exc}"[:2000], failed_position=at + 1
                 )
+                _changed()
             elif new_events:
                 record_failures(
                     [Failure(projector.name, f"{exc.__class__.__name__}: {exc}"[:2000])],

@@ -69,6 +69,7 @@ def append(
     lean_only: bool = False,
     fresh_streams: Collection[str] = (),
     received_at: datetime | None = None,
+    inline_seen: str | None = None,
 ) -> list[AppendResult]:
     """Append `events` in one transaction, in the given order, exactly once each.
 
@@ -109,19 +110,26 @@ def append(
     transaction to be rolled back whole (its decisions may rest on what collided). The caller then decides
     again, after `projections.catch_up_if_behind()`, and appends with `lean_only=False`. The savepoint and
     its release are two round trips of every lean append that such a caller saves; `lean_available()` says
-    whether an append would be lean at all.
+    whether an append would be lean at all. Such a caller passes `inline_seen`, what `inline_seen()` said
+    before it read the first of those tables: the lean append is refused if an inline projection failed, or
+    was caught up or rebuilt, since then (what it read may be older than what is committed). Without it, the
+    append looks just before it applies the inline projections itself.
     """
     if errors := unstorable(events):
         raise UnstorableEvents(errors)
     expected_versions = dict(expected_versions or {})
     db = backend()
     deduplicate_lean = deduplicate and not looked_up
+    if db.lean_appends and inline_seen is None:
+        inline_seen = db.inline_seen(projections.names())
     if db.lean_appends and lean_only:
-        return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams, received_at)
+        return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams, received_at, inline_seen)
     if db.lean_appends:
         try:
             with transaction.atomic():
-                return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams, received_at)
+                return _lean(
+                    db, events, expected_versions, deduplicate_lean, fresh_streams, received_at, inline_seen
+                )
         except LeanAppendRefused:
             pass  # rolled back to its savepoint: decide again, holding the lock
     with transaction.atomic():
@@ -132,6 +140,13 @@ def lean_available() -> bool:
     """Whether appends here are lean (PostgreSQL): decided before the global lock, which is held only to
     number and insert the rows, and checked then against the inline projections' health."""
     return backend().lean_appends
+
+
+def inline_seen() -> str:
+    """The inline projections' state, for a caller that reads their tables and then appends lean
+    (`append(..., lean_only=True, inline_seen=...)`): taken before its first read, it makes the append
+    refuse if they changed since. Usually no round trip (the last reading is kept)."""
+    return backend().inline_seen(projections.names())
 
 
 def _rows(
@@ -184,6 +199,7 @@ def _lean(
     deduplicate: bool,
     fresh_streams: Collection[str],
     received_at: datetime | None,
+    inline_seen: str,
 ) -> list[AppendResult]:
     if set(expected_versions) - {e.stream for e in events}:
         # A stream only expected, not written, has no unique (stream, version) to refuse a concurrent
@@ -200,7 +216,7 @@ def _lean(
         for row in rows:
             row.position = 0
         projections.apply_new([stored_to_recorded(row) for row in rows])
-        positions, locked_at = db.append_serialised(rows, log.LOG_CHANNEL, projections.names())
+        positions, locked_at = db.append_serialised(rows, log.LOG_CHANNEL, projections.names(), inline_seen)
         holds.start("lean", since=locked_at)
         for row, position in zip(rows, positions, strict=True):
             row.position = position

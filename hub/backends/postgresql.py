@@ -29,6 +29,8 @@ from hub.models import StoredEvent
 # A fixed key for the transaction-scoped advisory lock that serialises appends.
 APPEND_LOCK_KEY = zlib.crc32(b"threadline.hub.append")
 FEW_ROWS = 16  # up to this many rows, copy_values INSERTs rather than COPYs
+# The inline projections' state as last read (hub_inline_seen, migration 0007), by the names read.
+_inline_seen: dict[frozenset[str], str] = {}
 _LOG_COLUMNS_OF_E = ", ".join(f"e.{name.strip()}" for name in LOG_COLUMNS.split(","))
 
 
@@ -195,8 +197,19 @@ class PostgresqlBackend(Backend):
                 originals[(event.source, event.id)] = event
         return originals, versions
 
+    def inline_seen(self, inline: Sequence[str]) -> str:
+        key = frozenset(inline)
+        seen = _inline_seen.get(key)
+        if seen is None:
+            ((seen,),) = fetch("SELECT hub_inline_seen(%b::text[])", [sorted(key)])
+            _inline_seen[key] = seen
+        return seen
+
+    def forget_inline_seen(self) -> None:
+        _inline_seen.clear()
+
     def append_serialised(
-        self, rows: list[StoredEvent], channel: str, inline: Sequence[str]
+        self, rows: list[StoredEvent], channel: str, inline: Sequence[str], seen: str
     ) -> tuple[list[int], datetime]:
         columns = (
             [r.source for r in rows],
@@ -212,16 +225,19 @@ class PostgresqlBackend(Backend):
         )
         try:
             ((positions, locked_at),) = fetch(
-                "SELECT * FROM hub_append(%b, %b, %b, %b::text[], %b::text[], %b::text[], %b::text[],"
+                "SELECT * FROM hub_append(%b, %b, %b, %b::text[], %b, %b::text[], %b::text[], %b::text[],"
                 " %b::text[], %b::text[], %b::bigint[], %b::timestamptz[], %b::smallint[], %b::jsonb[],"
                 " %b::jsonb[])",
-                [APPEND_LOCK_KEY, channel, rows[0].recorded_at, list(inline), *columns],
+                [APPEND_LOCK_KEY, channel, rows[0].recorded_at, list(inline), seen, *columns],
             )
         except IntegrityError as exc:
             raise LeanAppendRefused("a row collides with one committed since it was decided") from exc
         except DatabaseError as exc:
-            if getattr(exc.__cause__, "sqlstate", None) == "TL001":
-                raise LeanAppendRefused(str(exc.__cause__)) from exc
+            cause = exc.__cause__
+            if getattr(cause, "sqlstate", None) == "TL001":
+                # The state read under the lock: what later appends, which start reading after now, check.
+                _inline_seen[frozenset(inline)] = cause.diag.message_detail or ""
+                raise LeanAppendRefused(cause.diag.message_primary or str(cause)) from exc
             raise
         return positions, locked_at
 

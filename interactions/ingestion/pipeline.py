@@ -92,6 +92,8 @@ def _place_and_append(new_events: list[NewEvent], *, lean: bool) -> list[Ingeste
     projection, a collision) rolls this transaction back whole, to be placed again the careful way.
     """
     with transaction.atomic():
+        # Before placement reads the inline projections' tables: the lean append refuses if they change.
+        seen = store.inline_seen() if lean else None
         view = placement_view_locked(new_events, check_projections=not lean)
         originals = log.existing((e.source, e.id) for e in new_events)
         now = timezone.now()
@@ -116,7 +118,14 @@ def _place_and_append(new_events: list[NewEvent], *, lean: bool) -> list[Ingeste
         # customers and threads placement has just created are new.
         fresh = {e.stream for e in to_append if e.type in CREATING_TYPES}
         appended = (
-            store.append(to_append, looked_up=True, lean_only=lean, fresh_streams=fresh, received_at=now)
+            store.append(
+                to_append,
+                looked_up=True,
+                lean_only=lean,
+                fresh_streams=fresh,
+                received_at=now,
+                inline_seen=seen,
+            )
             if to_append
             else []
         )

@@ -276,3 +276,116 @@ def test_an_expected_version_of_a_stream_the_append_does_not_write_holds_against
         assert not StoredEvent.objects.filter(event_id="guarded").exists()
     else:  # written before guard moved on: then the expectation held
         assert outcome["result"][0].position < moved_at
+
+
+class Tally:
+    """An inline projector whose one row counts the events it applied, read then written back (as the
+    read models' projectors load rows, change them in Python and write them). On `lean.slow` it waits
+    for `release` between its read and its write; on `lean.bad` it raises until `fixed`."""
+
+    name = "lean-tally"
+    types = frozenset({"lean.plain", "lean.slow", "lean.bad"})
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fixed = False
+        self.locked: list[bool] = []  # whether the append lock was held, each time it applied (undone or not)
+
+    def apply_all(self, events: list[RecordedEvent]) -> None:
+        self.locked.append(_append_lock_held_by_me())
+        with connection.cursor() as cur:
+            cur.execute("SELECT n FROM lean_tally")
+            (count,) = cur.fetchone()
+            for event in events:
+                if event.type == "lean.bad" and not self.fixed:
+                    raise ValueError(f"cannot apply {event.id}")
+                if event.type == "lean.slow":
+                    self.entered.set()
+                    assert self.release.wait(WAIT), "the test never released the slow projection"
+            cur.execute("UPDATE lean_tally SET n = %s", [count + len(events)])
+
+    def reset(self) -> None:
+        with connection.cursor() as cur:
+            cur.execute("UPDATE lean_tally SET n = 0")
+
+    @staticmethod
+    def count() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT n FROM lean_tally")
+            return cur.fetchone()[0]
+
+
+@pytest.fixture
+def tally() -> Iterator[Tally]:
+    with connection.cursor() as cur:
+        cur.execute("CREATE TABLE lean_tally (n integer NOT NULL)")
+        cur.execute("INSERT INTO lean_tally VALUES (0)")
+    projector = Tally()
+    projections.register_projector(projector)
+    try:
+        store.append([_event("/lean", "warm-up", "warm")])  # new: caught up the locked way
+        assert projections.healthy() and projector.count() == 1
+        yield projector
+    finally:
+        projections._projectors.pop(projector.name, None)
+        with connection.cursor() as cur:
+            cur.execute("DROP TABLE lean_tally")
+
+
+@pytest.mark.parametrize("placed", [False, True], ids=["append", "reading-first"])
+def test_a_lean_append_whose_projection_was_caught_up_meanwhile_is_decided_again(tally, placed):
+    """An inline projection failed; writer A applies it lean (before the lock), reading its row; writer B
+    catches it up and commits; then A takes the lock. The projection is healthy by then, but A's write was
+    computed on the row as it was before the catch-up: committed lean, it undid what B applied. The
+    `reading-first` case is a caller that reads the projection's tables itself before appending lean
+    (placement), passing what it saw."""
+    store.append([_event("/lean", "bad", "s-bad", "lean.bad")])  # fails: the projection stops before it
+    assert not projections.healthy() and tally.count() == 1
+    tally.fixed = True
+
+    def writer_a():
+        if not placed:
+            return store.append([_event("/lean", "slow", "s-slow", "lean.slow")])
+        with transaction.atomic():
+            seen = store.inline_seen()
+            return store.append(
+                [_event("/lean", "slow", "s-slow", "lean.slow")], lean_only=True, inline_seen=seen
+            )
+
+    a, outcome = _in_thread(writer_a)
+    assert tally.entered.wait(WAIT)  # A has read the tally (1) and waits before writing it
+    with transaction.atomic():
+        projections.catch_up_if_behind()  # B applies `bad`: 2, committed
+    assert projections.healthy() and tally.count() == 2
+    tally.release.set()
+    a.join(WAIT)
+    assert not a.is_alive()
+
+    if placed:  # refused whole, for the caller to decide again; nothing of it written
+        assert isinstance(outcome.get("error"), store.LeanAppendRefused), outcome
+        assert not StoredEvent.objects.filter(event_id="slow").exists()
+        assert tally.count() == 2
+        store.append([_event("/lean", "slow", "s-slow", "lean.slow")])
+    else:
+        assert "error" not in outcome, outcome
+    # warm-up, bad and slow, each counted once: A's lean write was refused and done again under the lock.
+    assert tally.count() == 3
+    assert [e.id for e in log.read_after(0)][-2:] == ["bad", "slow"]
+
+
+def test_a_lean_append_after_a_refusal_keeps_the_new_reading_and_goes_lean_again(tally):
+    """The state the lock saw comes back with a refusal: the next append is lean again."""
+    from hub.backends.postgresql import _inline_seen
+
+    names = frozenset(projections.names())
+    _inline_seen[names] = "not what the checkpoints say"
+    tally.locked.clear()
+    store.append([_event("/lean", "one", "s-one")])
+    assert tally.locked == [False, True]  # refused lean (a stale reading), applied again under the lock
+    assert _inline_seen[names] != "not what the checkpoints say"
+
+    tally.locked.clear()
+    store.append([_event("/lean", "two", "s-two")])
+    assert tally.locked == [False]  # lean, and not refused
+    assert tally.count() == 3
