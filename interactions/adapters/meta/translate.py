@@ -61,7 +61,10 @@ def _list(value: Any, where: str, *, required: bool = False) -> list[Any]:
 
 
 def _str(value: Any, where: str, *, required: bool = True, limit: int = SHORT_MAX) -> str | None:
-    if value is None and not required:
+    # Meta sends some optional fields empty (a caption, a file name, a Messenger text beside attachments):
+    # as if absent. Refused, one such field refused the whole delivery, every other customer's messages in
+    # it too, and Meta sent it again for days.
+    if not required and (value is None or (isinstance(value, str) and not value.strip())):
         return None
     if not isinstance(value, str) or not value.strip():
         raise UnreadablePayload(where, "expected a non-empty string")
@@ -215,8 +218,10 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
     for i, contact in enumerate(_list(value.get("contacts"), f"{where}.contacts")):
         contact = _obj(contact, f"{where}.contacts[{i}]")
         profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
-        if isinstance(contact.get("wa_id"), str) and isinstance(profile.get("name"), str):
-            names[contact["wa_id"]] = profile["name"]
+        name = profile.get("name")
+        # A WhatsApp profile name may be empty or blank: then there is none to store (as from Twilio).
+        if isinstance(contact.get("wa_id"), str) and isinstance(name, str) and name.strip():
+            names[contact["wa_id"]] = name.strip()
     for i, message in enumerate(_list(value.get("messages"), f"{where}.messages")):
         at = f"{where}.messages[{i}]"
         message = _obj(message, at)

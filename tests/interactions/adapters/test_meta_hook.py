@@ -112,6 +112,21 @@ def test_a_delivery_for_many_customers_is_one_batch(app):
     assert all(e.metadata["connection"] == "main" for e in stored())
 
 
+def test_a_delivery_with_an_empty_profile_name_is_stored_whole(app):
+    """An empty WhatsApp profile name answered 400 and wrote nothing, every other message of the delivery
+    included; Meta sent it again and again."""
+    payload = m.whatsapp(
+        m.wa_value(
+            messages=[m.wa_message(wamid="wamid.A"), m.wa_message(wamid="wamid.B", sender="447700900123")],
+            contacts=[m.wa_contact(name=""), m.wa_contact("447700900123", "Tom")],
+        )
+    )
+    response = deliver(payload)
+
+    assert response.status_code == 200, response.content
+    assert [e.data.get("sender_name") for e in stored()] == [None, "Tom"]
+
+
 def test_a_document_named_past_255_characters_is_kept_with_its_name_cut(app):
     """The catalogue keeps 255 characters of a name: the whole delivery, the other message in it too, was
     refused with a 400, and Meta's retries with it."""

@@ -347,3 +347,39 @@ def test_a_text_over_the_logs_bound_is_cut_and_says_so(payload):
 
     assert len(long["text"]) <= 20_000 and long["text_truncated"] is True
     assert "text_truncated" not in short
+
+
+def test_an_empty_or_blank_whatsapp_profile_name_is_no_name():
+    """WhatsApp names may be empty: stored as `sender_name: ""` it failed the event's schema and refused the
+    whole delivery, every other customer's messages in it too."""
+    other = m.wa_message(wamid="wamid.OTHER", sender="15557654321")
+    for name in ("", "   "):
+        delivery = m.whatsapp(
+            m.wa_value(
+                messages=[other, m.wa_message()],
+                contacts=[m.wa_contact("15557654321", "Bob"), m.wa_contact(name=name)],
+            )
+        )
+        bob, jane = translate(delivery, source=SOURCE).events
+        assert bob["data"]["sender_name"] == "Bob"
+        assert "sender_name" not in jane["data"]
+    padded = one(m.whatsapp(m.wa_value(messages=[m.wa_message()], contacts=[m.wa_contact(name=" Jane ")])))
+    assert padded["data"]["sender_name"] == "Jane"
+
+
+@pytest.mark.parametrize("field", ["caption", "filename", "mime_type"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_optional_media_field_is_as_if_absent(field, value):
+    message = m.wa_message("document")
+    message["document"][field] = value
+    data = one(m.whatsapp(m.wa_value(messages=[message])))["data"]
+    (attachment,) = data["attachments"]
+    assert attachment["media_id"] == message["document"]["id"]
+    assert value not in (attachment.get("name"), attachment.get("content_type"), data["text"] or None)
+
+
+def test_an_empty_messenger_text_beside_an_attachment_is_no_text():
+    attachments = [{"type": "image", "payload": {}}]
+    data = one(m.messenger(m.social_message(text="", attachments=attachments)))["data"]
+    assert data["attachments"] == [{"name": "image"}]
+    assert data == one(m.messenger(m.social_message(text=None, attachments=attachments)))["data"]
