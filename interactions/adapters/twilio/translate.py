@@ -25,6 +25,7 @@ from interactions.privacy.redaction import cut
 _SID = re.compile(r"\A[A-Z]{2}[0-9a-fA-F]{32}\Z")
 _PHONE = re.compile(r"\A\+?[0-9]{3,20}\Z")
 _SHORT_CODE = re.compile(r"\A[0-9]{3,8}\Z")  # no "+": Twilio writes every long number in E.164
+_ALPHANUMERIC_SENDER = re.compile(r"\A(?=[0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}\Z")
 _DIGITS = re.compile(r"\A[0-9]{1,9}\Z")
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items with a message
 NAME_MAX = 128
@@ -114,6 +115,10 @@ def _address(value: str | None, field: str, params: _Params) -> tuple[str | None
     if prefix and prefix != "whatsapp":
         params.errors.append({"field": field, "message": f"{field} is not a phone number"})
         return None, None, None
+    if not prefix and _ALPHANUMERIC_SENDER.match(number):
+        # An alphanumeric sender ID (`Vodafone`, `MyBank`: up to 11 letters, digits and spaces, a letter
+        # among them), a business's or a carrier's as a short code is: acknowledged and counted, not a 400.
+        return None, None, "alphanumeric_sender"
     if not _PHONE.match(number):
         params.errors.append({"field": field, "message": f"{field} is not a phone number"})
         return None, None, None

@@ -397,6 +397,24 @@ def test_a_message_from_a_short_code_is_acknowledged_and_counted(client, connect
     assert ignored_counts(connection) == {"messaging.short_code": 1}
 
 
+@pytest.mark.parametrize("sender", ["Vodafone", "MyBank 24", "Z", "DHL Express"])
+def test_a_message_from_an_alphanumeric_sender_id_is_acknowledged_and_counted(client, connection, sender):
+    # A business's sender ID, as a short code is: it answered 400, and Twilio reported an error.
+    before = store_snapshot()
+
+    accepted(post(client, "messaging", tw.inbound_sms(From=sender, Body="Your parcel arrives today")))
+
+    assert store_snapshot() == before
+    assert ignored_counts(connection) == {"messaging.alphanumeric_sender": 1}
+
+
+@pytest.mark.parametrize("sender", ["12", "Vodafone Ltd.", "Twelve chars", "Bank-24"])
+def test_a_from_that_is_neither_a_number_nor_a_sender_id_is_still_refused(client, connection, sender):
+    response = post(client, "messaging", tw.inbound_sms(From=sender))
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [{"field": "From", "message": "From is not a phone number"}]
+
+
 def test_a_message_on_a_channel_the_hub_does_not_take_is_acknowledged_and_counted(client, connection):
     accepted(post(client, "messaging", tw.inbound_sms(From="messenger:1234567890")))
 
