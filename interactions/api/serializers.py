@@ -220,6 +220,10 @@ class ContextSerializer(serializers.Serializer):
     open_threads = OpenThreadSerializer(many=True)
     recently_resolved = ThreadSerializer(many=True)
     pending_callbacks = CallbackSerializer(many=True)
+    callback_reached_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When a callback last reached them (its call completed), on any thread; null if none has.",
+    )
     surveys = serializers.DictField(child=SurveySummarySerializer())
     reachable = ReachableSerializer()
     next_best_actions = NextBestActionSerializer(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from hub import log
 from hub.errors import NotFound
@@ -60,6 +61,15 @@ def customer_callbacks_active(customer_id: uuid.UUID) -> list[Callback]:
     )
     customer = Thread._meta.get_field("customer").get_db_prep_value(customer_id, connection)
     return list(Callback.objects.raw(sql, [customer, *(str(s) for s in Callback.ACTIVE)]))
+
+
+def customer_callback_reached_at(customer_id: uuid.UUID) -> datetime | None:
+    """When a callback last reached the customer (its call completed), on any of their threads, resolved
+    ones included; None if none has. Completed is a callback's last state, so its row's last change is the
+    completing event's time."""
+    return Callback.objects.filter(thread__customer_id=customer_id, state=CallbackState.COMPLETED).aggregate(
+        at=Max("updated_at")
+    )["at"]
 
 
 def _z(at: Any) -> Any:

@@ -8,7 +8,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from interactions.callbacks.selectors import callback_briefs, customer_callbacks_active
+from interactions.callbacks.selectors import (
+    callback_briefs,
+    customer_callback_reached_at,
+    customer_callbacks_active,
+)
 from interactions.customers.models import Customer
 from interactions.customers.selectors import customer_identifiers, customer_profile
 from interactions.nba.selectors import next_best_actions
@@ -60,6 +64,7 @@ def context_get(customer: Customer, now: datetime | None = None) -> dict[str, An
         ],
         "recently_resolved": [thread_brief(t) for t in resolved],
         "pending_callbacks": callback_briefs(customer_callbacks_active(customer.pk)),
+        "callback_reached_at": customer_callback_reached_at(customer.pk),
         "surveys": {
             metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
         },

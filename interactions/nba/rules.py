@@ -135,23 +135,37 @@ class RepeatContactParams(Params):
 def repeat_contact(s: Situation, p: RepeatContactParams) -> dict[str, Any] | None:
     """An open thread (one objective) has had at least `contacts` inbound contacts from the customer in the
     last `hours`: inbound entries of its recent timeline (the 20 latest), where inbound entries on one
-    channel less than `session_minutes` apart are one contact (a chat of five messages is one contact)."""
+    channel less than `session_minutes` apart are one contact (a chat of five messages is one contact), and
+    a call is one contact (its entries share its conversation_ref; without one, its start counts)."""
     since = s.now - timedelta(hours=p.hours)
     best = None
     for thread in s.context.get("open_threads") or []:
         inbound = sorted(
-            (at, e.get("channel"))
-            for e in thread.get("recent") or []
-            if _contact(e) and (at := _time(e.get("occurred_at"))) and since <= at <= s.now
+            (
+                (at, e.get("position") or 0, e)
+                for e in thread.get("recent") or []
+                if _contact(e) and (at := _time(e.get("occurred_at"))) and since <= at <= s.now
+            ),
+            key=lambda x: x[:2],
         )
         # Each channel's own session: an SMS, a WhatsApp message and an SMS a minute apart are two contacts
-        # (one on each channel), not three.
-        count, last_on = 0, {}
-        for at, channel in inbound:
-            previous = last_on.get(channel)
+        # (one on each channel), not three. A call is one contact whatever its events say of it (its start
+        # and its end are two inbound entries), and two calls are two, however close.
+        count, last_on, calls = 0, {}, set()
+        for at, _, e in inbound:
+            if e.get("channel") == "voice":
+                call = (e.get("details") or {}).get("conversation_ref")
+                if call is None and e.get("type") != "call.started":
+                    continue  # what follows a call the hub cannot tell apart: its start counted it
+                if call is not None and call in calls:
+                    continue
+                calls.add(call)
+                count += 1
+                continue
+            previous = last_on.get(e.get("channel"))
             if previous is None or at - previous >= timedelta(minutes=p.session_minutes):
                 count += 1
-            last_on[channel] = at
+            last_on[e.get("channel")] = at
         if count >= p.contacts and (best is None or count > best[0]):
             best = (count, thread)
     if best is None:
@@ -172,7 +186,7 @@ class CallbackParams(Params):
 def callback_pending_or_failed(s: Situation, p: CallbackParams) -> dict[str, Any] | None:
     """A callback is pending (pending_callbacks: scheduled, offered or under way), or one expired without
     reaching them in the last `failed_hours` (a callback.expired entry on an open thread's timeline) and no
-    callback has reached them since (callback.completed)."""
+    callback has reached them since (callback_reached_at, on any thread)."""
     pending = s.context.get("pending_callbacks") or []
     if pending:
         first = pending[0]
@@ -191,13 +205,10 @@ def callback_pending_or_failed(s: Situation, p: CallbackParams) -> dict[str, Any
     if not expired:
         return None
     at, _ = max(expired, key=lambda x: x[0])
-    # A later callback that reached them answers the one that did not: nothing is left to apologise for.
-    reached = [
-        t
-        for _, e in _entries(s.context)
-        if e.get("type") == "callback.completed" and (t := _time(e.get("occurred_at")))
-    ]
-    if reached and max(reached) >= at:
+    # A later callback that reached them, on any thread (callback_reached_at: resolved ones too), answers
+    # the one that did not: nothing is left to apologise for.
+    reached = _time(s.context.get("callback_reached_at"))
+    if reached is not None and reached >= at:
         return None
     return {"state": "failed", "detail": f"it expired at {_when(at)} without reaching them"}
 
@@ -224,12 +235,14 @@ class PreferredChannelParams(Params):
 
 
 def _current_channel(context: dict[str, Any]) -> str | None:
+    """The channel of their latest inbound contact on an open thread; of two at one time, the later in the
+    log (providers stamp to the second)."""
     inbound = [
-        (at, e.get("channel"))
+        (at, e.get("position") or 0, e.get("channel"))
         for _, e in _entries(context)
         if _contact(e) and (at := _time(e.get("occurred_at")))
     ]
-    return max(inbound)[1] if inbound else None
+    return max(inbound, key=lambda x: x[:2])[2] if inbound else None
 
 
 @predicate("prefers_other_channel", PreferredChannelParams, ("channel", "current_channel"))

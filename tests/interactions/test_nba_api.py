@@ -322,3 +322,30 @@ def test_a_key_used_again_for_another_customer_is_refused_and_writes_nothing(age
     assert other["Content-Type"] == "application/problem+json"
     assert "Idempotency-Key was used for another request" in other.json()["detail"]
     assert log_snapshot() == before
+
+
+def test_a_callback_that_reached_them_on_a_thread_since_resolved_still_answers_an_expired_one(api):
+    """The rule looked for the completed callback on the open threads' timelines only: resolving the
+    thread it was on brought back "a callback expired without reaching them"."""
+    from interactions.callbacks import dispatch, services
+    from tests.interactions.test_callbacks import later, online_agent, request_callback
+
+    agent = online_agent()
+    post(api, data={"channel": "sms", "text": "my bill", "topic": "billing"})
+    failed = request_callback(api, topic="billing", window_end=later(120).isoformat())
+    dispatch.callbacks_dispatch()
+    services.callback_accept(callback_id=failed["id"], actor=agent)
+    assert services.callback_outcome(callback_id=failed["id"], actor=agent, outcome="busy").state == "expired"
+    assert "mention-callback" in {a["id"] for a in context(api, PHONE)["next_best_actions"]}
+
+    reached = request_callback(api, topic="cancellation")
+    assert reached["thread_id"] != failed["thread_id"]
+    dispatch.callbacks_dispatch()
+    services.callback_accept(callback_id=reached["id"], actor=agent)
+    services.callback_outcome(callback_id=reached["id"], actor=agent, outcome="completed")
+    client_for(agent).post(f"/api/v1/threads/{reached['thread_id']}/resolve", {}, format="json")
+
+    body = context(api, PHONE)
+    assert reached["thread_id"] in {t["id"] for t in body["recently_resolved"]}
+    assert body["callback_reached_at"] is not None
+    assert "mention-callback" not in {a["id"] for a in body["next_best_actions"]}

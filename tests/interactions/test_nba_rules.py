@@ -26,7 +26,8 @@ def ctx(**parts) -> dict:
     base = {
         "customer": {"id": "c1", "identifiers": [], "language": None, "timezone": None, "birthday": None,
                      "preferences": {}},
-        "open_threads": [], "recently_resolved": [], "pending_callbacks": [], "surveys": {},
+        "open_threads": [], "recently_resolved": [], "pending_callbacks": [], "callback_reached_at": None,
+        "surveys": {},
         "reachable": {"whatsapp": {"open": False, "until": None}},
     }  # fmt: skip
     customer = parts.pop("customer", {})
@@ -176,11 +177,22 @@ def test_a_recently_expired_callback_is_mentioned_as_failed():
 
 def test_an_expired_callback_followed_by_one_that_reached_them_is_not_mentioned():
     expired = entry(300, direction="", channel="callback", type_="callback.expired")
-    completed = entry(60, direction="", channel="callback", type_="callback.completed")
-    earlier = entry(400, direction="", channel="callback", type_="callback.completed")
+    on = {"open_threads": [thread(expired)]}
 
-    assert fire("callback_pending_or_failed", ctx(open_threads=[thread(expired), thread(completed)])) is None
-    found = fire("callback_pending_or_failed", ctx(open_threads=[thread(earlier, expired)]))
+    assert fire("callback_pending_or_failed", ctx(**on, callback_reached_at=NOW - timedelta(hours=1))) is None
+    # As the context renders it, too.
+    assert fire("callback_pending_or_failed", ctx(**on, callback_reached_at="2026-11-23T14:00:00Z")) is None
+    found = fire("callback_pending_or_failed", ctx(**on, callback_reached_at=NOW - timedelta(minutes=400)))
+    assert found["state"] == "failed"
+
+
+def test_a_completed_callback_counts_only_as_the_context_says_it_reached_them():
+    """`callback_reached_at` covers every thread, resolved ones too, which carry no timeline in the context:
+    a completed callback's entry on an open thread is not read by itself (the answer names it anyway)."""
+    expired = entry(300, direction="", channel="callback", type_="callback.expired")
+    completed = entry(60, direction="", channel="callback", type_="callback.completed")
+
+    found = fire("callback_pending_or_failed", ctx(open_threads=[thread(expired), thread(completed)]))
     assert found["state"] == "failed"
 
 
@@ -418,3 +430,53 @@ def test_an_operator_changes_the_rules_by_pointing_the_setting_at_another_file(t
         actions = next_best_actions(ctx(customer={"birthday": "1980-11-23"}), NOW)
 
     assert [a["id"] for a in actions] == ["always-birthday"]
+
+
+def call_entry(minutes_ago: float, ref: str | None, type_: str = "call.started", position: int = 1) -> dict:
+    details = {"conversation_ref": ref} if ref else {}
+    return {**entry(minutes_ago, channel="voice", type_=type_), "details": details, "position": position}
+
+
+def test_a_call_is_one_contact_whatever_its_entries():
+    """A 45-minute call's start and end were two contacts (the start and the end 45 minutes apart), so a
+    long call and one SMS made three."""
+    long_call = [call_entry(100, "CA1"), call_entry(55, "CA1", "call.ended")]
+    context = ctx(open_threads=[thread(*long_call, entry(5))])
+
+    assert fire("repeat_contact", context) is None
+    assert fire("repeat_contact", context, contacts=2)["count"] == 2
+
+
+def test_calls_close_together_are_each_a_contact():
+    """Cut off three times and calling back at once: three calls within 25 minutes were one session."""
+    calls = [
+        e
+        for i, ref in enumerate(["CA1", "CA2", "CA3"])
+        for e in (call_entry(30 - 10 * i, ref), call_entry(25 - 10 * i, ref, "call.ended"))
+    ]
+
+    assert fire("repeat_contact", ctx(open_threads=[thread(*calls)]))["count"] == 3
+
+
+def test_a_call_without_a_ref_is_counted_by_its_start():
+    calls = [call_entry(30, None), call_entry(25, None, "call.ended"), call_entry(10, None)]
+
+    assert fire("repeat_contact", ctx(open_threads=[thread(*calls)]), contacts=2)["count"] == 2
+
+
+def test_the_latest_of_two_contacts_at_one_time_is_the_later_in_the_log():
+    """Two contacts stamped the same second were told apart by their channel's name ("whatsapp" > "sms")."""
+    same = NOW - timedelta(minutes=1)
+    whatsapp = {**entry(1, channel="whatsapp"), "occurred_at": same, "position": 10}
+    sms = {**entry(1, channel="sms"), "occurred_at": same, "position": 11}
+    prefers = {"preferences": {"channel": "whatsapp"}}
+
+    found = fire(
+        "prefers_other_channel", ctx(customer=prefers, open_threads=[thread(whatsapp, sms)], reachable={})
+    )
+    assert found is not None and found["current_channel"] == "sms"
+    earlier_sms = {**sms, "position": 9}
+    assert (
+        fire("prefers_other_channel", ctx(customer=prefers, open_threads=[thread(whatsapp, earlier_sms)]))
+        is None
+    )
