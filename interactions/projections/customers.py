@@ -85,7 +85,7 @@ def apply_customer_merged(rows: CustomerRows, event: RecordedEvent) -> None:
     surveys: dict[str, list] = {}
     for metric in set(survivor.surveys) | set(merged.surveys):
         answers = survivor.surveys.get(metric, []) + merged.surveys.get(metric, [])
-        surveys[metric] = sorted(answers, key=lambda a: a["position"])[-SURVEY_HISTORY:]
+        surveys[metric] = sorted(answers, key=_answered)[-SURVEY_HISTORY:]
     survivor.surveys = surveys
     survivor.save()
     merged.merged_into = survivor
@@ -153,21 +153,30 @@ def apply_contact(rows: CustomerRows, event: RecordedEvent) -> None:
     rows.touch("customer", customer.pk)
 
 
+def _answered(answer: dict[str, Any]) -> tuple[datetime, int]:
+    """The order of survey answers: by when they were given (never after they arrived), ties by position."""
+    return datetime.fromisoformat(answer["at"]), answer["position"]
+
+
 def apply_survey_answered(rows: CustomerRows, event: RecordedEvent) -> None:
-    """The customer's last answers per metric (oldest first), for the context's summary and trend."""
+    """The customer's last answers per metric, oldest first by when they were given, for the context's
+    summary and trend. An answer delivered late lands in its place: it was appended as the latest, so a
+    bad score from two days ago, arriving after today's good one, became "the latest answer"."""
     customer = rows.customer(event.metadata["customer_id"])
     data = event.data
     answers = customer.surveys.get(data["metric"], [])
-    answer = {"score": data["score"], "at": event.occurred_at.isoformat(), "position": event.position}
-    customer.surveys = {**customer.surveys, data["metric"]: [*answers, answer][-SURVEY_HISTORY:]}
+    answer = {"score": data["score"], "at": activity_at(event).isoformat(), "position": event.position}
+    ordered = sorted([*answers, answer], key=_answered)
+    customer.surveys = {**customer.surveys, data["metric"]: ordered[-SURVEY_HISTORY:]}
     rows.touch("customer", customer.pk)
 
 
 class CustomersProjector(RowProjector):
     name = "customers"
     # 2: preferences and consent kept key by key as their latest statement says (stated_at); first and last
-    # contact never later than the contact's arrival
-    version = 2
+    # contact never later than the contact's arrival. 3: survey answers in the order they were given (never
+    # after they arrived), not the order they arrived in
+    version = 3
     unit = CustomerRows
     handlers = {
         "customer.created": apply_customer_created,

@@ -287,6 +287,34 @@ def test_profile_updates_and_surveys_show_in_the_context(api):
     assert ctx["surveys"]["nps"]["last"] == 9 and ctx["surveys"]["nps"]["trend"] is None
 
 
+def test_a_survey_answer_delivered_late_lands_in_place_also_across_a_merge(api):
+    """Answers were kept in the order they arrived: a CSAT 1 from two days ago, delivered after an hour-old
+    CSAT 5, became the latest answer (and the next best actions apologised for it)."""
+    from tests.interactions.test_stored_fields import assert_rebuild_gives_the_same_read_models
+
+    phone, mail = "tel:+15551234567", "mailto:jane@example.com"
+    post(api, subject=phone, time="2026-11-20T09:00:00Z")
+    post(api, subject=mail, time="2026-11-20T10:00:00Z", data={"channel": "email", "text": "hi"})
+
+    def answer(subject: str, at: str, score: int) -> None:
+        data = {"channel": "sms", "metric": "csat", "score": score}
+        post(api, subject=subject, type="survey.answered", time=at, data=data)
+
+    answer(phone, "2026-11-23T09:00:00Z", 5)
+    answer(phone, "2026-11-21T09:00:00Z", 1)  # given two days earlier, delivered late
+    assert context(api, phone)["surveys"]["csat"] == {
+        "last": 5,
+        "at": "2026-11-23T09:00:00+00:00",
+        "trend": "up",
+        "history": [1, 5],
+    }
+    answer(mail, "2026-11-22T09:00:00Z", 2)  # the other customer's, between the two
+    post(api, subject=phone, data={"channel": "sms", "text": "also me", "identifiers": [mail]})  # merge
+
+    assert context(api, phone)["surveys"]["csat"]["history"] == [1, 2, 5]
+    assert_rebuild_gives_the_same_read_models()
+
+
 def test_preferences_and_consent_hold_their_latest_statement_across_a_merge_and_late_events(api):
     """A merge kept the survivor's value key by key: a consent withdrawn on the merged customer after the
     survivor's older yes was undone. And a late statement (an older time, arriving later) won."""
