@@ -250,8 +250,9 @@ def activity_at(event: RecordedEvent) -> datetime:
 
 
 def automated(data: dict[str, Any]) -> bool:
-    """Did a machine write this message (an auto-reply, a bounce: `data.automated`)? Then it is recorded on
-    its thread like any message, but it is not the customer writing: it reopens nothing and is no contact."""
+    """Did a machine write this message (an auto-reply, a bounce, a read receipt: `data.automated`)? Then it
+    is recorded on its thread like any message, but it is not the customer writing: it reopens nothing and is
+    no contact."""
     return bool(data.get("automated"))
 
 

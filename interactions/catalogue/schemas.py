@@ -102,9 +102,10 @@ class MessageData(EventData):
     # The provider's own id of this message (Twilio's MessageSid, Meta's wamid, an e-mail's Message-ID):
     # delivery statuses name it.
     message_ref: Ref | None = None
-    # Written by a machine, not the customer: an auto-reply (RFC 3834 Auto-Submitted, out-of-office) or a
-    # bounce (a delivery status notification). Never counted as the customer writing.
-    automated: Literal["auto-reply", "bounce"] | None = None
+    # Written by a machine, not the customer: an auto-reply (RFC 3834 Auto-Submitted, out-of-office), a
+    # bounce (a delivery status notification) or a read receipt (a message disposition notification, RFC
+    # 8098). Never counted as the customer writing.
+    automated: Literal["auto-reply", "bounce", "read-receipt"] | None = None
     bounce: Literal["hard", "soft"] | None = None  # for a bounce: permanent (5.x.x) or transient (4.x.x)
     bounced_recipients: list[Annotated[str, Field(strict=True, max_length=320)]] = Field(
         default_factory=list, max_length=100

@@ -35,6 +35,7 @@ def _resolved_thread(api, supervisor_api) -> dict:
     [
         {"automated": "auto-reply"},
         {"automated": "bounce", "bounce": "hard", "bounced_recipients": ["jane@example.com"]},
+        {"automated": "read-receipt"},
     ],
 )
 def test_a_machine_reply_to_a_resolved_thread_joins_it_without_reopening_it(api, supervisor_api, marks):

@@ -195,10 +195,10 @@ class ParsedEmail:
     date: datetime | None
     text: str  # the new text: HTML turned into text, quoted reply and signature cut
     attachments: list[AttachmentInfo]
-    automated: str | None = None  # "auto-reply" or "bounce"
+    automated: str | None = None  # "auto-reply", "bounce" or "read-receipt"
     bounce: str | None = None  # "hard" (5.x.x) or "soft" (4.x.x)
     bounced_recipients: list[str] = field(default_factory=list)
-    returned_message_id: str | None = None  # a bounce's original message, from its returned headers
+    returned_message_id: str | None = None  # a bounce's or read receipt's original message
     returned_to: str | None = None  # and the one address it was sent to, if it names exactly one
     raw_sha256: str = ""
     size: int = 0
@@ -455,7 +455,7 @@ def _date(message: Message) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-# --- automatic replies and bounces ------------------------------------------------------------------
+# --- automatic replies, bounces and read receipts ---------------------------------------------------
 
 
 def _automated(message: Message) -> str | None:
@@ -478,6 +478,10 @@ def _automated(message: Message) -> str | None:
 def _status_class(status: str) -> str | None:
     code = status.strip().split()[0] if status.strip() else ""
     return code[0] if code[:1] in ("2", "4", "5") and code[1:2] == "." else None
+
+
+# The parts of a report (a bounce, a read receipt) that return the message it is about, or its header.
+_RETURNED_PARTS = ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers")
 
 
 def _delivery_report(message: Message) -> tuple[str | None, list[str], Message | None] | None:
@@ -506,10 +510,44 @@ def _delivery_report(message: Message) -> tuple[str | None, list[str], Message |
                 if address and address not in seen:
                     seen.add(address)
                     failed.append(address)
-        elif kind in ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"):
+        elif kind in _RETURNED_PARTS:
             returned = returned or _returned_header(part)
     level = "hard" if "5" in classes else ("soft" if "4" in classes else None)
     return level, failed, returned
+
+
+# The parts of a disposition notification (RFC 8098, and RFC 6533's UTF-8 form) holding its fields.
+_DISPOSITION_PARTS = ("message/disposition-notification", "message/global-disposition-notification")
+
+
+def _is_read_receipt(message: Message) -> bool:
+    """Is this a message disposition notification (RFC 8098: a read receipt, `multipart/report;
+    report-type=disposition-notification`)? A mail client writes it, not the person."""
+    return (
+        message.get_content_type() == "multipart/report"
+        and _param(message, "report-type").lower() == "disposition-notification"
+    )
+
+
+def _receipt_original(message: Message) -> str | None:
+    """The Message-ID of the message a read receipt is about: its Original-Message-ID, else its returned
+    message's (message/rfc822 or text/rfc822-headers, as a bounce's); None when it names neither."""
+    returned: str | None = None
+    parts = message.get_payload()
+    for part in parts if isinstance(parts, list) else []:
+        kind = part.get_content_type()
+        if kind in _DISPOSITION_PARTS:
+            # Parsed as a message, its header is the fields; an encoded one's are in its decoded text.
+            payload = part.get_payload()
+            fields = payload[:1] if isinstance(payload, list) else _header_blocks(_text_of(part), part)[:1]
+            ids = _msg_ids(_header(fields[0], "Original-Message-ID")) if fields else []
+            if ids:
+                return ids[0]
+        elif returned is None and kind in _RETURNED_PARTS:
+            header = _returned_header(part)
+            ids = _msg_ids(_header(header, "Message-ID")) if header is not None else []
+            returned = ids[0] if ids else None
+    return returned
 
 
 def _recipient_address(field: str) -> str | None:
@@ -630,6 +668,11 @@ def _leaves(message: Message):
         yield message
 
 
+_REPORT_FIELDS = frozenset(
+    {"message/delivery-status", "message/global-delivery-status", "text/rfc822-headers", *_DISPOSITION_PARTS}
+)
+
+
 def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
     if message.get_content_maintype() == "multipart" and not message.is_multipart():
         # A multipart without a boundary (the parser notes NoBoundaryInMultipartDefect): its parts cannot be
@@ -640,8 +683,8 @@ def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
     attachments: list[Message] = []
     for part in _leaves(message):
         kind = part.get_content_type()
-        if kind in ("message/delivery-status", "message/global-delivery-status", "text/rfc822-headers"):
-            continue
+        if kind in _REPORT_FIELDS:
+            continue  # a report's fields, for machines (read as the report): neither text nor an attachment
         if _is_attachment(part):
             attachments.append(part)
         elif kind == "text/plain" and plain is None:
@@ -702,6 +745,9 @@ def parse_message(message: EmailMessage | Message, *, raw_sha256: str = "", size
         if header is not None:
             ids = _msg_ids(_header(header, "Message-ID"))
             returned, returned_to = (ids[0] if ids else None), _sole_recipient(header)
+    elif _is_read_receipt(message):
+        # Not a bounce: the message reached them. Their mail client answered for them: no contact.
+        automated, returned = "read-receipt", _receipt_original(message)
     else:
         automated = _automated(message)
     ids = _msg_ids(_header(message, "Message-ID"))

@@ -140,3 +140,32 @@ def bounce(
         "\r\n"
         "--B--\r\n"
     ).encode()
+
+
+def read_receipt(
+    *, in_reply_to: str = "<agent-1@shop.example>", original: str = "<agent-1@shop.example>"
+) -> bytes:
+    """A read receipt (RFC 8098 message disposition notification), as Outlook sends one."""
+    return (
+        "From: Jane Doe <jane@example.com>\r\n"
+        "To: support@shop.example\r\n"
+        "Subject: Read: Your refund\r\n"
+        "Message-ID: <mdn-1@mail.example.com>\r\n"
+        + (f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else "")
+        + "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=disposition-notification; boundary="R"\r\n'
+        "\r\n"
+        "--R\r\n"
+        "Content-Type: text/plain\r\n"
+        "\r\n"
+        "Your message was read on Monday.\r\n"
+        "--R\r\n"
+        "Content-Type: message/disposition-notification\r\n"
+        "\r\n"
+        "Reporting-UA: mail.example.com; Microsoft Outlook\r\n"
+        "Final-Recipient: rfc822;jane@example.com\r\n"
+        + (f"Original-Message-ID: {original}\r\n" if original else "")
+        + "Disposition: manual-action/MDN-sent-manually; displayed\r\n"
+        "\r\n"
+        "--R--\r\n"
+    ).encode()

@@ -10,6 +10,7 @@ from django.test import Client, override_settings
 from hub.models import StoredEvent
 from interactions.connections.services import connection_create, connection_revoke
 from interactions.models import Customer, Thread
+from interactions.reachability.models import ReachFact
 from tests.conftest import log_snapshot
 from tests.interactions.adapters import emails
 from tests.interactions.helpers import post
@@ -189,6 +190,33 @@ def test_an_out_of_office_and_a_bounce_do_not_reopen_the_resolved_thread(mailbox
     (event,) = [e for e in stored() if e.data.get("automated") == "bounce"]
     assert (event.data["bounce"], event.data["bounced_recipients"]) == ("hard", ["jane@example.com"])
     assert event.subject == "mailto:jane@example.com"
+
+
+def test_a_read_receipt_joins_the_resolved_thread_without_reopening_it_or_changing_reachability(
+    mailbox, api, supervisor_api
+):
+    """A read receipt was recorded as the customer writing: it reopened the resolved thread and counted."""
+    agent = post(
+        api,
+        type="message.sent",
+        subject="mailto:jane@example.com",
+        data={
+            "channel": "email",
+            "text": "Your refund was issued",
+            "conversation_ref": "<agent-1@shop.example>",
+        },
+    )
+    assert supervisor_api.post(f"/api/v1/threads/{agent['thread_id']}/resolve").status_code == 201
+    counts = Customer.objects.get(pk=agent["customer_id"]).channel_counts
+    facts = list(ReachFact.objects.values())
+
+    receipt = send(emails.read_receipt(in_reply_to="")).json()
+
+    assert receipt["thread_id"] == agent["thread_id"]
+    assert Thread.objects.get(pk=agent["thread_id"]).status == "resolved"
+    assert Customer.objects.get(pk=agent["customer_id"]).channel_counts == counts
+    assert list(ReachFact.objects.values()) == facts  # not a bounce, nor the customer writing
+    assert stored().get().data["automated"] == "read-receipt"
 
 
 @pytest.mark.parametrize(

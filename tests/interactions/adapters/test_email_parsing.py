@@ -225,6 +225,27 @@ def test_delivery_status_notification_is_a_bounce(status, level):
     assert parsed.attachments == []
 
 
+@pytest.mark.parametrize(
+    ("in_reply_to", "original"),
+    [
+        ("<agent-1@shop.example>", "<agent-1@shop.example>"),
+        ("", "<agent-1@shop.example>"),  # no In-Reply-To: the Original-Message-ID it reports
+    ],
+)
+def test_a_read_receipt_is_automated_and_answers_the_message_it_reports_on(in_reply_to, original):
+    """A read receipt (RFC 8098) was read as the customer writing, its fields an attachment."""
+    parsed = parse_bytes(emails.read_receipt(in_reply_to=in_reply_to, original=original))
+
+    assert parsed.automated == "read-receipt"
+    assert (parsed.bounce, parsed.bounced_recipients) == (None, [])
+    assert parsed.in_reply_to == parsed.returned_message_id == "<agent-1@shop.example>"
+    assert parsed.text == "Your message was read on Monday."
+    assert parsed.attachments == []
+    event = email_event(parsed, source="/hooks/email/support", now=NOW)
+    assert event["subject"] == "mailto:jane@example.com"
+    assert event["data"]["automated"] == "read-receipt" and "bounce" not in event["data"]
+
+
 def test_bounce_event_is_about_the_recipient_and_continues_the_original():
     event = email_event(parse_bytes(emails.bounce()), source="/hooks/email/support", now=NOW)
     assert event["subject"] == "mailto:jane@example.com"
