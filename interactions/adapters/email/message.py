@@ -678,7 +678,9 @@ def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
         # A multipart without a boundary (the parser notes NoBoundaryInMultipartDefect): its parts cannot be
         # told apart. Its body is kept as text, MIME lines and all, rather than lost.
         return strip_reply(_text_of(message)), []
-    plain: Message | None = None
+    # Every text/plain part of the body, in order: Apple Mail writes text, an inline image, then the text
+    # after it as parts of their own (only the first was kept, and what followed the image was lost).
+    plain: list[Message] = []
     html: Message | None = None
     attachments: list[Message] = []
     for part in _leaves(message):
@@ -687,12 +689,14 @@ def _body_and_attachments(message: Message) -> tuple[str, list[Message]]:
             continue  # a report's fields, for machines (read as the report): neither text nor an attachment
         if _is_attachment(part):
             attachments.append(part)
-        elif kind == "text/plain" and plain is None:
-            plain = part
+        elif kind == "text/plain":
+            plain.append(part)
         elif kind == "text/html" and html is None:
             html = part
-    if plain is not None:
-        text = strip_reply(_text_of(plain))
+    if plain:
+        # Joined before the quoted earlier message is cut: in a reply it may start in a later part.
+        texts = (_text_of(part).strip("\r\n") for part in plain)
+        text = strip_reply("\n\n".join(t for t in texts if t.strip()))
     elif html is not None:
         source = _text_of(html)
         # All quotation (a forward inside Gmail's quote container, a lone <blockquote>): kept whole, as a

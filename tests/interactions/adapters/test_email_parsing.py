@@ -62,6 +62,49 @@ def test_plain_part_preferred_and_attachment_recorded_by_metadata_only():
     assert attachment.sha256 == hashlib.sha256(emails.PDF_BYTES).hexdigest()
 
 
+def _mixed(*parts: str) -> bytes:
+    head = "From: Jane <jane@example.com>\r\nMessage-ID: <apple@x>\r\nMIME-Version: 1.0\r\n"
+    head += "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+    return (head + "".join(f"--b\r\n{part}\r\n" for part in parts) + "--b--\r\n").encode()
+
+
+_IMAGE = (
+    "Content-Type: image/png; name=box.png\r\nContent-Disposition: inline; filename=box.png\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo="
+)
+
+
+def test_the_text_after_an_inline_image_is_kept():
+    """Apple Mail writes the text after an inline image as a text/plain part of its own: it was lost."""
+    raw = _mixed(
+        "Content-Type: text/plain; charset=us-ascii\r\n\r\nHere is a photo of the damaged box:\r\n",
+        _IMAGE,
+        "Content-Type: text/plain; charset=us-ascii\r\n\r\nPlease refund order 77 to my card.\r\n"
+        "\r\nOn Mon, 23 Nov 2026, Support <s@x.example> wrote:\r\n> Your box was shipped.\r\n",
+    )
+
+    parsed = parse_bytes(raw)
+
+    assert parsed.text == "Here is a photo of the damaged box:\n\nPlease refund order 77 to my card."
+    assert [a.name for a in parsed.attachments] == ["box.png"]
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    ["Content-Disposition: attachment\r\n", "Content-Disposition: inline; filename=notes.txt\r\n"],
+)
+def test_a_text_attachment_beside_the_body_stays_an_attachment(disposition):
+    raw = _mixed(
+        "Content-Type: text/plain\r\n\r\nMy notes are attached.",
+        f"Content-Type: text/plain\r\n{disposition}\r\nline one of the notes",
+    )
+
+    parsed = parse_bytes(raw)
+
+    assert parsed.text == "My notes are attached."
+    assert [a.content_type for a in parsed.attachments] == ["text/plain"]
+
+
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
