@@ -127,8 +127,8 @@ def html_to_text(html: str, *, drop_quotes: bool = True) -> str:
 
 # The line a client writes above the message it quotes. Only forms that end the new text for certain: the
 # attribution line of the common clients in the common languages ("On <date>, <name> wrote:"), Outlook's
-# "-----Original Message-----" and its header block ("From: ..." followed by "Sent:"/"Date:"), and the
-# forwarded-message marker. One attribution may be wrapped over two lines.
+# "-----Original Message-----" and its header block ("From: <a sender>" followed by "Sent:"/"Date:", see
+# _header_block), and the forwarded-message marker. One attribution may be wrapped over two lines.
 _ATTRIBUTION = re.compile(
     r"""^(?:
         on\b.{0,300}\bwrote\s*:
@@ -147,10 +147,12 @@ _ORIGINAL = re.compile(
     re.IGNORECASE,
 )
 _HEADER_FROM = re.compile(r"^\*?(?:from|von|de|da|van)\s*:\*?\s", re.IGNORECASE)
-_HEADER_NEXT = re.compile(
-    r"^\*?(?:sent|date|to|subject|gesendet|datum|an|betreff|envoyé|date|à|objet|enviado|para|asunto)\s*:",
-    re.IGNORECASE,
-)
+# The header block's other lines: when it was sent, and to whom and about what.
+_HEADER_SENT = re.compile(r"^\*?(?:sent|date|gesendet|datum|envoyé|enviado)\s*:", re.IGNORECASE)
+_HEADER_TO = re.compile(r"^\*?(?:to|an|à|para)\s*:", re.IGNORECASE)
+_HEADER_SUBJECT = re.compile(r"^\*?(?:subject|betreff|objet|asunto)\s*:", re.IGNORECASE)
+# A sender's address: `jane@example.com`, `Jane <jane@example.com>`, `Support [mailto:s@example.com]`.
+_ADDRESS = re.compile(r"[^\s<>\[\]:]@[^\s<>\[\]]")
 # The signature delimiter of RFC 3676 ("-- " alone on a line; often sent without its space), and the lines
 # a phone or a mail app appends on its own.
 _SIGNATURE = re.compile(r"^--[ \t]?$")
@@ -173,6 +175,24 @@ def _quoted_below(lines: list[str]) -> list[bool]:
     return below
 
 
+def _underscores(line: str) -> bool:
+    """Is this Outlook's line of underscores, drawn above the header block of the message it quotes?"""
+    return set(line.strip()) == {"_"}
+
+
+def _header_block(line: str, above: str, below: list[str]) -> bool:
+    """Does this "From:" line start the header block of a quoted message? Its next lines must say when it was
+    sent ("Sent:", "Date:"), and it must name a sender's address, or sit below Outlook's line of underscores,
+    or be followed by the whole block (a "To:" and a "Subject:" too): a customer writing "From: 10 May" and
+    "To: 15 May" lost everything below it."""
+    below = [n.strip() for n in below]
+    if not any(_HEADER_SENT.match(n) for n in below):
+        return False
+    if _ADDRESS.search(line) or _underscores(above):
+        return True
+    return any(_HEADER_TO.match(n) for n in below) and any(_HEADER_SUBJECT.match(n) for n in below)
+
+
 def _quote_start(lines: list[str]) -> int | None:
     """The index of the first line of the quoted earlier message, or None."""
     quoted_below = _quoted_below(lines)
@@ -184,9 +204,9 @@ def _quote_start(lines: list[str]) -> int | None:
             return i
         if i + 1 < len(lines) and _ATTRIBUTION.match(f"{line} {lines[i + 1].strip()}"):
             return i
-        if _HEADER_FROM.match(line) and any(_HEADER_NEXT.match(n.strip()) for n in lines[i + 1 : i + 4]):
+        if _HEADER_FROM.match(line) and _header_block(line, lines[i - 1] if i else "", lines[i + 1 : i + 4]):
             # Outlook draws a line of underscores above the header block: it goes too.
-            return i - 1 if i and set(lines[i - 1].strip()) == {"_"} else i
+            return i - 1 if i and _underscores(lines[i - 1]) else i
         if line.startswith(">") and quoted_below[i]:
             return i  # a trailing block of quoted lines with nothing new below it
     return None

@@ -133,6 +133,32 @@ def test_strip_reply_common_forms(text, kept):
     assert strip_reply(text) == kept
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will be away, please do not deliver:\n\nFrom: 10 May\nTo: 15 May\n\nPlease redeliver on 16 May.",
+        "Deliver it to my office.\nFrom: Monday\nDate: any day but Friday\nThanks, Jane",
+        "My neighbour wrote to me:\nFrom: jane@example.com\nTo: the shop\nShe has the parcel.",
+    ],
+)
+def test_from_and_to_lines_the_customer_writes_are_not_a_quoted_header(text):
+    """Any "From:" line with a "To:" or "Date:" below it read as Outlook's header block cut all below it."""
+    assert strip_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "From: Support Team [mailto:support@shop.example]\nSent: Tuesday, 24 November 2026 10:00\nTo: Jane",
+        "Von: Support <support@shop.example>\nGesendet: Dienstag, 24. November 2026 10:00\nAn: Jane",
+        "*From:* Support <support@shop.example>\n*Date:* Tuesday\n*Subject:* Your refund",
+        "From: Support Team\nSent: Tuesday, 24 November 2026 10:00\nTo: Jane Doe\nSubject: Your refund",
+    ],
+)
+def test_a_real_quoted_header_block_is_still_cut(header):
+    assert strip_reply(f"Fine, thanks.\n\n{header}\n\nYour refund was issued.") == "Fine, thanks."
+
+
 def test_a_trailing_block_of_twenty_thousand_quoted_lines_is_cut_and_one_not_trailing_is_kept():
     # Hostile mail: every `>` line used to rescan the lines below it (quadratic: 17 s for these 80 KB).
     quoted = "> q\n" * 20_000
