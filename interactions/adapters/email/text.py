@@ -16,6 +16,11 @@ _BLOCKS = frozenset(
         "nav", "ol", "p", "pre", "section", "table", "tr", "ul",
     }
 )  # fmt: skip
+# What may stand in <head> (HTML5's "in head" insertion mode): any other start tag, or text, ends a head whose
+# end tag was left out (`<head><meta charset=utf-8><body><p>...`, valid HTML5), as a browser ends it.
+_IN_HEAD = frozenset(
+    {"base", "basefont", "bgsound", "link", "meta", "noscript", "script", "style", "template", "title"}
+)
 # Void elements: no end tag follows, so they never open a skipped or quoted region.
 _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -31,7 +36,9 @@ class _TextExtractor(HTMLParser):
 
     Tracks open elements by a depth counter per kind of region (skipped, quoted) so an unclosed tag cannot
     swallow the rest of the message: HTML's implied end tags are not modelled, and a region ends at the end
-    tag that closes the element that opened it, or at the end of the document.
+    tag that closes the element that opened it, or at the end of the document. The one exception is <head>,
+    whose end tag HTML5 lets a message leave out: what cannot be in it ends it (see _IN_HEAD), as a browser
+    ends it (the whole body was read as head, and the message as empty).
     """
 
     def __init__(self, *, drop_quotes: bool) -> None:
@@ -56,7 +63,14 @@ class _TextExtractor(HTMLParser):
             or (attrs.get("id") or "").lower() in _QUOTE_IDS
         )
 
+    def _head_ends(self) -> None:
+        """Ends a <head> that is the innermost open element, as its end tag would."""
+        if self.stack and self.stack[-1][0] == "head":
+            self.handle_endtag("head")
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _IN_HEAD:
+            self._head_ends()
         if tag in _VOID:
             self.handle_startendtag(tag, attrs)
             return
@@ -73,6 +87,8 @@ class _TextExtractor(HTMLParser):
             self.parts.append("- ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _IN_HEAD:
+            self._head_ends()  # `<img/>`, which HTMLParser hands here, not to handle_starttag
         if tag in ("br", "hr"):
             self._newline(force=True)
         elif tag == "img" and not self.hidden:
@@ -98,6 +114,8 @@ class _TextExtractor(HTMLParser):
             self.parts.append(" ")
 
     def handle_data(self, data: str) -> None:
+        if self.stack and self.stack[-1][0] == "head" and data.strip():
+            self._head_ends()
         if self.hidden:
             return
         if not self.pre:

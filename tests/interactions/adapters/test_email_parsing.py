@@ -211,6 +211,37 @@ def test_an_html_only_message_that_is_all_quotation_is_kept_whole(html, kept):
     assert parse_bytes(raw).text == kept
 
 
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        (
+            "<html><head><meta charset=utf-8><body><p>Please cancel order 5521.</p></body></html>",
+            "Please cancel order 5521.",
+        ),
+        ("<head><title>Order</title><style>p {}</style><link rel=icon><div>Cancel it</div>", "Cancel it"),
+        ("<head><meta charset=utf-8>Cancel it<br>today", "Cancel it\ntoday"),
+        ('<head><base href="x"><img alt="Cancel it"/>', "Cancel it"),
+        ("<head><meta charset=utf-8><body><script>alert('no')</script><p>Cancel it", "Cancel it"),
+        (
+            "<head><script>document.write('<body>')</script><style>b {}</style></head><p>Cancel it",
+            "Cancel it",
+        ),
+    ],
+)
+def test_a_head_whose_end_tag_is_left_out_ends_where_the_body_starts(html, text):
+    """`</head>` may be left out (HTML5): the head was taken to run to the end, and the text was empty."""
+    assert html_to_text(html) == text
+
+
+def test_an_html_only_message_whose_head_end_tag_is_left_out_has_its_text():
+    raw = (
+        b"From: jane@example.com\r\nMessage-ID: <hh@x>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><head><meta charset=utf-8><body><p>Please cancel order 5521 today.</p></body></html>\r\n"
+    )
+
+    assert parse_bytes(raw).text == "Please cancel order 5521 today."
+
+
 def test_html_blockquote_and_outlook_reply_container_are_dropped():
     html = '<div>New text</div><div id="divRplyFwdMsg"><b>From:</b> Support</div><blockquote>old</blockquote>'
     assert html_to_text(html) == "New text"
