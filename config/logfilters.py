@@ -50,11 +50,10 @@ def _redact_run(match: re.Match[str]) -> str:
 # Query parameters whose value is a credential with no form of its own to recognise: the secret an
 # inbound-parse service puts in the e-mail adapter's URL (`?secret=`, the only place it can put one) and the
 # verify token of Meta's webhook handshake (`?hub.verify_token=`). A name and its `=` may be percent-encoded
-# (at any depth), as for tokens; the value is redacted up to the next parameter.
+# (at any depth), as for tokens; the value is redacted up to the next parameter or white space, as the hooks
+# read it (up to `&`): it ended at a `;` or a quote too, and the rest of a secret holding one was logged.
 SECRET_PARAMETERS = frozenset({"secret", "hub.verify_token"})
-_PARAMETER = re.compile(
-    r"""(?i)(?<![a-z0-9_.~%-])((?:[a-z0-9_.~-]|%[0-9a-f]{2})+?)(=|%(?:25)*3d)([^&\s"'#;]*)"""
-)
+_PARAMETER = re.compile(r"""(?i)(?<![a-z0-9_.~%-])((?:[a-z0-9_.~-]|%[0-9a-f]{2})+?)(=|%(?:25)*3d)([^&\s]*)""")
 
 
 def _redact_parameter(match: re.Match[str]) -> str:

@@ -143,6 +143,15 @@ def test_a_token_in_a_non_string_argument_a_traceback_or_a_stack_is_redacted():
             "GET /hooks/meta/main/webhook?hub.mode=subscribe&hub.verify_token=[redacted]&hub.challenge=115",
         ),
         ("?hub%2Everify_token=v-T0ken", "?hub%2Everify_token=[redacted]"),
+        # The hooks read a value up to the next `&`: a `;` or a quote in it ended the redaction, and the
+        # rest of the secret was logged.
+        (
+            "POST /hooks/email/mailx/inbound?secret=K7fQ2pLx;SECRETTAIL HTTP/1.1",
+            "POST /hooks/email/mailx/inbound?secret=[redacted] HTTP/1.1",
+        ),
+        ("/inbound?secret=ab'SECRETQUOTE&x=1", "/inbound?secret=[redacted]&x=1"),
+        ('/inbound?secret=ab"SECRET#TAIL', "/inbound?secret=[redacted]"),
+        ("?hub.verify_token=abc;defSECRET", "?hub.verify_token=[redacted]"),
     ],
 )
 def test_a_secret_query_parameter_is_redacted(logged, expected):
