@@ -43,6 +43,18 @@ class UserCreationForm(KeptNames, auth_forms.AdminUserCreationForm):
 class UserChangeForm(KeptNames, auth_forms.UserChangeForm):
     names = ("username", "first_name", "last_name", "email")
 
+    def clean_username(self) -> str:
+        """A name another user has in any case is refused, as the add form, `create_user` and
+        `createsuperuser` refuse it: renaming bob to ANN beside ann made two sign-ins one name apart."""
+        username = self.cleaned_data.get("username")
+        if (
+            isinstance(username, str)
+            and "username" in self.changed_data
+            and User.objects.filter(username__iexact=username).exclude(pk=self.instance.pk).exists()
+        ):
+            raise forms.ValidationError(self.instance.unique_error_message(User, ["username"]))
+        return username
+
 
 class GroupForm(KeptNames, forms.ModelForm):
     names = ("name",)

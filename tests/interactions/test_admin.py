@@ -116,3 +116,27 @@ def test_a_name_with_joiners_is_kept():
     assert name_problem("\U0001f469\u200d\U0001f4bb support", max_length=150) is None
     assert "U+200B" in name_problem("ann\u200b", max_length=150)
     assert "U+00AD" in name_problem("ann\u00adlee", max_length=150)
+
+
+@pytest.mark.parametrize("new_name", ["ANN", "Ann", "ann"])
+def test_a_user_renamed_to_another_users_name_in_any_case_is_refused(admin_client, new_name):
+    """The change form checked the name's case-sensitive uniqueness only: bob could become ANN beside ann."""
+    User.objects.create_user("ann")
+    bob = User.objects.create_user("bob")
+
+    page = admin_client.post(f"/admin/auth/user/{bob.pk}/change/", user_change_form(bob, username=new_name))
+
+    assert page.status_code == 200
+    assert "A user with that username already exists." in page.content.decode()
+    bob.refresh_from_db()
+    assert bob.username == "bob"
+
+
+def test_a_user_renamed_to_a_case_variant_of_their_own_name_is_saved(admin_client):
+    ann = User.objects.create_user("ann")
+
+    page = admin_client.post(f"/admin/auth/user/{ann.pk}/change/", user_change_form(ann, username="Ann"))
+
+    assert page.status_code == 302
+    ann.refresh_from_db()
+    assert ann.username == "Ann"
