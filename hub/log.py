@@ -57,6 +57,13 @@ def lock_timeout(milliseconds: int) -> None:
     backend().lock_timeout(milliseconds)
 
 
+def waiting_at_most(milliseconds: int):
+    """A block whose transactions wait at most this long for the database itself, where the database has
+    one write lock (SQLite: its busy timeout, 20 s by default, a BEGIN included); then `is_lock_timeout`.
+    PostgreSQL: nothing (see `lock_timeout`)."""
+    return backend().waiting_at_most(milliseconds)
+
+
 def try_lock_key(namespace: int, key: str) -> bool:
     """Take a transaction-scoped lock on one application key if it is free; False if another holds it."""
     return backend().try_lock_key(namespace, key)

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGE = 10_000  # events a pass may read, at most (a page of the log is held in memory while applied)
 STOP_CHECK_SECONDS = 0.5  # a runner waiting for a NOTIFY looks this often whether it was asked to stop
+RELEASE_WAIT_MS = 2_000  # a stopping runner waits this long for the database to give a lease back
 
 
 def next_page(page: int, *, full: bool, seconds: float, lease_seconds: float) -> int:
@@ -72,6 +73,7 @@ class Runner:
         self._last_pass = float("-inf")  # when the previous pass started (monotonic seconds)
         self.page = subscriptions.BATCH  # events the next pass reads at most (see next_page)
         self.stopping = threading.Event()
+        self.unreleased: list[str] = []  # leases the last stop could not give back (they expire)
         self._listener = None
         # When this runner last took or renewed each lease (monotonic seconds).
         self._renewed: dict[str, float] = {}
@@ -103,11 +105,15 @@ class Runner:
                 if not busy:
                     self._wait()
         finally:
+            self.unreleased = []
             for name in self.names:
                 try:
-                    subscriptions.release(name, self.owner)
+                    # SQLite: an offline rebuild holds the database; a stop does not wait its length.
+                    with log.waiting_at_most(RELEASE_WAIT_MS):
+                        subscriptions.release(name, self.owner)
                 except DatabaseError:
                     logger.warning("runner %s could not release %s; its lease will expire", self.owner, name)
+                    self.unreleased.append(name)
             self._close_listener()
             close_old_connections()
 

@@ -4,7 +4,8 @@ statements for read models."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -202,6 +203,13 @@ class Backend:
         """How long each lock the caller's transaction asks for from now on may wait (0: for ever), until
         the transaction ends. Nothing here: SQLite waits for its one lock by its busy timeout."""
 
+    @contextmanager
+    def waiting_at_most(self, milliseconds: int) -> Iterator[None]:
+        """Inside the block, a transaction begun waits at most this long for the database's one write lock
+        (SQLite: the busy timeout, which a BEGIN IMMEDIATE waits by), then raises what `is_lock_timeout`
+        recognises. Nothing here: PostgreSQL locks rows and keys, not the database (`lock_timeout`)."""
+        yield
+
     def lock_tables(self, tables: Sequence[str]) -> None:
         """Lock these tables against writes until the caller's transaction ends (reads go on). Nothing here:
         SQLite's IMMEDIATE transactions already hold its one write lock from BEGIN."""
@@ -253,8 +261,13 @@ def stored_to_recorded(row: StoredEvent) -> RecordedEvent:
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
-    """Whether a database error is a lock that waited past `lock_timeout` (55P03)."""
-    return getattr(exc.__cause__, "sqlstate", None) == "55P03"
+    """Whether a database error is a lock that waited past `lock_timeout` (55P03), or SQLite's one write
+    lock past its busy timeout (SQLITE_BUSY: "database is locked")."""
+    cause = exc.__cause__
+    return (
+        getattr(cause, "sqlstate", None) == "55P03"
+        or getattr(cause, "sqlite_errorname", None) == "SQLITE_BUSY"
+    )
 
 
 def is_deadlock(exc: BaseException) -> bool:

@@ -6,7 +6,8 @@ BEGIN to COMMIT, so appends are already serialised and keyed locks have nothing 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, models
@@ -37,6 +38,18 @@ class SqliteBackend(Backend):
 
     def append_lock(self) -> None:
         pass  # the IMMEDIATE transaction holds the write lock already
+
+    @contextmanager
+    def waiting_at_most(self, milliseconds: int) -> Iterator[None]:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            (before,) = cursor.fetchone()
+            cursor.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
 
     def lock_keys(self, namespace: int, keys: Sequence[str]) -> None:
         pass

@@ -241,7 +241,11 @@ class _Run:
 def _dispatch_page(run: _Run) -> tuple[int, bool]:
     """(events appended, whether a next page may hold more), `run` moved on."""
     try:
-        return _dispatch_page_in_transaction(run)
+        # SQLite: its BEGIN waits for the one write lock, which an offline rebuild holds for its whole
+        # length: as long as a claim may wait on PostgreSQL, not the 20 s busy timeout (a worker thread held
+        # that long, then the task failed).
+        with log.waiting_at_most(CLAIM_WAIT_MS):
+            return _dispatch_page_in_transaction(run)
     except OperationalError as exc:
         if not log.is_lock_timeout(exc):
             raise

@@ -25,7 +25,7 @@ from interactions.callbacks import services as callbacks
 from interactions.idempotency import IdempotencyKeyReused
 from interactions.models import Callback, CallbackState, Customer, Role
 from interactions.topics.routing import event_topics
-from tests.conftest import client_for, log_snapshot, requires_postgresql
+from tests.conftest import client_for, log_snapshot, requires_postgresql, requires_sqlite
 from tests.factories import ApiTokenFactory
 from tests.interactions import helpers
 
@@ -981,3 +981,20 @@ def test_a_profile_nested_as_deep_as_the_log_keeps_stops_no_offer(api):
     while isinstance(kept, dict):
         kept = kept["k"]
     assert kept == dispatch.TOO_DEEP
+
+
+@requires_sqlite
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_on_sqlite_ends_when_the_database_is_held_and_offers_on_the_next(api):
+    """An offline rebuild holds SQLite's one write lock for its length: a tick waited the busy timeout (20 s,
+    a worker thread held), then failed with "database is locked"; it waits as long as a claim may (2 s)."""
+    from tests.hub.test_sqlite_write_lock import database_held
+
+    online_agent()
+    body = request_callback(api)
+
+    with database_held():
+        assert dispatch.callbacks_dispatch() == 0
+
+    assert dispatch.callbacks_dispatch() == 1
+    assert [o.data["callback_id"] for o in offers(body["id"])] == [body["id"]]

@@ -29,4 +29,11 @@ class Command(MigratedCommand):
         )
         self.stdout.flush()
         runner.run()
-        self.stdout.write(f"Runner {runner.owner} stopped; its leases are released.")
+        if runner.unreleased:
+            self.stdout.write(
+                f"Runner {runner.owner} stopped; the database kept it from releasing"
+                f" {', '.join(runner.unreleased)}: another runner takes them once their lease expires"
+                f" (within {runner.ttl.total_seconds():g} s)."
+            )
+        else:
+            self.stdout.write(f"Runner {runner.owner} stopped; its leases are released.")

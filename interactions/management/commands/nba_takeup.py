@@ -11,7 +11,10 @@ from interactions.nba.selectors import take_up_list
 
 
 class Command(MigratedCommand):
-    help = "Each next best action rule's take-up: taken, dismissed, and the share taken (from the log)."
+    help = (
+        "Each next best action rule's take-up: taken, dismissed, and the share taken (from the nba read"
+        " model, which a runner applies)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
