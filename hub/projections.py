@@ -63,8 +63,20 @@ def _checkpoint(name: str, **fields: object) -> None:
 
 def _changed() -> None:
     """A checkpoint changed: this process's reading of the inline projections' state (hub.store's
-    `inline_seen`) is read again once this commits, rather than cost the next lean append a refusal."""
-    transaction.on_commit(backend().forget_inline_seen)
+    `inline_seen`) is read again once this commits, rather than cost the next lean append a refusal. Until
+    this transaction ends, what it reads of them is its own, uncommitted: `checkpoints_written()`."""
+    transaction.on_commit(_forget_inline_seen)
+
+
+def _forget_inline_seen() -> None:
+    backend().forget_inline_seen()
+
+
+def checkpoints_written() -> bool:
+    """Has the current transaction changed an inline checkpoint, so that it reads them as no other
+    transaction does (until it commits, or as never committed if it rolls back)? Django drops the commit
+    hooks of what is rolled back, savepoints included: one of `_changed`'s still pending says so."""
+    return any(hook is _forget_inline_seen for _, hook, _ in connection.run_on_commit)
 
 
 def set_checkpoints(names: list[str], position: int) -> None:

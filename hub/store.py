@@ -121,7 +121,7 @@ def append(
     db = backend()
     deduplicate_lean = deduplicate and not looked_up
     if db.lean_appends and inline_seen is None:
-        inline_seen = db.inline_seen(projections.names())
+        inline_seen = db.inline_seen(projections.names(), keep=not projections.checkpoints_written())
     if db.lean_appends and lean_only:
         return _lean(db, events, expected_versions, deduplicate_lean, fresh_streams, received_at, inline_seen)
     if db.lean_appends:
@@ -146,7 +146,7 @@ def inline_seen() -> str:
     """The inline projections' state, for a caller that reads their tables and then appends lean
     (`append(..., lean_only=True, inline_seen=...)`): taken before its first read, it makes the append
     refuse if they changed since. Usually no round trip (the last reading is kept)."""
-    return backend().inline_seen(projections.names())
+    return backend().inline_seen(projections.names(), keep=not projections.checkpoints_written())
 
 
 def _rows(
@@ -216,7 +216,10 @@ def _lean(
         for row in rows:
             row.position = 0
         projections.apply_new([stored_to_recorded(row) for row in rows])
-        positions, locked_at = db.append_serialised(rows, log.LOG_CHANNEL, projections.names(), inline_seen)
+        keep = not projections.checkpoints_written()
+        positions, locked_at = db.append_serialised(
+            rows, log.LOG_CHANNEL, projections.names(), inline_seen, keep=keep
+        )
         holds.start("lean", since=locked_at)
         for row, position in zip(rows, positions, strict=True):
             row.position = position

@@ -81,24 +81,27 @@ class Backend:
         `keys`, and each existing stream's version."""
         return (self.existing(keys) if keys else {}), self.stream_versions(streams)[0]
 
-    def inline_seen(self, inline: Sequence[str]) -> str:
+    def inline_seen(self, inline: Sequence[str], *, keep: bool = True) -> str:
         """The state of the inline projections `inline` (their checkpoints) as last read, to pass to
         append_serialised: read before a lean append reads any projection's rows, it lets the append refuse
         if they changed meanwhile. Kept from the last reading (a refusal renews it), so usually no round
-        trip; an older reading is never wrong, it only makes a refusal more likely."""
+        trip. A kept reading is of committed state, read before the append's own reads: an older one only
+        makes a refusal more likely. `keep=False`: the caller's transaction has changed a checkpoint, so
+        what it reads is its own (uncommitted) state: read it for this caller, and keep nothing."""
         return ""
 
     def forget_inline_seen(self) -> None:
         """Read the inline projections' state again next time (this process has just changed it)."""
 
     def append_serialised(
-        self, rows: list[StoredEvent], channel: str, inline: Sequence[str], seen: str
+        self, rows: list[StoredEvent], channel: str, inline: Sequence[str], seen: str, *, keep: bool = True
     ) -> tuple[list[int], datetime]:
         """Take the append lock, write `rows` at the next positions, in order, queue a wake-up on `channel`,
         all in one round trip; return the positions and when the lock was granted. Nothing is written, and
         LeanAppendRefused is raised, if a row collides with a committed one, or an inline projection of
         `inline` is failed or new, or they are no longer as `seen` (inline_seen) says: one failed, or was
-        caught up or rebuilt, since this append applied them."""
+        caught up or rebuilt, since this append applied them. A refusal renews the kept reading unless
+        `keep` is False (see inline_seen)."""
         raise NotImplementedError
 
     def read_after(

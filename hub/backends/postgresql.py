@@ -197,19 +197,20 @@ class PostgresqlBackend(Backend):
                 originals[(event.source, event.id)] = event
         return originals, versions
 
-    def inline_seen(self, inline: Sequence[str]) -> str:
+    def inline_seen(self, inline: Sequence[str], *, keep: bool = True) -> str:
         key = frozenset(inline)
-        seen = _inline_seen.get(key)
+        seen = _inline_seen.get(key) if keep else None
         if seen is None:
             ((seen,),) = fetch("SELECT hub_inline_seen(%b::text[])", [sorted(key)])
-            _inline_seen[key] = seen
+            if keep:
+                _inline_seen[key] = seen
         return seen
 
     def forget_inline_seen(self) -> None:
         _inline_seen.clear()
 
     def append_serialised(
-        self, rows: list[StoredEvent], channel: str, inline: Sequence[str], seen: str
+        self, rows: list[StoredEvent], channel: str, inline: Sequence[str], seen: str, *, keep: bool = True
     ) -> tuple[list[int], datetime]:
         columns = (
             [r.source for r in rows],
@@ -235,8 +236,12 @@ class PostgresqlBackend(Backend):
         except DatabaseError as exc:
             cause = exc.__cause__
             if getattr(cause, "sqlstate", None) == "TL001":
-                # The state read under the lock: what later appends, which start reading after now, check.
-                _inline_seen[frozenset(inline)] = cause.diag.message_detail or ""
+                # The state read under the lock: what later appends, which start reading after now, check;
+                # unless this transaction changed it (what it read is its own, not committed).
+                if keep:
+                    _inline_seen[frozenset(inline)] = cause.diag.message_detail or ""
+                else:
+                    _inline_seen.pop(frozenset(inline), None)
                 raise LeanAppendRefused(cause.diag.message_primary or str(cause)) from exc
             raise
         return positions, locked_at

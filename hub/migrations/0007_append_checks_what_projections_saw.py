@@ -10,7 +10,7 @@ a catch-up makes them healthy again.
 position and whether it is failed. A healthy inline projection's position does not move with appends (only
 a failure, a catch-up or a rebuild moves it, and a failure followed by a catch-up always leaves it further
 on), so two equal readings mean nothing of the kind happened in between. The caller passes the reading it
-made before reading any projection's rows (hub.projections.inline_seen); `hub_append` compares it with
+made before reading any projection's rows (hub.store.inline_seen); `hub_append` compares it with
 the reading under the lock and refuses with TL001 if they differ, the reading in DETAIL for the caller to
 keep. Reading it costs no round trip: the caller keeps the last reading and only a refusal renews it.
 """

@@ -389,3 +389,84 @@ def test_a_lean_append_after_a_refusal_keeps_the_new_reading_and_goes_lean_again
     store.append([_event("/lean", "two", "s-two")])
     assert tally.locked == [False]  # lean, and not refused
     assert tally.count() == 3
+
+
+class _Undone(Exception):
+    pass
+
+
+@pytest.mark.parametrize("placed", [False, True], ids=["append", "reading-first"])
+def test_a_reading_taken_in_a_transaction_that_caught_up_and_rolled_back_is_not_kept(tally, placed):
+    """A transaction that caught the projection up reads the checkpoints as its own, uncommitted: kept for
+    the whole process, that reading outlived its rollback, and matched the one a real catch-up later
+    committed, so a lean write computed before that catch-up went through."""
+    store.append([_event("/lean", "bad", "s-bad", "lean.bad")])
+    tally.fixed = True
+    with pytest.raises(_Undone), transaction.atomic():
+        projections.catch_up_if_behind()
+        store.append([_event("/lean", "later", "s-later")])
+        raise _Undone
+    assert not projections.healthy() and tally.count() == 1  # nothing of it committed
+
+    def writer_a():
+        if not placed:
+            return store.append([_event("/lean", "slow", "s-slow", "lean.slow")])
+        with transaction.atomic():
+            seen = store.inline_seen()
+            return store.append(
+                [_event("/lean", "slow", "s-slow", "lean.slow")], lean_only=True, inline_seen=seen
+            )
+
+    a, outcome = _in_thread(writer_a)
+    assert tally.entered.wait(WAIT)  # A has read the tally (1)
+    with transaction.atomic():
+        projections.catch_up_if_behind()  # B applies `bad`: 2, committed
+    tally.release.set()
+    a.join(WAIT)
+    assert not a.is_alive()
+
+    if placed:
+        assert isinstance(outcome.get("error"), store.LeanAppendRefused), outcome
+        store.append([_event("/lean", "slow", "s-slow", "lean.slow")])
+    else:
+        assert "error" not in outcome, outcome
+    assert tally.count() == 3  # warm-up, bad, slow
+
+
+def test_a_reading_taken_in_another_threads_uncommitted_catch_up_is_not_shared(tally):
+    """Thread T catches up and appends in one transaction; its lean attempt, refused, kept the state T saw
+    (its own, uncommitted) for the whole process. Thread A took it, read the row before T committed, and
+    its lean write undid T's."""
+    store.append([_event("/lean", "bad", "s-bad", "lean.bad")])
+    tally.fixed = True
+    appended, go_on = threading.Event(), threading.Event()
+
+    def writer_t():
+        with transaction.atomic():
+            projections.catch_up_if_behind()  # `bad` applied: 2, not committed yet
+            store.append([_event("/lean", "t", "s-t")])  # 3
+            appended.set()
+            assert go_on.wait(WAIT)
+
+    t, t_outcome = _in_thread(writer_t)
+    assert appended.wait(WAIT)
+
+    def writer_a():
+        with transaction.atomic():
+            seen = store.inline_seen()
+            return store.append(
+                [_event("/lean", "slow", "s-slow", "lean.slow")], lean_only=True, inline_seen=seen
+            )
+
+    a, outcome = _in_thread(writer_a)
+    assert tally.entered.wait(WAIT)  # A has read the tally as committed (1)
+    go_on.set()
+    t.join(WAIT)
+    assert "error" not in t_outcome, t_outcome
+    tally.release.set()
+    a.join(WAIT)
+    assert not a.is_alive()
+
+    assert isinstance(outcome.get("error"), store.LeanAppendRefused), outcome
+    store.append([_event("/lean", "slow", "s-slow", "lean.slow")])
+    assert tally.count() == 4  # warm-up, bad, t, slow
