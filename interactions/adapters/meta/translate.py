@@ -73,6 +73,11 @@ def _str(value: Any, where: str, *, required: bool = True, limit: int = SHORT_MA
     return value
 
 
+def _filled(value: Any) -> bool:
+    """A string with more than white space in it: an optional field Meta sends empty is absent."""
+    return isinstance(value, str) and bool(value.strip())
+
+
 def _wa_id(value: Any, where: str) -> str:
     """A WhatsApp id: the number's ASCII digits (`isdigit` is true of `²` and of Arabic-Indic digits)."""
     wa_id = _str(value, where, limit=32)
@@ -243,7 +248,8 @@ def _whatsapp_value(value: dict[str, Any], source: str, where: str, out: Transla
         if len(text) > TEXT_MAX:
             data["text_truncated"] = True  # as for e-mail: the text was cut, not what the customer wrote
         context = message.get("context")
-        if isinstance(context, dict) and isinstance(context.get("id"), str) and "in_reply_to" not in data:
+        # An empty id names no message (as any empty optional field: absent).
+        if isinstance(context, dict) and _filled(context.get("id")) and "in_reply_to" not in data:
             data["in_reply_to"] = _str(context["id"], f"{at}.context.id")
         if sender in names:
             data["sender_name"] = cut(names[sender], 128)
@@ -314,10 +320,10 @@ def _social_message(item: dict[str, Any], platform: str, at: str) -> dict[str, A
     if attachments:
         data["attachments"] = attachments[:50]
     quick_reply = message.get("quick_reply")
-    if isinstance(quick_reply, dict) and isinstance(quick_reply.get("payload"), str):
+    if isinstance(quick_reply, dict) and _filled(quick_reply.get("payload")):
         data["reply"] = {"kind": "quick_reply", "id": cut(quick_reply["payload"], 1024), "title": text}
     reply_to = message.get("reply_to")
-    if isinstance(reply_to, dict) and isinstance(reply_to.get("mid"), str):
+    if isinstance(reply_to, dict) and _filled(reply_to.get("mid")):
         data["in_reply_to"] = _str(reply_to["mid"], f"{at}.message.reply_to.mid")
     if not text and not attachments:
         return None  # a kind of message the hub does not record (a story mention's share, say)

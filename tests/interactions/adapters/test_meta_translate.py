@@ -383,3 +383,12 @@ def test_an_empty_messenger_text_beside_an_attachment_is_no_text():
     data = one(m.messenger(m.social_message(text="", attachments=attachments)))["data"]
     assert data["attachments"] == [{"name": "image"}]
     assert data == one(m.messenger(m.social_message(text=None, attachments=attachments)))["data"]
+
+
+def test_an_empty_reply_reference_is_no_reference():
+    """An empty WhatsApp `context.id` or Messenger `reply_to.mid` refused the whole delivery (400)."""
+    whatsapp = m.wa_message()
+    whatsapp["context"] = {"from": "15550001111", "id": ""}
+    assert "in_reply_to" not in one(m.whatsapp(m.wa_value(messages=[whatsapp])))["data"]
+    messenger = one(m.messenger(m.social_message(reply_to={"mid": " "}, quick_reply={"payload": ""})))
+    assert "in_reply_to" not in messenger["data"] and "reply" not in messenger["data"]
