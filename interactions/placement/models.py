@@ -39,7 +39,9 @@ class PlacedThread(models.Model):
     topic = models.CharField(max_length=120, blank=True, default="")
     status = models.CharField(max_length=16)
     opened_at = models.DateTimeField()
-    last_activity_at = models.DateTimeField()
+    # Null until activity reaches the thread: one opened by a note, a survey answer or a status has none,
+    # so the customer's next contact does not join it by rule 3.
+    last_activity_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "placement_thread"

@@ -80,7 +80,9 @@ def apply_thread_opened(rows: PlacementRows, event: RecordedEvent) -> None:
         topic=data.get("topic") or "",
         status=ThreadStatus.OPEN,
         opened_at=event.occurred_at,
-        last_activity_at=activity_at(event),
+        # Its first activity sets it (apply_contact, for the event that opened it if that is activity): a
+        # thread a note, a survey answer or a status opened has had none, and rule 3 leaves it be.
+        last_activity_at=None,
     )
     rows.add("thread", data["thread_id"], thread)
 
@@ -100,7 +102,8 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
     thread_id = event.metadata["thread_id"]
     thread = rows.get("thread", thread_id)
     if is_activity(event.type, event.data):
-        thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
+        at = activity_at(event)
+        thread.last_activity_at = at if thread.last_activity_at is None else max(thread.last_activity_at, at)
     if not thread.topic and event.data.get("topic"):
         thread.topic = event.data["topic"]
     rows.touch("thread", thread_id)
@@ -111,8 +114,10 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
 class PlacementProjector(RowProjector):
     name = "placement"
     # 2: only activity (catalogue.is_activity) moves a thread's last activity; a status, a note, a machine's
-    # message no longer do (2026-12-05). Rows built before keep the old times until a rebuild.
-    version = 2
+    # message no longer do (2026-12-05). Rows built before keep the old times until a rebuild. 3: a thread
+    # has no last activity until activity reaches it; one a note, a survey answer or a status opened had
+    # the opener's time, and collected the customer's next contact (2026-12-06).
+    version = 3
     unit = PlacementRows
     handlers = {
         "customer.created": apply_customer_created,

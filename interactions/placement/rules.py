@@ -66,7 +66,7 @@ class ThreadInfo:
     topic: str
     status: str
     opened_at: datetime
-    last_activity_at: datetime
+    last_activity_at: datetime | None  # None: no activity has reached it yet (opened by a note, say)
 
 
 def continuation_window() -> timedelta:
@@ -198,7 +198,7 @@ class PlacementView:
                         data.get("topic") or "",
                         ThreadStatus.OPEN,
                         event.occurred_at,
-                        event.occurred_at,
+                        None,  # as the projector opens it: its first activity (next) sets it
                     )
                 )
             elif event.type == "thread.reopened":
@@ -206,7 +206,8 @@ class PlacementView:
             elif event.type in THREADED_TYPES:
                 thread = self.threads[event.metadata["thread_id"]]
                 if is_activity(event.type, data):  # as the projector records it (apply_contact)
-                    thread.last_activity_at = max(thread.last_activity_at, event.occurred_at)
+                    last, at = thread.last_activity_at, event.occurred_at
+                    thread.last_activity_at = at if last is None else max(last, at)
                 if not thread.topic and data.get("topic"):
                     thread.topic = data["topic"]
                 for ref in refs_recorded(data):
@@ -293,7 +294,7 @@ class PlacementView:
             # reopens nothing: it is no new objective of the customer's.
             if (
                 thread.status == ThreadStatus.OPEN
-                or at - thread.last_activity_at <= window
+                or (thread.last_activity_at is not None and at - thread.last_activity_at <= window)
                 or following
                 or machine
             ):
@@ -307,6 +308,7 @@ class PlacementView:
                 for t in (self.threads[i] for c in customer_ids for i in self.customer_threads.get(c, ()))
                 if t.customer_id in customer_ids
                 and t.status == ThreadStatus.OPEN
+                and t.last_activity_at is not None
                 and t.last_activity_at >= at - window
             ),
             key=lambda t: (t.last_activity_at, t.opened_at),

@@ -111,3 +111,46 @@ def test_the_end_of_a_call_the_agent_resolved_does_not_reopen_its_thread(api, ag
 
     assert ended["thread_id"] == started["thread_id"]
     assert Thread.objects.get(pk=started["thread_id"]).status == "resolved"
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("note.added", {"channel": "internal", "text": "CRM: asked about a parcel", "topic": "shipping"}),
+        ("survey.answered", {"channel": "sms", "metric": "csat", "score": 4, "topic": "shipping"}),
+        (
+            "message.status",
+            {"channel": "sms", "status": "delivered", "message_ref": "SM-x", "topic": "shipping"},
+        ),
+    ],
+)
+def test_a_thread_opened_by_what_is_not_activity_does_not_collect_the_next_contact(api, kind, data):
+    """The thread a note, a survey answer or a status opened started with its opener's time as its last
+    activity: the customer's next message joined it (or, beside an older open thread, it won that one's
+    reply) though nothing on it was the customer contacting."""
+    from tests.interactions.test_stored_fields import assert_rebuild_gives_the_same_read_models
+
+    billing = post(
+        api, subject=PHONE, time=ago(hours=3), data={"channel": "sms", "text": "my bill", "topic": "billing"}
+    )
+    opened = post(api, subject=PHONE, type=kind, time=ago(hours=2), data=data)
+    reply = post(
+        api, subject=PHONE, time=ago(hours=1), data={"channel": "sms", "text": "any news on my bill?"}
+    )
+
+    assert opened["thread_id"] != billing["thread_id"]  # another topic: a thread of its own
+    assert reply["thread_id"] == billing["thread_id"]  # the one the customer is active on
+    assert_rebuild_gives_the_same_read_models()
+
+
+def test_a_thread_opened_by_a_survey_answer_alone_is_not_continued_by_a_later_message(api):
+    survey = post(
+        api,
+        subject=PHONE,
+        type="survey.answered",
+        time=ago(hours=2),
+        data={"channel": "sms", "metric": "csat", "score": 2},
+    )
+    message = post(api, subject=PHONE, time=ago(hours=1), data={"channel": "sms", "text": "hello again"})
+
+    assert message["thread_id"] != survey["thread_id"]
