@@ -112,16 +112,17 @@ def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[st
     candidates = {a for a in agents if a not in row.tried_agents}
     if not candidates:
         return None
+    # The agent who last handled it, free or not: busy (or already asked), a skill match comes next, not
+    # whoever handled it before them (that was offered it, and named the last handler).
     last = (
-        TimelineEntry.objects.filter(thread=thread, agent_id__in=candidates)
+        TimelineEntry.objects.filter(thread=thread)
+        .exclude(agent_id="")
         .exclude(type__in=CALLBACK_ASKING_TYPES)
         .order_by("-position")
         .values_list("agent_id", flat=True)
         .first()
-    )
-    if last is None and thread.assigned_agent in candidates:
-        last = thread.assigned_agent
-    if last:
+    ) or (thread.assigned_agent or None)
+    if last in candidates:
         return last, "last_agent"
     topic = thread.topic.lower()
     skilled = {a for a in candidates if topic and topic in agents[a].skills}

@@ -17,8 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RULE = re.compile(r"\A(?P<days>[a-z]{3}(?:-[a-z]{3})?|daily)\s+(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)\Z")
-# How far ahead to look for an allowed moment; a window longer than this is cut to it.
+# How far ahead one step of the search for an allowed moment looks, and how far it looks at most: weekly
+# hours repeat every week, but where two zones' daylight saving differs their overlap may open only some
+# months of the year (a London centre and New Zealand customers, April to September). A window was cut to
+# 31 days: a request whose first allowed moment was later was refused, and a callback expired early.
 HORIZON = timedelta(days=31)
+SEARCH_LIMIT = timedelta(days=400)
 
 
 class InvalidHours(ValueError):
@@ -120,16 +124,19 @@ class WeeklyHours:
 def next_allowed(
     start: datetime, schedules: list[WeeklyHours], *, until: datetime | None = None
 ) -> datetime | None:
-    """The earliest instant at or after `start` (and before `until`) that every schedule allows, or None."""
-    end = min(until, start + HORIZON) if until is not None else start + HORIZON
-    if end <= start:
-        return None
-    allowed = [(start, end)]
-    for schedule in schedules:
-        allowed = _intersect(allowed, schedule.intervals(start, end))
-    for lo, hi in allowed:
-        if hi > start and hi > lo:
-            return max(lo, start)
+    """The earliest instant at or after `start` (and before `until`) that every schedule allows, or None if
+    none does within SEARCH_LIMIT (a year and more: hours that never meet in it never meet)."""
+    end = start + SEARCH_LIMIT if until is None else min(until, start + SEARCH_LIMIT)
+    step = start
+    while step < end:
+        step_end = min(step + HORIZON, end)
+        allowed = [(step, step_end)]
+        for schedule in schedules:
+            allowed = _intersect(allowed, schedule.intervals(step, step_end))
+        for lo, hi in allowed:
+            if hi > step and hi > lo:
+                return max(lo, start)
+        step = step_end
     return None
 
 

@@ -33,5 +33,11 @@ def check_hours_settings() -> None:
     """Fail at start-up, not at the first callback, if the hours settings do not parse. Calling hours are
     read here without `schedules`' leniency, which is for customers' zones: a malformed setting passed the
     check, and every customer's calling hours were then ignored as if their zone were unknown."""
-    schedules(None)
-    _hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, "UTC")
+    for name, hours in (
+        ("THREADLINE_BUSINESS_HOURS", schedules(None)[0]),
+        ("THREADLINE_CUSTOMER_CALLING_HOURS", _hours(settings.THREADLINE_CUSTOMER_CALLING_HOURS, "UTC")),
+    ):
+        # An empty setting (a blank line in .env) parsed as hours never open: every callback was refused,
+        # or every customer whose zone is known, and nothing said why at start-up.
+        if not any(hours.days):
+            raise InvalidHours(f"{name} opens at no time of the week: write rules like 'mon-fri 08:00-20:00'")

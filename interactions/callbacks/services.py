@@ -233,8 +233,10 @@ def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
         found.subject == event.subject
         and all(first.get(k) == asked.get(k) for k in ("phone", "reason", "topic"))
         and (request.thread_id is None or first.get("thread_id") == asked.get("thread_id"))
-        and (request.at is None or _same_time(first.get("not_before"), max(request.at, found.occurred_at)))
-        and (request.window_end is None or first.get("window_end") == asked.get("window_end"))
+        # Both as of the first request's time (see callback_request): a retry that leaves `at` or
+        # `window_end` out asks for as soon as possible, or the default window, which the first may not have.
+        and _same_time(first.get("not_before"), datetime.fromisoformat(asked["not_before"]))
+        and _same_time(first.get("window_end"), datetime.fromisoformat(asked["window_end"]))
         and first.get("requested_timezone") == (request.timezone or None)
     )
     if not same:

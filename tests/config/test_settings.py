@@ -82,6 +82,16 @@ def test_hours_that_do_not_parse_stop_the_process(variable):
     assert done.stderr.startswith("ImproperlyConfigured: ") and "'daily08:00-21:00'" in done.stderr
 
 
+@pytest.mark.parametrize("variable", ["THREADLINE_BUSINESS_HOURS", "THREADLINE_CUSTOMER_CALLING_HOURS"])
+@pytest.mark.parametrize("value", ["", " ", ";"])
+def test_hours_that_never_open_stop_the_process(variable, value):
+    """An empty line in .env parsed as hours open at no time: every callback request was then a 400."""
+    done = check(**{variable: value})
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("ImproperlyConfigured: ") and f"{variable} opens at no time" in done.stderr
+
+
 def test_a_rules_file_that_does_not_validate_stops_the_process_in_one_line(tmp_path):
     rules = tmp_path / "rules.json"
     rules.write_text('{"rules": [{"id": "x"}]}')

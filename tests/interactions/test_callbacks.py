@@ -998,3 +998,104 @@ def test_a_tick_on_sqlite_ends_when_the_database_is_held_and_offers_on_the_next(
 
     assert dispatch.callbacks_dispatch() == 1
     assert [o.data["callback_id"] for o in offers(body["id"])] == [body["id"]]
+
+
+def _ask(api, **body):
+    return api.post(CALLBACKS, {"identifier": CUSTOMER, "phone": "+15551234567", **body}, format="json")
+
+
+def _london_at_noon(settings) -> None:
+    # London 12:00-13:00 meets New York's calling hours (08:00-21:00) only while the US keeps summer time
+    # and the UK does not yet: in 2099, 8-29 March.
+    settings.THREADLINE_BUSINESS_HOURS = "daily 12:00-13:00"
+    settings.THREADLINE_BUSINESS_TIMEZONE = "Europe/London"
+
+
+def test_a_window_whose_first_allowed_moment_is_over_a_month_away_is_taken(api, settings):
+    """The search for an allowed moment stopped 31 days after the start: this window was refused (400),
+    and the same moment was accepted from a request that started three weeks later."""
+    _london_at_noon(settings)
+    short = _ask(
+        api, at="2099-02-20T00:00:00Z", window_end="2099-03-25T00:00:00Z", timezone="America/New_York"
+    )
+    longer = _ask(
+        api,
+        at="2099-01-05T00:00:00Z",
+        window_end="2099-03-25T00:00:00Z",
+        timezone="America/New_York",
+        identifier="tel:+15550000002",
+        phone="+15550000002",
+    )
+
+    assert short.status_code == 201 and short.json()["due_at"] == "2099-03-08T12:00:00Z"
+    assert longer.status_code == 201, longer.content
+    assert longer.json()["due_at"] == "2099-03-08T12:00:00Z"
+
+
+def test_the_dispatcher_moves_a_callback_to_its_window_first_allowed_moment_months_ahead(api, settings):
+    """It expired it ("no allowed time is left in its window") with seven weeks of it left."""
+    _london_at_noon(settings)
+    body = _ask(api, at="2099-01-05T12:00:00Z", window_end="2099-03-25T00:00:00Z").json()  # zone unknown yet
+    post(api, type="customer.profile_updated", data={"timezone": "America/New_York"})
+    online_agent()
+
+    dispatch.callbacks_dispatch(now=datetime(2099, 1, 5, 12, 0, tzinfo=UTC))
+
+    row = Callback.objects.get(pk=body["id"])
+    assert row.state == CallbackState.SCHEDULED
+    assert row.due_at == datetime(2099, 3, 8, 12, 0, tzinfo=UTC)
+
+
+def test_a_london_centre_calling_back_new_zealand_customers_in_march(api, settings):
+    settings.THREADLINE_BUSINESS_HOURS = "mon-fri 09:00-17:00"
+    settings.THREADLINE_BUSINESS_TIMEZONE = "Europe/London"
+
+    early = _ask(
+        api, at="2099-03-02T00:00:00Z", window_end="2099-05-01T00:00:00Z", timezone="Pacific/Auckland"
+    )
+
+    assert early.status_code == 201, early.content
+    assert early.json()["due_at"] == "2099-04-06T08:00:00Z"
+
+
+def test_the_last_handler_not_free_sends_the_offer_to_a_skill_match_not_an_earlier_handler(api):
+    """The last handler was looked for among the free agents only: with them busy, the agent who handled the
+    thread before them was offered it, as `last_agent`."""
+    thread = post(api, data={"channel": "sms", "text": "my bill", "topic": "billing"})["thread_id"]
+    earlier, last, skilled = online_agent(), online_agent(), online_agent("billing")
+    for agent in (earlier, last):
+        note = client_for(agent).post(f"/api/v1/threads/{thread}/notes", {"text": "n"}, format="json")
+        assert note.status_code == 201
+    presence.agent_status_set(agent=last, status="busy")
+    body = request_callback(api)
+
+    dispatch.callbacks_dispatch()
+
+    (offer,) = offers(body["id"])
+    assert (offer.data["agent_id"], offer.data["route"]) == (str(skilled.pk), "skills")
+    presence.agent_status_set(agent=last, status="available")
+    callbacks.callback_decline(callback_id=body["id"], actor=skilled)
+    dispatch.callbacks_dispatch()
+    assert (offers(body["id"])[-1].data["agent_id"], offers(body["id"])[-1].data["route"]) == (
+        str(last.pk),
+        "last_agent",
+    )
+
+
+@pytest.mark.parametrize("left_out", ["at", "window_end"])
+def test_a_key_reused_for_a_request_that_leaves_its_time_out_is_another_request(api, left_out):
+    """A retry without `at` (as soon as possible) or `window_end` (the default window) was answered 201 with
+    the callback due in 2099: the integration thought it had asked for a call now."""
+    key = {"HTTP_IDEMPOTENCY_KEY": f"cb-{left_out}"}
+    body = {
+        "identifier": CUSTOMER,
+        "phone": "+15551234567",
+        "at": "2099-01-01T10:00:00Z",
+        "window_end": "2099-01-01T18:00:00Z",
+    }
+    first = api.post(CALLBACKS, body, format="json", **key)
+    again = api.post(CALLBACKS, {k: v for k, v in body.items() if k != left_out}, format="json", **key)
+
+    assert first.status_code == 201, first.content
+    assert again.status_code == 409, again.content
+    assert Callback.objects.count() == 1
