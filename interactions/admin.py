@@ -198,11 +198,6 @@ class PersonAdmin(MaskedQuery, admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # `manage.py create_user` creates the user and its principal together
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Deleting the link cut no one off: the user kept their staff and superuser flags (the admin) and the
-        # principal its role. Deactivate the user, or revoke the principal, instead.
-        return False
-
 
 # axes's own list of failed sign-ins, searched as every list here is: a card number searched for is not shown
 # back (what it lists was masked before it was stored: interactions/people/signin.py).

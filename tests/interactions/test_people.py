@@ -624,20 +624,3 @@ def test_a_new_desk_tab_shows_the_status_the_log_says_while_the_presence_read_mo
 
     me = re.search(r'<script id="desk-me" type="application/json">(.*?)</script>', page, re.S)
     assert json.loads(me.group(1))["status"] == "available"
-
-
-def test_a_person_cannot_be_deleted_in_the_admin_only_deactivated_or_revoked(admin_client):
-    """Deleting the link between a user and their principal cut no one off: an admin kept the user's staff
-    and superuser flags, so the whole of /admin/, and the principal its role."""
-    create_user("bob", "--role", "admin", "--password", PASSWORD)
-    bob = Person.objects.get()
-
-    page = admin_client.post(f"/admin/people/person/{bob.pk}/delete/", {"post": "yes"})
-    listed = admin_client.post(
-        "/admin/people/person/", {"action": "delete_selected", "_selected_action": [bob.pk], "post": "yes"}
-    )
-
-    assert page.status_code == 403
-    assert listed.status_code in (200, 302)
-    assert Person.objects.filter(pk=bob.pk).exists()
-    assert "delete_selected" not in admin_client.get("/admin/people/person/").content.decode()
