@@ -166,9 +166,13 @@ _ORIGINAL = re.compile(
 )
 _HEADER_FROM = re.compile(r"^\*?(?:from|von|de|da|van)\s*:\*?\s", re.IGNORECASE)
 # The header block's other lines: when it was sent, and to whom and about what.
-_HEADER_SENT = re.compile(r"^\*?(?:sent|date|gesendet|datum|envoyé|enviado)\s*:", re.IGNORECASE)
+# Spanish Outlook writes "Enviado el:", Brazilian "Enviada em:"; a Cc line may come before the Subject.
+_HEADER_SENT = re.compile(
+    r"^\*?(?:sent|date|gesendet|datum|envoyé|enviad[oa](?:\s+(?:el|em))?|data)\s*:", re.IGNORECASE
+)
 _HEADER_TO = re.compile(r"^\*?(?:to|an|à|para)\s*:", re.IGNORECASE)
-_HEADER_SUBJECT = re.compile(r"^\*?(?:subject|betreff|objet|asunto)\s*:", re.IGNORECASE)
+_HEADER_SUBJECT = re.compile(r"^\*?(?:subject|betreff|objet|asunto|assunto)\s*:", re.IGNORECASE)
+_HEADER_LINES = 5  # a header block's lines below its From: Sent/Date, To, Cc, Bcc, Subject
 # A sender's address: `jane@example.com`, `Jane <jane@example.com>`, `Support [mailto:s@example.com]`.
 _ADDRESS = re.compile(r"[^\s<>\[\]:]@[^\s<>\[\]]")
 # The signature delimiter of RFC 3676 ("-- " alone on a line; often sent without its space), and the lines
@@ -222,7 +226,9 @@ def _quote_start(lines: list[str]) -> int | None:
             return i
         if i + 1 < len(lines) and _ATTRIBUTION.match(f"{line} {lines[i + 1].strip()}"):
             return i
-        if _HEADER_FROM.match(line) and _header_block(line, lines[i - 1] if i else "", lines[i + 1 : i + 4]):
+        if _HEADER_FROM.match(line) and _header_block(
+            line, lines[i - 1] if i else "", lines[i + 1 : i + 1 + _HEADER_LINES]
+        ):
             # Outlook draws a line of underscores above the header block: it goes too.
             return i - 1 if i and _underscores(lines[i - 1]) else i
         if line.startswith(">") and quoted_below[i]:

@@ -655,3 +655,45 @@ def test_a_card_number_split_by_a_nul_is_not_cut_into_a_run_too_short_to_mask():
 
     assert "411111111111" not in data["subject_line"]
     assert data["subject_line"].rstrip("A") == ""
+
+
+def _outlook_reply(plain: str) -> bytes:
+    html = "<html><body><p>" + plain.split("\n\n")[0] + "</p><div id=divRplyFwdMsg>quoted</div></body></html>"
+    return (
+        "From: Juan Perez <juan@example.com>\r\nTo: soporte@tienda.example\r\nSubject: RE: Su reembolso\r\n"
+        "Message-ID: <r1@example.com>\r\nIn-Reply-To: <agent-1@tienda.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + plain.replace("\n", "\r\n") + "\r\n"
+        "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html + "\r\n--b--\r\n"
+    ).encode()
+
+
+OUTLOOK_BLOCKS = {
+    # Outlook in Spanish: "Enviado el:" (es-ES)
+    "es": (
+        "Gracias, ya funciona.",
+        "De: Soporte <soporte@tienda.example>\nEnviado el: lunes, 4 de mayo de 2026 10:00\n"
+        "Para: Juan Perez <juan@example.com>\nAsunto: Su reembolso\n\n"
+        "Hola Juan, su reembolso ya está en camino.",
+    ),
+    # Outlook in Brazilian Portuguese: "Enviada em:"
+    "pt-BR": (
+        "Obrigado, funcionou.",
+        "De: Suporte <suporte@loja.example>\nEnviada em: segunda-feira, 4 de maio de 2026 10:00\n"
+        "Para: Joana <joana@example.com>\nAssunto: Reembolso\n\nOlá Joana, o reembolso foi feito.",
+    ),
+    # Outlook in English, a Cc line and senders shown by name (no address, no underscores above)
+    "en-cc": (
+        "Thanks, that works.",
+        "From: Shop Support\nSent: Monday, May 4, 2026 10:00 AM\nTo: Jane Doe\n"
+        "Cc: Orders\nSubject: Your refund\n\nHi Jane, your refund is on its way.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OUTLOOK_BLOCKS)
+def test_outlook_header_blocks_in_spanish_portuguese_and_with_a_cc_line_are_cut(case):
+    """The stricter header-block rule missed "Enviado el:" and "Enviada em:", and a Subject below a Cc."""
+    new, quoted = OUTLOOK_BLOCKS[case]
+    parsed = parse_bytes(_outlook_reply(f"{new}\n\n{quoted}"))
+    assert parsed.text == new
