@@ -63,6 +63,13 @@ def rebuild(
         try:
             replayed, tables = _rebuild_once(counting, total)
         except OperationalError as exc:
+            if is_lock_timeout(exc) and backend().vendor == "sqlite":
+                # The database's one write lock, held past its busy timeout (20 s): by another rebuild, most
+                # likely, not a writer between tables; 120 more tries would wait about 40 minutes.
+                raise RebuildFailed(
+                    "the database stayed locked through its busy timeout (another rebuild, or a long write?);"
+                    " nothing was changed: try again"
+                ) from exc
             if is_lock_timeout(exc) and busy < LOCK_TRIES - 1:
                 busy += 1
                 logger.info("rebuild: the read models' tables are busy (try %s); trying again", busy)

@@ -107,21 +107,32 @@ def _left() -> set[str]:
     return {agent for agent, status in statuses_now(holders).items() if status != "available"}
 
 
+def _last_handler(thread: Thread) -> str | None:
+    """The agent handling the thread, free or not: the one it is assigned to, else the agent (not a
+    supervisor adding a note) who last acted on it. Busy or already asked, a skill match comes next, not
+    whoever handled it before them (looked for among the free agents only, they were offered it)."""
+    if thread.assigned_agent:
+        return thread.assigned_agent
+    recent = list(
+        TimelineEntry.objects.filter(thread=thread)
+        .exclude(agent_id="")
+        .exclude(type__in=CALLBACK_ASKING_TYPES)
+        .order_by("-position")
+        .values_list("agent_id", flat=True)[:50]
+    )
+    agents = {
+        str(pk)
+        for pk in ApiToken.objects.filter(pk__in=set(recent), role=Role.AGENT).values_list("pk", flat=True)
+    }
+    return next((agent for agent in recent if agent in agents), None)
+
+
 def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[str, str] | None:
     """The agent to offer to and why: the thread's last handler, else a skill match, else who waited most."""
     candidates = {a for a in agents if a not in row.tried_agents}
     if not candidates:
         return None
-    # The agent who last handled it, free or not: busy (or already asked), a skill match comes next, not
-    # whoever handled it before them (that was offered it, and named the last handler).
-    last = (
-        TimelineEntry.objects.filter(thread=thread)
-        .exclude(agent_id="")
-        .exclude(type__in=CALLBACK_ASKING_TYPES)
-        .order_by("-position")
-        .values_list("agent_id", flat=True)
-        .first()
-    ) or (thread.assigned_agent or None)
+    last = _last_handler(thread)
     if last in candidates:
         return last, "last_agent"
     topic = thread.topic.lower()

@@ -233,10 +233,10 @@ def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
         found.subject == event.subject
         and all(first.get(k) == asked.get(k) for k in ("phone", "reason", "topic"))
         and (request.thread_id is None or first.get("thread_id") == asked.get("thread_id"))
-        # Both as of the first request's time (see callback_request): a retry that leaves `at` or
+        # Both as this request decides them at the first request's time: a retry that leaves `at` or
         # `window_end` out asks for as soon as possible, or the default window, which the first may not have.
-        and _same_time(first.get("not_before"), datetime.fromisoformat(asked["not_before"]))
-        and _same_time(first.get("window_end"), datetime.fromisoformat(asked["window_end"]))
+        # (Not as the retry decided them: sent while the first was still running, it read no first time.)
+        and _decides_as_first(request, found.occurred_at, first)
         and first.get("requested_timezone") == (request.timezone or None)
     )
     if not same:
@@ -244,6 +244,15 @@ def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
             f"this {IDEMPOTENCY_HEADER} was used for another request; send a new key with a new request"
         )
     return Callback.objects.get(pk=first["callback_id"])
+
+
+def _decides_as_first(request: RequestInput, first_at: datetime, first: dict[str, Any]) -> bool:
+    """Does this request, judged at the first request's time, give the start and window the first did?"""
+    try:
+        _, _, start, end = _checked(request, first_at)
+    except InvalidRequest:
+        return False
+    return _same_time(first.get("not_before"), start) and _same_time(first.get("window_end"), end)
 
 
 def _same_time(recorded: Any, asked: datetime) -> bool:

@@ -76,3 +76,12 @@ def test_a_runner_stopped_while_the_database_is_held_says_which_leases_it_could_
     assert runner.unreleased == ["tally"]
     assert Subscription.objects.get(name="tally").lease_owner == "r1"  # it expires in its time
     subscriptions.release("tally", "r1")
+
+
+def test_an_offline_rebuild_finding_the_database_held_stops_at_once_saying_so():
+    """SQLITE_BUSY counts as a lock timeout: the rebuild tried 120 times, each after the busy timeout (about
+    40 minutes), where it used to stop after one."""
+    from hub.rebuild import RebuildFailed, rebuild
+
+    with database_held(), log.waiting_at_most(100), pytest.raises(RebuildFailed, match="stayed locked"):
+        rebuild()

@@ -1099,3 +1099,64 @@ def test_a_key_reused_for_a_request_that_leaves_its_time_out_is_another_request(
     assert first.status_code == 201, first.content
     assert again.status_code == 409, again.content
     assert Callback.objects.count() == 1
+
+
+@pytest.mark.parametrize("at", [None, "now"])
+def test_a_retry_sent_while_the_first_request_is_still_running_answers_its_callback(monkeypatch, at):
+    """A retry that read the log before the first request committed decided its start and window from its
+    own time, and was a 409 ("send a new key"): following that advice called the customer twice. The first
+    request is run here while the retry waits for the customer's lock, as it would on another connection."""
+    token = ApiTokenFactory(role=Role.AGENT)
+    t0 = timezone.now()
+    asked = callbacks.RequestInput(identifier=CUSTOMER, phone="+15551234567", at=t0 if at else None)
+    real = callbacks.placement_view_locked
+    made = {}
+
+    def first_request_commits_meanwhile(events):
+        monkeypatch.setattr(callbacks, "placement_view_locked", real)
+        made["first"] = callbacks.callback_request(actor=token, request=asked, idempotency_key="k", now=t0)
+        return real(events)
+
+    monkeypatch.setattr(callbacks, "placement_view_locked", first_request_commits_meanwhile)
+    retried = callbacks.callback_request(
+        actor=token, request=asked, idempotency_key="k", now=t0 + timedelta(seconds=2)
+    )
+
+    assert retried.pk == made["first"].pk
+    assert Callback.objects.count() == 1
+
+
+def test_a_supervisors_note_does_not_make_them_the_threads_handler(api):
+    thread = post(api, data={"channel": "sms", "text": "my bill", "topic": "billing"})["thread_id"]
+    handler, _skilled = online_agent(), online_agent("billing")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    for who, text in ((handler, "called, will retry"), (supervisor, "please follow up")):
+        assert (
+            client_for(who).post(f"/api/v1/threads/{thread}/notes", {"text": text}, format="json").status_code
+            == 201
+        )
+    body = request_callback(api)
+
+    dispatch.callbacks_dispatch()
+
+    (offer,) = offers(body["id"])
+    assert (offer.data["agent_id"], offer.data["route"]) == (str(handler.pk), "last_agent")
+
+
+def test_the_agent_a_thread_is_assigned_to_is_its_handler(api):
+    thread = post(api, data={"channel": "sms", "text": "my bill", "topic": "billing"})["thread_id"]
+    first, owner, _skilled = online_agent(), online_agent(), online_agent("billing")
+    note = client_for(first).post(f"/api/v1/threads/{thread}/notes", {"text": "looked at it"}, format="json")
+    assert note.status_code == 201
+    assign = {"agent_id": str(owner.pk)}
+    assigned = client_for(ApiTokenFactory(role=Role.SUPERVISOR)).post(
+        f"/api/v1/threads/{thread}/assign", assign, format="json"
+    )
+    assert assigned.status_code == 201, assigned.content
+    presence.agent_status_set(agent=first, status="busy")
+    body = request_callback(api)
+
+    dispatch.callbacks_dispatch()
+
+    (offer,) = offers(body["id"])
+    assert (offer.data["agent_id"], offer.data["route"]) == (str(owner.pk), "last_agent")
