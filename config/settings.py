@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "interactions.placement",
     "interactions.reachability",
     "interactions.nba",
+    "interactions.analytics",
     "interactions.connections",
     "interactions.desk",
     "channels_app",

@@ -138,3 +138,17 @@ def may_read_health_details(token: ApiToken) -> bool:
 def require_may_read_health_details(token: ApiToken) -> None:
     if not may_read_health_details(token):
         raise _refuse(token, "read health details (ask without a token whether the hub is ready)")
+
+
+# --- Measures -----------------------------------------------------------------------------------------------
+
+
+def may_read_measures(token: ApiToken) -> bool:
+    """Experience measures (satisfaction, effort, handling, journeys): supervisors and admins. An agent's
+    own figures are a supervisor's to share."""
+    return token.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_may_read_measures(token: ApiToken) -> None:
+    if not may_read_measures(token):
+        raise _refuse(token, "read experience measures (supervisors and admins do)")

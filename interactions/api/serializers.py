@@ -9,9 +9,11 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from hub import storable
+from interactions.analytics.selectors import GRANULARITIES, GROUPS
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
 from interactions.callbacks.services import OUTCOMES, REMARK_MAX
-from interactions.catalogue.schemas import CHANNELS
+from interactions.catalogue.schemas import CHANNELS, SURVEY_RANGES
+from interactions.catalogue.zones import iana_zone
 from interactions.identity import identifiers
 
 
@@ -353,3 +355,122 @@ class CallbackDeclineSerializer(CallbackAnswerSerializer):
 class CallbackOutcomeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=list(OUTCOMES))
     note = serializers.CharField(max_length=REMARK_MAX, required=False)
+
+
+# --- Measures -----------------------------------------------------------------------------------------------
+
+
+def _in_storable_range(value):
+    if not storable.EARLIEST_TIME <= value <= storable.LATEST_TIME:
+        raise serializers.ValidationError(
+            f"must be from {storable.EARLIEST_TIME.date()} to {storable.LATEST_TIME.date()}"
+        )
+    return value
+
+
+def _zone_name(value: str) -> str:
+    try:
+        iana_zone(value)
+    except ValueError as exc:
+        raise serializers.ValidationError(str(exc)) from exc
+    return value
+
+
+_INSTANT = re.compile(
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+)
+
+
+class InstantField(serializers.DateTimeField):
+    """An ISO 8601 instant, written as RFC 3339 writes one (a `T`, an optional offset), and nothing around it:
+    the parser underneath reads `2026-11-20T00:00:00<NUL>Z` as a time."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not _INSTANT.match(value):
+            self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]][Z|+hh:mm]")
+        return super().to_internal_value(value)
+
+
+_MEASURE_QUERY = {
+    "from": InstantField(
+        required=False,
+        validators=[_in_storable_range],
+        help_text="From the hour of this instant (rounded down to the whole hour; without an offset, UTC). "
+        "Default: 7 days before `to`.",
+    ),
+    "to": InstantField(
+        required=False,
+        validators=[_in_storable_range],
+        help_text="Up to, not including, the hour of this instant (rounded down to the whole hour). Default: "
+        "the end of the current hour.",
+    ),
+    "granularity": serializers.ChoiceField(
+        choices=list(GRANULARITIES),
+        required=False,
+        help_text="Buckets of an hour, a day or a week (from Monday) in `timezone` (default day). One read "
+        "covers at most 744 hours, 732 days or 530 weeks.",
+    ),
+    "timezone": serializers.CharField(
+        required=False,
+        max_length=64,
+        validators=[_zone_name],
+        help_text="The IANA zone days and weeks start in (default UTC). Answers are kept per UTC hour: in a "
+        "zone whose offset is not whole hours, a day starts at the UTC hour its midnight falls in.",
+    ),
+    "group_by": serializers.ChoiceField(
+        choices=list(GROUPS),
+        required=False,
+        help_text="One figure per value of this dimension (blank: null).",
+    ),
+}
+
+SurveyMeasuresQuerySerializer = type(
+    "SurveyMeasuresQuerySerializer",
+    (serializers.Serializer,),
+    {
+        **_MEASURE_QUERY,
+        "metric": serializers.ChoiceField(choices=list(SURVEY_RANGES), required=False),
+    },
+)
+
+
+class SurveyFiguresSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    metric = serializers.ChoiceField(choices=list(SURVEY_RANGES))
+    answers = serializers.IntegerField()
+    distribution = serializers.DictField(child=serializers.IntegerField(), help_text="Answers per score.")
+    mean = serializers.FloatField(allow_null=True)
+    top2_rate = serializers.FloatField(allow_null=True, help_text="Share of the two best scores (0 to 1).")
+    bottom2_rate = serializers.FloatField(
+        allow_null=True, help_text="Share of the two worst scores (0 to 1)."
+    )
+    promoters_rate = serializers.FloatField(allow_null=True, required=False, help_text="NPS: 9-10.")
+    passives_rate = serializers.FloatField(allow_null=True, required=False, help_text="NPS: 7-8.")
+    detractors_rate = serializers.FloatField(allow_null=True, required=False, help_text="NPS: 0-6.")
+    nps = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        help_text="NPS: promoters' minus detractors' percentage (-100 to 100).",
+    )
+
+
+class SurveyBucketSerializer(SurveyFiguresSerializer):
+    bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
+
+
+def _measures(name: str, bucket: type[serializers.Serializer], total: type[serializers.Serializer]):
+    fields = {
+        "from": serializers.CharField(help_text="The first hour summed (UTC)."),
+        "to": serializers.CharField(help_text="The hour after the last one summed (UTC)."),
+        "granularity": serializers.CharField(),
+        "timezone": serializers.CharField(),
+        "group_by": serializers.CharField(allow_null=True),
+        "rows": bucket(many=True, help_text="Per bucket, group and metric; buckets with nothing left out."),
+        "totals": total(many=True, help_text="Per group and metric over the whole range."),
+    }
+    return type(name, (serializers.Serializer,), fields)
+
+
+SurveyMeasuresSerializer = _measures(
+    "SurveyMeasuresSerializer", SurveyBucketSerializer, SurveyFiguresSerializer
+)

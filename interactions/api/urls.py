@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from interactions.api import callbacks, context, events, nba, threads
+from interactions.api import analytics, callbacks, context, events, nba, threads
 from interactions.api.converters import AnyCaseUUID
 
 register_converter(AnyCaseUUID, "anyuuid")
@@ -32,6 +32,7 @@ urlpatterns = [
     path("threads/<anyuuid:thread_id>/reopen", threads.ThreadReopenView.as_view(), name="thread-reopen"),
     path("threads/<anyuuid:thread_id>/assign", threads.ThreadAssignView.as_view(), name="thread-assign"),
     path("threads/<anyuuid:thread_id>/notes", threads.ThreadNoteView.as_view(), name="thread-notes"),
+    path("analytics/surveys", analytics.SurveyMeasuresView.as_view(), name="analytics-surveys"),
     path("callbacks", callbacks.CallbackListView.as_view(), name="callbacks"),
     path("callbacks/<anyuuid:callback_id>", callbacks.CallbackDetailView.as_view(), name="callback"),
     path(

@@ -1,5 +1,5 @@
 """Projections: one projector per read model (customers, threads and timelines, callbacks, presence,
-reachability, next-best-action take-up).
+reachability, next-best-action take-up, experience measures).
 
 Each owns its tables and its checkpoint: a projector that cannot apply an event stops alone, and the others,
 the log and placement go on. The read models people and integrations read (customers, threads, presence) are
@@ -11,6 +11,7 @@ the callbacks' write model, as placement's tables are the write model of identit
 from __future__ import annotations
 
 from hub.rows import RowProjector
+from interactions.projections.analytics import AnalyticsProjector
 from interactions.projections.callbacks import CallbacksProjector
 from interactions.projections.customers import CustomersProjector
 from interactions.projections.nba import NbaTakeUpProjector
@@ -32,4 +33,5 @@ def subscribed() -> list[RowProjector]:
         PresenceProjector(),
         ReachabilityProjector(),
         NbaTakeUpProjector(),
+        AnalyticsProjector(),
     ]

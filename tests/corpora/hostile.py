@@ -780,3 +780,36 @@ SIGN_IN_CASES = {
     "the username twice": b"username=a&username=b&password=x",
     "a body that is not a form": b"\x00\x01\x02{",
 }
+
+
+# --- Query parameters of the reads that take more than paging ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryCase:
+    name: str
+    path: str
+    role: str  # whose token asks
+    params: dict[str, str]
+    field: str  # the field the 400 problem names
+
+
+def _surveys(name: str, field_: str, **params: str) -> QueryCase:
+    return QueryCase(name, "/api/v1/analytics/surveys", "supervisor", params, field_)
+
+
+QUERY_CASES = [
+    _surveys("a NUL in a time zone", "timezone", timezone="Europe/Paris\x00"),
+    _surveys("a time zone of 10,000 characters", "timezone", timezone="A" * 10_000),
+    _surveys("a path for a time zone", "timezone", timezone="../../etc/passwd"),
+    _surveys("a POSIX rule for a time zone", "timezone", timezone="EST5EDT,M3.2.0,M11.1.0"),
+    _surveys("an astral character in a time", "from", **{"from": "2026-11-20T00:00:00" + ASTRAL + "Z"}),
+    _surveys("a NUL in a time", "to", to="2026-11-20T00:00:00\x00Z"),
+    _surveys("a year 10000", "to", to="10000-01-01T00:00:00Z"),
+    _surveys("a time far before the log can hold", "from", **{"from": "0001-01-01T00:00:00Z"}),
+    _surveys("a right-to-left override in a dimension", "group_by", group_by="\u202echannel"),
+    _surveys("a dimension in capitals", "group_by", group_by="CHANNEL"),
+    _surveys("a metric of spaces", "metric", metric="   "),
+    _surveys("a granularity with a NUL", "granularity", granularity="day\x00"),
+    _surveys("a format no renderer has", "format", format="xlsx"),
+]

@@ -98,7 +98,7 @@ def sms_api():
 @pytest.mark.django_db(transaction=True)
 def test_the_context_subscriptions_and_presence_are_the_ones_rebuilt_online():
     # The tally subscriptions declare no tables.
-    assert set(NAMES) == {"customers", "threads", "presence", "reachability", "nba"}
+    assert set(NAMES) == {"customers", "threads", "presence", "reachability", "nba", "analytics"}
 
 
 @requires_postgresql

@@ -22,10 +22,12 @@ from tests.corpora.hostile import (
     CASES,
     COMMAND_CASES,
     ENTRY_POINTS,
+    QUERY_CASES,
     SIGN_IN_CASES,
     USER_PASSWORD,
     Case,
     CommandCase,
+    QueryCase,
 )
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post, user_change_form
@@ -189,3 +191,14 @@ def test_a_json_body_in_a_charset_that_cannot_read_it_is_a_400_problem(entry, ch
     assert response["Content-Type"] == "application/problem+json"
     assert charset in response.json()["detail"]  # "the body is not punycode", or "Unsupported charset"
     assert store_snapshot() == before
+
+
+@pytest.mark.parametrize("case", QUERY_CASES, ids=[c.name for c in QUERY_CASES])
+def test_a_hostile_query_parameter_is_a_400_naming_it(case: QueryCase):
+    client = client_for(ApiTokenFactory(role=case.role))
+
+    response = client.get(case.path, case.params)
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert case.field in [e["field"] for e in response.json()["errors"]], response.json()

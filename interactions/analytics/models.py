@@ -1,0 +1,60 @@
+"""The measures' read models, written by the `analytics` subscription (interactions/projections/analytics.py).
+
+Answers are counted per hour and per value of every dimension a supervisor groups by, so a read of any range
+sums a bounded number of rows and never reads the log. The dimension tables say what the projection knew of a
+customer (segment) and a thread (topic, agent) when each answer arrived.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class CustomerFacts(models.Model):
+    """What the measures group a customer's events by: their segment at the time (blank: none known)."""
+
+    customer_id = models.UUIDField(primary_key=True)
+    segment = models.CharField(max_length=64, blank=True, default="")
+    merged_into = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        db_table = "analytics_customer"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: segment {self.segment or '-'}"
+
+
+class ThreadFacts(models.Model):
+    """What the measures group a thread's events by: its topic and the agent it was last assigned to."""
+
+    thread_id = models.UUIDField(primary_key=True)
+    topic = models.CharField(max_length=120, blank=True, default="")
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        db_table = "analytics_thread"
+
+    def __str__(self) -> str:
+        return f"{self.thread_id}: topic {self.topic or '-'}, agent {self.agent_id or '-'}"
+
+
+class SurveyHour(models.Model):
+    """How many answers of one score, in one hour (UTC, by when each was given), for one combination of
+    channel, agent, topic and segment (blank: not known)."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of the other fields but `answers`
+    hour = models.DateTimeField()
+    metric = models.CharField(max_length=8)
+    score = models.SmallIntegerField()
+    channel = models.CharField(max_length=16)
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+    topic = models.CharField(max_length=120, blank=True, default="")
+    segment = models.CharField(max_length=64, blank=True, default="")
+    answers = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_survey_hour"
+        indexes = [models.Index(fields=["hour", "metric"], name="analytics_survey_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.metric} {self.score}: {self.answers}"

@@ -1,0 +1,120 @@
+"""Reading the measures: sums of the hourly read models over a range, bucketed by hour, day or week in a
+time zone, grouped by one dimension. A read sums rows; it never reads the log."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Sum
+from django.db.models.functions import TruncDay, TruncHour, TruncWeek
+
+from hub.events import isoformat_z
+from interactions.analytics.measures import survey_summary
+from interactions.analytics.models import SurveyHour
+from interactions.errors import InvalidRequest
+
+# granularity -> (truncation, the most buckets one read may ask for)
+GRANULARITIES = {
+    "hour": (TruncHour, 24 * 31),
+    "day": (TruncDay, 2 * 366),
+    "week": (TruncWeek, 10 * 53),
+}
+# group_by -> the read model's column
+GROUPS = {"channel": "channel", "agent": "agent_id", "topic": "topic", "segment": "segment"}
+DEFAULT_DAYS = 7
+STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+def _hour(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _refuse(field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{field} {message}", extra={"errors": [{"field": field, "message": message}]})
+
+
+@dataclass(frozen=True)
+class Range:
+    """Which hours a read sums and how it buckets them: hours from the hour of `start` up to, not including,
+    the hour of `end` (both rounded down to the whole hour), bucketed by `granularity` in `zone`."""
+
+    start: datetime
+    end: datetime
+    granularity: str
+    zone: str
+    group_by: str | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        granularity: str = "day",
+        zone: str = "UTC",
+        group_by: str | None = None,
+        now: datetime | None = None,
+    ) -> Range:
+        end = _hour(end) if end is not None else _hour(now or datetime.now(UTC)) + timedelta(hours=1)
+        start = _hour(start) if start is not None else end - timedelta(days=DEFAULT_DAYS)
+        if start >= end:
+            raise _refuse("from", "must be at least an hour before to")
+        most = GRANULARITIES[granularity][1]
+        # Buckets in the zone are at most one more than whole steps (a range that starts mid-bucket).
+        if (end - start) / STEP[granularity] > most - 1:
+            raise _refuse("to", f"is too far from from: at most {most} {granularity}s in one read")
+        return cls(start, end, granularity, zone, group_by)
+
+    def bucket_text(self, bucket: datetime) -> str:
+        return isoformat_z(bucket.astimezone(ZoneInfo(self.zone)))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "from": isoformat_z(self.start),
+            "to": isoformat_z(self.end),
+            "granularity": self.granularity,
+            "timezone": self.zone,
+            "group_by": self.group_by,
+        }
+
+
+def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:
+    """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out),
+    and per group and metric over the whole range (`totals`)."""
+    truncate = GRANULARITIES[span.granularity][0]
+    column = GROUPS.get(span.group_by or "")
+    answers = SurveyHour.objects.filter(hour__gte=span.start, hour__lt=span.end)
+    if metric:
+        answers = answers.filter(metric=metric)
+    keys = ["bucket", "metric", "score", *([column] if column else [])]
+    sums = (
+        answers.annotate(bucket=truncate("hour", tzinfo=ZoneInfo(span.zone)))
+        .values(*keys)
+        .order_by()
+        .annotate(n=Sum("answers"))
+    )
+    per_bucket: dict[tuple[datetime, str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    totals: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for row in sums:
+        group = row[column] if column else ""
+        per_bucket[(row["bucket"], group, row["metric"])][row["score"]] += row["n"]
+        totals[(group, row["metric"])][row["score"]] += row["n"]
+
+    def _group(value: str) -> str | None:
+        return value or None if column else None
+
+    return {
+        **span.describe(),
+        "rows": [
+            {"bucket": span.bucket_text(bucket), "group": _group(group), **survey_summary(m, counts)}
+            for (bucket, group, m), counts in sorted(per_bucket.items(), key=lambda item: item[0])
+        ],
+        "totals": [
+            {"group": _group(group), **survey_summary(m, counts)}
+            for (group, m), counts in sorted(totals.items())
+        ],
+    }

@@ -1,0 +1,114 @@
+"""REST resource /analytics: experience measures read from the hourly read models, as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from interactions.access.rules import require_may_read_measures
+from interactions.analytics.selectors import Range, survey_measures
+from interactions.api import serializers
+from interactions.api.common import READ_PARAMETERS, ReadYourWrites, query_input
+from interactions.api.openapi import ADMIN, LIST_ERRORS, SUPERVISOR, ok, roles
+from interactions.errors import InvalidRequest
+
+MEASURES = ["analytics"]
+# A cell a spreadsheet would run as a formula (OWASP's "CSV injection"): a topic, segment or agent id is
+# text someone posted, so it is written with a leading apostrophe.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return "" if value is None else value
+
+
+class CsvRenderer(BaseRenderer):
+    """A measure's `rows`, then its `totals` (bucket `total`), one line each with every figure and a column
+    per score. A problem is still problem+json (its Content-Type is set by the problem): its body is JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if (response is not None and response.status_code >= 400) or "rows" not in (data or {}):
+            return JSONRenderer().render(data)  # a problem, or OPTIONS' description of the resource
+        lines = [*data["rows"], *({**row, "bucket": "total"} for row in data["totals"])]
+        scores = sorted({s for row in lines for s in row["distribution"]}, key=int)
+        figures = [k for k in FIGURES if any(k in row for row in lines)] or FIGURES[:5]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["bucket", "group", "metric", *figures, *(f"score_{s}" for s in scores)])
+        for row in lines:
+            writer.writerow(
+                [
+                    _cell(row["bucket"]),
+                    _cell(row["group"]),
+                    row["metric"],
+                    *(_cell(row.get(k)) for k in figures),
+                    *(row["distribution"].get(s, "") for s in scores),
+                ]
+            )
+        return out.getvalue().encode("utf-8")
+
+
+FIGURES = [
+    "answers", "mean", "top2_rate", "bottom2_rate",
+    "promoters_rate", "passives_rate", "detractors_rate", "nps",
+]  # fmt: skip
+
+
+def span_of(request: Request) -> tuple[Range, dict[str, Any]]:
+    query = query_input(serializers.SurveyMeasuresQuerySerializer, request)
+    span = Range.of(
+        start=query.get("from"),
+        end=query.get("to"),
+        granularity=query.get("granularity", "day"),
+        zone=query.get("timezone", "UTC"),
+        group_by=query.get("group_by"),
+    )
+    return span, query
+
+
+class MeasuresView(ReadYourWrites, APIView):
+    reads_from = MEASURES
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:  # DRF's answer to a `format` no renderer has: a 404 would say the path is wrong
+            raise InvalidRequest(
+                "format is json or csv", extra={"errors": [{"field": "format", "message": "json or csv"}]}
+            ) from None
+
+
+class SurveyMeasuresView(MeasuresView):
+    @extend_schema(
+        summary="Survey measures: CSAT, NPS and CES counts, distributions, means, box rates and NPS",
+        operation_id="analytics_surveys",
+        parameters=[serializers.SurveyMeasuresQuerySerializer, *READ_PARAMETERS],
+        responses={
+            **ok(serializers.SurveyMeasuresSerializer),
+            (200, "text/csv"): OpenApiResponse(
+                {"type": "string"}, description="The same figures as CSV (`?format=csv` or Accept: text/csv)."
+            ),
+            **LIST_ERRORS,
+        },
+        **roles(SUPERVISOR, ADMIN),
+    )
+    def get(self, request: Request) -> Response:
+        require_may_read_measures(request.user)
+        span, query = span_of(request)
+        return Response(survey_measures(span, metric=query.get("metric")))
