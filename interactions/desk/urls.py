@@ -9,6 +9,7 @@ from interactions.desk.forms import SignInForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("desk/", views.desk, name="desk"),
+    path("supervisor/", views.supervisor, name="supervisor"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(

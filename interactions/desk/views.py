@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from interactions.access.rules import may_have_status
+from interactions.access.rules import may_have_status, may_read_measures
 from interactions.agents.selectors import agent_status
 from interactions.people.selectors import desk_refusal, person_principal
 
@@ -37,3 +37,18 @@ def desk(request: HttpRequest) -> HttpResponse:
         "status": agent_status(str(principal.pk)) if may_have_status(principal) else None,
     }
     return render(request, "desk/desk.html", {"me": me})
+
+
+@login_required
+@ensure_csrf_cookie
+def supervisor(request: HttpRequest) -> HttpResponse:
+    """The supervisor's page: the experience measures as charts and tables, read from the REST API with the
+    session. Supervisors and admins; an agent is told it is not theirs."""
+    principal = person_principal(request.user)
+    if principal is None or not may_read_measures(principal):
+        reason = desk_refusal(request.user) or (
+            "The supervisor page is for supervisors and admins. Your desk is at /desk/."
+        )
+        return render(request, "desk/refused.html", {"reason": reason, "user": request.user}, status=403)
+    me = {"username": request.user.get_username(), "role": principal.role}
+    return render(request, "desk/supervisor.html", {"me": me})

@@ -1,0 +1,217 @@
+// The supervisor page: the experience measures, read from /api/v1/analytics/surveys with the session, drawn as
+// figures, two charts (Chart.js, served by the hub) and a table. Read again every minute and when the period
+// changes; days and hours are the browser's own time zone's.
+const $ = (id) => document.getElementById(id);
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const REFRESH_MS = 60_000;
+const charts = {};
+
+function hourStart(date) {
+  const at = new Date(date);
+  at.setUTCMinutes(0, 0, 0);
+  return at;
+}
+
+function iso(date) {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// A read of the survey measures; a problem answer is thrown with its detail, in words.
+async function surveys(params) {
+  const query = new URLSearchParams({ timezone: ZONE, ...params });
+  let response;
+  try {
+    response = await fetch(`/api/v1/analytics/surveys?${query}`, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+  } catch {
+    throw new Error("the hub could not be reached: check the network");
+  }
+  const text = await response.text();
+  let body = {};
+  try {
+    body = text ? JSON.parse(text) : {};
+  } catch {
+    throw new Error(`the hub answered ${response.status} ${response.statusText}`.trim());
+  }
+  if (response.status === 401 || response.status === 403) {
+    if (response.status === 401) location.assign("/accounts/login/?next=/supervisor/");
+    throw new Error(body.detail || "you may not read the measures");
+  }
+  if (!response.ok) throw new Error(body.detail || `the hub answered ${response.status}`);
+  return body;
+}
+
+function percent(rate) {
+  return rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)}%`;
+}
+
+function number(value, digits = 2) {
+  return value === null || value === undefined ? "–" : value.toFixed(digits);
+}
+
+function total(body, metric, group = null) {
+  return body.totals.find((row) => row.metric === metric && row.group === group);
+}
+
+function showFigures(body) {
+  const nps = total(body, "nps");
+  $("nps-value").textContent = nps ? (nps.nps > 0 ? `+${nps.nps}` : `${nps.nps}`) : "–";
+  $("nps-detail").textContent = nps
+    ? `${answers(nps.answers)}: ${percent(nps.promoters_rate)} promoters, ${percent(nps.passives_rate)} passives, ` +
+      `${percent(nps.detractors_rate)} detractors`
+    : "No answers in the period.";
+  const csat = total(body, "csat");
+  $("csat-value").textContent = csat ? `${number(csat.mean)} / 5` : "–";
+  $("csat-detail").textContent = csat
+    ? `${answers(csat.answers)}: ${percent(csat.top2_rate)} rated 4-5, ${percent(csat.bottom2_rate)} rated 1-2`
+    : "No answers in the period.";
+  const ces = total(body, "ces");
+  $("ces-value").textContent = ces ? `${number(ces.mean)} / 7` : "–";
+  $("ces-detail").textContent = ces
+    ? `${answers(ces.answers)}: ${percent(ces.bottom2_rate)} found it hard (1-2)`
+    : "No answers in the period.";
+}
+
+function label(bucket, granularity) {
+  const at = new Date(bucket);
+  if (granularity === "hour") {
+    return at.toLocaleString(undefined, { timeZone: ZONE, weekday: "short", hour: "2-digit", minute: "2-digit" });
+  }
+  const day = at.toLocaleDateString(undefined, { timeZone: ZONE, month: "short", day: "numeric" });
+  return granularity === "week" ? `week of ${day}` : day;
+}
+
+function draw(id, config) {
+  if (!window.Chart) return; // the page's figures and table still show
+  if (charts[id]) charts[id].destroy();
+  charts[id] = new window.Chart($(id), { ...config, options: { animation: false, responsive: true, ...config.options } });
+}
+
+// Every bucket's label from `from` to `to`, the empty ones too (the API leaves them out), so a chart's axis is
+// the whole period: hours and days step through the period's hours; weeks are those that have answers.
+function labels(body) {
+  const seen = new Set(body.rows.map((row) => label(row.bucket, body.granularity)));
+  if (body.granularity === "week") return [...seen];
+  const all = [];
+  for (let at = Date.parse(body.from); at < Date.parse(body.to); at += 3600_000) {
+    const text = label(new Date(at).toISOString(), body.granularity);
+    if (all[all.length - 1] !== text) all.push(text);
+  }
+  return all;
+}
+
+function series(body, metric, pick, axis) {
+  const values = new Map(
+    body.rows.filter((row) => row.metric === metric).map((row) => [label(row.bucket, body.granularity), pick(row)]),
+  );
+  return axis.map((text) => (values.has(text) ? values.get(text) : null));
+}
+
+function answers(count) {
+  return `${count} answer${count === 1 ? "" : "s"}`;
+}
+
+function showTrend(body) {
+  const axis = labels(body);
+  const value = (metric, pick) => series(body, metric, pick, axis);
+  draw("trend", {
+    type: "line",
+    data: {
+      labels: axis,
+      datasets: [
+        { label: "NPS", data: value("nps", (row) => row.nps), borderColor: "#1f5fbf", spanGaps: true },
+        {
+          label: "CSAT rated 4-5 (%)",
+          data: value("csat", (row) => Math.round(row.top2_rate * 1000) / 10),
+          borderColor: "#1b6e3a",
+          spanGaps: true,
+        },
+      ],
+    },
+    options: { scales: { y: { min: -100, max: 100 } } },
+  });
+}
+
+function showBottomBox(body) {
+  const axis = labels(body);
+  draw("bottom-box", {
+    type: "bar",
+    data: {
+      labels: axis,
+      datasets: [
+        {
+          label: "CSAT rated 1-2 (%)",
+          data: series(body, "csat", (row) => Math.round(row.bottom2_rate * 1000) / 10, axis),
+          backgroundColor: "#a4161a",
+        },
+      ],
+    },
+    options: { scales: { y: { min: 0, max: 100 } } },
+  });
+}
+
+function showChannels(body, csvQuery) {
+  const tbody = $("channels").querySelector("tbody");
+  const groups = [...new Set(body.totals.map((row) => row.group))].sort();
+  tbody.replaceChildren(
+    ...groups.map((group) => {
+      const csat = total(body, "csat", group);
+      const nps = total(body, "nps", group);
+      const tr = document.createElement("tr");
+      const cells = [
+        group ?? "not known",
+        csat ? String(csat.answers) : "0",
+        csat ? number(csat.mean) : "–",
+        csat ? percent(csat.bottom2_rate) : "–",
+        nps ? String(nps.answers) : "0",
+        nps ? String(nps.nps) : "–",
+      ];
+      cells.forEach((text, index) => {
+        const cell = document.createElement(index ? "td" : "th");
+        if (!index) cell.scope = "row";
+        else cell.className = "number";
+        cell.textContent = text;
+        tr.append(cell);
+      });
+      return tr;
+    }),
+  );
+  $("channels-empty").hidden = groups.length > 0;
+  $("csv").href = `/api/v1/analytics/surveys?${new URLSearchParams({ ...csvQuery, format: "csv" })}`;
+}
+
+let reading = 0;
+async function refresh() {
+  const mine = ++reading;
+  const [days, granularity] = $("range").value.split("/");
+  const to = new Date(hourStart(Date.now()).getTime() + 3600_000);
+  const from = new Date(to.getTime() - Number(days) * 86400_000);
+  const period = { from: iso(from), to: iso(to), granularity };
+  const lastHours = { from: iso(new Date(to.getTime() - 48 * 3600_000)), to: iso(to), granularity: "hour" };
+  try {
+    const [whole, hourly, channels] = await Promise.all([
+      surveys(period),
+      surveys({ ...lastHours, metric: "csat" }),
+      surveys({ ...period, group_by: "channel" }),
+    ]);
+    if (mine !== reading) return; // a later read (the period changed) is under way
+    showFigures(whole);
+    showTrend(whole);
+    showBottomBox(hourly);
+    showChannels(channels, { ...period, group_by: "channel", timezone: ZONE });
+    $("problem").hidden = true;
+    $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { timeZone: ZONE })}`;
+  } catch (error) {
+    if (mine !== reading) return;
+    $("problem").textContent = `Could not read the measures: ${error.message}. The page tries again in a minute.`;
+    $("problem").hidden = false;
+    $("updated").textContent = "Not up to date";
+  }
+}
+
+$("zone").textContent = `Times in ${ZONE}`;
+$("range").addEventListener("change", refresh);
+refresh();
+setInterval(refresh, REFRESH_MS);

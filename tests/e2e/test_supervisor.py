@@ -1,0 +1,140 @@
+"""The supervisor page in headless Chromium (Playwright driving Debian's chromium) against a real uvicorn,
+Celery worker and beat and a subscription runner on loopback, DEBUG off, its chart library served by the hub.
+
+On answers posted over REST, the page shows the period's NPS, CSAT and CES worked out by hand here, draws
+them in its charts and its table by channel, in the browser's time zone, and shows a new answer when the
+period is read again, with no reload. An agent is refused the page.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from interactions.models import Role
+from interactions.people.services import person_create
+from tests.e2e import servers
+from tests.e2e.test_desk import CHROMIUM, PASSWORD, SCREENSHOTS, browser, hub, post_events, sign_in
+from tests.factories import ApiTokenFactory
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (.ci/run installs it)"),
+]
+
+
+def answer(n: int, at: datetime, channel: str, metric: str, score: int) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": f"survey-{n}",
+        "source": "/gateway/surveys",
+        "type": "survey.answered",
+        "subject": f"tel:+1555123{n:04d}",
+        "time": at.isoformat(),
+        "data": {"channel": channel, "metric": metric, "score": score},
+    }
+
+
+def caught_up(base: str, supervisor, position: int) -> None:
+    """Wait (read your writes) until the runner has applied the answers to the measures."""
+    status, body = servers.request(
+        f"{base}/api/v1/analytics/surveys?min_position={position}",
+        headers={"Authorization": f"Bearer {supervisor.raw}"},
+    )
+    assert status == 200, body
+
+
+def chart_data(page, canvas: str) -> list:
+    return page.evaluate(f"window.Chart.getChart('{canvas}').data.datasets.map((d) => d.data)")
+
+
+def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_without_a_reload(tmp_path):
+    person_create(username="sam", role=Role.SUPERVISOR, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    at = datetime.now(UTC) - timedelta(hours=2)
+    with hub(tmp_path, runner=True) as base, browser() as context:
+        posted = post_events(
+            base,
+            gateway,
+            [
+                answer(1, at, "sms", "csat", 5),
+                answer(2, at, "sms", "csat", 4),
+                answer(3, at, "email", "csat", 1),
+                answer(4, at, "chat", "csat", 2),
+                answer(5, at, "sms", "nps", 10),
+                answer(6, at, "sms", "nps", 9),
+                answer(7, at, "sms", "nps", 3),
+                answer(8, at, "sms", "ces", 6),
+            ],
+        )
+        caught_up(base, supervisor, max(r["position"] for r in posted))
+        page = context.new_page()
+        sign_in(page, base, "sam")
+        page.goto(f"{base}/supervisor/")
+
+        # CSAT 5, 4, 1, 2: mean 12/4 = 3.00, two of four 4-5 and two of four 1-2. NPS 10, 9, 3: promoters
+        # two of three, detractors one of three: 100 x (2 - 1) / 3 = +33.33. CES 6: mean 6.00.
+        expect(page.locator("#updated")).to_have_text(re.compile("^Updated"))
+        expect(page.locator("#csat-value")).to_have_text("3.00 / 5")
+        expect(page.locator("#csat-detail")).to_have_text("4 answers: 50.0% rated 4-5, 50.0% rated 1-2")
+        expect(page.locator("#nps-value")).to_have_text("+33.33")
+        expect(page.locator("#nps-detail")).to_have_text(
+            "3 answers: 66.7% promoters, 0.0% passives, 33.3% detractors"
+        )
+        expect(page.locator("#ces-value")).to_have_text("6.00 / 7")
+        rows = page.locator("#channels tbody tr")
+        expect(rows).to_have_text(
+            [
+                re.compile(r"chat\s*1\s*2\.00\s*100\.0%\s*0\s*\u2013"),
+                re.compile(r"email\s*1\s*1\.00\s*100\.0%\s*0\s*\u2013"),
+                re.compile(r"sms\s*2\s*4\.50\s*0\.0%\s*3\s*33\.33"),
+            ]
+        )
+        # The charts hold the same figures: NPS and the CSAT 4-5 share of the day; the 1-2 share of the hour.
+        nps_by_day, top2_by_day = chart_data(page, "trend")
+        assert len(nps_by_day) in (7, 8)  # the days the last 7 x 24 hours touch, in the browser's zone
+        assert [v for v in nps_by_day if v is not None] == [33.33]
+        assert [v for v in top2_by_day if v is not None] == [50]
+        (bottom_by_hour,) = chart_data(page, "bottom-box")
+        assert len(bottom_by_hour) == 48 and [v for v in bottom_by_hour if v is not None] == [50]
+        assert bottom_by_hour[-3] == 50  # two hours ago, in the last 48 hours up to the end of this one
+        csv_link = page.locator("#csv").get_attribute("href")
+        assert "format=csv" in csv_link and "group_by=channel" in csv_link
+        if SCREENSHOTS:
+            page.screenshot(path=str(Path(SCREENSHOTS) / "supervisor.png"), full_page=True)
+
+        # A new answer, then the period read again (another period chosen): it is counted, no reload.
+        more = post_events(base, gateway, [answer(9, at, "sms", "nps", 0)])
+        caught_up(base, supervisor, more[0]["position"])
+        page.get_by_label("Period", exact=True).select_option("30/day")
+        # NPS 10, 9, 3, 0: 100 x (2 - 2) / 4 = 0.
+        expect(page.locator("#nps-value")).to_have_text("0")
+        expect(page.locator("#nps-detail")).to_contain_text("4 answers")
+        assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+def test_the_supervisor_page_is_refused_to_an_agent_and_asks_a_stranger_to_sign_in(tmp_path):
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    with hub(tmp_path) as base, browser() as context:
+        page = context.new_page()
+        page.goto(f"{base}/supervisor/")
+        expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/supervisor/$"))
+        sign_in(page, base, "ann")
+        response = page.goto(f"{base}/supervisor/")
+        assert response.status == 403
+        expect(page.get_by_role("alert")).to_have_text(
+            "The supervisor page is for supervisors and admins. Your desk is at /desk/."
+        )
+        # Nor do the measures answer her session.
+        answer_ = page.evaluate(
+            "fetch('/api/v1/analytics/surveys', {credentials: 'same-origin'})"
+            ".then(async (r) => [r.status, (await r.json()).detail])"
+        )
+        assert answer_ == [403, "an agent token may not read experience measures (supervisors and admins do)"]
