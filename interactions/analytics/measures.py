@@ -65,3 +65,24 @@ _SHARES = {
     }
     for metric in SURVEY_RANGES
 }
+
+
+def _mean(total: int, count: int) -> float | None:
+    return round(total / count, 1) if count else None
+
+
+def handling_summary(sums: dict[str, int]) -> dict[str, Any]:
+    """The handling figures of summed counts: how many of each step, and the mean seconds of each timed one
+    (null when there was none)."""
+    return {
+        "calls": sums["calls"],
+        "voice_handling_seconds": _mean(sums["call_seconds"], sums["calls"]),
+        "transfers": sums["transfers"],
+        "first_responses": sums["first_responses"],
+        "first_response_seconds": _mean(sums["first_response_seconds"], sums["first_responses"]),
+        "resolutions": sums["resolutions"],
+        "resolution_seconds": _mean(sums["resolution_seconds"], sums["resolutions"]),
+        "digital_handled": sums["handled"],
+        "digital_handling_seconds": _mean(sums["handle_seconds"], sums["handled"]),
+        "reopens": sums["reopens"],
+    }

@@ -25,11 +25,19 @@ class CustomerFacts(models.Model):
 
 
 class ThreadFacts(models.Model):
-    """What the measures group a thread's events by: its topic and the agent it was last assigned to."""
+    """What the measures group a thread's events by (its topic, the agent it was last assigned to, the channel
+    of its first activity) and the moments its handling is timed from."""
 
     thread_id = models.UUIDField(primary_key=True)
     topic = models.CharField(max_length=120, blank=True, default="")
     agent_id = models.CharField(max_length=128, blank=True, default="")
+    channel = models.CharField(max_length=16, blank=True, default="")
+    customer_id = models.UUIDField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    first_inbound_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    first_assigned_at = models.DateTimeField(null=True, blank=True)
+    resolved_once = models.BooleanField(default=False)
 
     class Meta:
         db_table = "analytics_thread"
@@ -58,3 +66,38 @@ class SurveyHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.metric} {self.score}: {self.answers}"
+
+
+HANDLING_COUNTS = [
+    "calls", "call_seconds", "transfers", "first_responses", "first_response_seconds", "resolutions",
+    "resolution_seconds", "handled", "handle_seconds", "reopens",
+]  # fmt: skip
+
+
+class HandlingHour(models.Model):
+    """Handling counted in one hour (UTC, by when each step happened) for one combination of channel, agent,
+    topic and segment (blank: not known): sums of seconds beside the counts they are averaged over."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of hour and the dimensions
+    hour = models.DateTimeField()
+    channel = models.CharField(max_length=16)
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+    topic = models.CharField(max_length=120, blank=True, default="")
+    segment = models.CharField(max_length=64, blank=True, default="")
+    calls = models.IntegerField(default=0)
+    call_seconds = models.BigIntegerField(default=0)
+    transfers = models.IntegerField(default=0)
+    first_responses = models.IntegerField(default=0)
+    first_response_seconds = models.BigIntegerField(default=0)
+    resolutions = models.IntegerField(default=0)
+    resolution_seconds = models.BigIntegerField(default=0)
+    handled = models.IntegerField(default=0)
+    handle_seconds = models.BigIntegerField(default=0)
+    reopens = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_handling_hour"
+        indexes = [models.Index(fields=["hour"], name="analytics_handling_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.channel}: {self.resolutions} resolved, {self.calls} calls"

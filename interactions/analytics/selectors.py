@@ -13,8 +13,8 @@ from django.db.models import Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
 from hub.events import isoformat_z
-from interactions.analytics.measures import survey_summary
-from interactions.analytics.models import SurveyHour
+from interactions.analytics.measures import handling_summary, survey_summary
+from interactions.analytics.models import HANDLING_COUNTS, HandlingHour, SurveyHour
 from interactions.errors import InvalidRequest
 
 # granularity -> (truncation, the most buckets one read may ask for)
@@ -64,8 +64,7 @@ class Range:
         if start >= end:
             raise _refuse("from", "must be at least an hour before to")
         most = GRANULARITIES[granularity][1]
-        # Buckets in the zone are at most one more than whole steps (a range that starts mid-bucket).
-        if (end - start) / STEP[granularity] > most - 1:
+        if (end - start) / STEP[granularity] > most:
             raise _refuse("to", f"is too far from from: at most {most} {granularity}s in one read")
         return cls(start, end, granularity, zone, group_by)
 
@@ -82,39 +81,67 @@ class Range:
         }
 
 
+def _sums(span: Range, rows, keys: list[str], counts: list[str]):
+    """`rows` of `span`'s hours summed per bucket, `keys` and the group column."""
+    truncate = GRANULARITIES[span.granularity][0]
+    column = GROUPS.get(span.group_by or "")
+    return (
+        rows.filter(hour__gte=span.start, hour__lt=span.end)
+        .annotate(bucket=truncate("hour", tzinfo=ZoneInfo(span.zone)))
+        .values("bucket", *keys, *([column] if column else []))
+        .order_by()
+        .annotate(**{name: Sum(name) for name in counts})
+    )
+
+
+def _group(span: Range, value: str) -> str | None:
+    return (value or None) if span.group_by else None
+
+
 def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:
     """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out),
     and per group and metric over the whole range (`totals`)."""
-    truncate = GRANULARITIES[span.granularity][0]
     column = GROUPS.get(span.group_by or "")
-    answers = SurveyHour.objects.filter(hour__gte=span.start, hour__lt=span.end)
-    if metric:
-        answers = answers.filter(metric=metric)
-    keys = ["bucket", "metric", "score", *([column] if column else [])]
-    sums = (
-        answers.annotate(bucket=truncate("hour", tzinfo=ZoneInfo(span.zone)))
-        .values(*keys)
-        .order_by()
-        .annotate(n=Sum("answers"))
-    )
+    answers = SurveyHour.objects.filter(metric=metric) if metric else SurveyHour.objects.all()
+    sums = _sums(span, answers, ["metric", "score"], ["answers"])
     per_bucket: dict[tuple[datetime, str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for row in sums:
         group = row[column] if column else ""
-        per_bucket[(row["bucket"], group, row["metric"])][row["score"]] += row["n"]
-        totals[(group, row["metric"])][row["score"]] += row["n"]
-
-    def _group(value: str) -> str | None:
-        return value or None if column else None
-
+        per_bucket[(row["bucket"], group, row["metric"])][row["score"]] += row["answers"]
+        totals[(group, row["metric"])][row["score"]] += row["answers"]
     return {
         **span.describe(),
         "rows": [
-            {"bucket": span.bucket_text(bucket), "group": _group(group), **survey_summary(m, counts)}
+            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **survey_summary(m, counts)}
             for (bucket, group, m), counts in sorted(per_bucket.items(), key=lambda item: item[0])
         ],
         "totals": [
-            {"group": _group(group), **survey_summary(m, counts)}
+            {"group": _group(span, group), **survey_summary(m, counts)}
             for (group, m), counts in sorted(totals.items())
+        ],
+    }
+
+
+def handling_measures(span: Range) -> dict[str, Any]:
+    """The handling figures of `span`: per bucket and group (`rows`, buckets with nothing left out), and per
+    group over the whole range (`totals`)."""
+    column = GROUPS.get(span.group_by or "")
+    per_bucket: dict[tuple[datetime, str], dict[str, int]] = {}
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(HANDLING_COUNTS, 0))
+    for row in _sums(span, HandlingHour.objects.all(), [], HANDLING_COUNTS):
+        group = row[column] if column else ""
+        bucket = per_bucket.setdefault((row["bucket"], group), dict.fromkeys(HANDLING_COUNTS, 0))
+        for name in HANDLING_COUNTS:
+            bucket[name] += row[name]
+            totals[group][name] += row[name]
+    return {
+        **span.describe(),
+        "rows": [
+            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **handling_summary(sums)}
+            for (bucket, group), sums in sorted(per_bucket.items(), key=lambda item: item[0])
+        ],
+        "totals": [
+            {"group": _group(span, group), **handling_summary(sums)} for group, sums in sorted(totals.items())
         ],
     }

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_measures
-from interactions.analytics.selectors import Range, survey_measures
+from interactions.analytics.selectors import Range, handling_measures, survey_measures
 from interactions.api import serializers
 from interactions.api.common import READ_PARAMETERS, ReadYourWrites, query_input
 from interactions.api.openapi import ADMIN, LIST_ERRORS, SUPERVISOR, ok, roles
@@ -33,8 +33,9 @@ def _cell(value: Any) -> Any:
 
 
 class CsvRenderer(BaseRenderer):
-    """A measure's `rows`, then its `totals` (bucket `total`), one line each with every figure and a column
-    per score. A problem is still problem+json (its Content-Type is set by the problem): its body is JSON."""
+    """A measure's `rows`, then its `totals` (bucket `total`), one line each with every figure (and, for
+    surveys, a column per score). A problem is still problem+json (the problem sets its Content-Type): its
+    body is written as JSON."""
 
     media_type = "text/csv"
     format = "csv"
@@ -45,32 +46,30 @@ class CsvRenderer(BaseRenderer):
         if (response is not None and response.status_code >= 400) or "rows" not in (data or {}):
             return JSONRenderer().render(data)  # a problem, or OPTIONS' description of the resource
         lines = [*data["rows"], *({**row, "bucket": "total"} for row in data["totals"])]
-        scores = sorted({s for row in lines for s in row["distribution"]}, key=int)
-        figures = [k for k in FIGURES if any(k in row for row in lines)] or FIGURES[:5]
+        figures = list(dict.fromkeys(k for row in lines for k in row if k not in _NOT_FIGURES))
+        scores = sorted({s for row in lines for s in row.get("distribution", {})}, key=int)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["bucket", "group", "metric", *figures, *(f"score_{s}" for s in scores)])
+        writer.writerow(["bucket", "group", *figures, *(f"score_{s}" for s in scores)])
         for row in lines:
             writer.writerow(
                 [
                     _cell(row["bucket"]),
                     _cell(row["group"]),
-                    row["metric"],
                     *(_cell(row.get(k)) for k in figures),
-                    *(row["distribution"].get(s, "") for s in scores),
+                    *(row.get("distribution", {}).get(s, "") for s in scores),
                 ]
             )
         return out.getvalue().encode("utf-8")
 
 
-FIGURES = [
-    "answers", "mean", "top2_rate", "bottom2_rate",
-    "promoters_rate", "passives_rate", "detractors_rate", "nps",
-]  # fmt: skip
+_NOT_FIGURES = {"bucket", "group", "distribution"}
 
 
-def span_of(request: Request) -> tuple[Range, dict[str, Any]]:
-    query = query_input(serializers.SurveyMeasuresQuerySerializer, request)
+def span_of(
+    request: Request, serializer=serializers.SurveyMeasuresQuerySerializer
+) -> tuple[Range, dict[str, Any]]:
+    query = query_input(serializer, request)
     span = Range.of(
         start=query.get("from"),
         end=query.get("to"),
@@ -112,3 +111,23 @@ class SurveyMeasuresView(MeasuresView):
         require_may_read_measures(request.user)
         span, query = span_of(request)
         return Response(survey_measures(span, metric=query.get("metric")))
+
+
+class HandlingMeasuresView(MeasuresView):
+    @extend_schema(
+        summary="Handling: calls and their length, transfers, first responses, resolutions, digital handling",
+        operation_id="analytics_handling",
+        parameters=[serializers.HandlingMeasuresQuerySerializer, *READ_PARAMETERS],
+        responses={
+            **ok(serializers.HandlingMeasuresSerializer),
+            (200, "text/csv"): OpenApiResponse(
+                {"type": "string"}, description="The same figures as CSV (`?format=csv` or Accept: text/csv)."
+            ),
+            **LIST_ERRORS,
+        },
+        **roles(SUPERVISOR, ADMIN),
+    )
+    def get(self, request: Request) -> Response:
+        require_may_read_measures(request.user)
+        span, _ = span_of(request, serializers.HandlingMeasuresQuerySerializer)
+        return Response(handling_measures(span))

@@ -474,3 +474,36 @@ def _measures(name: str, bucket: type[serializers.Serializer], total: type[seria
 SurveyMeasuresSerializer = _measures(
     "SurveyMeasuresSerializer", SurveyBucketSerializer, SurveyFiguresSerializer
 )
+
+HandlingMeasuresQuerySerializer = type(
+    "HandlingMeasuresQuerySerializer", (serializers.Serializer,), _MEASURE_QUERY
+)
+
+
+def _mean_seconds(what: str) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=f"Mean seconds {what} (null: none).")
+
+
+class HandlingFiguresSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    calls = serializers.IntegerField(help_text="Calls that ended (`call.ended`).")
+    voice_handling_seconds = _mean_seconds("a call lasted (its `duration_seconds`)")
+    transfers = serializers.IntegerField(help_text="Calls transferred (`call.transferred`).")
+    first_responses = serializers.IntegerField(help_text="Threads that got their first response.")
+    first_response_seconds = _mean_seconds("from the customer's first message or call to the first answer")
+    resolutions = serializers.IntegerField(help_text="Threads resolved for the first time.")
+    resolution_seconds = _mean_seconds("from a thread's opening to its first resolution")
+    digital_handled = serializers.IntegerField(help_text="Non-voice threads resolved, assigned before.")
+    digital_handling_seconds = _mean_seconds(
+        "from a non-voice thread's first assignment to its first resolution"
+    )
+    reopens = serializers.IntegerField(help_text="Resolved threads reopened.")
+
+
+class HandlingBucketSerializer(HandlingFiguresSerializer):
+    bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
+
+
+HandlingMeasuresSerializer = _measures(
+    "HandlingMeasuresSerializer", HandlingBucketSerializer, HandlingFiguresSerializer
+)

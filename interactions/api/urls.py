@@ -33,6 +33,7 @@ urlpatterns = [
     path("threads/<anyuuid:thread_id>/assign", threads.ThreadAssignView.as_view(), name="thread-assign"),
     path("threads/<anyuuid:thread_id>/notes", threads.ThreadNoteView.as_view(), name="thread-notes"),
     path("analytics/surveys", analytics.SurveyMeasuresView.as_view(), name="analytics-surveys"),
+    path("analytics/handling", analytics.HandlingMeasuresView.as_view(), name="analytics-handling"),
     path("callbacks", callbacks.CallbackListView.as_view(), name="callbacks"),
     path("callbacks/<anyuuid:callback_id>", callbacks.CallbackDetailView.as_view(), name="callback"),
     path(

@@ -8,6 +8,7 @@ thread's topic and agent as the log stood when the answer arrived, so a rebuild 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -16,24 +17,35 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
-from interactions.analytics.models import CustomerFacts, SurveyHour, ThreadFacts
-from interactions.catalogue import activity_at
+from interactions.analytics.models import (
+    HANDLING_COUNTS,
+    CustomerFacts,
+    HandlingHour,
+    SurveyHour,
+    ThreadFacts,
+)
+from interactions.catalogue import activity_at, automated
 
+THREAD_FIELDS = [
+    "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
+    "first_assigned_at", "resolved_once",
+]  # fmt: skip
 MERGE_DEPTH = 64  # a chain of merges is followed this far (placement merges into the survivor of a survivor)
 
 
 class AnalyticsRows(UnitOfWork):
     tables = {
         "customer": (CustomerFacts, ["segment", "merged_into"]),
-        "thread": (ThreadFacts, ["topic", "agent_id"]),
+        "thread": (ThreadFacts, THREAD_FIELDS),
         "survey": (SurveyHour, ["answers"]),
+        "handling": (HandlingHour, HANDLING_COUNTS),
     }
-    kept = ("customer", "thread", "survey")
+    kept = ("customer", "thread", "survey", "handling")
 
     def facts(self, kind: str, key: Any, model: type, **fields: Any) -> Any:
         """The row of `key`, added blank when the projection has not seen it (an event placed before this
         projection existed is still counted; its dimensions are blank)."""
-        key = str(uuid.UUID(str(key))) if kind != "survey" else key  # one spelling of an id
+        key = str(uuid.UUID(str(key))) if kind in ("customer", "thread") else key  # one spelling of an id
         self.load(kind, [key])
         row = self.rows[kind].get(key)
         if row is None:
@@ -72,12 +84,15 @@ def apply_profile_updated(rows: AnalyticsRows, event: RecordedEvent) -> None:
 def apply_thread_opened(rows: AnalyticsRows, event: RecordedEvent) -> None:
     thread = rows.facts("thread", event.data["thread_id"], ThreadFacts)
     thread.topic = event.data.get("topic") or ""
+    thread.customer_id = event.data["customer_id"]
+    thread.opened_at = activity_at(event)
     rows.touch("thread", thread.pk)
 
 
 def apply_thread_assigned(rows: AnalyticsRows, event: RecordedEvent) -> None:
     thread = rows.facts("thread", event.data["thread_id"], ThreadFacts)
     thread.agent_id = str(event.data["agent_id"])
+    thread.first_assigned_at = thread.first_assigned_at or activity_at(event)
     rows.touch("thread", thread.pk)
 
 
@@ -85,18 +100,109 @@ def hour_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def survey_dimensions(rows: AnalyticsRows, event: RecordedEvent) -> dict[str, Any]:
-    """The answer's channel, agent, topic and segment (blank where not known): the event's own agent and
-    topic, else its thread's; the segment of its customer (or the survivor they were merged into)."""
+def dimensions(rows: AnalyticsRows, event: RecordedEvent, channel: str) -> dict[str, Any]:
+    """An event's channel, agent, topic and segment (blank where not known): the event's own agent and topic,
+    else its thread's; the segment of its customer (or the survivor they were merged into)."""
     data, meta = event.data, event.metadata
-    thread = rows.facts("thread", meta["thread_id"], ThreadFacts) if meta.get("thread_id") else None
-    customer = rows.customer(meta["customer_id"]) if meta.get("customer_id") else None
+    thread = _thread(rows, event)
+    customer_id = meta.get("customer_id") or (thread.customer_id if thread else None)
+    customer = rows.customer(customer_id) if customer_id else None
     return {
-        "channel": data["channel"],
+        "channel": channel,
         "agent_id": str(data.get("agent_id") or (thread.agent_id if thread else "")),
         "topic": data.get("topic") or (thread.topic if thread else ""),
         "segment": customer.segment if customer else "",
     }
+
+
+def _key(fields: dict[str, Any]) -> str:
+    identity = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in fields.values()])
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def count_handling(
+    rows: AnalyticsRows, event: RecordedEvent, at: datetime, channel: str, **counts: int
+) -> None:
+    """Add `counts` to the handling row of `at`'s hour and the event's dimensions."""
+    fields = {"hour": hour_of(at), **dimensions(rows, event, channel)}
+    key = _key(fields)
+    row = rows.facts("handling", key, HandlingHour, **fields)
+    for name, value in counts.items():
+        setattr(row, name, getattr(row, name) + value)
+    rows.touch("handling", key)
+
+
+def _thread(rows: AnalyticsRows, event: RecordedEvent) -> ThreadFacts | None:
+    """The event's thread: where placement put it, or the one a hub event is about."""
+    thread_id = event.metadata.get("thread_id")
+    if not thread_id and event.type.startswith("thread."):  # the hub's own, its data checked
+        thread_id = event.data["thread_id"]
+    return rows.facts("thread", thread_id, ThreadFacts) if thread_id else None
+
+
+def _seconds(start: datetime, end: datetime) -> int:
+    return max(0, round((end - start).total_seconds()))
+
+
+def apply_message(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """A customer's message starts the clock of the thread's first response; an agent's or a bot's message
+    after it stops it (an automatic reply, a bounce or a read receipt does neither)."""
+    thread = _thread(rows, event)
+    if thread is None or automated(event.data):
+        return
+    at = activity_at(event)
+    thread.channel = thread.channel or event.data["channel"]
+    if event.type == "message.received":
+        thread.first_inbound_at = thread.first_inbound_at or at
+    elif thread.first_inbound_at and not thread.first_response_at and at >= thread.first_inbound_at:
+        thread.first_response_at = at
+        waited = _seconds(thread.first_inbound_at, at)
+        count_handling(rows, event, at, thread.channel, first_responses=1, first_response_seconds=waited)
+    rows.touch("thread", thread.pk)
+
+
+def apply_call(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """A call: its end counts a call and its length, a transfer counts a transfer. It starts no first-response
+    clock: the log says when a call began, not how long the customer waited before someone answered."""
+    thread = _thread(rows, event)
+    at = activity_at(event)
+    if thread is not None and not thread.channel:
+        thread.channel = "voice"
+        rows.touch("thread", thread.pk)
+    if event.type == "call.ended":
+        count_handling(rows, event, at, "voice", calls=1, call_seconds=event.data["duration_seconds"])
+    elif event.type == "call.transferred":
+        count_handling(rows, event, at, "voice", transfers=1)
+
+
+def apply_thread_resolved(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """A thread's first resolution: its time to resolution (from its opening), and for a digital thread its
+    handling time (from its first assignment). A later resolution, after a reopening, counts neither."""
+    thread = _thread(rows, event)
+    if thread is None or thread.resolved_once:
+        return
+    at = activity_at(event)
+    counts = {"resolutions": 1}
+    if thread.opened_at:
+        counts["resolution_seconds"] = _seconds(thread.opened_at, at)
+    if thread.channel != "voice" and thread.first_assigned_at:
+        counts.update(handled=1, handle_seconds=_seconds(thread.first_assigned_at, at))
+    thread.resolved_once = True
+    rows.touch("thread", thread.pk)
+    count_handling(rows, _as_thread_event(event, thread), at, thread.channel, **counts)
+
+
+def apply_thread_reopened(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    thread = _thread(rows, event)
+    channel = thread.channel if thread is not None else ""
+    count_handling(rows, _as_thread_event(event, thread), activity_at(event), channel, reopens=1)
+
+
+def _as_thread_event(event: RecordedEvent, thread: ThreadFacts | None) -> RecordedEvent:
+    """A resolution or reopening counted for the thread's agent (the one it is assigned to), not for whoever
+    pressed the button (`data.agent_id` of these events is the actor)."""
+    data = {k: v for k, v in event.data.items() if k != "agent_id"}
+    return dataclasses.replace(event, data=data)
 
 
 def apply_survey_answered(rows: AnalyticsRows, event: RecordedEvent) -> None:
@@ -104,10 +210,9 @@ def apply_survey_answered(rows: AnalyticsRows, event: RecordedEvent) -> None:
         "hour": hour_of(activity_at(event)),
         "metric": event.data["metric"],
         "score": event.data["score"],
-        **survey_dimensions(rows, event),
+        **dimensions(rows, event, event.data["channel"]),
     }
-    identity = json.dumps([fields["hour"].isoformat(), *(fields[k] for k in list(fields)[1:])])
-    key = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    key = _key(fields)
     row = rows.facts("survey", key, SurveyHour, **fields)
     row.answers += 1
     rows.touch("survey", key)
@@ -121,9 +226,16 @@ class AnalyticsProjector(RowProjector):
         "customer.profile_updated": apply_profile_updated,
         "thread.opened": apply_thread_opened,
         "thread.assigned": apply_thread_assigned,
+        "thread.resolved": apply_thread_resolved,
+        "thread.reopened": apply_thread_reopened,
+        "message.received": apply_message,
+        "message.sent": apply_message,
+        "call.started": apply_call,
+        "call.ended": apply_call,
+        "call.transferred": apply_call,
         "survey.answered": apply_survey_answered,
     }
-    tables = (SurveyHour, ThreadFacts, CustomerFacts)
+    tables = (HandlingHour, SurveyHour, ThreadFacts, CustomerFacts)
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
         # Ids from what the hub wrote (placement's metadata, its own events' data), never from a posted
@@ -135,7 +247,7 @@ class AnalyticsProjector(RowProjector):
             threads.add(event.metadata.get("thread_id"))
             if event.type == "customer.merged":
                 customers.update((event.data["survivor_id"], event.data["merged_id"]))
-            elif event.type in ("thread.opened", "thread.assigned"):
+            elif event.type.startswith("thread."):
                 threads.add(event.data["thread_id"])
         unit.load("customer", {str(uuid.UUID(str(c))) for c in customers if c})
         unit.load("thread", {str(uuid.UUID(str(t))) for t in threads if t})

@@ -812,4 +812,25 @@ QUERY_CASES = [
     _surveys("a metric of spaces", "metric", metric="   "),
     _surveys("a granularity with a NUL", "granularity", granularity="day\x00"),
     _surveys("a format no renderer has", "format", format="xlsx"),
+    QueryCase(
+        "handling: a NUL in a dimension",
+        "/api/v1/analytics/handling",
+        "supervisor",
+        {"group_by": "agent\x00"},
+        "group_by",
+    ),
+    QueryCase(
+        "handling: a range of 10,000 days",
+        "/api/v1/analytics/handling",
+        "admin",
+        {"from": "1990-01-01T00:00:00Z", "to": "2017-05-19T00:00:00Z"},
+        "to",
+    ),
+    QueryCase(
+        "handling: an offset of 25 hours",
+        "/api/v1/analytics/handling",
+        "supervisor",
+        {"from": "2026-01-01T00:00:00+25:00"},
+        "from",
+    ),
 ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from hub.rebuild import rebuild
-from interactions.analytics.models import CustomerFacts, SurveyHour, ThreadFacts
+from interactions.analytics.models import CustomerFacts, HandlingHour, SurveyHour, ThreadFacts
 from interactions.models import Role
 from tests.factories import ApiTokenFactory
+from tests.interactions.analytics.test_handling import day  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_surveys import ANN, BEN, survey
 from tests.interactions.helpers import post
 
@@ -19,7 +20,7 @@ MAIL = "mailto:ann@example.com"
 def state() -> dict[str, list[dict]]:
     return {
         model.__name__: list(model.objects.order_by("pk").values())
-        for model in (CustomerFacts, ThreadFacts, SurveyHour)
+        for model in (CustomerFacts, ThreadFacts, SurveyHour, HandlingHour)
     }
 
 
@@ -67,6 +68,19 @@ def test_rebuild_in_small_pages_equals_incremental(api, supervisor_api, monkeypa
     before = state()
     monkeypatch.setattr("hub.rebuild.PAGE", 2)
     monkeypatch.setattr("hub.rows.REPLAY_KEEP", keep)
+
+    rebuild()
+
+    assert state() == before
+
+
+@pytest.mark.usefixtures("day")
+@pytest.mark.parametrize("page", [2, 1000])
+def test_rebuild_of_handling_equals_incremental(monkeypatch, page):
+    before = state()
+    assert sum(r["resolutions"] for r in before["HandlingHour"]) == 3
+    monkeypatch.setattr("hub.rebuild.PAGE", page)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
 
     rebuild()
 

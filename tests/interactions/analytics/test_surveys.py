@@ -61,8 +61,8 @@ def journey(api, supervisor_api):
     return {"agent": str(agent.pk), "thread": thread}
 
 
-def measures(client, **query) -> dict:
-    response = client.get(SURVEYS, query)
+def measures(client, path: str = SURVEYS, **query) -> dict:
+    response = client.get(path, query)
     assert response.status_code == 200, response.content
     return response.json()
 
@@ -121,6 +121,14 @@ def test_hourly_buckets_and_the_range_by_whole_hours(journey, supervisor_api):
     # Both ends rounded down to the hour: the hour 09:00 up to, not including, 10:00.
     assert body["from"] == "2026-11-20T09:00:00Z" and body["to"] == "2026-11-20T10:00:00Z"
     assert [(r["bucket"], r["answers"]) for r in body["rows"]] == [("2026-11-20T09:00:00Z", 2)]
+
+
+def test_a_read_covers_a_whole_month_by_hour_and_two_years_by_day(supervisor_api):
+    month = {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "hour"}
+    assert supervisor_api.get(SURVEYS, month).status_code == 200  # 744 hours
+    years = {"from": "2024-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z", "granularity": "day"}
+    assert supervisor_api.get(SURVEYS, years).status_code == 200  # 732 days
+    assert supervisor_api.get(SURVEYS, {**years, "to": "2026-01-02T01:00:00Z"}).status_code == 400
 
 
 def test_weekly_buckets_start_on_monday(journey, supervisor_api):
