@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
 from hub.events import isoformat_z
@@ -98,23 +98,38 @@ def _group(span: Range, value: str) -> str | None:
     return (value or None) if span.group_by else None
 
 
+# One column per score of any scale: a read's rows are one per bucket, group and metric, not per score too
+# (a month by day by 40 agents is 3,720 rows to read instead of 28,000).
+_SCORES = {f"score_{n}": Sum("answers", filter=Q(score=n)) for n in range(0, 11)}
+
+
 def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:
     """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out),
     and per group and metric over the whole range (`totals`)."""
     column = GROUPS.get(span.group_by or "")
     answers = SurveyHour.objects.filter(metric=metric) if metric else SurveyHour.objects.all()
-    sums = _sums(span, answers, ["metric", "score"], ["answers"])
-    per_bucket: dict[tuple[datetime, str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    truncate = GRANULARITIES[span.granularity][0]
+    sums = (
+        answers.filter(hour__gte=span.start, hour__lt=span.end)
+        .annotate(bucket=truncate("hour", tzinfo=ZoneInfo(span.zone)))
+        .values("bucket", "metric", *([column] if column else []))
+        .order_by()
+        .annotate(**_SCORES)
+    )
+    per_bucket: list[tuple[datetime, str, str, dict[int, int]]] = []
     totals: dict[tuple[str, str], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for row in sums:
         group = row[column] if column else ""
-        per_bucket[(row["bucket"], group, row["metric"])][row["score"]] += row["answers"]
-        totals[(group, row["metric"])][row["score"]] += row["answers"]
+        counts = {n: row[f"score_{n}"] for n in range(0, 11) if row[f"score_{n}"]}
+        per_bucket.append((row["bucket"], group, row["metric"], counts))
+        for n, c in counts.items():
+            totals[(group, row["metric"])][n] += c
+    per_bucket.sort(key=lambda item: item[:3])
     return {
         **span.describe(),
         "rows": [
             {"bucket": span.bucket_text(bucket), "group": _group(span, group), **survey_summary(m, counts)}
-            for (bucket, group, m), counts in sorted(per_bucket.items(), key=lambda item: item[0])
+            for bucket, group, m, counts in per_bucket
         ],
         "totals": [
             {"group": _group(span, group), **survey_summary(m, counts)}
