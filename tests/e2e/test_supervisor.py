@@ -72,6 +72,12 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
                 answer(6, at, "sms", "nps", 9),
                 answer(7, at, "sms", "nps", 3),
                 answer(8, at, "sms", "ces", 6),
+                {
+                    **answer(10, at, "voice", "csat", 3),
+                    "id": "call-1",
+                    "type": "call.ended",
+                    "data": {"direction": "inbound", "conversation_ref": "c1", "duration_seconds": 545},
+                },
             ],
         )
         caught_up(base, supervisor, max(r["position"] for r in posted))
@@ -105,6 +111,10 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
         (bottom_by_hour,) = chart_data(page, "bottom-box")
         assert len(bottom_by_hour) == 48 and [v for v in bottom_by_hour if v is not None] == [50]
         assert bottom_by_hour[-3] == 50  # two hours ago, in the last 48 hours up to the end of this one
+        # One call of 545 s (9:05), ended two hours ago; nothing else handled.
+        expect(page.locator("#handling tbody tr")).to_have_text(
+            [re.compile(r"voice\s*1\s*9:05\s*0\s*\u2013\s*0\s*\u2013\s*\u2013\s*0")]
+        )
         csv_link = page.locator("#csv").get_attribute("href")
         assert "format=csv" in csv_link and "group_by=channel" in csv_link
         if SCREENSHOTS:

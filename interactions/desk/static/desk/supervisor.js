@@ -1,5 +1,5 @@
-// The supervisor page: the experience measures, read from /api/v1/analytics/surveys with the session, drawn as
-// figures, two charts (Chart.js, served by the hub) and a table. Read again every minute and when the period
+// The supervisor page: the experience measures, read from /api/v1/analytics/surveys and /handling with the
+// session, drawn as figures, two charts (Chart.js, served by the hub) and tables. Read again every minute and when the period
 // changes; days and hours are the browser's own time zone's.
 const $ = (id) => document.getElementById(id);
 const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -16,12 +16,12 @@ function iso(date) {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-// A read of the survey measures; a problem answer is thrown with its detail, in words.
-async function surveys(params) {
+// A read of a measure (surveys, handling); a problem answer is thrown with its detail, in words.
+async function measure(name, params) {
   const query = new URLSearchParams({ timezone: ZONE, ...params });
   let response;
   try {
-    response = await fetch(`/api/v1/analytics/surveys?${query}`, {
+    response = await fetch(`/api/v1/analytics/${name}?${query}`, {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     });
@@ -182,6 +182,45 @@ function showChannels(body, csvQuery) {
   $("csv").href = `/api/v1/analytics/surveys?${new URLSearchParams({ ...csvQuery, format: "csv" })}`;
 }
 
+// Seconds as a person reads a duration: 9:00 (minutes), 1:02:05 (hours), – for none.
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const whole = Math.round(seconds);
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function showHandling(body) {
+  const tbody = $("handling").querySelector("tbody");
+  tbody.replaceChildren(
+    ...body.totals.map((row) => {
+      const tr = document.createElement("tr");
+      const cells = [
+        row.group ?? "not known",
+        String(row.calls),
+        duration(row.voice_handling_seconds),
+        String(row.transfers),
+        duration(row.first_response_seconds),
+        String(row.resolutions),
+        duration(row.resolution_seconds),
+        duration(row.digital_handling_seconds),
+        String(row.reopens),
+      ];
+      cells.forEach((text, index) => {
+        const cell = document.createElement(index ? "td" : "th");
+        if (!index) cell.scope = "row";
+        else cell.className = "number";
+        cell.textContent = text;
+        tr.append(cell);
+      });
+      return tr;
+    }),
+  );
+  $("handling-empty").hidden = body.totals.length > 0;
+}
+
 let reading = 0;
 async function refresh() {
   const mine = ++reading;
@@ -191,16 +230,18 @@ async function refresh() {
   const period = { from: iso(from), to: iso(to), granularity };
   const lastHours = { from: iso(new Date(to.getTime() - 48 * 3600_000)), to: iso(to), granularity: "hour" };
   try {
-    const [whole, hourly, channels] = await Promise.all([
-      surveys(period),
-      surveys({ ...lastHours, metric: "csat" }),
-      surveys({ ...period, group_by: "channel" }),
+    const [whole, hourly, channels, handling] = await Promise.all([
+      measure("surveys", period),
+      measure("surveys", { ...lastHours, metric: "csat" }),
+      measure("surveys", { ...period, group_by: "channel" }),
+      measure("handling", { ...period, group_by: "channel" }),
     ]);
     if (mine !== reading) return; // a later read (the period changed) is under way
     showFigures(whole);
     showTrend(whole);
     showBottomBox(hourly);
     showChannels(channels, { ...period, group_by: "channel", timezone: ZONE });
+    showHandling(handling);
     $("problem").hidden = true;
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { timeZone: ZONE })}`;
   } catch (error) {
