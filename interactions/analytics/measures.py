@@ -86,3 +86,57 @@ def handling_summary(sums: dict[str, int]) -> dict[str, Any]:
         "digital_handling_seconds": _mean(sums["handle_seconds"], sums["handled"]),
         "reopens": sums["reopens"],
     }
+
+
+# The effort index of a thread, 0 (none) to 100: points for what the customer had to do, fixed here so that
+# two readings of the same log agree. A repeat is a contact after the first; a switch a contact on another
+# channel than their previous one; a transfer a call handed on; the wait for a first answer counts a point
+# per 12 minutes, at most 25.
+EFFORT_POINTS = {"repeat": 15, "switch": 15, "transfer": 10}
+WAIT_SECONDS_PER_POINT, WAIT_POINTS_MAX = 720, 25
+
+
+def effort_index(*, contacts: int, switches: int, transfers: int, wait_seconds: int) -> int:
+    repeats = max(0, contacts - 1)
+    points = (
+        EFFORT_POINTS["repeat"] * repeats
+        + EFFORT_POINTS["switch"] * switches
+        + EFFORT_POINTS["transfer"] * transfers
+        + min(WAIT_POINTS_MAX, wait_seconds // WAIT_SECONDS_PER_POINT)
+    )
+    return min(100, points)
+
+
+def _pearson(n: int, sx: int, sy: int, sxx: int, syy: int, sxy: int) -> float | None:
+    spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+    if n < 2 or spread <= 0:
+        return None
+    return round((n * sxy - sx * sy) / spread**0.5, 3)
+
+
+def effort_summary(sums: dict[str, int]) -> dict[str, Any]:
+    """The effort figures of summed counts: per thread first resolved, the mean contacts, channel switches,
+    transfers, repeats and effort index; and over the threads whose customer also answered a CES, the mean
+    index beside the mean CES, and how well they agree (Pearson's r between the index and 8 - CES, so that
+    1 is "they say the same": more effort, a worse CES)."""
+    threads, pairs = sums["threads"], sums["pairs"]
+    mean = lambda total: round(total / threads, 2) if threads else None  # noqa: E731
+    return {
+        "threads": threads,
+        "contacts": mean(sums["contacts"]),
+        "switches": mean(sums["switches"]),
+        "transfers": mean(sums["transfers"]),
+        "repeats": mean(sums["repeats"]),
+        "effort_index": mean(sums["index_sum"]),
+        "with_ces": pairs,
+        "effort_index_with_ces": round(sums["pair_index_sum"] / pairs, 2) if pairs else None,
+        "ces_mean": round(8 - sums["pair_ces_sum"] / pairs, 2) if pairs else None,
+        "agreement": _pearson(
+            pairs,
+            sums["pair_index_sum"],
+            sums["pair_ces_sum"],
+            sums["sum_xx"],
+            sums["sum_yy"],
+            sums["sum_xy"],
+        ),
+    }

@@ -38,6 +38,14 @@ class ThreadFacts(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     first_assigned_at = models.DateTimeField(null=True, blank=True)
     resolved_once = models.BooleanField(default=False)
+    # The customer's effort on the thread, from the log: counted until its first resolution.
+    contacts = models.IntegerField(default=0)
+    switches = models.IntegerField(default=0)
+    transfers = models.IntegerField(default=0)
+    last_contact_channel = models.CharField(max_length=16, blank=True, default="")
+    ces = models.SmallIntegerField(null=True, blank=True)  # the first CES answer given on it
+    effort_index = models.SmallIntegerField(null=True, blank=True)  # set at its first resolution
+    effort_key = models.CharField(max_length=64, blank=True, default="")  # the EffortHour row it counts in
 
     class Meta:
         db_table = "analytics_thread"
@@ -101,3 +109,41 @@ class HandlingHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.channel}: {self.resolutions} resolved, {self.calls} calls"
+
+
+EFFORT_COUNTS = [
+    "threads", "contacts", "switches", "transfers", "repeats", "index_sum",
+    "pairs", "pair_index_sum", "pair_ces_sum", "sum_xx", "sum_yy", "sum_xy",
+]  # fmt: skip
+
+
+class EffortHour(models.Model):
+    """The effort of the threads first resolved in one hour (UTC) for one combination of channel, agent,
+    topic and segment: sums of what the log shows of it, and of the pairs (effort index, CES) of those
+    threads whose customer also answered a CES, to say how well the two agree."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of hour and the dimensions
+    hour = models.DateTimeField()
+    channel = models.CharField(max_length=16)
+    agent_id = models.CharField(max_length=128, blank=True, default="")
+    topic = models.CharField(max_length=120, blank=True, default="")
+    segment = models.CharField(max_length=64, blank=True, default="")
+    threads = models.IntegerField(default=0)
+    contacts = models.IntegerField(default=0)
+    switches = models.IntegerField(default=0)
+    transfers = models.IntegerField(default=0)
+    repeats = models.IntegerField(default=0)
+    index_sum = models.BigIntegerField(default=0)
+    pairs = models.IntegerField(default=0)
+    pair_index_sum = models.BigIntegerField(default=0)
+    pair_ces_sum = models.BigIntegerField(default=0)  # of 8 - CES: 1 (easy) to 7 (hard), as effort is read
+    sum_xx = models.BigIntegerField(default=0)
+    sum_yy = models.BigIntegerField(default=0)
+    sum_xy = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_effort_hour"
+        indexes = [models.Index(fields=["hour"], name="analytics_effort_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.channel}: {self.threads} threads"

@@ -13,8 +13,8 @@ from django.db.models import Q, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
 from hub.events import isoformat_z
-from interactions.analytics.measures import handling_summary, survey_summary
-from interactions.analytics.models import HANDLING_COUNTS, HandlingHour, SurveyHour
+from interactions.analytics.measures import effort_summary, handling_summary, survey_summary
+from interactions.analytics.models import EFFORT_COUNTS, HANDLING_COUNTS, EffortHour, HandlingHour, SurveyHour
 from interactions.errors import InvalidRequest
 
 # granularity -> (truncation, the most buckets one read may ask for)
@@ -141,22 +141,29 @@ def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]
 def handling_measures(span: Range) -> dict[str, Any]:
     """The handling figures of `span`: per bucket and group (`rows`, buckets with nothing left out), and per
     group over the whole range (`totals`)."""
+    return _counted(span, HandlingHour, HANDLING_COUNTS, handling_summary)
+
+
+def effort_measures(span: Range) -> dict[str, Any]:
+    """The effort of the threads first resolved in `span`, per bucket and group, and per group."""
+    return _counted(span, EffortHour, EFFORT_COUNTS, effort_summary)
+
+
+def _counted(span: Range, model, counts: list[str], summary) -> dict[str, Any]:
     column = GROUPS.get(span.group_by or "")
     per_bucket: dict[tuple[datetime, str], dict[str, int]] = {}
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(HANDLING_COUNTS, 0))
-    for row in _sums(span, HandlingHour.objects.all(), [], HANDLING_COUNTS):
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(counts, 0))
+    for row in _sums(span, model.objects.all(), [], counts):
         group = row[column] if column else ""
-        bucket = per_bucket.setdefault((row["bucket"], group), dict.fromkeys(HANDLING_COUNTS, 0))
-        for name in HANDLING_COUNTS:
+        bucket = per_bucket.setdefault((row["bucket"], group), dict.fromkeys(counts, 0))
+        for name in counts:
             bucket[name] += row[name]
             totals[group][name] += row[name]
     return {
         **span.describe(),
         "rows": [
-            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **handling_summary(sums)}
+            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **summary(sums)}
             for (bucket, group), sums in sorted(per_bucket.items(), key=lambda item: item[0])
         ],
-        "totals": [
-            {"group": _group(span, group), **handling_summary(sums)} for group, sums in sorted(totals.items())
-        ],
+        "totals": [{"group": _group(span, group), **summary(sums)} for group, sums in sorted(totals.items())],
     }

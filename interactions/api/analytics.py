@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_measures
-from interactions.analytics.selectors import Range, handling_measures, survey_measures
+from interactions.analytics.selectors import Range, effort_measures, handling_measures, survey_measures
 from interactions.api import serializers
 from interactions.api.common import READ_PARAMETERS, ReadYourWrites, query_input
 from interactions.api.openapi import ADMIN, LIST_ERRORS, SUPERVISOR, ok, roles
@@ -131,3 +131,23 @@ class HandlingMeasuresView(MeasuresView):
         require_may_read_measures(request.user)
         span, _ = span_of(request, serializers.HandlingMeasuresQuerySerializer)
         return Response(handling_measures(span))
+
+
+class EffortMeasuresView(MeasuresView):
+    @extend_schema(
+        summary="Effort from the log: contacts, switches, transfers, repeats, an effort index, CES beside it",
+        operation_id="analytics_effort",
+        parameters=[serializers.HandlingMeasuresQuerySerializer, *READ_PARAMETERS],
+        responses={
+            **ok(serializers.EffortMeasuresSerializer),
+            (200, "text/csv"): OpenApiResponse(
+                {"type": "string"}, description="The same figures as CSV (`?format=csv` or Accept: text/csv)."
+            ),
+            **LIST_ERRORS,
+        },
+        **roles(SUPERVISOR, ADMIN),
+    )
+    def get(self, request: Request) -> Response:
+        require_may_read_measures(request.user)
+        span, _ = span_of(request, serializers.HandlingMeasuresQuerySerializer)
+        return Response(effort_measures(span))

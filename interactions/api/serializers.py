@@ -507,3 +507,34 @@ class HandlingBucketSerializer(HandlingFiguresSerializer):
 HandlingMeasuresSerializer = _measures(
     "HandlingMeasuresSerializer", HandlingBucketSerializer, HandlingFiguresSerializer
 )
+
+
+def _mean(what: str) -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=f"{what} (null: no thread).")
+
+
+class EffortFiguresSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    threads = serializers.IntegerField(help_text="Threads first resolved.")
+    contacts = _mean("Mean contacts from the customer per thread")
+    switches = _mean("Mean times the customer changed channel")
+    transfers = _mean("Mean calls transferred")
+    repeats = _mean("Mean contacts after the first")
+    effort_index = _mean("Mean effort index, 0 (none) to 100")
+    with_ces = serializers.IntegerField(help_text="Of those threads, how many had a CES answer.")
+    effort_index_with_ces = _mean("Mean effort index of the threads with a CES answer")
+    ces_mean = _mean("Mean CES of those threads (7: the least effort)")
+    agreement = serializers.FloatField(
+        allow_null=True,
+        help_text="Pearson's r between the effort index and 8 - CES over those threads (1: they agree; null: "
+        "fewer than two, or no spread).",
+    )
+
+
+class EffortBucketSerializer(EffortFiguresSerializer):
+    bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
+
+
+EffortMeasuresSerializer = _measures(
+    "EffortMeasuresSerializer", EffortBucketSerializer, EffortFiguresSerializer
+)

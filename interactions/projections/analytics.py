@@ -17,9 +17,12 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
+from interactions.analytics.measures import effort_index
 from interactions.analytics.models import (
+    EFFORT_COUNTS,
     HANDLING_COUNTS,
     CustomerFacts,
+    EffortHour,
     HandlingHour,
     SurveyHour,
     ThreadFacts,
@@ -28,7 +31,8 @@ from interactions.catalogue import activity_at, automated
 
 THREAD_FIELDS = [
     "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
-    "first_assigned_at", "resolved_once",
+    "first_assigned_at", "resolved_once", "contacts", "switches", "transfers", "last_contact_channel", "ces",
+    "effort_index", "effort_key",
 ]  # fmt: skip
 MERGE_DEPTH = 64  # a chain of merges is followed this far (placement merges into the survivor of a survivor)
 
@@ -39,8 +43,9 @@ class AnalyticsRows(UnitOfWork):
         "thread": (ThreadFacts, THREAD_FIELDS),
         "survey": (SurveyHour, ["answers"]),
         "handling": (HandlingHour, HANDLING_COUNTS),
+        "effort": (EffortHour, EFFORT_COUNTS),
     }
-    kept = ("customer", "thread", "survey", "handling")
+    kept = ("customer", "thread", "survey", "handling", "effort")
 
     def facts(self, kind: str, key: Any, model: type, **fields: Any) -> Any:
         """The row of `key`, added blank when the projection has not seen it (an event placed before this
@@ -121,15 +126,36 @@ def _key(fields: dict[str, Any]) -> str:
 
 
 def count_handling(
-    rows: AnalyticsRows, event: RecordedEvent, at: datetime, channel: str, **counts: int
-) -> None:
-    """Add `counts` to the handling row of `at`'s hour and the event's dimensions."""
+    rows: AnalyticsRows,
+    event: RecordedEvent,
+    at: datetime,
+    channel: str,
+    kind: str = "handling",
+    **counts: int,
+) -> str:
+    """Add `counts` to the `kind` row (handling, effort) of `at`'s hour and the event's dimensions."""
     fields = {"hour": hour_of(at), **dimensions(rows, event, channel)}
     key = _key(fields)
-    row = rows.facts("handling", key, HandlingHour, **fields)
+    add_to(rows, kind, key, fields, counts)
+    return key
+
+
+def add_to(rows: AnalyticsRows, kind: str, key: str, fields: dict[str, Any], counts: dict[str, int]) -> None:
+    row = rows.facts(kind, key, rows.tables[kind][0], **fields)
     for name, value in counts.items():
         setattr(row, name, getattr(row, name) + value)
-    rows.touch("handling", key)
+    rows.touch(kind, key)
+
+
+def _contact(thread: ThreadFacts, channel: str) -> None:
+    """The customer got in touch on `channel`: a contact, and a switch when their previous one was elsewhere
+    (until the thread's first resolution: its effort is taken then)."""
+    if thread.resolved_once:
+        return
+    thread.contacts += 1
+    if thread.last_contact_channel and thread.last_contact_channel != channel:
+        thread.switches += 1
+    thread.last_contact_channel = channel
 
 
 def _thread(rows: AnalyticsRows, event: RecordedEvent) -> ThreadFacts | None:
@@ -154,6 +180,7 @@ def apply_message(rows: AnalyticsRows, event: RecordedEvent) -> None:
     thread.channel = thread.channel or event.data["channel"]
     if event.type == "message.received":
         thread.first_inbound_at = thread.first_inbound_at or at
+        _contact(thread, event.data["channel"])
     elif thread.first_inbound_at and not thread.first_response_at and at >= thread.first_inbound_at:
         thread.first_response_at = at
         waited = _seconds(thread.first_inbound_at, at)
@@ -166,8 +193,12 @@ def apply_call(rows: AnalyticsRows, event: RecordedEvent) -> None:
     clock: the log says when a call began, not how long the customer waited before someone answered."""
     thread = _thread(rows, event)
     at = activity_at(event)
-    if thread is not None and not thread.channel:
-        thread.channel = "voice"
+    if thread is not None:
+        thread.channel = thread.channel or "voice"
+        if event.type == "call.started" and event.data.get("direction") == "inbound":
+            _contact(thread, "voice")
+        elif event.type == "call.transferred" and not thread.resolved_once:
+            thread.transfers += 1
         rows.touch("thread", thread.pk)
     if event.type == "call.ended":
         count_handling(rows, event, at, "voice", calls=1, call_seconds=event.data["duration_seconds"])
@@ -188,8 +219,46 @@ def apply_thread_resolved(rows: AnalyticsRows, event: RecordedEvent) -> None:
     if thread.channel != "voice" and thread.first_assigned_at:
         counts.update(handled=1, handle_seconds=_seconds(thread.first_assigned_at, at))
     thread.resolved_once = True
+    as_thread = _as_thread_event(event, thread)
+    count_handling(rows, as_thread, at, thread.channel, **counts)
+    _take_effort(rows, as_thread, thread, at)
     rows.touch("thread", thread.pk)
-    count_handling(rows, _as_thread_event(event, thread), at, thread.channel, **counts)
+
+
+def _take_effort(rows: AnalyticsRows, event: RecordedEvent, thread: ThreadFacts, at: datetime) -> None:
+    """A thread's effort, taken at its first resolution: its index, counted in that hour's effort row, with
+    its CES if its customer answered one on it already."""
+    answered = thread.first_response_at or at
+    wait = _seconds(thread.first_inbound_at, answered) if thread.first_inbound_at else 0
+    index = effort_index(
+        contacts=thread.contacts, switches=thread.switches, transfers=thread.transfers, wait_seconds=wait
+    )
+    counts = {
+        "threads": 1,
+        "contacts": thread.contacts,
+        "switches": thread.switches,
+        "transfers": thread.transfers,
+        "repeats": max(0, thread.contacts - 1),
+        "index_sum": index,
+    }
+    thread.effort_index = index
+    thread.effort_key = count_handling(rows, event, at, thread.channel, kind="effort", **counts)
+    if thread.ces is not None:
+        _pair(rows, thread)
+
+
+def _pair(rows: AnalyticsRows, thread: ThreadFacts) -> None:
+    """Add the thread's (effort index, CES) pair to the effort row it was counted in."""
+    x, y = thread.effort_index, 8 - thread.ces
+    pair = {
+        "pairs": 1,
+        "pair_index_sum": x,
+        "pair_ces_sum": y,
+        "sum_xx": x * x,
+        "sum_yy": y * y,
+        "sum_xy": x * y,
+    }
+    add_to(rows, "effort", thread.effort_key, {}, pair)
 
 
 def apply_thread_reopened(rows: AnalyticsRows, event: RecordedEvent) -> None:
@@ -206,6 +275,12 @@ def _as_thread_event(event: RecordedEvent, thread: ThreadFacts | None) -> Record
 
 
 def apply_survey_answered(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    thread = _thread(rows, event)
+    if event.data["metric"] == "ces" and thread is not None and thread.ces is None:
+        thread.ces = event.data["score"]  # the first CES given on the thread is the one set beside its effort
+        if thread.effort_key:
+            _pair(rows, thread)
+        rows.touch("thread", thread.pk)
     fields = {
         "hour": hour_of(activity_at(event)),
         "metric": event.data["metric"],
@@ -235,7 +310,7 @@ class AnalyticsProjector(RowProjector):
         "call.transferred": apply_call,
         "survey.answered": apply_survey_answered,
     }
-    tables = (HandlingHour, SurveyHour, ThreadFacts, CustomerFacts)
+    tables = (EffortHour, HandlingHour, SurveyHour, ThreadFacts, CustomerFacts)
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
         # Ids from what the hub wrote (placement's metadata, its own events' data), never from a posted

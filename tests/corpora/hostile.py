@@ -827,6 +827,13 @@ QUERY_CASES = [
         "to",
     ),
     QueryCase(
+        "effort: a week of 1,000 years",
+        "/api/v1/analytics/effort",
+        "supervisor",
+        {"granularity": "year"},
+        "granularity",
+    ),
+    QueryCase(
         "handling: an offset of 25 hours",
         "/api/v1/analytics/handling",
         "supervisor",

@@ -80,7 +80,14 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
                 },
             ],
         )
-        caught_up(base, supervisor, max(r["position"] for r in posted))
+        # The call's thread resolved now, two hours after it opened: a resolution and an effort taken.
+        status, resolved = servers.request(
+            f"{base}/api/v1/threads/{posted[-1]['thread_id']}/resolve",
+            data=b"{}",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {supervisor.raw}"},
+        )
+        assert status == 201, resolved
+        caught_up(base, supervisor, resolved["position"])
         page = context.new_page()
         sign_in(page, base, "sam")
         page.goto(f"{base}/supervisor/")
@@ -95,6 +102,11 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
             "3 answers: 66.7% promoters, 0.0% passives, 33.3% detractors"
         )
         expect(page.locator("#ces-value")).to_have_text("6.00 / 7")
+        # No inbound contact on it (only the call's end was posted), no transfer, no wait: index 0.
+        expect(page.locator("#effort-value")).to_have_text("0.0 / 100")
+        expect(page.locator("#effort-detail")).to_have_text(
+            "1 thread resolved: 0.0 contacts, 0.0 channel switches each; too few CES answers to compare"
+        )
         rows = page.locator("#channels tbody tr")
         expect(rows).to_have_text(
             [
@@ -111,9 +123,9 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
         (bottom_by_hour,) = chart_data(page, "bottom-box")
         assert len(bottom_by_hour) == 48 and [v for v in bottom_by_hour if v is not None] == [50]
         assert bottom_by_hour[-3] == 50  # two hours ago, in the last 48 hours up to the end of this one
-        # One call of 545 s (9:05), ended two hours ago; nothing else handled.
+        # One call of 545 s (9:05), ended two hours ago, its thread resolved about two hours after it opened.
         expect(page.locator("#handling tbody tr")).to_have_text(
-            [re.compile(r"voice\s*1\s*9:05\s*0\s*\u2013\s*0\s*\u2013\s*\u2013\s*0")]
+            [re.compile(r"voice\s*1\s*9:05\s*0\s*\u2013\s*1\s*(1:59:[0-5]\d|2:0\d:[0-5]\d)\s*\u2013\s*0")]
         )
         csv_link = page.locator("#csv").get_attribute("href")
         assert "format=csv" in csv_link and "group_by=channel" in csv_link

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from hub.rebuild import rebuild
-from interactions.analytics.models import CustomerFacts, HandlingHour, SurveyHour, ThreadFacts
+from interactions.analytics.models import CustomerFacts, EffortHour, HandlingHour, SurveyHour, ThreadFacts
 from interactions.models import Role
 from tests.factories import ApiTokenFactory
+from tests.interactions.analytics.test_effort import efforts  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_handling import day  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_surveys import ANN, BEN, survey
 from tests.interactions.helpers import post
@@ -20,7 +21,7 @@ MAIL = "mailto:ann@example.com"
 def state() -> dict[str, list[dict]]:
     return {
         model.__name__: list(model.objects.order_by("pk").values())
-        for model in (CustomerFacts, ThreadFacts, SurveyHour, HandlingHour)
+        for model in (CustomerFacts, ThreadFacts, SurveyHour, HandlingHour, EffortHour)
     }
 
 
@@ -79,6 +80,19 @@ def test_rebuild_in_small_pages_equals_incremental(api, supervisor_api, monkeypa
 def test_rebuild_of_handling_equals_incremental(monkeypatch, page):
     before = state()
     assert sum(r["resolutions"] for r in before["HandlingHour"]) == 3
+    monkeypatch.setattr("hub.rebuild.PAGE", page)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
+
+    rebuild()
+
+    assert state() == before
+
+
+@pytest.mark.usefixtures("efforts")
+@pytest.mark.parametrize("page", [3, 1000])
+def test_rebuild_of_effort_equals_incremental(monkeypatch, page):
+    before = state()
+    assert sorted(r["pairs"] for r in before["EffortHour"]) == [1, 1, 1]
     monkeypatch.setattr("hub.rebuild.PAGE", page)
     monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
 

@@ -74,6 +74,22 @@ function showFigures(body) {
     : "No answers in the period.";
 }
 
+function showEffort(body) {
+  const effort = body.totals.find((row) => row.group === null);
+  $("effort-value").textContent = effort ? `${number(effort.effort_index, 1)} / 100` : "–";
+  if (!effort) {
+    $("effort-detail").textContent = "No thread resolved in the period.";
+    return;
+  }
+  const agreement =
+    effort.agreement === null
+      ? "too few CES answers to compare"
+      : `agreement with CES r = ${number(effort.agreement, 2)} over ${effort.with_ces}`;
+  $("effort-detail").textContent =
+    `${effort.threads} thread${effort.threads === 1 ? "" : "s"} resolved: ${number(effort.contacts, 1)} contacts, ` +
+    `${number(effort.switches, 1)} channel switches each; ${agreement}`;
+}
+
 function label(bucket, granularity) {
   const at = new Date(bucket);
   if (granularity === "hour") {
@@ -230,11 +246,12 @@ async function refresh() {
   const period = { from: iso(from), to: iso(to), granularity };
   const lastHours = { from: iso(new Date(to.getTime() - 48 * 3600_000)), to: iso(to), granularity: "hour" };
   try {
-    const [whole, hourly, channels, handling] = await Promise.all([
+    const [whole, hourly, channels, handling, effort] = await Promise.all([
       measure("surveys", period),
       measure("surveys", { ...lastHours, metric: "csat" }),
       measure("surveys", { ...period, group_by: "channel" }),
       measure("handling", { ...period, group_by: "channel" }),
+      measure("effort", period),
     ]);
     if (mine !== reading) return; // a later read (the period changed) is under way
     showFigures(whole);
@@ -242,6 +259,7 @@ async function refresh() {
     showBottomBox(hourly);
     showChannels(channels, { ...period, group_by: "channel", timezone: ZONE });
     showHandling(handling);
+    showEffort(effort);
     $("problem").hidden = true;
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { timeZone: ZONE })}`;
   } catch (error) {
