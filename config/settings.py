@@ -257,6 +257,11 @@ THREADLINE_CONTINUATION_WINDOW_HOURS = _number(
     float, "THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0, least=0, most=MOST_HOURS
 )
 
+# First-contact resolution: a thread resolved after one contact counts as resolved at first contact unless,
+# within this many days of that resolution, it is reopened or the customer opens another thread on its topic.
+# The analytics subscription applies it: after a change, `rebuild_projections` counts the past by it.
+THREADLINE_FCR_DAYS = _number(float, "THREADLINE_FCR_DAYS", default=7.0, least=0, most=MOST_HOURS / 24)
+
 # --- Live subscriptions (websockets) ---
 # How often a process re-reads the log without a wake-up: the only wake-up on SQLite; a safety net on
 # PostgreSQL, where LISTEN/NOTIFY wakes the tailer at once.

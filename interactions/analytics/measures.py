@@ -85,6 +85,8 @@ def handling_summary(sums: dict[str, int]) -> dict[str, Any]:
         "digital_handled": sums["handled"],
         "digital_handling_seconds": _mean(sums["handle_seconds"], sums["handled"]),
         "reopens": sums["reopens"],
+        "first_contact_resolutions": sums["fcr"],
+        "fcr_rate": round(sums["fcr"] / sums["resolutions"], 4) if sums["resolutions"] else None,
     }
 
 

@@ -46,6 +46,8 @@ class ThreadFacts(models.Model):
     ces = models.SmallIntegerField(null=True, blank=True)  # the first CES answer given on it
     effort_index = models.SmallIntegerField(null=True, blank=True)  # set at its first resolution
     effort_key = models.CharField(max_length=64, blank=True, default="")  # the EffortHour row it counts in
+    first_resolved_at = models.DateTimeField(null=True, blank=True)
+    fcr = models.BooleanField(default=False)  # counted as resolved at first contact, and not revoked
 
     class Meta:
         db_table = "analytics_thread"
@@ -78,7 +80,7 @@ class SurveyHour(models.Model):
 
 HANDLING_COUNTS = [
     "calls", "call_seconds", "transfers", "first_responses", "first_response_seconds", "resolutions",
-    "resolution_seconds", "handled", "handle_seconds", "reopens",
+    "resolution_seconds", "handled", "handle_seconds", "reopens", "fcr",
 ]  # fmt: skip
 
 
@@ -102,6 +104,7 @@ class HandlingHour(models.Model):
     handled = models.IntegerField(default=0)
     handle_seconds = models.BigIntegerField(default=0)
     reopens = models.IntegerField(default=0)
+    fcr = models.IntegerField(default=0)  # of `resolutions`: resolved at first contact, not revoked since
 
     class Meta:
         db_table = "analytics_handling_hour"
@@ -147,3 +150,17 @@ class EffortHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.channel}: {self.threads} threads"
+
+
+class TopicFacts(models.Model):
+    """A customer's last thread on a topic counted as resolved at first contact: a new thread of theirs on
+    the same topic soon after revokes it."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of the customer and the topic
+    thread_id = models.UUIDField()
+
+    class Meta:
+        db_table = "analytics_topic"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.thread_id}"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, Sum
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
 from hub.events import isoformat_z
@@ -59,13 +59,17 @@ class Range:
         group_by: str | None = None,
         now: datetime | None = None,
     ) -> Range:
+        given_end = end is not None
         end = _hour(end) if end is not None else _hour(now or datetime.now(UTC)) + timedelta(hours=1)
         start = _hour(start) if start is not None else end - timedelta(days=DEFAULT_DAYS)
         if start >= end:
             raise _refuse("from", "must be at least an hour before to")
         most = GRANULARITIES[granularity][1]
         if (end - start) / STEP[granularity] > most:
-            raise _refuse("to", f"is too far from from: at most {most} {granularity}s in one read")
+            raise _refuse(
+                "to" if given_end else "from",
+                f"is too far from from: at most {most} {granularity}s in one read",
+            )
         return cls(start, end, granularity, zone, group_by)
 
     def bucket_text(self, bucket: datetime) -> str:
@@ -81,13 +85,23 @@ class Range:
         }
 
 
+def _bucket(span: Range):
+    """The bucket of each hour row: the hour itself (UTC, written in the zone), or the day or week in the
+    zone that the hour's last moment falls in. So in a zone whose offset is not whole hours (Asia/Kolkata,
+    +05:30) a day starts at the UTC hour its midnight falls in; and when clocks go back the two hours that
+    read 01:00 stay two hours."""
+    if span.granularity == "hour":
+        return F("hour")
+    last_moment = ExpressionWrapper(F("hour") + timedelta(seconds=3599), output_field=DateTimeField())
+    return GRANULARITIES[span.granularity][0](last_moment, tzinfo=ZoneInfo(span.zone))
+
+
 def _sums(span: Range, rows, keys: list[str], counts: list[str]):
     """`rows` of `span`'s hours summed per bucket, `keys` and the group column."""
-    truncate = GRANULARITIES[span.granularity][0]
     column = GROUPS.get(span.group_by or "")
     return (
         rows.filter(hour__gte=span.start, hour__lt=span.end)
-        .annotate(bucket=truncate("hour", tzinfo=ZoneInfo(span.zone)))
+        .annotate(bucket=_bucket(span))
         .values("bucket", *keys, *([column] if column else []))
         .order_by()
         .annotate(**{name: Sum(name) for name in counts})
@@ -108,10 +122,9 @@ def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]
     and per group and metric over the whole range (`totals`)."""
     column = GROUPS.get(span.group_by or "")
     answers = SurveyHour.objects.filter(metric=metric) if metric else SurveyHour.objects.all()
-    truncate = GRANULARITIES[span.granularity][0]
     sums = (
         answers.filter(hour__gte=span.start, hour__lt=span.end)
-        .annotate(bucket=truncate("hour", tzinfo=ZoneInfo(span.zone)))
+        .annotate(bucket=_bucket(span))
         .values("bucket", "metric", *([column] if column else []))
         .order_by()
         .annotate(**_SCORES)

@@ -84,6 +84,12 @@ class MeasuresView(ReadYourWrites, APIView):
     reads_from = MEASURES
     renderer_classes = [JSONRenderer, CsvRenderer]
 
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method == "OPTIONS":  # the description of the resource is JSON, whatever was asked
+            response.accepted_renderer, response.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
     def perform_content_negotiation(self, request: Request, force: bool = False):
         try:
             return super().perform_content_negotiation(request, force)

@@ -498,6 +498,11 @@ class HandlingFiguresSerializer(serializers.Serializer):
         "from a non-voice thread's first assignment to its first resolution"
     )
     reopens = serializers.IntegerField(help_text="Resolved threads reopened.")
+    first_contact_resolutions = serializers.IntegerField(
+        help_text="Of `resolutions`: resolved after one contact and neither reopened nor followed by another "
+        "thread on the same topic within THREADLINE_FCR_DAYS (7) days."
+    )
+    fcr_rate = serializers.FloatField(allow_null=True, help_text="first_contact_resolutions / resolutions.")
 
 
 class HandlingBucketSerializer(HandlingFiguresSerializer):

@@ -12,8 +12,10 @@ import dataclasses
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from django.conf import settings
 
 from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
@@ -26,14 +28,17 @@ from interactions.analytics.models import (
     HandlingHour,
     SurveyHour,
     ThreadFacts,
+    TopicFacts,
 )
 from interactions.catalogue import activity_at, automated
 
 THREAD_FIELDS = [
     "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
     "first_assigned_at", "resolved_once", "contacts", "switches", "transfers", "last_contact_channel", "ces",
-    "effort_index", "effort_key",
+    "effort_index", "effort_key", "first_resolved_at", "fcr",
 ]  # fmt: skip
+# Events on a thread that count for no measure but may give the thread its topic.
+TOPIC_ONLY_TYPES = ("note.added", "message.status", "call.recorded", "call.transcribed", "callback.requested")
 MERGE_DEPTH = 64  # a chain of merges is followed this far (placement merges into the survivor of a survivor)
 
 
@@ -44,8 +49,9 @@ class AnalyticsRows(UnitOfWork):
         "survey": (SurveyHour, ["answers"]),
         "handling": (HandlingHour, HANDLING_COUNTS),
         "effort": (EffortHour, EFFORT_COUNTS),
+        "topic": (TopicFacts, ["thread_id"]),
     }
-    kept = ("customer", "thread", "survey", "handling", "effort")
+    kept = ("customer", "thread", "survey", "handling", "effort", "topic")
 
     def facts(self, kind: str, key: Any, model: type, **fields: Any) -> Any:
         """The row of `key`, added blank when the projection has not seen it (an event placed before this
@@ -92,6 +98,11 @@ def apply_thread_opened(rows: AnalyticsRows, event: RecordedEvent) -> None:
     thread.customer_id = event.data["customer_id"]
     thread.opened_at = activity_at(event)
     rows.touch("thread", thread.pk)
+    if thread.topic:
+        # The customer is back about the same objective: their last thread on it was not resolved for good.
+        earlier = rows.rows["topic"].get(_topic_key(rows, thread)) or _load_topic(rows, thread)
+        if earlier is not None and str(earlier.thread_id) != str(thread.pk):
+            _revoke_fcr(rows, rows.facts("thread", earlier.thread_id, ThreadFacts), thread.opened_at)
 
 
 def apply_thread_assigned(rows: AnalyticsRows, event: RecordedEvent) -> None:
@@ -159,11 +170,23 @@ def _contact(thread: ThreadFacts, channel: str) -> None:
 
 
 def _thread(rows: AnalyticsRows, event: RecordedEvent) -> ThreadFacts | None:
-    """The event's thread: where placement put it, or the one a hub event is about."""
+    """The event's thread: where placement put it, or the one a hub event is about. A thread opened with no
+    topic takes the first one an event on it gives (as the threads read model does)."""
     thread_id = event.metadata.get("thread_id")
     if not thread_id and event.type.startswith("thread."):  # the hub's own, its data checked
         thread_id = event.data["thread_id"]
-    return rows.facts("thread", thread_id, ThreadFacts) if thread_id else None
+    if not thread_id:
+        return None
+    thread = rows.facts("thread", thread_id, ThreadFacts)
+    if not thread.topic and event.data.get("topic") and not event.type.startswith("thread."):
+        thread.topic = event.data["topic"]
+        rows.touch("thread", thread.pk)
+    return thread
+
+
+def apply_topic(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """An event on a thread that counts for no measure may still give the thread its topic."""
+    _thread(rows, event)
 
 
 def _seconds(start: datetime, end: datetime) -> int:
@@ -179,7 +202,8 @@ def apply_message(rows: AnalyticsRows, event: RecordedEvent) -> None:
     at = activity_at(event)
     thread.channel = thread.channel or event.data["channel"]
     if event.type == "message.received":
-        thread.first_inbound_at = thread.first_inbound_at or at
+        if not thread.first_response_at:  # the customer's first message: the earliest given, until answered
+            thread.first_inbound_at = min(thread.first_inbound_at or at, at)
         _contact(thread, event.data["channel"])
     elif thread.first_inbound_at and not thread.first_response_at and at >= thread.first_inbound_at:
         thread.first_response_at = at
@@ -216,7 +240,7 @@ def apply_thread_resolved(rows: AnalyticsRows, event: RecordedEvent) -> None:
     counts = {"resolutions": 1}
     if thread.opened_at:
         counts["resolution_seconds"] = _seconds(thread.opened_at, at)
-    if thread.channel != "voice" and thread.first_assigned_at:
+    if thread.channel and thread.channel != "voice" and thread.first_assigned_at:
         counts.update(handled=1, handle_seconds=_seconds(thread.first_assigned_at, at))
     thread.resolved_once = True
     as_thread = _as_thread_event(event, thread)
@@ -245,6 +269,7 @@ def _take_effort(rows: AnalyticsRows, event: RecordedEvent, thread: ThreadFacts,
     thread.effort_key = count_handling(rows, event, at, thread.channel, kind="effort", **counts)
     if thread.ces is not None:
         _pair(rows, thread)
+    _count_fcr(rows, thread, at)  # the handling row of the resolution has the same key as its effort row
 
 
 def _pair(rows: AnalyticsRows, thread: ThreadFacts) -> None:
@@ -265,6 +290,44 @@ def apply_thread_reopened(rows: AnalyticsRows, event: RecordedEvent) -> None:
     thread = _thread(rows, event)
     channel = thread.channel if thread is not None else ""
     count_handling(rows, _as_thread_event(event, thread), activity_at(event), channel, reopens=1)
+    if thread is not None:
+        _revoke_fcr(rows, thread, activity_at(event))
+
+
+def _topic_key(rows: AnalyticsRows, thread: ThreadFacts) -> str:
+    customer = rows.customer(thread.customer_id).pk if thread.customer_id else ""
+    return _key({"customer": str(customer), "topic": thread.topic})
+
+
+def _load_topic(rows: AnalyticsRows, thread: ThreadFacts) -> TopicFacts | None:
+    key = _topic_key(rows, thread)
+    rows.load("topic", [key])
+    return rows.rows["topic"].get(key)
+
+
+def _count_fcr(rows: AnalyticsRows, thread: ThreadFacts, at: datetime) -> None:
+    """A thread first resolved after exactly one contact from the customer counts as resolved at first
+    contact, in its resolution's handling row, until something revokes it."""
+    thread.first_resolved_at = at
+    if thread.contacts != 1:
+        return
+    thread.fcr = True
+    add_to(rows, "handling", thread.effort_key, {}, {"fcr": 1})
+    if thread.topic:
+        key = _topic_key(rows, thread)
+        row = rows.facts("topic", key, TopicFacts, thread_id=thread.pk)
+        row.thread_id = thread.pk
+        rows.touch("topic", key)
+
+
+def _revoke_fcr(rows: AnalyticsRows, thread: ThreadFacts, at: datetime) -> None:
+    """Reopened, or followed by another thread on its topic, within THREADLINE_FCR_DAYS of its first
+    resolution: it was not resolved at first contact after all."""
+    if not thread.fcr or at - thread.first_resolved_at > timedelta(days=settings.THREADLINE_FCR_DAYS):
+        return
+    thread.fcr = False
+    add_to(rows, "handling", thread.effort_key, {}, {"fcr": -1})
+    rows.touch("thread", thread.pk)
 
 
 def _as_thread_event(event: RecordedEvent, thread: ThreadFacts | None) -> RecordedEvent:
@@ -309,8 +372,9 @@ class AnalyticsProjector(RowProjector):
         "call.ended": apply_call,
         "call.transferred": apply_call,
         "survey.answered": apply_survey_answered,
+        **dict.fromkeys(TOPIC_ONLY_TYPES, apply_topic),
     }
-    tables = (EffortHour, HandlingHour, SurveyHour, ThreadFacts, CustomerFacts)
+    tables = (TopicFacts, EffortHour, HandlingHour, SurveyHour, ThreadFacts, CustomerFacts)
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
         # Ids from what the hub wrote (placement's metadata, its own events' data), never from a posted

@@ -125,10 +125,28 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
         assert bottom_by_hour[-3] == 50  # two hours ago, in the last 48 hours up to the end of this one
         # One call of 545 s (9:05), ended two hours ago, its thread resolved about two hours after it opened.
         expect(page.locator("#handling tbody tr")).to_have_text(
-            [re.compile(r"voice\s*1\s*9:05\s*0\s*\u2013\s*1\s*(1:59:[0-5]\d|2:0\d:[0-5]\d)\s*\u2013\s*0")]
+            [
+                re.compile(
+                    r"voice\s*1\s*9:05\s*0\s*\u2013\s*1\s*(1:59:[0-5]\d|2:0\d:[0-5]\d)\s*\u2013\s*0"
+                    r"\s*0\.0% of 1"
+                )
+            ]
         )
         csv_link = page.locator("#csv").get_attribute("href")
         assert "format=csv" in csv_link and "group_by=channel" in csv_link
+        # In a zone half an hour off UTC, the hourly chart still puts the answers' hour where it is.
+        kolkata = context.browser.new_context(timezone_id="Asia/Kolkata")
+        there = kolkata.new_page()
+        there.goto(f"{base}/supervisor/")  # the same session cookie is not shared: sign in there too
+        sign_in(there, base, "sam")
+        there.goto(f"{base}/supervisor/")
+        expect(there.locator("#zone")).to_have_text(
+            re.compile(r"^Times in Asia/(Kolkata|Calcutta)$")
+        )  # ICU says Calcutta
+        expect(there.locator("#csat-value")).to_have_text("3.00 / 5")
+        (there_by_hour,) = chart_data(there, "bottom-box")
+        assert len(there_by_hour) == 48 and there_by_hour[-3] == 50
+        kolkata.close()
         if SCREENSHOTS:
             page.screenshot(path=str(Path(SCREENSHOTS) / "supervisor.png"), full_page=True)
 
@@ -160,3 +178,19 @@ def test_the_supervisor_page_is_refused_to_an_agent_and_asks_a_stranger_to_sign_
             ".then(async (r) => [r.status, (await r.json()).detail])"
         )
         assert answer_ == [403, "an agent token may not read experience measures (supervisors and admins do)"]
+
+
+def test_a_browser_zone_the_hub_does_not_know_falls_back_to_utc_and_says_so(tmp_path):
+    person_create(username="sam", role=Role.SUPERVISOR, password=PASSWORD)
+    with hub(tmp_path) as base, browser() as context:
+        page = context.new_page()
+        page.add_init_script(
+            "const own = Intl.DateTimeFormat.prototype.resolvedOptions;"
+            "Intl.DateTimeFormat.prototype.resolvedOptions = function () {"
+            "  return { ...own.call(this), timeZone: 'Mars/Olympus_Mons' }; };"
+        )
+        sign_in(page, base, "sam")
+        page.goto(f"{base}/supervisor/")
+        expect(page.locator("#zone")).to_have_text("Times in UTC (the hub does not know this browser's zone)")
+        expect(page.locator("#updated")).to_have_text(re.compile("^Updated"))
+        expect(page.locator("#problem")).to_be_hidden()

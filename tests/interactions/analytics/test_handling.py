@@ -100,6 +100,8 @@ def test_totals_by_hand(day, supervisor_api):
         # Digital, assigned: only the SMS thread, from its assignment (09:02) to its first resolution (09:32).
         "digital_handled": 1, "digital_handling_seconds": 1800.0,
         "reopens": 1,
+        # Each thread had one contact before its first resolution; the SMS one was reopened within 7 days.
+        "first_contact_resolutions": 2, "fcr_rate": 0.6667,
     }  # fmt: skip
 
 
@@ -112,9 +114,9 @@ def test_by_hour(day, supervisor_api):
     assert steps == {
         "09:00": {"first_responses": 1, "resolutions": 1, "digital_handled": 1},
         "10:00": {"reopens": 1},
-        "11:00": {"calls": 1, "transfers": 1, "resolutions": 1},
+        "11:00": {"calls": 1, "transfers": 1, "resolutions": 1, "first_contact_resolutions": 1},
         "13:00": {"first_responses": 1},
-        "14:00": {"resolutions": 1},
+        "14:00": {"resolutions": 1, "first_contact_resolutions": 1},
     }
 
 
@@ -163,7 +165,7 @@ def test_handling_as_csv(day, supervisor_api):
     response = supervisor_api.get(HANDLING, {"format": "csv", **DAY})
     lines = response.content.decode().splitlines()
     assert lines[0].startswith("bucket,group,calls,voice_handling_seconds,transfers,first_responses")
-    assert lines[-1].startswith("total,,1,540.0,1,2,3000.0,3,3340.0,1,1800.0,1")
+    assert lines[-1] == "total,,1,540.0,1,2,3000.0,3,3340.0,1,1800.0,1,2,0.6667"
 
 
 def test_handling_is_refused_to_an_agent_and_wrong_questions_are_400s(supervisor_api):

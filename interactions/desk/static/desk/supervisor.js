@@ -2,7 +2,8 @@
 // session, drawn as figures, two charts (Chart.js, served by the hub) and tables. Read again every minute and when the period
 // changes; days and hours are the browser's own time zone's.
 const $ = (id) => document.getElementById(id);
-const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+// The browser's zone; UTC if the hub does not know it (it answers 400 naming `timezone`).
+let ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 const REFRESH_MS = 60_000;
 const charts = {};
 
@@ -38,6 +39,12 @@ async function measure(name, params) {
   if (response.status === 401 || response.status === 403) {
     if (response.status === 401) location.assign("/accounts/login/?next=/supervisor/");
     throw new Error(body.detail || "you may not read the measures");
+  }
+  const zoneRefused = (body.errors || []).some((e) => e.field === "timezone");
+  if (response.status === 400 && query.get("timezone") !== "UTC" && zoneRefused) {
+    ZONE = "UTC"; // reads sent meanwhile with the old zone come here too, and are asked again in UTC
+    $("zone").textContent = "Times in UTC (the hub does not know this browser's zone)";
+    return measure(name, { ...params, timezone: ZONE });
   }
   if (!response.ok) throw new Error(body.detail || `the hub answered ${response.status}`);
   return body;
@@ -105,24 +112,31 @@ function draw(id, config) {
   charts[id] = new window.Chart($(id), { ...config, options: { animation: false, responsive: true, ...config.options } });
 }
 
-// Every bucket's label from `from` to `to`, the empty ones too (the API leaves them out), so a chart's axis is
-// the whole period: hours and days step through the period's hours; weeks are those that have answers.
-function labels(body) {
-  const seen = new Set(body.rows.map((row) => label(row.bucket, body.granularity)));
-  if (body.granularity === "week") return [...seen];
-  const all = [];
+// Every bucket of the period, the empty ones too (the API leaves them out), so a chart's axis is the whole
+// period: hours step through the period's UTC hours (each written in the zone: two hours that read 01:00 when
+// clocks go back stay two), days through the days those hours fall in; weeks are those that have answers. A
+// bucket is known by its start in time for hours, by its label for days and weeks.
+function bucketKey(bucket, granularity) {
+  return granularity === "hour" ? Date.parse(bucket) : label(bucket, granularity);
+}
+
+function axisOf(body) {
+  const seen = new Map(body.rows.map((row) => [bucketKey(row.bucket, body.granularity), label(row.bucket, body.granularity)]));
+  if (body.granularity === "week") return [...seen].map(([key, text]) => ({ key, text }));
+  const axis = [];
   for (let at = Date.parse(body.from); at < Date.parse(body.to); at += 3600_000) {
     const text = label(new Date(at).toISOString(), body.granularity);
-    if (all[all.length - 1] !== text) all.push(text);
+    const key = body.granularity === "hour" ? at : text;
+    if (!axis.length || axis[axis.length - 1].key !== key) axis.push({ key, text });
   }
-  return all;
+  return axis;
 }
 
 function series(body, metric, pick, axis) {
   const values = new Map(
-    body.rows.filter((row) => row.metric === metric).map((row) => [label(row.bucket, body.granularity), pick(row)]),
+    body.rows.filter((row) => row.metric === metric).map((row) => [bucketKey(row.bucket, body.granularity), pick(row)]),
   );
-  return axis.map((text) => (values.has(text) ? values.get(text) : null));
+  return axis.map(({ key }) => (values.has(key) ? values.get(key) : null));
 }
 
 function answers(count) {
@@ -130,12 +144,12 @@ function answers(count) {
 }
 
 function showTrend(body) {
-  const axis = labels(body);
+  const axis = axisOf(body);
   const value = (metric, pick) => series(body, metric, pick, axis);
   draw("trend", {
     type: "line",
     data: {
-      labels: axis,
+      labels: axis.map(({ text }) => text),
       datasets: [
         { label: "NPS", data: value("nps", (row) => row.nps), borderColor: "#1f5fbf", spanGaps: true },
         {
@@ -151,11 +165,11 @@ function showTrend(body) {
 }
 
 function showBottomBox(body) {
-  const axis = labels(body);
+  const axis = axisOf(body);
   draw("bottom-box", {
     type: "bar",
     data: {
-      labels: axis,
+      labels: axis.map(({ text }) => text),
       datasets: [
         {
           label: "CSAT rated 1-2 (%)",
@@ -223,6 +237,7 @@ function showHandling(body) {
         duration(row.resolution_seconds),
         duration(row.digital_handling_seconds),
         String(row.reopens),
+        row.fcr_rate === null ? "–" : `${percent(row.fcr_rate)} of ${row.resolutions}`,
       ];
       cells.forEach((text, index) => {
         const cell = document.createElement(index ? "td" : "th");
