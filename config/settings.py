@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "interactions.reachability",
     "interactions.nba",
     "interactions.analytics",
+    "interactions.followups",
     "interactions.connections",
     "interactions.desk",
     "channels_app",
@@ -369,6 +370,39 @@ THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS = _number(
 THREADLINE_CALLBACK_TICK_SECONDS = _number(
     float, "THREADLINE_CALLBACK_TICK_SECONDS", default=1.0, least=0, above=True, most=MOST_SECONDS
 )
+# --- Follow-ups (the closed loop) -------------------------------------------------------------------------
+# Which survey answers open a follow-up: a score at or below the metric's maximum. CSAT 1-5 (2: the bottom two
+# boxes), NPS 0-10 (6: a detractor), CES 1-7 on the CES 2.0 scale where 7 is "very easy" (2: high effort). A
+# metric named with no value (`nps_max=`) opens none; one not named keeps its default.
+FOLLOWUP_RULE_DEFAULT = {"csat": 2, "nps": 6, "ces": 2}
+_FOLLOWUP_SCALES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+
+def _followup_rule(name: str) -> dict[str, int | None]:
+    rule: dict[str, int | None] = dict(FOLLOWUP_RULE_DEFAULT)
+    raw = _raw(name)
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, equals, value = (p.strip() for p in item.partition("="))
+        metric = key.removesuffix("_max")
+        if not equals or not key.endswith("_max") or metric not in _FOLLOWUP_SCALES:
+            raise ImproperlyConfigured(
+                f"{name} is a list such as csat_max=2,nps_max=6,ces_max=2 (empty turns a metric off),"
+                f" not {raw!r}"
+            )
+        low, high = _FOLLOWUP_SCALES[metric]
+        rule[metric] = _checked(int, name, value, least=low, most=high) if value else None
+    return rule
+
+
+THREADLINE_FOLLOWUP_RULE = _followup_rule("THREADLINE_FOLLOWUP_RULE")
+# A follow-up not closed this many seconds after it opened is recorded as breached (followup.breached).
+THREADLINE_FOLLOWUP_SLA_SECONDS = _number(
+    float, "THREADLINE_FOLLOWUP_SLA_SECONDS", default=3600.0, least=0, above=True, most=MOST_SECONDS
+)
+# How often Celery beat asks a worker to record the follow-ups past their SLA.
+THREADLINE_FOLLOWUP_TICK_SECONDS = _number(
+    float, "THREADLINE_FOLLOWUP_TICK_SECONDS", default=5.0, least=0, above=True, most=MOST_SECONDS
+)
 # Celery's routine lines about each tick (beat sending it, a worker receiving it, it succeeding) are left out
 # of the log unless this is set (config.logfilters.QuietTicks).
 THREADLINE_LOG_TICKS = env.bool("THREADLINE_LOG_TICKS", default=False)
@@ -439,6 +473,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": THREADLINE_CALLBACK_TICK_SECONDS,
         "kwargs": {"tick": True},
         "options": {"expires": 10 * THREADLINE_CALLBACK_TICK_SECONDS},
+    },
+    "followups-breach": {
+        "task": "interactions.followups_breach",
+        "schedule": THREADLINE_FOLLOWUP_TICK_SECONDS,
+        "options": {"expires": 10 * THREADLINE_FOLLOWUP_TICK_SECONDS},
     },
     "agents-presence-sweep": {
         "task": "interactions.agent_presence_sweep",

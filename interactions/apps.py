@@ -16,6 +16,7 @@ class InteractionsConfig(AppConfig):
         from interactions.callbacks import tasks as callback_tasks  # noqa: F401
         from interactions.callbacks.hours import InvalidHours
         from interactions.callbacks.schedule import check_hours_settings
+        from interactions.followups import tasks as followup_tasks  # noqa: F401
         from interactions.placement.projector import PlacementProjector
 
         for projector in [PlacementProjector(), *projections.inline()]:

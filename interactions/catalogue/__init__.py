@@ -32,6 +32,10 @@ from interactions.catalogue.schemas import (
     CustomerCreatedData,
     CustomerIdentifiedData,
     CustomerMergedData,
+    FollowupBreachedData,
+    FollowupCallbackData,
+    FollowupClosedData,
+    FollowupOpenedData,
     MessageReceivedData,
     MessageSentData,
     MessageStatusData,
@@ -184,6 +188,35 @@ _TYPES = [
     EventType(
         "callback.cancelled", 1, CallbackEndedData, "The callback was cancelled; it never fires.", **_HUB
     ),
+    # Follow-ups (the closed loop): on their own `followup-<id>` stream, placed on the survey's thread.
+    EventType(
+        "followup.opened",
+        1,
+        FollowupOpenedData,
+        "A bad survey answer (the follow-up rule) opened a follow-up, due within the SLA; appended with it.",
+        **_HUB,
+    ),
+    EventType(
+        "followup.closed",
+        1,
+        FollowupClosedData,
+        "A person closed a follow-up with what was done (POST /api/v1/followups/{id}/close).",
+        **_HUB,
+    ),
+    EventType(
+        "followup.breached",
+        1,
+        FollowupBreachedData,
+        "An open follow-up passed its SLA (recorded once, by the follow-up SLA task).",
+        **_HUB,
+    ),
+    EventType(
+        "followup.callback_requested",
+        1,
+        FollowupCallbackData,
+        "A callback to the customer was requested for a follow-up (POST /api/v1/followups/{id}/callback).",
+        **_HUB,
+    ),
 ]
 CATALOGUE: dict[str, dict[int, EventType]] = {}
 for _t in _TYPES:
@@ -213,6 +246,8 @@ CALLBACK_ASKING_TYPES = frozenset(
         "callback.cancelled",
     }
 )
+# Every step of a follow-up's life, on its `followup-<id>` stream; supervisors hear of them on `followups`.
+FOLLOWUP_TYPES = frozenset(t.name for t in _TYPES if t.name.startswith("followup."))
 # Contacts by the customer: they reopen a resolved thread they continue (and so do inbound calls), unless
 # a machine wrote them (see `automated`).
 INBOUND_TYPES = frozenset({"message.received", "callback.requested"})

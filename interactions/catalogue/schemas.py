@@ -363,3 +363,53 @@ class CallbackEndedData(BaseModel):
     callback_id: UUID
     reason: str
     agent_id: str | None = None
+
+
+# --- Follow-ups (the closed loop): a bad survey answer followed up within its SLA ---------------------------
+
+FOLLOWUP_ACTIONS = ("called_back", "credited", "explained", "escalated")
+
+
+class FollowupSurvey(BaseModel):
+    """The survey answer a follow-up was opened for, as the log recorded it (`source` and `id` find it)."""
+
+    source: str
+    id: str
+    metric: Literal["csat", "nps", "ces"]
+    score: int
+    comment: str | None = None
+    survey_id: str | None = None
+
+
+class FollowupOpenedData(BaseModel):
+    """A survey answer met the follow-up rule: someone must get back to the customer by `due_at`."""
+
+    followup_id: UUID
+    thread_id: UUID
+    customer_id: UUID
+    survey: FollowupSurvey
+    reason: str  # a sentence: which rule the answer met
+    rule: dict[str, Any]  # {"metric": "csat", "max": 2}: the rule as it was when the answer arrived
+    sla_seconds: float
+    due_at: datetime
+
+
+class FollowupClosedData(BaseModel):
+    followup_id: UUID
+    action: Literal["called_back", "credited", "explained", "escalated"]
+    note: str | None = None
+    agent_id: str  # who closed it (an agent, supervisor or admin token's id)
+    breached: bool = False  # closed after its SLA had been recorded as breached
+
+
+class FollowupBreachedData(BaseModel):
+    followup_id: UUID
+    due_at: datetime
+
+
+class FollowupCallbackData(BaseModel):
+    """A callback to the customer was requested for the follow-up, through the callback flow."""
+
+    followup_id: UUID
+    callback_id: UUID
+    agent_id: str

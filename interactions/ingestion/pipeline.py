@@ -13,6 +13,7 @@ from hub.events import AppendResult, NewEvent, RecordedEvent
 from interactions.access.models import ApiToken
 from interactions.access.rules import require_may_post_events
 from interactions.errors import Forbidden, InvalidEvents
+from interactions.followups.rules import opened_by
 from interactions.ingestion.cloudevents import Poster, parse_event, token_poster
 from interactions.placement.locks import placement_view_locked, retrying_deadlocks
 from interactions.placement.rules import CREATING_TYPES, PlacementError
@@ -111,12 +112,17 @@ def _place_and_append(new_events: list[NewEvent], *, lean: bool) -> list[Ingeste
                 continue
             to_append += placement.prelude
             index_of[key] = len(to_append)
-            to_append.append(placement.stamped(event))
+            placed = placement.stamped(event)
+            to_append.append(placed)
+            # The events it causes (a bad survey answer's follow-up), appended with it or not at all. An
+            # event found in the log above was skipped: its follow-up was appended with it the first time.
+            to_append += opened_by(placed, now=now)
         if errors:
             raise InvalidEvents(errors)
         # Looked up just above, under the locks of the events' identifiers and customers; the streams of the
         # customers and threads placement has just created are new.
-        fresh = {e.stream for e in to_append if e.type in CREATING_TYPES}
+        # So are the follow-ups' streams: each is named after its survey answer, which the log does not hold.
+        fresh = {e.stream for e in to_append if e.type in CREATING_TYPES or e.type == "followup.opened"}
         appended = (
             store.append(
                 to_append,

@@ -129,7 +129,7 @@ def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, superviso
     assert f"from {StoredEvent.objects.count()} events" in out.getvalue()
     head = StoredEvent.objects.order_by("-position").first().position
     checkpoints = ProjectionCheckpoint.objects.filter(name__in=[p.name for p in projections.projectors()])
-    assert sorted(c.name for c in checkpoints) == ["callbacks", "placement"]
+    assert sorted(c.name for c in checkpoints) == ["callbacks", "followups", "placement"]
     assert {c.position for c in checkpoints} == {head}
     read_models = Subscription.objects.filter(name__in=["customers", "threads", "presence"])
     assert {(s.position, s.state) for s in read_models} == {(head, "running")} and len(read_models) == 3
