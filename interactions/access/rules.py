@@ -103,6 +103,26 @@ def require_may_answer_recommendations(token: ApiToken) -> None:
         raise _refuse(token, "answer next best actions (it may read them in the context)")
 
 
+# --- Follow-ups (the closed loop) ---------------------------------------------------------------------------
+
+
+def may_watch_followups(token: ApiToken) -> bool:
+    """The follow-up queue (its list, and the `followups` topic): supervisors and admins."""
+    return token.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_may_watch_followups(token: ApiToken) -> None:
+    if not may_watch_followups(token):
+        raise _refuse(token, "read the follow-up queue (supervisors and admins do)")
+
+
+def require_may_act_on_followups(token: ApiToken) -> None:
+    """Close a follow-up, or request a callback for it: people. An agent may act on any follow-up, as they
+    may read every customer's context (require_may_read_context): the queue is the team's."""
+    if token.role not in PEOPLE:
+        raise _refuse(token, "close follow-ups or request their callbacks (people do)")
+
+
 # --- Agents and live subscriptions --------------------------------------------------------------------------
 
 

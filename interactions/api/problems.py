@@ -20,6 +20,7 @@ from hub.readiness import NotCaughtUp
 from interactions.api.cloudevents_http import MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from interactions.callbacks.services import CallbackConflict
 from interactions.errors import Conflict, Forbidden, InvalidEvents, InvalidRequest
+from interactions.followups.services import FollowupConflict
 from interactions.privacy.redaction import shown_back
 from interactions.threads.services import InvalidTransition
 
@@ -55,6 +56,7 @@ STATUSES: list[tuple[type[ApplicationError], int, str, str]] = [
     (NotCaughtUp, 503, "not-caught-up", "The read models have not reached that position yet"),
     (InvalidTransition, 409, "invalid-transition", "The thread is not in a state that allows this"),
     (CallbackConflict, 409, "callback-conflict", "The callback is not in a state that allows this"),
+    (FollowupConflict, 409, "followup-conflict", "The follow-up is not in a state that allows this"),
     (Conflict, 409, "conflict", "Conflict"),
     (NotFound, 404, "not-found", "Not found"),
     (Forbidden, 403, "forbidden", "Forbidden"),

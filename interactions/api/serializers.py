@@ -12,7 +12,7 @@ from hub import storable
 from interactions.analytics.selectors import GRANULARITIES, GROUPS
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
 from interactions.callbacks.services import OUTCOMES, REMARK_MAX
-from interactions.catalogue.schemas import CHANNELS, SURVEY_RANGES
+from interactions.catalogue.schemas import CHANNELS, FOLLOWUP_ACTIONS, SURVEY_RANGES
 from interactions.catalogue.zones import iana_zone
 from interactions.identity import identifiers
 
@@ -543,3 +543,67 @@ class EffortBucketSerializer(EffortFiguresSerializer):
 EffortMeasuresSerializer = _measures(
     "EffortMeasuresSerializer", EffortBucketSerializer, EffortFiguresSerializer
 )
+
+
+# --- Follow-ups -----------------------------------------------------------------------------------------
+
+FOLLOWUP_STATES = ["open", "breached", "closed"]
+
+
+class FollowupSurveySerializer(serializers.Serializer):
+    source = serializers.CharField(help_text="The survey answer's event source.")
+    id = serializers.CharField(help_text="The survey answer's event id.")
+    survey_id = serializers.CharField(allow_null=True, help_text="The survey's own id, if it named one.")
+    position = serializers.IntegerField(allow_null=True, help_text="Where the answer is in the log.")
+
+
+class FollowupSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    thread_id = serializers.UUIDField()
+    customer_id = serializers.UUIDField(help_text="The thread's customer now (after any merge).")
+    metric = serializers.ChoiceField(choices=["csat", "nps", "ces"])
+    score = serializers.IntegerField()
+    comment = serializers.CharField(allow_null=True, help_text="The customer's comment, if any.")
+    survey = FollowupSurveySerializer()
+    reason = serializers.CharField(help_text="Which rule the answer met.")
+    state = serializers.ChoiceField(choices=FOLLOWUP_STATES)
+    opened_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(help_text="The end of its SLA.")
+    seconds_left = serializers.FloatField(
+        allow_null=True, help_text="Until due_at, negative when overdue; null once closed."
+    )
+    breached_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    closed_by = serializers.CharField(allow_null=True, help_text="The token (or person) that closed it.")
+    action = serializers.ChoiceField(choices=list(FOLLOWUP_ACTIONS), allow_null=True)
+    note = serializers.CharField(allow_null=True)
+    callbacks = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Callbacks requested for it, oldest first: callback_id, agent_id, at.",
+    )
+
+
+class FollowupListQuerySerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=FOLLOWUP_STATES, required=False, default="open")
+
+
+class FollowupCloseSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=list(FOLLOWUP_ACTIONS), help_text="What was done.")
+    note = serializers.CharField(max_length=REMARK_MAX, required=False)
+
+
+class FollowupCallbackSerializer(serializers.Serializer):
+    phone = serializers.CharField(
+        max_length=64, required=False, help_text="The number to call; default: the survey's tel: subject."
+    )
+    reason = serializers.CharField(max_length=REMARK_MAX, required=False, allow_blank=True)
+    at = AwareDateTimeField(
+        required=False, help_text="ISO 8601 with an offset; default: as soon as possible."
+    )
+    window_end = AwareDateTimeField(required=False, help_text="Give up after this (default: 24 h).")
+    timezone = serializers.CharField(max_length=64, required=False, help_text="The customer's IANA zone.")
+
+
+class FollowupCallbackResultSerializer(serializers.Serializer):
+    followup = FollowupSerializer()
+    callback = CallbackSerializer()

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from interactions.api import analytics, callbacks, context, events, nba, threads
+from interactions.api import analytics, callbacks, context, events, followups, nba, threads
 from interactions.api.converters import AnyCaseUUID
 
 register_converter(AnyCaseUUID, "anyuuid")
@@ -56,5 +56,16 @@ urlpatterns = [
         "callbacks/<anyuuid:callback_id>/outcome",
         callbacks.CallbackOutcomeView.as_view(),
         name="callback-outcome",
+    ),
+    path("followups", followups.FollowupListView.as_view(), name="followups"),
+    path(
+        "followups/<anyuuid:followup_id>/close",
+        followups.FollowupCloseView.as_view(),
+        name="followup-close",
+    ),
+    path(
+        "followups/<anyuuid:followup_id>/callback",
+        followups.FollowupCallbackView.as_view(),
+        name="followup-callback",
     ),
 ]

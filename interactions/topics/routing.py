@@ -7,10 +7,13 @@ from typing import Any
 
 from hub.events import RecordedEvent
 from interactions.access.models import ApiToken
-from interactions.access.rules import may_subscribe_to_everything
-from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES, HUB_SOURCE
+from interactions.access.rules import may_subscribe_to_everything, may_watch_followups
+from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES, FOLLOWUP_TYPES, HUB_SOURCE
 from interactions.placement.models import PlacedThread
 from interactions.placement.selectors import survivor_id
+
+# The follow-up queue: every step of every follow-up (opened, breached, closed, a callback requested).
+FOLLOWUPS = "followups"
 
 
 class TopicError(Exception):
@@ -63,11 +66,15 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
     """The canonical form of a topic: `agent:me` becomes `agent:<id>`, a merged customer its survivor."""
     if not isinstance(topic, str):
         raise TopicError(
-            "bad_topic", "a topic is a string such as customer:<id>, thread:<id>, agent:me or all"
+            "bad_topic", "a topic is a string such as customer:<id>, thread:<id>, agent:me, followups or all"
         )
     if topic == "all":
         if not may_subscribe_to_everything(token):
             raise TopicError("forbidden", "only supervisors and admins may subscribe to all", topic)
+        return topic
+    if topic == FOLLOWUPS:
+        if not may_watch_followups(token):
+            raise TopicError("forbidden", "only supervisors and admins may subscribe to followups", topic)
         return topic
     if topic == "agent:me":
         return f"agent:{token.pk}"
@@ -76,7 +83,7 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
         key = uuid.UUID(raw_id)
     except ValueError:
         raise TopicError(
-            "bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all"
+            "bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me, followups or all"
         ) from None
     # Asked of placement's write model, current with every append: a client subscribes with the ids its own
     # write answered with, which the read models may not hold yet.
@@ -86,7 +93,7 @@ def subscription_topic(token: ApiToken, topic: object) -> str:
         if not PlacedThread.objects.filter(pk=key).exists():
             raise TopicError("not_found", f"no thread {key}", f"thread:{key}")
         return f"thread:{key}"
-    raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me or all")
+    raise TopicError("bad_topic", f"{topic!r} is not customer:<id>, thread:<id>, agent:me, followups or all")
 
 
 def _survivor(customer_id: uuid.UUID) -> str:
@@ -122,6 +129,8 @@ def event_topics(event: RecordedEvent) -> set[str]:
     agent_id = event.data.get("agent_id")
     if from_hub and agent_id and (event.type in AGENT_TYPES or event.type in CALLBACK_TYPES):
         topics.add(f"agent:{agent_id}")
+    if from_hub and event.type in FOLLOWUP_TYPES:
+        topics.add(FOLLOWUPS)
     return topics
 
 

@@ -168,7 +168,9 @@ def test_every_operation_says_which_roles_may_call_it_and_the_rules_agree(client
                 url = path.replace("{thread_id}", str(uuid.uuid4())).replace(
                     "{callback_id}", str(uuid.uuid4())
                 )
-                url = url.replace("{customer_id}", str(uuid.uuid4()))
+                url = url.replace("{customer_id}", str(uuid.uuid4())).replace(
+                    "{followup_id}", str(uuid.uuid4())
+                )
                 response = client.generic(
                     method.upper(),
                     url,
@@ -202,6 +204,8 @@ def _body_for(path: str) -> object:
         return {"text": "a note"}
     if path.endswith("/outcome"):
         return {"outcome": "completed"}
+    if path.endswith("/close"):
+        return {"action": "explained"}
     if path.endswith("/assign"):
         return {}  # an agent takes the thread; naming another agent is refused to agents (its own test)
     return {}
@@ -219,7 +223,7 @@ def test_every_operation_that_takes_a_body_documents_the_413_it_answers_to_one_t
         if "post" not in operations:
             continue
         url = path.replace("{rule_id}", "mention-callback")
-        for name in ("thread_id", "callback_id", "customer_id"):
+        for name in ("thread_id", "callback_id", "customer_id", "followup_id"):
             url = url.replace(f"{{{name}}}", str(uuid.uuid4()))
         content_type = _CE if path == "/api/v1/events" else "application/json"
         response = client.post(url, body, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {token}")

@@ -134,7 +134,10 @@ def test_a_survey_twice_in_one_batch_opens_one_follow_up(api):
         data={"channel": "sms", "metric": "csat", "score": 2},
     )
     response = api.generic(
-        "POST", "/api/v1/events", json.dumps([event, event]), content_type="application/cloudevents-batch+json"
+        "POST",
+        "/api/v1/events",
+        json.dumps([event, event]),
+        content_type="application/cloudevents-batch+json",
     )
     assert response.status_code == 201, response.content
     assert len(opened()) == 1
@@ -146,9 +149,16 @@ def test_a_survey_from_a_customer_the_hub_never_met_opens_its_follow_up_on_the_t
     placed = survey(api, "csat", 1, subject="tel:+15550009999")
 
     types = list(
-        StoredEvent.objects.filter(position__gt=placed["position"] - 3).order_by("position").values_list("type")
+        StoredEvent.objects.filter(position__gt=placed["position"] - 3)
+        .order_by("position")
+        .values_list("type")
     )
-    assert [t for (t,) in types] == ["customer.created", "thread.opened", "survey.answered", "followup.opened"]
+    assert [t for (t,) in types] == [
+        "customer.created",
+        "thread.opened",
+        "survey.answered",
+        "followup.opened",
+    ]
     row = Followup.objects.get()
     assert str(row.thread_id) == placed["thread_id"] and str(row.customer_id) == placed["customer_id"]
     assert row.subject == "tel:+15550009999"
