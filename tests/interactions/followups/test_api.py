@@ -60,7 +60,7 @@ def test_an_overdue_follow_up_shows_negative_seconds_left_and_once_breached_is_l
     api, supervisor_api, settings
 ):
     settings.THREADLINE_FOLLOWUP_SLA_SECONDS = 0.001
-    [row] = opened(api)
+    [_row] = opened(api)
     [shown] = supervisor_api.get(LIST).json()["results"]
     assert shown["seconds_left"] < 0 and shown["state"] == "open"  # not recorded as breached yet
 
