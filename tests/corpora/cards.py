@@ -42,6 +42,7 @@ from interactions.access.tokens import token_create
 from interactions.agents import services as presence
 from interactions.callbacks import dispatch
 from interactions.callbacks import services as callbacks
+from interactions.followups.models import Followup
 from tests.interactions.helpers import user_change_form
 
 # Luhn-valid primary account numbers of every length from 13 to 19 digits: the schemes' published test
@@ -571,6 +572,26 @@ def post_callback_outcomes(hub: Hub, fmt: str, values: list[str]) -> None:
     _created(hub.agent.post(f"{CALLBACKS}/{callback_id}/outcome", outcome, format="json"))
 
 
+def _followup(hub: Hub, comment: str = "") -> str:
+    """A bottom-box survey answer (its comment as given): the follow-up it opens."""
+    data = {"channel": "sms", "metric": "csat", "score": 1, "comment": comment}
+    _created(structured(hub, event(type="survey.answered", data=data)))
+    return str(Followup.objects.order_by("-opened_at").values_list("pk", flat=True)[0])
+
+
+def post_followup_comment_and_close_note(hub: Hub, fmt: str, values: list[str]) -> None:
+    """A survey's comment is copied into the follow-up it opens; a close's note is the agent's."""
+    followup_id = _followup(hub, comment=JOIN.join(values))
+    body = {"action": "called_back", "note": JOIN.join(values)}
+    _created(hub.agent.post(f"/api/v1/followups/{followup_id}/close", body, format="json"))
+
+
+def post_followup_callback_reason(hub: Hub, fmt: str, values: list[str]) -> None:
+    followup_id = _followup(hub)
+    body = {"reason": JOIN.join(values)}
+    _created(hub.agent.post(f"/api/v1/followups/{followup_id}/callback", body, format="json"))
+
+
 def _twilio_post(hub: Hub, purpose: str, params: dict[str, str]) -> HttpResponse:
     """A form posted to the corpus's Twilio connection, signed with Twilio's own validator."""
     from interactions.connections.models import Connection
@@ -685,6 +706,8 @@ STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "callback request and cancel reasons": post_callback_request_and_cancel,
     "callback decline reason": post_callback_decline,
     "callback outcome notes and the next offer's context": post_callback_outcomes,
+    "follow-up survey comment and close note": post_followup_comment_and_close_note,
+    "follow-up callback reason": post_followup_callback_reason,
     "Twilio message Body and WhatsApp ProfileName": post_twilio_message,
     "Twilio call transcript": post_twilio_transcript,
     "inbound e-mail body, subject and attachment names": post_email,
@@ -861,6 +884,12 @@ def _keyed_nba_taken(hub: Hub, key: str) -> list[HttpResponse]:
     return [hub.agent.post(path, {}, format="json", HTTP_IDEMPOTENCY_KEY=key) for _ in "12"]
 
 
+def _keyed_followup_close(hub: Hub, key: str) -> list[HttpResponse]:
+    path = f"/api/v1/followups/{_followup(hub)}/close"
+    body = {"action": "explained"}
+    return [hub.agent.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=key) for _ in "12"]
+
+
 def _keyed_callback(hub: Hub, key: str) -> list[HttpResponse]:
     body = {"identifier": SUBJECT, "phone": "+15551234567"}
     return [hub.integration.post(CALLBACKS, body, format="json", HTTP_IDEMPOTENCY_KEY=key) for _ in "12"]
@@ -874,6 +903,7 @@ KEYED: dict[str, Callable[[Hub, str], list[HttpResponse]]] = {
     "thread note": _keyed_note,
     "next best action taken": _keyed_nba_taken,
     "callback request": _keyed_callback,
+    "follow-up close": _keyed_followup_close,
 }
 
 

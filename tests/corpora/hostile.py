@@ -47,6 +47,10 @@ ENTRY_POINTS = {
         "application/json",
         "agent",
     ),
+    "followups.close": EntryPoint("/api/v1/followups/{followup}/close", "application/json", "agent"),
+    "followups.callback": EntryPoint(
+        "/api/v1/followups/{followup}/callback", "application/json", "supervisor"
+    ),
 }
 
 
@@ -146,6 +150,8 @@ KEYED_BODIES: dict[str, Any] = {
     "nba.taken": {},
     "nba.dismissed": {},
     "callbacks.request": {"identifier": "tel:+15551234567", "phone": "+15551234567"},
+    "followups.close": {"action": "called_back"},
+    "followups.callback": {},
 }
 HOSTILE_KEYS = {
     "empty": "",
@@ -363,6 +369,29 @@ CASES = [
     command("thread_id that is not a UUID", "nba.taken", "thread_id", thread_id="thread-1"),
     command("thread_id of no thread", "nba.taken", "thread_id", thread_id=NO_SUCH_THREAD),
     rest("a taken body nested 10,000 deep", "nba.taken", 400, "0", "[" * DEEP + "]" * DEEP),
+    # --- follow-ups: a close's action and note, a callback's window ------------------------------------
+    command("no action for a close", "followups.close", "action"),
+    command("an action that is not one of the four", "followups.close", "action", action="ignored"),
+    command("an action nested 10,000 deep", "followups.close", "action", action=deep()),
+    command("NUL in a close note", "followups.close", "note", action="explained", note="a\x00"),
+    command("lone surrogate in a close note", "followups.close", "note", action="explained", note="\ud83d"),
+    command("close note of 2,001 characters", "followups.close", "note", action="explained", note="x" * 2001),
+    command("close note nested 10,000 deep", "followups.close", "note", action="explained", note=deep()),
+    command("1e400 as a close note", "followups.close", "note", action="explained", note=raw("1e400")),
+    rest(
+        "a close note named twice", "followups.close", 400, "note",
+        twice({"action": "explained", "note": "a"}, "note", "b"),
+    ),
+    rest("a close body nested 10,000 deep", "followups.close", 400, "0", "[" * DEEP + "]" * DEEP),
+    command("a follow-up callback at on 30 February", "followups.callback", "at", at="2026-02-30T10:00:00Z"),
+    command("a follow-up callback at in the past", "followups.callback", "at", at="2020-01-01T00:00:00Z"),
+    command("a follow-up callback in no zone", "followups.callback", "timezone", timezone="Mars/Base"),
+    command("a follow-up phone with an extension", "followups.callback", "phone", phone="+15551234567;ext=9"),
+    command("NUL in a follow-up callback reason", "followups.callback", "reason", reason="a\x00"),
+    command(
+        "a follow-up callback window ending before it starts", "followups.callback", "window_end",
+        at="2099-01-01T10:00:00Z", window_end="2099-01-01T09:00:00Z",
+    ),
     # --- 3. events silently lost -----------------------------------------------------------------------
     binary("ce-id that is not UTF-8 once percent-decoded (%FF)", 400, "id", id="coll-1%FF"),
     binary("ce-id that is not UTF-8 once percent-decoded (%FE)", 400, "id", id="coll-1%FE"),

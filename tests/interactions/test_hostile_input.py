@@ -15,6 +15,7 @@ from django.test import Client
 
 from interactions.access.models import ApiToken
 from interactions.connections.models import Connection
+from interactions.followups.models import Followup
 from interactions.people.services import person_create
 from tests.conftest import client_for, store_snapshot
 from tests.corpora.hostile import (
@@ -43,10 +44,12 @@ def targets(api, supervisor_api) -> dict[str, str]:
         "/api/v1/callbacks", {"identifier": "tel:+15551234567", "phone": "+15551234567"}, format="json"
     )
     assert response.status_code == 201, response.content
+    post(api, id="bottom-box", type="survey.answered", data={"channel": "sms", "metric": "csat", "score": 1})
     return {
         "thread": placed["thread_id"],
         "callback": response.json()["id"],
         "customer": placed["customer_id"],
+        "followup": str(Followup.objects.get().pk),
     }
 
 
