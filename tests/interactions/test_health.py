@@ -87,6 +87,7 @@ def test_readyz_with_a_supervisor_or_admin_token_shows_the_database_and_each_pro
     assert {p["name"]: (p["position"], p["error"]) for p in body["projections"]} == {
         "placement": (0, ""),
         "callbacks": (3, SQL_ERROR),
+        "followups": (0, ""),
     }
     subscribed = {s["name"]: s for s in body["subscriptions"]}
     assert set(subscribed) >= {"customers", "threads", "presence"}
