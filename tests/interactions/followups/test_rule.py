@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 from django.utils import timezone
 
 from hub.models import StoredEvent
+from interactions.access.models import Role
 from interactions.followups.models import Followup
 from interactions.followups.rules import followup_id_for
-from tests.conftest import cloud_event
+from interactions.ingestion.pipeline import events_ingest
+from tests.conftest import cloud_event, requires_postgresql
+from tests.factories import ApiTokenFactory
 from tests.interactions.followups.helpers import survey
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +204,41 @@ def test_a_bad_rule_setting_stops_the_process_naming_it(monkeypatch, raw):
     monkeypatch.setenv("THREADLINE_FOLLOWUP_RULE", raw)
     with pytest.raises(ImproperlyConfigured, match="THREADLINE_FOLLOWUP_RULE"):
         config._followup_rule("THREADLINE_FOLLOWUP_RULE")
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("subjects", [("tel:+15550000001",) * 2, ("tel:+15550000001", "tel:+15550000002")])
+def test_the_same_answer_posted_twice_at_once_opens_one_follow_up(subjects):
+    """Concurrent copies of one answer (the same source and id): whichever commits first appends it and its
+    follow-up; the other finds both in the log, whether placement's locks serialised them (one subject) or
+    the log's unique (source, id) did (two subjects)."""
+    admin = ApiTokenFactory(role=Role.ADMIN)
+    start = threading.Barrier(len(subjects))
+    errors: list[BaseException] = []
+
+    def post_copy(subject: str) -> None:
+        event = cloud_event(
+            id="same-answer",
+            type="survey.answered",
+            subject=subject,
+            time=timezone.now().isoformat(),
+            data={"channel": "sms", "metric": "csat", "score": 1},
+        )
+        try:
+            start.wait()
+            events_ingest([event], token=admin)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=post_copy, args=(s,)) for s in subjects]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+
+    assert errors == []
+    assert StoredEvent.objects.filter(type="survey.answered").count() == 1
+    assert len(opened()) == 1 and Followup.objects.count() == 1
