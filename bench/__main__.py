@@ -7,7 +7,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-BENCHMARKS = ("ingest", "lag", "live", "context", "callbacks", "rebuild")
+BENCHMARKS = ("ingest", "lag", "live", "context", "callbacks", "rebuild", "analytics")
 
 
 def main() -> None:

@@ -1,0 +1,268 @@
+"""Experience measures: the `analytics` projection's rate over a seeded log, and survey and handling reads.
+
+Seeds the log through the ingestion service in-process (batches of 1,000, as the context benchmark does),
+with the benchmark traffic's surveys spread over CSAT, NPS and CES and a handful of topics and agents. No
+runner runs meanwhile: a runner applying only the `analytics` subscription (`run_subscriptions analytics`)
+is then timed until it has applied the whole log (the projection's events/s: log events per second,
+surveys or not, as a rebuild reads them). With it caught up, `GET /api/v1/analytics/surveys` is read
+(and `/handling`) through gunicorn for ranges from a day to the whole log, hourly to weekly, grouped and
+not; the raw ceiling is the same sums as one SQL statement through psycopg, no Django and no HTTP.
+It posts 1,000,000 events, the issue's size; BENCH_ANALYTICS_EVENTS=100000 makes a shorter run,
+BENCH_QUICK=1 a smoke run of 20,000.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench import common
+from bench.traffic import Traffic
+
+EVENTS = int(common.size("BENCH_ANALYTICS_EVENTS", 1_000_000, 20_000))
+READS, ROUNDS, BATCH, WARM = 200, 3, 1000, 20
+TOPICS = ["billing", "fault", "moving", "roaming", "upgrade", None]
+AGENTS = [f"agent-{n}" for n in range(40)]
+SCALES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+TARGET_P99_MS = 100
+
+
+def _survey(event: dict, rng: random.Random) -> dict:
+    """A survey with a metric, a topic and an agent drawn at random (the traffic's are CSAT only)."""
+    metric = rng.choice(list(SCALES))
+    data = {**event["data"], "metric": metric, "score": rng.randint(*SCALES[metric])}
+    if topic := rng.choice(TOPICS):
+        data["topic"] = topic
+    data["agent_id"] = rng.choice(AGENTS)
+    return {**event, "data": data}
+
+
+def _seed(total: int) -> tuple[int, datetime, datetime]:
+    import django
+
+    django.setup()
+    from interactions.access.tokens import token_create
+    from interactions.ingestion.pipeline import events_ingest
+
+    token, _ = token_create(name="bench-seed", role="admin")
+    traffic = Traffic(customers=20_000, source="/bench/analytics")
+    rng = random.Random(11)  # noqa: S311 (test data)
+    surveys, written = 0, 0
+    with tqdm(total=total, desc="seeding", unit="event", disable=None, mininterval=1) as bar:
+        while written < total:
+            batch = []
+            for i in range(written, min(total, written + BATCH)):
+                event = traffic.event(i)
+                if event["type"] == "survey.answered":
+                    event, surveys = _survey(event, rng), surveys + 1
+                batch.append(event)
+            events_ingest(batch, token=token)
+            written += len(batch)
+            bar.update(len(batch))
+    first = traffic.start
+    last = traffic.start + timedelta(seconds=(total - 1) * 7)  # Traffic's spacing
+    return surveys, first, last
+
+
+def _settle() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
+
+
+def _replay(url: str, runner) -> dict:
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        head = conn.execute("SELECT coalesce(max(position), 0) FROM hub_event").fetchone()[0]
+        while True:
+            if runner.poll() is not None:
+                raise common.BenchError(f"the subscription runner exited with status {runner.returncode}")
+            row = conn.execute(
+                "SELECT position, state FROM hub_subscription WHERE name = 'analytics'"
+            ).fetchone()
+            if row and row[1] == "parked":
+                raise common.BenchError("the analytics subscription parked: see `manage.py subscriptions`")
+            if row and row[0] >= head:
+                break
+            time.sleep(0.2)
+        rows = conn.execute("SELECT count(*) FROM analytics_survey_hour").fetchone()[0]
+        handling = conn.execute("SELECT count(*) FROM analytics_handling_hour").fetchone()[0]
+    seconds = time.perf_counter() - started
+    return {
+        "events": head,
+        "seconds": seconds,
+        "events_per_s": head / seconds,
+        "survey_rows": rows,
+        "handling_rows": handling,
+    }
+
+
+def _queries(first: datetime, last: datetime) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each read: (its measure, its query)."""
+    day = first + (last - first) / 2
+    day = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = (last + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    z = lambda at: at.isoformat().replace("+00:00", "Z")  # noqa: E731
+    whole = {"from": z(first), "to": z(end)}
+    month = {"from": z(day - timedelta(days=15)), "to": z(day + timedelta(days=16))}
+    day_query = {"from": z(day), "to": z(day + timedelta(days=1)), "granularity": "hour"}
+    by_day = {**month, "granularity": "day"}
+    whole_by_day = {**whole, "granularity": "day"}
+    return {
+        "surveys: a day by hour": ("surveys", day_query),
+        "surveys: a month by day": ("surveys", by_day),
+        "surveys: a month by day, by agent": ("surveys", {**by_day, "group_by": "agent"}),
+        "surveys: the whole log by day": ("surveys", whole_by_day),
+        "surveys: the whole log by week, by topic": (
+            "surveys",
+            {**whole, "granularity": "week", "group_by": "topic"},
+        ),
+        "surveys: the whole log by day, by agent, CSV": (
+            "surveys",
+            {**whole_by_day, "group_by": "agent", "format": "csv"},
+        ),
+        "handling: a month by day, by channel": ("handling", {**by_day, "group_by": "channel"}),
+        "handling: the whole log by day, by agent": ("handling", {**whole_by_day, "group_by": "agent"}),
+    }
+
+
+def _get(url: str, token: str) -> float:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+    elapsed = time.perf_counter() - started
+    if b"," not in body:
+        raise common.BenchError(f"an empty answer from {url}")
+    return elapsed
+
+
+def _raw(url: str, measure: str, query: dict[str, str]) -> float:
+    """The same sums as one SQL statement (no Django, no HTTP): what the read costs the database."""
+    import psycopg
+
+    column = {"agent": "agent_id", "topic": "topic", "channel": "channel"}.get(
+        query.get("group_by", ""), "''"
+    )
+    if measure == "surveys":
+        keys, sums, table = "metric, score", "sum(answers)", "analytics_survey_hour"
+    else:
+        keys, table = "1", "analytics_handling_hour"
+        sums = ", ".join(f"sum({name})" for name in ("calls", "call_seconds", "transfers", "first_responses",
+                         "first_response_seconds", "resolutions", "resolution_seconds", "handled",
+                         "handle_seconds", "reopens"))  # fmt: skip
+    sql = (
+        f"SELECT date_trunc(%s, hour AT TIME ZONE 'UTC') AS bucket, {keys}, {column} AS grp, {sums}"
+        f" FROM {table} WHERE hour >= %s AND hour < %s GROUP BY bucket, {keys}, grp"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        args = (query["granularity"], query["from"], query["to"])
+        for _ in range(WARM):
+            conn.execute(sql, args).fetchall()
+        latencies = []
+        for _ in range(READS):
+            started = time.perf_counter()
+            conn.execute(sql, args).fetchall()
+            latencies.append(time.perf_counter() - started)
+    return common.percentile(latencies, 99) * 1000
+
+
+def run(command: str) -> dict:
+    url = common.scratch_database_url()
+    os.environ["DATABASE_URL"] = url
+    env = common.bench_env(url, DATABASE_CONN_MAX_AGE="60")
+    common.manage(env, "migrate", "--no-input")
+    started = time.perf_counter()
+    surveys, first, last = _seed(EVENTS)
+    seed_seconds = time.perf_counter() - started
+    _settle()
+    token = common.create_token(env, "bench-supervisor", "supervisor")
+    logs = common.ROOT / "bench" / "results" / "analytics-logs"
+    runner = [*common.runner(), "analytics"]
+    reads: dict[str, list[dict]] = {}
+    raw: dict[str, float] = {}
+    with common.servers({"runner": runner}, env, logs) as procs:
+        replay = _replay(url, procs["runner"])
+        _settle()
+        port = common.free_port()
+        with common.servers({"rest": common.gunicorn(port)}, env, logs):
+            base = f"http://127.0.0.1:{port}"
+            common.wait_ready(base)
+            for name, (measure, query) in _queries(first, last).items():
+                target = f"{base}/api/v1/analytics/{measure}?{urllib.parse.urlencode(query)}"
+                reads[name] = []
+                for _ in range(ROUNDS):
+                    for _ in range(WARM):
+                        _get(target, token)
+                    latencies = [_get(target, token) for _ in range(READS)]
+                    reads[name].append(
+                        {
+                            "p50": common.percentile(latencies, 50) * 1000,
+                            "p99": common.percentile(latencies, 99) * 1000,
+                        }
+                    )
+                raw[name] = _raw(url, measure, query)
+    result = {
+        "events": EVENTS,
+        "surveys": surveys,
+        "seed_seconds": seed_seconds,
+        "replay": replay,
+        "reads": reads,
+        "raw_p99": raw,
+    }
+    _report(result, command, url)
+    common.dump_json(Path(common.ROOT / "bench" / "results" / "analytics.json"), result)
+    return result
+
+
+def _report(result: dict, command: str, url: str) -> None:
+    rows, worst = [], 0.0
+    for name, rounds in result["reads"].items():
+        p50 = common.median([r["p50"] for r in rounds])
+        p99 = common.median([r["p99"] for r in rounds])
+        worst = max(worst, p99)
+        per_round = ", ".join(f"{r['p99']:.1f}" for r in rounds)
+        rows.append([name, f"{p50:.1f}", f"{p99:.1f}", per_round, f"{result['raw_p99'][name]:.1f}"])
+    replay = result["replay"]
+    heading = "## Experience measures"
+    if common.quick():
+        heading += f" (smoke run, {EVENTS:,} events: not a result)"
+    met = "yes" if worst < TARGET_P99_MS else "**no**"
+    body = (
+        f"{heading}\n\n{EVENTS:,} events posted in-process through the ingestion service in batches of "
+        f"{BATCH:,} ({EVENTS / result['seed_seconds']:,.0f} posted events/s), {result['surveys']:,} of them "
+        "survey answers (CSAT, NPS and CES, six topics, 40 agents, 7 s apart over "
+        f"{EVENTS * 7 / 86400:,.0f} days). A runner applying only the `analytics` subscription then applied "
+        f"the whole log of {replay['events']:,} events (with the hub's own) in {replay['seconds']:.1f} s: "
+        f"**{replay['events_per_s']:,.0f} events/s**, leaving {replay['survey_rows']:,} hourly survey rows "
+        f"and {replay['handling_rows']:,} hourly handling rows (the traffic has calls and answers; no thread "
+        "is resolved in it).\n\n"
+        f"`GET /api/v1/analytics/surveys` and `/handling` through gunicorn, {READS} reads per round after "
+        f"{WARM} to warm up, "
+        f"{ROUNDS} rounds (the median round's figures); the raw ceiling is the same sums as one SQL "
+        "statement through psycopg.\n\n"
+        + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])
+        + "\n\n"
+        + common.table(
+            [
+                [
+                    f"survey reads p99 < {TARGET_P99_MS} ms over a 1M-event log, whatever the range",
+                    f"worst {worst:.1f} ms",
+                    met,
+                ]
+            ],
+            ["target", "measured", "met"],
+        )
+    )
+    common.write_section("analytics", body, command, url)
