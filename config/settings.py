@@ -257,6 +257,11 @@ THREADLINE_EMAIL_MAX_BYTES = _number(int, "THREADLINE_EMAIL_MAX_BYTES", default=
 THREADLINE_CONTINUATION_WINDOW_HOURS = _number(
     float, "THREADLINE_CONTINUATION_WINDOW_HOURS", default=72.0, least=0, most=MOST_HOURS
 )
+# How often Celery beat asks a worker to mark idle the open threads with no activity for that window
+# (thread.idled; interactions/threads/idling.py). A lost or doubled tick is harmless.
+THREADLINE_IDLE_TICK_SECONDS = _number(
+    float, "THREADLINE_IDLE_TICK_SECONDS", default=60.0, least=0, above=True, most=MOST_SECONDS
+)
 
 # First-contact resolution: a thread resolved after one contact counts as resolved at first contact unless,
 # within this many days of that resolution, it is reopened or the customer opens another thread on its topic.
@@ -365,6 +370,16 @@ THREADLINE_CALLBACK_WINDOW_HOURS = _number(
 # window ends (the agent is free for other calls again, and the customer's context stops showing it).
 THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS = _number(
     float, "THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS", default=2.0, least=0, above=True, most=MOST_HOURS
+)
+# An accepted callback with no outcome this many minutes after it was accepted raises
+# callback.outcome_overdue for supervisors, once per attempt (the expiry above still follows).
+THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES = _number(
+    float,
+    "THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES",
+    default=30.0,
+    least=0,
+    above=True,
+    most=MOST_SECONDS / 60,
 )
 # How often Celery beat asks the workers to look for due callbacks, expired offers and ended windows.
 THREADLINE_CALLBACK_TICK_SECONDS = _number(
@@ -478,6 +493,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interactions.followups_breach",
         "schedule": THREADLINE_FOLLOWUP_TICK_SECONDS,
         "options": {"expires": 10 * THREADLINE_FOLLOWUP_TICK_SECONDS},
+    },
+    "threads-idle": {
+        "task": "interactions.threads_idle",
+        "schedule": THREADLINE_IDLE_TICK_SECONDS,
+        "options": {"expires": THREADLINE_IDLE_TICK_SECONDS},
     },
     "agents-presence-sweep": {
         "task": "interactions.agent_presence_sweep",

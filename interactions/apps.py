@@ -18,6 +18,7 @@ class InteractionsConfig(AppConfig):
         from interactions.callbacks.schedule import check_hours_settings
         from interactions.followups import tasks as followup_tasks  # noqa: F401
         from interactions.placement.projector import PlacementProjector
+        from interactions.threads import tasks as thread_tasks  # noqa: F401
 
         for projector in [PlacementProjector(), *projections.inline()]:
             register_projector(projector)

@@ -20,6 +20,7 @@ CALLBACKS_DISPATCH = "interactions.callbacks_dispatch"
 AGENT_PRESENCE_EXPIRE = "interactions.agent_presence_expire"
 AGENT_PRESENCE_SWEEP = "interactions.agent_presence_sweep"  # the beat schedule names it
 FOLLOWUPS_BREACH = "interactions.followups_breach"  # the beat schedule names it
+THREADS_IDLE = "interactions.threads_idle"  # the beat schedule names it
 
 
 def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None) -> None:

@@ -12,6 +12,7 @@ from hub import storable
 from interactions.analytics.selectors import GRANULARITIES, GROUPS
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
 from interactions.callbacks.services import OUTCOMES, REMARK_MAX
+from interactions.catalogue import ThreadStatus
 from interactions.catalogue.schemas import CHANNELS, FOLLOWUP_ACTIONS, SURVEY_RANGES
 from interactions.catalogue.zones import iana_zone
 from interactions.identity import identifiers
@@ -94,7 +95,11 @@ class ThreadSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     customer_id = serializers.UUIDField()
     topic = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=ThreadStatus.values,
+        help_text="open; resolved; idle: open, but no activity for the continuation window (thread.idled) "
+        "until its next activity.",
+    )
     opened_at = serializers.DateTimeField()
     last_activity_at = serializers.DateTimeField()
     resolved_at = serializers.DateTimeField(allow_null=True)
@@ -157,6 +162,14 @@ class CallbackSerializer(serializers.Serializer):
     )
     agent_id = serializers.CharField(allow_null=True, help_text="The agent offered it, or calling.")
     offer_expires_at = serializers.DateTimeField(allow_null=True)
+    accepted_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the latest attempt was accepted (the call under way, if accepted)."
+    )
+    overdue_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When that accepted call's outcome was declared overdue (callback.outcome_overdue, "
+        "THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES after it was accepted); null if it is not.",
+    )
     outcomes = serializers.ListField(
         child=serializers.DictField(), help_text="Earlier attempts, oldest first."
     )
@@ -239,7 +252,11 @@ class ContextQuerySerializer(serializers.Serializer):
 
 class ThreadListQuerySerializer(serializers.Serializer):
     customer = serializers.UUIDField(required=False)
-    status = serializers.ChoiceField(choices=["open", "resolved"], required=False)
+    status = serializers.ChoiceField(
+        choices=ThreadStatus.values,
+        required=False,
+        help_text="open, resolved, or idle (open, but no activity for the continuation window).",
+    )
     channel = serializers.ChoiceField(choices=[*CHANNELS, "callback"], required=False)
     agent = serializers.UUIDField(
         required=False, help_text="Only threads assigned to this agent id (an agent's desk)."

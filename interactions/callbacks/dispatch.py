@@ -27,7 +27,13 @@ from interactions.access.models import ApiToken, Role
 from interactions.agents.models import AgentPresence, AgentSocket
 from interactions.agents.selectors import statuses_now
 from interactions.agents.services import SOCKET_STALE
-from interactions.callbacks.events import AnyThread, callback_event, expired_event, scheduled_event
+from interactions.callbacks.events import (
+    AnyThread,
+    callback_event,
+    expired_event,
+    outcome_overdue_event,
+    scheduled_event,
+)
 from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
@@ -143,6 +149,16 @@ def _route(row: Callback, thread: Thread, agents: dict[str, _Agent]) -> tuple[st
     return chosen, "skills" if skilled else "least_recent"
 
 
+def _overdue_since(now: datetime) -> datetime:
+    """An accepted call accepted at or before this moment has its outcome overdue at `now`."""
+    return now - timedelta(minutes=settings.THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES)
+
+
+def _outcome_overdue(row: Callback, now: datetime) -> bool:
+    # A row accepted before accepted_at was kept has none: it is not declared overdue (it still expires).
+    return row.accepted_at is not None and row.accepted_at <= _overdue_since(now)
+
+
 def _window_ended(row: Callback) -> str:
     """Why a callback nobody took expired: nobody was free, or those who were did not take it."""
     asked = len(row.tried_agents)  # this attempt's, the offer that just lapsed included
@@ -163,11 +179,16 @@ def _plan(
     each customer (customer_timezones), or is None while the context read models have not applied the
     callback's request: then only what needs no context happens (a lapsed offer, the end of its window)."""
     events: list[NewEvent] = []
-    if row.state == CallbackState.ACCEPTED:  # claimed only once its outcome is overdue
+    if row.state == CallbackState.ACCEPTED:  # claimed only once its outcome is overdue, or its grace is over
+        if row.overdue_at is None and _outcome_overdue(row, now):
+            # Supervisors hear of it (the `all` topic), and so does the agent on the call (agent:me).
+            events.append(outcome_overdue_event(row, thread, now))
+        if now < row.window_end + timedelta(hours=settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS):
+            return events
         grace = f"{settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS:g} h"
         reason = f"no outcome was recorded for attempt {row.attempt} within {grace} after its window ended"
         # The agent on the call hears of it (agent:me): their desk showed the call under way for good.
-        return [expired_event(row, thread, reason, now, agent_id=row.agent_id)]
+        return [*events, expired_event(row, thread, reason, now, agent_id=row.agent_id)]
     if row.state == CallbackState.OFFERED:
         data = {"attempt": row.attempt, "offer": row.offer, "agent_id": row.agent_id}
         if row.offer_expires_at and row.offer_expires_at > now:  # claimed early: its agent left (_left)
@@ -280,6 +301,7 @@ def _dispatch_page_in_transaction(run: _Run) -> tuple[int, bool]:
             | Q(state=CallbackState.OFFERED, offer_expires_at__lte=now)
             | Q(state=CallbackState.OFFERED, agent_id__in=_left())
             | Q(state=CallbackState.ACCEPTED, window_end__lte=unreported)
+            | Q(state=CallbackState.ACCEPTED, overdue_at__isnull=True, accepted_at__lte=_overdue_since(now))
         )
         query = Callback.objects.select_for_update(skip_locked=True).filter(due)
         if after is not None:

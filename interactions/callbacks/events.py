@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from hub.events import NewEvent
 from interactions.callbacks.models import Callback
 from interactions.catalogue import HUB_SOURCE
@@ -64,3 +66,15 @@ def expired_event(
     """`agent_id`: the agent whose accepted call it ends (on their `agent:` topic, as a cancellation is)."""
     data = {"reason": reason, **({"agent_id": agent_id} if agent_id else {})}
     return callback_event(row, thread, "expired", "expired", data, now)
+
+
+def outcome_overdue_event(row: Callback, thread: AnyThread, now: datetime) -> NewEvent:
+    """The accepted call of `row.attempt` has had no outcome for THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES:
+    keyed by the attempt, so it is appended once per attempt."""
+    data = {
+        "attempt": row.attempt,
+        "agent_id": row.agent_id,
+        "accepted_at": row.accepted_at.isoformat(),
+        "overdue_minutes": settings.THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES,
+    }
+    return callback_event(row, thread, "outcome_overdue", f"{row.attempt}/outcome_overdue", data, now)

@@ -48,6 +48,10 @@ class Callback(models.Model):
     offer = models.IntegerField(default=0, help_text="Offers made in this attempt.")
     agent_id = models.CharField(max_length=64, blank=True, default="", help_text="Offered to, or calling.")
     offer_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the latest attempt was accepted, and when its missing outcome was declared overdue
+    # (callback.outcome_overdue); each acceptance sets the first and clears the second.
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(null=True, blank=True)
     # Agents offered this attempt already (declined or let the offer lapse): the next offer goes elsewhere.
     tried_agents = models.JSONField(default=list)
     # [{"attempt": 1, "agent_id": "...", "outcome": "no_answer", "at": "..."}], oldest first.

@@ -97,6 +97,8 @@ def callback_brief(callback: Callback, position: int | None = None) -> dict[str,
         "offer": callback.offer,
         "agent_id": callback.agent_id or None,
         "offer_expires_at": callback.offer_expires_at,
+        "accepted_at": callback.accepted_at,
+        "overdue_at": callback.overdue_at,
         # Kept as isoformat wrote them (+00:00); the API writes every other time with Z.
         "outcomes": [{**o, "at": _z(o["at"])} if "at" in o else o for o in callback.outcomes],
         "version": callback.version,

@@ -22,6 +22,7 @@ from interactions.catalogue.schemas import (
     CallbackEndedData,
     CallbackOfferedData,
     CallbackOutcomeData,
+    CallbackOutcomeOverdueData,
     CallbackRequestedData,
     CallbackScheduledData,
     CallEndedData,
@@ -44,16 +45,21 @@ from interactions.catalogue.schemas import (
     ProfileUpdatedData,
     SurveyAnsweredData,
     ThreadAssignedData,
+    ThreadIdledData,
     ThreadOpenedData,
     ThreadStateData,
 )
 
 
 class ThreadStatus(models.TextChoices):
-    """Where a thread stands: thread.opened and thread.reopened open it, thread.resolved resolves it."""
+    """Where a thread stands: thread.opened and thread.reopened open it, thread.resolved resolves it, and
+    thread.idled marks an open thread that had no activity for the continuation window (the threads read
+    model's status; placement's write model keeps such a thread open, with `idled_at`, so that idling changes
+    no placement decision)."""
 
     OPEN = "open", "Open"
     RESOLVED = "resolved", "Resolved"
+    IDLE = "idle", "Idle (open, but no activity for the continuation window)"
 
 
 # The hub's own events (placement, commands, callbacks) come from this source; nobody else may post as it.
@@ -132,6 +138,14 @@ _TYPES = [
     EventType("thread.resolved", 1, ThreadStateData, "A thread was resolved.", **_HUB),
     EventType("thread.reopened", 1, ThreadStateData, "A resolved thread was reopened.", **_HUB),
     EventType(
+        "thread.idled",
+        1,
+        ThreadIdledData,
+        "An open thread had no activity for the continuation window; the hub marks it idle (it decides no "
+        "placement: a later contact is placed as it would have been without it).",
+        **_HUB,
+    ),
+    EventType(
         "agent.status_changed",
         1,
         AgentStatusChangedData,
@@ -178,6 +192,14 @@ _TYPES = [
     EventType("callback.no_answer", 1, CallbackOutcomeData, "Nobody answered; retried later.", **_HUB),
     EventType("callback.busy", 1, CallbackOutcomeData, "The line was busy; retried later.", **_HUB),
     EventType("callback.failed", 1, CallbackOutcomeData, "The call failed; retried later.", **_HUB),
+    EventType(
+        "callback.outcome_overdue",
+        1,
+        CallbackOutcomeOverdueData,
+        "An accepted callback call has had no outcome for THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES: "
+        "supervisors are told (it still expires later if nobody reports one).",
+        **_HUB,
+    ),
     EventType(
         "callback.expired",
         1,

@@ -298,6 +298,17 @@ class ThreadStateData(BaseModel):
     reason: str | None = None
 
 
+class ThreadIdledData(BaseModel):
+    """An open thread with no activity for the continuation window (appended by the hub, once per quiet
+    spell): `last_activity_at` is its last activity (null: it never had any, and idled from `opened_at`)."""
+
+    thread_id: UUID
+    customer_id: UUID
+    opened_at: datetime
+    last_activity_at: datetime | None = None
+    window_hours: float
+
+
 class AgentStatusChangedData(BaseModel):
     agent_id: str
     status: Literal["available", "busy", "offline"]
@@ -357,6 +368,16 @@ class CallbackOutcomeData(BaseModel):
     attempt: int
     agent_id: str
     note: str | None = None
+
+
+class CallbackOutcomeOverdueData(BaseModel):
+    """An accepted call whose agent has reported no outcome `overdue_minutes` after accepting it."""
+
+    callback_id: UUID
+    attempt: int
+    agent_id: str
+    accepted_at: datetime
+    overdue_minutes: float
 
 
 class CallbackEndedData(BaseModel):

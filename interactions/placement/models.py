@@ -42,6 +42,10 @@ class PlacedThread(models.Model):
     # Null until activity reaches the thread: one opened by a note, a survey answer or a status has none,
     # so the customer's next contact does not join it by rule 3.
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # When thread.idled marked it idle; cleared by its next activity, a resolve or a reopen. `status` stays
+    # open meanwhile: placement decides from status and activity alone, so idling changes no decision. The
+    # thread commands read it (reopening an idle thread is allowed), and the idling task skips such threads.
+    idled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "placement_thread"

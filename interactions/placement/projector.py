@@ -27,7 +27,7 @@ class PlacementRows(UnitOfWork):
     tables = {
         "customer": (PlacedCustomer, ["merged_into"]),
         "identifier": (PlacedIdentifier, ["customer_id"]),
-        "thread": (PlacedThread, ["customer_id", "topic", "status", "last_activity_at"]),
+        "thread": (PlacedThread, ["customer_id", "topic", "status", "last_activity_at", "idled_at"]),
     }
     kept = ("customer", "thread")
 
@@ -90,10 +90,18 @@ def apply_thread_opened(rows: PlacementRows, event: RecordedEvent) -> None:
 def _status(status: str):
     def apply(rows: PlacementRows, event: RecordedEvent) -> None:
         thread = rows.get("thread", event.data["thread_id"])
-        thread.status = status
+        thread.status, thread.idled_at = status, None
         rows.touch("thread", thread.pk)
 
     return apply
+
+
+def apply_thread_idled(rows: PlacementRows, event: RecordedEvent) -> None:
+    """Recorded for the commands and the idling task only: the status stays open, so no rule of placement
+    (rules.py) reads it, and a contact after it is placed as it would have been without it."""
+    thread = rows.get("thread", event.data["thread_id"])
+    thread.idled_at = event.occurred_at
+    rows.touch("thread", thread.pk)
 
 
 def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
@@ -104,6 +112,7 @@ def apply_contact(rows: PlacementRows, event: RecordedEvent) -> None:
     if is_activity(event.type, event.data):
         at = activity_at(event)
         thread.last_activity_at = at if thread.last_activity_at is None else max(thread.last_activity_at, at)
+        thread.idled_at = None  # active again: idle no more
     if not thread.topic and event.data.get("topic"):
         thread.topic = event.data["topic"]
     rows.touch("thread", thread_id)
@@ -116,8 +125,9 @@ class PlacementProjector(RowProjector):
     # 2: only activity (catalogue.is_activity) moves a thread's last activity; a status, a note, a machine's
     # message no longer do (2026-12-05). Rows built before keep the old times until a rebuild. 3: a thread
     # has no last activity until activity reaches it; one a note, a survey answer or a status opened had
-    # the opener's time, and collected the customer's next contact (2026-12-06).
-    version = 3
+    # the opener's time, and collected the customer's next contact (2026-12-06). 4: thread.idled sets
+    # `idled_at`, activity, a resolve and a reopen clear it (2026-12-06).
+    version = 4
     unit = PlacementRows
     handlers = {
         "customer.created": apply_customer_created,
@@ -126,6 +136,7 @@ class PlacementProjector(RowProjector):
         "thread.opened": apply_thread_opened,
         "thread.resolved": _status(ThreadStatus.RESOLVED),
         "thread.reopened": _status(ThreadStatus.OPEN),
+        "thread.idled": apply_thread_idled,
         **dict.fromkeys(THREADED_TYPES - CALLBACK_TYPES, apply_contact),
         # A call that reached the customer is contact as much as their message: their next one continues
         # the thread within the window from the call, not from what came before it.

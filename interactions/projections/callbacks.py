@@ -13,7 +13,7 @@ from interactions.catalogue import CALLBACK_OUTCOME_TYPES, CALLBACK_TYPES
 
 CALLBACK_FIELDS = [
     "state", "due_at", "attempt", "offer", "agent_id", "offer_expires_at", "tried_agents", "outcomes",
-    "version", "updated_at",
+    "version", "updated_at", "accepted_at", "overdue_at",
 ]  # fmt: skip
 
 
@@ -81,6 +81,9 @@ def apply_callback_step(rows: CallbackRows, event: RecordedEvent) -> None:
         callback.tried_agents = [*callback.tried_agents, data["agent_id"]]
     elif kind == "callback.accepted":
         callback.state, callback.offer_expires_at = CallbackState.ACCEPTED, None
+        callback.accepted_at, callback.overdue_at = event.occurred_at, None
+    elif kind == "callback.outcome_overdue":
+        callback.overdue_at = event.occurred_at  # the state stays accepted: an outcome may still come
     elif kind in ("callback.declined", "callback.offer_timed_out"):
         callback.state, callback.agent_id, callback.offer_expires_at = CallbackState.SCHEDULED, "", None
     elif kind in CALLBACK_OUTCOME_TYPES:
@@ -105,6 +108,8 @@ def apply_callback_step(rows: CallbackRows, event: RecordedEvent) -> None:
 
 class CallbacksProjector(RowProjector):
     name = "callbacks"
+    # 2: accepted_at and overdue_at (callback.outcome_overdue) are kept (2026-12-06).
+    version = 2
     unit = CallbackRows
     handlers = dict.fromkeys(CALLBACK_TYPES, apply_callback_step)
     tables = (Callback,)

@@ -89,6 +89,37 @@ def apply_thread_reopened(rows: ThreadRows, event: RecordedEvent) -> None:
     _thread_changed(rows, event, status=ThreadStatus.OPEN, resolved_at=None)
 
 
+def apply_thread_idled(rows: ThreadRows, event: RecordedEvent) -> None:
+    """No activity for the continuation window: the thread is idle (until its next activity), and its
+    timeline says so."""
+    thread = rows.get("thread", event.data["thread_id"])
+    hours = f"{event.data['window_hours']:g} h"
+    rows.timeline.append(
+        _timeline_row(
+            position=event.position,
+            thread_id=thread.pk,
+            occurred_at=event.occurred_at,
+            type=event.type,
+            channel="internal",
+            direction="",
+            text=f"Thread idle: no activity for {hours}",
+            agent_id="",
+            source=event.source,
+            event_id=event.id,
+            details={"last_activity_at": event.data.get("last_activity_at")},
+        )
+    )
+    # Only an open thread idles (the task appends it against the thread's version, read while it was open).
+    status = ThreadStatus.IDLE if thread.status == ThreadStatus.OPEN else thread.status
+    _thread_changed(rows, event, status=status)
+
+
+def _active(thread: Thread) -> None:
+    """Activity on an idle thread makes it open again (placement kept it open all along)."""
+    if thread.status == ThreadStatus.IDLE:
+        thread.status = ThreadStatus.OPEN
+
+
 def apply_customer_merged(rows: ThreadRows, event: RecordedEvent) -> None:
     """The merged customer's threads now belong to the survivor. Rare: write the unit, move them with SQL."""
     rows.flush()
@@ -139,6 +170,7 @@ def apply_channel_event(rows: ThreadRows, event: RecordedEvent) -> None:
     thread.event_count += 1
     if is_activity(event.type, data):
         thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
+        _active(thread)
     thread.last_position, thread.version = event.position, event.stream_version
     if channel not in thread.channels:
         thread.channels = [*thread.channels, channel]
@@ -159,6 +191,11 @@ def _callback_text(event: RecordedEvent) -> str:
         return f"Callback attempt {data['attempt']} due at {data['due_at']}"
     if kind in ("expired", "cancelled"):
         return f"Callback {kind}: {data['reason']}"
+    if kind == "outcome_overdue":
+        return (
+            f"Callback attempt {data['attempt']}: no outcome from agent {data['agent_id']} "
+            f"{data['overdue_minutes']:g} min after it was accepted"
+        )
     words = {"offered": "offered to", "accepted": "accepted by", "declined": "declined by"}
     if kind in words:
         return f"Callback attempt {data['attempt']} {words[kind]} agent {data['agent_id']}"
@@ -192,6 +229,7 @@ def apply_callback_step(rows: ThreadRows, event: RecordedEvent) -> None:
     thread.event_count += 1
     if kind in ACTIVITY_CALLBACK_TYPES:
         thread.last_activity_at = max(thread.last_activity_at, activity_at(event))
+        _active(thread)
         if not thread.topic and data.get("topic"):
             thread.topic = data["topic"]
     rows.touch("thread", thread.pk)
@@ -199,13 +237,16 @@ def apply_callback_step(rows: ThreadRows, event: RecordedEvent) -> None:
 
 class ThreadsProjector(RowProjector):
     name = "threads"
-    version = 2  # 2: only activity moves last_activity_at, as placement's (2026-12-05)
+    # 2: only activity moves last_activity_at, as placement's (2026-12-05). 3: thread.idled makes a thread
+    # idle (and an entry on its timeline), its next activity open again (2026-12-06).
+    version = 3
     unit = ThreadRows
     handlers = {
         "thread.opened": apply_thread_opened,
         "thread.assigned": apply_thread_assigned,
         "thread.resolved": apply_thread_resolved,
         "thread.reopened": apply_thread_reopened,
+        "thread.idled": apply_thread_idled,
         "customer.merged": apply_customer_merged,
         **dict.fromkeys(THREADED_TYPES - CALLBACK_TYPES, apply_channel_event),
         **dict.fromkeys(CALLBACK_TYPES, apply_callback_step),

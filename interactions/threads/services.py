@@ -93,7 +93,10 @@ def _thread_state_change(
     idempotency_key: str | None = None,
 ) -> RecordedEvent:
     def check(thread: PlacedThread) -> None:
-        if thread.status == refused_from:
+        # An idle thread (placement keeps it open, with idled_at) may be resolved, or reopened: reopening it
+        # makes it open again on the lists, until it idles again.
+        idle = thread.status == ThreadStatus.OPEN and thread.idled_at is not None
+        if thread.status == refused_from and not (idle and refused_from == ThreadStatus.OPEN):
             raise InvalidTransition(f"thread {thread.pk} is already {refused_from}")
 
     data = {"thread_id": str(thread_id), "agent_id": str(actor.pk), "reason": reason}
