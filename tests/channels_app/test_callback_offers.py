@@ -4,11 +4,12 @@ answers it (accept, decline, outcome) in frames, with error frames for what it m
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from interactions.agents import services as presence
@@ -188,3 +189,32 @@ async def test_the_offer_context_reaches_the_agent_as_plain_json_equal_to_what_t
     local = datetime.fromisoformat(context["customer_local_time"])
     offered_at = datetime.fromisoformat(offer["event"]["time"].replace("Z", "+00:00"))
     assert local == offered_at and local.utcoffset() == ZoneInfo("Europe/Paris").utcoffset(offered_at)
+
+
+@database_sync_to_async
+def accept_and_fall_overdue(agent, callback_id: str) -> None:
+    callbacks.callback_accept(callback_id=callback_id, actor=agent)
+    minutes = settings.THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES
+    assert dispatch.callbacks_dispatch(now=timezone.now() + timedelta(minutes=minutes + 1)) == 1
+
+
+async def test_an_overdue_outcome_reaches_a_supervisors_socket():
+    agent = await make_token(Role.AGENT)
+    agent_ws = await opened(agent)
+    await go_available(agent)
+    supervisor = await make_token(Role.SUPERVISOR)
+    ws = await opened(supervisor)
+    await subscribe(ws, ["all"])
+    callback_id = await request_and_dispatch(await make_token(Role.INTEGRATION))
+
+    await accept_and_fall_overdue(agent, callback_id)
+
+    while True:  # the request, its offer and its acceptance come first
+        message = await frame(ws)
+        if message["op"] == "event" and message["event"]["type"] == "callback.outcome_overdue":
+            break
+    assert message["topic"] == "all"
+    data = message["event"]["data"]
+    assert data["callback_id"] == callback_id and data["agent_id"] == str(agent.pk)
+    await ws.disconnect()
+    await agent_ws.disconnect()

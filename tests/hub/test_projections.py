@@ -6,10 +6,12 @@ import io
 import logging
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.utils import timezone
 
 from hub import log, projections, subscriptions
 from hub.backends import backend
@@ -34,6 +36,7 @@ from interactions.placement.models import PlacedCustomer, PlacedIdentifier, Plac
 from interactions.placement.projector import PlacementProjector
 from interactions.projections.customers import CustomersProjector
 from interactions.projections.threads import ThreadsProjector
+from interactions.threads import idling
 from tests.conftest import requires_postgresql
 from tests.factories import ApiTokenFactory
 from tests.interactions.helpers import post
@@ -133,6 +136,33 @@ def test_rebuild_from_the_log_gives_exactly_the_incremental_state(api, superviso
     assert {c.position for c in checkpoints} == {head}
     read_models = Subscription.objects.filter(name__in=["customers", "threads", "presence"])
     assert {(s.position, s.state) for s in read_models} == {(head, "running")} and len(read_models) == 3
+
+
+def test_rebuild_gives_the_incremental_state_with_idled_threads_and_overdue_outcomes(api, supervisor_api):
+    """thread.idled (a thread idle, one idled and active again, one idled and resolved) and
+    callback.outcome_overdue: the threads, placement and callbacks tables come back the same."""
+    play_history(api, supervisor_api)
+    post(api, subject="chat:v9", time="2026-11-21T09:00:00Z", data={"channel": "chat", "text": "?"})
+    assert idling.threads_idle() == 3  # the history's open threads are weeks old
+    post(api, subject="chat:v1", data={"channel": "chat", "text": "back", "conversation_ref": "s1"})
+    idle = Thread.objects.filter(status="idle")
+    supervisor_api.post(f"/api/v1/threads/{idle.first().pk}/resolve")
+    agent = ApiTokenFactory(role=Role.AGENT)
+    presence.agent_socket_open(agent=agent)
+    presence.agent_status_set(agent=agent, status="available")
+    request = callbacks.RequestInput(identifier="tel:+15550001111", phone="+15550001111")
+    row = callbacks.callback_request(actor=agent, request=request)
+    dispatch.callbacks_dispatch()
+    callbacks.callback_accept(callback_id=row.pk, actor=agent)
+    dispatch.callbacks_dispatch(now=timezone.now() + timedelta(hours=1))  # overdue (and the retry offered)
+    before = read_model_state()
+    assert {t["status"] for t in before["Thread"]} >= {"idle", "open", "resolved"}
+    assert any(c["overdue_at"] for c in before["Callback"])
+    assert any(t["idled_at"] for t in before["PlacedThread"])
+
+    rebuild()
+
+    assert read_model_state() == before
 
 
 @pytest.mark.parametrize("keep", [1, 3, 50_000])
