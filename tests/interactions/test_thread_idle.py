@@ -6,14 +6,17 @@ Time is passed to the idling service explicitly (`now=`), as the callback dispat
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from hub.models import StoredEvent
 from interactions.models import Thread, TimelineEntry
 from interactions.placement.models import PlacedThread
 from interactions.threads import idling
+from tests.conftest import requires_postgresql
 from tests.interactions.helpers import context, post
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +180,32 @@ def test_an_idle_thread_may_be_resolved_or_reopened(api, supervisor_api):
     assert idling.threads_idle(now=datetime.now(UTC)) == 1
     assert len(idled(second)) == 2 and Thread.objects.get(pk=second).status == "idle"
     assert idling.threads_idle(now=datetime.now(UTC)) == 0
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_workers_idling_at_once_append_each_threads_idled_exactly_once(api):
+    """Two beats, or a redelivered task: several workers find the same quiet threads at the same moment."""
+    threads = {chat(api, ago(hours=80), subject=f"chat:quiet-{n}")["thread_id"] for n in range(5)}
+    now = datetime.now(UTC)
+    start = threading.Barrier(4)
+    marked: list[int] = []
+
+    def worker() -> None:
+        try:
+            start.wait(10)
+            marked.append(idling.threads_idle(now=now))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+
+    assert sum(marked) == 5 and len(marked) == 4
+    assert sorted(
+        str(e.data["thread_id"]) for e in StoredEvent.objects.filter(type="thread.idled")
+    ) == sorted(threads)
+    assert set(Thread.objects.filter(pk__in=threads).values_list("status", flat=True)) == {"idle"}
