@@ -75,18 +75,19 @@ def test_an_inline_projection_an_older_version_built_is_reported_until_an_offlin
     placement = next(p for p in projections.projectors() if p.name == "placement")
     ProjectionCheckpoint.objects.update_or_create(name="placement", defaults={"position": 0})
     built = version_of(placement)  # the version this code declares, which built the checkpoint's rows
-    monkeypatch.setattr(placement, "version", 4, raising=False)
+    newer = built + 1
+    monkeypatch.setattr(placement, "version", newer, raising=False)
 
     assert projections.outdated() == [
-        f"projection placement was built by version {built} of its projector and this code is version 4: its"
-        " rows mix what both made until it is rebuilt (manage.py rebuild_projections)"
+        f"projection placement was built by version {built} of its projector and this code is version"
+        f" {newer}: its rows mix what both made until it is rebuilt (manage.py rebuild_projections)"
     ]
     by_name = {p["name"]: p for p in projections.status()}
-    assert (by_name["placement"]["version"], by_name["placement"]["built_version"]) == (4, built)
+    assert (by_name["placement"]["version"], by_name["placement"]["built_version"]) == (newer, built)
 
     call_command("rebuild_projections", stdout=io.StringIO(), stderr=io.StringIO())
 
-    assert ProjectionCheckpoint.objects.get(name="placement").built_version == 4
+    assert ProjectionCheckpoint.objects.get(name="placement").built_version == newer
     assert projections.outdated() == []
 
 

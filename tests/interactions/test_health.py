@@ -9,7 +9,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from rest_framework.test import APIClient
 
-from hub import schema, subscriptions
+from hub import projections, schema, subscriptions
 from hub.models import ProjectionCheckpoint, Subscription
 from hub.versions import version_of
 from interactions.access.tokens import token_revoke
@@ -25,8 +25,16 @@ SQL_ERROR = 'UniqueViolation: duplicate key value violates unique constraint "se
 
 @pytest.fixture
 def failed_projection():
+    callbacks = next(p for p in projections.projectors() if p.name == "callbacks")
     ProjectionCheckpoint.objects.update_or_create(
-        name="callbacks", defaults={"position": 3, "last_error": SQL_ERROR, "failed_position": 4}
+        name="callbacks",
+        # Built by the current version: only the failure is to be reported.
+        defaults={
+            "position": 3,
+            "last_error": SQL_ERROR,
+            "failed_position": 4,
+            "built_version": version_of(callbacks),
+        },
     )
     subscriptions.ensure_rows(["threads"])
     Subscription.objects.filter(name="threads").update(
@@ -128,8 +136,16 @@ def test_readyz_details_warn_of_a_parked_subscription_and_a_failed_projection_sa
     admin = client_for(ApiTokenFactory(role=Role.ADMIN))
     assert admin.get("/readyz").json()["warnings"] == []
 
+    callbacks = next(p for p in projections.projectors() if p.name == "callbacks")
     ProjectionCheckpoint.objects.update_or_create(
-        name="callbacks", defaults={"position": 3, "last_error": SQL_ERROR, "failed_position": 4}
+        name="callbacks",
+        # Built by the current version: only the failure is to be reported.
+        defaults={
+            "position": 3,
+            "last_error": SQL_ERROR,
+            "failed_position": 4,
+            "built_version": version_of(callbacks),
+        },
     )
     subscriptions.ensure_rows(["threads"])
     Subscription.objects.filter(name="threads").update(
