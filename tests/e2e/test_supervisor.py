@@ -2,8 +2,10 @@
 Celery worker and beat and a subscription runner on loopback, DEBUG off, its chart library served by the hub.
 
 On answers posted over REST, the page shows the period's NPS, CSAT and CES worked out by hand here, draws
-them in its charts and its table by channel, in the browser's time zone, and shows a new answer when the
-period is read again, with no reload. An agent is refused the page.
+them in its charts and its table by channel, in the browser's time zone (one half an hour off UTC too), its
+handling and effort; the follow-ups the bad answers opened, oldest first, counting down; a new bottom-box
+answer joins the queue live and a closed follow-up leaves it, and a new answer is counted when the period is
+read again, all with no reload. An unknown browser zone falls back to UTC. An agent is refused the page.
 """
 
 from __future__ import annotations
@@ -149,6 +151,36 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
         kolkata.close()
         if SCREENSHOTS:
             page.screenshot(path=str(Path(SCREENSHOTS) / "supervisor.png"), full_page=True)
+
+        # The follow-up queue: the CSAT 1 and 2 and the NPS 3 opened one each, due an hour after they arrived.
+        queue = page.locator("#followups tbody tr")
+        expect(page.locator("#followups-live")).to_have_text("live")
+        expect(queue).to_have_count(3)
+        expect(queue.locator("td:nth-child(2)")).to_have_text(
+            ["CSAT 1", "CSAT 2", "NPS 3"], ignore_case=False
+        )
+        expect(queue.first.locator("td:nth-child(4)")).to_have_text(re.compile(r"^(59|60):\d\d$"))
+        # A new bottom-box answer posted over REST joins the queue live, with its comment, and the time left
+        # of each counts down; one closed over REST leaves it. No reload.
+        before = queue.first.locator("td:nth-child(4)").text_content()
+        post_events(base, gateway, [{**answer(11, at, "sms", "csat", 1), "data": {
+            "channel": "sms", "metric": "csat", "score": 1, "comment": "Still no refund"}}])  # fmt: skip
+        expect(queue).to_have_count(4)
+        expect(queue.last.locator("td:nth-child(3)")).to_have_text("Still no refund")
+        expect(queue.first.locator("td:nth-child(4)")).not_to_have_text(before)
+        status, listed = servers.request(
+            f"{base}/api/v1/followups?state=open", headers={"Authorization": f"Bearer {supervisor.raw}"}
+        )
+        assert status == 200 and listed["count"] == 4
+        detractor = next(f["id"] for f in listed["results"] if f["metric"] == "nps")
+        status, closed = servers.request(
+            f"{base}/api/v1/followups/{detractor}/close",
+            data=b'{"action": "called_back"}',
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {supervisor.raw}"},
+        )
+        assert status == 201, closed
+        expect(queue).to_have_count(3)
+        expect(queue.locator("td:nth-child(2)")).to_have_text(["CSAT 1", "CSAT 2", "CSAT 1"])
 
         # A new answer, then the period read again (another period chosen): it is counted, no reload.
         more = post_events(base, gateway, [answer(9, at, "sms", "nps", 0)])

@@ -285,7 +285,115 @@ async function refresh() {
   }
 }
 
+// The follow-up queue: open and breached follow-ups, oldest first, their time left counted down each second,
+// read again whenever a followup.* event arrives on the supervisor's socket (topic `followups`).
+const queue = { rows: [], reading: 0, retry: 0 };
+
+async function followups(state) {
+  const response = await fetch(`/api/v1/followups?state=${state}&limit=200`, {
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail || `the hub answered ${response.status}`);
+  return body.results;
+}
+
+async function refreshQueue() {
+  const mine = ++queue.reading;
+  try {
+    const [open, breached] = await Promise.all([followups("open"), followups("breached")]);
+    if (mine !== queue.reading) return;
+    // Oldest first; answers that arrived together in the order of the log.
+    const order = (row) => [Date.parse(row.opened_at), row.survey.position ?? 0];
+    queue.rows = [...open, ...breached].sort((a, b) => {
+      const [x, y] = [order(a), order(b)];
+      return x[0] - y[0] || x[1] - y[1];
+    });
+    drawQueue();
+  } catch (error) {
+    if (mine !== queue.reading) return;
+    $("problem").textContent = `Could not read the follow-ups: ${error.message}.`;
+    $("problem").hidden = false;
+  }
+}
+
+function timeLeft(row) {
+  const seconds = Math.round((Date.parse(row.due_at) - Date.now()) / 1000);
+  return seconds >= 0 ? { text: duration(seconds), late: false } : { text: `overdue ${duration(-seconds)}`, late: true };
+}
+
+function drawQueue() {
+  const tbody = $("followups").querySelector("tbody");
+  tbody.replaceChildren(
+    ...queue.rows.map((row) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = row.id;
+      const left = timeLeft(row);
+      const cells = [
+        new Date(row.opened_at).toLocaleString(undefined, { timeZone: ZONE, dateStyle: "short", timeStyle: "short" }),
+        `${row.metric.toUpperCase()} ${row.score}`,
+        row.comment ?? "",
+        left.text,
+        row.state,
+      ];
+      cells.forEach((text, index) => {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        if (index === 3) {
+          cell.className = left.late ? "left overdue" : "left";
+        }
+        tr.append(cell);
+      });
+      return tr;
+    }),
+  );
+  $("followups-empty").hidden = queue.rows.length > 0;
+}
+
+function tickQueue() {
+  for (const tr of $("followups").querySelectorAll("tbody tr")) {
+    const row = queue.rows.find((r) => r.id === tr.dataset.id);
+    if (!row) continue;
+    const left = timeLeft(row);
+    const cell = tr.querySelector(".left");
+    cell.textContent = left.text;
+    cell.className = left.late ? "left overdue" : "left";
+  }
+}
+
+function watchFollowups() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/v1/agent`);
+  socket.addEventListener("open", () => {
+    queue.retry = 0;
+    socket.send(JSON.stringify({ op: "subscribe", topics: ["followups"] }));
+  });
+  socket.addEventListener("message", (message) => {
+    const frame = JSON.parse(message.data);
+    if (frame.op === "caught_up") {
+      $("followups-live").textContent = "live";
+      refreshQueue(); // whatever happened while the socket was away
+    } else if (frame.op === "event" && frame.event.type.startsWith("followup.")) {
+      refreshQueue();
+    } else if (frame.op === "error") {
+      $("followups-live").textContent = `${frame.code}: ${frame.detail}`;
+    }
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4401) {
+      location.assign("/accounts/login/?next=/supervisor/");
+      return;
+    }
+    $("followups-live").textContent = "reconnecting…";
+    setTimeout(watchFollowups, Math.min(5000, 250 * 2 ** queue.retry++));
+  });
+}
+
 $("zone").textContent = `Times in ${ZONE}`;
 $("range").addEventListener("change", refresh);
 refresh();
 setInterval(refresh, REFRESH_MS);
+refreshQueue();
+watchFollowups();
+setInterval(tickQueue, 1000);
