@@ -84,9 +84,9 @@ HANDLING_COUNTS = [
 ]  # fmt: skip
 
 
-class HandlingHour(models.Model):
-    """Handling counted in one hour (UTC, by when each step happened) for one combination of channel, agent,
-    topic and segment (blank: not known): sums of seconds beside the counts they are averaged over."""
+class HourRow(models.Model):
+    """What every hourly row of the measures is counted by: the hour (UTC) and the dimensions a supervisor
+    groups by (blank: not known)."""
 
     key = models.CharField(max_length=64, primary_key=True)  # sha256 of hour and the dimensions
     hour = models.DateTimeField()
@@ -94,6 +94,15 @@ class HandlingHour(models.Model):
     agent_id = models.CharField(max_length=128, blank=True, default="")
     topic = models.CharField(max_length=120, blank=True, default="")
     segment = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class HandlingHour(HourRow):
+    """Handling counted in one hour (UTC, by when each step happened) for one combination of channel, agent,
+    topic and segment (blank: not known): sums of seconds beside the counts they are averaged over."""
+
     calls = models.IntegerField(default=0)
     call_seconds = models.BigIntegerField(default=0)
     transfers = models.IntegerField(default=0)
@@ -120,17 +129,11 @@ EFFORT_COUNTS = [
 ]  # fmt: skip
 
 
-class EffortHour(models.Model):
+class EffortHour(HourRow):
     """The effort of the threads first resolved in one hour (UTC) for one combination of channel, agent,
     topic and segment: sums of what the log shows of it, and of the pairs (effort index, CES) of those
     threads whose customer also answered a CES, to say how well the two agree."""
 
-    key = models.CharField(max_length=64, primary_key=True)  # sha256 of hour and the dimensions
-    hour = models.DateTimeField()
-    channel = models.CharField(max_length=16)
-    agent_id = models.CharField(max_length=128, blank=True, default="")
-    topic = models.CharField(max_length=120, blank=True, default="")
-    segment = models.CharField(max_length=64, blank=True, default="")
     threads = models.IntegerField(default=0)
     contacts = models.IntegerField(default=0)
     switches = models.IntegerField(default=0)

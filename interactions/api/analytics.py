@@ -99,19 +99,29 @@ class MeasuresView(ReadYourWrites, APIView):
             ) from None
 
 
-class SurveyMeasuresView(MeasuresView):
-    @extend_schema(
-        summary="Survey measures: CSAT, NPS and CES counts, distributions, means, box rates and NPS",
-        operation_id="analytics_surveys",
-        parameters=[serializers.SurveyMeasuresQuerySerializer, *READ_PARAMETERS],
+def _measure_schema(summary: str, operation_id: str, query, answer):
+    """The OpenAPI description every measure shares: its query, JSON or CSV, supervisors and admins."""
+    return extend_schema(
+        summary=summary,
+        operation_id=operation_id,
+        parameters=[query, *READ_PARAMETERS],
         responses={
-            **ok(serializers.SurveyMeasuresSerializer),
+            **ok(answer),
             (200, "text/csv"): OpenApiResponse(
                 {"type": "string"}, description="The same figures as CSV (`?format=csv` or Accept: text/csv)."
             ),
             **LIST_ERRORS,
         },
         **roles(SUPERVISOR, ADMIN),
+    )
+
+
+class SurveyMeasuresView(MeasuresView):
+    @_measure_schema(
+        "Survey measures: CSAT, NPS and CES counts, distributions, means, box rates and NPS",
+        "analytics_surveys",
+        serializers.SurveyMeasuresQuerySerializer,
+        serializers.SurveyMeasuresSerializer,
     )
     def get(self, request: Request) -> Response:
         require_may_read_measures(request.user)
@@ -120,18 +130,11 @@ class SurveyMeasuresView(MeasuresView):
 
 
 class HandlingMeasuresView(MeasuresView):
-    @extend_schema(
-        summary="Handling: calls and their length, transfers, first responses, resolutions, digital handling",
-        operation_id="analytics_handling",
-        parameters=[serializers.HandlingMeasuresQuerySerializer, *READ_PARAMETERS],
-        responses={
-            **ok(serializers.HandlingMeasuresSerializer),
-            (200, "text/csv"): OpenApiResponse(
-                {"type": "string"}, description="The same figures as CSV (`?format=csv` or Accept: text/csv)."
-            ),
-            **LIST_ERRORS,
-        },
-        **roles(SUPERVISOR, ADMIN),
+    @_measure_schema(
+        "Handling: calls and their length, transfers, first responses, resolutions, digital handling, FCR",
+        "analytics_handling",
+        serializers.HandlingMeasuresQuerySerializer,
+        serializers.HandlingMeasuresSerializer,
     )
     def get(self, request: Request) -> Response:
         require_may_read_measures(request.user)
@@ -140,18 +143,11 @@ class HandlingMeasuresView(MeasuresView):
 
 
 class EffortMeasuresView(MeasuresView):
-    @extend_schema(
-        summary="Effort from the log: contacts, switches, transfers, repeats, an effort index, CES beside it",
-        operation_id="analytics_effort",
-        parameters=[serializers.HandlingMeasuresQuerySerializer, *READ_PARAMETERS],
-        responses={
-            **ok(serializers.EffortMeasuresSerializer),
-            (200, "text/csv"): OpenApiResponse(
-                {"type": "string"}, description="The same figures as CSV (`?format=csv` or Accept: text/csv)."
-            ),
-            **LIST_ERRORS,
-        },
-        **roles(SUPERVISOR, ADMIN),
+    @_measure_schema(
+        "Effort from the log: contacts, switches, transfers, repeats, an effort index, CES beside it",
+        "analytics_effort",
+        serializers.HandlingMeasuresQuerySerializer,
+        serializers.EffortMeasuresSerializer,
     )
     def get(self, request: Request) -> Response:
         require_may_read_measures(request.user)
