@@ -48,6 +48,7 @@ class ThreadFacts(models.Model):
     effort_key = models.CharField(max_length=64, blank=True, default="")  # the EffortHour row it counts in
     first_resolved_at = models.DateTimeField(null=True, blank=True)
     fcr = models.BooleanField(default=False)  # counted as resolved at first contact, and not revoked
+    resolved = models.BooleanField(default=False)  # resolved now (a reopen of it is a reopen)
 
     class Meta:
         db_table = "analytics_thread"

@@ -46,6 +46,8 @@ class PlacedThread(models.Model):
     # open meanwhile: placement decides from status and activity alone, so idling changes no decision. The
     # thread commands read it (reopening an idle thread is allowed), and the idling task skips such threads.
     idled_at = models.DateTimeField(null=True, blank=True)
+    # When it was last reopened: a reopened thread is quiet only a window after that, not at once.
+    reopened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "placement_thread"

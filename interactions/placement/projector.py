@@ -27,7 +27,10 @@ class PlacementRows(UnitOfWork):
     tables = {
         "customer": (PlacedCustomer, ["merged_into"]),
         "identifier": (PlacedIdentifier, ["customer_id"]),
-        "thread": (PlacedThread, ["customer_id", "topic", "status", "last_activity_at", "idled_at"]),
+        "thread": (
+            PlacedThread,
+            ["customer_id", "topic", "status", "last_activity_at", "idled_at", "reopened_at"],
+        ),
     }
     kept = ("customer", "thread")
 
@@ -91,6 +94,8 @@ def _status(status: str):
     def apply(rows: PlacementRows, event: RecordedEvent) -> None:
         thread = rows.get("thread", event.data["thread_id"])
         thread.status, thread.idled_at = status, None
+        if event.type == "thread.reopened":
+            thread.reopened_at = activity_at(event)
         rows.touch("thread", thread.pk)
 
     return apply
@@ -126,8 +131,9 @@ class PlacementProjector(RowProjector):
     # message no longer do (2026-12-05). Rows built before keep the old times until a rebuild. 3: a thread
     # has no last activity until activity reaches it; one a note, a survey answer or a status opened had
     # the opener's time, and collected the customer's next contact (2026-12-06). 4: thread.idled sets
-    # `idled_at`, activity, a resolve and a reopen clear it (2026-12-06).
-    version = 4
+    # `idled_at`, activity, a resolve and a reopen clear it (2026-12-06). 5: a reopen records `reopened_at`,
+    # from which a reopened thread's quiet is counted (2026-12-06).
+    version = 5
     unit = PlacementRows
     handlers = {
         "customer.created": apply_customer_created,

@@ -35,7 +35,7 @@ from interactions.catalogue import activity_at, automated
 THREAD_FIELDS = [
     "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
     "first_assigned_at", "resolved_once", "contacts", "switches", "transfers", "last_contact_channel", "ces",
-    "effort_index", "effort_key", "first_resolved_at", "fcr",
+    "effort_index", "effort_key", "first_resolved_at", "fcr", "resolved",
 ]  # fmt: skip
 # Events on a thread that count for no measure but may give the thread its topic.
 TOPIC_ONLY_TYPES = ("note.added", "message.status", "call.recorded", "call.transcribed", "callback.requested")
@@ -98,11 +98,6 @@ def apply_thread_opened(rows: AnalyticsRows, event: RecordedEvent) -> None:
     thread.customer_id = event.data["customer_id"]
     thread.opened_at = activity_at(event)
     rows.touch("thread", thread.pk)
-    if thread.topic:
-        # The customer is back about the same objective: their last thread on it was not resolved for good.
-        earlier = rows.rows["topic"].get(_topic_key(rows, thread)) or _load_topic(rows, thread)
-        if earlier is not None and str(earlier.thread_id) != str(thread.pk):
-            _revoke_fcr(rows, rows.facts("thread", earlier.thread_id, ThreadFacts), thread.opened_at)
 
 
 def apply_thread_assigned(rows: AnalyticsRows, event: RecordedEvent) -> None:
@@ -158,15 +153,21 @@ def add_to(rows: AnalyticsRows, kind: str, key: str, fields: dict[str, Any], cou
     rows.touch(kind, key)
 
 
-def _contact(thread: ThreadFacts, channel: str) -> None:
+def _contact(rows: AnalyticsRows, thread: ThreadFacts, channel: str, at: datetime) -> None:
     """The customer got in touch on `channel`: a contact, and a switch when their previous one was elsewhere
-    (until the thread's first resolution: its effort is taken then)."""
+    (until the thread's first resolution: its effort is taken then). Their first contact on a thread with a
+    topic brings them back about that objective: their last thread on it was not resolved for good (a thread
+    the hub opened for something else, such as their rating of a resolved one, takes nothing back)."""
     if thread.resolved_once:
         return
     thread.contacts += 1
     if thread.last_contact_channel and thread.last_contact_channel != channel:
         thread.switches += 1
     thread.last_contact_channel = channel
+    if thread.contacts == 1 and thread.topic:
+        earlier = _load_topic(rows, thread)
+        if earlier is not None and str(earlier.thread_id) != str(thread.pk):
+            _revoke_fcr(rows, rows.facts("thread", earlier.thread_id, ThreadFacts), at)
 
 
 def _thread(rows: AnalyticsRows, event: RecordedEvent) -> ThreadFacts | None:
@@ -204,7 +205,7 @@ def apply_message(rows: AnalyticsRows, event: RecordedEvent) -> None:
     if event.type == "message.received":
         if not thread.first_response_at:  # the customer's first message: the earliest given, until answered
             thread.first_inbound_at = min(thread.first_inbound_at or at, at)
-        _contact(thread, event.data["channel"])
+        _contact(rows, thread, event.data["channel"], at)
     elif thread.first_inbound_at and not thread.first_response_at and at >= thread.first_inbound_at:
         thread.first_response_at = at
         waited = _seconds(thread.first_inbound_at, at)
@@ -220,7 +221,7 @@ def apply_call(rows: AnalyticsRows, event: RecordedEvent) -> None:
     if thread is not None:
         thread.channel = thread.channel or "voice"
         if event.type == "call.started" and event.data.get("direction") == "inbound":
-            _contact(thread, "voice")
+            _contact(rows, thread, "voice", at)
         elif event.type == "call.transferred" and not thread.resolved_once:
             thread.transfers += 1
         rows.touch("thread", thread.pk)
@@ -234,6 +235,9 @@ def apply_thread_resolved(rows: AnalyticsRows, event: RecordedEvent) -> None:
     """A thread's first resolution: its time to resolution (from its opening), and for a digital thread its
     handling time (from its first assignment). A later resolution, after a reopening, counts neither."""
     thread = _thread(rows, event)
+    if thread is not None:
+        thread.resolved = True
+        rows.touch("thread", thread.pk)
     if thread is None or thread.resolved_once:
         return
     at = activity_at(event)
@@ -287,11 +291,15 @@ def _pair(rows: AnalyticsRows, thread: ThreadFacts) -> None:
 
 
 def apply_thread_reopened(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """A resolved thread reopened: a reopen, and its first-contact resolution taken back. (An idle thread,
+    never resolved, may be reopened too: that is no reopen.)"""
     thread = _thread(rows, event)
-    channel = thread.channel if thread is not None else ""
-    count_handling(rows, _as_thread_event(event, thread), activity_at(event), channel, reopens=1)
-    if thread is not None:
-        _revoke_fcr(rows, thread, activity_at(event))
+    if thread is None or not thread.resolved:
+        return
+    thread.resolved = False
+    rows.touch("thread", thread.pk)
+    count_handling(rows, _as_thread_event(event, thread), activity_at(event), thread.channel, reopens=1)
+    _revoke_fcr(rows, thread, activity_at(event))
 
 
 def _topic_key(rows: AnalyticsRows, thread: ThreadFacts) -> str:

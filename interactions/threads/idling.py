@@ -45,11 +45,15 @@ class Quiet:
 
 
 def _quiet(now: datetime) -> Q:
-    """Open, not idled since its last activity, and its last activity (or, with none, its opening) older
-    than the window: what placement's rule 3 no longer continues."""
+    """Open, not idled since its last activity, its last activity (or, with none, its opening) older than
+    the window (what placement's rule 3 no longer continues), and not reopened within the window."""
     since = now - continuation_window()
-    return Q(status=ThreadStatus.OPEN, idled_at__isnull=True) & (
-        Q(last_activity_at__lt=since) | Q(last_activity_at__isnull=True, opened_at__lt=since)
+    return (
+        Q(status=ThreadStatus.OPEN, idled_at__isnull=True)
+        & (Q(last_activity_at__lt=since) | Q(last_activity_at__isnull=True, opened_at__lt=since))
+        # A reopen is no activity (placement's rules do not read it), but a thread reopened by someone is
+        # worked on: it is quiet a window after the reopen, not a minute later.
+        & (Q(reopened_at__isnull=True) | Q(reopened_at__lt=since))
     )
 
 

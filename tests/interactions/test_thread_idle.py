@@ -176,10 +176,13 @@ def test_an_idle_thread_may_be_resolved_or_reopened(api, supervisor_api):
     assert supervisor_api.post(f"{THREADS}/{second}/reopen").status_code == 201
     assert Thread.objects.get(pk=second).status == "open"
     assert supervisor_api.post(f"{THREADS}/{second}/reopen").status_code == 409  # open now
-    # Still quiet since its last activity: it idles again, a second quiet spell with an event of its own.
-    assert idling.threads_idle(now=datetime.now(UTC)) == 1
-    assert len(idled(second)) == 2 and Thread.objects.get(pk=second).status == "idle"
+    # Reopened by someone: worked on, not quiet until a whole window has passed since the reopen; then it
+    # idles again, a second quiet spell with an event of its own.
     assert idling.threads_idle(now=datetime.now(UTC)) == 0
+    later = datetime.now(UTC) + timedelta(hours=73)
+    assert idling.threads_idle(now=later) == 1
+    assert len(idled(second)) == 2 and Thread.objects.get(pk=second).status == "idle"
+    assert idling.threads_idle(now=later) == 0
 
 
 @requires_postgresql
