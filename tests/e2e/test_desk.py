@@ -633,6 +633,7 @@ def test_what_customers_wrote_cannot_reorder_the_page_and_a_tab_starts_afresh_fo
         post_events(base, gateway, [sms("Hello", "rtl-1"), profile])
         page = context.new_page()
         sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")  # the page's module has run
         page.get_by_label("My status").select_option("available")
 
         # A second tab shows the status the first one set.
@@ -911,6 +912,9 @@ def test_answers_to_two_next_best_actions_keep_both_marks_whatever_order_they_co
         assert answer == 201, callback  # pending (Ann is offline): "mention-callback" is recommended
         page = context.new_page()
         sign_in(page, base, "ann")
+        # The page's module has run (its socket is live) before the search is used: on a busy machine a click
+        # before it submitted the search form as plain HTML, and no customer was opened.
+        expect(page.locator("#connection")).to_have_text("Live")
         page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
         page.get_by_role("button", name="Find").click()
         apologise = page.locator("#nba li[data-rule=apologise-for-bad-rating]")
