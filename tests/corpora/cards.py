@@ -333,6 +333,7 @@ class Hub:
     integration: APIClient  # an integration token for sources under /sms-gateway/
     agent: APIClient
     agent_token: ApiToken
+    supervisor: APIClient | None = None  # for the measures, which only supervisors and admins read
 
 
 def event(**overrides: Any) -> dict[str, Any]:
@@ -853,6 +854,38 @@ def echo_callback_timezone(hub: Hub, value: str) -> HttpResponse:
     )
 
 
+def _measure_query(route: str, parameter: str) -> Callable[[Hub, str], HttpResponse]:
+    """A measure read (supervisors') with one query parameter holding the number: its 400 names the field."""
+
+    def send(hub: Hub, value: str) -> HttpResponse:
+        assert hub.supervisor is not None, "the corpus' hub has no supervisor client"
+        response = hub.supervisor.get(f"/api/v1/analytics/{route}", {parameter: value})
+        assert response.status_code == 400, response.content  # read and refused, not turned away unread
+        return response
+
+    return send
+
+
+def echo_measure_as_csv(hub: Hub, value: str) -> HttpResponse:
+    """A refusal asked for as CSV is still problem+json: it must not quote the number either."""
+    assert hub.supervisor is not None, "the corpus' hub has no supervisor client"
+    response = hub.supervisor.get(
+        "/api/v1/analytics/surveys", {"format": "csv", "timezone": value, "from": value}
+    )
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json", response
+    return response
+
+
+MEASURE_ECHOES = {
+    f"analytics/{route}?{parameter}=": _measure_query(route, parameter)
+    for route in ("surveys", "handling", "effort")
+    for parameter in ("timezone", "from", "to", "group_by", "granularity", "min_position")
+} | {
+    "analytics/surveys?metric=": _measure_query("surveys", "metric"),
+    "analytics as CSV": echo_measure_as_csv,
+}
+
+
 # Entry points whose answer (a 404's path, a refusal's field) could repeat a number they were sent: name ->
 # send(hub, one number in one format) -> the answer, which must not hold the number.
 ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
@@ -865,6 +898,7 @@ ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
     "an event's type (422)": echo_event_type,
     "a profile's timezone (422)": echo_profile_timezone,
     "a callback's timezone (400)": echo_callback_timezone,
+    **MEASURE_ECHOES,
 }
 
 

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def hub(api, agent_token) -> cards.Hub:
-    return cards.Hub(integration=api, agent=client_for(agent_token), agent_token=agent_token)
+def hub(api, agent_token, supervisor_api) -> cards.Hub:
+    return cards.Hub(
+        integration=api, agent=client_for(agent_token), agent_token=agent_token, supervisor=supervisor_api
+    )
 
 
 def assert_nothing_leaked(caplog, enqueued) -> None:
