@@ -267,6 +267,13 @@ THREADLINE_IDLE_TICK_SECONDS = _number(
 # within this many days of that resolution, it is reopened or the customer opens another thread on its topic.
 # The analytics subscription applies it: after a change, `rebuild_projections` counts the past by it.
 THREADLINE_FCR_DAYS = _number(float, "THREADLINE_FCR_DAYS", default=7.0, least=0, most=MOST_HOURS / 24)
+# Journeys: a customer's message not answered within this many minutes is a dead-end ("unanswered"); a
+# self-service contact followed by an assisted one on the same thread within this many hours bounced. The
+# analytics subscription applies both: after a change, `rebuild_projections` counts the past by them.
+THREADLINE_RESPONSE_SLA_MINUTES = _number(
+    float, "THREADLINE_RESPONSE_SLA_MINUTES", default=60.0, least=0, above=True, most=MOST_HOURS * 60
+)
+THREADLINE_BOUNCE_HOURS = _number(float, "THREADLINE_BOUNCE_HOURS", default=24.0, least=0, most=MOST_HOURS)
 
 # --- Live subscriptions (websockets) ---
 # How often a process re-reads the log without a wake-up: the only wake-up on SQLite; a safety net on

@@ -142,3 +142,55 @@ def effort_summary(sums: dict[str, int]) -> dict[str, Any]:
             sums["sum_xy"],
         ),
     }
+
+
+def step_summary(step: str, sums: dict[str, int]) -> dict[str, Any]:
+    """A journey step's figures: visits to it, the answers waited for there and their mean wait, transfers,
+    the dead-ends reached there by kind and in all, and for a self-service step the visits that bounced to
+    an assisted contact and their share of its visits."""
+    dead_ends = sums["unanswered"] + sums["abandoned"] + sums["idled"]
+    self_service = step.endswith(":self-service")
+    return {
+        "step": step,
+        "entries": sums["entries"],
+        "waits": sums["waits"],
+        "mean_wait_seconds": _mean(sums["wait_seconds"], sums["waits"]),
+        "transfers": sums["transfers"],
+        "unanswered": sums["unanswered"],
+        "abandoned": sums["abandoned"],
+        "idled": sums["idled"],
+        "dead_ends": dead_ends,
+        "bounced": sums["bounced"] if self_service else None,
+        "bounce_rate": round(sums["bounced"] / sums["entries"], 4)
+        if self_service and sums["entries"]
+        else None,
+    }
+
+
+def median_of_bins(counts: list[int], bounds: list[int]) -> float | None:
+    """The median of values counted in bins (bin n holds values from bounds[n - 1], or 0, up to bounds[n];
+    the last is open): the grouped median, linear within the bin the middle value falls in, so exact to the
+    bin. In the open bin it is the bin's lower bound (at least that)."""
+    total = sum(counts)
+    if not total:
+        return None
+    middle, before = total / 2, 0
+    for n, count in enumerate(counts):
+        if count and before + count >= middle:
+            low = bounds[n - 1] if n else 0
+            if n == len(bounds):
+                return float(low)
+            return round(low + (middle - before) / count * (bounds[n] - low), 1)
+        before += count
+    return None  # not reached: the counts sum to total
+
+
+def transition_summary(sums: dict[str, int], bounds: list[int]) -> dict[str, Any]:
+    """A transition's figures: how many, the mean seconds between the two steps and their median (from the
+    bins)."""
+    bins = [sums[f"gap_{n}"] for n in range(len(bounds) + 1)]
+    return {
+        "transitions": sums["transitions"],
+        "mean_seconds": _mean(sums["gap_seconds"], sums["transitions"]),
+        "median_seconds": median_of_bins(bins, bounds),
+    }

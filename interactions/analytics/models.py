@@ -49,6 +49,16 @@ class ThreadFacts(models.Model):
     first_resolved_at = models.DateTimeField(null=True, blank=True)
     fcr = models.BooleanField(default=False)  # counted as resolved at first contact, and not revoked
     resolved = models.BooleanField(default=False)  # resolved now (a reopen of it is a reopen)
+    # The customer's journey on the thread (interactions/analytics/journeys.py): the step they are at and
+    # their last contact in it, since when they wait for an answer (and at which step), their last contact
+    # with self-service (until an assisted contact bounces it), and callbacks asked for and not yet ended.
+    step = models.CharField(max_length=32, blank=True, default="")
+    step_at = models.DateTimeField(null=True, blank=True)
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    waiting_step = models.CharField(max_length=32, blank=True, default="")
+    self_service_at = models.DateTimeField(null=True, blank=True)
+    self_service_step = models.CharField(max_length=32, blank=True, default="")
+    pending_callbacks = models.IntegerField(default=0)
 
     class Meta:
         db_table = "analytics_thread"
@@ -168,3 +178,71 @@ class TopicFacts(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.thread_id}"
+
+
+class JourneyRow(models.Model):
+    """What every hourly row of the journeys is counted by: the hour (UTC) and the objective (the thread's
+    topic) and the customer's segment (blank: not known)."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of the other fields but the counts
+    hour = models.DateTimeField()
+    topic = models.CharField(max_length=120, blank=True, default="")
+    segment = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+STEP_COUNTS = ["entries", "waits", "wait_seconds", "transfers", "unanswered", "abandoned", "idled", "bounced"]
+
+
+class StepHour(JourneyRow):
+    """One step of the customers' journeys (a channel, or self-service on one) in one hour: how many entered
+    it, the answers they waited for there and how long, transfers, the dead-ends reached there (a message
+    unanswered past the SLA, an abandoned call, a thread gone idle unresolved) and, for a self-service step,
+    how many bounced to an assisted contact on the same objective."""
+
+    step = models.CharField(max_length=32)
+    entries = models.IntegerField(default=0)
+    waits = models.IntegerField(default=0)
+    wait_seconds = models.BigIntegerField(default=0)
+    transfers = models.IntegerField(default=0)
+    unanswered = models.IntegerField(default=0)
+    abandoned = models.IntegerField(default=0)
+    idled = models.IntegerField(default=0)
+    bounced = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_step_hour"
+        indexes = [models.Index(fields=["hour"], name="analytics_step_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.topic or '-'} {self.step}: {self.entries} entered"
+
+
+# Upper bounds (seconds) of the bins the time between two steps is counted in; the last bin is open. A
+# median is read from them (linear within its bin), so it is exact to the bin.
+GAP_BINS = [
+    10, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600, 86400, 2 * 86400,
+    3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400,
+]  # fmt: skip
+TRANSITION_COUNTS = ["transitions", "gap_seconds", *(f"gap_{n}" for n in range(len(GAP_BINS) + 1))]
+
+
+class TransitionHour(JourneyRow):
+    """Customers who moved from one step of an objective's journey to another (`start`: their first step) in
+    one hour: how many, the seconds between their last contact at the one and their first at the other, and
+    how many of those gaps fell in each bin of GAP_BINS."""
+
+    from_step = models.CharField(max_length=32)
+    to_step = models.CharField(max_length=32)
+    transitions = models.IntegerField(default=0)
+    gap_seconds = models.BigIntegerField(default=0)
+    locals().update({f"gap_{n}": models.IntegerField(default=0) for n in range(len(GAP_BINS) + 1)})
+
+    class Meta:
+        db_table = "analytics_transition_hour"
+        indexes = [models.Index(fields=["hour"], name="analytics_transition_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.topic or '-'} {self.from_step} -> {self.to_step}"

@@ -13,8 +13,25 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
 from hub.events import isoformat_z
-from interactions.analytics.measures import effort_summary, handling_summary, survey_summary
-from interactions.analytics.models import EFFORT_COUNTS, HANDLING_COUNTS, EffortHour, HandlingHour, SurveyHour
+from interactions.analytics.measures import (
+    effort_summary,
+    handling_summary,
+    step_summary,
+    survey_summary,
+    transition_summary,
+)
+from interactions.analytics.models import (
+    EFFORT_COUNTS,
+    GAP_BINS,
+    HANDLING_COUNTS,
+    STEP_COUNTS,
+    TRANSITION_COUNTS,
+    EffortHour,
+    HandlingHour,
+    StepHour,
+    SurveyHour,
+    TransitionHour,
+)
 from interactions.errors import InvalidRequest
 
 # granularity -> (truncation, the most buckets one read may ask for)
@@ -180,3 +197,69 @@ def _counted(span: Range, model, counts: list[str], summary) -> dict[str, Any]:
         ],
         "totals": [{"group": _group(span, group), **summary(sums)} for group, sums in sorted(totals.items())],
     }
+
+
+# Journeys are counted per objective: by its topic, or its customer's segment, or not grouped.
+JOURNEY_GROUPS = ("topic", "segment")
+CHOKE_POINTS = 3  # per group: the steps with the longest mean wait, and those with the most transfers
+
+
+def journey_measures(span: Range) -> dict[str, Any]:
+    """The journeys of `span`: each step's figures per bucket and group (`rows`) and per group (`totals`),
+    the transitions between steps per group over the whole range, and per group the choke points: the
+    steps with the longest mean wait for an answer and those with the most transfers."""
+    column = GROUPS.get(span.group_by or "")
+    per_bucket: dict[tuple[datetime, str, str], dict[str, int]] = {}
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    for row in _sums(span, StepHour.objects.all(), ["step"], STEP_COUNTS):
+        group = row[column] if column else ""
+        for sums in (
+            per_bucket.setdefault((row["bucket"], group, row["step"]), dict.fromkeys(STEP_COUNTS, 0)),
+            totals.setdefault((group, row["step"]), dict.fromkeys(STEP_COUNTS, 0)),
+        ):
+            for name in STEP_COUNTS:
+                sums[name] += row[name]
+    moves: dict[tuple[str, str, str], dict[str, int]] = {}
+    transitions = (
+        TransitionHour.objects.filter(hour__gte=span.start, hour__lt=span.end)
+        .values("from_step", "to_step", *([column] if column else []))
+        .order_by()
+        .annotate(**{name: Sum(name) for name in TRANSITION_COUNTS})
+    )
+    for row in transitions:
+        moves[(row[column] if column else "", row["from_step"], row["to_step"])] = row
+    step_totals = [
+        {"group": _group(span, group), **step_summary(step, sums)}
+        for (group, step), sums in sorted(totals.items())
+    ]
+    return {
+        **span.describe(),
+        "rows": [
+            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **step_summary(step, sums)}
+            for (bucket, group, step), sums in sorted(per_bucket.items())
+        ],
+        "totals": step_totals,
+        "transitions": [
+            {"group": _group(span, group), "from": start, "to": end, **transition_summary(row, GAP_BINS)}
+            for (group, start, end), row in sorted(moves.items())
+        ],
+        "choke_points": _choke_points(step_totals),
+    }
+
+
+def _choke_points(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_group: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for step in steps:
+        by_group[step["group"]].append(step)
+    points = []
+    for group, figures in sorted(by_group.items(), key=lambda item: item[0] or ""):
+        waited = sorted(
+            (s for s in figures if s["waits"]), key=lambda s: (-s["mean_wait_seconds"], s["step"])
+        )
+        moved = sorted((s for s in figures if s["transfers"]), key=lambda s: (-s["transfers"], s["step"]))
+        for by, ranked, value in (("wait", waited, "mean_wait_seconds"), ("transfers", moved, "transfers")):
+            points += [
+                {"group": group, "by": by, "rank": n, "step": s["step"], "value": s[value]}
+                for n, s in enumerate(ranked[:CHOKE_POINTS], start=1)
+            ]
+    return points

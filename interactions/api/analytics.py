@@ -14,7 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_measures
-from interactions.analytics.selectors import Range, effort_measures, handling_measures, survey_measures
+from interactions.analytics.selectors import (
+    Range,
+    effort_measures,
+    handling_measures,
+    journey_measures,
+    survey_measures,
+)
 from interactions.api import serializers
 from interactions.api.common import READ_PARAMETERS, ReadYourWrites, query_input
 from interactions.api.openapi import ADMIN, LIST_ERRORS, SUPERVISOR, ok, roles
@@ -45,7 +51,12 @@ class CsvRenderer(BaseRenderer):
         response = (renderer_context or {}).get("response")
         if (response is not None and response.status_code >= 400) or "rows" not in (data or {}):
             return JSONRenderer().render(data)  # a problem, or OPTIONS' description of the resource
-        lines = [*data["rows"], *({**row, "bucket": "total"} for row in data["totals"])]
+        lines = [
+            *data["rows"],
+            *({**row, "bucket": "total"} for row in data["totals"]),
+            *({**row, "bucket": "transition"} for row in data.get("transitions", ())),
+            *({**row, "bucket": "choke_point"} for row in data.get("choke_points", ())),
+        ]
         figures = list(dict.fromkeys(k for row in lines for k in row if k not in _NOT_FIGURES))
         scores = sorted({s for row in lines for s in row.get("distribution", {})}, key=int)
         out = io.StringIO()
@@ -153,3 +164,16 @@ class EffortMeasuresView(MeasuresView):
         require_may_read_measures(request.user)
         span, _ = span_of(request, serializers.HandlingMeasuresQuerySerializer)
         return Response(effort_measures(span))
+
+
+class JourneyMeasuresView(MeasuresView):
+    @_measure_schema(
+        "Journeys: steps, transitions between them, self-service bounces, dead-ends and choke points",
+        "analytics_journeys",
+        serializers.JourneyMeasuresQuerySerializer,
+        serializers.JourneyMeasuresSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        require_may_read_measures(request.user)
+        span, _ = span_of(request, serializers.JourneyMeasuresQuerySerializer)
+        return Response(journey_measures(span))

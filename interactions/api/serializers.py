@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from hub import storable
-from interactions.analytics.selectors import GRANULARITIES, GROUPS
+from interactions.analytics.selectors import GRANULARITIES, GROUPS, JOURNEY_GROUPS
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
 from interactions.callbacks.services import OUTCOMES, REMARK_MAX
 from interactions.catalogue import ThreadStatus
@@ -493,7 +493,9 @@ SurveyMeasuresSerializer = _measures(
 )
 
 HandlingMeasuresQuerySerializer = type(
-    "HandlingMeasuresQuerySerializer", (serializers.Serializer,), _MEASURE_QUERY
+    "HandlingMeasuresQuerySerializer",
+    (serializers.Serializer,),
+    {**_MEASURE_QUERY},  # (its fields are popped)
 )
 
 
@@ -559,6 +561,86 @@ class EffortBucketSerializer(EffortFiguresSerializer):
 
 EffortMeasuresSerializer = _measures(
     "EffortMeasuresSerializer", EffortBucketSerializer, EffortFiguresSerializer
+)
+
+JourneyMeasuresQuerySerializer = type(
+    "JourneyMeasuresQuerySerializer",
+    (serializers.Serializer,),
+    {
+        **_MEASURE_QUERY,
+        "group_by": serializers.ChoiceField(
+            choices=list(JOURNEY_GROUPS),
+            required=False,
+            help_text="Journeys are counted per objective: by its topic or its customer's segment (blank: "
+            "null).",
+        ),
+    },
+)
+
+
+class StepFiguresSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    step = serializers.CharField(
+        help_text="A channel (`sms`, `voice`, ...), `<channel>:self-service`, `callback`, or `start`."
+    )
+    entries = serializers.IntegerField(help_text="Visits to the step (contacts in a row there are one).")
+    waits = serializers.IntegerField(help_text="Answers the customer waited for at this step.")
+    mean_wait_seconds = _mean_seconds("from the customer's first unanswered message to the answer")
+    transfers = serializers.IntegerField(help_text="Calls transferred at this step.")
+    unanswered = serializers.IntegerField(
+        help_text="Dead-ends: a message left unanswered past THREADLINE_RESPONSE_SLA_MINUTES (60), counted "
+        "in the hour the SLA passed."
+    )
+    abandoned = serializers.IntegerField(help_text="Dead-ends: inbound calls that reached no one.")
+    idled = serializers.IntegerField(
+        help_text="Dead-ends: threads that went idle unresolved here, with no callback still to make."
+    )
+    dead_ends = serializers.IntegerField(help_text="unanswered + abandoned + idled.")
+    bounced = serializers.IntegerField(
+        allow_null=True,
+        help_text="Self-service steps: visits followed by an assisted contact on the same thread within "
+        "THREADLINE_BOUNCE_HOURS (24) (null for other steps).",
+    )
+    bounce_rate = serializers.FloatField(allow_null=True, help_text="bounced / entries (self-service steps).")
+
+
+class StepBucketSerializer(StepFiguresSerializer):
+    bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
+
+
+class TransitionSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    # "from" is a Python keyword: the fields are declared below.
+    transitions = serializers.IntegerField(help_text="Customers who moved from the one step to the other.")
+    mean_seconds = _mean_seconds("from the last contact at the one step to the first at the other")
+    median_seconds = serializers.FloatField(
+        allow_null=True, help_text='Their median, read from bins (exact to the bin; README "Journeys").'
+    )
+
+
+TransitionSerializer._declared_fields.update(
+    {
+        "from": serializers.CharField(help_text="The step they left (`start`: their journey began)."),
+        "to": serializers.CharField(help_text="The step they went to."),
+    }
+)
+
+
+class ChokePointSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    by = serializers.ChoiceField(choices=["wait", "transfers"], help_text="What the step is ranked by.")
+    rank = serializers.IntegerField(help_text="1: the longest mean wait, or the most transfers.")
+    step = serializers.CharField()
+    value = serializers.FloatField(help_text="The mean wait in seconds, or the transfers.")
+
+
+JourneyMeasuresSerializer = type(
+    "JourneyMeasuresSerializer",
+    (_measures("JourneyStepsSerializer", StepBucketSerializer, StepFiguresSerializer),),
+    {
+        "transitions": TransitionSerializer(many=True, help_text="Per group, over the whole range."),
+        "choke_points": ChokePointSerializer(many=True, help_text="Per group: the top 3 by each."),
+    },
 )
 
 

@@ -35,6 +35,7 @@ urlpatterns = [
     path("analytics/surveys", analytics.SurveyMeasuresView.as_view(), name="analytics-surveys"),
     path("analytics/handling", analytics.HandlingMeasuresView.as_view(), name="analytics-handling"),
     path("analytics/effort", analytics.EffortMeasuresView.as_view(), name="analytics-effort"),
+    path("analytics/journeys", analytics.JourneyMeasuresView.as_view(), name="analytics-journeys"),
     path("callbacks", callbacks.CallbackListView.as_view(), name="callbacks"),
     path("callbacks/<anyuuid:callback_id>", callbacks.CallbackDetailView.as_view(), name="callback"),
     path(

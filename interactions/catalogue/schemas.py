@@ -121,6 +121,10 @@ class MessageData(EventData):
 
 
 class MessageReceivedData(MessageData):
+    # The customer wrote to self-service (a bot, a help-centre flow), not to a person: a self-service step of
+    # their journey (README "Journeys").
+    self_service: StrictBool = False
+
     expected_direction: ClassVar[str] = "inbound"
 
 
@@ -135,6 +139,7 @@ class CallData(EventData):
     to_number: Annotated[str, Field(strict=True, max_length=64)] | None = None
     ivr_path: list[Name] = Field(default_factory=list, max_length=50)
     queue: Name | None = None
+    self_service: StrictBool = False  # the call stayed in the IVR (self-service), with no agent
 
 
 class CallStartedData(CallData):

@@ -23,22 +23,30 @@ from interactions.analytics.measures import effort_index
 from interactions.analytics.models import (
     EFFORT_COUNTS,
     HANDLING_COUNTS,
+    STEP_COUNTS,
+    TRANSITION_COUNTS,
     CustomerFacts,
     EffortHour,
     HandlingHour,
+    StepHour,
     SurveyHour,
     ThreadFacts,
     TopicFacts,
+    TransitionHour,
 )
 from interactions.catalogue import activity_at, automated
+from interactions.projections import journeys
 
 THREAD_FIELDS = [
     "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
     "first_assigned_at", "resolved_once", "contacts", "switches", "transfers", "last_contact_channel", "ces",
-    "effort_index", "effort_key", "first_resolved_at", "fcr", "resolved",
+    "effort_index", "effort_key", "first_resolved_at", "fcr", "resolved", "step", "step_at", "waiting_since",
+    "waiting_step", "self_service_at", "self_service_step", "pending_callbacks",
 ]  # fmt: skip
 # Events on a thread that count for no measure but may give the thread its topic.
 TOPIC_ONLY_TYPES = ("note.added", "message.status", "call.recorded", "call.transcribed", "callback.requested")
+# Events that count only for the customer's journey (interactions/projections/journeys.py).
+JOURNEY_ONLY_TYPES = ("thread.idled", *journeys.CALLBACK_ENDED)
 MERGE_DEPTH = 64  # a chain of merges is followed this far (placement merges into the survivor of a survivor)
 
 
@@ -50,8 +58,10 @@ class AnalyticsRows(UnitOfWork):
         "handling": (HandlingHour, HANDLING_COUNTS),
         "effort": (EffortHour, EFFORT_COUNTS),
         "topic": (TopicFacts, ["thread_id"]),
+        "steps": (StepHour, STEP_COUNTS),
+        "transitions": (TransitionHour, TRANSITION_COUNTS),
     }
-    kept = ("customer", "thread", "survey", "handling", "effort", "topic")
+    kept = ("customer", "thread", "survey", "handling", "effort", "topic", "steps", "transitions")
 
     def facts(self, kind: str, key: Any, model: type, **fields: Any) -> Any:
         """The row of `key`, added blank when the projection has not seen it (an event placed before this
@@ -364,10 +374,21 @@ def apply_survey_answered(rows: AnalyticsRows, event: RecordedEvent) -> None:
     rows.touch("survey", key)
 
 
+def _and_journey(handler):
+    """`handler`, then the journey part of the same event (interactions/projections/journeys.py)."""
+
+    def apply(rows: AnalyticsRows, event: RecordedEvent) -> None:
+        handler(rows, event)
+        journeys.apply(rows, event, _thread(rows, event))
+
+    return apply
+
+
 class AnalyticsProjector(RowProjector):
     name = "analytics"
+    version = 2  # 2: the journeys' steps and transitions
     unit = AnalyticsRows
-    handlers = {
+    _handlers = {
         "customer.merged": apply_customer_merged,
         "customer.profile_updated": apply_profile_updated,
         "thread.opened": apply_thread_opened,
@@ -380,9 +401,22 @@ class AnalyticsProjector(RowProjector):
         "call.ended": apply_call,
         "call.transferred": apply_call,
         "survey.answered": apply_survey_answered,
-        **dict.fromkeys(TOPIC_ONLY_TYPES, apply_topic),
+        **dict.fromkeys(TOPIC_ONLY_TYPES + JOURNEY_ONLY_TYPES, apply_topic),
     }
-    tables = (TopicFacts, EffortHour, HandlingHour, SurveyHour, ThreadFacts, CustomerFacts)
+    handlers = {
+        kind: handler if kind.startswith("customer.") else _and_journey(handler)
+        for kind, handler in _handlers.items()
+    }
+    tables = (
+        TransitionHour,
+        StepHour,
+        TopicFacts,
+        EffortHour,
+        HandlingHour,
+        SurveyHour,
+        ThreadFacts,
+        CustomerFacts,
+    )
 
     def prefetch(self, unit: UnitOfWork, events: list[RecordedEvent]) -> None:
         # Ids from what the hub wrote (placement's metadata, its own events' data), never from a posted

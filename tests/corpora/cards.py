@@ -878,7 +878,7 @@ def echo_measure_as_csv(hub: Hub, value: str) -> HttpResponse:
 
 MEASURE_ECHOES = {
     f"analytics/{route}?{parameter}=": _measure_query(route, parameter)
-    for route in ("surveys", "handling", "effort")
+    for route in ("surveys", "handling", "effort", "journeys")
     for parameter in ("timezone", "from", "to", "group_by", "granularity", "min_position")
 } | {
     "analytics/surveys?metric=": _measure_query("surveys", "metric"),

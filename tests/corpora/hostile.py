@@ -869,4 +869,25 @@ QUERY_CASES = [
         {"from": "2026-01-01T00:00:00+25:00"},
         "from",
     ),
+    QueryCase(
+        "journeys: grouped by agent (journeys are per objective)",
+        "/api/v1/analytics/journeys",
+        "supervisor",
+        {"group_by": "agent"},
+        "group_by",
+    ),
+    QueryCase(
+        "journeys: a topic dimension with a zero-width space",
+        "/api/v1/analytics/journeys",
+        "admin",
+        {"group_by": "top\u200bic"},
+        "group_by",
+    ),
+    QueryCase(
+        "journeys: a time zone with a NUL, as CSV",
+        "/api/v1/analytics/journeys",
+        "supervisor",
+        {"timezone": "UTC\x00", "format": "csv"},
+        "timezone",
+    ),
 ]

@@ -6,11 +6,20 @@ from __future__ import annotations
 import pytest
 
 from hub.rebuild import rebuild
-from interactions.analytics.models import CustomerFacts, EffortHour, HandlingHour, SurveyHour, ThreadFacts
+from interactions.analytics.models import (
+    CustomerFacts,
+    EffortHour,
+    HandlingHour,
+    StepHour,
+    SurveyHour,
+    ThreadFacts,
+    TransitionHour,
+)
 from interactions.models import Role
 from tests.factories import ApiTokenFactory
 from tests.interactions.analytics.test_effort import efforts  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_handling import day  # noqa: F401 (a fixture)
+from tests.interactions.analytics.test_journeys import clock, journeys  # noqa: F401 (fixtures)
 from tests.interactions.analytics.test_surveys import ANN, BEN, survey
 from tests.interactions.helpers import post
 
@@ -21,7 +30,15 @@ MAIL = "mailto:ann@example.com"
 def state() -> dict[str, list[dict]]:
     return {
         model.__name__: list(model.objects.order_by("pk").values())
-        for model in (CustomerFacts, ThreadFacts, SurveyHour, HandlingHour, EffortHour)
+        for model in (
+            CustomerFacts,
+            ThreadFacts,
+            SurveyHour,
+            HandlingHour,
+            EffortHour,
+            StepHour,
+            TransitionHour,
+        )
     }
 
 
@@ -93,6 +110,20 @@ def test_rebuild_of_handling_equals_incremental(monkeypatch, page):
 def test_rebuild_of_effort_equals_incremental(monkeypatch, page):
     before = state()
     assert sorted(r["pairs"] for r in before["EffortHour"]) == [1, 1, 1]
+    monkeypatch.setattr("hub.rebuild.PAGE", page)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
+
+    rebuild()
+
+    assert state() == before
+
+
+@pytest.mark.usefixtures("journeys")
+@pytest.mark.parametrize("page", [2, 1000])
+def test_rebuild_of_journeys_equals_incremental(monkeypatch, page):
+    before = state()
+    assert sum(r["entries"] for r in before["StepHour"]) == 6 and len(before["TransitionHour"]) == 6
+    assert sum(r["idled"] + r["unanswered"] + r["abandoned"] + r["bounced"] for r in before["StepHour"]) == 5
     monkeypatch.setattr("hub.rebuild.PAGE", page)
     monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
 
