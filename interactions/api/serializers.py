@@ -233,6 +233,11 @@ class NextBestActionSerializer(serializers.Serializer):
 class ContextSerializer(serializers.Serializer):
     customer = ProfileSerializer()
     open_threads = OpenThreadSerializer(many=True)
+    idle_threads = OpenThreadSerializer(
+        many=True,
+        help_text="The 5 most recently active threads gone idle (thread.idled): open, quiet for the "
+        "continuation window, their objective not met yet; with their recent entries.",
+    )
     recently_resolved = ThreadSerializer(many=True)
     pending_callbacks = CallbackSerializer(many=True)
     callback_reached_at = serializers.DateTimeField(

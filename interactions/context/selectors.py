@@ -28,6 +28,7 @@ from interactions.threads.selectors import (
 RECENT_ENTRIES = 20  # timeline entries per open thread in a context answer
 OPEN_THREADS = 10
 RESOLVED_THREADS = 5
+IDLE_THREADS = 5  # open threads gone quiet (thread.idled): their objective is not met yet
 
 
 def _survey_summary(answers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -44,24 +45,23 @@ def context_get(customer: Customer, now: datetime | None = None) -> dict[str, An
     `next_best_actions` are computed for `now` (default: the moment of the read) from stored facts."""
     now = now or timezone.now()
     identifiers = customer_identifiers(customer)
-    open_threads, resolved = customer_threads_recent(customer.pk, OPEN_THREADS, RESOLVED_THREADS)
-    recent = recent_entries([t.pk for t in open_threads], RECENT_ENTRIES)
-    by_thread: dict[Any, list[TimelineEntry]] = {t.pk: [] for t in open_threads}
+    open_threads, idle, resolved = customer_threads_recent(
+        customer.pk, OPEN_THREADS, RESOLVED_THREADS, IDLE_THREADS
+    )
+    recent = recent_entries([t.pk for t in (*open_threads, *idle)], RECENT_ENTRIES)
+    by_thread: dict[Any, list[TimelineEntry]] = {t.pk: [] for t in (*open_threads, *idle)}
     for entry in recent:
         by_thread[entry.thread_id].append(entry)
+
+    def with_recent(thread) -> dict[str, Any]:
+        # Oldest first, as a conversation reads; only the most recent entries.
+        entries = sorted(by_thread[thread.pk], key=lambda e: (e.occurred_at, e.position))
+        return {**thread_brief(thread), "recent": [timeline_entry(e) for e in entries]}
+
     context = {
         "customer": customer_profile(customer, identifiers),
-        "open_threads": [
-            {
-                **thread_brief(t),
-                # Oldest first, as a conversation reads; only the most recent entries.
-                "recent": [
-                    timeline_entry(e)
-                    for e in sorted(by_thread[t.pk], key=lambda e: (e.occurred_at, e.position))
-                ],
-            }
-            for t in open_threads
-        ],
+        "open_threads": [with_recent(t) for t in open_threads],
+        "idle_threads": [with_recent(t) for t in idle],
         "recently_resolved": [thread_brief(t) for t in resolved],
         "pending_callbacks": callback_briefs(customer_callbacks_active(customer.pk)),
         "callback_reached_at": customer_callback_reached_at(customer.pk),

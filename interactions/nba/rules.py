@@ -87,9 +87,14 @@ def _contact(entry: dict[str, Any]) -> bool:
     return entry.get("direction") == "inbound" and not (entry.get("details") or {}).get("automated")
 
 
+def _unresolved(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """The customer's threads whose objective is not met: open ones, and those gone idle."""
+    return [*(context.get("open_threads") or []), *(context.get("idle_threads") or [])]
+
+
 def _entries(context: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(thread, timeline entry) of every open thread's recent entries."""
-    return [(t, e) for t in context.get("open_threads") or [] for e in t.get("recent") or []]
+    """(thread, timeline entry) of every open or idle thread's recent entries."""
+    return [(t, e) for t in _unresolved(context) for e in t.get("recent") or []]
 
 
 def _when(at: datetime) -> str:
@@ -185,8 +190,8 @@ class CallbackParams(Params):
 @predicate("callback_pending_or_failed", CallbackParams, ("state", "detail"))
 def callback_pending_or_failed(s: Situation, p: CallbackParams) -> dict[str, Any] | None:
     """A callback is pending (pending_callbacks: scheduled, offered or under way), or one expired without
-    reaching them in the last `failed_hours` (a callback.expired entry on an open thread's timeline) and no
-    callback has reached them since (callback_reached_at, on any thread)."""
+    reaching them in the last `failed_hours` (a callback.expired entry on an open or idle thread's timeline)
+    and no callback has reached them since (callback_reached_at, on any thread)."""
     pending = s.context.get("pending_callbacks") or []
     if pending:
         first = pending[0]
@@ -239,7 +244,8 @@ def _current_channel(context: dict[str, Any]) -> str | None:
     log (providers stamp to the second)."""
     inbound = [
         (at, e.get("position") or 0, e.get("channel"))
-        for _, e in _entries(context)
+        for t in context.get("open_threads") or []
+        for e in t.get("recent") or []
         if _contact(e) and (at := _time(e.get("occurred_at")))
     ]
     return max(inbound, key=lambda x: x[:2])[2] if inbound else None
@@ -318,14 +324,14 @@ class RetentionParams(Params):
 @predicate("retention_risk", RetentionParams, ("lifetime_value", "topic"))
 def retention_risk(s: Situation, p: RetentionParams) -> dict[str, Any] | None:
     """customer.lifetime_value (a number; absent until outcomes record it, and then the rule never fires)
-    is at least `min_lifetime_value`, and a thread (open or recently resolved) whose topic is one of
+    is at least `min_lifetime_value`, and a thread (open, idle or recently resolved) whose topic is one of
     `topics` was active in the last `days`."""
     value = (s.context.get("customer") or {}).get("lifetime_value")
     if isinstance(value, bool) or not isinstance(value, int | float) or value < p.min_lifetime_value:
         return None
     wanted = {t.lower() for t in p.topics}
     since = s.now - timedelta(days=p.days)
-    for thread in [*(s.context.get("open_threads") or []), *(s.context.get("recently_resolved") or [])]:
+    for thread in [*_unresolved(s.context), *(s.context.get("recently_resolved") or [])]:
         topic = thread.get("topic")
         at = _time(thread.get("last_activity_at"))
         if isinstance(topic, str) and topic.lower() in wanted and at is not None and at >= since:

@@ -74,22 +74,28 @@ def thread_timeline(thread: Thread) -> QuerySet[TimelineEntry]:
 
 
 def customer_threads_recent(
-    customer_id: uuid.UUID, open_: int, resolved: int
-) -> tuple[list[Thread], list[Thread]]:
-    """The customer's `open_` most recently active open threads and `resolved` most recently resolved ones
-    (each newest first), in one query written out: the context read's, the hub's hottest read, where compiling
-    two ORM queries cost as much as running them."""
+    customer_id: uuid.UUID, open_: int, resolved: int, idle: int = 0
+) -> tuple[list[Thread], list[Thread], list[Thread]]:
+    """The customer's `open_` most recently active open threads, `idle` most recently active idle ones and
+    `resolved` most recently resolved ones (each newest first), in one query written out: the context read's,
+    the hub's hottest read, where compiling ORM queries cost as much as running them."""
     table = connection.ops.quote_name(Thread._meta.db_table)
     select = (
         f"SELECT * FROM (SELECT * FROM {table} WHERE customer_id = %s AND status = %s"
         " ORDER BY {} DESC LIMIT %s)"
     )
-    sql = f"{select.format('last_activity_at')} AS o UNION ALL {select.format('resolved_at')} AS r"
+    parts = [f"{select.format('last_activity_at')} AS o", f"{select.format('resolved_at')} AS r"]
     customer = Thread._meta.get_field("customer").get_db_prep_value(customer_id, connection)
-    rows = list(Thread.objects.raw(sql, [customer, "open", open_, customer, "resolved", resolved]))
-    opened = sorted((t for t in rows if t.status == "open"), key=lambda t: t.last_activity_at, reverse=True)
+    params = [customer, "open", open_, customer, "resolved", resolved]
+    if idle:
+        parts.append(f"{select.format('last_activity_at')} AS i")
+        params += [customer, "idle", idle]
+    rows = list(Thread.objects.raw(" UNION ALL ".join(parts), params))
+    newest = lambda status: sorted(  # noqa: E731
+        (t for t in rows if t.status == status), key=lambda t: t.last_activity_at, reverse=True
+    )
     closed = [t for t in rows if t.status == "resolved" and t.resolved_at is not None]
-    return opened, sorted(closed, key=lambda t: t.resolved_at, reverse=True)
+    return newest("open"), newest("idle"), sorted(closed, key=lambda t: t.resolved_at, reverse=True)
 
 
 def recent_entries(thread_ids: list, per_thread: int) -> list[TimelineEntry]:

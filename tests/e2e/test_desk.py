@@ -1011,3 +1011,37 @@ def in_a_thread(work):
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result()
+
+
+def test_a_thread_gone_idle_still_shows_marked_idle_and_a_new_message_on_it_makes_it_active_again(tmp_path):
+    """The beat idles a thread quiet for the continuation window; the agent who opens the customer still sees
+    it, with its timeline, marked idle; the customer's reply in its conversation makes it active, live."""
+    person_create(username="ann", role=Role.AGENT, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    reader = ApiTokenFactory(role=Role.SUPERVISOR)
+    with hub(tmp_path, THREADLINE_IDLE_TICK_SECONDS="0.5") as base, browser() as context:
+        quiet = {**sms("Is my order shipped?", "idle-1", datetime.now(UTC) - timedelta(hours=80))}
+        quiet["data"] = {**quiet["data"], "conversation_ref": "sms-idle"}
+        (posted,) = post_events(base, gateway, [quiet])
+        thread_url = f"{base}/api/v1/threads/{posted['thread_id']}"
+        auth = {"Authorization": f"Bearer {reader.raw}"}
+        deadline = time.monotonic() + 60
+        while servers.request(thread_url, headers=auth)[1].get("status") != "idle":  # the beat's task ran
+            assert time.monotonic() < deadline, "the thread did not idle"
+            time.sleep(0.2)
+        page = context.new_page()
+        sign_in(page, base, "ann")
+        expect(page.locator("#connection")).to_have_text("Live")
+        page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
+        page.get_by_role("button", name="Find").click()
+
+        thread = page.locator(f'#open-threads [data-thread="{posted["thread_id"]}"]')
+        expect(thread.locator(".thread-meta")).to_contain_text("idle: no activity since")
+        expect(thread.locator(".timeline")).to_contain_text("Is my order shipped?")
+        expect(thread.locator(".timeline")).to_contain_text("Thread idle")
+
+        reply = {**sms("Hello again?", "idle-2"), "data": {"channel": "sms", "text": "Hello again?",
+                                                          "conversation_ref": "sms-idle"}}  # fmt: skip
+        post_events(base, gateway, [reply])
+        expect(thread.locator(".timeline")).to_contain_text("Hello again?")
+        expect(thread.locator(".thread-meta")).not_to_contain_text("idle")

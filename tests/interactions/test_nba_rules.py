@@ -26,7 +26,8 @@ def ctx(**parts) -> dict:
     base = {
         "customer": {"id": "c1", "identifiers": [], "language": None, "timezone": None, "birthday": None,
                      "preferences": {}},
-        "open_threads": [], "recently_resolved": [], "pending_callbacks": [], "callback_reached_at": None,
+        "open_threads": [], "idle_threads": [], "recently_resolved": [], "pending_callbacks": [],
+        "callback_reached_at": None,
         "surveys": {},
         "reachable": {"whatsapp": {"open": False, "until": None}},
     }  # fmt: skip
@@ -173,6 +174,14 @@ def test_a_recently_expired_callback_is_mentioned_as_failed():
 
     assert found == {"state": "failed", "detail": "it expired at 2026-11-23 13:30 UTC without reaching them"}
     assert fire("callback_pending_or_failed", ctx(open_threads=[thread(expired)]), failed_hours=1) is None
+
+
+def test_an_expired_callback_on_a_thread_gone_idle_is_still_mentioned():
+    expired = entry(90, direction="", channel="callback", type_="callback.expired")
+
+    found = fire("callback_pending_or_failed", ctx(idle_threads=[thread(expired)]))
+
+    assert found == {"state": "failed", "detail": "it expired at 2026-11-23 13:30 UTC without reaching them"}
 
 
 def test_an_expired_callback_followed_by_one_that_reached_them_is_not_mentioned():

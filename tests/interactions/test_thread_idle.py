@@ -160,8 +160,13 @@ def test_list_threads_by_status_idle(api, supervisor_api):
     assert supervisor_api.get(f"{THREADS}/{quiet}").json()["status"] == "idle"
     bad = supervisor_api.get(THREADS, {"status": "sleeping"})
     assert bad.status_code == 400 and bad["Content-Type"].startswith("application/problem+json")
-    # The context's open threads leave idle ones out (README).
-    assert context(api, JANE)["open_threads"] == []
+    # The context lists an idle thread apart from the open ones, with its recent entries: its objective is
+    # not met, and the agent who answers Jane next still sees it (README).
+    seen = context(api, JANE)
+    assert seen["open_threads"] == []
+    (idle,) = seen["idle_threads"]
+    assert (idle["id"], idle["status"]) == (quiet, "idle")
+    assert [e["type"] for e in idle["recent"]] == ["message.received", "thread.idled"]
 
 
 def test_an_idle_thread_may_be_resolved_or_reopened(api, supervisor_api):

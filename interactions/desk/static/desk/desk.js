@@ -727,7 +727,8 @@ function drawCustomer(context) {
   drawPendingCallbacks(context.pending_callbacks || []);
   state.openThreadIds = (context.open_threads || []).map((t) => t.id);
   drawNextBestActions(context.next_best_actions, customer.id);
-  drawOpenThreads(context.open_threads || []);
+  // Threads gone idle are open too, their objective not met: shown after the active ones, marked idle.
+  drawOpenThreads([...(context.open_threads || []), ...(context.idle_threads || [])]);
   drawResolved(context.recently_resolved || []);
 }
 
@@ -897,9 +898,11 @@ function drawOpenThreads(threads) {
     const assigned = thread.assigned_agent
       ? `assigned to ${thread.assigned_agent === me.agent_id ? "me" : thread.assigned_agent}`
       : "unassigned";
+    const idle = thread.status === "idle" ? `idle: no activity since ${when(thread.last_activity_at)} · ` : "";
     node.querySelector(".thread-meta").textContent = shown(
-      `${thread.channels.join(", ")} · ${assigned} · opened ${when(thread.opened_at)}`,
+      `${idle}${thread.channels.join(", ")} · ${assigned} · opened ${when(thread.opened_at)}`,
     );
+    node.classList.toggle("idle", Boolean(idle));
     node.querySelector(".take").hidden = me.role !== "agent" || thread.assigned_agent === me.agent_id;
     node.dataset.version = thread.version;
     // Keyed by log position and drawn from the answer: each entry once, in the order things happened.
