@@ -187,10 +187,10 @@ def median_of_bins(counts: list[int], bounds: list[int]) -> float | None:
 
 def transition_summary(sums: dict[str, int], bounds: list[int]) -> dict[str, Any]:
     """A transition's figures: how many, the mean seconds between the two steps and their median (from the
-    bins)."""
+    bins); both null for a journey's first step, which follows none."""
     bins = [sums[f"gap_{n}"] for n in range(len(bounds) + 1)]
     return {
         "transitions": sums["transitions"],
-        "mean_seconds": _mean(sums["gap_seconds"], sums["transitions"]),
+        "mean_seconds": _mean(sums["gap_seconds"], sum(bins)),  # null from `start`: nothing is timed
         "median_seconds": median_of_bins(bins, bounds),
     }

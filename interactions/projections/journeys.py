@@ -70,9 +70,13 @@ def arrive(rows, event: RecordedEvent, thread: ThreadFacts, step: str) -> None:
     the wait for an answer begins unless they already wait."""
     at = activity_at(event)
     if thread.step != step:
-        gap = _seconds(thread.step_at, at) if thread.step_at else 0
-        _count(rows, thread, at, TransitionHour, from_step=thread.step or START, to_step=step,
-               transitions=1, gap_seconds=gap, **{f"gap_{_bin(gap)}": 1})  # fmt: skip
+        if thread.step:  # timed from their last contact at the step they leave
+            gap = _seconds(thread.step_at, at)
+            timing = {"gap_seconds": gap, f"gap_{_bin(gap)}": 1}
+        else:  # where their journey starts: nothing to time
+            timing = {}
+        _count(rows, thread, at, TransitionHour, from_step=thread.step or START, to_step=step, transitions=1,
+               **timing)  # fmt: skip
         _count(rows, thread, at, StepHour, step=step, entries=1)
         if (
             not step.endswith(SELF_SERVICE)

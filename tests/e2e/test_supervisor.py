@@ -192,6 +192,82 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
         assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
 
+def contact(n: int, at: datetime, phone: str, kind: str, **data) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": f"journey-{n}",
+        "source": "/gateway/journeys",
+        "type": kind,
+        "subject": f"tel:{phone}",
+        "time": at.isoformat(),
+        "data": data,
+    }
+
+
+def test_a_supervisor_sees_the_journeys_their_dead_ends_and_choke_points_by_objective(tmp_path):
+    """Ann chats with the bot about billing and calls ten minutes later (her self-service bounced; the call,
+    transferred once, answers her after 10:00); Ben texts about a delivery and is answered 90 minutes later
+    (past the 60-minute SLA); Cal calls about a delivery and hangs up before anyone answers."""
+    person_create(username="sam", role=Role.SUPERVISOR, password=PASSWORD)
+    gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
+    supervisor = ApiTokenFactory(role=Role.SUPERVISOR)
+    t0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=4)
+    minutes = lambda m: t0 + timedelta(minutes=m)  # noqa: E731
+    ann, ben, cal = "+15557770001", "+15557770002", "+15557770003"
+    call = {"direction": "inbound", "conversation_ref": "ann-call"}
+    with hub(tmp_path, runner=True) as base, browser() as context:
+        posted = post_events(base, gateway, [
+            contact(1, minutes(0), ann, "message.received", channel="chat", text="bill?", topic="billing",
+                    self_service=True),
+            contact(2, minutes(10), ann, "call.started", **call),
+            contact(3, minutes(12), ann, "call.transferred", **call, to_queue="billing"),
+            contact(4, minutes(20), ann, "call.ended", **call, duration_seconds=600, disposition="completed"),
+            contact(5, minutes(30), ben, "message.received", channel="sms", text="parcel?", topic="delivery"),
+            contact(6, minutes(120), ben, "message.sent", channel="sms", text="On its way"),
+            contact(7, minutes(60), cal, "call.ended", direction="inbound", conversation_ref="cal-call",
+                    duration_seconds=0, disposition="no-answer", topic="delivery"),
+        ])  # fmt: skip
+        caught_up(base, supervisor, max(p["position"] for p in posted))
+        page = context.new_page()
+        sign_in(page, base, "sam")
+        page.goto(f"{base}/supervisor/")
+        expect(page.locator("#updated")).to_have_text(re.compile("^Updated"))
+
+        # Every journey starts somewhere; Ann went from the bot to the phone after 10 minutes: one gap in the
+        # bin [600, 900) s reads its middle, 750 s (12:30).
+        matrix = page.locator("#transitions")
+        expect(matrix.locator("thead th")).to_have_text(["From ↓ to →", "chat:self-service", "sms", "voice"])
+        expect(matrix.locator("tbody th")).to_have_text(["start", "chat:self-service"])
+        expect(matrix.locator('td[data-from="start"][data-to="voice"] .count')).to_have_text("1")
+        expect(matrix.locator('td[data-from="chat:self-service"][data-to="voice"]')).to_have_text("112:30")
+        expect(matrix.locator('td[data-from="chat:self-service"][data-to="sms"]')).to_have_text("")
+        # Visits, mean wait, transfers, unanswered, abandoned, idle unresolved, bounced.
+        expect(page.locator("#steps tbody tr")).to_have_text([
+            re.compile(r"chat:self-service\s*1\s*10:00\s*0\s*0\s*0\s*0\s*1 \(100\.0%\)"),
+            re.compile(r"sms\s*1\s*1:30:00\s*0\s*1\s*0\s*0\s*\u2013"),
+            re.compile(r"voice\s*2\s*\u2013\s*1\s*0\s*1\s*0\s*\u2013"),
+        ])  # fmt: skip
+        expect(page.locator("#choke-points li")).to_have_text([
+            "sms: customers waited 1:30:00 on average for an answer",
+            "chat:self-service: customers waited 10:00 on average for an answer",
+            "voice: 1 transfer",
+        ])  # fmt: skip
+        unanswered, abandoned, idled = chart_data(page, "dead-ends")
+        assert (unanswered, abandoned, idled) == ([0, 1, 0], [0, 0, 1], [0, 0, 0])
+        if SCREENSHOTS:
+            page.locator("#journeys").screenshot(path=str(Path(SCREENSHOTS) / "supervisor-journeys.png"))
+
+        # One objective: delivery's journeys only (Ben's text, Cal's missed call).
+        page.get_by_label("Objective").select_option("delivery")
+        expect(matrix.locator("thead th")).to_have_text(["From ↓ to →", "sms", "voice"])
+        expect(page.locator("#steps tbody tr th")).to_have_text(["sms", "voice"])
+        expect(page.locator("#choke-points li")).to_have_text(
+            ["sms: customers waited 1:30:00 on average for an answer"]
+        )
+        csv_link = page.locator("#journeys-csv").get_attribute("href")
+        assert csv_link.startswith("/api/v1/analytics/journeys?") and "format=csv" in csv_link
+
+
 def test_the_supervisor_page_is_refused_to_an_agent_and_asks_a_stranger_to_sign_in(tmp_path):
     person_create(username="ann", role=Role.AGENT, password=PASSWORD)
     with hub(tmp_path) as base, browser() as context:

@@ -1,4 +1,5 @@
-// The supervisor page: the experience measures, read from /api/v1/analytics/surveys and /handling with the
+// The supervisor page: the experience measures, read from /api/v1/analytics/surveys, /handling, /effort and
+// /journeys with the
 // session, drawn as figures, two charts (Chart.js, served by the hub) and tables. Read again every minute and when the period
 // changes; days and hours are the browser's own time zone's.
 const $ = (id) => document.getElementById(id);
@@ -252,6 +253,94 @@ function showHandling(body) {
   $("handling-empty").hidden = body.totals.length > 0;
 }
 
+// Journeys: the transitions as a matrix (from a step, in rows, to a step, in columns: how many customers,
+// shaded by it, and the median time between), dead-ends per step as a stacked bar chart, the choke points,
+// and each step's figures. All objectives, or the one chosen (the same read, grouped by topic).
+const journeys = { whole: null, byTopic: null };
+
+function journeyOf(objective) {
+  if (!objective) return journeys.whole;
+  const body = journeys.byTopic;
+  const mine = (row) => row.group === objective;
+  return { ...body, totals: body.totals.filter(mine), transitions: body.transitions.filter(mine),
+    choke_points: body.choke_points.filter(mine) };
+}
+
+function cell(tag, text, className) {
+  const node = document.createElement(tag);
+  node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function showObjectives(body) {
+  const select = $("objective");
+  const chosen = select.value;
+  const topics = [...new Set(body.totals.map((row) => row.group).filter((g) => g !== null))].sort();
+  select.replaceChildren(new Option("All objectives", ""), ...topics.map((t) => new Option(t, t)));
+  select.value = topics.includes(chosen) ? chosen : "";
+}
+
+function showJourneys() {
+  if (!journeys.whole) return;
+  const body = journeyOf($("objective").value);
+  const froms = [...new Set(body.transitions.map((t) => t.from))].sort((a, b) => (a === "start" ? -1 : b === "start" ? 1 : a < b ? -1 : 1));
+  const tos = [...new Set(body.transitions.map((t) => t.to))].sort();
+  const most = Math.max(1, ...body.transitions.map((t) => t.transitions));
+  const head = $("transitions").querySelector("thead tr");
+  head.replaceChildren(cell("th", "From ↓ to →"), ...tos.map((to) => Object.assign(cell("th", to), { scope: "col" })));
+  $("transitions").querySelector("tbody").replaceChildren(
+    ...froms.map((from) => {
+      const tr = document.createElement("tr");
+      tr.append(Object.assign(cell("th", from), { scope: "row" }));
+      for (const to of tos) {
+        const move = body.transitions.find((t) => t.from === from && t.to === to);
+        const td = document.createElement("td");
+        td.dataset.from = from;
+        td.dataset.to = to;
+        if (move) {
+          td.append(cell("span", String(move.transitions), "count"), cell("span", duration(move.median_seconds), "median"));
+          td.style.background = `rgba(31, 95, 191, ${(0.1 + (0.6 * move.transitions) / most).toFixed(2)})`;
+        }
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+  $("transitions-empty").hidden = body.transitions.length > 0;
+  const steps = body.totals.filter((row) => row.step !== "start");
+  draw("dead-ends", {
+    type: "bar",
+    data: {
+      labels: steps.map((row) => row.step),
+      datasets: [
+        { label: "Unanswered past the SLA", data: steps.map((row) => row.unanswered), backgroundColor: "#a4161a" },
+        { label: "Abandoned calls", data: steps.map((row) => row.abandoned), backgroundColor: "#e07a1f" },
+        { label: "Idle unresolved", data: steps.map((row) => row.idled), backgroundColor: "#6c757d" },
+      ],
+    },
+    options: { indexAxis: "y", scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: true } } },
+  });
+  $("choke-points").replaceChildren(
+    ...body.choke_points.map((point) =>
+      cell("li", point.by === "wait"
+        ? `${point.step}: customers waited ${duration(point.value)} on average for an answer`
+        : `${point.step}: ${point.value} transfer${point.value === 1 ? "" : "s"}`),
+    ),
+  );
+  $("choke-empty").hidden = body.choke_points.length > 0;
+  $("steps").querySelector("tbody").replaceChildren(
+    ...steps.map((row) => {
+      const tr = document.createElement("tr");
+      tr.dataset.step = row.step;
+      const bounced = row.bounced === null ? "–" : `${row.bounced} (${percent(row.bounce_rate)})`;
+      const cells = [row.entries, duration(row.mean_wait_seconds), row.transfers, row.unanswered, row.abandoned, row.idled, bounced];
+      tr.append(Object.assign(cell("th", row.step), { scope: "row" }), ...cells.map((text) => cell("td", String(text), "number")));
+      return tr;
+    }),
+  );
+}
+
 let reading = 0;
 async function refresh() {
   const mine = ++reading;
@@ -261,12 +350,14 @@ async function refresh() {
   const period = { from: iso(from), to: iso(to), granularity };
   const lastHours = { from: iso(new Date(to.getTime() - 48 * 3600_000)), to: iso(to), granularity: "hour" };
   try {
-    const [whole, hourly, channels, handling, effort] = await Promise.all([
+    const [whole, hourly, channels, handling, effort, paths, paths_by_topic] = await Promise.all([
       measure("surveys", period),
       measure("surveys", { ...lastHours, metric: "csat" }),
       measure("surveys", { ...period, group_by: "channel" }),
       measure("handling", { ...period, group_by: "channel" }),
       measure("effort", period),
+      measure("journeys", period),
+      measure("journeys", { ...period, group_by: "topic" }),
     ]);
     if (mine !== reading) return; // a later read (the period changed) is under way
     showFigures(whole);
@@ -275,6 +366,11 @@ async function refresh() {
     showChannels(channels, { ...period, group_by: "channel", timezone: ZONE });
     showHandling(handling);
     showEffort(effort);
+    journeys.whole = paths;
+    journeys.byTopic = paths_by_topic;
+    showObjectives(paths_by_topic);
+    showJourneys();
+    $("journeys-csv").href = `/api/v1/analytics/journeys?${new URLSearchParams({ ...period, timezone: ZONE, format: "csv" })}`;
     $("problem").hidden = true;
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { timeZone: ZONE })}`;
   } catch (error) {
@@ -392,6 +488,7 @@ function watchFollowups() {
 
 $("zone").textContent = `Times in ${ZONE}`;
 $("range").addEventListener("change", refresh);
+$("objective").addEventListener("change", showJourneys);
 refresh();
 setInterval(refresh, REFRESH_MS);
 refreshQueue();
