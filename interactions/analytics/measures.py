@@ -87,6 +87,19 @@ def handling_summary(sums: dict[str, int]) -> dict[str, Any]:
         "reopens": sums["reopens"],
         "first_contact_resolutions": sums["fcr"],
         "fcr_rate": round(sums["fcr"] / sums["resolutions"], 4) if sums["resolutions"] else None,
+        "repeat_contacts": sums["repeat_contacts"],
+    }
+
+
+def callback_attempt_summary(attempt: int, sums: dict[str, int]) -> dict[str, Any]:
+    """A callback attempt's figures: the calls agents reported for it, by outcome, and the share that
+    reached the customer (completed)."""
+    calls = sum(sums.values())
+    return {
+        "attempt": attempt,
+        "calls": calls,
+        **sums,
+        "success_rate": round(sums["completed"] / calls, 4) if calls else None,
     }
 
 

@@ -91,7 +91,7 @@ class SurveyHour(models.Model):
 
 HANDLING_COUNTS = [
     "calls", "call_seconds", "transfers", "first_responses", "first_response_seconds", "resolutions",
-    "resolution_seconds", "handled", "handle_seconds", "reopens", "fcr",
+    "resolution_seconds", "handled", "handle_seconds", "reopens", "fcr", "repeat_contacts",
 ]  # fmt: skip
 
 
@@ -125,6 +125,9 @@ class HandlingHour(HourRow):
     handle_seconds = models.BigIntegerField(default=0)
     reopens = models.IntegerField(default=0)
     fcr = models.IntegerField(default=0)  # of `resolutions`: resolved at first contact, not revoked since
+    # Threads whose first contact came within THREADLINE_FCR_DAYS of the customer's last contact about the
+    # same topic on another thread: they came back about it.
+    repeat_contacts = models.IntegerField(default=0)
 
     class Meta:
         db_table = "analytics_handling_hour"
@@ -246,3 +249,40 @@ class TransitionHour(JourneyRow):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 {self.topic or '-'} {self.from_step} -> {self.to_step}"
+
+
+class CustomerTopic(models.Model):
+    """A customer's last contact about a topic, and on which thread: their first contact on another thread
+    about it soon after is a repeat contact."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of the customer and the topic
+    thread_id = models.UUIDField()
+    last_contact_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "analytics_customer_topic"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.thread_id} at {self.last_contact_at:%Y-%m-%d %H:%M}"
+
+
+CALLBACK_OUTCOMES = ["completed", "no_answer", "busy", "failed"]
+
+
+class CallbackHour(HourRow):
+    """The outcomes agents reported for callback calls of one attempt (1: the first call, 2: the first
+    retry, ...) in one hour, for one combination of the agent who called, the thread's topic and the
+    customer's segment (channel: voice)."""
+
+    attempt = models.SmallIntegerField()
+    completed = models.IntegerField(default=0)
+    no_answer = models.IntegerField(default=0)
+    busy = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_callback_hour"
+        indexes = [models.Index(fields=["hour"], name="analytics_callback_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 attempt {self.attempt}: {self.completed} completed"

@@ -14,6 +14,7 @@ from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 
 from hub.events import isoformat_z
 from interactions.analytics.measures import (
+    callback_attempt_summary,
     effort_summary,
     handling_summary,
     step_summary,
@@ -21,11 +22,13 @@ from interactions.analytics.measures import (
     transition_summary,
 )
 from interactions.analytics.models import (
+    CALLBACK_OUTCOMES,
     EFFORT_COUNTS,
     GAP_BINS,
     HANDLING_COUNTS,
     STEP_COUNTS,
     TRANSITION_COUNTS,
+    CallbackHour,
     EffortHour,
     HandlingHour,
     StepHour,
@@ -171,7 +174,28 @@ def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]
 def handling_measures(span: Range) -> dict[str, Any]:
     """The handling figures of `span`: per bucket and group (`rows`, buckets with nothing left out), and per
     group over the whole range (`totals`)."""
-    return _counted(span, HandlingHour, HANDLING_COUNTS, handling_summary)
+    return {**_counted(span, HandlingHour, HANDLING_COUNTS, handling_summary), **_callback_attempts(span)}
+
+
+def _callback_attempts(span: Range) -> dict[str, Any]:
+    """Per group and attempt over the whole range: the callback calls' outcomes and their success rate."""
+    column = GROUPS.get(span.group_by or "")
+    sums = (
+        CallbackHour.objects.filter(hour__gte=span.start, hour__lt=span.end)
+        .values("attempt", *([column] if column else []))
+        .order_by()
+        .annotate(**{name: Sum(name) for name in CALLBACK_OUTCOMES})
+    )
+    attempts = sorted(((row[column] if column else "", row["attempt"]), row) for row in sums)
+    return {
+        "callback_attempts": [
+            {
+                "group": _group(span, group),
+                **callback_attempt_summary(attempt, {name: row[name] for name in CALLBACK_OUTCOMES}),
+            }
+            for (group, attempt), row in attempts
+        ]
+    }
 
 
 def effort_measures(span: Range) -> dict[str, Any]:

@@ -39,9 +39,9 @@ def _cell(value: Any) -> Any:
 
 
 class CsvRenderer(BaseRenderer):
-    """A measure's `rows`, then its `totals` (bucket `total`), one line each with every figure (and, for
-    surveys, a column per score). A problem is still problem+json (the problem sets its Content-Type): its
-    body is written as JSON."""
+    """A measure's `rows`, then its `totals` (bucket `total`) and its other tables (_MORE_TABLES), one line
+    each with every figure (and, for surveys, a column per score). A problem is still problem+json (the
+    problem sets its Content-Type): its body is written as JSON."""
 
     media_type = "text/csv"
     format = "csv"
@@ -54,8 +54,7 @@ class CsvRenderer(BaseRenderer):
         lines = [
             *data["rows"],
             *({**row, "bucket": "total"} for row in data["totals"]),
-            *({**row, "bucket": "transition"} for row in data.get("transitions", ())),
-            *({**row, "bucket": "choke_point"} for row in data.get("choke_points", ())),
+            *({**row, "bucket": kind} for table, kind in _MORE_TABLES.items() for row in data.get(table, ())),
         ]
         figures = list(dict.fromkeys(k for row in lines for k in row if k not in _NOT_FIGURES))
         scores = sorted({s for row in lines for s in row.get("distribution", {})}, key=int)
@@ -75,6 +74,12 @@ class CsvRenderer(BaseRenderer):
 
 
 _NOT_FIGURES = {"bucket", "group", "distribution"}
+# A measure's tables beyond its rows and totals, written after them as lines whose `bucket` says which.
+_MORE_TABLES = {
+    "transitions": "transition",
+    "choke_points": "choke_point",
+    "callback_attempts": "callback_attempt",
+}
 
 
 def span_of(

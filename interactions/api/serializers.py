@@ -527,14 +527,36 @@ class HandlingFiguresSerializer(serializers.Serializer):
         "thread on the same topic within THREADLINE_FCR_DAYS (7) days."
     )
     fcr_rate = serializers.FloatField(allow_null=True, help_text="first_contact_resolutions / resolutions.")
+    repeat_contacts = serializers.IntegerField(
+        help_text="Threads whose first contact came within THREADLINE_FCR_DAYS (7) days of the customer's "
+        "last contact about the same topic on another thread."
+    )
 
 
 class HandlingBucketSerializer(HandlingFiguresSerializer):
     bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
 
 
-HandlingMeasuresSerializer = _measures(
-    "HandlingMeasuresSerializer", HandlingBucketSerializer, HandlingFiguresSerializer
+class CallbackAttemptSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    attempt = serializers.IntegerField(help_text="1: the first call; 2: the first retry; ...")
+    calls = serializers.IntegerField(help_text="Callback calls of this attempt whose outcome was reported.")
+    completed = serializers.IntegerField(help_text="They reached the customer (callback.completed).")
+    no_answer = serializers.IntegerField()
+    busy = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="completed / calls.")
+
+
+HandlingMeasuresSerializer = type(
+    "HandlingMeasuresSerializer",
+    (_measures("HandlingFiguresByBucketSerializer", HandlingBucketSerializer, HandlingFiguresSerializer),),
+    {
+        "callback_attempts": CallbackAttemptSerializer(
+            many=True,
+            help_text="Per group and attempt over the whole range, by when the outcome was reported.",
+        )
+    },
 )
 
 

@@ -21,11 +21,14 @@ from hub.events import RecordedEvent
 from hub.rows import RowProjector, UnitOfWork
 from interactions.analytics.measures import effort_index
 from interactions.analytics.models import (
+    CALLBACK_OUTCOMES,
     EFFORT_COUNTS,
     HANDLING_COUNTS,
     STEP_COUNTS,
     TRANSITION_COUNTS,
+    CallbackHour,
     CustomerFacts,
+    CustomerTopic,
     EffortHour,
     HandlingHour,
     StepHour,
@@ -46,7 +49,9 @@ THREAD_FIELDS = [
 # Events on a thread that count for no measure but may give the thread its topic.
 TOPIC_ONLY_TYPES = ("note.added", "message.status", "call.recorded", "call.transcribed", "callback.requested")
 # Events that count only for the customer's journey (interactions/projections/journeys.py).
-JOURNEY_ONLY_TYPES = ("thread.idled", *journeys.CALLBACK_ENDED)
+JOURNEY_ONLY_TYPES = ("thread.idled", "callback.expired", "callback.cancelled")
+# What an agent reported of a callback call: counted per attempt.
+CALLBACK_OUTCOME_TYPES = {f"callback.{outcome}": outcome for outcome in CALLBACK_OUTCOMES}
 MERGE_DEPTH = 64  # a chain of merges is followed this far (placement merges into the survivor of a survivor)
 
 
@@ -60,8 +65,10 @@ class AnalyticsRows(UnitOfWork):
         "topic": (TopicFacts, ["thread_id"]),
         "steps": (StepHour, STEP_COUNTS),
         "transitions": (TransitionHour, TRANSITION_COUNTS),
+        "customer_topic": (CustomerTopic, ["thread_id", "last_contact_at"]),
+        "callbacks": (CallbackHour, CALLBACK_OUTCOMES),
     }
-    kept = ("customer", "thread", "survey", "handling", "effort", "topic", "steps", "transitions")
+    kept = tuple(tables)
 
     def facts(self, kind: str, key: Any, model: type, **fields: Any) -> Any:
         """The row of `key`, added blank when the projection has not seen it (an event placed before this
@@ -180,6 +187,45 @@ def _contact(rows: AnalyticsRows, thread: ThreadFacts, channel: str, at: datetim
             _revoke_fcr(rows, rows.facts("thread", earlier.thread_id, ThreadFacts), at)
 
 
+def _first_contact(thread: ThreadFacts) -> bool:
+    return thread.contacts == 0 and not thread.resolved_once
+
+
+def _came_back(
+    rows: AnalyticsRows, event: RecordedEvent, thread: ThreadFacts, at: datetime, first: bool
+) -> None:
+    """The customer got in touch on a thread about a topic: when it is the thread's first contact and their
+    last contact about that topic was on another thread within THREADLINE_FCR_DAYS, they came back about it
+    (a repeat contact, counted in this hour). Their last contact about the topic is this one, from now on."""
+    if not thread.topic or not thread.customer_id:
+        return
+    key = _topic_key(rows, thread)
+    rows.load("customer_topic", [key])
+    last = rows.rows["customer_topic"].get(key)
+    if last is None:
+        last = rows.facts("customer_topic", key, CustomerTopic, thread_id=thread.pk, last_contact_at=at)
+    elif (
+        first
+        and str(last.thread_id) != str(thread.pk)
+        and timedelta(0) <= at - last.last_contact_at <= timedelta(days=settings.THREADLINE_FCR_DAYS)
+    ):
+        count_handling(rows, event, at, event.data.get("channel") or "voice", repeat_contacts=1)
+    if at >= last.last_contact_at:
+        last.thread_id, last.last_contact_at = thread.pk, at
+        rows.touch("customer_topic", key)
+
+
+def apply_callback_outcome(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """An agent's report of a callback call: counted by its attempt, for the agent who called."""
+    _thread(rows, event)
+    fields = {
+        "hour": hour_of(activity_at(event)),
+        **dimensions(rows, event, "voice"),
+        "attempt": event.data["attempt"],
+    }
+    add_to(rows, "callbacks", _key(fields), fields, {CALLBACK_OUTCOME_TYPES[event.type]: 1})
+
+
 def _thread(rows: AnalyticsRows, event: RecordedEvent) -> ThreadFacts | None:
     """The event's thread: where placement put it, or the one a hub event is about. A thread opened with no
     topic takes the first one an event on it gives (as the threads read model does)."""
@@ -215,6 +261,7 @@ def apply_message(rows: AnalyticsRows, event: RecordedEvent) -> None:
     if event.type == "message.received":
         if not thread.first_response_at:  # the customer's first message: the earliest given, until answered
             thread.first_inbound_at = min(thread.first_inbound_at or at, at)
+        _came_back(rows, event, thread, at, first=_first_contact(thread))
         _contact(rows, thread, event.data["channel"], at)
     elif thread.first_inbound_at and not thread.first_response_at and at >= thread.first_inbound_at:
         thread.first_response_at = at
@@ -231,6 +278,7 @@ def apply_call(rows: AnalyticsRows, event: RecordedEvent) -> None:
     if thread is not None:
         thread.channel = thread.channel or "voice"
         if event.type == "call.started" and event.data.get("direction") == "inbound":
+            _came_back(rows, event, thread, at, first=_first_contact(thread))
             _contact(rows, thread, "voice", at)
         elif event.type == "call.transferred" and not thread.resolved_once:
             thread.transfers += 1
@@ -386,7 +434,7 @@ def _and_journey(handler):
 
 class AnalyticsProjector(RowProjector):
     name = "analytics"
-    version = 2  # 2: the journeys' steps and transitions
+    version = 2  # 2: the journeys' steps and transitions, repeat contacts, callback attempts
     unit = AnalyticsRows
     _handlers = {
         "customer.merged": apply_customer_merged,
@@ -402,12 +450,15 @@ class AnalyticsProjector(RowProjector):
         "call.transferred": apply_call,
         "survey.answered": apply_survey_answered,
         **dict.fromkeys(TOPIC_ONLY_TYPES + JOURNEY_ONLY_TYPES, apply_topic),
+        **dict.fromkeys(CALLBACK_OUTCOME_TYPES, apply_callback_outcome),
     }
     handlers = {
         kind: handler if kind.startswith("customer.") else _and_journey(handler)
         for kind, handler in _handlers.items()
     }
     tables = (
+        CallbackHour,
+        CustomerTopic,
         TransitionHour,
         StepHour,
         TopicFacts,

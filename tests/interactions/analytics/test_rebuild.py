@@ -7,7 +7,9 @@ import pytest
 
 from hub.rebuild import rebuild
 from interactions.analytics.models import (
+    CallbackHour,
     CustomerFacts,
+    CustomerTopic,
     EffortHour,
     HandlingHour,
     StepHour,
@@ -20,6 +22,7 @@ from tests.factories import ApiTokenFactory
 from tests.interactions.analytics.test_effort import efforts  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_handling import day  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_journeys import clock, journeys  # noqa: F401 (fixtures)
+from tests.interactions.analytics.test_repeats_and_callbacks import callback_calls, comebacks  # noqa: F401
 from tests.interactions.analytics.test_surveys import ANN, BEN, survey
 from tests.interactions.helpers import post
 
@@ -38,6 +41,8 @@ def state() -> dict[str, list[dict]]:
             EffortHour,
             StepHour,
             TransitionHour,
+            CustomerTopic,
+            CallbackHour,
         )
     }
 
@@ -124,6 +129,34 @@ def test_rebuild_of_journeys_equals_incremental(monkeypatch, page):
     before = state()
     assert sum(r["entries"] for r in before["StepHour"]) == 6 and len(before["TransitionHour"]) == 6
     assert sum(r["idled"] + r["unanswered"] + r["abandoned"] + r["bounced"] for r in before["StepHour"]) == 5
+    monkeypatch.setattr("hub.rebuild.PAGE", page)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
+
+    rebuild()
+
+    assert state() == before
+
+
+@pytest.mark.usefixtures("comebacks")
+@pytest.mark.parametrize("page", [2, 1000])
+def test_rebuild_of_repeat_contacts_equals_incremental(monkeypatch, page):
+    before = state()
+    assert (
+        sum(r["repeat_contacts"] for r in before["HandlingHour"]) == 2 and len(before["CustomerTopic"]) == 3
+    )
+    monkeypatch.setattr("hub.rebuild.PAGE", page)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
+
+    rebuild()
+
+    assert state() == before
+
+
+@pytest.mark.usefixtures("callback_calls")
+@pytest.mark.parametrize("page", [2, 1000])
+def test_rebuild_of_callback_attempts_equals_incremental(monkeypatch, page):
+    before = state()
+    assert sorted((r["attempt"], r["completed"]) for r in before["CallbackHour"]) == [(1, 1), (2, 1), (3, 1)]
     monkeypatch.setattr("hub.rebuild.PAGE", page)
     monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
 
