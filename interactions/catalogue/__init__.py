@@ -42,6 +42,7 @@ from interactions.catalogue.schemas import (
     MessageStatusData,
     NbaOutcomeData,
     NoteAddedData,
+    OutcomeRecordedData,
     ProfileUpdatedData,
     SurveyAnsweredData,
     ThreadAssignedData,
@@ -123,6 +124,14 @@ _TYPES = [
     ),
     EventType(
         "survey.answered", 1, SurveyAnsweredData, "A CSAT (1-5), NPS (0-10) or CES (1-7) answer.", **_CHANNEL
+    ),
+    EventType(
+        "outcome.recorded",
+        1,
+        OutcomeRecordedData,
+        "What a contact achieved: a sale, upgrade, retention, cancellation or refund, with its value and "
+        "currency.",
+        **_CHANNEL,
     ),
     EventType("note.added", 1, NoteAddedData, "An internal note about the customer or thread.", **_CHANNEL),
     EventType(

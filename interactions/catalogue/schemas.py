@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from interactions.catalogue import currencies
 from interactions.catalogue.zones import iana_zone
 from interactions.errors import InvalidIdentifier
 from interactions.identity.identifiers import parse_identifier
@@ -218,6 +220,51 @@ class SurveyAnsweredData(EventData):
         if not low <= self.score <= high:
             raise ValueError(f"{self.metric} score must be between {low} and {high}")
         return self
+
+
+OUTCOME_KINDS = ("sale", "upgrade", "retention", "cancellation", "refund")
+_MONEY = re.compile(r"\A[0-9]+(?:\.[0-9]+)?\Z")
+
+
+def _money(value: Any) -> str:
+    """A non-negative amount as a decimal string: digits, then optionally a point and 1 to 4 decimals, below
+    a thousand million (interactions.catalogue.currencies). A JSON number is refused: a float cannot hold
+    19.99, and a value must reach the sums exactly as it was written."""
+    if not isinstance(value, str):
+        raise ValueError('must be a decimal string such as "19.99", not a JSON number')
+    if value.startswith("-"):
+        raise ValueError(
+            "must not be negative: a refund or a cancellation is its own kind, of a positive value"
+        )
+    if not _MONEY.match(value):
+        raise ValueError('must be digits with an optional point and decimals, such as "19.99"')
+    decimals = value.partition(".")[2]
+    if len(decimals) > currencies.DECIMALS:
+        raise ValueError(f"has at most {currencies.DECIMALS} decimals")
+    if Decimal(value) > currencies.VALUE_MAX:
+        raise ValueError(f"must be at most {currencies.VALUE_MAX}")
+    return value
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or value not in currencies.ISO_4217:
+        raise ValueError("must be an active ISO 4217 code in upper case, such as EUR or USD")
+    return value
+
+
+Money = Annotated[str, BeforeValidator(_money)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+
+
+class OutcomeRecordedData(EventData):
+    """What a contact achieved, in money: a sale, an upgrade, a retention, a cancellation or a refund, with
+    its value (a positive decimal string, at most 4 decimals) in an ISO 4217 currency."""
+
+    kind: Literal["sale", "upgrade", "retention", "cancellation", "refund"]
+    value: Money
+    currency: Currency
+    channel: AnyChannel | None = None
+    reference: Annotated[str, Field(strict=True, min_length=1, max_length=256)] | None = None
 
 
 class NoteAddedData(EventData):
