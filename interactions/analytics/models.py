@@ -16,6 +16,8 @@ class CustomerFacts(models.Model):
     customer_id = models.UUIDField(primary_key=True)
     segment = models.CharField(max_length=64, blank=True, default="")
     merged_into = models.UUIDField(null=True, blank=True)
+    # The currencies of their lifetime value rows (CustomerValue), space-separated: what a merge moves.
+    currencies = models.CharField(max_length=1024, blank=True, default="")
 
     class Meta:
         db_table = "analytics_customer"
@@ -286,3 +288,53 @@ class CallbackHour(HourRow):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 attempt {self.attempt}: {self.completed} completed"
+
+
+OUTCOME_COUNTS = [
+    "sales", "sale_value", "upgrades", "upgrade_value", "retentions", "retention_value",
+    "cancellations", "cancellation_value", "refunds", "refund_value",
+]  # fmt: skip
+
+
+class OutcomeHour(HourRow):
+    """The outcomes recorded in one hour (UTC, by when each happened) for one combination of channel, agent,
+    topic, segment and currency (blank: not known): how many of each kind, and the sum of their values in
+    ten-thousandths of the currency (exact: interactions.catalogue.currencies)."""
+
+    currency = models.CharField(max_length=3)
+    sales = models.IntegerField(default=0)
+    sale_value = models.BigIntegerField(default=0)
+    upgrades = models.IntegerField(default=0)
+    upgrade_value = models.BigIntegerField(default=0)
+    retentions = models.IntegerField(default=0)
+    retention_value = models.BigIntegerField(default=0)
+    cancellations = models.IntegerField(default=0)
+    cancellation_value = models.BigIntegerField(default=0)
+    refunds = models.IntegerField(default=0)
+    refund_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_outcome_hour"
+        indexes = [models.Index(fields=["hour"], name="analytics_outcome_hour_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.channel} {self.currency}: {self.sales} sales"
+
+
+class CustomerValue(models.Model):
+    """A customer's lifetime value in one currency: what their outcomes added (sales, upgrades and retentions
+    less refunds; README "Outcomes"), in ten-thousandths. A merged customer's rows move to the survivor (and
+    are left at zero)."""
+
+    key = models.CharField(max_length=40, primary_key=True)  # "<customer id>/<currency>"
+    customer_id = models.UUIDField()
+    currency = models.CharField(max_length=3)
+    value = models.BigIntegerField(default=0)
+    outcomes = models.IntegerField(default=0)  # how many outcomes (of every kind) it sums
+
+    class Meta:
+        db_table = "analytics_customer_value"
+        indexes = [models.Index(fields=["customer_id"], name="analytics_customer_value_of")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.currency}: {self.value}"

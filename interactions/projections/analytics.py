@@ -1,5 +1,6 @@
-"""The experience measures' projection (the `analytics` subscription): survey answers counted per hour and
-dimension, and what it needs to know of customers and threads to group them.
+"""The experience measures' projection (the `analytics` subscription): survey answers, handling, effort and
+outcomes counted per hour and dimension, each customer's lifetime value, and what it needs to know of
+customers and threads to group them.
 
 Every row is a function of the log up to the event: an answer is grouped by the customer's segment and the
 thread's topic and agent as the log stood when the answer arrived, so a rebuild makes the same rows
@@ -24,13 +25,16 @@ from interactions.analytics.models import (
     CALLBACK_OUTCOMES,
     EFFORT_COUNTS,
     HANDLING_COUNTS,
+    OUTCOME_COUNTS,
     STEP_COUNTS,
     TRANSITION_COUNTS,
     CallbackHour,
     CustomerFacts,
     CustomerTopic,
+    CustomerValue,
     EffortHour,
     HandlingHour,
+    OutcomeHour,
     StepHour,
     SurveyHour,
     ThreadFacts,
@@ -38,6 +42,7 @@ from interactions.analytics.models import (
     TransitionHour,
 )
 from interactions.catalogue import activity_at, automated
+from interactions.catalogue.currencies import to_units
 from interactions.projections import journeys
 
 THREAD_FIELDS = [
@@ -57,7 +62,7 @@ MERGE_DEPTH = 64  # a chain of merges is followed this far (placement merges int
 
 class AnalyticsRows(UnitOfWork):
     tables = {
-        "customer": (CustomerFacts, ["segment", "merged_into"]),
+        "customer": (CustomerFacts, ["segment", "merged_into", "currencies"]),
         "thread": (ThreadFacts, THREAD_FIELDS),
         "survey": (SurveyHour, ["answers"]),
         "handling": (HandlingHour, HANDLING_COUNTS),
@@ -67,6 +72,8 @@ class AnalyticsRows(UnitOfWork):
         "transitions": (TransitionHour, TRANSITION_COUNTS),
         "customer_topic": (CustomerTopic, ["thread_id", "last_contact_at"]),
         "callbacks": (CallbackHour, CALLBACK_OUTCOMES),
+        "outcome": (OutcomeHour, OUTCOME_COUNTS),
+        "value": (CustomerValue, ["value", "outcomes"]),
     }
     kept = tuple(tables)
 
@@ -98,6 +105,7 @@ def apply_customer_merged(rows: AnalyticsRows, event: RecordedEvent) -> None:
         rows.touch("customer", survivor.pk)
     merged.merged_into = survivor.pk
     rows.touch("customer", merged.pk)
+    _move_value(rows, merged, survivor)
 
 
 def apply_profile_updated(rows: AnalyticsRows, event: RecordedEvent) -> None:
@@ -432,9 +440,75 @@ def _and_journey(handler):
     return apply
 
 
+# What an outcome of each kind adds to its customer's lifetime value (README "Outcomes"): what they paid or
+# committed to (a sale, an upgrade, a contract kept by a retention), less what was paid back (a refund). A
+# cancellation ends future business but takes back nothing paid: it counts in net new business, not here.
+LIFETIME_SIGN = {"sale": 1, "upgrade": 1, "retention": 1, "cancellation": 0, "refund": -1}
+# kind -> the OutcomeHour columns of its count and its value
+OUTCOME_COLUMNS = {
+    "sale": ("sales", "sale_value"),
+    "upgrade": ("upgrades", "upgrade_value"),
+    "retention": ("retentions", "retention_value"),
+    "cancellation": ("cancellations", "cancellation_value"),
+    "refund": ("refunds", "refund_value"),
+}
+
+
+def _value_row(rows: AnalyticsRows, customer: CustomerFacts, currency: str) -> CustomerValue:
+    """The customer's lifetime value row in `currency`, added (and its currency noted) when they have none."""
+    key = f"{customer.pk}/{currency}"
+    row = rows.facts("value", key, CustomerValue, customer_id=customer.pk, currency=currency)
+    held = customer.currencies.split()
+    if currency not in held:
+        customer.currencies = " ".join(sorted([*held, currency]))
+        rows.touch("customer", customer.pk)
+    return row
+
+
+def _move_value(rows: AnalyticsRows, merged: CustomerFacts, survivor: CustomerFacts) -> None:
+    """A merged customer's lifetime value is the survivor's now: each currency's sum and count move over, and
+    the merged customer's rows are left at zero."""
+    for currency in merged.currencies.split():
+        theirs = _value_row(rows, merged, currency)
+        ours = _value_row(rows, survivor, currency)
+        ours.value += theirs.value
+        ours.outcomes += theirs.outcomes
+        theirs.value = theirs.outcomes = 0
+        rows.touch("value", ours.pk)
+        rows.touch("value", theirs.pk)
+    merged.currencies = ""
+    rows.touch("customer", merged.pk)
+
+
+def apply_outcome_recorded(rows: AnalyticsRows, event: RecordedEvent) -> None:
+    """An outcome: counted, with its value, in its hour's row for its dimensions and currency; and added to
+    (or, for a refund, taken from) its customer's lifetime value in that currency. Its channel is its own,
+    else its thread's (the channel of the thread's first message or call), else blank."""
+    data = event.data
+    thread = _thread(rows, event)
+    channel = data.get("channel") or (thread.channel if thread else "")
+    units = to_units(data["value"])
+    fields = {
+        "hour": hour_of(activity_at(event)),
+        **dimensions(rows, event, channel),
+        "currency": data["currency"],
+    }
+    count, value = OUTCOME_COLUMNS[data["kind"]]
+    add_to(rows, "outcome", _key(fields), fields, {count: 1, value: units})
+    customer_id = event.metadata.get("customer_id") or (thread.customer_id if thread else None)
+    if customer_id:
+        customer = rows.customer(customer_id)
+        row = _value_row(rows, customer, data["currency"])
+        row.value += LIFETIME_SIGN[data["kind"]] * units
+        row.outcomes += 1
+        rows.touch("value", row.pk)
+
+
 class AnalyticsProjector(RowProjector):
     name = "analytics"
-    version = 2  # 2: the journeys' steps and transitions, repeat contacts, callback attempts
+    # 2: the journeys' steps and transitions, repeat contacts, callback attempts; outcomes (outcome.recorded)
+    # counted per hour, and each customer's lifetime value.
+    version = 2
     unit = AnalyticsRows
     _handlers = {
         "customer.merged": apply_customer_merged,
@@ -451,6 +525,7 @@ class AnalyticsProjector(RowProjector):
         "survey.answered": apply_survey_answered,
         **dict.fromkeys(TOPIC_ONLY_TYPES + JOURNEY_ONLY_TYPES, apply_topic),
         **dict.fromkeys(CALLBACK_OUTCOME_TYPES, apply_callback_outcome),
+        "outcome.recorded": apply_outcome_recorded,
     }
     handlers = {
         kind: handler if kind.startswith("customer.") else _and_journey(handler)
@@ -461,6 +536,8 @@ class AnalyticsProjector(RowProjector):
         CustomerTopic,
         TransitionHour,
         StepHour,
+        CustomerValue,
+        OutcomeHour,
         TopicFacts,
         EffortHour,
         HandlingHour,

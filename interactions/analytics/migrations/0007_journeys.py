@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0004_thread_resolved"),
+        ("analytics", "0005_outcomes"),
     ]
 
     operations = [
