@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from interactions.catalogue.currencies import from_units
 from interactions.catalogue.schemas import SURVEY_RANGES
 
 # The two best and the two worst scores of each scale. CES is read as CES 2.0 asks it ("the company made it
@@ -207,3 +208,26 @@ def transition_summary(sums: dict[str, int], bounds: list[int]) -> dict[str, Any
         "mean_seconds": _mean(sums["gap_seconds"], sum(bins)),  # null from `start`: nothing is timed
         "median_seconds": median_of_bins(bins, bounds),
     }
+
+
+# New business is what sales and upgrades brought; net new business takes off what refunds gave back and
+# cancellations ended. A retention keeps business the customer already had: it is shown on its own, in
+# neither (counting it as new would reward losing a customer and winning them back).
+NEW_BUSINESS = ("sale", "upgrade")
+LOST_BUSINESS = ("refund", "cancellation")
+_PLURAL = {"sale": "sales", "upgrade": "upgrades", "retention": "retentions",
+           "cancellation": "cancellations", "refund": "refunds"}  # fmt: skip
+
+
+def outcome_summary(currency: str, sums: dict[str, int]) -> dict[str, Any]:
+    """The outcome figures of summed counts in one currency: how many of each kind and their value, new
+    business (sales + upgrades) and net new business (sales + upgrades - refunds - cancellations). Values
+    are decimal strings with 4 decimals, summed exactly (as integers of ten-thousandths)."""
+    new = sum(sums[f"{kind}_value"] for kind in NEW_BUSINESS)
+    lost = sum(sums[f"{kind}_value"] for kind in LOST_BUSINESS)
+    figures: dict[str, Any] = {"currency": currency}
+    for kind, plural in _PLURAL.items():
+        figures[plural] = sums[plural]
+        figures[f"{kind}_value"] = from_units(sums[f"{kind}_value"])
+    figures.update(new_business=from_units(new), net_new_business=from_units(new - lost))
+    return figures

@@ -17,6 +17,7 @@ from interactions.analytics.measures import (
     callback_attempt_summary,
     effort_summary,
     handling_summary,
+    outcome_summary,
     step_summary,
     survey_summary,
     transition_summary,
@@ -26,15 +27,19 @@ from interactions.analytics.models import (
     EFFORT_COUNTS,
     GAP_BINS,
     HANDLING_COUNTS,
+    OUTCOME_COUNTS,
     STEP_COUNTS,
     TRANSITION_COUNTS,
     CallbackHour,
+    CustomerValue,
     EffortHour,
     HandlingHour,
+    OutcomeHour,
     StepHour,
     SurveyHour,
     TransitionHour,
 )
+from interactions.catalogue.currencies import from_units
 from interactions.errors import InvalidRequest
 
 # granularity -> (truncation, the most buckets one read may ask for)
@@ -203,23 +208,45 @@ def effort_measures(span: Range) -> dict[str, Any]:
     return _counted(span, EffortHour, EFFORT_COUNTS, effort_summary)
 
 
-def _counted(span: Range, model, counts: list[str], summary) -> dict[str, Any]:
+def outcome_measures(span: Range, *, currency: str | None = None) -> dict[str, Any]:
+    """The outcomes of `span` (all currencies, or one), per bucket, group and currency, and per group and
+    currency over the whole range: never summed across currencies, never converted."""
+    rows = OutcomeHour.objects.filter(currency=currency) if currency else OutcomeHour.objects.all()
+    return _counted(span, rows, OUTCOME_COUNTS, outcome_summary, key="currency")
+
+
+def customer_lifetime_value(customer_id: Any) -> list[dict[str, str]]:
+    """A customer's lifetime value per currency (`currency`, `value` as a decimal string), by currency code:
+    what the analytics subscription has summed of their outcomes (and of customers merged into them)."""
+    values = CustomerValue.objects.filter(customer_id=customer_id, outcomes__gt=0).order_by("currency")
+    return [{"currency": row.currency, "value": from_units(row.value)} for row in values]
+
+
+def _counted(span: Range, model, counts: list[str], summary, key: str | None = None) -> dict[str, Any]:
+    """Sum `counts` of the rows of `model` (a model or a queryset) per bucket and group (and per `key`, a
+    column the summary is given first: outcomes are never summed across currencies)."""
     column = GROUPS.get(span.group_by or "")
-    per_bucket: dict[tuple[datetime, str], dict[str, int]] = {}
-    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(counts, 0))
-    for row in _sums(span, model.objects.all(), [], counts):
+    rows = model.objects.all() if isinstance(model, type) else model
+    per_bucket: dict[tuple, dict[str, int]] = {}
+    totals: dict[tuple, dict[str, int]] = {}
+    for row in _sums(span, rows, [key] if key else [], counts):
         group = row[column] if column else ""
-        bucket = per_bucket.setdefault((row["bucket"], group), dict.fromkeys(counts, 0))
+        extra = (row[key],) if key else ()
+        bucket = per_bucket.setdefault((row["bucket"], group, *extra), dict.fromkeys(counts, 0))
+        total = totals.setdefault((group, *extra), dict.fromkeys(counts, 0))
         for name in counts:
             bucket[name] += row[name]
-            totals[group][name] += row[name]
+            total[name] += row[name]
     return {
         **span.describe(),
         "rows": [
-            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **summary(sums)}
-            for (bucket, group), sums in sorted(per_bucket.items(), key=lambda item: item[0])
+            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **summary(*extra, sums)}
+            for (bucket, group, *extra), sums in sorted(per_bucket.items(), key=lambda item: item[0])
         ],
-        "totals": [{"group": _group(span, group), **summary(sums)} for group, sums in sorted(totals.items())],
+        "totals": [
+            {"group": _group(span, group), **summary(*extra, sums)}
+            for (group, *extra), sums in sorted(totals.items(), key=lambda item: item[0])
+        ],
     }
 
 

@@ -19,6 +19,7 @@ from interactions.analytics.selectors import (
     effort_measures,
     handling_measures,
     journey_measures,
+    outcome_measures,
     survey_measures,
 )
 from interactions.api import serializers
@@ -182,3 +183,16 @@ class JourneyMeasuresView(MeasuresView):
         require_may_read_measures(request.user)
         span, _ = span_of(request, serializers.JourneyMeasuresQuerySerializer)
         return Response(journey_measures(span))
+
+
+class OutcomeMeasuresView(MeasuresView):
+    @_measure_schema(
+        "Outcomes: sales, upgrades, retentions, cancellations and refunds, new and net new business",
+        "analytics_outcomes",
+        serializers.OutcomeMeasuresQuerySerializer,
+        serializers.OutcomeMeasuresSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        require_may_read_measures(request.user)
+        span, query = span_of(request, serializers.OutcomeMeasuresQuerySerializer)
+        return Response(outcome_measures(span, currency=query.get("currency")))

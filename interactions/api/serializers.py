@@ -13,6 +13,7 @@ from interactions.analytics.selectors import GRANULARITIES, GROUPS, JOURNEY_GROU
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
 from interactions.callbacks.services import OUTCOMES, REMARK_MAX
 from interactions.catalogue import ThreadStatus
+from interactions.catalogue.currencies import ISO_4217
 from interactions.catalogue.schemas import CHANNELS, FOLLOWUP_ACTIONS, SURVEY_RANGES
 from interactions.catalogue.zones import iana_zone
 from interactions.identity import identifiers
@@ -230,6 +231,11 @@ class NextBestActionSerializer(serializers.Serializer):
     facts = serializers.DictField(help_text="What the rule found (for machines), e.g. score, minutes_left.")
 
 
+class LifetimeValueSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="An ISO 4217 code.")
+    value = serializers.CharField(help_text="A decimal string with 4 decimals (may be negative).")
+
+
 class ContextSerializer(serializers.Serializer):
     customer = ProfileSerializer()
     open_threads = OpenThreadSerializer(many=True)
@@ -245,6 +251,12 @@ class ContextSerializer(serializers.Serializer):
         help_text="When a callback last reached them (its call completed), on any thread; null if none has.",
     )
     surveys = serializers.DictField(child=SurveySummarySerializer())
+    lifetime_value = LifetimeValueSerializer(
+        many=True,
+        help_text="What the customer's outcomes added, per currency (never converted): sales, upgrades and "
+        "retentions less refunds, with those of customers merged into them; by currency code. From the "
+        "analytics read model.",
+    )
     reachable = ReachableSerializer()
     next_best_actions = NextBestActionSerializer(
         many=True, help_text="Ranked recommendations from the rules file (THREADLINE_NBA_RULES)."
@@ -497,10 +509,9 @@ SurveyMeasuresSerializer = _measures(
     "SurveyMeasuresSerializer", SurveyBucketSerializer, SurveyFiguresSerializer
 )
 
+# A copy: DRF's serializer metaclass pops the declared fields out of the dict it is given.
 HandlingMeasuresQuerySerializer = type(
-    "HandlingMeasuresQuerySerializer",
-    (serializers.Serializer,),
-    {**_MEASURE_QUERY},  # (its fields are popped)
+    "HandlingMeasuresQuerySerializer", (serializers.Serializer,), {**_MEASURE_QUERY}
 )
 
 
@@ -670,6 +681,63 @@ JourneyMeasuresSerializer = type(
         "transitions": TransitionSerializer(many=True, help_text="Per group, over the whole range."),
         "choke_points": ChokePointSerializer(many=True, help_text="Per group: the top 3 by each."),
     },
+)
+
+
+def _currency_code(value: str) -> str:
+    # The value is not repeated: a query parameter may hold anything, a card number included.
+    if value not in ISO_4217:
+        raise serializers.ValidationError("an active ISO 4217 code in upper case, such as EUR or USD")
+    return value
+
+
+OutcomeMeasuresQuerySerializer = type(
+    "OutcomeMeasuresQuerySerializer",
+    (serializers.Serializer,),
+    {
+        **_MEASURE_QUERY,
+        "currency": serializers.CharField(
+            required=False,
+            max_length=3,
+            validators=[_currency_code],
+            help_text="Only the outcomes in this currency (an ISO 4217 code). Default: every currency, each "
+            "on its own rows (values are never converted or summed across currencies).",
+        ),
+    },
+)
+
+
+def _money(what: str) -> serializers.CharField:
+    return serializers.CharField(
+        help_text=f"{what}: a decimal string with 4 decimals, in `currency` (exact: never a float)."
+    )
+
+
+class OutcomeFiguresSerializer(serializers.Serializer):
+    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
+    currency = serializers.CharField(help_text="The ISO 4217 code every value of the row is in.")
+    sales = serializers.IntegerField(help_text="`outcome.recorded` of kind sale.")
+    sale_value = _money("Their value")
+    upgrades = serializers.IntegerField(help_text="Of kind upgrade.")
+    upgrade_value = _money("Their value")
+    retentions = serializers.IntegerField(help_text="Of kind retention.")
+    retention_value = _money("Their value (in neither new business figure)")
+    cancellations = serializers.IntegerField(help_text="Of kind cancellation.")
+    cancellation_value = _money("Their value")
+    refunds = serializers.IntegerField(help_text="Of kind refund.")
+    refund_value = _money("Their value")
+    new_business = _money("sale_value + upgrade_value")
+    net_new_business = _money(
+        "sale_value + upgrade_value - refund_value - cancellation_value (may be negative)"
+    )
+
+
+class OutcomeBucketSerializer(OutcomeFiguresSerializer):
+    bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
+
+
+OutcomeMeasuresSerializer = _measures(
+    "OutcomeMeasuresSerializer", OutcomeBucketSerializer, OutcomeFiguresSerializer
 )
 
 

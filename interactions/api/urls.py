@@ -36,6 +36,7 @@ urlpatterns = [
     path("analytics/handling", analytics.HandlingMeasuresView.as_view(), name="analytics-handling"),
     path("analytics/effort", analytics.EffortMeasuresView.as_view(), name="analytics-effort"),
     path("analytics/journeys", analytics.JourneyMeasuresView.as_view(), name="analytics-journeys"),
+    path("analytics/outcomes", analytics.OutcomeMeasuresView.as_view(), name="analytics-outcomes"),
     path("callbacks", callbacks.CallbackListView.as_view(), name="callbacks"),
     path("callbacks/<anyuuid:callback_id>", callbacks.CallbackDetailView.as_view(), name="callback"),
     path(
