@@ -14,8 +14,9 @@ from interactions.api.openapi import EVERY_ROLE, READ_ERRORS, ok, roles
 from interactions.context.selectors import context_get
 from interactions.customers.selectors import customer_get, customer_get_by_identifier
 
-# The read models a context answer comes from.
-CONTEXT = ["customers", "threads", "callbacks", "reachability"]
+# The read models a context answer comes from. `analytics` keeps each customer's lifetime value: a read with
+# `min_position` waits for it too, so an outcome just posted is in the lifetime value it answers with.
+CONTEXT = ["customers", "threads", "callbacks", "reachability", "analytics"]
 
 
 class ContextByIdentifierView(ReadYourWrites, APIView):

@@ -1,5 +1,5 @@
 """The context answer: a customer's profile, open threads with their recent timeline, recently resolved
-threads, pending callbacks and survey summaries, in a fixed number of queries."""
+threads, pending callbacks, survey summaries and lifetime value, in a fixed number of queries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from interactions.analytics.selectors import customer_lifetime_value
 from interactions.callbacks.selectors import (
     callback_briefs,
     customer_callback_reached_at,
@@ -68,6 +69,7 @@ def context_get(customer: Customer, now: datetime | None = None) -> dict[str, An
         "surveys": {
             metric: _survey_summary(answers) for metric, answers in customer.surveys.items() if answers
         },
+        "lifetime_value": customer_lifetime_value(customer.pk),
         "reachable": reachable_get(identifiers, customer.timezone or None, now),
     }
     # Rules read the whole answer (reachable included), so they come last.
