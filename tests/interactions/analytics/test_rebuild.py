@@ -10,8 +10,10 @@ from interactions.analytics.models import (
     CallbackHour,
     CustomerFacts,
     CustomerTopic,
+    CustomerValue,
     EffortHour,
     HandlingHour,
+    OutcomeHour,
     StepHour,
     SurveyHour,
     ThreadFacts,
@@ -22,6 +24,7 @@ from tests.factories import ApiTokenFactory
 from tests.interactions.analytics.test_effort import efforts  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_handling import day  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_journeys import clock, journeys  # noqa: F401 (fixtures)
+from tests.interactions.analytics.test_outcomes import day as outcomes_day  # noqa: F401 (a fixture)
 from tests.interactions.analytics.test_repeats_and_callbacks import callback_calls, comebacks  # noqa: F401
 from tests.interactions.analytics.test_surveys import ANN, BEN, survey
 from tests.interactions.helpers import post
@@ -43,6 +46,8 @@ def state() -> dict[str, list[dict]]:
             TransitionHour,
             CustomerTopic,
             CallbackHour,
+            OutcomeHour,
+            CustomerValue,
         )
     }
 
@@ -159,6 +164,21 @@ def test_rebuild_of_callback_attempts_equals_incremental(monkeypatch, page):
     assert sorted((r["attempt"], r["completed"]) for r in before["CallbackHour"]) == [(1, 1), (2, 1), (3, 1)]
     monkeypatch.setattr("hub.rebuild.PAGE", page)
     monkeypatch.setattr("hub.rows.REPLAY_KEEP", 1)
+
+
+@pytest.mark.usefixtures("outcomes_day")
+@pytest.mark.parametrize(("page", "keep"), [(2, 1), (3, 50_000), (1000, 50_000)])
+def test_rebuild_of_outcomes_and_lifetime_values_equals_incremental(monkeypatch, page, keep):
+    """Across the merge too: the merged customer's lifetime value moves to the survivor whether its rows are
+    in memory (kept between pages) or were written back (evicted after each page)."""
+    before = state()
+    # 9 outcomes were counted. Lifetime value rows: Ann's EUR (her 2, Dan's sale and his later refund: 4) and
+    # GBP (1), Ben's GBP (sale, refund, cancellation: 3), Cal's EUR (1), and Dan's EUR left at zero.
+    assert sum(r[k] for r in before["OutcomeHour"] for k in ("sales", "upgrades", "retentions",
+               "cancellations", "refunds")) == 9  # fmt: skip
+    assert sorted(r["outcomes"] for r in before["CustomerValue"]) == [0, 1, 1, 3, 4]
+    monkeypatch.setattr("hub.rebuild.PAGE", page)
+    monkeypatch.setattr("hub.rows.REPLAY_KEEP", keep)
 
     rebuild()
 
