@@ -687,6 +687,19 @@ def post_whatsapp(hub: Hub, fmt: str, values: list[str]) -> None:
     _created(response)
 
 
+def post_outcomes(hub: Hub, fmt: str, values: list[str]) -> None:
+    """Outcomes whose reference, topic and agent hold a number: kept in the log and the analytics rows."""
+    outcome = {"kind": "sale", "value": "19.99", "currency": "EUR", "channel": "voice"}
+    events = [
+        event(
+            type="outcome.recorded",
+            data={**outcome, "reference": f"order {v}", "topic": v[:120], "agent_id": v[:128]},
+        )
+        for v in values
+    ]
+    _created(batch(hub, events))
+
+
 # Entry points whose values the hub stores: name -> post(hub, format name, the numbers in that format).
 STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "structured data.text": post_text,
@@ -709,6 +722,7 @@ STORED: dict[str, Callable[[Hub, str, list[str]], None]] = {
     "callback outcome notes and the next offer's context": post_callback_outcomes,
     "follow-up survey comment and close note": post_followup_comment_and_close_note,
     "follow-up callback reason": post_followup_callback_reason,
+    "outcome reference, topic and agent": post_outcomes,
     "Twilio message Body and WhatsApp ProfileName": post_twilio_message,
     "Twilio call transcript": post_twilio_transcript,
     "inbound e-mail body, subject and attachment names": post_email,
@@ -878,12 +892,22 @@ def echo_measure_as_csv(hub: Hub, value: str) -> HttpResponse:
 
 MEASURE_ECHOES = {
     f"analytics/{route}?{parameter}=": _measure_query(route, parameter)
-    for route in ("surveys", "handling", "effort", "journeys")
+    for route in ("surveys", "handling", "effort", "journeys", "outcomes")
     for parameter in ("timezone", "from", "to", "group_by", "granularity", "min_position")
 } | {
     "analytics/surveys?metric=": _measure_query("surveys", "metric"),
     "analytics as CSV": echo_measure_as_csv,
 }
+
+
+def echo_outcome_currency_filter(hub: Hub, value: str) -> HttpResponse:
+    assert hub.supervisor is not None
+    return hub.supervisor.get("/api/v1/analytics/outcomes", {"currency": value})
+
+
+def echo_outcome_value_and_currency(hub: Hub, value: str) -> HttpResponse:
+    data = {"kind": "sale", "value": value, "currency": value}
+    return structured(hub, event(type="outcome.recorded", data=data))
 
 
 # Entry points whose answer (a 404's path, a refusal's field) could repeat a number they were sent: name ->
@@ -899,6 +923,8 @@ ECHOED: dict[str, Callable[[Hub, str], HttpResponse]] = {
     "a profile's timezone (422)": echo_profile_timezone,
     "a callback's timezone (400)": echo_callback_timezone,
     **MEASURE_ECHOES,
+    "analytics/outcomes?currency= (400)": echo_outcome_currency_filter,
+    "an outcome's value and currency (422)": echo_outcome_value_and_currency,
 }
 
 

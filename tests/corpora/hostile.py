@@ -407,6 +407,34 @@ CASES = [
         "consent given as 0 (strict: a consent is true or false)", 422, "data.consent.sms",
         type="customer.profile_updated", data={"consent": {"sms": 0}},
     ),
+    # --- 8. outcomes: money as exact decimal strings, ISO 4217 currencies ----------------------------------
+    *(
+        structured(f"an outcome's {name}", 422, f"data.{field_}", type="outcome.recorded",
+                   data={"kind": "sale", "value": "19.99", "currency": "EUR", **fields})
+        for name, field_, fields in [
+            ("value as a float", "value", {"value": raw("19.99")}),
+            ("value as 1e400", "value", {"value": raw("1e400")}),
+            ("value of 5 decimals", "value", {"value": "0.00001"}),
+            ("negative value", "value", {"value": "-19.99"}),
+            ("value of a thousand million", "value", {"value": "1000000000"}),
+            ("value of 10,000 digits", "value", {"value": "9" * 10_000}),
+            ("value with a NUL", "value", {"value": "19.99\x00"}),
+            ("value in full-width digits", "value", {"value": "\uff11\uff19"}),
+            ("value with an astral character", "value", {"value": "1" + ASTRAL}),
+            ("value of Infinity", "value", {"value": "Infinity"}),
+            ("currency in lower case", "currency", {"currency": "eur"}),
+            ("withdrawn currency", "currency", {"currency": "HRK"}),
+            ("currency with a NUL", "currency", {"currency": "EU\x00"}),
+            ("currency with a right-to-left override", "currency", {"currency": "\u202eEUR"}),
+            ("currency as a number", "currency", {"currency": raw("978")}),
+            ("kind in capitals", "kind", {"kind": "SALE"}),
+            ("reference of 257 characters", "reference", {"reference": "r" * 257}),
+        ]
+    ),
+    batch(
+        "an outcome's float value in the second event of a batch", 422, "data.value", 1,
+        type="outcome.recorded", data={"kind": "refund", "value": raw("0.1"), "currency": "USD"},
+    ),
     # --- 7. a malformed Idempotency-Key, on every command that takes one ---------------------------------
     *(keyed(name, entry, key) for entry in KEYED_BODIES for name, key in HOSTILE_KEYS.items()),
 ]  # fmt: skip
@@ -841,6 +869,41 @@ QUERY_CASES = [
     _surveys("a metric of spaces", "metric", metric="   "),
     _surveys("a granularity with a NUL", "granularity", granularity="day\x00"),
     _surveys("a format no renderer has", "format", format="xlsx"),
+    QueryCase(
+        "outcomes: a currency in lower case",
+        "/api/v1/analytics/outcomes",
+        "supervisor",
+        {"currency": "eur"},
+        "currency",
+    ),
+    QueryCase(
+        "outcomes: a currency with a NUL",
+        "/api/v1/analytics/outcomes",
+        "admin",
+        {"currency": "EU\x00"},
+        "currency",
+    ),
+    QueryCase(
+        "outcomes: a currency of 10,000 characters",
+        "/api/v1/analytics/outcomes",
+        "supervisor",
+        {"currency": "E" * 10_000},
+        "currency",
+    ),
+    QueryCase(
+        "outcomes: a withdrawn currency",
+        "/api/v1/analytics/outcomes",
+        "supervisor",
+        {"currency": "VEF"},
+        "currency",
+    ),
+    QueryCase(
+        "outcomes: a dimension that is no dimension",
+        "/api/v1/analytics/outcomes",
+        "supervisor",
+        {"group_by": "kind"},
+        "group_by",
+    ),
     QueryCase(
         "handling: a NUL in a dimension",
         "/api/v1/analytics/handling",
