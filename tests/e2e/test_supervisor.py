@@ -3,9 +3,10 @@ Celery worker and beat and a subscription runner on loopback, DEBUG off, its cha
 
 On answers posted over REST, the page shows the period's NPS, CSAT and CES worked out by hand here, draws
 them in its charts and its table by channel, in the browser's time zone (one half an hour off UTC too), its
-handling and effort; the follow-ups the bad answers opened, oldest first, counting down; a new bottom-box
-answer joins the queue live and a closed follow-up leaves it, and a new answer is counted when the period is
-read again, all with no reload. An unknown browser zone falls back to UTC. An agent is refused the page.
+handling and effort, and the net new business of its outcomes by channel and segment; the follow-ups the bad
+answers opened, oldest first, counting down; a new bottom-box answer joins the queue live and a closed
+follow-up leaves it, and a new answer is counted when the period is read again, all with no reload. An
+unknown browser zone falls back to UTC. An agent is refused the page.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def answer(n: int, at: datetime, channel: str, metric: str, score: int) -> dict:
     }
 
 
+def outcome(n: int, at: datetime, channel: str, kind: str, value: str, currency: str) -> dict:
+    return {
+        "specversion": "1.0",
+        "id": f"outcome-{n}",
+        "source": "/gateway/crm",
+        "type": "outcome.recorded",
+        "subject": f"tel:+1555999{n:04d}",
+        "time": at.isoformat(),
+        "data": {"channel": channel, "kind": kind, "value": value, "currency": currency},
+    }
+
+
 def caught_up(base: str, supervisor, position: int) -> None:
     """Wait (read your writes) until the runner has applied the answers to the measures."""
     status, body = servers.request(
@@ -74,6 +87,18 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
                 answer(6, at, "sms", "nps", 9),
                 answer(7, at, "sms", "nps", 3),
                 answer(8, at, "sms", "ces", 6),
+                # Outcomes: customer 1 (gold) buys for 100.00 EUR by SMS and gets 25.50 back; customer 2
+                # buys for 40 GBP on chat; customer 3 cancels a contract of 10 EUR by e-mail.
+                {
+                    **outcome(1, at, "sms", "sale", "0", "EUR"),
+                    "id": "crm-1",
+                    "type": "customer.profile_updated",
+                    "data": {"segment": "gold"},
+                },  # customer 1's segment, from the CRM
+                outcome(1, at, "sms", "sale", "100.00", "EUR"),
+                {**outcome(1, at, "sms", "refund", "25.50", "EUR"), "id": "outcome-1b"},
+                outcome(2, at, "chat", "sale", "40", "GBP"),
+                outcome(3, at, "email", "cancellation", "10", "EUR"),
                 {
                     **answer(10, at, "voice", "csat", 3),
                     "id": "call-1",
@@ -134,6 +159,25 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
                 )
             ]
         )
+        # Net new business = sales + upgrades - refunds - cancellations, per currency. By channel: chat
+        # 40 GBP; e-mail 0 - 10 = -10 EUR; SMS 100.00 - 25.50 = 74.50 EUR. By segment: gold 74.50 EUR; not
+        # known: -10 EUR and 40 GBP (totals are ordered by group, not known first, then currency).
+        expect(page.locator("#outcomes-channels tbody tr")).to_have_text(
+            [
+                re.compile(r"chat\s*GBP\s*1\s*40\.00 GBP\s*0\.00 GBP\s*0\.00 GBP\s*40\.00 GBP\s*0\.00 GBP"),
+                re.compile(r"email\s*EUR\s*0\s*0\.00 EUR\s*0\.00 EUR\s*10\.00 EUR\s*-10\.00 EUR"),
+                re.compile(r"sms\s*EUR\s*1\s*100\.00 EUR\s*25\.50 EUR\s*0\.00 EUR\s*74\.50 EUR"),
+            ]
+        )
+        expect(page.locator("#outcomes-segments tbody tr")).to_have_text(
+            [
+                re.compile(r"not known\s*EUR\s*0\s*0\.00 EUR\s*0\.00 EUR\s*10\.00 EUR\s*-10\.00 EUR"),
+                re.compile(r"not known\s*GBP\s*1\s*40\.00 GBP\s*0\.00 GBP\s*0\.00 GBP\s*40\.00 GBP"),
+                re.compile(r"gold\s*EUR\s*1\s*100\.00 EUR\s*25\.50 EUR\s*0\.00 EUR\s*74\.50 EUR"),
+            ]
+        )
+        # The chart: a bar per channel (chat, email, sms) for each currency, EUR first.
+        assert chart_data(page, "outcomes-chart") == [[None, -10, 74.5], [40, None, None]]
         csv_link = page.locator("#csv").get_attribute("href")
         assert "format=csv" in csv_link and "group_by=channel" in csv_link
         # In a zone half an hour off UTC, the hourly chart still puts the answers' hour where it is.

@@ -1,6 +1,6 @@
-// The supervisor page: the experience measures, read from /api/v1/analytics/surveys, /handling, /effort and
-// /journeys with the
-// session, drawn as figures, two charts (Chart.js, served by the hub) and tables. Read again every minute and when the period
+// The supervisor page: the experience measures, read from /api/v1/analytics/surveys, /handling, /effort,
+// /journeys and /outcomes with the session, drawn as figures, charts (Chart.js, served by the hub) and tables.
+// Read again every minute and when the period
 // changes; days and hours are the browser's own time zone's.
 const $ = (id) => document.getElementById(id);
 // The browser's zone; UTC if the hub does not know it (it answers 400 naming `timezone`).
@@ -341,6 +341,65 @@ function showJourneys() {
   );
 }
 
+// An amount as the API wrote it (a decimal string with 4 decimals), shown with 2 unless more are used, and
+// its currency: "74.50 EUR", "12.6544 GBP". The string is never read as a float, so nothing is rounded.
+function money(value, currency) {
+  const [whole, decimals = ""] = value.split(".");
+  const shown = decimals.replace(/0+$/, "").padEnd(2, "0");
+  return `${whole}.${shown} ${currency}`;
+}
+
+function outcomeRows(id, body) {
+  $(id).querySelector("tbody").replaceChildren(
+    ...body.totals.map((row) => {
+      const tr = document.createElement("tr");
+      const cells = [
+        row.group ?? "not known",
+        row.currency,
+        String(row.sales),
+        money(row.new_business, row.currency),
+        money(row.refund_value, row.currency),
+        money(row.cancellation_value, row.currency),
+        money(row.net_new_business, row.currency),
+        money(row.retention_value, row.currency),
+      ];
+      cells.forEach((text, index) => {
+        const cell = document.createElement(index ? "td" : "th");
+        if (!index) cell.scope = "row";
+        else if (index > 1) cell.className = "number";
+        cell.textContent = text;
+        tr.append(cell);
+      });
+      return tr;
+    }),
+  );
+}
+
+const CURRENCY_COLOURS = ["#1f5fbf", "#1b6e3a", "#a4161a", "#7b4fa0", "#b5651d", "#333333"];
+
+function showOutcomes(byChannel, bySegment) {
+  outcomeRows("outcomes-channels", byChannel);
+  outcomeRows("outcomes-segments", bySegment);
+  $("outcomes-empty").hidden = byChannel.totals.length > 0;
+  const channels = [...new Set(byChannel.totals.map((row) => row.group ?? "not known"))];
+  const currencies = [...new Set(byChannel.totals.map((row) => row.currency))].sort();
+  draw("outcomes-chart", {
+    type: "bar",
+    data: {
+      labels: channels,
+      // Drawn only: the bars' heights are floats, the tables' figures are the API's exact strings.
+      datasets: currencies.map((currency, index) => ({
+        label: `Net new business (${currency})`,
+        data: channels.map((channel) => {
+          const row = byChannel.totals.find((r) => (r.group ?? "not known") === channel && r.currency === currency);
+          return row ? Number(row.net_new_business) : null;
+        }),
+        backgroundColor: CURRENCY_COLOURS[index % CURRENCY_COLOURS.length],
+      })),
+    },
+  });
+}
+
 let reading = 0;
 async function refresh() {
   const mine = ++reading;
@@ -350,7 +409,8 @@ async function refresh() {
   const period = { from: iso(from), to: iso(to), granularity };
   const lastHours = { from: iso(new Date(to.getTime() - 48 * 3600_000)), to: iso(to), granularity: "hour" };
   try {
-    const [whole, hourly, channels, handling, effort, paths, paths_by_topic] = await Promise.all([
+    const [whole, hourly, channels, handling, effort, paths, pathsByTopic, outcomesByChannel, outcomesBySegment] =
+      await Promise.all([
       measure("surveys", period),
       measure("surveys", { ...lastHours, metric: "csat" }),
       measure("surveys", { ...period, group_by: "channel" }),
@@ -358,6 +418,8 @@ async function refresh() {
       measure("effort", period),
       measure("journeys", period),
       measure("journeys", { ...period, group_by: "topic" }),
+      measure("outcomes", { ...period, group_by: "channel" }),
+      measure("outcomes", { ...period, group_by: "segment" }),
     ]);
     if (mine !== reading) return; // a later read (the period changed) is under way
     showFigures(whole);
@@ -367,10 +429,11 @@ async function refresh() {
     showHandling(handling);
     showEffort(effort);
     journeys.whole = paths;
-    journeys.byTopic = paths_by_topic;
-    showObjectives(paths_by_topic);
+    journeys.byTopic = pathsByTopic;
+    showObjectives(pathsByTopic);
     showJourneys();
     $("journeys-csv").href = `/api/v1/analytics/journeys?${new URLSearchParams({ ...period, timezone: ZONE, format: "csv" })}`;
+    showOutcomes(outcomesByChannel, outcomesBySegment);
     $("problem").hidden = true;
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { timeZone: ZONE })}`;
   } catch (error) {
