@@ -12,6 +12,7 @@ import json
 import pytest
 
 from hub.models import StoredEvent
+from hub.rebuild import rebuild
 from interactions.analytics.models import CustomerValue, OutcomeHour
 from interactions.models import Role
 from tests.conftest import client_for, cloud_event
@@ -261,3 +262,20 @@ def test_the_largest_and_the_most_precise_values_are_kept_exactly(api, superviso
     # 999,999,999.9999 + 0.0001 = 1,000,000,000.0000: no float could say both.
     assert (total["currency"], total["sale_value"]) == ("KWD", "1000000000.0000")
     assert context(api, ANN)["lifetime_value"] == [{"currency": "KWD", "value": "1000000000.0000"}]
+
+
+def test_a_merge_brings_the_survivor_a_currency_it_had_none_of(api):
+    """Whichever of the two survives, the other's currency is new to it: its row is added, then filled."""
+    outcome(api, "tel:+15550000011", "09:00", "sale", "7.25", "USD")
+    outcome(api, "mailto:fay@example.com", "09:30", "sale", "3", "CHF")
+    outcome(api, "mailto:fay@example.com", "09:40", "refund", "1.10", "CHF")
+    post(api, subject="tel:+15550000011", time="2026-11-20T10:00:00Z",
+         data={"channel": "sms", "text": "me", "identifiers": ["mailto:fay@example.com"]})  # fmt: skip
+    before = list(CustomerValue.objects.order_by("pk").values())
+
+    # CHF: 3 - 1.10 = 1.90; USD: 7.25. Both for the one customer, read by either identifier.
+    value = [{"currency": "CHF", "value": "1.9000"}, {"currency": "USD", "value": "7.2500"}]
+    assert context(api, "tel:+15550000011")["lifetime_value"] == value
+    assert context(api, "mailto:fay@example.com")["lifetime_value"] == value
+    rebuild()
+    assert list(CustomerValue.objects.order_by("pk").values()) == before
