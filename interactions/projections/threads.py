@@ -23,6 +23,9 @@ THREAD_FIELDS = [
     "channels", "event_count", "last_position", "version",
 ]  # fmt: skip
 _TIMELINE_FIELDS = [f.attname for f in TimelineEntry._meta.concrete_fields]
+# What an outcome's timeline entry shows of it: its kind, value (the decimal string as sent), currency and the
+# integration's reference.
+_OUTCOME_DETAILS = ("kind", "value", "currency", "reference")
 # Data fields a timeline entry keeps as details, when present.
 _DETAIL_FIELDS = (
     "subject_line", "duration_seconds", "disposition", "ivr_path", "queue", "to_agent_id", "to_queue",
@@ -149,6 +152,8 @@ def apply_channel_event(rows: ThreadRows, event: RecordedEvent) -> None:
     data = event.data
     channel = _channel(event)
     details: dict[str, Any] = {k: data[k] for k in _DETAIL_FIELDS if k in data}
+    if event.type == "outcome.recorded":  # a type of its own: no earlier event's entry changes
+        details.update({k: data[k] for k in _OUTCOME_DETAILS if k in data})
     if data.get("attachments"):
         details["attachments"] = len(data["attachments"])
     rows.timeline.append(

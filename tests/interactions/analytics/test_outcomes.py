@@ -279,3 +279,15 @@ def test_a_merge_brings_the_survivor_a_currency_it_had_none_of(api):
     assert context(api, "mailto:fay@example.com")["lifetime_value"] == value
     rebuild()
     assert list(CustomerValue.objects.order_by("pk").values()) == before
+
+
+def test_an_outcome_is_on_its_threads_timeline_with_what_it_was(day, api):
+    # Ben never wrote: an outcome is no activity, so (like a survey answer) each opened a thread of its own.
+    threads = context(api, BEN)["open_threads"]
+    entries = [e for t in threads for e in t["recent"] if e["type"] == "outcome.recorded"]
+    entries.sort(key=lambda e: e["position"])
+    assert [(e["channel"], e["details"]) for e in entries] == [
+        ("chat", {"kind": "sale", "value": "50", "currency": "GBP", "reference": "order-1"}),
+        ("chat", {"kind": "refund", "value": "12.3456", "currency": "GBP"}),
+        ("chat", {"kind": "cancellation", "value": "30.00", "currency": "GBP"}),
+    ]
