@@ -13,6 +13,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -315,19 +316,33 @@ def _leap(year: int) -> bool:
 
 class RetentionParams(Params):
     min_lifetime_value: Annotated[int | float, Field(ge=0)] = 1000
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     days: Annotated[int, Field(ge=1, le=365)] = 30
     topics: Annotated[list[Annotated[str, Field(min_length=1, max_length=120)]], Field(min_length=1)] = Field(
         default_factory=lambda: ["cancellation"]
     )
 
 
+def _lifetime_value(context: dict[str, Any], currency: str) -> Decimal | None:
+    """The customer's lifetime value in `currency` from their outcomes (the context's `lifetime_value`, a
+    list of {currency, value as a decimal string}); None when they have none in it."""
+    for entry in context.get("lifetime_value") or []:
+        if isinstance(entry, dict) and entry.get("currency") == currency:
+            try:
+                return Decimal(str(entry.get("value")))
+            except InvalidOperation:
+                return None
+    return None
+
+
 @predicate("retention_risk", RetentionParams, ("lifetime_value", "topic"))
 def retention_risk(s: Situation, p: RetentionParams) -> dict[str, Any] | None:
-    """customer.lifetime_value (a number; absent until outcomes record it, and then the rule never fires)
-    is at least `min_lifetime_value`, and a thread (open, idle or recently resolved) whose topic is one of
-    `topics` was active in the last `days`."""
-    value = (s.context.get("customer") or {}).get("lifetime_value")
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < p.min_lifetime_value:
+    """The customer's lifetime value in `currency` (the context's `lifetime_value`, summed from their
+    `outcome.recorded` events; none in that currency: the rule does not fire) is at least
+    `min_lifetime_value`, and a thread (open, idle or recently resolved) whose topic is one of `topics` was
+    active in the last `days`."""
+    value = _lifetime_value(s.context, p.currency)
+    if value is None or not value.is_finite() or value < Decimal(str(p.min_lifetime_value)):
         return None
     wanted = {t.lower() for t in p.topics}
     since = s.now - timedelta(days=p.days)
@@ -335,7 +350,7 @@ def retention_risk(s: Situation, p: RetentionParams) -> dict[str, Any] | None:
         topic = thread.get("topic")
         at = _time(thread.get("last_activity_at"))
         if isinstance(topic, str) and topic.lower() in wanted and at is not None and at >= since:
-            return {"lifetime_value": value, "topic": topic}
+            return {"lifetime_value": f"{value.normalize():f} {p.currency}", "topic": topic}
     return None
 
 

@@ -1015,7 +1015,8 @@ def in_a_thread(work):
 
 def test_a_thread_gone_idle_still_shows_marked_idle_and_a_new_message_on_it_makes_it_active_again(tmp_path):
     """The beat idles a thread quiet for the continuation window; the agent who opens the customer still sees
-    it, with its timeline, marked idle; the customer's reply in its conversation makes it active, live."""
+    it, with its timeline, marked idle; the customer's reply in its conversation makes it active, live. Their
+    profile shows the lifetime value a recorded sale gave them."""
     person_create(username="ann", role=Role.AGENT, password=PASSWORD)
     gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
     reader = ApiTokenFactory(role=Role.SUPERVISOR)
@@ -1029,12 +1030,16 @@ def test_a_thread_gone_idle_still_shows_marked_idle_and_a_new_message_on_it_make
         while servers.request(thread_url, headers=auth)[1].get("status") != "idle":  # the beat's task ran
             assert time.monotonic() < deadline, "the thread did not idle"
             time.sleep(0.2)
+        sale = {"kind": "sale", "value": "129.9000", "currency": "EUR"}
+        post_events(base, gateway, [{**sms("", "idle-sale"), "type": "outcome.recorded", "data": sale}])
         page = context.new_page()
         sign_in(page, base, "ann")
         expect(page.locator("#connection")).to_have_text("Live")
         page.get_by_role("searchbox", name="Find a customer").fill(PHONE)
         page.get_by_role("button", name="Find").click()
 
+        # The profile shows what their outcomes added, in its currency (README "Outcomes").
+        expect(page.locator("#profile")).to_contain_text("Lifetime value129.90 EUR")
         thread = page.locator(f'#open-threads [data-thread="{posted["thread_id"]}"]')
         expect(thread.locator(".thread-meta")).to_contain_text("idle: no activity since")
         expect(thread.locator(".timeline")).to_contain_text("Is my order shipped?")

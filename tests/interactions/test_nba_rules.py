@@ -317,25 +317,53 @@ def test_a_29_february_birthday_is_kept_on_28_february_in_other_years():
 # --- retention_risk -----------------------------------------------------------------------------------------
 
 
-def test_high_lifetime_value_with_a_recent_cancellation_thread_fires():
-    context = ctx(customer={"lifetime_value": 2500}, open_threads=[thread(topic="cancellation")])
+def ltv(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    """The context's lifetime_value: per currency, a decimal string (from the customer's outcomes)."""
+    return [{"currency": currency, "value": value} for currency, value in pairs]
 
-    assert fire("retention_risk", context) == {"lifetime_value": 2500, "topic": "cancellation"}
+
+def test_high_lifetime_value_with_a_recent_cancellation_thread_fires():
+    context = ctx(lifetime_value=ltv(("USD", "2500.0000")), open_threads=[thread(topic="cancellation")])
+
+    assert fire("retention_risk", context) == {"lifetime_value": "2500 USD", "topic": "cancellation"}
+
+
+def test_retention_reads_the_lifetime_value_in_its_currency_only():
+    intent = [thread(topic="cancellation")]
+    euros = ctx(lifetime_value=ltv(("EUR", "5000.0000"), ("USD", "10.0000")), open_threads=intent)
+
+    assert fire("retention_risk", euros) is None  # 10 USD; the euros are never converted
+    assert fire("retention_risk", euros, currency="EUR") == {
+        "lifetime_value": "5000 EUR",
+        "topic": "cancellation",
+    }
+    assert fire("retention_risk", ctx(lifetime_value=ltv(("USD", "999.9999")), open_threads=intent)) is None
+    assert (
+        fire("retention_risk", ctx(lifetime_value=ltv(("USD", "1000.0000")), open_threads=intent)) is not None
+    )
 
 
 def test_retention_does_not_fire_without_a_lifetime_value_or_a_recent_intent():
     old = NOW - timedelta(days=40)
     intent = [thread(topic="Cancellation")]
+    high = ltv(("USD", "5000.0000"))
 
-    assert fire("retention_risk", ctx(open_threads=intent)) is None  # no lifetime_value yet
-    assert fire("retention_risk", ctx(customer={"lifetime_value": 500}, open_threads=intent)) is None
-    assert fire("retention_risk", ctx(customer={"lifetime_value": True}, open_threads=intent)) is None
-    resolved = ctx(
-        customer={"lifetime_value": 5000}, recently_resolved=[thread(topic="cancellation", last_activity=old)]
+    assert fire("retention_risk", ctx(open_threads=intent)) is None  # no outcome recorded yet
+    assert fire("retention_risk", ctx(lifetime_value=ltv(("USD", "500.0000")), open_threads=intent)) is None
+    assert (
+        fire("retention_risk", ctx(lifetime_value=[{"currency": "USD", "value": "NaN"}], open_threads=intent))
+        is None
     )
+    assert (
+        fire(
+            "retention_risk", ctx(lifetime_value=[{"currency": "USD", "value": "lots"}], open_threads=intent)
+        )
+        is None
+    )
+    resolved = ctx(lifetime_value=high, recently_resolved=[thread(topic="cancellation", last_activity=old)])
     assert fire("retention_risk", resolved) is None
     assert fire("retention_risk", resolved, days=45) is not None
-    assert fire("retention_risk", ctx(customer={"lifetime_value": 5000}, open_threads=intent)) is not None
+    assert fire("retention_risk", ctx(lifetime_value=high, open_threads=intent)) is not None
 
 
 # --- The rules file -----------------------------------------------------------------------------------------

@@ -720,7 +720,7 @@ function drawCustomer(context) {
   $("customer-title").textContent = shown(customer.name || customer.identifiers[0] || "Customer");
   $("customer-hint").hidden = true;
   $("customer-body").hidden = false;
-  drawProfile(customer);
+  drawProfile(customer, context.lifetime_value || []);
   $("identifiers").replaceChildren(...customer.identifiers.map((i) => el("li", {}, i)));
   drawReachable(context.reachable);
   drawSurveys(context.surveys || {});
@@ -732,7 +732,7 @@ function drawCustomer(context) {
   drawResolved(context.recently_resolved || []);
 }
 
-function drawProfile(customer) {
+function drawProfile(customer, lifetimeValue) {
   const rows = [["Name", customer.name || "unknown"]];
   if (customer.language) rows.push(["Language", customer.language]);
   if (customer.timezone) {
@@ -745,9 +745,9 @@ function drawProfile(customer) {
     rows.push(["Local time", local]);
   }
   if (customer.segment) rows.push(["Segment", customer.segment]);
-  const prefs = customer.preferences || {};
-  const value = prefs.lifetime_value ?? customer.lifetime_value;
-  if (value !== undefined && value !== null) rows.push(["Lifetime value", String(value)]);
+  // Per currency, as the hub wrote it (a decimal string; never converted or added across currencies).
+  const values = lifetimeValue.map((v) => `${v.value.replace(/(\.\d\d\d*?)0+$/, "$1")} ${v.currency}`);
+  if (values.length) rows.push(["Lifetime value", values.join(", ")]);
   if (customer.birthday) rows.push(["Birthday", customer.birthday]);
   const counts = Object.entries(customer.channel_counts || {}).map(([c, n]) => `${c} ${n}`);
   if (counts.length) rows.push(["Contacts", counts.join(", ")]);
