@@ -91,6 +91,45 @@ class SurveyHour(models.Model):
         return f"{self.hour:%Y-%m-%d %H}:00 {self.metric} {self.score}: {self.answers}"
 
 
+SCORES = [f"score_{n}" for n in range(0, 11)]  # one column per score of any scale (NPS: 0 to 10)
+ROLLUP_DIMENSIONS = ("", "channel", "agent_id", "topic", "segment")  # "": all answers, not grouped
+
+
+class SurveyRollup(models.Model):
+    """The answers of one metric in one UTC hour or one UTC day (`period`, by when each was given), either all
+    of them (`dimension` blank) or those with one value of one dimension (channel, agent_id, topic or
+    segment; `value` blank: not known): how many gave each score, a column per score.
+
+    What the survey reads sum instead of `SurveyHour`: a row per score and per combination of all four
+    dimensions barely collapses (40 agents and 6 topics leave nearly a row per answer), while a read groups
+    by one dimension at most. Day rows serve reads bucketed by day or week in UTC, hour rows the rest."""
+
+    key = models.CharField(max_length=64, primary_key=True)  # sha256 of the fields but the scores
+    period = models.CharField(max_length=4)  # "hour" or "day"
+    start = models.DateTimeField()  # the UTC hour or the UTC midnight it starts at
+    metric = models.CharField(max_length=8)
+    dimension = models.CharField(max_length=16, blank=True, default="")
+    value = models.CharField(max_length=128, blank=True, default="")
+    score_0 = models.IntegerField(default=0)
+    score_1 = models.IntegerField(default=0)
+    score_2 = models.IntegerField(default=0)
+    score_3 = models.IntegerField(default=0)
+    score_4 = models.IntegerField(default=0)
+    score_5 = models.IntegerField(default=0)
+    score_6 = models.IntegerField(default=0)
+    score_7 = models.IntegerField(default=0)
+    score_8 = models.IntegerField(default=0)
+    score_9 = models.IntegerField(default=0)
+    score_10 = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "analytics_survey_rollup"
+        indexes = [models.Index(fields=["period", "dimension", "start"], name="analytics_survey_rollup_at")]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.start:%Y-%m-%d %H}:00 {self.metric} {self.dimension}={self.value or '-'}"
+
+
 HANDLING_COUNTS = [
     "calls", "call_seconds", "transfers", "first_responses", "first_response_seconds", "resolutions",
     "resolution_seconds", "handled", "handle_seconds", "reopens", "fcr", "repeat_contacts",

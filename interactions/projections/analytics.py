@@ -26,6 +26,8 @@ from interactions.analytics.models import (
     EFFORT_COUNTS,
     HANDLING_COUNTS,
     OUTCOME_COUNTS,
+    ROLLUP_DIMENSIONS,
+    SCORES,
     STEP_COUNTS,
     TRANSITION_COUNTS,
     CallbackHour,
@@ -37,6 +39,7 @@ from interactions.analytics.models import (
     OutcomeHour,
     StepHour,
     SurveyHour,
+    SurveyRollup,
     ThreadFacts,
     TopicFacts,
     TransitionHour,
@@ -74,6 +77,7 @@ class AnalyticsRows(UnitOfWork):
         "callbacks": (CallbackHour, CALLBACK_OUTCOMES),
         "outcome": (OutcomeHour, OUTCOME_COUNTS),
         "value": (CustomerValue, ["value", "outcomes"]),
+        "rollup": (SurveyRollup, SCORES),
     }
     kept = tuple(tables)
 
@@ -428,6 +432,28 @@ def apply_survey_answered(rows: AnalyticsRows, event: RecordedEvent) -> None:
     row = rows.facts("survey", key, SurveyHour, **fields)
     row.answers += 1
     rows.touch("survey", key)
+    _roll_up(rows, fields)
+
+
+def _roll_up(rows: AnalyticsRows, answer: dict[str, Any]) -> None:
+    """Count an answer in the rollups of its hour and its UTC day: once over all answers and once per
+    dimension, a column per score (ten rows, looked up in one query)."""
+    day = answer["hour"].replace(hour=0)
+    rollups = {}
+    for period, start in (("hour", answer["hour"]), ("day", day)):
+        for dimension in ROLLUP_DIMENSIONS:
+            fields = {
+                "period": period,
+                "start": start,
+                "metric": answer["metric"],
+                "dimension": dimension,
+                "value": answer[dimension] if dimension else "",
+            }
+            rollups[_key(fields)] = fields
+    rows.load("rollup", rollups)
+    score = f"score_{answer['score']}"
+    for key, fields in rollups.items():
+        add_to(rows, "rollup", key, fields, {score: 1})
 
 
 def _and_journey(handler):
@@ -507,7 +533,7 @@ def apply_outcome_recorded(rows: AnalyticsRows, event: RecordedEvent) -> None:
 class AnalyticsProjector(RowProjector):
     name = "analytics"
     # 2: the journeys' steps and transitions, repeat contacts, callback attempts; outcomes (outcome.recorded)
-    # counted per hour, and each customer's lifetime value.
+    # counted per hour, and each customer's lifetime value; the survey rollups.
     version = 2
     unit = AnalyticsRows
     _handlers = {
@@ -532,6 +558,7 @@ class AnalyticsProjector(RowProjector):
         for kind, handler in _handlers.items()
     }
     tables = (
+        SurveyRollup,
         CallbackHour,
         CustomerTopic,
         TransitionHour,

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0005_outcomes"),
+        ("analytics", "0006_survey_rollups"),
     ]
 
     operations = [

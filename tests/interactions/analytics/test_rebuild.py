@@ -16,6 +16,7 @@ from interactions.analytics.models import (
     OutcomeHour,
     StepHour,
     SurveyHour,
+    SurveyRollup,
     ThreadFacts,
     TransitionHour,
 )
@@ -40,6 +41,7 @@ def state() -> dict[str, list[dict]]:
             CustomerFacts,
             ThreadFacts,
             SurveyHour,
+            SurveyRollup,
             HandlingHour,
             EffortHour,
             StepHour,
@@ -84,6 +86,16 @@ def test_rebuild_equals_incremental(api, supervisor_api):
     gold = [r for r in before["SurveyHour"] if r["segment"] == "gold"]
     assert sorted((r["metric"], r["score"], r["answers"]) for r in gold) == [("csat", 2, 2), ("nps", 4, 1)]
     assert [r["answers"] for r in before["SurveyHour"] if r["metric"] == "nps" and r["score"] == 9] == [1]
+    # The day's CSAT over all answers: Ann's 2 at 09:30 and 09:35 and Ben's 2 at 10:31: three 2s.
+    (csat,) = [r for r in before["SurveyRollup"] if r["period"] == "day" and r["dimension"] == ""
+               and r["metric"] == "csat"]  # fmt: skip
+    assert (csat["score_2"], sum(csat[f"score_{n}"] for n in range(11))) == (3, 3)
+    gold = [r for r in before["SurveyRollup"] if r["dimension"] == "segment" and r["value"] == "gold"]
+    # Gold's: Ann's two CSAT 2s at 09:00 and the NPS 4 (10:30) once Mail was merged into her.
+    assert sorted((r["period"], r["start"].hour, r["metric"], r["score_2"], r["score_4"]) for r in gold) == [
+        ("day", 0, "csat", 2, 0), ("day", 0, "nps", 0, 1),
+        ("hour", 9, "csat", 2, 0), ("hour", 10, "nps", 0, 1),
+    ]  # fmt: skip
 
     rebuild()
 
