@@ -3,6 +3,8 @@ measures" says the same in words; `tests/interactions/analytics` computes each b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from operator import mul
 from typing import Any
 
 from interactions.catalogue.currencies import from_units
@@ -16,41 +18,37 @@ BOTTOM_2 = {"csat": (1, 2), "ces": (1, 2), "nps": (0, 1)}
 PROMOTERS, PASSIVES, DETRACTORS = range(9, 11), range(7, 9), range(0, 7)
 
 
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4)
-
-
 def survey_summary(metric: str, counts: dict[int, int]) -> dict[str, Any]:
     """The figures of `counts` (score -> answers) for a metric: answers, the distribution over every score of
     the scale, the mean, the top-2 and bottom-2 box rates (shares of answers, 0 to 1), and for NPS the shares
     of promoters, passives and detractors and the score (percentage points of promoters minus detractors)."""
-    low, high = SURVEY_RANGES[metric]
-    answers = sum(counts.values())
+    return survey_figures(metric, [counts.get(score, 0) for score in range(0, 11)])
+
+
+def survey_figures(metric: str, scores: Sequence[int]) -> dict[str, Any]:
+    """survey_summary's figures of `scores` (answers per score, indexed by the score, 0 to 10): what a read of
+    thousands of buckets calls, with the scale's labels and boxes worked out once per metric."""
+    low, high, labels, points, boxes = _SCALES[metric]
+    given = scores[low:high]
+    answers = sum(given)
     summary: dict[str, Any] = {
         "metric": metric,
         "answers": answers,
-        "distribution": {str(score): counts.get(score, 0) for score in range(low, high + 1)},
-        "mean": None,
-        "top2_rate": None,
-        "bottom2_rate": None,
+        "distribution": dict(zip(labels, given, strict=True)),
     }
-    if metric == "nps":
-        summary.update(promoters_rate=None, passives_rate=None, detractors_rate=None, nps=None)
     if not answers:
+        summary.update(_NO_FIGURES[metric])
         return summary
-    share = {name: sum(counts.get(s, 0) for s in scores) for name, scores in _SHARES[metric].items()}
-    summary.update(
-        mean=round(sum(score * n for score, n in counts.items()) / answers, 4),
-        top2_rate=_rate(share["top2"], answers),
-        bottom2_rate=_rate(share["bottom2"], answers),
-    )
+    score = scores.__getitem__
+    summary["mean"] = round(sum(map(mul, points, given)) / answers, 4)
+    summary["top2_rate"] = round(sum(map(score, boxes[0])) / answers, 4)
+    summary["bottom2_rate"] = round(sum(map(score, boxes[1])) / answers, 4)
     if metric == "nps":
-        summary.update(
-            promoters_rate=_rate(share["promoters"], answers),
-            passives_rate=_rate(share["passives"], answers),
-            detractors_rate=_rate(share["detractors"], answers),
-            nps=round(100 * (share["promoters"] - share["detractors"]) / answers, 2),
-        )
+        promoters, passives, detractors = (sum(map(score, box)) for box in boxes[2:])
+        summary["promoters_rate"] = round(promoters / answers, 4)
+        summary["passives_rate"] = round(passives / answers, 4)
+        summary["detractors_rate"] = round(detractors / answers, 4)
+        summary["nps"] = round(100 * (promoters - detractors) / answers, 2)
     return summary
 
 
@@ -64,6 +62,24 @@ _SHARES = {
             else {}
         ),
     }
+    for metric in SURVEY_RANGES
+}
+# metric -> (its lowest score, one past its highest, the scores as distribution keys, the scores, its boxes)
+_SCALES = {
+    metric: (
+        low,
+        high + 1,
+        [str(score) for score in range(low, high + 1)],
+        list(range(low, high + 1)),
+        [tuple(box) for box in _SHARES[metric].values()],  # top2, bottom2[, promoters, passives, detractors]
+    )
+    for metric, (low, high) in SURVEY_RANGES.items()
+}
+_NO_FIGURES = {
+    metric: dict.fromkeys(
+        ["mean", "top2_rate", "bottom2_rate"]
+        + (["promoters_rate", "passives_rate", "detractors_rate", "nps"] if metric == "nps" else [])
+    )
     for metric in SURVEY_RANGES
 }
 
