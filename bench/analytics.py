@@ -98,6 +98,9 @@ def _replay(url: str, runner) -> dict:
             time.sleep(0.2)
         rows = conn.execute("SELECT count(*) FROM analytics_survey_hour").fetchone()[0]
         handling = conn.execute("SELECT count(*) FROM analytics_handling_hour").fetchone()[0]
+        rollups = conn.execute(
+            "SELECT period, count(*) FROM analytics_survey_rollup GROUP BY period ORDER BY period"
+        ).fetchall()
     seconds = time.perf_counter() - started
     return {
         "events": head,
@@ -105,6 +108,7 @@ def _replay(url: str, runner) -> dict:
         "events_per_s": head / seconds,
         "survey_rows": rows,
         "handling_rows": handling,
+        "rollup_rows": dict(rollups),
     }
 
 
@@ -148,26 +152,47 @@ def _get(url: str, token: str) -> float:
     return elapsed
 
 
+def _hours(query: dict[str, str]) -> tuple[datetime, datetime, datetime, datetime]:
+    """The read's hours (from, to, rounded down to the hour) and the whole UTC days in them that a survey
+    read takes from day rows (none when it reads by hour: first == last)."""
+    start, end = (
+        datetime.fromisoformat(query[k].replace("Z", "+00:00")).replace(minute=0, second=0, microsecond=0)
+        for k in ("from", "to")
+    )
+    first = start.replace(hour=0) + timedelta(days=1) if start.hour else start
+    last = end.replace(hour=0)
+    if query.get("granularity") == "hour" or first >= last:
+        first = last = start
+    return start, end, first, last
+
+
 def _raw(url: str, measure: str, query: dict[str, str]) -> float:
     """The same sums as one SQL statement (no Django, no HTTP): what the read costs the database."""
     import psycopg
 
-    column = {"agent": "agent_id", "topic": "topic", "channel": "channel"}.get(
-        query.get("group_by", ""), "''"
-    )
-    if measure == "surveys":
-        keys, sums, table = "metric, score", "sum(answers)", "analytics_survey_hour"
+    group = query.get("group_by", "")
+    start, end, first, last = _hours(query)
+    if measure == "surveys":  # the rollups of the group's dimension: day rows for whole UTC days
+        dimension = {"agent": "agent_id"}.get(group, group)
+        sums = ", ".join(f"sum(score_{n})" for n in range(11))
+        sql = (
+            f"SELECT date_trunc(%s, start AT TIME ZONE 'UTC') AS bucket, metric, value, {sums}"
+            " FROM analytics_survey_rollup WHERE dimension = %s AND ("
+            "(period = 'hour' AND start >= %s AND start < %s AND NOT (start >= %s AND start < %s))"
+            " OR (period = 'day' AND start >= %s AND start < %s)) GROUP BY bucket, metric, value"
+        )
+        args = (query["granularity"], dimension, start, end, first, last, first, last)
     else:
-        keys, table = "1", "analytics_handling_hour"
+        column = {"agent": "agent_id", "topic": "topic", "channel": "channel"}.get(group, "''")
         sums = ", ".join(f"sum({name})" for name in ("calls", "call_seconds", "transfers", "first_responses",
                          "first_response_seconds", "resolutions", "resolution_seconds", "handled",
                          "handle_seconds", "reopens"))  # fmt: skip
-    sql = (
-        f"SELECT date_trunc(%s, hour AT TIME ZONE 'UTC') AS bucket, {keys}, {column} AS grp, {sums}"
-        f" FROM {table} WHERE hour >= %s AND hour < %s GROUP BY bucket, {keys}, grp"
-    )
+        sql = (
+            f"SELECT date_trunc(%s, hour AT TIME ZONE 'UTC') AS bucket, {column} AS grp, {sums}"
+            " FROM analytics_handling_hour WHERE hour >= %s AND hour < %s GROUP BY bucket, grp"
+        )
+        args = (query["granularity"], start, end)
     with psycopg.connect(url, autocommit=True) as conn:
-        args = (query["granularity"], query["from"], query["to"])
         for _ in range(WARM):
             conn.execute(sql, args).fetchall()
         latencies = []
@@ -245,13 +270,15 @@ def _report(result: dict, command: str, url: str) -> None:
         "survey answers (CSAT, NPS and CES, six topics, 40 agents, 7 s apart over "
         f"{EVENTS * 7 / 86400:,.0f} days). A runner applying only the `analytics` subscription then applied "
         f"the whole log of {replay['events']:,} events (with the hub's own) in {replay['seconds']:.1f} s: "
-        f"**{replay['events_per_s']:,.0f} events/s**, leaving {replay['survey_rows']:,} hourly survey rows "
-        f"and {replay['handling_rows']:,} hourly handling rows (the traffic has calls and answers; no thread "
-        "is resolved in it).\n\n"
+        f"**{replay['events_per_s']:,.0f} events/s**, leaving {replay['survey_rows']:,} hourly survey rows, "
+        f"{replay['rollup_rows'].get('hour', 0):,} hour and {replay['rollup_rows'].get('day', 0):,} day "
+        f"survey rollup rows, and {replay['handling_rows']:,} hourly handling rows (the traffic has calls "
+        "and answers; no thread is resolved in it).\n\n"
         f"`GET /api/v1/analytics/surveys` and `/handling` through gunicorn, {READS} reads per round after "
         f"{WARM} to warm up, "
         f"{ROUNDS} rounds (the median round's figures); the raw ceiling is the same sums as one SQL "
-        "statement through psycopg.\n\n"
+        "statement through psycopg (for surveys, of the rollups a read sums: the group's dimension, day rows "
+        "for whole UTC days).\n\n"
         + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])
         + "\n\n"
         + common.table(
