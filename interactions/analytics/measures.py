@@ -44,7 +44,11 @@ def survey_figures(metric: str, scores: Sequence[int]) -> dict[str, Any]:
     summary["top2_rate"] = round(sum(map(score, boxes[0])) / answers, 4)
     summary["bottom2_rate"] = round(sum(map(score, boxes[1])) / answers, 4)
     if metric == "nps":
-        promoters, passives, detractors = (sum(map(score, box)) for box in boxes[2:])
+        promoters, passives, detractors = (
+            sum(map(score, boxes[2])),
+            sum(map(score, boxes[3])),
+            sum(map(score, boxes[4])),
+        )
         summary["promoters_rate"] = round(promoters / answers, 4)
         summary["passives_rate"] = round(passives / answers, 4)
         summary["detractors_rate"] = round(detractors / answers, 4)

@@ -33,10 +33,8 @@ MEASURES = ["analytics"]
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return "" if value is None else value
+def _text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 class CsvRenderer(BaseRenderer):
@@ -57,20 +55,25 @@ class CsvRenderer(BaseRenderer):
             *({**row, "bucket": "total"} for row in data["totals"]),
             *({**row, "bucket": kind} for table, kind in _MORE_TABLES.items() for row in data.get(table, ())),
         ]
-        figures = list(dict.fromkeys(k for row in lines for k in row if k not in _NOT_FIGURES))
-        scores = sorted({s for row in lines for s in row.get("distribution", {})}, key=int)
+        # Thousands of lines share a handful of shapes: the columns are read off the distinct ones.
+        shapes = dict.fromkeys(tuple(row) for row in lines)
+        figures = list(dict.fromkeys(k for shape in shapes for k in shape if k not in _NOT_FIGURES))
+        spreads = dict.fromkeys(tuple(row["distribution"]) for row in lines if "distribution" in row)
+        scores = sorted({s for spread in spreads for s in spread}, key=int)
+        blanks = [""] * len(scores)
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csv.writer(out, lineterminator="\r\n")  # it writes None as an empty cell
         writer.writerow(["bucket", "group", *figures, *(f"score_{s}" for s in scores)])
-        for row in lines:
-            writer.writerow(
-                [
-                    _cell(row["bucket"]),
-                    _cell(row["group"]),
-                    *(_cell(row.get(k)) for k in figures),
-                    *(row.get("distribution", {}).get(s, "") for s in scores),
-                ]
-            )
+        writer.writerows(
+            [
+                *[
+                    _text(v) if isinstance(v, str) else v
+                    for v in (row["bucket"], row["group"], *map(row.get, figures))
+                ],
+                *(map(row["distribution"].get, scores, blanks) if "distribution" in row else blanks),
+            ]
+            for row in lines
+        )
         return out.getvalue().encode("utf-8")
 
 
