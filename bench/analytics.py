@@ -178,10 +178,11 @@ def _raw(url: str, measure: str, query: dict[str, str]) -> float:
         sql = (
             f"SELECT date_trunc(%s, start AT TIME ZONE 'UTC') AS bucket, metric, value, {sums}"
             " FROM analytics_survey_rollup WHERE dimension = %s AND ("
-            "(period = 'hour' AND start >= %s AND start < %s AND NOT (start >= %s AND start < %s))"
-            " OR (period = 'day' AND start >= %s AND start < %s)) GROUP BY bucket, metric, value"
+            "(period = 'hour' AND start >= %s AND start < %s)"
+            " OR (period = 'day' AND start >= %s AND start < %s)"
+            " OR (period = 'hour' AND start >= %s AND start < %s)) GROUP BY bucket, metric, value"
         )
-        args = (query["granularity"], dimension, start, end, first, last, first, last)
+        args = (query["granularity"], dimension, start, first, first, last, last, end)
     else:
         column = {"agent": "agent_id", "topic": "topic", "channel": "channel"}.get(group, "''")
         sums = ", ".join(f"sum({name})" for name in ("calls", "call_seconds", "transfers", "first_responses",
