@@ -69,28 +69,6 @@ class ThreadFacts(models.Model):
         return f"{self.thread_id}: topic {self.topic or '-'}, agent {self.agent_id or '-'}"
 
 
-class SurveyHour(models.Model):
-    """How many answers of one score, in one hour (UTC, by when each was given), for one combination of
-    channel, agent, topic and segment (blank: not known)."""
-
-    key = models.CharField(max_length=64, primary_key=True)  # sha256 of the other fields but `answers`
-    hour = models.DateTimeField()
-    metric = models.CharField(max_length=8)
-    score = models.SmallIntegerField()
-    channel = models.CharField(max_length=16)
-    agent_id = models.CharField(max_length=128, blank=True, default="")
-    topic = models.CharField(max_length=120, blank=True, default="")
-    segment = models.CharField(max_length=64, blank=True, default="")
-    answers = models.IntegerField(default=0)
-
-    class Meta:
-        db_table = "analytics_survey_hour"
-        indexes = [models.Index(fields=["hour", "metric"], name="analytics_survey_hour_at")]
-
-    def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}:00 {self.metric} {self.score}: {self.answers}"
-
-
 SCORES = [f"score_{n}" for n in range(0, 11)]  # one column per score of any scale (NPS: 0 to 10)
 ROLLUP_DIMENSIONS = ("", "channel", "agent_id", "topic", "segment")  # "": all answers, not grouped
 
@@ -100,9 +78,10 @@ class SurveyRollup(models.Model):
     of them (`dimension` blank) or those with one value of one dimension (channel, agent_id, topic or
     segment; `value` blank: not known): how many gave each score, a column per score.
 
-    What the survey reads sum instead of `SurveyHour`: a row per score and per combination of all four
-    dimensions barely collapses (40 agents and 6 topics leave nearly a row per answer), while a read groups
-    by one dimension at most. Day rows serve reads bucketed by day or week in UTC, hour rows the rest."""
+    What the survey reads sum: a row per score and per combination of all four dimensions barely collapsed
+    (40 agents and 6 topics left nearly a row per answer; that table, analytics_survey_hour, is gone), while
+    a read groups by one dimension at most. Day rows serve reads bucketed by day or week in UTC, hour rows
+    the rest."""
 
     key = models.CharField(max_length=64, primary_key=True)  # sha256 of the fields but the scores
     period = models.CharField(max_length=4)  # "hour" or "day"

@@ -38,7 +38,6 @@ from interactions.analytics.models import (
     HandlingHour,
     OutcomeHour,
     StepHour,
-    SurveyHour,
     SurveyRollup,
     ThreadFacts,
     TopicFacts,
@@ -67,7 +66,6 @@ class AnalyticsRows(UnitOfWork):
     tables = {
         "customer": (CustomerFacts, ["segment", "merged_into", "currencies"]),
         "thread": (ThreadFacts, THREAD_FIELDS),
-        "survey": (SurveyHour, ["answers"]),
         "handling": (HandlingHour, HANDLING_COUNTS),
         "effort": (EffortHour, EFFORT_COUNTS),
         "topic": (TopicFacts, ["thread_id"]),
@@ -428,10 +426,6 @@ def apply_survey_answered(rows: AnalyticsRows, event: RecordedEvent) -> None:
         "score": event.data["score"],
         **dimensions(rows, event, event.data["channel"]),
     }
-    key = _key(fields)
-    row = rows.facts("survey", key, SurveyHour, **fields)
-    row.answers += 1
-    rows.touch("survey", key)
     _roll_up(rows, fields)
 
 
@@ -568,7 +562,6 @@ class AnalyticsProjector(RowProjector):
         TopicFacts,
         EffortHour,
         HandlingHour,
-        SurveyHour,
         ThreadFacts,
         CustomerFacts,
     )
