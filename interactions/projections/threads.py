@@ -11,6 +11,7 @@ from hub.rows import RowProjector, UnitOfWork
 from interactions.catalogue import (
     ACTIVITY_CALLBACK_TYPES,
     CALLBACK_TYPES,
+    FOLLOWUP_TYPES,
     THREADED_TYPES,
     activity_at,
     created_by,
@@ -240,11 +241,54 @@ def apply_callback_step(rows: ThreadRows, event: RecordedEvent) -> None:
     rows.touch("thread", thread.pk)
 
 
+def _followup_text(event: RecordedEvent) -> str:
+    data, kind = event.data, event.type.removeprefix("followup.")
+    if kind == "opened":
+        return f"Follow-up opened: {data['reason']}; due {data['due_at']}"
+    if kind == "closed":
+        late = " (after its SLA)" if data.get("breached") else ""
+        note = f": {data['note']}" if data.get("note") else ""
+        return f"Follow-up closed{late} by agent {data['agent_id']}, {data['action'].replace('_', ' ')}{note}"
+    if kind == "breached":
+        return f"Follow-up past its SLA: it was due at {data['due_at']}"
+    if kind == "callback_requested":
+        return f"Callback requested for the follow-up by agent {data['agent_id']}"
+    return f"Follow-up: {kind.replace('_', ' ')}"
+
+
+def apply_followup_step(rows: ThreadRows, event: RecordedEvent) -> None:
+    """One step of a follow-up (the closed loop) on its thread's timeline: what supervisors and agents did
+    about a bad rating, beside the rating. It is no activity with the customer."""
+    data = event.data
+    thread = rows.get("thread", event.metadata["thread_id"])
+    details = {
+        k: data[k] for k in ("followup_id", "callback_id", "action", "due_at") if data.get(k) is not None
+    }
+    rows.timeline.append(
+        _timeline_row(
+            position=event.position,
+            thread_id=thread.pk,
+            occurred_at=event.occurred_at,
+            type=event.type,
+            channel="internal",
+            direction="",
+            text=_followup_text(event),
+            agent_id=data.get("agent_id") or "",
+            source=event.source,
+            event_id=event.id,
+            details=details,
+        )
+    )
+    thread.event_count += 1
+    rows.touch("thread", thread.pk)
+
+
 class ThreadsProjector(RowProjector):
     name = "threads"
     # 2: only activity moves last_activity_at, as placement's (2026-12-05). 3: thread.idled makes a thread
-    # idle (and an entry on its timeline), its next activity open again (2026-12-06).
-    version = 3
+    # idle (and an entry on its timeline), its next activity open again (2026-12-06). 4: follow-up steps on
+    # the timeline (2026-12-06).
+    version = 4
     unit = ThreadRows
     handlers = {
         "thread.opened": apply_thread_opened,
@@ -255,6 +299,7 @@ class ThreadsProjector(RowProjector):
         "customer.merged": apply_customer_merged,
         **dict.fromkeys(THREADED_TYPES - CALLBACK_TYPES, apply_channel_event),
         **dict.fromkeys(CALLBACK_TYPES, apply_callback_step),
+        **dict.fromkeys(FOLLOWUP_TYPES, apply_followup_step),
     }
     tables = (TimelineEntry, ConversationRef, Thread)
 

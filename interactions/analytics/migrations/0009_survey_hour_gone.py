@@ -4,13 +4,12 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0008_repeats_and_callbacks'),
+        ("analytics", "0008_repeats_and_callbacks"),
     ]
 
     operations = [
         migrations.DeleteModel(
-            name='SurveyHour',
+            name="SurveyHour",
         ),
     ]

@@ -304,3 +304,32 @@ def test_no_callback_for_a_closed_follow_up(api, agent_api):
 def test_an_integration_may_not_request_a_follow_up_callback(api):
     [row] = opened(api)
     assert api.post(f"/api/v1/followups/{row.pk}/callback", {}, format="json").status_code == 403
+
+
+def test_each_step_of_a_follow_up_is_on_its_threads_timeline(
+    api, agent_api, agent_token, supervisor_api, monkeypatch
+):
+    [row] = opened(api)
+    assert agent_api.post(f"/api/v1/followups/{row.pk}/callback", {}, format="json").status_code == 201
+    assert breach.followups_breach(now=row.due_at) == 1
+    monkeypatch.setattr(timezone, "now", lambda: row.due_at + timedelta(minutes=5))  # closed after the breach
+    closed = agent_api.post(close_url(row.pk), {"action": "called_back", "note": "refunded"}, format="json")
+    assert closed.status_code == 201, closed.content
+
+    timeline = supervisor_api.get(f"/api/v1/threads/{row.thread_id}").json()["timeline"]
+    steps = [(e["type"], e["text"], e["agent_id"]) for e in timeline if e["type"].startswith("followup.")]
+    due = StoredEvent.objects.get(type="followup.opened").data["due_at"]
+    agent = str(agent_token.pk)
+    assert steps == [
+        ("followup.opened", f"Follow-up opened: {row.reason}; due {due}", None),
+        ("followup.callback_requested", f"Callback requested for the follow-up by agent {agent}", agent),
+        ("followup.breached", f"Follow-up past its SLA: it was due at {due}", None),
+        (
+            "followup.closed",
+            f"Follow-up closed (after its SLA) by agent {agent}, called back: refunded",
+            agent,
+        ),
+    ]
+    # The survey answer the follow-up is about is on the same timeline, before it.
+    types = [e["type"] for e in timeline]
+    assert types.index("survey.answered") < types.index("followup.opened")
