@@ -7,7 +7,8 @@ import io
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers as drf_serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -136,66 +137,62 @@ def _measure_schema(summary: str, operation_id: str, query, answer):
     )
 
 
-class SurveyMeasuresView(MeasuresView):
-    @_measure_schema(
-        "Survey measures: CSAT, NPS and CES counts, distributions, means, box rates and NPS",
-        "analytics_surveys",
-        serializers.SurveyMeasuresQuerySerializer,
-        serializers.SurveyMeasuresSerializer,
-    )
+class MeasureView(MeasuresView):
+    """One measure: supervisors and admins only, its query parsed by `query`, its figures from `measure`."""
+
+    query: type[drf_serializers.Serializer]
+
     def get(self, request: Request) -> Response:
         require_may_read_measures(request.user)
-        span, query = span_of(request)
-        return Response(survey_measures(span, metric=query.get("metric")))
+        span, query = span_of(request, self.query)
+        return Response(self.measure(span, query))
+
+    def measure(self, span: Range, query: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
 
 
-class HandlingMeasuresView(MeasuresView):
-    @_measure_schema(
-        "Handling: calls and their length, transfers, first responses, resolutions, digital handling, FCR",
-        "analytics_handling",
-        serializers.HandlingMeasuresQuerySerializer,
-        serializers.HandlingMeasuresSerializer,
+def _measure(summary: str, operation_id: str, query, answer, measure) -> type[MeasureView]:
+    """The view of one measure, described in OpenAPI as every measure is."""
+    view = type(
+        f"{operation_id.title().replace('_', '')}View",
+        (MeasureView,),
+        {"query": query, "measure": lambda self, span, parsed: measure(span, parsed)},
     )
-    def get(self, request: Request) -> Response:
-        require_may_read_measures(request.user)
-        span, _ = span_of(request, serializers.HandlingMeasuresQuerySerializer)
-        return Response(handling_measures(span))
+    return extend_schema_view(get=_measure_schema(summary, operation_id, query, answer))(view)
 
 
-class EffortMeasuresView(MeasuresView):
-    @_measure_schema(
-        "Effort from the log: contacts, switches, transfers, repeats, an effort index, CES beside it",
-        "analytics_effort",
-        serializers.HandlingMeasuresQuerySerializer,
-        serializers.EffortMeasuresSerializer,
-    )
-    def get(self, request: Request) -> Response:
-        require_may_read_measures(request.user)
-        span, _ = span_of(request, serializers.HandlingMeasuresQuerySerializer)
-        return Response(effort_measures(span))
-
-
-class JourneyMeasuresView(MeasuresView):
-    @_measure_schema(
-        "Journeys: steps, transitions between them, self-service bounces, dead-ends and choke points",
-        "analytics_journeys",
-        serializers.JourneyMeasuresQuerySerializer,
-        serializers.JourneyMeasuresSerializer,
-    )
-    def get(self, request: Request) -> Response:
-        require_may_read_measures(request.user)
-        span, _ = span_of(request, serializers.JourneyMeasuresQuerySerializer)
-        return Response(journey_measures(span))
-
-
-class OutcomeMeasuresView(MeasuresView):
-    @_measure_schema(
-        "Outcomes: sales, upgrades, retentions, cancellations and refunds, new and net new business",
-        "analytics_outcomes",
-        serializers.OutcomeMeasuresQuerySerializer,
-        serializers.OutcomeMeasuresSerializer,
-    )
-    def get(self, request: Request) -> Response:
-        require_may_read_measures(request.user)
-        span, query = span_of(request, serializers.OutcomeMeasuresQuerySerializer)
-        return Response(outcome_measures(span, currency=query.get("currency")))
+SurveyMeasuresView = _measure(
+    "Survey measures: CSAT, NPS and CES counts, distributions, means, box rates and NPS",
+    "analytics_surveys",
+    serializers.SurveyMeasuresQuerySerializer,
+    serializers.SurveyMeasuresSerializer,
+    lambda span, query: survey_measures(span, metric=query.get("metric")),
+)
+HandlingMeasuresView = _measure(
+    "Handling: calls and their length, transfers, first responses, resolutions, digital handling, FCR",
+    "analytics_handling",
+    serializers.HandlingMeasuresQuerySerializer,
+    serializers.HandlingMeasuresSerializer,
+    lambda span, _: handling_measures(span),
+)
+EffortMeasuresView = _measure(
+    "Effort from the log: contacts, switches, transfers, repeats, an effort index, CES beside it",
+    "analytics_effort",
+    serializers.HandlingMeasuresQuerySerializer,
+    serializers.EffortMeasuresSerializer,
+    lambda span, _: effort_measures(span),
+)
+JourneyMeasuresView = _measure(
+    "Journeys: steps, transitions between them, self-service bounces, dead-ends and choke points",
+    "analytics_journeys",
+    serializers.JourneyMeasuresQuerySerializer,
+    serializers.JourneyMeasuresSerializer,
+    lambda span, _: journey_measures(span),
+)
+OutcomeMeasuresView = _measure(
+    "Outcomes: sales, upgrades, retentions, cancellations and refunds, new and net new business",
+    "analytics_outcomes",
+    serializers.OutcomeMeasuresQuerySerializer,
+    serializers.OutcomeMeasuresSerializer,
+    lambda span, query: outcome_measures(span, currency=query.get("currency")),
+)
