@@ -1,4 +1,5 @@
-"""The follow-up SLA: every open follow-up past its due time is recorded as `followup.breached`, once.
+"""The follow-up SLA: every open follow-up past its due time is recorded as `followup.breached`, once; and
+a follow-up whose callback reached the customer closes itself (`followup.closed`, called back), once.
 
 The same claim-and-append pattern as the callback dispatcher (interactions.callbacks.dispatch): Celery beat
 only asks a worker to look; the worker claims due rows with `FOR UPDATE SKIP LOCKED` and appends each breach
@@ -16,6 +17,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from hub import log, store
+from interactions.callbacks.models import Callback, CallbackState
 from interactions.followups.events import followup_event
 from interactions.followups.models import Followup, FollowupState
 from interactions.placement.models import PlacedThread
@@ -69,3 +71,64 @@ def _breach_page_in_transaction(now: datetime, page: int) -> tuple[int, bool]:
         expected = {f"followup-{row.pk}": row.version for row in rows}
         store.append(events, expected_versions=expected, deduplicate=False)
         return len(rows), len(rows) == page
+
+
+def followups_close_reached(*, now: datetime | None = None, page: int = BREACH_PAGE) -> int:
+    """Close every open or breached follow-up one of whose callbacks reached the customer (completed): the
+    loop is closed by the call, whoever forgets to press Close. The number closed. Claimed and appended as
+    breaches are; the close's fixed event id (`<id>/closed`, as a person's close) makes it happen once."""
+    now = now or timezone.now()
+    closed = 0
+    while True:
+        try:
+            with log.waiting_at_most(CLAIM_WAIT_MS):
+                count, more = _close_page(now, page)
+        except OperationalError as exc:
+            if not log.is_lock_timeout(exc):
+                raise
+            logger.info("follow-ups: the follow-ups table is busy; the next tick tries again")
+            return closed
+        closed += count
+        if not more:
+            return closed
+
+
+def _close_page(now: datetime, page: int) -> tuple[int, bool]:
+    with transaction.atomic():
+        waiting = (
+            Followup.objects.select_for_update(skip_locked=True)
+            .filter(state__in=(FollowupState.OPEN, FollowupState.BREACHED))
+            .exclude(callbacks=[])
+        )
+        log.lock_timeout(CLAIM_WAIT_MS)
+        rows = list(waiting.order_by("opened_at", "pk")[:page])
+        log.lock_timeout(0)
+        if not rows:
+            return 0, False
+        asked = {link["callback_id"]: row for row in rows for link in row.callbacks}
+        reached = Callback.objects.filter(pk__in=list(asked), state=CallbackState.COMPLETED)
+        calls = {}
+        for callback in reached.order_by("pk"):
+            row = asked[str(callback.pk)]
+            calls.setdefault(row.pk, (row, callback))
+        if not calls:
+            return 0, len(rows) == page
+        threads = PlacedThread.objects.in_bulk({row.thread_id for row, _ in calls.values()})
+        events = [
+            followup_event(row, threads[row.thread_id], "closed", "closed", _reached(row, callback), now)
+            for row, callback in calls.values()
+        ]
+        expected = {f"followup-{row.pk}": row.version for row, _ in calls.values()}
+        store.append(events, expected_versions=expected, deduplicate=False)
+        return len(events), len(rows) == page
+
+
+def _reached(row: Followup, callback: Callback) -> dict:
+    """The close of a follow-up by its callback: called back, by the agent who made the call."""
+    agent = next((o["agent_id"] for o in reversed(callback.outcomes) if o.get("outcome") == "completed"), "")
+    return {
+        "action": "called_back",
+        "note": f"Callback {callback.pk} reached the customer",
+        "agent_id": agent or callback.agent_id,
+        "breached": row.state == FollowupState.BREACHED,
+    }

@@ -1,4 +1,4 @@
-"""Celery tasks of follow-ups: the SLA tick, a thin wrapper around the breach claim.
+"""Celery tasks of follow-ups: the SLA tick, a thin wrapper around the breach and close claims.
 
 acks_late and reject_on_worker_lost (also the project-wide defaults): a worker killed mid-task leaves the
 message to be delivered again, and the task is safe to run twice.
@@ -12,5 +12,7 @@ from interactions.followups import breach
 
 @shared_task(name=jobs.FOLLOWUPS_BREACH, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def followups_breach() -> None:
-    """Record the follow-ups past their SLA (the table says which). Sent by beat every tick."""
+    """Record the follow-ups past their SLA, and close those whose callback reached the customer (the table
+    says which). Sent by beat every tick."""
     breach.followups_breach()
+    breach.followups_close_reached()

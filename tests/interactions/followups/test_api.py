@@ -333,3 +333,34 @@ def test_each_step_of_a_follow_up_is_on_its_threads_timeline(
     # The survey answer the follow-up is about is on the same timeline, before it.
     types = [e["type"] for e in timeline]
     assert types.index("survey.answered") < types.index("followup.opened")
+
+
+def test_a_follow_up_whose_callback_reached_the_customer_closes_itself_once(api, agent_api):
+    from interactions.callbacks import dispatch
+    from interactions.callbacks import services as callbacks
+    from tests.interactions.test_callbacks import online_agent
+
+    [row] = opened(api)
+    caller = online_agent()
+    asked = agent_api.post(f"/api/v1/followups/{row.pk}/callback", {}, format="json")
+    assert asked.status_code == 201, asked.content
+    callback_id = asked.json()["callback"]["id"]
+    dispatch.callbacks_dispatch(now=timezone.now())
+    callbacks.callback_accept(callback_id=callback_id, actor=caller)
+    callbacks.callback_outcome(callback_id=callback_id, actor=caller, outcome="no_answer")
+    assert breach.followups_close_reached() == 0  # not reached yet: it stays open
+
+    retry = Callback.objects.get(pk=callback_id)
+    dispatch.callbacks_dispatch(now=retry.due_at)
+    callbacks.callback_accept(callback_id=callback_id, actor=caller)
+    callbacks.callback_outcome(callback_id=callback_id, actor=caller, outcome="completed")
+
+    assert breach.followups_close_reached() == 1
+    assert breach.followups_close_reached() == 0  # a second tick: nothing
+    row.refresh_from_db()
+    assert (row.state, row.action, row.closed_by) == ("closed", "called_back", str(caller.pk))
+    (closed,) = StoredEvent.objects.filter(type="followup.closed")
+    assert closed.data["note"] == f"Callback {callback_id} reached the customer"
+    assert closed.data["breached"] is False
+    late = agent_api.post(close_url(row.pk), {"action": "explained"}, format="json")
+    assert late.status_code == 409  # closed already, by the call
