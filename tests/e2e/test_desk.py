@@ -1015,8 +1015,9 @@ def in_a_thread(work):
 
 def test_a_thread_gone_idle_still_shows_marked_idle_and_a_new_message_on_it_makes_it_active_again(tmp_path):
     """The beat idles a thread quiet for the continuation window; the agent who opens the customer still sees
-    it, with its timeline, marked idle; the customer's reply in its conversation makes it active, live. Their
-    profile shows the lifetime value a recorded sale gave them."""
+    it, with its timeline, marked idle, and once she takes it, in her work as idle; the customer's reply in
+    its conversation makes it active, live. Their profile shows the lifetime value a recorded sale gave
+    them."""
     person_create(username="ann", role=Role.AGENT, password=PASSWORD)
     gateway = ApiTokenFactory(role=Role.INTEGRATION, source_prefix="/gateway/")
     reader = ApiTokenFactory(role=Role.SUPERVISOR)
@@ -1044,9 +1045,13 @@ def test_a_thread_gone_idle_still_shows_marked_idle_and_a_new_message_on_it_make
         expect(thread.locator(".thread-meta")).to_contain_text("idle: no activity since")
         expect(thread.locator(".timeline")).to_contain_text("Is my order shipped?")
         expect(thread.locator(".timeline")).to_contain_text("Thread idle")
+        # Ann takes it: it is hers to finish, so My work lists it, as idle.
+        thread.locator(".take").click()
+        expect(page.locator("#work-list li")).to_have_text([re.compile(r"^Idle thread")])
 
         reply = {**sms("Hello again?", "idle-2"), "data": {"channel": "sms", "text": "Hello again?",
                                                           "conversation_ref": "sms-idle"}}  # fmt: skip
         post_events(base, gateway, [reply])
         expect(thread.locator(".timeline")).to_contain_text("Hello again?")
         expect(thread.locator(".thread-meta")).not_to_contain_text("idle")
+        expect(page.locator("#work-list li")).to_have_text([re.compile(r"^Thread")])

@@ -546,20 +546,22 @@ async function loadWork() {
   const min = workMin ? `&min_position=${workMin}` : "";
   const read = ++workAsked;
   try {
-    const [threads, offered, accepted] = await Promise.all([
+    // Open threads, then those gone idle (quiet for the window, not resolved: still theirs to finish).
+    const [threads, idle, offered, accepted] = await Promise.all([
       api(`/api/v1/threads?agent=${encodeURIComponent(me.agent_id)}&status=open&limit=50${min}`),
+      api(`/api/v1/threads?agent=${encodeURIComponent(me.agent_id)}&status=idle&limit=50${min}`),
       api(`/api/v1/callbacks?agent=${encodeURIComponent(me.agent_id)}&state=offered&limit=50${min}`),
       api(`/api/v1/callbacks?agent=${encodeURIComponent(me.agent_id)}&state=accepted&limit=50${min}`),
     ]);
     if (read < workDrawn) return;
     workDrawn = read;
     const items = [
-      ...threads.results.map((t) => ({ kind: "thread", at: t.last_activity_at, item: t })),
+      ...[...threads.results, ...idle.results].map((t) => ({ kind: "thread", at: t.last_activity_at, item: t })),
       ...[...offered.results, ...accepted.results].map((c) => ({ kind: "callback", at: c.due_at, item: c })),
     ].sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
     focusKept(() => drawWork(items));
     clearProblemFrom("work");
-    listenToWork(threads.results.map((t) => t.id));
+    listenToWork([...threads.results, ...idle.results].map((t) => t.id));
     for (const c of offered.results) considerOffer({ callback_id: c.id, agent_id: c.agent_id });
     caughtUp();
   } catch (error) {
@@ -580,7 +582,7 @@ function drawWork(items) {
           el(
             "button",
             { type: "button", onclick: () => openCustomer(item.customer_id) },
-            el("span", { class: "kind" }, "Thread"),
+            el("span", { class: "kind" }, item.status === "idle" ? "Idle thread" : "Thread"),
             `${item.topic || "Conversation"} · ${item.channels.join(", ")} · ${when(item.last_activity_at)}`,
           ),
         );
