@@ -80,6 +80,7 @@ class RequestInput:
     at: datetime | None = None
     window_end: datetime | None = None
     timezone: str | None = None
+    followup_id: uuid.UUID | None = None  # the follow-up it is requested for (interactions.followups)
 
 
 def _checked(request: RequestInput, now: datetime) -> tuple[str, str, datetime, datetime]:
@@ -165,6 +166,8 @@ def callback_request(
         data["thread_id"] = str(request.thread_id)
     if request.topic:
         data["topic"] = request.topic
+    if request.followup_id is not None:
+        data["followup_id"] = str(request.followup_id)
     event = redact_event(
         NewEvent(
             source=HUB_SOURCE,
@@ -231,7 +234,7 @@ def _first_request(event: NewEvent, request: RequestInput) -> Callback | None:
     asked, first = event.data, found.data
     same = (
         found.subject == event.subject
-        and all(first.get(k) == asked.get(k) for k in ("phone", "reason", "topic"))
+        and all(first.get(k) == asked.get(k) for k in ("phone", "reason", "topic", "followup_id"))
         and (request.thread_id is None or first.get("thread_id") == asked.get("thread_id"))
         # Both as this request decides them at the first request's time: a retry that leaves `at` or
         # `window_end` out asks for as soon as possible, or the default window, which the first may not have.

@@ -388,6 +388,7 @@ class CallbackRequestedData(EventData):
     timezone: str | None = None  # the zone used at the request: the request's, else the profile's
     requested_timezone: str | None = None  # the request's own (absent in requests recorded before it)
     requested_by: str
+    followup_id: UUID | None = None  # requested for this follow-up (POST /api/v1/followups/{id}/callback)
 
 
 class CallbackScheduledData(BaseModel):

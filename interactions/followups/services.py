@@ -141,6 +141,7 @@ def followup_callback(
                 at=window.at,
                 window_end=window.window_end,
                 timezone=window.timezone,
+                followup_id=row.pk,
             ),
             now=now,
             idempotency_key=idempotency_key,

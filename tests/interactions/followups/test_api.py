@@ -15,6 +15,7 @@ from interactions.followups.models import Followup
 from tests.conftest import client_for
 from tests.factories import ApiTokenFactory
 from tests.interactions.followups.helpers import survey
+from tests.interactions.helpers import post
 
 pytestmark = pytest.mark.django_db
 LIST = "/api/v1/followups"
@@ -364,3 +365,22 @@ def test_a_follow_up_whose_callback_reached_the_customer_closes_itself_once(api,
     assert closed.data["breached"] is False
     late = agent_api.post(close_url(row.pk), {"action": "explained"}, format="json")
     assert late.status_code == 409  # closed already, by the call
+
+
+def test_one_idempotency_key_for_callbacks_on_two_follow_ups_of_one_thread_is_a_409(api, agent_api):
+    """Two CSAT 1s on one thread open two follow-ups whose callbacks would be the same request but for the
+    follow-up: a key used for the first is refused for the second, not answered with the first's callback."""
+    subject = "tel:+15550001111"
+    post(api, subject=subject, time=timezone.now().isoformat(), data={"channel": "sms", "text": "hello"})
+    first, second = survey(api, subject=subject), survey(api, subject=subject)
+    assert first["thread_id"] == second["thread_id"]
+    one, two = Followup.objects.order_by("opened_at")
+    headers = {"HTTP_IDEMPOTENCY_KEY": "call-them-back"}
+
+    asked = agent_api.post(f"/api/v1/followups/{one.pk}/callback", {}, format="json", **headers)
+    again = agent_api.post(f"/api/v1/followups/{two.pk}/callback", {}, format="json", **headers)
+
+    assert asked.status_code == 201, asked.content
+    assert again.status_code == 409 and again["Content-Type"] == "application/problem+json", again.content
+    two.refresh_from_db()
+    assert two.callbacks == [] and StoredEvent.objects.filter(type="followup.callback_requested").count() == 1
