@@ -58,6 +58,7 @@ class ThreadFacts(models.Model):
     step_at = models.DateTimeField(null=True, blank=True)
     waiting_since = models.DateTimeField(null=True, blank=True)
     waiting_step = models.CharField(max_length=32, blank=True, default="")
+    answered_at = models.DateTimeField(null=True, blank=True)  # the latest answer to the customer
     self_service_at = models.DateTimeField(null=True, blank=True)
     self_service_step = models.CharField(max_length=32, blank=True, default="")
     pending_callbacks = models.IntegerField(default=0)

@@ -51,7 +51,7 @@ THREAD_FIELDS = [
     "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
     "first_assigned_at", "resolved_once", "contacts", "switches", "transfers", "last_contact_channel", "ces",
     "effort_index", "effort_key", "first_resolved_at", "fcr", "resolved", "step", "step_at", "waiting_since",
-    "waiting_step", "self_service_at", "self_service_step", "pending_callbacks",
+    "waiting_step", "answered_at", "self_service_at", "self_service_step", "pending_callbacks",
 ]  # fmt: skip
 # Events on a thread that count for no measure but may give the thread its topic.
 TOPIC_ONLY_TYPES = ("note.added", "message.status", "call.recorded", "call.transcribed", "callback.requested")

@@ -57,11 +57,22 @@ def step_of(event: RecordedEvent) -> str | None:
     data = event.data
     if event.type == "message.received" and not automated(data):
         return data["channel"] + (SELF_SERVICE if data.get("self_service") else "")
-    if event.type in ("call.started", "call.ended") and data.get("direction") == "inbound":
-        return "voice" + (SELF_SERVICE if data.get("self_service") else "")
+    if data.get("direction") == "inbound" and (
+        event.type == "call.started" or (event.type == "call.ended" and _unreached(data))
+    ):  # a call's end is a step of its own only for a call that reached no one: it never started
+        return _call_step(data)
     if event.type == "callback.requested":
         return "callback"
     return None
+
+
+def _call_step(data: dict) -> str:
+    return "voice" + (SELF_SERVICE if data.get("self_service") else "")
+
+
+def _unreached(data: dict) -> bool:
+    """Did the call reach no one (abandoned, busy, no answer, ...)?"""
+    return (data.get("disposition") or "") in ABANDONED
 
 
 def arrive(rows, event: RecordedEvent, thread: ThreadFacts, step: str) -> None:
@@ -81,7 +92,9 @@ def arrive(rows, event: RecordedEvent, thread: ThreadFacts, step: str) -> None:
         if (
             not step.endswith(SELF_SERVICE)
             and thread.self_service_at
-            and at - thread.self_service_at <= timedelta(hours=settings.THREADLINE_BOUNCE_HOURS)
+            and timedelta(0)
+            <= at - thread.self_service_at
+            <= timedelta(hours=settings.THREADLINE_BOUNCE_HOURS)
         ):
             _count(rows, thread, at, StepHour, step=thread.self_service_step, bounced=1)
             thread.self_service_at, thread.self_service_step = None, ""
@@ -91,17 +104,23 @@ def arrive(rows, event: RecordedEvent, thread: ThreadFacts, step: str) -> None:
         thread.self_service_at, thread.self_service_step = at, step
     if event.type == "message.received" and thread.waiting_since is None:
         thread.waiting_since, thread.waiting_step = at, step
+        if thread.answered_at and thread.answered_at >= at:  # answered already: the answer reached the
+            _answer(rows, thread, thread.answered_at)  # hub first (a gateway that delivers late)
     rows.touch("thread", thread.pk)
 
 
-def answered(rows, event: RecordedEvent, thread: ThreadFacts) -> None:
-    """Someone answered the customer (a message to them, a call with them, their callback made): the wait
-    ends, counted at the step they waited at, and as a dead-end when it went past the SLA."""
-    if thread.waiting_since is None:
-        return
-    at = activity_at(event)
-    if at < thread.waiting_since:
+def answered(rows, thread: ThreadFacts, at: datetime) -> None:
+    """Someone answered the customer at `at` (a message to them, a call that reached them, their callback
+    made): the wait ends, counted at the step they waited at, and as a dead-end when it went past the SLA.
+    The latest answer is kept, for a message that reaches the hub after an answer given later."""
+    thread.answered_at = max(thread.answered_at or at, at)
+    rows.touch("thread", thread.pk)
+    if thread.waiting_since is None or at < thread.waiting_since:
         return  # an answer given before the message (sent earlier, arrived later) answers an earlier one
+    _answer(rows, thread, at)
+
+
+def _answer(rows, thread: ThreadFacts, at: datetime) -> None:
     _count(rows, thread, at, StepHour, step=thread.waiting_step, waits=1,
            wait_seconds=_seconds(thread.waiting_since, at))  # fmt: skip
     _end_wait(rows, thread, at)
@@ -130,15 +149,17 @@ def apply(rows, event: RecordedEvent, thread: ThreadFacts | None) -> None:
     step = step_of(event)
     if step is not None:
         arrive(rows, event, thread, step)
-    kind = event.type
-    if kind == "message.sent" and not automated(event.data):
-        answered(rows, event, thread)
-    elif kind == "call.started" or kind == "callback.completed":
-        answered(rows, event, thread)  # a call with the customer answers them, whoever dialled
+    kind, data = event.type, event.data
+    if (kind == "message.sent" and not automated(data)) or kind == "callback.completed":
+        answered(rows, thread, activity_at(event))
+    elif kind == "call.ended" and not _unreached(data) and not data.get("self_service"):
+        # A call that reached someone, whoever dialled, answers the customer from when it began (the log says
+        # when a call ended and how long it lasted; whether a call.started came, and when, it does not need).
+        ended = activity_at(event)
+        answered(rows, thread, ended - timedelta(seconds=data["duration_seconds"]))
     elif kind == "call.transferred":
-        at = activity_at(event)
-        _count(rows, thread, at, StepHour, step=thread.step or "voice", transfers=1)
-    if kind == "call.ended" and step is not None and (event.data.get("disposition") or "") in ABANDONED:
+        _count(rows, thread, activity_at(event), StepHour, step=_call_step(data), transfers=1)
+    if kind == "call.ended" and step is not None:  # a step of its own: an inbound call that reached no one
         _count(rows, thread, activity_at(event), StepHour, step=step, abandoned=1)
     if kind == "callback.requested":
         thread.pending_callbacks += 1
@@ -146,6 +167,7 @@ def apply(rows, event: RecordedEvent, thread: ThreadFacts | None) -> None:
         thread.pending_callbacks = max(0, thread.pending_callbacks - 1)
     elif kind in ("thread.resolved", "thread.idled") and thread.waiting_since is not None:
         _end_wait(rows, thread, activity_at(event))  # left without an answer, for good
-    if kind == "thread.idled" and not thread.resolved and not thread.pending_callbacks:
-        _count(rows, thread, activity_at(event), StepHour, step=thread.step or START, idled=1)
+    if kind == "thread.idled" and thread.step and not thread.resolved and not thread.pending_callbacks:
+        # (A thread the customer took no step on, opened by the hub for an outcome, say, is no journey.)
+        _count(rows, thread, activity_at(event), StepHour, step=thread.step, idled=1)
     rows.touch("thread", thread.pk)
