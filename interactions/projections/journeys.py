@@ -61,8 +61,8 @@ def step_of(event: RecordedEvent) -> str | None:
         event.type == "call.started" or (event.type == "call.ended" and _unreached(data))
     ):  # a call's end is a step of its own only for a call that reached no one: it never started
         return _call_step(data)
-    if event.type == "callback.requested":
-        return "callback"
+    if event.type == "callback.requested" and not data.get("followup_id"):
+        return "callback"  # they asked (one the hub asks for a follow-up is no step of theirs)
     return None
 
 

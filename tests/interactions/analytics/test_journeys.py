@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from interactions.analytics.measures import median_of_bins
 from interactions.analytics.models import GAP_BINS
+from interactions.followups.models import Followup
 from interactions.threads import idling
 from tests.interactions.analytics.test_surveys import ANN, BEN, CAL, measures
 from tests.interactions.helpers import post
@@ -247,3 +248,20 @@ def test_a_wrong_question_is_a_400_naming_the_field(supervisor_api, query, field
 
 def test_agents_may_not_read_journeys(agent_api):
     assert agent_api.get(JOURNEYS).status_code == 403
+
+
+def test_a_callback_asked_for_a_follow_up_is_no_step_of_the_customers(api, supervisor_api, agent_api, clock):
+    """Dan rates his chat with the bot 1 (a follow-up opens) and an agent asks for a callback to him for it:
+    the hub's doing, not his. His journey is the bot chat alone: no `callback` step, and no bounce."""
+    clock(z("09:00"))
+    bot = {"channel": "chat", "self_service": True, "text": "hi", "topic": "billing"}
+    post(api, subject=DAN, time=z("09:00"), data=bot)
+    post(api, subject=DAN, type="survey.answered", time=z("09:05"),
+         data={"channel": "chat", "metric": "csat", "score": 1})  # fmt: skip
+    (followup,) = Followup.objects.all()
+    asked = agent_api.post(f"/api/v1/followups/{followup.pk}/callback", {}, format="json")
+    assert asked.status_code == 201, asked.content
+    clock(z("23:59", 23))
+
+    steps = {t["step"]: t for t in measures(supervisor_api, path=JOURNEYS, **DAYS)["totals"]}
+    assert set(steps) == {"chat:self-service"} and steps["chat:self-service"]["bounced"] == 0
