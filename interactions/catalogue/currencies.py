@@ -1,31 +1,20 @@
 """ISO 4217 currency codes an outcome's value may be in, and how outcome values are written and kept.
 
-No currency list ships with Python and no package in the environment holds one, so the list is kept here:
-the active codes of ISO 4217's list one (as its maintenance agency, SIX, publishes it, through the 2025
-amendments), without those that are no money a business is paid in (the precious metals XAU, XAG, XPD
-and XPT, the bond-market units XBA to XBD, XTS for testing and XXX for "no currency"). The fund codes
-(BOV, CHE, CHW, CLF, COU, MXV, USN, UYI, UYW) and XDR are kept: some contracts are written in them. Codes
-that were withdrawn (HRK, CUC, VEF, MRO, STD, ...) are refused. When ISO amends the list, amend it here.
+The codes are pycountry's (the iso-codes project's copy of ISO 4217's list one, which follows the
+maintenance agency's amendments: a withdrawn code such as HRK, or BGN since Bulgaria took the euro, is not
+in it), without those that are no money a business is paid in: the precious metals XAU, XAG, XPD and XPT,
+the bond-market units XBA to XBD, XTS (for testing) and XXX ("no currency"). Fund codes and units of account
+(XDR, CLF, ...) are kept: some contracts are written in them.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-ISO_4217 = frozenset({
-    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN",
-    "BHD", "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
-    "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK",
-    "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF",
-    "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
-    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD",
-    "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN",
-    "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP",
-    "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD",
-    "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP",
-    "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES",
-    "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XDR", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
-})  # fmt: skip
+import pycountry
+
+NOT_MONEY = frozenset({"XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XTS", "XXX"})
+ISO_4217 = frozenset(currency.alpha_3 for currency in pycountry.currencies) - NOT_MONEY
 
 # Every value has at most 4 decimals, whatever its currency: ISO 4217's minor units go to 4 (CLF, UYW), and
 # a unit price or a pro-rated refund may need more than its currency's coins (a refund of 1/3 of 10.00 USD is
