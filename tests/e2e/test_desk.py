@@ -226,6 +226,7 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
                 re.compile("voice.*Explained the roaming charge"),
                 re.compile("email.*Here is the invoice you asked for"),
                 re.compile("email.*Slow to answer"),
+                re.compile("internal.*Follow-up opened: CSAT 2"),  # the rating's follow-up, on its thread
             ]
         )
         expect(page.locator("#surveys")).to_contain_text("CSAT 2")
@@ -312,7 +313,7 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         expect(page.locator("#connection")).to_have_text("Live")
         for text in missed:
             expect(timeline(page).filter(has_text=text)).to_have_count(1)
-        expect(timeline(page)).to_have_count(11)  # 5 seeded, 1 live, 2 notes, 3 missed: nothing twice
+        expect(timeline(page)).to_have_count(12)  # 6 seeded, 1 live, 2 notes, 3 missed: nothing twice
         shown = [int(p) for p in timeline(page).evaluate_all("els => els.map(e => e.dataset.position)")]
         assert shown == sorted(set(shown))  # each position once; all of this happened in log order
 
@@ -320,10 +321,10 @@ def test_an_agent_works_a_customer_live_across_a_network_cut_a_reload_and_a_call
         page.reload()
         expect(page.locator("#customer-title")).to_have_text("Jane Doe")
         expect(page.get_by_label("My status")).to_have_value("available")
-        expect(timeline(page)).to_have_count(11)
+        expect(timeline(page)).to_have_count(12)
         post_events(base, gateway, [sms("After the reload", "reload-1")])
         expect(timeline(page).filter(has_text="After the reload")).to_have_count(1)
-        expect(timeline(page)).to_have_count(12)
+        expect(timeline(page)).to_have_count(13)
         if SCREENSHOTS:
             page.screenshot(path=str(Path(SCREENSHOTS) / "desk.png"))
 
