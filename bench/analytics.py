@@ -3,7 +3,7 @@
 Seeds the log through the ingestion service in-process (batches of 1,000, as the context benchmark does),
 with the benchmark traffic's surveys spread over CSAT, NPS and CES and a handful of topics and agents, a
 fifth of the customers' messages sent to a chat bot (self-service), half the notes replaced by outcomes,
-and a quarter of the threads an agent answered in each batch resolved (the desk's command, in-process). No
+and a tenth of the threads an agent answered in each batch resolved (the desk's command, in-process). No
 runner runs meanwhile: a runner applying only the `analytics` subscription (`run_subscriptions analytics`)
 is then timed until it has applied the whole log (the projection's events/s: log events per second,
 surveys or not, as a rebuild reads them). With it caught up, `GET /api/v1/analytics/<measure>` is read
@@ -99,7 +99,7 @@ def _seed(total: int) -> tuple[dict[str, int], datetime, datetime]:
                     event, counts["outcomes"] = _outcome(event, rng), counts["outcomes"] + 1
                 batch.append(event)
             ingested = events_ingest(batch, token=token)
-            # A quarter of the threads an agent answered in the batch are resolved, at the batch's last
+            # A tenth of the threads an agent answered in the batch are resolved, at the batch's last
             # moment (a command's time is the clock's: the clock is set to it while they are resolved).
             answered = {
                 r.result.event.metadata["thread_id"]
@@ -109,7 +109,7 @@ def _seed(total: int) -> tuple[dict[str, int], datetime, datetime]:
             when = datetime.fromisoformat(batch[-1]["time"].replace("Z", "+00:00"))
             with mock.patch("django.utils.timezone.now", return_value=when):
                 for thread in sorted(answered):
-                    if rng.random() < 0.25:
+                    if rng.random() < 0.1:
                         try:
                             thread_resolve(thread_id=thread, actor=token)
                             counts["resolutions"] += 1
@@ -376,7 +376,7 @@ def _report(result: dict, command: str, url: str) -> None:
         "transition hour rows. Besides calls, messages and answers, the traffic has "
         f"{seeded['self_service']:,} messages to the web chat's bot (`self_service`, on a channel other than "
         f"the customer's own for three customers in four), {seeded['outcomes']:,} `outcome.recorded` (in "
-        f"place of half the notes) and {seeded['resolutions']:,} threads resolved (a quarter of those an "
+        f"place of half the notes) and {seeded['resolutions']:,} threads resolved (a tenth of those an "
         "agent answered in each batch of 1,000, at the batch's last moment).\n\n"
         "Every measure (`GET /api/v1/analytics/<measure>`) through gunicorn, "
         f"{READS} reads per round after {WARM} to warm up, "

@@ -14,6 +14,7 @@ from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
 from config.bodylimit import BodyLimit  # noqa: E402
+from config.startup import freeze_startup_objects  # noqa: E402
 
 # Websockets authenticate with a bearer token (query or subprotocol) or, for people signed in to the desk,
 # their session cookie; the consumer accepts a session only from the hub's own origin (see same_origin).
@@ -23,3 +24,4 @@ application = ProtocolTypeRouter(
         "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+freeze_startup_objects()  # a full garbage collection then walks only what requests allocate
