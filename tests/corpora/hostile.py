@@ -431,6 +431,15 @@ CASES = [
             ("reference of 257 characters", "reference", {"reference": "r" * 257}),
         ]
     ),
+    # --- 9. journeys: self_service is strictly true or false ------------------------------------------------
+    structured(
+        "self_service as the string yes", 422, "data.self_service",
+        data={"channel": "chat", "text": "hi", "self_service": "yes"},
+    ),
+    structured(
+        "self_service as 1 on a call", 422, "data.self_service", type="call.started",
+        data={"direction": "inbound", "conversation_ref": "c1", "self_service": 1},
+    ),
     batch(
         "an outcome's float value in the second event of a batch", 422, "data.value", 1,
         type="outcome.recorded", data={"kind": "refund", "value": raw("0.1"), "currency": "USD"},
