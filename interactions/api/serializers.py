@@ -646,23 +646,26 @@ class StepBucketSerializer(StepFiguresSerializer):
     bucket = serializers.CharField(help_text="When the bucket starts, in `timezone`.")
 
 
-class TransitionSerializer(serializers.Serializer):
-    group = serializers.CharField(allow_null=True, help_text="The value of `group_by` (null: not known).")
-    # "from" is a Python keyword: the fields are declared below.
-    transitions = serializers.IntegerField(help_text="Customers who moved from the one step to the other.")
-    mean_seconds = _mean_seconds(
-        "from the last contact at the one step to the first at the other (null from `start`)"
-    )
-    median_seconds = serializers.FloatField(
-        allow_null=True, help_text='Their median, read from bins (exact to the bin; README "Journeys").'
-    )
-
-
-TransitionSerializer._declared_fields.update(
+# "from" is a Python keyword, so the fields are given as a dict.
+TransitionSerializer = type(
+    "TransitionSerializer",
+    (serializers.Serializer,),
     {
+        "group": serializers.CharField(
+            allow_null=True, help_text="The value of `group_by` (null: not known)."
+        ),
+        "transitions": serializers.IntegerField(
+            help_text="Customers who moved from the one step to the other."
+        ),
+        "mean_seconds": _mean_seconds(
+            "from the last contact at the one step to the first at the other (null from `start`)"
+        ),
+        "median_seconds": serializers.FloatField(
+            allow_null=True, help_text='Their median, read from bins (exact to the bin; README "Journeys").'
+        ),
         "from": serializers.CharField(help_text="The step they left (`start`: their journey began)."),
         "to": serializers.CharField(help_text="The step they went to."),
-    }
+    },
 )
 
 
