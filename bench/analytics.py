@@ -248,23 +248,43 @@ def _hour_statements(measure: str, group: str, granularity: str, start: datetime
     }[measure]
     sums = ", ".join(f"sum({name})" for name in counts)
     by = "".join(f", {key}" for key in keys)
+    where, args = "hour >= %s AND hour < %s", (start, end)
+    if measure == "journeys":  # hour and day rows: whole UTC days from day rows, as the read takes them
+        where, args = _periods(start, end, by_day=granularity != "hour")
     statements = [
         (
             f"SELECT date_trunc(%s, hour AT TIME ZONE 'UTC') AS bucket, {column} AS grp{by}, {sums}"
-            f" FROM {table} WHERE hour >= %s AND hour < %s GROUP BY bucket, grp{by}",
-            (granularity, start, end),
+            f" FROM {table} WHERE {where} GROUP BY bucket, grp{by}",
+            (granularity, *args),
         )
     ]
-    if measure == "journeys":
+    if measure == "journeys":  # summed over the range: whole days from day rows, whatever the granularity
         sums = ", ".join(f"sum({name})" for name in TRANSITION_COUNTS)
+        where, args = _periods(start, end, by_day=True)
         statements.append(
             (
                 f"SELECT {column} AS grp, from_step, to_step, {sums} FROM analytics_transition_hour"
-                " WHERE hour >= %s AND hour < %s GROUP BY grp, from_step, to_step",
-                (start, end),
+                f" WHERE {where} GROUP BY grp, from_step, to_step",
+                args,
             )
         )
     return statements
+
+
+_PERIODS = (
+    "((period = 'hour' AND hour >= %s AND hour < %s) OR (period = 'day' AND hour >= %s AND hour < %s)"
+    " OR (period = 'hour' AND hour >= %s AND hour < %s))"
+)
+
+
+def _periods(start: datetime, end: datetime, *, by_day: bool) -> tuple[str, tuple]:
+    """The condition and arguments that read the hours of `start`-`end` from the journeys' rows: `by_day`,
+    whole UTC days from day rows and the edge hours from hour rows; else (or within one day) hour rows."""
+    first = start.replace(hour=0) + timedelta(days=1) if start.hour else start
+    last = end.replace(hour=0)
+    if not by_day or first >= last:
+        return "period = 'hour' AND hour >= %s AND hour < %s", (start, end)
+    return _PERIODS, (start, first, first, last, last, end)
 
 
 def _raw(url: str, measure: str, query: dict[str, str]) -> float:

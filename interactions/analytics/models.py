@@ -205,10 +205,14 @@ class TopicFacts(models.Model):
 
 
 class JourneyRow(models.Model):
-    """What every hourly row of the journeys is counted by: the hour (UTC) and the objective (the thread's
-    topic) and the customer's segment (blank: not known)."""
+    """What every row of the journeys is counted by: its period, a UTC hour or a UTC day (`hour` is when it
+    starts: the hour, or the day's midnight), the objective (the thread's topic) and the customer's segment
+    (blank: not known). Everything is counted in both its hour's row and its day's: a read by day or week in
+    UTC sums the day rows of whole UTC days, and the transitions of any read (summed over its range) too, as
+    survey reads sum the survey rollups."""
 
     key = models.CharField(max_length=64, primary_key=True)  # sha256 of the other fields but the counts
+    period = models.CharField(max_length=4, default="hour")  # "hour" or "day"
     hour = models.DateTimeField()
     topic = models.CharField(max_length=120, blank=True, default="")
     segment = models.CharField(max_length=64, blank=True, default="")
@@ -221,10 +225,10 @@ STEP_COUNTS = ["entries", "waits", "wait_seconds", "transfers", "unanswered", "a
 
 
 class StepHour(JourneyRow):
-    """One step of the customers' journeys (a channel, or self-service on one) in one hour: how many entered
-    it, the answers they waited for there and how long, transfers, the dead-ends reached there (a message
-    unanswered past the SLA, an abandoned call, a thread gone idle unresolved) and, for a self-service step,
-    how many bounced to an assisted contact on the same objective."""
+    """One step of the customers' journeys (a channel, or self-service on one) in one hour or day: how many
+    entered it, the answers they waited for there and how long, transfers, the dead-ends reached there (a
+    message unanswered past the SLA, an abandoned call, a thread gone idle unresolved) and, for a
+    self-service step, how many bounced to an assisted contact on the same objective."""
 
     step = models.CharField(max_length=32)
     entries = models.IntegerField(default=0)
@@ -238,10 +242,11 @@ class StepHour(JourneyRow):
 
     class Meta:
         db_table = "analytics_step_hour"
-        indexes = [models.Index(fields=["hour"], name="analytics_step_hour_at")]
+        indexes = [models.Index(fields=["period", "hour"], name="analytics_step_period_at")]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}:00 {self.topic or '-'} {self.step}: {self.entries} entered"
+        at = f"{self.period} {self.hour:%Y-%m-%d %H}:00"
+        return f"{at} {self.topic or '-'} {self.step}: {self.entries} entered"
 
 
 # Upper bounds (seconds) of the bins the time between two steps is counted in; the last bin is open. A
@@ -255,8 +260,8 @@ TRANSITION_COUNTS = ["transitions", "gap_seconds", *(f"gap_{n}" for n in range(l
 
 class TransitionHour(JourneyRow):
     """Customers who moved from one step of an objective's journey to another (`start`: their first step) in
-    one hour: how many, the seconds between their last contact at the one and their first at the other, and
-    how many of those gaps fell in each bin of GAP_BINS."""
+    one hour or day: how many, the seconds between their last contact at the one and their first at the
+    other, and how many of those gaps fell in each bin of GAP_BINS."""
 
     from_step = models.CharField(max_length=32)
     to_step = models.CharField(max_length=32)
@@ -266,10 +271,12 @@ class TransitionHour(JourneyRow):
 
     class Meta:
         db_table = "analytics_transition_hour"
-        indexes = [models.Index(fields=["hour"], name="analytics_transition_hour_at")]
+        indexes = [models.Index(fields=["period", "hour"], name="analytics_transition_period_at")]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}:00 {self.topic or '-'} {self.from_step} -> {self.to_step}"
+        return (
+            f"{self.period} {self.hour:%Y-%m-%d %H}:00 {self.topic or '-'} {self.from_step} -> {self.to_step}"
+        )
 
 
 class CustomerTopic(models.Model):

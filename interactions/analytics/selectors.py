@@ -10,7 +10,7 @@ from operator import add, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Sum
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import TruncDay, TruncHour, TruncWeek
 from django.db.models.sql.constants import MULTI
 
@@ -123,16 +123,42 @@ def _bucket(span: Range, column: str = "hour"):
     return GRANULARITIES[span.granularity][0](last_moment, tzinfo=ZoneInfo(span.zone))
 
 
-def _sums(span: Range, rows, keys: list[str], counts: list[str]):
-    """`rows` of `span`'s hours summed per bucket, `keys` and the group column."""
+def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None = None) -> list[tuple]:
+    """`rows` of `span`'s hours (or of those `where` picks) summed per bucket, group and `keys`: tuples of the
+    bucket, the group ("" when not grouped), the `keys` and the `counts`, in that order."""
     column = GROUPS.get(span.group_by or "")
-    return (
-        rows.filter(hour__gte=span.start, hour__lt=span.end)
-        .annotate(bucket=_bucket(span))
-        .values("bucket", *keys, *([column] if column else []))
+    query = (
+        rows.filter(Q(hour__gte=span.start, hour__lt=span.end) if where is None else where)
+        .annotate(bucket=_bucket(span), grp=F(column) if column else Value(""))
+        .values("bucket", "grp", *keys)
         .order_by()
         .annotate(**{name: Sum(name) for name in counts})
+        .values_list("bucket", "grp", *keys, *counts)
     )
+    return sorted(_bucketed(query), key=itemgetter(*range(2 + len(keys))))
+
+
+def _tallied(span: Range, sums: list[tuple], keys: int, counts: list[str], summary) -> dict[str, Any]:
+    """The figures of `sums` (from _sums, with `keys` key columns given to `summary` before the counts): per
+    bucket, group and key (`rows`), and per group and key over the whole range (`totals`)."""
+    texts: dict[datetime, str] = {}
+    totals: dict[tuple, list[int]] = {}
+    rows = []
+    for bucket, group, *rest in sums:
+        key, values = tuple(rest[:keys]), rest[keys:]
+        total = totals.get((group, *key))
+        totals[(group, *key)] = values if total is None else list(map(add, total, values))
+        text = texts.get(bucket) or texts.setdefault(bucket, span.bucket_text(bucket))
+        figures = summary(*key, dict(zip(counts, values, strict=True)))
+        rows.append({"bucket": text, "group": _group(span, group), **figures})
+    return {
+        **span.describe(),
+        "rows": rows,
+        "totals": [
+            {"group": _group(span, group), **summary(*key, dict(zip(counts, values, strict=True)))}
+            for (group, *key), values in sorted(totals.items())
+        ],
+    }
 
 
 def _group(span: Range, value: str) -> str | None:
@@ -144,6 +170,27 @@ UTC_ZONES = frozenset({"UTC", "Etc/UTC"})
 _SUMS = {f"n{n}": Sum(f"score_{n}") for n in range(0, 11)}
 
 
+def _by_utc_day(span: Range) -> bool:
+    """May a read bucketed as `span` is sum day rows? Only by day or week in a zone whose days are UTC's."""
+    return span.granularity != "hour" and span.zone in UTC_ZONES
+
+
+def _periods(span: Range, column: str, *, by_day: bool) -> Q:
+    """The rows of `span`'s hours in a table of hour and UTC day rows (`period`; `column`: when each starts):
+    hour rows only, or `by_day`, the whole UTC days of the range from day rows and only the hours before its
+    first midnight and after its last from hour rows."""
+    hours = Q(period="hour", **{f"{column}__gte": span.start, f"{column}__lt": span.end})
+    first = span.start.replace(hour=0) + timedelta(days=1) if span.start.hour else span.start
+    last = span.end.replace(hour=0)
+    if not by_day or first >= last:
+        return hours
+    return (
+        Q(period="hour", **{f"{column}__gte": span.start, f"{column}__lt": first})
+        | Q(period="day", **{f"{column}__gte": first, f"{column}__lt": last})
+        | Q(period="hour", **{f"{column}__gte": last, f"{column}__lt": span.end})
+    )
+
+
 def _rollups(span: Range, metric: str | None):
     """The rollup rows a survey read sums: of the group's dimension (or of all answers), and of `span`'s
     hours. By day or week in UTC, the whole UTC days of the range are read from day rows and only the hours
@@ -153,18 +200,8 @@ def _rollups(span: Range, metric: str | None):
     rows = SurveyRollup.objects.filter(dimension=GROUPS.get(span.group_by or "", ""))
     if metric:
         rows = rows.filter(metric=metric)
-    hours = Q(period="hour", start__gte=span.start, start__lt=span.end)
-    if span.granularity != "hour" and span.zone in UTC_ZONES:
-        first = span.start.replace(hour=0) + timedelta(days=1) if span.start.hour else span.start
-        last = span.end.replace(hour=0)
-        if first < last:
-            hours = (
-                Q(period="hour", start__gte=span.start, start__lt=first)
-                | Q(period="day", start__gte=first, start__lt=last)
-                | Q(period="hour", start__gte=last, start__lt=span.end)
-            )
     return (
-        rows.filter(hours)
+        rows.filter(_periods(span, "start", by_day=_by_utc_day(span)))
         .annotate(bucket=_bucket(span, "start"))
         .values("bucket", "metric", "value")
         .order_by()
@@ -265,29 +302,9 @@ def customer_lifetime_value(customer_id: Any) -> list[dict[str, str]]:
 def _counted(span: Range, model, counts: list[str], summary, key: str | None = None) -> dict[str, Any]:
     """Sum `counts` of the rows of `model` (a model or a queryset) per bucket and group (and per `key`, a
     column the summary is given first: outcomes are never summed across currencies)."""
-    column = GROUPS.get(span.group_by or "")
     rows = model.objects.all() if isinstance(model, type) else model
-    per_bucket: dict[tuple, dict[str, int]] = {}
-    totals: dict[tuple, dict[str, int]] = {}
-    for row in _sums(span, rows, [key] if key else [], counts):
-        group = row[column] if column else ""
-        extra = (row[key],) if key else ()
-        bucket = per_bucket.setdefault((row["bucket"], group, *extra), dict.fromkeys(counts, 0))
-        total = totals.setdefault((group, *extra), dict.fromkeys(counts, 0))
-        for name in counts:
-            bucket[name] += row[name]
-            total[name] += row[name]
-    return {
-        **span.describe(),
-        "rows": [
-            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **summary(*extra, sums)}
-            for (bucket, group, *extra), sums in sorted(per_bucket.items(), key=lambda item: item[0])
-        ],
-        "totals": [
-            {"group": _group(span, group), **summary(*extra, sums)}
-            for (group, *extra), sums in sorted(totals.items(), key=lambda item: item[0])
-        ],
-    }
+    keys = [key] if key else []
+    return _tallied(span, _sums(span, rows, keys, counts), len(keys), counts, summary)
 
 
 # Journeys are counted per objective: by its topic, or its customer's segment, or not grouped.
@@ -298,43 +315,32 @@ CHOKE_POINTS = 3  # per group: the steps with the longest mean wait, and those w
 def journey_measures(span: Range) -> dict[str, Any]:
     """The journeys of `span`: each step's figures per bucket and group (`rows`) and per group (`totals`),
     the transitions between steps per group over the whole range, and per group the choke points: the
-    steps with the longest mean wait for an answer and those with the most transfers."""
+    steps with the longest mean wait for an answer and those with the most transfers. Whole UTC days are
+    summed from day rows: a read's transitions always, its steps when it buckets by UTC day or week."""
+    days = _periods(span, "hour", by_day=_by_utc_day(span))
+    steps = _sums(span, StepHour.objects, ["step"], STEP_COUNTS, days)
+    figures = _tallied(span, steps, 1, STEP_COUNTS, step_summary)
     column = GROUPS.get(span.group_by or "")
-    per_bucket: dict[tuple[datetime, str, str], dict[str, int]] = {}
-    totals: dict[tuple[str, str], dict[str, int]] = {}
-    for row in _sums(span, StepHour.objects.all(), ["step"], STEP_COUNTS):
-        group = row[column] if column else ""
-        for sums in (
-            per_bucket.setdefault((row["bucket"], group, row["step"]), dict.fromkeys(STEP_COUNTS, 0)),
-            totals.setdefault((group, row["step"]), dict.fromkeys(STEP_COUNTS, 0)),
-        ):
-            for name in STEP_COUNTS:
-                sums[name] += row[name]
-    moves: dict[tuple[str, str, str], dict[str, int]] = {}
-    transitions = (
-        TransitionHour.objects.filter(hour__gte=span.start, hour__lt=span.end)
-        .values("from_step", "to_step", *([column] if column else []))
+    moves = (
+        TransitionHour.objects.filter(_periods(span, "hour", by_day=True))
+        .annotate(grp=F(column) if column else Value(""))
+        .values("grp", "from_step", "to_step")
         .order_by()
         .annotate(**{name: Sum(name) for name in TRANSITION_COUNTS})
+        .values_list("grp", "from_step", "to_step", *TRANSITION_COUNTS)
     )
-    for row in transitions:
-        moves[(row[column] if column else "", row["from_step"], row["to_step"])] = row
-    step_totals = [
-        {"group": _group(span, group), **step_summary(step, sums)}
-        for (group, step), sums in sorted(totals.items())
-    ]
     return {
-        **span.describe(),
-        "rows": [
-            {"bucket": span.bucket_text(bucket), "group": _group(span, group), **step_summary(step, sums)}
-            for (bucket, group, step), sums in sorted(per_bucket.items())
-        ],
-        "totals": step_totals,
+        **figures,
         "transitions": [
-            {"group": _group(span, group), "from": start, "to": end, **transition_summary(row, GAP_BINS)}
-            for (group, start, end), row in sorted(moves.items())
+            {
+                "group": _group(span, group),
+                "from": start,
+                "to": end,
+                **transition_summary(dict(zip(TRANSITION_COUNTS, sums, strict=True)), GAP_BINS),
+            }
+            for group, start, end, *sums in sorted(moves)
         ],
-        "choke_points": _choke_points(step_totals),
+        "choke_points": _choke_points(figures["totals"]),
     }
 
 

@@ -527,8 +527,8 @@ def apply_outcome_recorded(rows: AnalyticsRows, event: RecordedEvent) -> None:
 class AnalyticsProjector(RowProjector):
     name = "analytics"
     # 2: the journeys' steps and transitions, repeat contacts, callback attempts; outcomes (outcome.recorded)
-    # counted per hour, and each customer's lifetime value; the survey rollups.
-    version = 2
+    # counted per hour, and each customer's lifetime value; the survey rollups. 3: the journeys' day rows.
+    version = 3
     unit = AnalyticsRows
     _handlers = {
         "customer.merged": apply_customer_merged,

@@ -1,5 +1,6 @@
 """The journeys part of the `analytics` subscription: each thread (one customer objective) followed step by
-step, counted per hour in `analytics_step_hour` and `analytics_transition_hour` (README "Journeys").
+step, counted per hour and per UTC day in `analytics_step_hour` and `analytics_transition_hour` (README
+"Journeys").
 
 A step is where the customer is in touch: the channel of their contact (`sms`, `voice`, ...), `<channel>:self-
 service` when that contact was with self-service (`data.self_service`), or `callback` when they asked to be
@@ -36,20 +37,20 @@ def _seconds(start: datetime, end: datetime) -> int:
 
 
 def _count(rows, thread: ThreadFacts, at: datetime, model, **fields) -> None:
-    """Add the int `fields` to the `model` row of `at`'s hour, the thread's topic, its customer's segment
-    and the str `fields` (the step, or the transition's two steps)."""
+    """Add the int `fields` to the `model` rows of `at`'s hour and of its UTC day, the thread's topic, its
+    customer's segment and the str `fields` (the step, or the transition's two steps)."""
     a = _analytics()
     names = {k: v for k, v in fields.items() if isinstance(v, str)}
     counts = {k: v for k, v in fields.items() if not isinstance(v, str)}
     customer = rows.customer(thread.customer_id) if thread.customer_id else None
-    identity = {
-        "hour": a.hour_of(at),
-        "topic": thread.topic,
-        "segment": customer.segment if customer else "",
-        **names,
-    }
+    hour = a.hour_of(at)
+    identity = {"hour": hour, "topic": thread.topic, "segment": customer.segment if customer else "", **names}
     kind = "steps" if model is StepHour else "transitions"
-    a.add_to(rows, kind, a._key({"kind": kind, **identity}), identity, counts)
+    day = {**identity, "hour": hour.replace(hour=0), "period": "day"}  # (an hour row's key has no period)
+    keys = {a._key({"kind": kind, **identity}): identity, a._key({"kind": kind, **day}): day}
+    rows.load(kind, keys)  # both rows in one look-up
+    for key, row in keys.items():
+        a.add_to(rows, kind, key, row, counts)
 
 
 def step_of(event: RecordedEvent) -> str | None:

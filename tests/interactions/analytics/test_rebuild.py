@@ -120,15 +120,27 @@ def _outcomes_counted(before: dict) -> bool:
     ) == [0, 1, 1, 3, 4]
 
 
+def _of(rows: list[dict], period: str) -> list[dict]:
+    return [row for row in rows if row["period"] == period]
+
+
 # A hand-built history of each measure (a fixture) -> what its rows must hold before the rebuild, so that the
 # comparison is of rows that say something.
 HISTORIES = {
     "day": lambda before: sum(r["resolutions"] for r in before["HandlingHour"]) == 3,
     "efforts": lambda before: sorted(r["pairs"] for r in before["EffortHour"]) == [1, 1, 1],
     "journeys": lambda before: (
-        sum(r["entries"] for r in before["StepHour"]) == 6
-        and len(before["TransitionHour"]) == 6
-        and sum(r["idled"] + r["unanswered"] + r["abandoned"] + r["bounced"] for r in before["StepHour"]) == 5
+        all(
+            sum(r["entries"] for r in _of(before["StepHour"], period)) == 6
+            and sum(r["transitions"] for r in _of(before["TransitionHour"], period)) == 6
+            and sum(
+                r["idled"] + r["unanswered"] + r["abandoned"] + r["bounced"]
+                for r in _of(before["StepHour"], period)
+            )
+            == 5
+            for period in ("hour", "day")
+        )
+        and len(_of(before["TransitionHour"], "hour")) == 6
     ),
     "comebacks": lambda before: (
         sum(r["repeat_contacts"] for r in before["HandlingHour"]) == 2 and len(before["CustomerTopic"]) == 3
