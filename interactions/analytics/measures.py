@@ -27,33 +27,36 @@ def survey_summary(metric: str, counts: dict[int, int]) -> dict[str, Any]:
 
 def survey_figures(metric: str, scores: Sequence[int]) -> dict[str, Any]:
     """survey_summary's figures of `scores` (answers per score, indexed by the score, 0 to 10): what a read of
-    thousands of buckets calls, with the scale's labels and boxes worked out once per metric."""
+    thousands of buckets calls, with the scale's labels and boxes (slices of `scores`) worked out once per
+    metric."""
     low, high, labels, points, boxes = _SCALES[metric]
     given = scores[low:high]
     answers = sum(given)
+    if not answers:
+        return {"metric": metric, "answers": 0, "distribution": dict(zip(labels, given, strict=True)),
+                **_NO_FIGURES[metric]}  # fmt: skip
     summary: dict[str, Any] = {
         "metric": metric,
         "answers": answers,
         "distribution": dict(zip(labels, given, strict=True)),
+        "mean": round(sum(map(mul, points, given)) / answers, 4),
+        "top2_rate": round(sum(scores[boxes[0]]) / answers, 4),
+        "bottom2_rate": round(sum(scores[boxes[1]]) / answers, 4),
     }
-    if not answers:
-        summary.update(_NO_FIGURES[metric])
-        return summary
-    score = scores.__getitem__
-    summary["mean"] = round(sum(map(mul, points, given)) / answers, 4)
-    summary["top2_rate"] = round(sum(map(score, boxes[0])) / answers, 4)
-    summary["bottom2_rate"] = round(sum(map(score, boxes[1])) / answers, 4)
     if metric == "nps":
-        promoters, passives, detractors = (
-            sum(map(score, boxes[2])),
-            sum(map(score, boxes[3])),
-            sum(map(score, boxes[4])),
-        )
+        promoters, passives, detractors = sum(scores[boxes[2]]), sum(scores[boxes[3]]), sum(scores[boxes[4]])
         summary["promoters_rate"] = round(promoters / answers, 4)
         summary["passives_rate"] = round(passives / answers, 4)
         summary["detractors_rate"] = round(detractors / answers, 4)
         summary["nps"] = round(100 * (promoters - detractors) / answers, 2)
     return summary
+
+
+def _slice(box: Sequence[int]) -> slice:
+    """A box (scores in a row) as the slice of a list of answers per score."""
+    low, high = min(box), max(box)
+    assert list(box) == list(range(low, high + 1)), f"{box} is not scores in a row"
+    return slice(low, high + 1)
 
 
 _SHARES = {
@@ -75,7 +78,7 @@ _SCALES = {
         high + 1,
         [str(score) for score in range(low, high + 1)],
         list(range(low, high + 1)),
-        [tuple(box) for box in _SHARES[metric].values()],  # top2, bottom2[, promoters, passives, detractors]
+        [_slice(box) for box in _SHARES[metric].values()],  # top2, bottom2[, promoters, passives, detractors]
     )
     for metric, (low, high) in SURVEY_RANGES.items()
 }

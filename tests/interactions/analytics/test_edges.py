@@ -3,8 +3,12 @@ event gives a thread, a thread with no message or call, messages that arrive out
 
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
 
+import pytest
+from rest_framework.renderers import JSONRenderer
+
+from interactions.api.analytics import MeasuresJSONRenderer
 from interactions.models import Role
 from tests.conftest import client_for
 from tests.factories import ApiTokenFactory
@@ -134,3 +138,29 @@ def test_odd_parameters_are_an_answer_or_a_400_never_a_500(supervisor_api, path,
     assert response.status_code in (200, 400), response.content
     if response.status_code == 400:
         assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_measure_is_the_json_drf_would_write_byte_for_byte(api, supervisor_api):
+    # A topic with what JSON writers disagree on: non-ASCII, a quote, a backslash, control characters and the
+    # two line separators (DRF escapes them); and means that are not whole numbers.
+    topic = 'Zürich "\\ \x01\u2028\u2029 €'
+    for score in (5, 4, 4):
+        survey(api, ANN, "2026-11-20T09:00:00Z", "csat", score, topic=topic)
+    response = supervisor_api.get(SURVEYS, {**NOV_20, "group_by": "topic"})
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response.content == JSONRenderer().render(response.json())
+    assert b"\\u2028\\u2029" in response.content and "Zürich".encode() in response.content
+    (total,) = response.json()["totals"]
+    assert (total["group"], total["mean"]) == (topic, 4.3333)
+
+
+def test_json_that_orjson_would_not_write_is_drfs():
+    rendered = MeasuresJSONRenderer().render({"n": 2**70, 1: Decimal("1.5")})
+    assert (
+        rendered
+        == JSONRenderer().render({"n": 2**70, 1: Decimal("1.5")})
+        == b'{"n":1180591620717411303424,"1":1.5}'
+    )
+    indented = MeasuresJSONRenderer().render({"a": 1}, "application/json; indent=2", {})
+    assert indented == b'{\n  "a": 1\n}'

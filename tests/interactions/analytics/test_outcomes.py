@@ -169,6 +169,21 @@ def test_outcomes_as_csv(day, supervisor_api):
     )
 
 
+def test_a_value_below_zero_is_a_number_in_csv_and_a_group_like_a_formula_is_text(day, api, supervisor_api):
+    outcome(api, EVE, "16:30", "refund", "2.50", "EUR", channel="sms", topic="-2+3")
+    response = supervisor_api.get(OUTCOMES, {**DAY, "group_by": "topic", "format": "csv"})
+    assert response.status_code == 200
+    totals = {row["group"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))
+              if row["bucket"] == "total"}  # fmt: skip
+    # Dan's refund of 10.00 EUR on billing: net new business -10, written as a number a spreadsheet sums.
+    assert (totals["billing"]["refund_value"], totals["billing"]["net_new_business"]) == (
+        "10.0000",
+        "-10.0000",
+    )
+    # A topic someone posted that a spreadsheet would run: written with a leading apostrophe, its value not.
+    assert (totals["'-2+3"]["refund_value"], totals["'-2+3"]["net_new_business"]) == ("2.5000", "-2.5000")
+
+
 def test_lifetime_value_in_the_context(day, api):
     ann = context(api, ANN)["lifetime_value"]
     # Ann, with Dan merged into her: EUR 100 sale + 20.50 upgrade + 40 (Dan's sale) - 10 (Dan's refund)
