@@ -32,5 +32,7 @@ def to_units(value: str) -> int:
 
 
 def from_units(units: int) -> str:
-    """Ten-thousandths as a decimal string with all four decimals (`"19.9900"`, `"-5.0000"`)."""
-    return str((Decimal(units) / SCALE).quantize(Decimal(1).scaleb(-DECIMALS)))
+    """Ten-thousandths as a decimal string with all four decimals (`"19.9900"`, `"-5.0000"`), in integers
+    (a read of thousands of buckets writes a dozen values each)."""
+    whole, part = divmod(abs(units), SCALE)
+    return f"{'-' if units < 0 else ''}{whole}.{part:0{DECIMALS}d}"

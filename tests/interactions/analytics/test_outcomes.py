@@ -8,12 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hub.models import StoredEvent
 from hub.rebuild import rebuild
 from interactions.analytics.models import CustomerValue, OutcomeHour
+from interactions.catalogue.currencies import from_units, to_units
 from interactions.models import Role
 from tests.conftest import client_for, cloud_event
 from tests.factories import ApiTokenFactory
@@ -306,3 +310,16 @@ def test_an_outcome_is_on_its_threads_timeline_with_what_it_was(day, api):
         ("chat", {"kind": "refund", "value": "12.3456", "currency": "GBP"}),
         ("chat", {"kind": "cancellation", "value": "30.00", "currency": "GBP"}),
     ]
+
+
+@given(st.integers(min_value=-(10**17), max_value=10**17))
+def test_a_value_is_written_as_decimal_writes_it(units):
+    # What the sums of values read back as: the exact decimal of `units` ten-thousandths, with four decimals.
+    assert from_units(units) == str((Decimal(units) / 10_000).quantize(Decimal("0.0001")))
+    assert to_units(from_units(units)) == units
+
+
+def test_values_by_hand():
+    assert [from_units(u) for u in (0, 1, -1, 5_0000, -30_0000, 12_3456, -9999)] == [
+        "0.0000", "0.0001", "-0.0001", "5.0000", "-30.0000", "12.3456", "-0.9999",
+    ]  # fmt: skip
