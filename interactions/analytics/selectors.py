@@ -10,8 +10,8 @@ from operator import add, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Sum, Value
-from django.db.models.functions import TruncDay, TruncHour, TruncWeek
+from django.db.models import BigIntegerField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import Cast, TruncDay, TruncHour, TruncWeek
 from django.db.models.sql.constants import MULTI
 
 from hub.events import isoformat_z
@@ -132,10 +132,17 @@ def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None
         .annotate(bucket=_bucket(span), grp=F(column) if column else Value(""))
         .values("bucket", "grp", *keys)
         .order_by()
-        .annotate(**{name: Sum(name) for name in counts})
+        .annotate(**_summed(counts))
         .values_list("bucket", "grp", *keys, *counts)
     )
     return sorted(_bucketed(query), key=itemgetter(*range(2 + len(keys))))
+
+
+def _summed(counts: list[str]) -> dict[str, Cast]:
+    """The sum of each count column, as an integer from the database itself: PostgreSQL sums a bigint into a
+    numeric, which psycopg reads as a Decimal, and rows read as _bucketed reads them skip Django's
+    conversions."""
+    return {name: Cast(Sum(name), BigIntegerField()) for name in counts}
 
 
 def _tallied(span: Range, sums: list[tuple], keys: int, counts: list[str], summary) -> dict[str, Any]:
@@ -326,7 +333,7 @@ def journey_measures(span: Range) -> dict[str, Any]:
         .annotate(grp=F(column) if column else Value(""))
         .values("grp", "from_step", "to_step")
         .order_by()
-        .annotate(**{name: Sum(name) for name in TRANSITION_COUNTS})
+        .annotate(**_summed(TRANSITION_COUNTS))
         .values_list("grp", "from_step", "to_step", *TRANSITION_COUNTS)
     )
     return {
