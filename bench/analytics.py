@@ -150,8 +150,13 @@ def _replay(url: str, runner) -> dict:
         handling = conn.execute("SELECT count(*) FROM analytics_handling_hour").fetchone()[0]
         tables = {
             table: conn.execute(f"SELECT count(*) FROM analytics_{table}_hour").fetchone()[0]
-            for table in ("effort", "outcome", "step", "transition")
+            for table in ("effort", "outcome")
         }
+        for table in ("step", "transition"):  # hour and day rows
+            periods = dict(
+                conn.execute(f"SELECT period, count(*) FROM analytics_{table}_hour GROUP BY period")
+            )
+            tables[table], tables[f"{table}_days"] = periods.get("hour", 0), periods.get("day", 0)
         rollups = conn.execute(
             "SELECT period, count(*) FROM analytics_survey_rollup GROUP BY period ORDER BY period"
         ).fetchall()
@@ -186,6 +191,7 @@ def _queries(first: datetime, last: datetime) -> dict[str, tuple[str, dict[str, 
             "surveys",
             {**whole, "granularity": "week", "group_by": "topic"},
         ),
+        "surveys: the whole log by day, by agent": ("surveys", {**whole_by_day, "group_by": "agent"}),
         "surveys: the whole log by day, by agent, CSV": (
             "surveys",
             {**whole_by_day, "group_by": "agent", "format": "csv"},
@@ -393,7 +399,8 @@ def _report(result: dict, command: str, url: str) -> None:
         f"{replay['rollup_rows'].get('hour', 0):,} hour and {replay['rollup_rows'].get('day', 0):,} day "
         f"survey rollup rows, {replay['handling_rows']:,} handling, {hours['effort']:,} effort, "
         f"{hours['outcome']:,} outcome, {hours['step']:,} journey step and {hours['transition']:,} "
-        "transition hour rows. Besides calls, messages and answers, the traffic has "
+        f"transition hour rows (and {hours['step_days']:,} and {hours['transition_days']:,} day rows). "
+        "Besides calls, messages and answers, the traffic has "
         f"{seeded['self_service']:,} messages to the web chat's bot (`self_service`, on a channel other than "
         f"the customer's own for three customers in four), {seeded['outcomes']:,} `outcome.recorded` (in "
         f"place of half the notes) and {seeded['resolutions']:,} threads resolved (a tenth of those an "
@@ -402,8 +409,8 @@ def _report(result: dict, command: str, url: str) -> None:
         f"{READS} reads per round after {WARM} to warm up, "
         f"{ROUNDS} rounds (the median round's figures); the raw ceiling is the same sums as SQL through "
         "psycopg, one statement per table the read sums (for surveys, of the rollups a read sums: the "
-        "group's dimension, day rows for whole UTC days; for journeys the steps and the transitions; "
-        "handling's callback attempts are left out of its ceiling).\n\n"
+        "group's dimension, day rows for whole UTC days; for journeys the steps and the transitions, with "
+        "day rows likewise; handling's callback attempts are left out of its ceiling).\n\n"
         + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])
         + "\n\n"
         + common.table(
