@@ -10,10 +10,8 @@ thread's topic and agent as the log stood when the answer arrived, so a rebuild 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +44,7 @@ from interactions.analytics.models import (
 from interactions.catalogue import activity_at, automated
 from interactions.catalogue.currencies import to_units
 from interactions.projections import journeys
+from interactions.projections.counting import add_to, hour_of, row_key
 
 THREAD_FIELDS = [
     "topic", "agent_id", "channel", "customer_id", "opened_at", "first_inbound_at", "first_response_at",
@@ -134,10 +133,6 @@ def apply_thread_assigned(rows: AnalyticsRows, event: RecordedEvent) -> None:
     rows.touch("thread", thread.pk)
 
 
-def hour_of(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def dimensions(rows: AnalyticsRows, event: RecordedEvent, channel: str) -> dict[str, Any]:
     """An event's channel, agent, topic and segment (blank where not known): the event's own agent and topic,
     else its thread's; the segment of its customer (or the survivor they were merged into)."""
@@ -153,11 +148,6 @@ def dimensions(rows: AnalyticsRows, event: RecordedEvent, channel: str) -> dict[
     }
 
 
-def _key(fields: dict[str, Any]) -> str:
-    identity = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in fields.values()])
-    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def count_handling(
     rows: AnalyticsRows,
     event: RecordedEvent,
@@ -168,16 +158,9 @@ def count_handling(
 ) -> str:
     """Add `counts` to the `kind` row (handling, effort) of `at`'s hour and the event's dimensions."""
     fields = {"hour": hour_of(at), **dimensions(rows, event, channel)}
-    key = _key(fields)
+    key = row_key(fields)
     add_to(rows, kind, key, fields, counts)
     return key
-
-
-def add_to(rows: AnalyticsRows, kind: str, key: str, fields: dict[str, Any], counts: dict[str, int]) -> None:
-    row = rows.facts(kind, key, rows.tables[kind][0], **fields)
-    for name, value in counts.items():
-        setattr(row, name, getattr(row, name) + value)
-    rows.touch(kind, key)
 
 
 def _contact(rows: AnalyticsRows, thread: ThreadFacts, channel: str, at: datetime) -> None:
@@ -233,7 +216,7 @@ def apply_callback_outcome(rows: AnalyticsRows, event: RecordedEvent) -> None:
         **dimensions(rows, event, "voice"),
         "attempt": event.data["attempt"],
     }
-    add_to(rows, "callbacks", _key(fields), fields, {CALLBACK_OUTCOME_TYPES[event.type]: 1})
+    add_to(rows, "callbacks", row_key(fields), fields, {CALLBACK_OUTCOME_TYPES[event.type]: 1})
 
 
 def _thread(rows: AnalyticsRows, event: RecordedEvent) -> ThreadFacts | None:
@@ -372,7 +355,7 @@ def apply_thread_reopened(rows: AnalyticsRows, event: RecordedEvent) -> None:
 
 def _topic_key(rows: AnalyticsRows, thread: ThreadFacts) -> str:
     customer = rows.customer(thread.customer_id).pk if thread.customer_id else ""
-    return _key({"customer": str(customer), "topic": thread.topic})
+    return row_key({"customer": str(customer), "topic": thread.topic})
 
 
 def _load_topic(rows: AnalyticsRows, thread: ThreadFacts) -> TopicFacts | None:
@@ -443,7 +426,7 @@ def _roll_up(rows: AnalyticsRows, answer: dict[str, Any]) -> None:
                 "dimension": dimension,
                 "value": answer[dimension] if dimension else "",
             }
-            rollups[_key(fields)] = fields
+            rollups[row_key(fields)] = fields
     rows.load("rollup", rollups)
     score = f"score_{answer['score']}"
     for key, fields in rollups.items():
@@ -514,7 +497,7 @@ def apply_outcome_recorded(rows: AnalyticsRows, event: RecordedEvent) -> None:
         "currency": data["currency"],
     }
     count, value = OUTCOME_COLUMNS[data["kind"]]
-    add_to(rows, "outcome", _key(fields), fields, {count: 1, value: units})
+    add_to(rows, "outcome", row_key(fields), fields, {count: 1, value: units})
     customer_id = event.metadata.get("customer_id") or (thread.customer_id if thread else None)
     if customer_id:
         customer = rows.customer(customer_id)

@@ -17,6 +17,7 @@ from django.conf import settings
 from hub.events import RecordedEvent
 from interactions.analytics.models import GAP_BINS, StepHour, ThreadFacts, TransitionHour
 from interactions.catalogue import activity_at, automated
+from interactions.projections.counting import add_to, hour_of, row_key
 
 START = "start"
 SELF_SERVICE = ":self-service"
@@ -26,12 +27,6 @@ ABANDONED = frozenset({"abandoned", "busy", "canceled", "failed", "no-answer"})
 CALLBACK_ENDED = ("callback.completed", "callback.expired", "callback.cancelled")
 
 
-def _analytics():
-    from interactions.projections import analytics  # the projection that calls this module: its row helpers
-
-    return analytics
-
-
 def _seconds(start: datetime, end: datetime) -> int:
     return max(0, round((end - start).total_seconds()))
 
@@ -39,18 +34,17 @@ def _seconds(start: datetime, end: datetime) -> int:
 def _count(rows, thread: ThreadFacts, at: datetime, model, **fields) -> None:
     """Add the int `fields` to the `model` rows of `at`'s hour and of its UTC day, the thread's topic, its
     customer's segment and the str `fields` (the step, or the transition's two steps)."""
-    a = _analytics()
     names = {k: v for k, v in fields.items() if isinstance(v, str)}
     counts = {k: v for k, v in fields.items() if not isinstance(v, str)}
     customer = rows.customer(thread.customer_id) if thread.customer_id else None
-    hour = a.hour_of(at)
+    hour = hour_of(at)
     identity = {"hour": hour, "topic": thread.topic, "segment": customer.segment if customer else "", **names}
     kind = "steps" if model is StepHour else "transitions"
     day = {**identity, "hour": hour.replace(hour=0), "period": "day"}  # (an hour row's key has no period)
-    keys = {a._key({"kind": kind, **identity}): identity, a._key({"kind": kind, **day}): day}
+    keys = {row_key({"kind": kind, **identity}): identity, row_key({"kind": kind, **day}): day}
     rows.load(kind, keys)  # both rows in one look-up
     for key, row in keys.items():
-        a.add_to(rows, kind, key, row, counts)
+        add_to(rows, kind, key, row, counts)
 
 
 def step_of(event: RecordedEvent) -> str | None:
