@@ -52,6 +52,84 @@ def survey_figures(metric: str, scores: Sequence[int]) -> dict[str, Any]:
     return summary
 
 
+def _unanswered_line(bucket: str, group: str | None, metric: str) -> dict[str, Any]:
+    return {"bucket": bucket, "group": group, **survey_figures(metric, (0,) * 11)}
+
+
+def _csat_line(bucket, group, s0, s1, s2, s3, s4, s5, *_):
+    answers = s1 + s2 + s3 + s4 + s5
+    if not answers:
+        return _unanswered_line(bucket, group, "csat")
+    return {
+        "bucket": bucket,
+        "group": group,
+        "metric": "csat",
+        "answers": answers,
+        "distribution": {"1": s1, "2": s2, "3": s3, "4": s4, "5": s5},
+        "mean": round((s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5) / answers, 4),
+        "top2_rate": round((s4 + s5) / answers, 4),
+        "bottom2_rate": round((s1 + s2) / answers, 4),
+    }
+
+
+def _ces_line(bucket, group, s0, s1, s2, s3, s4, s5, s6, s7, *_):
+    answers = s1 + s2 + s3 + s4 + s5 + s6 + s7
+    if not answers:
+        return _unanswered_line(bucket, group, "ces")
+    return {
+        "bucket": bucket,
+        "group": group,
+        "metric": "ces",
+        "answers": answers,
+        "distribution": {"1": s1, "2": s2, "3": s3, "4": s4, "5": s5, "6": s6, "7": s7},
+        "mean": round((s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5 + 6 * s6 + 7 * s7) / answers, 4),
+        "top2_rate": round((s6 + s7) / answers, 4),
+        "bottom2_rate": round((s1 + s2) / answers, 4),
+    }
+
+
+def _nps_line(bucket, group, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10):
+    answers = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9 + s10
+    if not answers:
+        return _unanswered_line(bucket, group, "nps")
+    promoters, detractors = s9 + s10, s0 + s1 + s2 + s3 + s4 + s5 + s6
+    weighted = s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5 + 6 * s6 + 7 * s7 + 8 * s8 + 9 * s9 + 10 * s10
+    return {
+        "bucket": bucket,
+        "group": group,
+        "metric": "nps",
+        "answers": answers,
+        "distribution": {
+            "0": s0,
+            "1": s1,
+            "2": s2,
+            "3": s3,
+            "4": s4,
+            "5": s5,
+            "6": s6,
+            "7": s7,
+            "8": s8,
+            "9": s9,
+            "10": s10,
+        },
+        "mean": round(weighted / answers, 4),
+        "top2_rate": round(promoters / answers, 4),
+        "bottom2_rate": round((s0 + s1) / answers, 4),
+        "promoters_rate": round(promoters / answers, 4),
+        "passives_rate": round((s7 + s8) / answers, 4),
+        "detractors_rate": round(detractors / answers, 4),
+        "nps": round(100 * (promoters - detractors) / answers, 2),
+    }
+
+
+# A line of a survey read, by metric: function(bucket, group, score_0, ..., score_10) -> its bucket and group,
+# then survey_figures(metric, scores), with the scale's scores and boxes written out. A read by day and agent
+# over months has 10,000 lines, and these take about half the time of survey_figures' slices and sums.
+# `tests/interactions/analytics/test_surveys.py` checks that each gives survey_figures' figures, in its key
+# order, for any answers.
+SURVEY_LINES = {"csat": _csat_line, "ces": _ces_line, "nps": _nps_line}
+
+
 def _slice(box: Sequence[int]) -> slice:
     """A box (scores in a row) as the slice of a list of answers per score."""
     low, high = min(box), max(box)
@@ -82,6 +160,7 @@ _SCALES = {
     )
     for metric, (low, high) in SURVEY_RANGES.items()
 }
+assert set(SURVEY_LINES) == set(SURVEY_RANGES), "a survey metric without its line function"
 _NO_FIGURES = {
     metric: dict.fromkeys(
         ["mean", "top2_rate", "bottom2_rate"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import add, itemgetter
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,7 @@ from django.db.models.sql.constants import MULTI
 
 from hub.events import isoformat_z
 from interactions.analytics.measures import (
+    SURVEY_LINES,
     callback_attempt_summary,
     effort_summary,
     handling_summary,
@@ -123,9 +125,10 @@ def _bucket(span: Range, column: str = "hour"):
     return GRANULARITIES[span.granularity][0](last_moment, tzinfo=ZoneInfo(span.zone))
 
 
-def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None = None) -> list[tuple]:
-    """`rows` of `span`'s hours (or of those `where` picks) summed per bucket, group and `keys`: tuples of the
-    bucket, the group ("" when not grouped), the `keys` and the `counts`, in that order."""
+def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None = None) -> list[Bucket]:
+    """`rows` of `span`'s hours (or of those `where` picks) summed per bucket, group and `keys`, in buckets
+    (_bucketed): each row a tuple of the raw bucket, the group ("" when not grouped), the `keys` and the
+    `counts`, in that order, sorted by group and keys."""
     column = GROUPS.get(span.group_by or "")
     query = (
         rows.filter(Q(hour__gte=span.start, hour__lt=span.end) if where is None else where)
@@ -135,7 +138,7 @@ def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None
         .annotate(**_summed(counts))
         .values_list("bucket", "grp", *keys, *counts)
     )
-    return sorted(_bucketed(query), key=itemgetter(*range(2 + len(keys))))
+    return _bucketed(query, span, itemgetter(*range(1, 2 + len(keys))))
 
 
 def _summed(counts: list[str]) -> dict[str, Cast]:
@@ -145,25 +148,26 @@ def _summed(counts: list[str]) -> dict[str, Cast]:
     return {name: Cast(Sum(name), BigIntegerField()) for name in counts}
 
 
-def _tallied(span: Range, sums: list[tuple], keys: int, counts: list[str], summary) -> dict[str, Any]:
+def _tallied(span: Range, sums: list[Bucket], keys: int, counts: list[str], summary) -> dict[str, Any]:
     """The figures of `sums` (from _sums, with `keys` key columns given to `summary` before the counts): per
     bucket, group and key (`rows`), and per group and key over the whole range (`totals`)."""
-    texts: dict[datetime, str] = {}
-    totals: dict[tuple, list[int]] = {}
+    summed: dict[tuple, list[tuple]] = defaultdict(list)
     rows = []
-    for bucket, group, *rest in sums:
-        key, values = tuple(rest[:keys]), rest[keys:]
-        total = totals.get((group, *key))
-        totals[(group, *key)] = values if total is None else list(map(add, total, values))
-        text = texts.get(bucket) or texts.setdefault(bucket, span.bucket_text(bucket))
-        figures = summary(*key, dict(zip(counts, values, strict=True)))
-        rows.append({"bucket": text, "group": _group(span, group), **figures})
+    for text, lines in sums:
+        for _, group, *rest in lines:
+            key, values = tuple(rest[:keys]), rest[keys:]
+            summed[(group, *key)].append(values)
+            figures = summary(*key, dict(zip(counts, values, strict=True)))
+            rows.append({"bucket": text, "group": _group(span, group), **figures})
     return {
         **span.describe(),
         "rows": rows,
         "totals": [
-            {"group": _group(span, group), **summary(*key, dict(zip(counts, values, strict=True)))}
-            for (group, *key), values in sorted(totals.items())
+            {
+                "group": _group(span, group),
+                **summary(*key, dict(zip(counts, map(sum, zip(*values, strict=True)), strict=True))),
+            }
+            for (group, *key), values in sorted(summed.items())
         ],
     }
 
@@ -217,45 +221,53 @@ def _rollups(span: Range, metric: str | None):
     )
 
 
-def _bucketed(query) -> list[tuple]:
-    """The rows of a values_list `query` whose first column is the bucket, converted as Django converts it
-    (made aware in the read's zone) once per bucket instead of once per row, and the counts as the database
-    gives them: a long read has thousands of rows and a dozen columns, and converting every cell cost more
-    than the SQL."""
+# A bucket of a read: its text (its start, in the read's zone) and its rows as the database gave them.
+Bucket = tuple[str, list[tuple]]
+
+
+def _bucketed(query, span: Range, order) -> list[Bucket]:
+    """The rows of a values_list `query` whose first column is the bucket, in their buckets in time order, and
+    in each bucket sorted by `order` (a key on the other columns). Each bucket is converted as Django converts
+    it (made aware in the read's zone), once; the rows are left as the database gives them, the bucket still
+    raw in their first column: a long read has ten thousand rows and a dozen columns, and converting or
+    copying every row cost more than the SQL."""
     compiler = query.query.get_compiler(using=query.db)
-    chunks = compiler.execute_sql(MULTI)
+    chunks = compiler.execute_sql(MULTI)  # which also sets the compiler's columns up
     converters, expression = compiler.get_converters([compiler.select[0][0]]).get(0, ([], None))
-    buckets: dict[Any, Any] = {}
-    rows = []
+    rows: dict[Any, list[tuple]] = defaultdict(list)
     for chunk in chunks:
-        for bucket, *rest in chunk:
-            if bucket not in buckets:
-                value = bucket
-                for convert in converters:
-                    value = convert(value, expression, compiler.connection)
-                buckets[bucket] = value
-            rows.append((buckets[bucket], *rest))
-    return rows
+        for row in chunk:
+            rows[row[0]].append(row)
+    buckets = []
+    for raw, lines in rows.items():
+        bucket = raw
+        for convert in converters:
+            bucket = convert(bucket, expression, compiler.connection)
+        lines.sort(key=order)
+        buckets.append((bucket, lines))
+    buckets.sort(key=itemgetter(0))
+    return [(span.bucket_text(bucket), lines) for bucket, lines in buckets]
 
 
 def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:
     """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out),
     and per group and metric over the whole range (`totals`), summed from the rollups."""
-    sums = sorted(_bucketed(_rollups(span, metric)), key=itemgetter(0, 1, 2))
-    totals: dict[tuple[str, str], list[int]] = {}
-    texts: dict[datetime, str] = {}
+    summed: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    grouped = bool(span.group_by)
     rows = []
-    for bucket, group, m, *scores in sums:
-        total = totals.get((group, m))
-        totals[(group, m)] = scores if total is None else list(map(add, total, scores))
-        text = texts.get(bucket) or texts.setdefault(bucket, span.bucket_text(bucket))
-        rows.append({"bucket": text, "group": _group(span, group), **survey_figures(m, scores)})
+    for text, lines in _bucketed(_rollups(span, metric), span, itemgetter(1, 2)):
+        for line in lines:
+            summed[line[1], line[2]].append(line)
+            rows.append(SURVEY_LINES[line[2]](text, (line[1] or None) if grouped else None, *line[3:]))
     return {
         **span.describe(),
         "rows": rows,
         "totals": [
-            {"group": _group(span, group), **survey_figures(m, scores)}
-            for (group, m), scores in sorted(totals.items())
+            {
+                "group": _group(span, group),
+                **survey_figures(m, [sum(c) for c in islice(zip(*lines, strict=True), 3, None)]),
+            }
+            for (group, m), lines in sorted(summed.items())
         ],
     }
 

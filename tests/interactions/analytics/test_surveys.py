@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from interactions.analytics.measures import SURVEY_LINES, survey_figures
 from interactions.models import Role
 from tests.conftest import client_for
 from tests.factories import ApiTokenFactory
@@ -241,3 +245,17 @@ def test_only_supervisors_and_admins_read_measures(role):
     assert "experience measures" in response.json()["detail"]
     admin = client_for(ApiTokenFactory(role=Role.ADMIN))
     assert admin.get(SURVEYS).status_code == 200
+
+
+# Answers per score: mostly a handful (ties and halves in the rates), sometimes none, sometimes millions.
+ANSWERS = st.lists(st.one_of(st.integers(0, 4), st.integers(0, 10**7)), min_size=11, max_size=11)
+
+
+@pytest.mark.parametrize("metric", sorted(SURVEY_LINES))
+@given(scores=ANSWERS, group=st.sampled_from([None, "agent-7", "=HYPERLINK()"]))
+def test_a_line_of_each_metric_is_its_bucket_group_and_survey_figures(metric, scores, group):
+    # What a read writes for a bucket, with the scale written out for speed, is the definition's figures in the
+    # definition's order: the same JSON text, so the same bytes on the wire.
+    line = SURVEY_LINES[metric]("2026-11-20T00:00:00Z", group, *scores)
+    expected = {"bucket": "2026-11-20T00:00:00Z", "group": group, **survey_figures(metric, scores)}
+    assert json.dumps(line) == json.dumps(expected)
