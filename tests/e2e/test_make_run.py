@@ -256,9 +256,10 @@ def _start_make_run(env: dict[str, str], port: int, log) -> subprocess.Popen:
 
 def _signal_make_run(
     env: dict[str, str], log_path: Path, signum: int, *, port: int | None = None
-) -> tuple[set[int], list[int]]:
+) -> tuple[set[int], list[str]]:
     """Start `make run`, send its process group `signum`, and wait for make and for every process it had
-    started. Returns those processes and the ones still running a minute later (killed before returning)."""
+    started. Returns those processes and the ones still running a minute later, described (_wait_until_gone;
+    killed before returning)."""
     with log_path.open("w") as log:
         make = _start_make_run(env, port or servers.free_port(), log)
         started: set[int] = set()
@@ -275,11 +276,24 @@ def _signal_make_run(
                 os.killpg(make.pid, signal.SIGKILL)
 
 
-def _wait_until_gone(pids: set[int], seconds: float = 60) -> list[int]:
+def _wait_until_gone(pids: set[int], seconds: float = 60) -> list[str]:
+    """Wait for `pids` to exit; those still running after `seconds`, each as its pid, state and command line
+    (what a failure must name: which program outlived its parent)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and [pid for pid in pids if _running(pid)]:
         time.sleep(0.2)
-    return [pid for pid in pids if _running(pid)]
+    return [_described(pid) for pid in sorted(pids) if _running(pid)]
+
+
+def _described(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"{pid} (gone meanwhile)"
+    name, rest = stat.split(" (", 1)[1].rsplit(") ", 1)
+    state, ppid = rest.split()[:2]
+    return f"{pid} state {state} parent {ppid}: {command.strip() or name}"
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
@@ -321,7 +335,7 @@ def test_closing_the_terminal_of_make_run_stops_every_process_it_started(embedde
     output = log_path.read_text()
 
     assert len(started) >= 5, started
-    assert not left, output[-3000:]
+    assert not left, "\n".join([*left, output[-3000:]])
     assert "SIGTERM received" in output and "SIGKILL" not in output, output[-3000:]
     for name in ("web", "worker", "beat", "runner"):
         assert re.search(rf"{name}\.1 stopped \(rc=(0|-15)\)", output), output[-3000:]
@@ -341,7 +355,7 @@ def test_make_run_killed_outright_leaves_no_program_running(embedded_env, tmp_pa
     started, left = _signal_make_run(embedded_env, log_path, signal.SIGKILL, port=port)
 
     assert len(started) >= 5, started
-    assert not left, log_path.read_text()[-3000:]
+    assert not left, "\n".join([*left, log_path.read_text()[-3000:]])
     with socket.socket() as probe:  # the port is free for the next make run (no one listens on it)
         # As uvicorn binds: a connection in TIME_WAIT is no matter, a listener is.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
