@@ -43,7 +43,7 @@ from interactions.callbacks.selectors import (
     callback_zone,
     customer_timezones,
 )
-from interactions.catalogue import CALLBACK_ASKING_TYPES
+from interactions.catalogue import CALLBACK_ASKING_TYPES, HUB_SOURCE
 from interactions.locks import AGENT_LOCKS, ROUTING_LOCKS
 from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact_event
@@ -159,6 +159,14 @@ def _outcome_overdue(row: Callback, now: datetime) -> bool:
     return row.accepted_at is not None and row.accepted_at <= _overdue_since(now)
 
 
+def _followup_of(row: Callback) -> str | None:
+    """The follow-up a callback was requested for, as its request says (interactions.followups): read from
+    the log, once for each overdue call."""
+    key = (HUB_SOURCE, f"{row.pk}/requested")
+    requested = log.existing([key]).get(key)
+    return requested.data.get("followup_id") if requested is not None else None
+
+
 def _window_ended(row: Callback) -> str:
     """Why a callback nobody took expired: nobody was free, or those who were did not take it."""
     asked = len(row.tried_agents)  # this attempt's, the offer that just lapsed included
@@ -181,8 +189,9 @@ def _plan(
     events: list[NewEvent] = []
     if row.state == CallbackState.ACCEPTED:  # claimed only once its outcome is overdue, or its grace is over
         if row.overdue_at is None and _outcome_overdue(row, now):
-            # Supervisors hear of it (the `all` topic), and so does the agent on the call (agent:me).
-            events.append(outcome_overdue_event(row, thread, now))
+            # Supervisors hear of it (the `all` topic, and `followups` for a follow-up's callback), and so
+            # does the agent on the call (agent:me).
+            events.append(outcome_overdue_event(row, thread, now, followup_id=_followup_of(row)))
         if now < row.window_end + timedelta(hours=settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS):
             return events
         grace = f"{settings.THREADLINE_CALLBACK_OUTCOME_GRACE_HOURS:g} h"

@@ -68,13 +68,17 @@ def expired_event(
     return callback_event(row, thread, "expired", "expired", data, now)
 
 
-def outcome_overdue_event(row: Callback, thread: AnyThread, now: datetime) -> NewEvent:
+def outcome_overdue_event(
+    row: Callback, thread: AnyThread, now: datetime, *, followup_id: str | None = None
+) -> NewEvent:
     """The accepted call of `row.attempt` has had no outcome for THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES:
-    keyed by the attempt, so it is appended once per attempt."""
+    keyed by the attempt, so it is appended once per attempt. `followup_id`: the follow-up the callback was
+    requested for, named so that the event reaches the supervisors watching follow-ups (`followups`)."""
     data = {
         "attempt": row.attempt,
         "agent_id": row.agent_id,
         "accepted_at": row.accepted_at.isoformat(),
         "overdue_minutes": settings.THREADLINE_CALLBACK_OUTCOME_OVERDUE_MINUTES,
+        **({"followup_id": followup_id} if followup_id else {}),
     }
     return callback_event(row, thread, "outcome_overdue", f"{row.attempt}/outcome_overdue", data, now)

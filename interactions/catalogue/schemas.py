@@ -431,6 +431,7 @@ class CallbackOutcomeOverdueData(BaseModel):
     agent_id: str
     accepted_at: datetime
     overdue_minutes: float
+    followup_id: UUID | None = None  # the follow-up the callback was requested for, if one
 
 
 class CallbackEndedData(BaseModel):

@@ -129,9 +129,14 @@ def event_topics(event: RecordedEvent) -> set[str]:
     agent_id = event.data.get("agent_id")
     if from_hub and agent_id and (event.type in AGENT_TYPES or event.type in CALLBACK_TYPES):
         topics.add(f"agent:{agent_id}")
-    if from_hub and event.type in FOLLOWUP_TYPES:
+    if from_hub and (event.type in FOLLOWUP_TYPES or _overdue_for_a_followup(event)):
         topics.add(FOLLOWUPS)
     return topics
+
+
+def _overdue_for_a_followup(event: RecordedEvent) -> bool:
+    """The call a follow-up's callback asked for was accepted and has had no outcome: its supervisors hear."""
+    return event.type == "callback.outcome_overdue" and bool(event.data.get("followup_id"))
 
 
 def event_for_subscriber(event: RecordedEvent) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from hub import log
 from hub.models import StoredEvent
 from interactions.callbacks import dispatch
 from interactions.callbacks import services as callbacks
+from interactions.followups.services import CallbackWindow, followup_callback
 from interactions.models import Callback, CallbackState, TimelineEntry
 from interactions.topics.routing import event_topics
+from tests.interactions.followups.test_api import opened
 from tests.interactions.test_callbacks import (
     CALLBACKS,
     _offered_to_one_agent,
@@ -50,6 +52,7 @@ def test_overdue_once_at_the_configured_time_after_acceptance_and_not_before(api
     # Supervisors' topic (`all`), the agent's and the thread's.
     topics = event_topics(log.read_after(event.position - 1, limit=1)[0])
     assert {"all", f"agent:{agent.pk}", f"thread:{body['thread_id']}"} <= topics
+    assert "followups" not in topics and "followup_id" not in event.data  # not asked for by a follow-up
 
     row = Callback.objects.get(pk=body["id"])
     assert row.state == CallbackState.ACCEPTED and row.overdue_at is not None  # an outcome may still come
@@ -101,3 +104,20 @@ def test_an_overdue_call_still_expires_after_its_window_and_the_grace(api):
     assert dispatch.callbacks_dispatch(now=later(600 + 7300)) == 1  # expired
     assert stream_types(body["id"])[-2:] == ["callback.outcome_overdue", "callback.expired"]
     assert Callback.objects.get(pk=body["id"]).state == CallbackState.EXPIRED
+
+
+def test_the_overdue_call_of_a_follow_ups_callback_names_it_and_reaches_the_follow_up_queue(api):
+    # A follow-up's callback is the closed loop's promise to the customer: the supervisors watching the
+    # follow-up queue (`followups`) hear when its accepted call has no outcome, not only those on `all`.
+    [followup] = opened(api)
+    agent = online_agent()
+    callback = followup_callback(followup_id=followup.pk, actor=agent, window=CallbackWindow()).callback
+    dispatch.callbacks_dispatch()
+    callbacks.callback_accept(callback_id=callback.pk, actor=agent)
+
+    assert dispatch.callbacks_dispatch(now=later(31 * 60)) == 1
+
+    event = StoredEvent.objects.get(stream=f"callback-{callback.pk}", type="callback.outcome_overdue")
+    assert event.data["followup_id"] == str(followup.pk) and event.data["agent_id"] == str(agent.pk)
+    topics = event_topics(log.read_after(event.position - 1, limit=1)[0])
+    assert {"followups", "all", f"agent:{agent.pk}", f"thread:{followup.thread_id}"} <= topics
