@@ -12,7 +12,8 @@ from interactions.catalogue import AGENT_TYPES, CALLBACK_TYPES, FOLLOWUP_TYPES, 
 from interactions.placement.models import PlacedThread
 from interactions.placement.selectors import survivor_id
 
-# The follow-up queue: every step of every follow-up (opened, breached, closed, a callback requested).
+# The follow-up queue: every step of every follow-up (opened, breached, closed, a callback requested), and the
+# overdue outcome of a callback requested for one (callback.outcome_overdue naming its followup_id).
 FOLLOWUPS = "followups"
 
 
