@@ -40,10 +40,11 @@ from interactions.callbacks.schedule import schedules
 from interactions.callbacks.selectors import (
     callback_offer_context,
     callback_positions,
+    callback_requested,
     callback_zone,
     customer_timezones,
 )
-from interactions.catalogue import CALLBACK_ASKING_TYPES, HUB_SOURCE
+from interactions.catalogue import CALLBACK_ASKING_TYPES
 from interactions.locks import AGENT_LOCKS, ROUTING_LOCKS
 from interactions.placement.models import PlacedThread
 from interactions.privacy.redaction import redact_event
@@ -162,8 +163,7 @@ def _outcome_overdue(row: Callback, now: datetime) -> bool:
 def _followup_of(row: Callback) -> str | None:
     """The follow-up a callback was requested for, as its request says (interactions.followups): read from
     the log, once for each overdue call."""
-    key = (HUB_SOURCE, f"{row.pk}/requested")
-    requested = log.existing([key]).get(key)
+    requested = callback_requested(row.pk)
     return requested.data.get("followup_id") if requested is not None else None
 
 

@@ -12,10 +12,11 @@ from django.db.models import Max, QuerySet
 
 from hub import log
 from hub.errors import NotFound
-from hub.events import isoformat_z
+from hub.events import RecordedEvent, isoformat_z
 from interactions.callbacks.hours import InvalidHours
 from interactions.callbacks.hours import zone as hours_zone
 from interactions.callbacks.models import Callback, CallbackState
+from interactions.catalogue import HUB_SOURCE
 from interactions.customers.models import Customer
 from interactions.customers.selectors import customer_get, customer_identifiers, customer_profile
 from interactions.errors import InvalidRequest
@@ -139,6 +140,12 @@ def _zones(customer_ids: Iterable[uuid.UUID]) -> list[tuple[uuid.UUID, str, uuid
     if not ids:
         return []
     return list(Customer.objects.filter(pk__in=ids).values_list("pk", "timezone", "merged_into_id"))
+
+
+def callback_requested(callback_id: uuid.UUID | str) -> RecordedEvent | None:
+    """The `callback.requested` that made this callback, from the log (None if there was none)."""
+    key = (HUB_SOURCE, f"{callback_id}/requested")
+    return log.existing([key]).get(key)
 
 
 def callback_zone(callback: Callback, customer_timezone: str | None) -> str | None:

@@ -29,7 +29,7 @@ from interactions.callbacks.events import callback_event, expired_event, schedul
 from interactions.callbacks.hours import next_allowed
 from interactions.callbacks.models import Callback, CallbackState
 from interactions.callbacks.schedule import schedules
-from interactions.callbacks.selectors import callback_zone, customer_timezones
+from interactions.callbacks.selectors import callback_requested, callback_zone, customer_timezones
 from interactions.catalogue import HUB_SOURCE
 from interactions.catalogue.zones import iana_zone
 from interactions.customers.models import Customer
@@ -220,8 +220,7 @@ def callback_request(
 
 def _first_request_time(callback_id: uuid.UUID) -> datetime | None:
     """When the request that made this callback was made, if one was."""
-    key = (HUB_SOURCE, f"{callback_id}/requested")
-    found = log.existing([key]).get(key)
+    found = callback_requested(callback_id)
     return found.occurred_at if found is not None else None
 
 
