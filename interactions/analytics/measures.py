@@ -52,48 +52,83 @@ def survey_figures(metric: str, scores: Sequence[int]) -> dict[str, Any]:
     return summary
 
 
-def _unanswered_line(bucket: str, group: str | None, metric: str) -> dict[str, Any]:
-    return {"bucket": bucket, "group": group, **survey_figures(metric, (0,) * 11)}
+def _csat(s1, s2, s3, s4, s5):
+    """CSAT's figures of its answers per score: (answers, mean, top2_rate, bottom2_rate), the last three null
+    when there is no answer. _ces and _nps are the same for their scales; survey_figures defines them."""
+    answers = s1 + s2 + s3 + s4 + s5
+    if not answers:
+        return 0, None, None, None
+    return (
+        answers,
+        round((s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5) / answers, 4),
+        round((s4 + s5) / answers, 4),
+        round((s1 + s2) / answers, 4),
+    )
+
+
+def _ces(s1, s2, s3, s4, s5, s6, s7):
+    answers = s1 + s2 + s3 + s4 + s5 + s6 + s7
+    if not answers:
+        return 0, None, None, None
+    return (
+        answers,
+        round((s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5 + 6 * s6 + 7 * s7) / answers, 4),
+        round((s6 + s7) / answers, 4),
+        round((s1 + s2) / answers, 4),
+    )
+
+
+def _nps(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10):
+    """NPS's figures: CSAT's, then promoters_rate, passives_rate, detractors_rate and nps."""
+    answers = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9 + s10
+    if not answers:
+        return 0, None, None, None, None, None, None, None
+    promoters, detractors = s9 + s10, s0 + s1 + s2 + s3 + s4 + s5 + s6
+    weighted = s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5 + 6 * s6 + 7 * s7 + 8 * s8 + 9 * s9 + 10 * s10
+    return (
+        answers,
+        round(weighted / answers, 4),
+        round(promoters / answers, 4),
+        round((s0 + s1) / answers, 4),
+        round(promoters / answers, 4),
+        round((s7 + s8) / answers, 4),
+        round(detractors / answers, 4),
+        round(100 * (promoters - detractors) / answers, 2),
+    )
 
 
 def _csat_line(bucket, group, s0, s1, s2, s3, s4, s5, *_):
-    answers = s1 + s2 + s3 + s4 + s5
-    if not answers:
-        return _unanswered_line(bucket, group, "csat")
+    answers, mean, top2, bottom2 = _csat(s1, s2, s3, s4, s5)
     return {
         "bucket": bucket,
         "group": group,
         "metric": "csat",
         "answers": answers,
         "distribution": {"1": s1, "2": s2, "3": s3, "4": s4, "5": s5},
-        "mean": round((s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5) / answers, 4),
-        "top2_rate": round((s4 + s5) / answers, 4),
-        "bottom2_rate": round((s1 + s2) / answers, 4),
+        "mean": mean,
+        "top2_rate": top2,
+        "bottom2_rate": bottom2,
     }
 
 
 def _ces_line(bucket, group, s0, s1, s2, s3, s4, s5, s6, s7, *_):
-    answers = s1 + s2 + s3 + s4 + s5 + s6 + s7
-    if not answers:
-        return _unanswered_line(bucket, group, "ces")
+    answers, mean, top2, bottom2 = _ces(s1, s2, s3, s4, s5, s6, s7)
     return {
         "bucket": bucket,
         "group": group,
         "metric": "ces",
         "answers": answers,
         "distribution": {"1": s1, "2": s2, "3": s3, "4": s4, "5": s5, "6": s6, "7": s7},
-        "mean": round((s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5 + 6 * s6 + 7 * s7) / answers, 4),
-        "top2_rate": round((s6 + s7) / answers, 4),
-        "bottom2_rate": round((s1 + s2) / answers, 4),
+        "mean": mean,
+        "top2_rate": top2,
+        "bottom2_rate": bottom2,
     }
 
 
 def _nps_line(bucket, group, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10):
-    answers = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9 + s10
-    if not answers:
-        return _unanswered_line(bucket, group, "nps")
-    promoters, detractors = s9 + s10, s0 + s1 + s2 + s3 + s4 + s5 + s6
-    weighted = s1 + 2 * s2 + 3 * s3 + 4 * s4 + 5 * s5 + 6 * s6 + 7 * s7 + 8 * s8 + 9 * s9 + 10 * s10
+    answers, mean, top2, bottom2, promoters, passives, detractors, nps = _nps(
+        s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10
+    )
     return {
         "bucket": bucket,
         "group": group,
@@ -112,13 +147,13 @@ def _nps_line(bucket, group, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10):
             "9": s9,
             "10": s10,
         },
-        "mean": round(weighted / answers, 4),
-        "top2_rate": round(promoters / answers, 4),
-        "bottom2_rate": round((s0 + s1) / answers, 4),
-        "promoters_rate": round(promoters / answers, 4),
-        "passives_rate": round((s7 + s8) / answers, 4),
-        "detractors_rate": round(detractors / answers, 4),
-        "nps": round(100 * (promoters - detractors) / answers, 2),
+        "mean": mean,
+        "top2_rate": top2,
+        "bottom2_rate": bottom2,
+        "promoters_rate": promoters,
+        "passives_rate": passives,
+        "detractors_rate": detractors,
+        "nps": nps,
     }
 
 
@@ -128,6 +163,11 @@ def _nps_line(bucket, group, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10):
 # `tests/interactions/analytics/test_surveys.py` checks that each gives survey_figures' figures, in its key
 # order, for any answers.
 SURVEY_LINES = {"csat": _csat_line, "ces": _ces_line, "nps": _nps_line}
+# A metric's figures as a tuple, from its answers per score over its scale (score_low to score_high): the
+# figures of its line in their order, which SURVEY_COLUMNS name (NPS adds NPS_COLUMNS).
+SURVEY_FIGURES = {"csat": _csat, "ces": _ces, "nps": _nps}
+SURVEY_COLUMNS = ["metric", "answers", "mean", "top2_rate", "bottom2_rate"]
+NPS_COLUMNS = ["promoters_rate", "passives_rate", "detractors_rate", "nps"]
 
 
 def _slice(box: Sequence[int]) -> slice:
@@ -160,7 +200,7 @@ _SCALES = {
     )
     for metric, (low, high) in SURVEY_RANGES.items()
 }
-assert set(SURVEY_LINES) == set(SURVEY_RANGES), "a survey metric without its line function"
+assert set(SURVEY_LINES) == set(SURVEY_FIGURES) == set(SURVEY_RANGES), "a survey metric without its line"
 _NO_FIGURES = {
     metric: dict.fromkeys(
         ["mean", "top2_rate", "bottom2_rate"]

@@ -17,6 +17,9 @@ from django.db.models.sql.constants import MULTI
 
 from hub.events import isoformat_z
 from interactions.analytics.measures import (
+    NPS_COLUMNS,
+    SURVEY_COLUMNS,
+    SURVEY_FIGURES,
     SURVEY_LINES,
     callback_attempt_summary,
     effort_summary,
@@ -44,6 +47,7 @@ from interactions.analytics.models import (
     TransitionHour,
 )
 from interactions.catalogue.currencies import from_units
+from interactions.catalogue.schemas import SURVEY_RANGES
 from interactions.errors import InvalidRequest
 
 # granularity -> (truncation, the most buckets one read may ask for)
@@ -252,24 +256,80 @@ def _bucketed(query, span: Range, order) -> list[Bucket]:
 def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:
     """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out),
     and per group and metric over the whole range (`totals`), summed from the rollups."""
-    summed: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    buckets = _bucketed(_rollups(span, metric), span, itemgetter(1, 2))
     grouped = bool(span.group_by)
-    rows = []
-    for text, lines in _bucketed(_rollups(span, metric), span, itemgetter(1, 2)):
-        for line in lines:
-            summed[line[1], line[2]].append(line)
-            rows.append(SURVEY_LINES[line[2]](text, (line[1] or None) if grouped else None, *line[3:]))
     return {
         **span.describe(),
-        "rows": rows,
+        "rows": [
+            SURVEY_LINES[row[2]](text, (row[1] or None) if grouped else None, *row[3:])
+            for text, rows in buckets
+            for row in rows
+        ],
         "totals": [
-            {
-                "group": _group(span, group),
-                **survey_figures(m, [sum(c) for c in islice(zip(*lines, strict=True), 3, None)]),
-            }
-            for (group, m), lines in sorted(summed.items())
+            {"group": _group(span, group), **survey_figures(m, scores)}
+            for group, m, scores in _survey_totals(buckets)
         ],
     }
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read as a table, which is what its CSV writes: a line of cells under `header` per bucket and group
+    (null cells empty), then a line per total (bucket `total`). `text` are the columns whose cells may be
+    text (the others are numbers or null)."""
+
+    header: list[str]
+    lines: list[list[Any]]
+    text: tuple[int, ...]
+
+
+def survey_table(span: Range, *, metric: str | None = None) -> Table:
+    """survey_measures' figures as the table its CSV writes, built from the summed rows without its JSON's
+    dicts: a read by day and agent over months has 10,000 lines. The columns are the figures of the metrics
+    the read has (NPS_COLUMNS only if it has NPS), then a column per score of their scales (`score_0` to
+    `score_10` with NPS), the cells of scores outside a line's scale empty. `tests/interactions/analytics`
+    checks that it writes what the CSV of survey_measures' JSON does."""
+    buckets = _bucketed(_rollups(span, metric), span, itemgetter(1, 2))
+    metrics = {row[2] for _, rows in buckets for row in rows}
+    if not metrics:
+        return Table(["bucket", "group"], [], (0, 1))
+    lowest = min(SURVEY_RANGES[m][0] for m in metrics)
+    highest = max(SURVEY_RANGES[m][1] for m in metrics)
+    figures = SURVEY_COLUMNS + (NPS_COLUMNS if "nps" in metrics else [])
+    # metric -> (its figures, where its scores are in a row and in a total's scores, the empty cells before
+    # and after them)
+    layout = {}
+    for m in metrics:
+        low, high = SURVEY_RANGES[m]
+        missing = len(figures) - len(SURVEY_COLUMNS) - (len(NPS_COLUMNS) if m == "nps" else 0)
+        before, after = (None,) * (missing + low - lowest), (None,) * (highest - high)
+        layout[m] = (SURVEY_FIGURES[m], slice(3 + low, 4 + high), slice(low, high + 1), before, after)
+    grouped = bool(span.group_by)
+    lines = []
+    for text, rows in buckets:
+        for row in rows:
+            of, scale, _, before, after = layout[row[2]]
+            given = row[scale]
+            lines.append([text, row[1] if grouped else None, row[2], *of(*given), *before, *given, *after])
+    for group, m, scores in _survey_totals(buckets):
+        of, _, scale, before, after = layout[m]
+        given = scores[scale]
+        lines.append(["total", _group(span, group), m, *of(*given), *before, *given, *after])
+    scores = [f"score_{score}" for score in range(lowest, highest + 1)]
+    return Table(["bucket", "group", *figures, *scores], lines, (0, 1, 2))
+
+
+def _survey_totals(buckets: list[Bucket]) -> list[tuple[str, str, list[int]]]:
+    """The answers per score (0 to 10) of each group and metric of a survey read's buckets, summed: (group,
+    metric, scores), by group and metric."""
+    summed: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    for _, rows in buckets:
+        for row in rows:
+            summed[row[1], row[2]].append(row)
+    return [
+        (group, metric, [sum(column) for column in islice(zip(*rows, strict=True), 3, None)])
+        for (group, metric), rows in sorted(summed.items())
+    ]
 
 
 def handling_measures(span: Range) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -19,11 +20,13 @@ from rest_framework.views import APIView
 from interactions.access.rules import require_may_read_measures
 from interactions.analytics.selectors import (
     Range,
+    Table,
     effort_measures,
     handling_measures,
     journey_measures,
     outcome_measures,
     survey_measures,
+    survey_table,
 )
 from interactions.api import serializers
 from interactions.api.common import READ_PARAMETERS, ReadYourWrites, query_input
@@ -63,14 +66,17 @@ _LS, _PS = "\u2028".encode(), "\u2029".encode()
 
 class CsvRenderer(BaseRenderer):
     """A measure's `rows`, then its `totals` (bucket `total`) and its other tables (_MORE_TABLES), one line
-    each with every figure (and, for surveys, a column per score). A problem is still problem+json (the
-    problem sets its Content-Type): its body is written as JSON."""
+    each with every figure (and, for surveys, a column per score); or a measure's Table, which is those lines
+    already. A problem is still problem+json (the problem sets its Content-Type): its body is written as
+    JSON."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if isinstance(data, Table):
+            return _csv(data.header, _texts(data.lines, data.text))
         response = (renderer_context or {}).get("response")
         if (response is not None and response.status_code >= 400) or "rows" not in (data or {}):
             return JSONRenderer().render(data)  # a problem, or OPTIONS' description of the resource
@@ -85,17 +91,33 @@ class CsvRenderer(BaseRenderer):
         spreads = dict.fromkeys(tuple(row["distribution"]) for row in lines if "distribution" in row)
         scores = sorted({s for spread in spreads for s in spread}, key=int)
         blanks = [""] * len(scores)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")  # it writes None as an empty cell
-        writer.writerow([*columns, *(f"score_{s}" for s in scores)])
+        cells = []
         for row in lines:
-            cells = list(map(row.get, columns))
-            for n, value in enumerate(cells):
+            figures = list(map(row.get, columns))
+            for n, value in enumerate(figures):
                 if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-                    cells[n] = _text(value)
+                    figures[n] = _text(value)
             spread = row.get("distribution")
-            writer.writerow([*cells, *(map(spread.get, scores, blanks) if spread else blanks)])
-        return out.getvalue().encode("utf-8")
+            cells.append([*figures, *(map(spread.get, scores, blanks) if spread else blanks)])
+        return _csv([*columns, *(f"score_{s}" for s in scores)], cells)
+
+
+def _texts(lines: list[list[Any]], columns: tuple[int, ...]) -> list[list[Any]]:
+    """`lines` with each text cell of `columns` a spreadsheet would run written as text (_text), in place."""
+    for n in columns:
+        for line in lines:
+            value = line[n]
+            if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+                line[n] = _text(value)
+    return lines
+
+
+def _csv(header: list[str], lines: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")  # it writes None as an empty cell
+    writer.writerow(header)
+    writer.writerows(lines)
+    return out.getvalue().encode("utf-8")
 
 
 _NOT_FIGURES = {"bucket", "group", "distribution"}
@@ -171,26 +193,30 @@ def _measure_schema(summary: str, operation_id: str, query, answer):
     )
 
 
+Read = Callable[[Range, dict[str, Any]], Any]
+
+
 class MeasureView(MeasuresView):
-    """One measure: supervisors and admins only, its query parsed by `query`, its figures from `measure`."""
+    """One measure: supervisors and admins only, its query parsed by `query`, its figures from `measure`, or
+    as CSV from `table` where the measure has one (a Table, built without the JSON's dicts)."""
 
     query: type[drf_serializers.Serializer]
+    measure: Read
+    table: Read | None = None
 
     def get(self, request: Request) -> Response:
         require_may_read_measures(request.user)
         span, query = span_of(request, self.query)
-        return Response(self.measure(span, query))
-
-    def measure(self, span: Range, query: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        as_table = self.table is not None and request.accepted_renderer.format == CsvRenderer.format
+        return Response((self.table if as_table else self.measure)(span, query))
 
 
-def _measure(summary: str, operation_id: str, query, answer, measure) -> type[MeasureView]:
+def _measure(summary: str, operation_id: str, query, answer, measure: Read, table: Read | None = None):
     """The view of one measure, described in OpenAPI as every measure is."""
     view = type(
         f"{operation_id.title().replace('_', '')}View",
         (MeasureView,),
-        {"query": query, "measure": lambda self, span, parsed: measure(span, parsed)},
+        {"query": query, "measure": staticmethod(measure), "table": staticmethod(table) if table else None},
     )
     return extend_schema_view(get=_measure_schema(summary, operation_id, query, answer))(view)
 
@@ -201,6 +227,7 @@ SurveyMeasuresView = _measure(
     serializers.SurveyMeasuresQuerySerializer,
     serializers.SurveyMeasuresSerializer,
     lambda span, query: survey_measures(span, metric=query.get("metric")),
+    lambda span, query: survey_table(span, metric=query.get("metric")),
 )
 HandlingMeasuresView = _measure(
     "Handling: calls and their length, transfers, first responses, resolutions, digital handling, FCR",

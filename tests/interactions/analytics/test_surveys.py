@@ -8,14 +8,18 @@ import gc
 import io
 import json
 import weakref
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIRequestFactory
 
 from interactions.analytics.measures import SURVEY_LINES, survey_figures
-from interactions.api.analytics import SurveyMeasuresView
+from interactions.analytics.models import SurveyRollup
+from interactions.analytics.selectors import GROUPS, Range, survey_measures, survey_table
+from interactions.api.analytics import CsvRenderer, SurveyMeasuresView
+from interactions.catalogue.schemas import SURVEY_RANGES
 from interactions.models import Role
 from tests.conftest import client_for
 from tests.factories import ApiTokenFactory
@@ -284,3 +288,45 @@ def test_a_read_is_freed_once_let_go_without_the_garbage_collector(journey, supe
         assert freed() is None
     finally:
         gc.enable()
+
+
+# Rollup rows as the projection writes them: an hour or a UTC day of one metric, of all answers or of one
+# value of one dimension, with answers only on the metric's scale (sometimes none at all). Values include
+# blank (not known), one a spreadsheet would run, and one with a comma and quotes.
+ROLLUP = st.tuples(
+    st.sampled_from(["hour", "day"]),
+    st.integers(0, 24 * 9),
+    st.sampled_from(sorted(SURVEY_RANGES)),
+    st.sampled_from(["", *GROUPS.values()]),
+    st.sampled_from(["", "agent-7", "=HYPERLINK()", '-1, "quoted"', "-2"]),
+    st.lists(st.one_of(st.integers(0, 3), st.integers(0, 10**6)), min_size=11, max_size=11),
+)
+AT = datetime(2026, 3, 26, tzinfo=UTC)  # the week Europe's clocks go forward
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rollups=st.lists(ROLLUP, max_size=25),
+    granularity=st.sampled_from(["hour", "day", "week"]),
+    zone=st.sampled_from(["UTC", "Europe/London", "Asia/Kolkata"]),
+    group_by=st.sampled_from([None, *GROUPS]),
+    metric=st.sampled_from([None, *sorted(SURVEY_RANGES)]),
+    hours=st.tuples(st.integers(0, 24 * 3), st.integers(1, 24 * 7)),
+)
+def test_the_csv_of_a_survey_read_is_its_json_read_written_as_csv(
+    rollups, granularity, zone, group_by, metric, hours
+):
+    # CSV is built straight from the summed rows (survey_table), not from the JSON's dicts; it must say
+    # exactly what the JSON does, written as every other measure's CSV is written from its JSON.
+    SurveyRollup.objects.all().delete()
+    for n, (period, hour, m, dimension, value, scores) in enumerate(rollups):
+        start = AT + timedelta(hours=hour if period == "hour" else hour // 24 * 24)
+        low, high = SURVEY_RANGES[m]
+        given = {f"score_{s}": scores[s] if low <= s <= high else 0 for s in range(11)}
+        SurveyRollup.objects.create(key=str(n), period=period, start=start, metric=m, dimension=dimension,
+                                    value=value if dimension else "", **given)  # fmt: skip
+    start = AT + timedelta(hours=hours[0])
+    span = Range.of(start=start, end=start + timedelta(hours=hours[1]), granularity=granularity, zone=zone,
+                    group_by=group_by)  # fmt: skip
+    table = CsvRenderer().render(survey_table(span, metric=metric))
+    assert table == CsvRenderer().render(survey_measures(span, metric=metric))
