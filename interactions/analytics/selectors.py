@@ -336,7 +336,8 @@ def survey_table(span: Range, *, metric: str | None = None) -> Table:
         for row in rows:
             of, scale, _, before, after = layout[row[2]]
             given = row[scale]
-            lines.append([text, row[1] if grouped else None, row[2], *of(*given), *before, *given, *after])
+            value = (row[1] or None) if grouped else None
+            lines.append([text, value, row[2], *of(*given), *before, *given, *after])
     for group, m, scores in _survey_totals(buckets):
         of, _, scale, before, after = layout[m]
         given = scores[scale]
