@@ -11,7 +11,7 @@ import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIRequestFactory
 
@@ -261,6 +261,8 @@ ANSWERS = st.lists(st.one_of(st.integers(0, 4), st.integers(0, 10**7)), min_size
 
 @pytest.mark.parametrize("metric", sorted(SURVEY_LINES))
 @given(scores=ANSWERS, group=st.sampled_from([None, "agent-7", "=HYPERLINK()"]))
+@example(scores=[0] * 11, group="agent-7")  # no answer on the scale: every figure null
+@example(scores=[5] + [0] * 10, group=None)  # only a 0, which only NPS's scale has
 def test_a_line_of_each_metric_is_its_bucket_group_and_survey_figures(metric, scores, group):
     # What a read writes for a bucket, with the scale written out for speed, is the definition's figures in
     # the definition's order: the same JSON text, so the same bytes on the wire.
