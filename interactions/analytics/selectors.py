@@ -142,7 +142,7 @@ def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None
         .annotate(**_summed(counts))
         .values_list("bucket", "grp", *keys, *counts)
     )
-    return _bucketed([query], span, itemgetter(*range(1, 2 + len(keys))))
+    return _bucketed(query, span, itemgetter(*range(1, 2 + len(keys))))
 
 
 def _summed(counts: list[str]) -> dict[str, Cast]:
@@ -216,27 +216,29 @@ def _edge_hours(span: Range, column: str, first: datetime, last: datetime) -> Q:
     )
 
 
-def _rollups(span: Range, metric: str | None) -> list:
-    """The rollup rows a survey read sums, summed per bucket (values_list queries of the bucket, the value,
-    the metric and the answers per score): of the group's dimension (or of all answers), and of `span`'s
+def _rollups(span: Range, metric: str | None):
+    """The rollup rows a survey read sums, summed per bucket (a values_list of the bucket, the value, the
+    metric and the answers per score): of the group's dimension (or of all answers), and of `span`'s
     hours. By day or week in UTC, the whole UTC days of the range are read from day rows and only the hours
     before the first and after the last midnight from hour rows; otherwise every hour from hour rows (a day
     in another zone is not a UTC day). Each row is bucketed as `_bucket` buckets an hour: a day row's start
     is a UTC midnight, so it falls in its own day and week. By day in UTC a day row is its bucket's sum
-    already (one per day, value and metric), so day rows are read as they are and only the edge hours summed:
-    over months by agent, summing 10,000 day rows that each sum only themselves took a third of the SQL."""
+    already (one per day, value and metric: the key is theirs), so day rows are read as they are and only the
+    edge hours summed, in one statement (one snapshot): over months by agent, summing 10,000 day rows that
+    each sum only themselves took a third of the SQL."""
     rows = SurveyRollup.objects.filter(dimension=GROUPS.get(span.group_by or "", ""))
     if metric:
         rows = rows.filter(metric=metric)
     first, last = _whole_days(span)
     if span.granularity != "day" or not _by_utc_day(span) or first >= last:
-        return [_summed_rollups(span, rows.filter(_periods(span, "start", by_day=_by_utc_day(span))))]
+        return _summed_rollups(span, rows.filter(_periods(span, "start", by_day=_by_utc_day(span))))
     days = (
         rows.filter(period="day", start__gte=first, start__lt=last)
         .annotate(bucket=_bucket(span, "start"))
         .values_list("bucket", "value", "metric", *(f"score_{n}" for n in range(11)))
     )
-    return [days.order_by(), _summed_rollups(span, rows.filter(_edge_hours(span, "start", first, last)))]
+    hours = _summed_rollups(span, rows.filter(_edge_hours(span, "start", first, last)))
+    return days.order_by().union(hours, all=True)
 
 
 def _summed_rollups(span: Range, rows):
@@ -253,30 +255,28 @@ def _summed_rollups(span: Range, rows):
 Bucket = tuple[str, list[tuple]]
 
 
-def _bucketed(queries: list, span: Range, order) -> list[Bucket]:
-    """The rows of values_list `queries` whose first column is the bucket, in their buckets in time order, and
+def _bucketed(query, span: Range, order) -> list[Bucket]:
+    """The rows of a values_list `query` whose first column is the bucket, in their buckets in time order, and
     in each bucket sorted by `order` (a key on the other columns). Each bucket is converted as Django converts
     it (made aware in the read's zone), once; the rows are left as the database gives them, the bucket still
     raw in their first column: a long read has ten thousand rows and a dozen columns, and converting or
     copying every row cost more than the SQL."""
+    compiler = query.query.get_compiler(using=query.db)
+    chunks = compiler.execute_sql(MULTI)  # which also sets the compiler's columns up
+    converters, expression = compiler.get_converters([compiler.select[0][0]]).get(0, ([], None))
     rows: dict[Any, list[tuple]] = defaultdict(list)
-    buckets: dict[Any, datetime] = {}
-    for query in queries:
-        compiler = query.query.get_compiler(using=query.db)
-        chunks = compiler.execute_sql(MULTI)  # which also sets the compiler's columns up
-        converters, expression = compiler.get_converters([compiler.select[0][0]]).get(0, ([], None))
-        for chunk in chunks:
-            for row in chunk:
-                rows[row[0]].append(row)
-        for raw in rows.keys() - buckets.keys():
-            bucket = raw
-            for convert in converters:
-                bucket = convert(bucket, expression, compiler.connection)
-            buckets[raw] = bucket
-    for lines in rows.values():
+    for chunk in chunks:
+        for row in chunk:
+            rows[row[0]].append(row)
+    buckets = []
+    for raw, lines in rows.items():
+        bucket = raw
+        for convert in converters:
+            bucket = convert(bucket, expression, compiler.connection)
         lines.sort(key=order)
-    in_order = sorted(rows.items(), key=lambda item: buckets[item[0]])
-    return [(span.bucket_text(buckets[raw]), lines) for raw, lines in in_order]
+        buckets.append((bucket, lines))
+    buckets.sort(key=itemgetter(0))
+    return [(span.bucket_text(bucket), lines) for bucket, lines in buckets]
 
 
 def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:

@@ -321,12 +321,15 @@ def test_the_csv_of_a_survey_read_is_its_json_read_written_as_csv(
     # CSV is built straight from the summed rows (survey_table), not from the JSON's dicts; it must say
     # exactly what the JSON does, written as every other measure's CSV is written from its JSON.
     SurveyRollup.objects.all().delete()
-    for n, (period, hour, m, dimension, value, scores) in enumerate(rollups):
+    for period, hour, m, dimension, value, scores in rollups:
         start = AT + timedelta(hours=hour if period == "hour" else hour // 24 * 24)
+        value = value if dimension else ""
         low, high = SURVEY_RANGES[m]
         given = {f"score_{s}": scores[s] if low <= s <= high else 0 for s in range(11)}
-        SurveyRollup.objects.create(key=str(n), period=period, start=start, metric=m, dimension=dimension,
-                                    value=value if dimension else "", **given)  # fmt: skip
+        # One row per period, start, metric and value of a dimension, as the projection's key makes them.
+        SurveyRollup.objects.update_or_create(key=f"{period} {start} {m} {dimension} {value}", defaults={
+            "period": period, "start": start, "metric": m, "dimension": dimension, "value": value, **given
+        })  # fmt: skip
     start = AT + timedelta(hours=hours[0])
     span = Range.of(start=start, end=start + timedelta(hours=hours[1]), granularity=granularity, zone=zone,
                     group_by=group_by)  # fmt: skip
