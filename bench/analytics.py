@@ -208,6 +208,12 @@ def _queries(first: datetime, last: datetime) -> dict[str, tuple[str, dict[str, 
             {**whole, "granularity": "week", "group_by": "topic"},
         ),
     }
+    # The longest survey read in zones whose days are not UTC days: they sum hour rows, not day rows.
+    for zone in ("Europe/London", "America/New_York"):
+        reads[f"surveys: the whole log by day, by agent, in {zone}"] = (
+            "surveys",
+            {**whole_by_day, "group_by": "agent", "timezone": zone},
+        )
     # Every measure's CSV export, of its longest read here.
     for name in (
         "handling: the whole log by day, by agent",
@@ -234,14 +240,14 @@ def _get(url: str, token: str) -> float:
 
 def _hours(query: dict[str, str]) -> tuple[datetime, datetime, datetime, datetime]:
     """The read's hours (from, to, rounded down to the hour) and the whole UTC days in them that a survey
-    read takes from day rows (none when it reads by hour: first == last)."""
+    read takes from day rows (none when it reads by hour or in a zone other than UTC: first == last)."""
     start, end = (
         datetime.fromisoformat(query[k].replace("Z", "+00:00")).replace(minute=0, second=0, microsecond=0)
         for k in ("from", "to")
     )
     first = start.replace(hour=0) + timedelta(days=1) if start.hour else start
     last = end.replace(hour=0)
-    if query.get("granularity") == "hour" or first >= last:
+    if query.get("granularity") == "hour" or query.get("timezone", "UTC") != "UTC" or first >= last:
         first = last = start
     return start, end, first, last
 
@@ -314,13 +320,23 @@ def _raw(url: str, measure: str, query: dict[str, str]) -> float:
         dimension = {"agent": "agent_id"}.get(group, group)
         sums = ", ".join(f"sum(score_{n})" for n in range(11))
         sql = (
-            f"SELECT date_trunc(%s, start AT TIME ZONE 'UTC') AS bucket, metric, value, {sums}"
+            f"SELECT date_trunc(%s, start AT TIME ZONE %s) AS bucket, metric, value, {sums}"
             " FROM analytics_survey_rollup WHERE dimension = %s AND ("
             "(period = 'hour' AND start >= %s AND start < %s)"
             " OR (period = 'day' AND start >= %s AND start < %s)"
             " OR (period = 'hour' AND start >= %s AND start < %s)) GROUP BY bucket, metric, value"
         )
-        args = (query["granularity"], dimension, start, first, first, last, last, end)
+        args = (
+            query["granularity"],
+            query.get("timezone", "UTC"),
+            dimension,
+            start,
+            first,
+            first,
+            last,
+            last,
+            end,
+        )
         statements = [(sql, args)]
         if query["granularity"] == "day" and first < last:  # day rows as they are, the edge hours summed
             scores = ", ".join(f"score_{n}" for n in range(11))
@@ -328,7 +344,7 @@ def _raw(url: str, measure: str, query: dict[str, str]) -> float:
                 f"SELECT start AS bucket, metric, value, {scores} FROM analytics_survey_rollup"
                 " WHERE dimension = %s AND period = 'day' AND start >= %s AND start < %s"
             )
-            statements = [(days, (dimension, first, last)), (sql, (*args[:4], first, first, *args[6:]))]
+            statements = [(days, (dimension, first, last)), (sql, (*args[:5], first, first, *args[7:]))]
     else:
         statements = _hour_statements(measure, group, query["granularity"], start, end)
     with psycopg.connect(url, autocommit=True) as conn:
