@@ -211,7 +211,9 @@ class MeasureView(MeasuresView):
         return Response((self.table if as_table else self.measure)(span, query))
 
 
-def _measure(summary: str, operation_id: str, query, answer, measure: Read, table: Read | None = None):
+def _measure(
+    summary: str, operation_id: str, query, answer, measure: Read, table: Read | None = None
+) -> type[MeasureView]:
     """The view of one measure, described in OpenAPI as every measure is."""
     view = type(
         f"{operation_id.title().replace('_', '')}View",
