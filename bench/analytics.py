@@ -8,8 +8,8 @@ runner runs meanwhile: a runner applying only the `analytics` subscription (`run
 is then timed until it has applied the whole log (the projection's events/s: log events per second,
 surveys or not, as a rebuild reads them). With it caught up, `GET /api/v1/analytics/<measure>` is read
 (surveys, handling, effort, outcomes, journeys) through gunicorn for ranges from a day to the whole log,
-hourly to weekly, grouped and not; the raw ceiling is the same sums as SQL through psycopg (a statement per
-table the read sums), no Django and no HTTP.
+hourly to weekly, grouped and not; the raw ceiling is the same sums as SQL through psycopg (for surveys the
+statement the read runs, as Django writes it; else a statement per table the read sums), no HTTP.
 It posts 1,000,000 events, the issue's size; BENCH_ANALYTICS_EVENTS=100000 makes a shorter run,
 BENCH_QUICK=1 a smoke run of 20,000.
 """
@@ -208,8 +208,10 @@ def _queries(first: datetime, last: datetime) -> dict[str, tuple[str, dict[str, 
             {**whole, "granularity": "week", "group_by": "topic"},
         ),
     }
-    # The longest survey read in zones whose days are not UTC days: they sum hour rows, not day rows.
-    for zone in ("Europe/London", "America/New_York"):
+    # The longest survey read in zones whose days are not all UTC days: London's are in the log's winter;
+    # Paris's day rows are corrected by the hour of each that is the next local day's; New York's five such
+    # hours a day are more than that is worth, so its reads sum hour rows.
+    for zone in ("Europe/London", "Europe/Paris", "America/New_York"):
         reads[f"surveys: the whole log by day, by agent, in {zone}"] = (
             "surveys",
             {**whole_by_day, "group_by": "agent", "timezone": zone},
@@ -238,18 +240,13 @@ def _get(url: str, token: str) -> float:
     return elapsed
 
 
-def _hours(query: dict[str, str]) -> tuple[datetime, datetime, datetime, datetime]:
-    """The read's hours (from, to, rounded down to the hour) and the whole UTC days in them that a survey
-    read takes from day rows (none when it reads by hour or in a zone other than UTC: first == last)."""
+def _hours(query: dict[str, str]) -> tuple[datetime, datetime]:
+    """The read's hours: from and to, rounded down to the hour."""
     start, end = (
         datetime.fromisoformat(query[k].replace("Z", "+00:00")).replace(minute=0, second=0, microsecond=0)
         for k in ("from", "to")
     )
-    first = start.replace(hour=0) + timedelta(days=1) if start.hour else start
-    last = end.replace(hour=0)
-    if query.get("granularity") == "hour" or query.get("timezone", "UTC") != "UTC" or first >= last:
-        first = last = start
-    return start, end, first, last
+    return start, end
 
 
 def _hour_statements(measure: str, group: str, granularity: str, start: datetime, end: datetime) -> list:
@@ -315,36 +312,13 @@ def _raw(url: str, measure: str, query: dict[str, str]) -> float:
     import psycopg
 
     group = query.get("group_by", "")
-    start, end, first, last = _hours(query)
-    if measure == "surveys":  # the rollups of the group's dimension: day rows for whole UTC days
-        dimension = {"agent": "agent_id"}.get(group, group)
-        sums = ", ".join(f"sum(score_{n})" for n in range(11))
-        sql = (
-            f"SELECT date_trunc(%s, start AT TIME ZONE %s) AS bucket, metric, value, {sums}"
-            " FROM analytics_survey_rollup WHERE dimension = %s AND ("
-            "(period = 'hour' AND start >= %s AND start < %s)"
-            " OR (period = 'day' AND start >= %s AND start < %s)"
-            " OR (period = 'hour' AND start >= %s AND start < %s)) GROUP BY bucket, metric, value"
-        )
-        args = (
-            query["granularity"],
-            query.get("timezone", "UTC"),
-            dimension,
-            start,
-            first,
-            first,
-            last,
-            last,
-            end,
-        )
-        statements = [(sql, args)]
-        if query["granularity"] == "day" and first < last:  # day rows as they are, the edge hours summed
-            scores = ", ".join(f"score_{n}" for n in range(11))
-            days = (
-                f"SELECT start AS bucket, metric, value, {scores} FROM analytics_survey_rollup"
-                " WHERE dimension = %s AND period = 'day' AND start >= %s AND start < %s"
-            )
-            statements = [(days, (dimension, first, last)), (sql, (*args[:5], first, first, *args[7:]))]
+    start, end = _hours(query)
+    if measure == "surveys":  # the statement the read runs, as Django writes it for the database
+        from interactions.analytics.selectors import Range, survey_statement
+
+        span = Range.of(start=start, end=end, granularity=query["granularity"],
+                        zone=query.get("timezone", "UTC"), group_by=group or None)  # fmt: skip
+        statements = [survey_statement(span)]
     else:
         statements = _hour_statements(measure, group, query["granularity"], start, end)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -442,10 +416,10 @@ def _report(result: dict, command: str, url: str) -> None:
         "Every measure (`GET /api/v1/analytics/<measure>`) through gunicorn, "
         f"{READS} reads per round after {WARM} to warm up, "
         f"{ROUNDS} rounds (the median round's figures); the raw ceiling is the same sums as SQL through "
-        "psycopg, one statement per table the read sums (for surveys, of the rollups a read sums: the "
-        "group's dimension, day rows for whole UTC days, by day read as they are; for journeys the steps "
-        "and the transitions, with day rows likewise; handling's callback attempts are left out of its "
-        "ceiling).\n\n"
+        "psycopg: for surveys the very statement the read runs (its rollups: the group's dimension, whole "
+        "UTC days from day rows, each day's hours of another local day added and taken off from hour rows), "
+        "for the others one statement per table the read sums (for journeys the steps and the transitions, "
+        "whole UTC days from day rows; handling's callback attempts are left out of its ceiling).\n\n"
         + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])
         + "\n\n"
         + common.table(
