@@ -81,8 +81,9 @@ class SurveyRollup(models.Model):
 
     What the survey reads sum: a row per score and per combination of all four dimensions barely collapsed
     (40 agents and 6 topics left nearly a row per answer; that table, analytics_survey_hour, is gone), while
-    a read groups by one dimension at most. Day rows serve reads bucketed by day or week, in any zone (a
-    day's hours in another local day corrected from hour rows), hour rows the rest."""
+    a read groups by one dimension at most. Day rows serve reads bucketed by day or week, in UTC and in
+    zones where a UTC day has at most 3 hours of another local day (corrected from hour rows); hour rows
+    the rest."""
 
     key = models.CharField(max_length=64, primary_key=True)  # sha256 of the fields but the scores
     period = models.CharField(max_length=4)  # "hour" or "day"

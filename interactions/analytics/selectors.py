@@ -243,8 +243,8 @@ class Days:
 
 
 def _days(span: Range) -> Days:
-    """Where a read bucketed as `span` is takes its hours from (Days): every hour from hour rows by hour, or
-    when the range holds no whole UTC day."""
+    """Where a read bucketed as `span` takes its hours from (Days): every hour from hour rows when it reads
+    by hour or its range holds no whole UTC day."""
     first, last = _whole_days(span)
     if span.granularity == "hour" or first >= last:
         return Days([], [(span.start, span.end)])
