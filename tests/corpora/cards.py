@@ -172,6 +172,7 @@ FORMATS: dict[str, Callable[[str], str]] = {
 
 # One number of each length (see one_of_each_length and in_turn).
 _ONE_OF_EACH_LENGTH = sorted({len(n): i for i, n in reversed(list(enumerate(CARDS)))}.values())
+_FORMAT_INDEX = {name: index for index, name in enumerate(FORMATS)}
 
 
 def one_of_each_length(values: list[str]) -> list[str]:
@@ -193,8 +194,14 @@ def in_turn() -> Iterator[tuple[str, str]]:
     redaction tests; what an entry point's test asks is whether that question is put to each of its
     fields before anything is stored, logged or shown, and every format still reaches each field.
     """
-    for index, (name, values) in enumerate(formatted()):
-        yield name, one_of_each_length(values)[index % len(_ONE_OF_EACH_LENGTH)]
+    for name, values in formatted():
+        yield name, one_in_turn(name, values)
+
+
+def one_in_turn(fmt: str, values: list[str]) -> str:
+    """Of the corpus numbers written in format `fmt`, the one in_turn takes: formats in order take the
+    lengths 13 to 19 in turn."""
+    return one_of_each_length(values)[_FORMAT_INDEX[fmt] % len(_ONE_OF_EACH_LENGTH)]
 
 
 # --- Finding a number in what the hub stored, logged or enqueued --------------------------------------------
@@ -609,8 +616,9 @@ def post_twilio_message(hub: Hub, fmt: str, values: list[str]) -> None:
     from tests.interactions.adapters import twilio_payloads as tw
 
     _created(_twilio_post(hub, "messaging", tw.inbound_sms(Body=JOIN.join(values))))
-    for value in one_of_each_length(values):  # a name per message: the Body above carries every number
-        _created(_twilio_post(hub, "messaging", tw.inbound_whatsapp(Body=f"card {value}", ProfileName=value)))
+    # A name per message (the Body above carries every number): one per format, the lengths in turn.
+    value = one_in_turn(fmt, values)
+    _created(_twilio_post(hub, "messaging", tw.inbound_whatsapp(Body=f"card {value}", ProfileName=value)))
 
 
 def post_twilio_transcript(hub: Hub, fmt: str, values: list[str]) -> None:
