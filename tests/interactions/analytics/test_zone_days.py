@@ -163,3 +163,16 @@ def test_each_whole_utc_day_spills_the_hours_of_another_local_day(zone, early, l
     else:
         assert (days.days, spilled) == ([(span.start, span.end)], [early * 7, late * 7])
     assert days.exact == (zone in ("UTC", "Europe/London"))
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/Sao_Paulo"])
+def test_the_longest_read_by_day_corrects_two_years_of_days_in_one_statement(zone):
+    # 732 days, each with a spill of 1 to 3 hours: one hour looked up per spill hour, thousands in all.
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    answers = [(hour, "csat", "a-1", hour % 5) for hour in range(0, 24 * 731, 7)]
+    kept = _write(at, answers)
+    span = Range.of(start=at, end=at + timedelta(days=732), granularity="day", zone=zone, group_by="agent")
+
+    days = _days(span)
+    assert sum(len(spill) for spill in (days.early, days.late)) > 700
+    assert _read(span) == _oracle(span, kept)
