@@ -308,7 +308,8 @@ def _periods(start: datetime, end: datetime, *, by_day: bool) -> tuple[str, tupl
 
 
 def _raw(url: str, measure: str, query: dict[str, str]) -> float:
-    """The same sums as one SQL statement (no Django, no HTTP): what the read costs the database."""
+    """The same sums as SQL through psycopg (no HTTP, and no Django but for writing a survey read's
+    statement): what the read costs the database."""
     import psycopg
 
     group = query.get("group_by", "")

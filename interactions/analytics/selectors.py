@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connections
 from django.db.models import BigIntegerField, DateTimeField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Cast, TruncDay, TruncHour, TruncWeek
 from django.db.models.sql.constants import MULTI
@@ -181,7 +182,7 @@ def _group(span: Range, value: str) -> str | None:
     return (value or None) if span.group_by else None
 
 
-# The zones whose days are UTC days: only there may a read by day or week sum the rollups' day rows.
+# The zones whose days are UTC days: only there may a journeys read by day or week sum its day rows.
 UTC_ZONES = frozenset({"UTC", "Etc/UTC"})
 _SUMS = {f"n{n}": Sum(f"score_{n}") for n in range(0, 11)}
 
@@ -267,6 +268,8 @@ def _days(span: Range) -> Days:
             spill = (day, day + split * HOUR) if split <= 12 else (day + split * HOUR, day + DAY)
             (early if split <= 12 else late).append(spill)
             hours.append(spill)
+    # Exact if no day spills or is read by hours, and no edge hour falls in the bucket of the whole day
+    # beside it (as it would if the offset changed right at the first or the last UTC midnight).
     exact = len(days) == (last - first) // DAY and not (early or late)
     for edge, inside, outside in (
         (span.start < first, first, first - HOUR),
@@ -276,16 +279,17 @@ def _days(span: Range) -> Days:
     return Days(_runs(days), _runs(hours), early, late, exact)
 
 
-def _bucket_of(span: Range, zone: ZoneInfo, hour: datetime) -> Any:
+def _bucket_of(span: Range, zone: ZoneInfo, hour: datetime) -> date:
+    """The day or week (its Monday) an hour is in, as `span` buckets it in `zone`."""
     return _period_of(span, (hour + LAST_MOMENT).astimezone(zone).date())
 
 
-def _period_of(span: Range, date) -> Any:
+def _period_of(span: Range, day: date) -> date:
     """The day or week (its Monday) a local date is in, as `span` buckets."""
-    return date - timedelta(days=date.weekday()) if span.granularity == "week" else date
+    return day - timedelta(days=day.weekday()) if span.granularity == "week" else day
 
 
-def _runs(ranges) -> list[tuple[datetime, datetime]]:
+def _runs(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     """`ranges`, the empty ones left out and adjacent ones merged, in time order."""
     runs: list[tuple[datetime, datetime]] = []
     for start, end in sorted(r for r in ranges if r[0] < r[1]):
@@ -297,15 +301,24 @@ def _runs(ranges) -> list[tuple[datetime, datetime]]:
 
 
 def _within(ranges: list[tuple[datetime, datetime]], column: str, period: str) -> Q:
-    """The rows of `period` ("hour" or "day") whose `column` falls in one of `ranges` (none if none)."""
+    """The rows of `period` ("hour" or "day") whose `column` falls in one of `ranges` (none if none). Spill
+    hours (runs of at most MOST_SPILL hours, one a day) are looked up each, longer runs read as ranges: a
+    range apiece for hundreds of spills took PostgreSQL twice as long to plan and scan."""
     if not ranges:
         return Q(pk__in=[])
-    if period == "hour" and len(ranges) > 2:  # spills, a few hours a day: a lookup per hour, not per range
-        hours = [start + HOUR * n for start, end in ranges for n in range((end - start) // HOUR)]
-        return Q(period=period, **{f"{column}__in": hours})
-    within = Q()
+    short = (
+        [r for r in ranges if r[1] - r[0] <= HOUR * MOST_SPILL]
+        if period == "hour" and len(ranges) > 2
+        else []
+    )
+    within = (
+        Q(**{f"{column}__in": [a + HOUR * n for a, b in short for n in range((b - a) // HOUR)]})
+        if short
+        else Q()
+    )
     for start, end in ranges:
-        within |= Q(**{f"{column}__gte": start, f"{column}__lt": end})
+        if (start, end) not in short:
+            within |= Q(**{f"{column}__gte": start, f"{column}__lt": end})
     return Q(period=period) & within
 
 
@@ -318,12 +331,17 @@ def _rollups(span: Range, metric: str | None):
     taken as _days says. Where a bucket is made of whole UTC days and hours outside them (in UTC, say), by
     day the day rows are read as they are, each its bucket's sum already, and only the hours summed; by week
     all summed at once. Elsewhere each part (day rows, hours, spill taken off) is read with its own bucket and
-    summed on top: as SumOfParts, which _bucketed runs. Over months by agent, summing 10,000 day rows that
-    each sum only themselves took a third of the SQL; summing 60,000 hour rows, twice the day rows'."""
+    summed on top: as SumOfParts, which _bucketed runs. A read that would take more parameters than the
+    database does (SQLite's 999, as Django declares) sums every hour from hour rows instead. Over months by
+    agent, summing 10,000 day rows that each sum only themselves took a third of the SQL; summing 60,000
+    hour rows, twice the day rows'."""
     rows = SurveyRollup.objects.filter(dimension=GROUPS.get(span.group_by or "", ""))
     if metric:
         rows = rows.filter(metric=metric)
     days = _days(span)
+    most = connections[rows.db].features.max_query_params  # SQLite's, as Django declares it: 999
+    if most and _parameters(days) > most:
+        days = Days([], [(span.start, span.end)])  # every hour from hour rows: two parameters
     hours = rows.filter(_within(days.hours, "start", "hour"))
     if not days.days:
         return _summed_rollups(span, hours)
@@ -336,6 +354,13 @@ def _rollups(span: Range, metric: str | None):
     for spill, shift in ((days.early, NOON), (days.late, -NOON)):
         parts += [_part(span, rows.filter(_within(spill, "start", "hour")), shift, -1)] if spill else []
     return SumOfParts(parts[0].union(*parts[1:], all=True), ["bucket", "value", "metric"], list(_SUMS))
+
+
+def _parameters(days: Days) -> int:
+    """At most how many parameters a read taking its hours as `days` says has: each run two (a range), or
+    each spill hour one in each of the two parts that read it, and a few more."""
+    spill = sum((end - start) // HOUR for start, end in days.early + days.late)
+    return 2 * (len(days.days) + len(days.hours) + spill) + 32
 
 
 def _summed_rollups(span: Range, rows):
