@@ -45,7 +45,7 @@ async def test_a_card_number_sent_in_a_frame_is_stored_masked_and_never_in_full(
     await database_sync_to_async(presence.agent_status_set)(agent=agent, status="available")
     socket = cards.Socket(ws, agent, await make_token(Role.INTEGRATION, source_prefix="/sms-gateway/"))
 
-    for fmt, values in cards.formatted():
+    for fmt, values in cards.rounds(entry):
         await cards.WEBSOCKET[entry](socket, fmt, values)
     await ws.disconnect()
 

@@ -186,6 +186,29 @@ def formatted() -> Iterator[tuple[str, list[str]]]:
         yield name, [write(number) for number in CARDS]
 
 
+def packed(limit: int = 2000) -> Iterator[tuple[str, list[str]]]:
+    """formatted()'s numbers, as many formats' together as fit in a field of `limit` characters joined with
+    JOIN: (their names joined with "+", their numbers). For entries each call of which runs a whole callback
+    or follow-up flow to put the numbers it is given in one note or reason (FLOWS): three formats a call
+    instead of one. A pack a field refused would fail the entry (each asserts its answers)."""
+    names: list[str] = []
+    numbers: list[str] = []
+    for name, values in formatted():
+        if numbers and len(JOIN.join([*numbers, *values])) > limit:
+            yield "+".join(names), numbers
+            names, numbers = [], []
+        names.append(name)
+        numbers.extend(values)
+    if numbers:
+        yield "+".join(names), numbers
+
+
+def rounds(entry: str) -> Iterator[tuple[str, list[str]]]:
+    """What an entry of STORED or WEBSOCKET is called with, call by call: packed() for FLOWS, else
+    formatted()."""
+    return packed() if entry in FLOWS else formatted()
+
+
 def in_turn() -> Iterator[tuple[str, str]]:
     """(format name, one number written that way): every format once, the lengths 13 to 19 in turn.
 
@@ -1158,6 +1181,20 @@ async def outcomes_over_socket(socket: Socket, fmt: str, values: list[str]) -> N
     await _answer(socket, op="accept", callback_id=callback_id)
     await _answer(socket, op="outcome", callback_id=callback_id, outcome="completed", note=JOIN.join(values))
 
+
+# Entries that run a callback or follow-up flow for each call and put all its numbers in one field of at most
+# 2,000 characters (a reason, a note): rounds() packs several formats into each call.
+FLOWS = frozenset(
+    {
+        "callback request and cancel reasons",
+        "callback decline reason",
+        "callback outcome notes and the next offer's context",
+        "follow-up callback reason",
+        "follow-up survey comment and close note",
+        "decline reason",
+        "outcome notes and the next offer's context",
+    }
+)
 
 # Frames whose values the hub stores: name -> send(socket, format name, the numbers in that format).
 WEBSOCKET: dict[str, Callable[[Socket, str, list[str]], Awaitable[None]]] = {
