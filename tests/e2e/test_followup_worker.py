@@ -56,7 +56,7 @@ def _waiting_in_append(probe: psycopg.Connection) -> list[int]:
     return [
         pid
         for (pid,) in probe.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE %s"
             " AND wait_event_type = 'Lock' AND wait_event = 'advisory'",
             [f"{WORKER}%"],
         )
