@@ -482,6 +482,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # The exchange tables; kombu's default is ./control, i.e. wherever a process was started.
         "control_folder": str(VAR_DIR / "celery" / "control"),
     }
+# The queue this deployment's tasks go to and its workers (and beat) use: two deployments sharing one broker
+# (staging beside production, or the test run's parallel workers) each name their own.
+CELERY_TASK_DEFAULT_QUEUE = env.str("THREADLINE_CELERY_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

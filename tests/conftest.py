@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from config.settings import BASE_DIR
 from hub.models import StoredEvent
 from interactions.models import Role
 from tests.factories import ApiTokenFactory
@@ -108,6 +111,15 @@ requires_sqlite = pytest.mark.skipif(
     connection.vendor != "sqlite",
     reason="about SQLite behaviour (the embedded default); run without DATABASE_URL to use SQLite",
 )
+
+
+def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python *args` (a script and its arguments, or `-c` and code) in the project's directory with `env`,
+    its output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+
 
 _ids = itertools.count(1)
 

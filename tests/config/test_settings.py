@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from config.settings import BASE_DIR
+from tests.conftest import run_python
 
 TEN_YEARS = " and at most 315360000"  # seconds
 
 
 def check(**environment: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **environment}
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_python("manage.py", "check", env=env)
 
 
 @pytest.mark.parametrize(
@@ -129,15 +121,24 @@ def test_the_embedded_broker_connects_without_a_warning():
         " print(connection.transport_cls)"
     )
     env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=BASE_DIR,
-        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_python("-c", code, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "filesystem"
     assert "WARNING" not in done.stderr, done.stderr
+
+
+def test_a_deployment_names_the_queue_its_tasks_go_to_and_its_workers_take():
+    """Two deployments on one broker (staging beside production, or the test run's parallel workers) each
+    take only their own tasks: a task, beat's ticks among them, is routed to the named queue and a worker
+    started with these settings consumes that queue alone."""
+    code = (
+        "from config.celery import app;"
+        " print(app.amqp.router.route({}, 'interactions.followups_breach')['queue'].name);"
+        " print(','.join(sorted(app.amqp.queues)))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "THREADLINE_CELERY_QUEUE": "staging"}
+    done = run_python("-c", code, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["staging", "staging"]
