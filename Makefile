@@ -23,8 +23,12 @@ run: migrate
 	@echo "Threadline on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/v1/docs)"
 	$(BIN)/python -m config.run -f Procfile -p $(PORT)
 
+# One pytest-xdist worker per core, a test file to a worker (module fixtures start their servers once);
+# XDIST= runs in one process.
+XDIST ?= -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 # Benchmarks on PostgreSQL (DATABASE_URL names the server; they use a scratch database on it).
 bench: $(STAMP)
