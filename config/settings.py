@@ -517,8 +517,6 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
-REDIS_URL = env.str("REDIS_URL", default="")
-
 # No bearer token reaches a log line (config/logfilters.py): Django's own lines (a 404 logs its path) go
 # through the filter, and so do the development server's request lines, which carry the query string.
 LOGGING = {

@@ -57,7 +57,7 @@ async def _callback_reaches_the_agent(base: str, ws_url: str, token: str) -> dic
 
 @pytest.fixture
 def embedded_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env["THREADLINE_VAR_DIR"] = str(tmp_path / "var")
     env["PYTHONUNBUFFERED"] = "1"
     return env

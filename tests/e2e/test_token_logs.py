@@ -24,7 +24,7 @@ from tests.e2e import servers
 
 @pytest.fixture
 def embedded_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env["THREADLINE_VAR_DIR"] = str(tmp_path / "var")
     env["PYTHONUNBUFFERED"] = "1"
     return env

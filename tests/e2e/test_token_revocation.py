@@ -29,7 +29,7 @@ TIMEOUT = 20
 def hub_env(tmp_path) -> dict[str, str]:
     if connection.vendor == "postgresql":
         return servers.server_env()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update({"THREADLINE_VAR_DIR": str(tmp_path / "var"), "PYTHONUNBUFFERED": "1"})
     manage(env, "migrate", "--no-input")
     return env
