@@ -7,6 +7,9 @@ zones twelve or more hours from UTC."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import zoneinfo
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -182,3 +185,61 @@ def test_the_longest_reads_answer_as_summing_every_hour_within_the_databases_par
     _, params = survey_statement(span)
     assert len(params) <= (connection.features.max_query_params or len(params))
     assert _read(span) == _oracle(span, kept)
+
+
+@pytest.fixture
+def compiled_zone(tmp_path):
+    """Compiles a zone from tz source with zic into a zone path of its own, for the test's length."""
+    path = zoneinfo.TZPATH
+
+    def compile(source: str) -> str:
+        (tmp_path / "zone.zi").write_text(source)
+        zic = shutil.which("zic") or "/usr/sbin/zic"  # the tz compiler, in every glibc system (libc-bin)
+        subprocess.run([zic, "-d", str(tmp_path / "zones"), str(tmp_path / "zone.zi")], check=True)
+        zoneinfo.reset_tzpath([str(tmp_path / "zones"), *path])
+        ZoneInfo.clear_cache()
+        return source.split()[1]
+
+    yield compile
+    zoneinfo.reset_tzpath(path)
+    ZoneInfo.clear_cache()
+
+
+# No zone of the tz database from 2000 to 2030 changes its offset exactly at a UTC midnight with a whole UTC
+# day of one offset and one local date beside it, and the hour on the other side of that midnight in the same
+# local date: these two do. Before the first, the hour from 23:00 UTC on the 14th is 00:00 on the 15th
+# there, as is the whole UTC day of the 15th; after the second, the hour from 00:00 UTC on the 17th is 23:00
+# on the 16th, as is the whole UTC day of the 16th.
+EDGES = [
+    (
+        "Zone Test/Start 1:00 - +01 2026 Feb 15 0:00u\n\t\t0:00 - +00\n",
+        (datetime(2026, 2, 14, 23, tzinfo=UTC), datetime(2026, 2, 17, tzinfo=UTC)),
+        [23, 30],  # hours from the 14th's midnight: the edge hour and one of the 15th's
+        "2026-02-15",
+    ),
+    (
+        "Zone Test/End 0:00 - +00 2026 Feb 17 0:00u\n\t\t-1:00 - -01\n",
+        (datetime(2026, 2, 15, tzinfo=UTC), datetime(2026, 2, 17, 1, tzinfo=UTC)),
+        [24 + 24 + 5, 24 * 3],  # one of the 16th's hours and the edge hour
+        "2026-02-16",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "reach", "hours", "day"), EDGES, ids=["start", "end"])
+def test_an_edge_hour_in_the_local_day_of_the_whole_utc_day_beside_it_is_summed_into_that_days_bucket(
+    compiled_zone, source, reach, hours, day
+):
+    # The whole days' day rows are not each its bucket's sum by itself, as they are in UTC.
+    start, end = reach
+    span = Range.of(start=start, end=end, zone=compiled_zone(source))
+
+    days = _days(span)
+
+    assert days.days == [(datetime(2026, 2, 15, tzinfo=UTC), datetime(2026, 2, 17, tzinfo=UTC))]
+    assert (days.early, days.late, days.exact) == ([], [], False)
+    if connection.vendor == "sqlite":  # PostgreSQL knows its own zones only, not one compiled here
+        at = datetime(2026, 2, 14, tzinfo=UTC)
+        kept = _write(at, [(hour, "csat", "a-1", score) for hour, score in zip(hours, (0, 4), strict=True)])
+        assert _read(span) == _oracle(span, kept)
+        assert _read(span)[day, None, "csat"] == [0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0]
