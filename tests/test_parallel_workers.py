@@ -3,30 +3,37 @@ or a Celery worker one test starts takes another's tasks, and the file-system br
 
 from __future__ import annotations
 
+import json
 import os
 
 from config.settings import BASE_DIR
 from tests.conftest import run_python
 
+# What tests/settings.py reads and sets: a process of the test run starts with none of them but the worker's.
+NAMES = ("PYTEST_XDIST_WORKER", "THREADLINE_VAR_DIR", "THREADLINE_CELERY_QUEUE", "THREADLINE_TEST_WORKER")
 
-def settings_of_worker(worker: str | None) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER", "THREADLINE_VAR_DIR")}
-    env.pop("THREADLINE_CELERY_QUEUE", None)
-    if worker:
-        env["PYTEST_XDIST_WORKER"] = worker
+
+def started_with(**names: str) -> tuple[list[str], dict[str, str]]:
+    """A process with the test settings and `names` set (the others of NAMES unset): its local state
+    directory and Celery queue, and the environment it hands to the processes it starts."""
+    env = {k: v for k, v in os.environ.items() if k not in NAMES}
     code = (
-        "import os; from django.conf import settings; settings.INSTALLED_APPS;"
-        " print(settings.VAR_DIR); print(settings.CELERY_TASK_DEFAULT_QUEUE);"
-        " print(os.environ.get('THREADLINE_VAR_DIR')); print(os.environ.get('THREADLINE_CELERY_QUEUE'))"
+        "import json, os; from django.conf import settings;"
+        " print(json.dumps([[str(settings.VAR_DIR), settings.CELERY_TASK_DEFAULT_QUEUE],"
+        f" {{k: os.environ[k] for k in {NAMES!r} if k in os.environ}}]))"
     )
-    done = run_python("-c", code, env={**env, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+    done = run_python("-c", code, env={**env, **names, "DJANGO_SETTINGS_MODULE": "tests.settings"})
     assert done.returncode == 0, done.stderr
-    return done.stdout.split()
+    state, handed = json.loads(done.stdout)
+    return state, handed
 
 
 def test_each_worker_has_its_own_var_dir_and_queue_and_hands_them_to_the_processes_it_starts():
     var = str(BASE_DIR / "var")
 
-    assert settings_of_worker(None) == [var, "celery", "None", "None"]
-    assert settings_of_worker("gw3") == [f"{var}/xdist-gw3", "celery-gw3", f"{var}/xdist-gw3", "celery-gw3"]
-    assert settings_of_worker("gw4")[:2] == [f"{var}/xdist-gw4", "celery-gw4"]
+    assert started_with() == ([var, "celery"], {})
+    gw3, handed = started_with(PYTEST_XDIST_WORKER="gw3")
+    assert gw3 == [f"{var}/xdist-gw3", "celery-gw3"]
+    assert started_with(PYTEST_XDIST_WORKER="gw4")[0] == [f"{var}/xdist-gw4", "celery-gw4"]
+    # A server a test of gw3 starts with the test settings works where gw3 does, and so do its own children.
+    assert started_with(**handed) == (gw3, handed)
