@@ -23,7 +23,7 @@ run: migrate
 	@echo "Threadline on http://127.0.0.1:$(PORT)  (docs: http://127.0.0.1:$(PORT)/api/v1/docs)"
 	$(BIN)/python -m config.run -f Procfile -p $(PORT)
 
-# One pytest-xdist worker per core, a test file to a worker (module fixtures start their servers once);
+# One pytest-xdist worker per core, each taking whole test files (a file's tests run in order on one worker);
 # XDIST= runs in one process.
 XDIST ?= -n auto --dist loadfile
 
