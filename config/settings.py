@@ -9,13 +9,14 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("THREADLINE_VAR_DIR", default=str(BASE_DIR / "var")))
+# A local .env is optional; production sets real environment variables. Read first: every setting below,
+# THREADLINE_VAR_DIR too, may come from it.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 env = environ.Env()
 # Local state of the embedded defaults (SQLite file, file-system broker, static cache) lives here.
+VAR_DIR = Path(env.str("THREADLINE_VAR_DIR", default=str(BASE_DIR / "var")))
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
-# A local .env is optional; production sets real environment variables.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
 # The longest a duration setting may be: ten years. Past a few thousand, `now + timedelta(...)` leaves the

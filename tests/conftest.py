@@ -6,6 +6,7 @@ import importlib
 import itertools
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,11 +114,11 @@ requires_sqlite = pytest.mark.skipif(
 )
 
 
-def run_python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """`python *args` (a script and its arguments, or `-c` and code) in the project's directory with `env`,
-    its output captured as text."""
+def run_python(*args: str, env: dict[str, str], cwd: Path = BASE_DIR) -> subprocess.CompletedProcess:
+    """`python *args` (a script and its arguments, or `-c` and code) in `cwd` (the project's directory) with
+    `env`, its output captured as text."""
     return subprocess.run(
-        [sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
 
+from config.settings import BASE_DIR
 from tests.conftest import run_python
 
 TEN_YEARS = " and at most 315360000"  # seconds
@@ -142,3 +144,19 @@ def test_a_deployment_names_the_queue_its_tasks_go_to_and_its_workers_take():
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["staging", "staging"]
+
+
+def test_a_local_env_file_sets_where_the_embedded_defaults_keep_their_files(tmp_path):
+    """THREADLINE_VAR_DIR was read before the project's .env: set there, it was ignored, and the SQLite
+    database and the broker's folders stayed under var/. The project's config package, copied beside a .env
+    of its own, is imported from there."""
+    shutil.copytree(BASE_DIR / "config", tmp_path / "config", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / ".env").write_text(f"THREADLINE_VAR_DIR={tmp_path / 'elsewhere'}\n")
+    env = {k: v for k, v in os.environ.items() if k != "THREADLINE_VAR_DIR"}
+    code = "import config.settings as s; print(s.__file__); print(s.VAR_DIR)"
+
+    done = run_python("-c", code, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"}, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(tmp_path / "config" / "settings.py"), str(tmp_path / "elsewhere")]
+    assert (tmp_path / "elsewhere" / "static").is_dir() and not (tmp_path / "var").exists()
