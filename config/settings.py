@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +39,18 @@ def _number(
 
 def _raw(name: str) -> str:
     return os.environ.get(name, "").split("#", 1)[0].strip()  # `5  # seconds` in .env keeps its comment
+
+
+def _queue_name(name: str, default: str) -> str:
+    """A broker's queue name; empty: the default. RabbitMQ keeps names starting `amq.` to itself, and any
+    character but these would only be a slip."""
+    raw = _raw(name) or default
+    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,200}", raw) or raw.startswith("amq."):
+        raise ImproperlyConfigured(
+            f"{name} must be 1 to 200 letters, digits, '.', '-', '_' or ':', not starting with 'amq.',"
+            f" not {raw!r}"
+        )
+    return raw
 
 
 def _numbers(kind: type, name: str, default: list[float], *, least: float, most: float | None = None):
@@ -485,7 +498,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 # The queue this deployment's tasks go to and its workers (and beat) use: two deployments sharing one broker
 # (staging beside production, or the test run's parallel workers) each name their own.
-CELERY_TASK_DEFAULT_QUEUE = env.str("THREADLINE_CELERY_QUEUE", default="celery")
+CELERY_TASK_DEFAULT_QUEUE = _queue_name("THREADLINE_CELERY_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

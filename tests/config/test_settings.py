@@ -130,6 +130,31 @@ def test_the_embedded_broker_connects_without_a_warning():
     assert "WARNING" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("value", ["my queue", "amq.threadline", "q" * 201, "celery\u00e9"])
+def test_a_queue_name_a_broker_would_refuse_or_a_slip_stops_the_process(value):
+    done = check(THREADLINE_CELERY_QUEUE=value)
+
+    assert done.returncode == 1
+    assert done.stderr == (
+        "ImproperlyConfigured: THREADLINE_CELERY_QUEUE must be 1 to 200 letters, digits, '.', '-', '_' or"
+        f" ':', not starting with 'amq.', not {value!r}\n"
+    )
+
+
+def test_an_empty_queue_name_is_the_default_queue():
+    # Left empty (`THREADLINE_CELERY_QUEUE=` in .env), Celery routed every task to no queue: a KeyError.
+    code = (
+        "from config.celery import app;"
+        " print(app.amqp.router.route({}, 'interactions.threads_idle')['queue'].name)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "THREADLINE_CELERY_QUEUE": "  # none"}
+
+    done = run_python("-c", code, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["celery"]
+
+
 def test_a_deployment_names_the_queue_its_tasks_go_to_and_its_workers_take():
     """Two deployments on one broker (staging beside production, or the test run's parallel workers) each
     take only their own tasks: a task, beat's ticks among them, is routed to the named queue and a worker
