@@ -3,10 +3,11 @@ time zone, grouped by one dimension. A read sums rows; it never reads the log.""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from itertools import islice
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,10 +132,12 @@ def _bucket(span: Range, column: str = "hour", shift: timedelta = timedelta(0)):
     return GRANULARITIES[span.granularity][0](last_moment, tzinfo=ZoneInfo(span.zone))
 
 
-def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None = None) -> list[Bucket]:
+def _sums(
+    span: Range, rows, keys: list[str], counts: list[str], where: Q | None = None, keep=None
+) -> list[Bucket]:
     """`rows` of `span`'s hours (or of those `where` picks) summed per bucket, group and `keys`, in buckets
-    (_bucketed): each row a tuple of the raw bucket, the group ("" when not grouped), the `keys` and the
-    `counts`, in that order, sorted by group and keys."""
+    (_bucketed, which `keep` filters): each row a tuple of the raw bucket, the group ("" when not grouped),
+    the `keys` and the `counts`, in that order, sorted by group and keys."""
     column = GROUPS.get(span.group_by or "")
     query = (
         rows.filter(Q(hour__gte=span.start, hour__lt=span.end) if where is None else where)
@@ -144,7 +147,7 @@ def _sums(span: Range, rows, keys: list[str], counts: list[str], where: Q | None
         .annotate(**_summed(counts))
         .values_list("bucket", "grp", *keys, *counts)
     )
-    return _bucketed(query, span, itemgetter(*range(1, 2 + len(keys))))
+    return _bucketed(query, span, itemgetter(*range(1, 2 + len(keys))), keep)
 
 
 def _summed(counts: list[str]) -> dict[str, Cast]:
@@ -154,28 +157,52 @@ def _summed(counts: list[str]) -> dict[str, Cast]:
     return {name: Cast(Sum(name), BigIntegerField()) for name in counts}
 
 
-def _tallied(span: Range, sums: list[Bucket], keys: int, counts: list[str], summary) -> dict[str, Any]:
-    """The figures of `sums` (from _sums, with `keys` key columns given to `summary` before the counts): per
-    bucket, group and key (`rows`), and per group and key over the whole range (`totals`)."""
-    summed: dict[tuple, list[tuple]] = defaultdict(list)
-    rows = []
-    for text, lines in sums:
+def _paged(
+    span: Range, page: Page | None, rows, keys: list[str], counts: list[str], summary, where
+) -> dict[str, Any]:
+    """The figures of `rows` (summed `counts`, given to `summary` after the `keys`): per bucket, group and key
+    (`rows`) of `page`'s buckets (all without one), per group and key over the whole range (`totals`), and
+    the cursor of the next page (`next`). `where(range, by_day)` picks the rows of a range's hours: by day,
+    whole UTC days from day rows where the table has them (the totals, whatever the read's buckets)."""
+    column = GROUPS.get(span.group_by or "")
+    sums = (
+        rows.filter(where(span, True))
+        .annotate(grp=F(column) if column else Value(""))
+        .values("grp", *keys)
+        .order_by()
+        .annotate(**_summed(counts))
+        .values_list("grp", *keys, *counts)
+    )
+    # Not grouped and without keys, the statement sums every row into one line: of nulls if there is none.
+    totals = sorted(line for line in sums if line[-1] is not None)
+    part, keep, after = span, None, None
+    if page is not None:
+        part, first, end, more = _page_part(span, page, len(totals))
+        keep, after = (lambda key: first <= key < end), _cursor(end) if more else None
+    figures = []
+    for text, lines in _sums(part, rows, keys, counts, where(part, _by_utc_day(part)), keep):
         for _, group, *rest in lines:
-            key, values = tuple(rest[:keys]), rest[keys:]
-            summed[(group, *key)].append(values)
-            figures = summary(*key, dict(zip(counts, values, strict=True)))
-            rows.append({"bucket": text, "group": _group(span, group), **figures})
+            given = dict(zip(counts, rest[len(keys) :], strict=True))
+            figures.append(
+                {"bucket": text, "group": _group(span, group), **summary(*rest[: len(keys)], given)}
+            )
     return {
         **span.describe(),
-        "rows": rows,
+        "rows": figures,
         "totals": [
             {
                 "group": _group(span, group),
-                **summary(*key, dict(zip(counts, map(sum, zip(*values, strict=True)), strict=True))),
+                **summary(*rest[: len(keys)], dict(zip(counts, rest[len(keys) :], strict=True))),
             }
-            for (group, *key), values in sorted(summed.items())
+            for group, *rest in totals
         ],
+        "next": after,
     }
+
+
+def _hour_rows(span: Range, by_day: bool) -> Q:
+    """The rows of `span`'s hours in a table of hour rows only (`by_day` is of no matter)."""
+    return Q(hour__gte=span.start, hour__lt=span.end)
 
 
 def _group(span: Range, value: str) -> str | None:
@@ -423,12 +450,13 @@ def _compiler(query):
 Bucket = tuple[str, list[tuple]]
 
 
-def _bucketed(query, span: Range, order) -> list[Bucket]:
+def _bucketed(query, span: Range, order, keep: Callable[[Any], bool] | None = None) -> list[Bucket]:
     """The rows of a values_list `query` (or of a SumOfParts) whose first column is the bucket, in their
-    buckets in time order, and in each bucket sorted by `order` (a key on the other columns). Each bucket is
-    converted as Django converts it (made aware in the read's zone), once; the rows are left as the database
-    gives them, the bucket still raw in their first column: a long read has ten thousand rows and a dozen
-    columns, and converting or copying every row cost more than the SQL."""
+    buckets in time order (only those whose key, as pages count buckets, `keep` keeps), and in each bucket
+    sorted by `order` (a key on the other columns). Each bucket is converted as Django converts it (made
+    aware in the read's zone), once; the rows are left as the database gives them, the bucket still raw in
+    their first column: a long read has ten thousand rows and a dozen columns, and converting or copying
+    every row cost more than the SQL."""
     compiler = _compiler(query)
     # Either sets the compiler's columns up.
     chunks = [query.run(compiler)] if isinstance(query, SumOfParts) else compiler.execute_sql(MULTI)
@@ -442,16 +470,20 @@ def _bucketed(query, span: Range, order) -> list[Bucket]:
         bucket = raw
         for convert in converters:
             bucket = convert(bucket, expression, compiler.connection)
+        if keep is not None and not keep(_key_of(span, bucket)):
+            continue
         lines.sort(key=order)
         buckets.append((bucket, lines))
     buckets.sort(key=itemgetter(0))
     return [(span.bucket_text(bucket), lines) for bucket, lines in buckets]
 
 
-def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]:
-    """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out),
-    and per group and metric over the whole range (`totals`), summed from the rollups."""
-    buckets = _bucketed(_rollups(span, metric), span, itemgetter(1, 2))
+def survey_measures(span: Range, *, metric: str | None = None, page: Page | None = None) -> dict[str, Any]:
+    """The survey figures of `span`: per bucket, group and metric (`rows`, buckets with no answer left out;
+    of `page`'s buckets only, all of them without one), per group and metric over the whole range
+    (`totals`), summed from the rollups, and the cursor of the next page (`next`, null on the last)."""
+    totals = _survey_sums(span, metric)
+    buckets, after = _page_buckets(span, metric, page, len(totals))
     grouped = bool(span.group_by)
     return {
         **span.describe(),
@@ -461,9 +493,9 @@ def survey_measures(span: Range, *, metric: str | None = None) -> dict[str, Any]
             for row in rows
         ],
         "totals": [
-            {"group": _group(span, group), **survey_figures(m, scores)}
-            for group, m, scores in _survey_totals(buckets)
+            {"group": _group(span, group), **survey_figures(m, scores)} for group, m, scores in totals
         ],
+        "next": after,
     }
 
 
@@ -476,18 +508,21 @@ class Table:
     header: list[str]
     lines: list[list[Any]]
     text: tuple[int, ...]
+    next: str | None = None  # the cursor of the next page (None: the last page, which has the totals)
 
 
-def survey_table(span: Range, *, metric: str | None = None) -> Table:
+def survey_table(span: Range, *, metric: str | None = None, page: Page | None = None) -> Table:
     """survey_measures' figures as the table its CSV writes, built from the summed rows without its JSON's
     dicts: a read by day and agent over months has 10,000 lines. The columns are the figures of the metrics
-    the read has (NPS_COLUMNS only if it has NPS), then a column per score of their scales (`score_0` to
-    `score_10` with NPS), the cells of scores outside a line's scale empty. `tests/interactions/analytics`
-    checks that it writes what the CSV of survey_measures' JSON does."""
-    buckets = _bucketed(_rollups(span, metric), span, itemgetter(1, 2))
-    metrics = {row[2] for _, rows in buckets for row in rows}
+    the whole range has (NPS_COLUMNS only if it has NPS), then a column per score of their scales (`score_0`
+    to `score_10` with NPS), the cells of scores outside a line's scale empty: every page of a read has the
+    same columns, and its totals are on its last page only, so its pages' lines are the whole read's.
+    `tests/interactions/analytics` checks that it writes what the CSV of survey_measures' JSON does."""
+    totals = _survey_sums(span, metric)
+    buckets, after = _page_buckets(span, metric, page, len(totals))
+    metrics = {m for _, m, _ in totals}
     if not metrics:
-        return Table(["bucket", "group"], [], (0, 1))
+        return Table(["bucket", "group"], [], (0, 1), after)
     lowest = min(SURVEY_RANGES[m][0] for m in metrics)
     highest = max(SURVEY_RANGES[m][1] for m in metrics)
     figures = SURVEY_COLUMNS + (NPS_COLUMNS if "nps" in metrics else [])
@@ -497,41 +532,159 @@ def survey_table(span: Range, *, metric: str | None = None) -> Table:
     for m in metrics:
         low, high = SURVEY_RANGES[m]
         missing = len(figures) - len(SURVEY_COLUMNS) - (len(NPS_COLUMNS) if m == "nps" else 0)
-        before, after = (None,) * (missing + low - lowest), (None,) * (highest - high)
-        layout[m] = (SURVEY_FIGURES[m], slice(3 + low, 4 + high), slice(low, high + 1), before, after)
+        before, after_ = (None,) * (missing + low - lowest), (None,) * (highest - high)
+        layout[m] = (SURVEY_FIGURES[m], slice(3 + low, 4 + high), slice(low, high + 1), before, after_)
     grouped = bool(span.group_by)
     lines = []
     for text, rows in buckets:
         for row in rows:
-            of, scale, _, before, after = layout[row[2]]
+            of, scale, _, before, after_ = layout[row[2]]
             given = row[scale]
             value = (row[1] or None) if grouped else None
-            lines.append([text, value, row[2], *of(*given), *before, *given, *after])
-    for group, m, scores in _survey_totals(buckets):
-        of, _, scale, before, after = layout[m]
+            lines.append([text, value, row[2], *of(*given), *before, *given, *after_])
+    for group, m, scores in totals if after is None else ():
+        of, _, scale, before, after_ = layout[m]
         given = scores[scale]
-        lines.append(["total", _group(span, group), m, *of(*given), *before, *given, *after])
+        lines.append(["total", _group(span, group), m, *of(*given), *before, *given, *after_])
     scores = [f"score_{score}" for score in range(lowest, highest + 1)]
-    return Table(["bucket", "group", *figures, *scores], lines, (0, 1, 2))
+    return Table(["bucket", "group", *figures, *scores], lines, (0, 1, 2), after)
 
 
-def _survey_totals(buckets: list[Bucket]) -> list[tuple[str, str, list[int]]]:
-    """The answers per score (0 to 10) of each group and metric of a survey read's buckets, summed: (group,
-    metric, scores), by group and metric."""
-    summed: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-    for _, rows in buckets:
-        for row in rows:
-            summed[row[1], row[2]].append(row)
-    return [
-        (group, metric, [sum(column) for column in islice(zip(*rows, strict=True), 3, None)])
-        for (group, metric), rows in sorted(summed.items())
-    ]
+def _survey_sums(span: Range, metric: str | None) -> list[tuple[str, str, list[int]]]:
+    """The answers per score (0 to 10) of each group and metric over the whole of `span`, whatever its
+    buckets and zone: (group, metric, scores), by group and metric."""
+    return sorted((value, m, list(scores)) for value, m, *scores in _survey_sums_query(span, metric))
 
 
-def handling_measures(span: Range) -> dict[str, Any]:
-    """The handling figures of `span`: per bucket and group (`rows`, buckets with nothing left out), and per
-    group over the whole range (`totals`)."""
-    return {**_counted(span, HandlingHour, HANDLING_COUNTS, handling_summary), **_callback_attempts(span)}
+def _survey_sums_query(span: Range, metric: str | None):
+    """_survey_sums' query: its whole UTC days from day rows, the hours before and after them from hour rows,
+    summed by the database into a line per group and metric."""
+    rows = SurveyRollup.objects.filter(dimension=GROUPS.get(span.group_by or "", ""))
+    if metric:
+        rows = rows.filter(metric=metric)
+    return (
+        rows.filter(_periods(span, "start", by_day=True))
+        .values("value", "metric")
+        .order_by()
+        .annotate(**_SUMS)
+        .values_list("value", "metric", *_SUMS)
+    )
+
+
+# The lines of a measure read's `rows` one answer holds (`limit`): by default, and at most.
+PAGE_LINES, MOST_PAGE_LINES = 1000, 2000
+# How far before its start (and after its end) a bucket's hours can be: its local midnight is read as the
+# UTC instant zoneinfo gives, which is off by up to a gap's length when the clocks go forward at midnight,
+# and an hour is in the bucket of its last moment. Pages read their hours' whole UTC days with this margin.
+_MARGIN = timedelta(hours=3)
+_CURSOR = {
+    "hour": re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z\Z"),
+    "day": re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"),
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which buckets of a read one answer holds: from the bucket `first` (None: the range's first) as many
+    whole buckets as make at most `limit` lines, however many lines each bucket has (at most the lines of
+    the whole range's totals: a line per group, and metric, currency or step), and always at least one. A
+    bucket is keyed by its hour (UTC), or by its local day or its week's Monday."""
+
+    limit: int = PAGE_LINES
+    first: date | datetime | None = None
+
+    @classmethod
+    def of(cls, span: Range, *, limit: int | None = None, cursor: str | None = None) -> Page:
+        """The page a read asks for: `cursor` is the `next` of the page before (a bucket of `span`)."""
+        if cursor is None:
+            return cls(limit or PAGE_LINES)
+        hourly = span.granularity == "hour"
+        if not _CURSOR["hour" if hourly else "day"].match(cursor):
+            raise _refuse("cursor", "is not a cursor this read gave: take the `next` of the page before")
+        try:
+            first = datetime.fromisoformat(cursor) if hourly else date.fromisoformat(cursor)
+        except ValueError:
+            raise _refuse("cursor", "is not a date this read has") from None
+        if span.granularity == "week" and first.weekday():
+            raise _refuse("cursor", "is not a Monday: a read by week has a bucket per week from Monday")
+        low, high = _ends(span)
+        if not low <= first <= high:
+            raise _refuse("cursor", "is not a bucket of this read's range (from, to and timezone)")
+        return cls(limit or PAGE_LINES, first)
+
+
+def _key(span: Range, hour: datetime) -> date | datetime:
+    """The key of the bucket an hour is in (Page): the hour itself, or its local day or week."""
+    return hour if span.granularity == "hour" else _bucket_of(span, ZoneInfo(span.zone), hour)
+
+
+def _ends(span: Range) -> tuple[date | datetime, date | datetime]:
+    """The keys of `span`'s first and last buckets. An hour's local day never comes before the hour
+    before's, unless the clocks go back more than an hour across midnight (as a zone changing its offset
+    may): the first and last two hours are looked at, not one."""
+    first = [hour for hour in (span.start, span.start + HOUR) if hour < span.end]
+    last = [hour for hour in (span.end - 2 * HOUR, span.end - HOUR) if hour >= span.start]
+    return min(_key(span, hour) for hour in first), max(_key(span, hour) for hour in last)
+
+
+def _key_of(span: Range, bucket: datetime) -> date | datetime:
+    """The key of a bucket as a read gives it (an aware datetime: its start)."""
+    return bucket if span.granularity == "hour" else bucket.astimezone(ZoneInfo(span.zone)).date()
+
+
+def _cursor(key: date | datetime) -> str:
+    return isoformat_z(key.astimezone(UTC)) if isinstance(key, datetime) else key.isoformat()
+
+
+def _page_buckets(
+    span: Range, metric: str | None, page: Page | None, groups: int
+) -> tuple[list[Bucket], str | None]:
+    """The buckets of `page` (every bucket without one), each with its summed rows (_bucketed), and the cursor
+    of the next page (None: none). `groups`: how many lines a bucket has at most."""
+    if page is None:
+        return _bucketed(_rollups(span, metric), span, itemgetter(1, 2)), None
+    part, first, after, more = _page_part(span, page, groups)
+    buckets = _bucketed(_rollups(part, metric), part, itemgetter(1, 2), lambda key: first <= key < after)
+    return buckets, _cursor(after) if more else None
+
+
+def _page_part(span: Range, page: Page, groups: int) -> tuple[Range, Any, Any, bool]:
+    """The hours a page reads (a Range holding every hour of its buckets, maybe some of their neighbours'),
+    the keys of its first bucket and of the bucket after its last, and whether the range has more buckets."""
+    low, high = _ends(span)
+    first = low if page.first is None else page.first
+    after = first + STEP[span.granularity] * max(1, page.limit // max(groups, 1))
+    start, end = max(span.start, _beyond(span, first, -1)), min(span.end, _beyond(span, after, 1))
+    return replace(span, start=start, end=end), first, after, groups > 0 and after <= high
+
+
+def survey_statements(span: Range, *, metric: str | None = None, page: Page | None = None) -> list[tuple]:
+    """The SQL statements (and their parameters) a survey read of `span` runs, as the database is given them:
+    the whole range's sums per group and metric, then the rows of `page`'s buckets (of all without a page).
+    What the benchmark times as the read's raw ceiling. The first is run here, to size the page."""
+    totals = _survey_sums_query(span, metric)
+    part = span if page is None else _page_part(span, page, len(totals))[0]
+    return [_compiler(totals).as_sql(), survey_statement(part, metric=metric)]
+
+
+def _beyond(span: Range, key: date | datetime, side: int) -> datetime:
+    """A whole UTC hour before (`side` -1) or after (1) every hour of the bucket `key` that comes before it
+    (`side` -1) or after it (1): the bucket's hour itself, or the UTC midnight _MARGIN beyond its local
+    midnight, so that a page reads its days from day rows."""
+    if span.granularity == "hour":
+        return key
+    midnight = datetime.combine(key, time(), tzinfo=ZoneInfo(span.zone)).astimezone(UTC) + side * _MARGIN
+    day = midnight.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day if side < 0 or day == midnight else day + DAY
+
+
+def handling_measures(span: Range, *, page: Page | None = None) -> dict[str, Any]:
+    """The handling figures of `span`: per bucket and group (`rows`, buckets with nothing left out; of
+    `page`'s buckets only), and per group over the whole range (`totals`)."""
+    return {
+        **_counted(span, HandlingHour, HANDLING_COUNTS, handling_summary, page=page),
+        **_callback_attempts(span),
+    }
 
 
 def _callback_attempts(span: Range) -> dict[str, Any]:
@@ -555,16 +708,17 @@ def _callback_attempts(span: Range) -> dict[str, Any]:
     }
 
 
-def effort_measures(span: Range) -> dict[str, Any]:
-    """The effort of the threads first resolved in `span`, per bucket and group, and per group."""
-    return _counted(span, EffortHour, EFFORT_COUNTS, effort_summary)
+def effort_measures(span: Range, *, page: Page | None = None) -> dict[str, Any]:
+    """The effort of the threads first resolved in `span`, per bucket and group (of `page`'s buckets), and per
+    group."""
+    return _counted(span, EffortHour, EFFORT_COUNTS, effort_summary, page=page)
 
 
-def outcome_measures(span: Range, *, currency: str | None = None) -> dict[str, Any]:
-    """The outcomes of `span` (all currencies, or one), per bucket, group and currency, and per group and
-    currency over the whole range: never summed across currencies, never converted."""
+def outcome_measures(span: Range, *, currency: str | None = None, page: Page | None = None) -> dict[str, Any]:
+    """The outcomes of `span` (all currencies, or one), per bucket, group and currency (of `page`'s buckets),
+    and per group and currency over the whole range: never summed across currencies, never converted."""
     rows = OutcomeHour.objects.filter(currency=currency) if currency else OutcomeHour.objects.all()
-    return _counted(span, rows, OUTCOME_COUNTS, outcome_summary, key="currency")
+    return _counted(span, rows, OUTCOME_COUNTS, outcome_summary, key="currency", page=page)
 
 
 def customer_lifetime_value(customer_id: Any) -> list[dict[str, str]]:
@@ -574,12 +728,14 @@ def customer_lifetime_value(customer_id: Any) -> list[dict[str, str]]:
     return [{"currency": row.currency, "value": from_units(row.value)} for row in values]
 
 
-def _counted(span: Range, model, counts: list[str], summary, key: str | None = None) -> dict[str, Any]:
-    """Sum `counts` of the rows of `model` (a model or a queryset) per bucket and group (and per `key`, a
-    column the summary is given first: outcomes are never summed across currencies)."""
+def _counted(
+    span: Range, model, counts: list[str], summary, key: str | None = None, page: Page | None = None
+) -> dict[str, Any]:
+    """Sum `counts` of the rows of `model` (a model or a queryset of a table of hour rows) per bucket and
+    group (and per `key`, a column the summary is given first: outcomes are never summed across currencies),
+    as _paged does."""
     rows = model.objects.all() if isinstance(model, type) else model
-    keys = [key] if key else []
-    return _tallied(span, _sums(span, rows, keys, counts), len(keys), counts, summary)
+    return _paged(span, page, rows, [key] if key else [], counts, summary, _hour_rows)
 
 
 # Journeys are counted per objective: by its topic, or its customer's segment, or not grouped.
@@ -587,14 +743,13 @@ JOURNEY_GROUPS = ("topic", "segment")
 CHOKE_POINTS = 3  # per group: the steps with the longest mean wait, and those with the most transfers
 
 
-def journey_measures(span: Range) -> dict[str, Any]:
-    """The journeys of `span`: each step's figures per bucket and group (`rows`) and per group (`totals`),
-    the transitions between steps per group over the whole range, and per group the choke points: the
-    steps with the longest mean wait for an answer and those with the most transfers. Whole UTC days are
-    summed from day rows: a read's transitions always, its steps when it buckets by UTC day or week."""
-    days = _periods(span, "hour", by_day=_by_utc_day(span))
-    steps = _sums(span, StepHour.objects, ["step"], STEP_COUNTS, days)
-    figures = _tallied(span, steps, 1, STEP_COUNTS, step_summary)
+def journey_measures(span: Range, *, page: Page | None = None) -> dict[str, Any]:
+    """The journeys of `span`: each step's figures per bucket and group (`rows`, of `page`'s buckets) and per
+    group (`totals`), the transitions between steps per group over the whole range, and per group the choke
+    points: the steps with the longest mean wait for an answer and those with the most transfers. Whole UTC
+    days are summed from day rows: a read's totals and transitions always, its steps when it buckets by UTC
+    day or week."""
+    figures = _paged(span, page, StepHour.objects.all(), ["step"], STEP_COUNTS, step_summary, _step_hours)
     column = GROUPS.get(span.group_by or "")
     moves = (
         TransitionHour.objects.filter(_periods(span, "hour", by_day=True))
@@ -617,6 +772,10 @@ def journey_measures(span: Range) -> dict[str, Any]:
         ],
         "choke_points": _choke_points(figures["totals"]),
     }
+
+
+def _step_hours(span: Range, by_day: bool) -> Q:
+    return _periods(span, "hour", by_day=by_day)
 
 
 def _choke_points(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

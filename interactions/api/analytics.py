@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers as drf_serializers
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 
 from interactions.access.rules import require_may_read_measures
 from interactions.analytics.selectors import (
+    Page,
     Range,
     Table,
     effort_measures,
@@ -65,10 +67,10 @@ _LS, _PS = "\u2028".encode(), "\u2029".encode()
 
 
 class CsvRenderer(BaseRenderer):
-    """A measure's `rows`, then its `totals` (bucket `total`) and its other tables (_MORE_TABLES), one line
-    each with every figure (and, for surveys, a column per score); or a measure's Table, which is those lines
-    already. A problem is still problem+json (the problem sets its Content-Type): its body is written as
-    JSON."""
+    """A measure's `rows`, then (on its last page) its `totals` (bucket `total`) and its other tables
+    (_MORE_TABLES), one line each with every figure (and, for surveys, a column per score); or a measure's
+    Table, which is those lines already. A problem is still problem+json (the problem sets its
+    Content-Type): its body is written as JSON."""
 
     media_type = "text/csv"
     format = "csv"
@@ -80,11 +82,14 @@ class CsvRenderer(BaseRenderer):
         response = (renderer_context or {}).get("response")
         if (response is not None and response.status_code >= 400) or "rows" not in (data or {}):
             return JSONRenderer().render(data)  # a problem, or OPTIONS' description of the resource
-        lines = [
-            *data["rows"],
+        whole = [
             *({**row, "bucket": "total"} for row in data["totals"]),
             *({**row, "bucket": kind} for table, kind in _MORE_TABLES.items() for row in data.get(table, ())),
         ]
+        # The totals and the other tables are the whole range's: written on the last page only, but every
+        # page has their columns, so that the pages' lines are the whole read's.
+        written = [*data["rows"], *whole] if not data.get("next") else data["rows"]
+        lines = [*data["rows"], *whole]
         # Thousands of lines share a handful of shapes: the columns are read off the distinct ones.
         shapes = dict.fromkeys(tuple(row) for row in lines)
         columns = ["bucket", "group", *dict.fromkeys(k for s in shapes for k in s if k not in _NOT_FIGURES)]
@@ -92,7 +97,7 @@ class CsvRenderer(BaseRenderer):
         scores = sorted({s for spread in spreads for s in spread}, key=int)
         blanks = [""] * len(scores)
         cells = []
-        for row in lines:
+        for row in written:
             figures = list(map(row.get, columns))
             for n, value in enumerate(figures):
                 if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
@@ -141,6 +146,10 @@ def span_of(
         group_by=query.get("group_by"),
     )
     return span, query
+
+
+def _page(span: Range, query: dict[str, Any]) -> Page:
+    return Page.of(span, limit=query.get("limit"), cursor=query.get("cursor"))
 
 
 class MeasuresView(ReadYourWrites, APIView):
@@ -208,7 +217,25 @@ class MeasureView(MeasuresView):
         require_may_read_measures(request.user)
         span, query = span_of(request, self.query)
         as_table = self.table is not None and request.accepted_renderer.format == CsvRenderer.format
-        return Response((self.table if as_table else self.measure)(span, query))
+        answer = (self.table if as_table else self.measure)(span, query)
+        cursor = answer.next if isinstance(answer, Table) else answer.get("next")
+        following = _page_after(request, cursor) if cursor else None
+        if isinstance(answer, dict) and "next" in answer:
+            answer["next"] = following
+        response = Response(answer)
+        if following:
+            response["Link"] = f'<{following}>; rel="next"'
+        return response
+
+
+def _page_after(request: Request, cursor: str) -> str:
+    """The address of the page after this one: the same read with `cursor` set, under THREADLINE_PUBLIC_URL
+    when the hub is behind a proxy that changes its scheme or host, else as the request was received."""
+    query = request.query_params.copy()
+    query["cursor"] = cursor
+    path = f"{request.path}?{query.urlencode()}"
+    base = settings.THREADLINE_PUBLIC_URL.rstrip("/")
+    return base + path if base else request.build_absolute_uri(path)
 
 
 def _measure(
@@ -228,34 +255,34 @@ SurveyMeasuresView = _measure(
     "analytics_surveys",
     serializers.SurveyMeasuresQuerySerializer,
     serializers.SurveyMeasuresSerializer,
-    lambda span, query: survey_measures(span, metric=query.get("metric")),
-    lambda span, query: survey_table(span, metric=query.get("metric")),
+    lambda span, query: survey_measures(span, metric=query.get("metric"), page=_page(span, query)),
+    lambda span, query: survey_table(span, metric=query.get("metric"), page=_page(span, query)),
 )
 HandlingMeasuresView = _measure(
     "Handling: calls and their length, transfers, first responses, resolutions, digital handling, FCR",
     "analytics_handling",
     serializers.HandlingMeasuresQuerySerializer,
     serializers.HandlingMeasuresSerializer,
-    lambda span, _: handling_measures(span),
+    lambda span, query: handling_measures(span, page=_page(span, query)),
 )
 EffortMeasuresView = _measure(
     "Effort from the log: contacts, switches, transfers, repeats, an effort index, CES beside it",
     "analytics_effort",
     serializers.HandlingMeasuresQuerySerializer,
     serializers.EffortMeasuresSerializer,
-    lambda span, _: effort_measures(span),
+    lambda span, query: effort_measures(span, page=_page(span, query)),
 )
 JourneyMeasuresView = _measure(
     "Journeys: steps, transitions between them, self-service bounces, dead-ends and choke points",
     "analytics_journeys",
     serializers.JourneyMeasuresQuerySerializer,
     serializers.JourneyMeasuresSerializer,
-    lambda span, _: journey_measures(span),
+    lambda span, query: journey_measures(span, page=_page(span, query)),
 )
 OutcomeMeasuresView = _measure(
     "Outcomes: sales, upgrades, retentions, cancellations and refunds, new and net new business",
     "analytics_outcomes",
     serializers.OutcomeMeasuresQuerySerializer,
     serializers.OutcomeMeasuresSerializer,
-    lambda span, query: outcome_measures(span, currency=query.get("currency")),
+    lambda span, query: outcome_measures(span, currency=query.get("currency"), page=_page(span, query)),
 )

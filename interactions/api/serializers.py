@@ -9,7 +9,13 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from hub import storable
-from interactions.analytics.selectors import GRANULARITIES, GROUPS, JOURNEY_GROUPS
+from interactions.analytics.selectors import (
+    GRANULARITIES,
+    GROUPS,
+    JOURNEY_GROUPS,
+    MOST_PAGE_LINES,
+    PAGE_LINES,
+)
 from interactions.api.openapi import IDENTIFIER_DESCRIPTION, MAX_POSITION
 from interactions.callbacks.services import OUTCOMES, REMARK_MAX
 from interactions.catalogue import ThreadStatus
@@ -456,6 +462,20 @@ _MEASURE_QUERY = {
         required=False,
         help_text="One figure per value of this dimension (blank: null).",
     ),
+    "limit": serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MOST_PAGE_LINES,
+        help_text=f"At most this many `rows` in one answer (default {PAGE_LINES}, at most "
+        f"{MOST_PAGE_LINES}), in whole buckets: a bucket has a line per group (and metric, currency or step),"
+        " and an answer at least one bucket. The rest come in the pages `next` gives.",
+    ),
+    "cursor": serializers.CharField(
+        required=False,
+        max_length=32,
+        help_text="The page from this bucket on: what `next` (and the `Link` header) of the page before "
+        "carries, with the same query. Without it, the first page.",
+    ),
 }
 
 SurveyMeasuresQuerySerializer = type(
@@ -501,6 +521,11 @@ def _measures(name: str, bucket: type[serializers.Serializer], total: type[seria
         "group_by": serializers.CharField(allow_null=True),
         "rows": bucket(many=True, help_text="Per bucket, group and metric; buckets with nothing left out."),
         "totals": total(many=True, help_text="Per group and metric over the whole range."),
+        "next": serializers.URLField(
+            allow_null=True,
+            help_text="The address of the next page of `rows` (also in the `Link` header, as CSV too); null "
+            "on the last. Every page has the whole range's `totals` and other tables (CSV: the last only).",
+        ),
     }
     return type(name, (serializers.Serializer,), fields)
 

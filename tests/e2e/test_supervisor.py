@@ -150,6 +150,26 @@ def test_a_supervisor_sees_the_figures_of_the_period_drawn_and_a_new_answer_with
         (bottom_by_hour,) = chart_data(page, "bottom-box")
         assert len(bottom_by_hour) == 48 and [v for v in bottom_by_hour if v is not None] == [50]
         assert bottom_by_hour[-3] == 50  # two hours ago, in the last 48 hours up to the end of this one
+        # Survey reads asked in pages of one bucket (each read's `limit` set to 1 on its way): the page reads
+        # every page by the cursor of the one before and shows the same figures and charts.
+        cursors = []
+
+        def one_bucket(route) -> None:
+            url = route.request.url
+            cursors.extend(re.findall(r"[?&]cursor=([^&]+)", url))
+            route.continue_(url=url if "limit=" in url else f"{url}&limit=1")
+
+        paged = context.new_page()
+        paged.route(re.compile(r".*/api/v1/analytics/surveys\?.*"), one_bucket)
+        paged.goto(f"{base}/supervisor/")
+        expect(paged.locator("#updated")).to_have_text(re.compile("^Updated"))
+        expect(paged.locator("#csat-value")).to_have_text("3.00 / 5")
+        expect(paged.locator("#nps-value")).to_have_text("+33.33")
+        expect(paged.locator("#channels tbody tr")).to_have_count(3)
+        assert chart_data(paged, "trend") == [nps_by_day, top2_by_day]
+        assert chart_data(paged, "bottom-box") == [bottom_by_hour]
+        assert len(cursors) >= 47 + 6  # the 48 hours' pages after the first, and the period's days'
+        paged.close()
         # One call of 545 s (9:05), ended two hours ago, its thread resolved about two hours after it opened.
         expect(page.locator("#handling tbody tr")).to_have_text(
             [

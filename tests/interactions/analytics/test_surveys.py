@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import weakref
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -292,11 +293,10 @@ def test_a_read_is_freed_once_let_go_without_the_garbage_collector(journey, supe
         gc.enable()
 
 
-# Rollup rows as the projection writes them: an hour or a UTC day of one metric, of all answers or of one
-# value of one dimension, with answers only on the metric's scale (sometimes none at all). Values include
-# blank (not known), one a spreadsheet would run, and one with a comma and quotes.
+# Rollup rows as the projection writes them: an hour of one metric (and its UTC day's row, their sum), of
+# all answers or of one value of one dimension, with answers only on the metric's scale (sometimes none).
+# Values include blank (not known), one a spreadsheet would run, and one with a comma and quotes.
 ROLLUP = st.tuples(
-    st.sampled_from(["hour", "day"]),
     st.integers(0, 24 * 9),
     st.sampled_from(sorted(SURVEY_RANGES)),
     st.sampled_from(["", *GROUPS.values()]),
@@ -321,15 +321,21 @@ def test_the_csv_of_a_survey_read_is_its_json_read_written_as_csv(
     # CSV is built straight from the summed rows (survey_table), not from the JSON's dicts; it must say
     # exactly what the JSON does, written as every other measure's CSV is written from its JSON.
     SurveyRollup.objects.all().delete()
-    for period, hour, m, dimension, value, scores in rollups:
-        start = AT + timedelta(hours=hour if period == "hour" else hour // 24 * 24)
-        value = value if dimension else ""
+    summed: dict[tuple, list[int]] = defaultdict(lambda: [0] * 11)
+    for hour, m, dimension, value, scores in rollups:
         low, high = SURVEY_RANGES[m]
-        given = {f"score_{s}": scores[s] if low <= s <= high else 0 for s in range(11)}
+        start = AT + timedelta(hours=hour)
+        # An hour row, and its answers in its UTC day's row too, as the projection counts them.
+        for period, begins in (("hour", start), ("day", start.replace(hour=0))):
+            row = summed[period, begins, m, dimension, value if dimension else ""]
+            for score in range(low, high + 1):
+                row[score] += scores[score]
+    SurveyRollup.objects.bulk_create(
         # One row per period, start, metric and value of a dimension, as the projection's key makes them.
-        SurveyRollup.objects.update_or_create(key=f"{period} {start} {m} {dimension} {value}", defaults={
-            "period": period, "start": start, "metric": m, "dimension": dimension, "value": value, **given
-        })  # fmt: skip
+        SurveyRollup(key=f"{period} {start} {m} {dimension} {value}", period=period, start=start, metric=m,
+                     dimension=dimension, value=value, **{f"score_{n}": c for n, c in enumerate(scores)})
+        for (period, start, m, dimension, value), scores in summed.items()
+    )  # fmt: skip
     start = AT + timedelta(hours=hours[0])
     span = Range.of(start=start, end=start + timedelta(hours=hours[1]), granularity=granularity, zone=zone,
                     group_by=group_by)  # fmt: skip
