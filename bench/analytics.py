@@ -37,6 +37,13 @@ SCALES = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
 KINDS = ["sale", "sale", "upgrade", "retention", "cancellation", "refund"]
 CURRENCIES = ["EUR", "EUR", "USD", "GBP"]
 TARGET_P99_MS = 100
+WHOLE_READS = 5  # reads of every page of a long read, one after another (the median reported)
+# The reads whose every page is read: what a client that wants the whole of a long read waits for.
+WHOLE = [
+    "surveys: the whole log by day, by agent",
+    "surveys: the whole log by day, by agent, CSV",
+    "surveys: the whole log by day, by agent, in America/New_York",
+]
 
 
 def _survey(event: dict, rng: random.Random) -> dict:
@@ -216,6 +223,22 @@ def _queries(first: datetime, last: datetime) -> dict[str, tuple[str, dict[str, 
             "surveys",
             {**whole_by_day, "group_by": "agent", "timezone": zone},
         )
+    # A survey read answers a page of whole buckets (1,000 lines by default): the reads above over the whole
+    # log by day and agent are their first pages. The longest pages a read may ask for, first and in the
+    # middle of the log, in UTC and in New York (whose pages sum hour rows).
+    from interactions.analytics.selectors import MOST_PAGE_LINES as MOST_LINES
+
+    for zone in ("UTC", "America/New_York"):
+        longest = {**whole_by_day, "group_by": "agent", "timezone": zone, "limit": str(MOST_LINES)}
+        middle = {**longest, "cursor": day.date().isoformat()}
+        reads[f"surveys: the whole log by day, by agent, in {zone}, a page of {MOST_LINES:,}"] = (
+            "surveys",
+            longest,
+        )
+        reads[f"surveys: the whole log by day, by agent, in {zone}, a page of {MOST_LINES:,} mid-log"] = (
+            "surveys",
+            middle,
+        )
     # Every measure's CSV export, of its longest read here.
     for name in (
         "handling: the whole log by day, by agent",
@@ -226,6 +249,20 @@ def _queries(first: datetime, last: datetime) -> dict[str, tuple[str, dict[str, 
         measure, query = reads[name]
         reads[f"{name}, CSV"] = (measure, {**query, "format": "csv"})
     return reads
+
+
+def _every_page(url: str, token: str) -> tuple[float, int]:
+    """The seconds a client takes to read every page of a read, each by the `Link` of the one before, and how
+    many pages it read."""
+    started, pages = time.perf_counter(), 0
+    while url:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            link = response.headers.get("Link", "")
+        pages += 1
+        url = link[1 : link.index(">")] if link.endswith('rel="next"') else ""
+    return time.perf_counter() - started, pages
 
 
 def _get(url: str, token: str) -> float:
@@ -315,11 +352,11 @@ def _raw(url: str, measure: str, query: dict[str, str]) -> float:
     group = query.get("group_by", "")
     start, end = _hours(query)
     if measure == "surveys":  # the statement the read runs, as Django writes it for the database
-        from interactions.analytics.selectors import Range, survey_statement
+        from interactions.analytics.selectors import Page, Range, survey_statements
 
         span = Range.of(start=start, end=end, granularity=query["granularity"],
                         zone=query.get("timezone", "UTC"), group_by=group or None)  # fmt: skip
-        statements = [survey_statement(span)]
+        statements = survey_statements(span, page=Page.of(span, limit=int(query.get("limit", 0)) or None))
     else:
         statements = _hour_statements(measure, group, query["granularity"], start, end)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -349,6 +386,7 @@ def run(command: str) -> dict:
     runner = [*common.runner(), "analytics"]
     reads: dict[str, list[dict]] = {}
     raw: dict[str, float] = {}
+    every: dict[str, dict] = {}
     with common.servers({"runner": runner}, env, logs) as procs:
         replay = _replay(url, procs["runner"])
         _settle()
@@ -370,6 +408,11 @@ def run(command: str) -> dict:
                         }
                     )
                 raw[name] = _raw(url, measure, query)
+            for name in WHOLE:
+                measure, query = _queries(first, last)[name]
+                target = f"{base}/api/v1/analytics/{measure}?{urllib.parse.urlencode(query)}"
+                runs = [_every_page(target, token) for _ in range(WHOLE_READS)]
+                every[name] = {"ms": common.median([ms for ms, _ in runs]) * 1000, "pages": runs[0][1]}
     result = {
         "events": EVENTS,
         "surveys": seeded["surveys"],
@@ -378,6 +421,7 @@ def run(command: str) -> dict:
         "replay": replay,
         "reads": reads,
         "raw_p99": raw,
+        "every_page": every,
     }
     _report(result, command, url)
     common.dump_json(Path(common.ROOT / "bench" / "results" / "analytics.json"), result)
@@ -417,11 +461,22 @@ def _report(result: dict, command: str, url: str) -> None:
         "Every measure (`GET /api/v1/analytics/<measure>`) through gunicorn, "
         f"{READS} reads per round after {WARM} to warm up, "
         f"{ROUNDS} rounds (the median round's figures); the raw ceiling is the same sums as SQL through "
-        "psycopg: for surveys the very statement the read runs (its rollups: the group's dimension, whole "
-        "UTC days from day rows, each day's hours of another local day added and taken off from hour rows), "
-        "for the others one statement per table the read sums (for journeys the steps and the transitions, "
-        "whole UTC days from day rows; handling's callback attempts are left out of its ceiling).\n\n"
+        "psycopg: for surveys the very statements the read runs (the whole range's totals, then its page's "
+        "rollups: the group's dimension, whole UTC days from day rows, each day's hours of another local day "
+        "added and taken off from hour rows), for the others one statement per table the read sums (for "
+        "journeys the steps and the transitions, whole UTC days from day rows; handling's callback attempts "
+        "are left out of its ceiling). A survey read answers a page of whole buckets, 1,000 lines by "
+        "default (`limit`, at most 2,000): its first page unless the read says otherwise.\n\n"
         + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])
+        + "\n\nA client reading every page of a long read, one after another (the median of "
+        f"{WHOLE_READS} whole reads; not a target):\n\n"
+        + common.table(
+            [
+                [name, str(whole["pages"]), f"{whole['ms']:.1f}"]
+                for name, whole in result["every_page"].items()
+            ],
+            ["read", "pages", "every page, ms"],
+        )
         + "\n\n"
         + common.table(
             [
