@@ -8,8 +8,10 @@ runner runs meanwhile: a runner applying only the `analytics` subscription (`run
 is then timed until it has applied the whole log (the projection's events/s: log events per second,
 surveys or not, as a rebuild reads them). With it caught up, `GET /api/v1/analytics/<measure>` is read
 (surveys, handling, effort, outcomes, journeys) through gunicorn for ranges from a day to the whole log,
-hourly to weekly, grouped and not; the raw ceiling is the same sums as SQL through psycopg (for surveys the
-statement the read runs, as Django writes it; else a statement per table the read sums), no HTTP.
+hourly to weekly, grouped and not, each its first page (and the longest page, first and mid-log, of the
+longest survey read); the raw ceiling is the same sums as SQL through psycopg (for surveys the statements
+the read runs, as Django writes them; else a statement per table the read sums), no HTTP. A client reading
+every page of the longest survey reads is timed too.
 It posts 1,000,000 events, the issue's size; BENCH_ANALYTICS_EVENTS=100000 makes a shorter run,
 BENCH_QUICK=1 a smoke run of 20,000.
 """
@@ -463,10 +465,12 @@ def _report(result: dict, command: str, url: str) -> None:
         f"{ROUNDS} rounds (the median round's figures); the raw ceiling is the same sums as SQL through "
         "psycopg: for surveys the very statements the read runs (the whole range's totals, then its page's "
         "rollups: the group's dimension, whole UTC days from day rows, each day's hours of another local day "
-        "added and taken off from hour rows), for the others one statement per table the read sums (for "
-        "journeys the steps and the transitions, whole UTC days from day rows; handling's callback attempts "
-        "are left out of its ceiling). A survey read answers a page of whole buckets, 1,000 lines by "
-        "default (`limit`, at most 2,000): its first page unless the read says otherwise.\n\n"
+        "added and taken off from hour rows), for the others one statement per table the read sums, over the "
+        "whole range by bucket (for journeys the steps and the transitions, whole UTC days from day rows; "
+        "handling's callback attempts are left out of its ceiling): more than their reads now sum, which are "
+        "the whole range per group and their page's buckets. A measure read answers a page of whole "
+        "buckets, 1,000 lines by default (`limit`, at most 2,000): its first page unless the read says "
+        "otherwise.\n\n"
         + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])
         + "\n\nA client reading every page of a long read, one after another (the median of "
         f"{WHOLE_READS} whole reads; not a target):\n\n"
