@@ -520,7 +520,8 @@ def survey_table(span: Range, *, metric: str | None = None, page: Page | None = 
     `tests/interactions/analytics` checks that it writes what the CSV of survey_measures' JSON does."""
     totals = _survey_sums(span, metric)
     buckets, after = _page_buckets(span, metric, page, len(totals))
-    metrics = {m for _, m, _ in totals}
+    # The page's own metrics too: the first answer of one can come between the two statements.
+    metrics = {m for _, m, _ in totals} | {row[2] for _, rows in buckets for row in rows}
     if not metrics:
         return Table(["bucket", "group"], [], (0, 1), after)
     lowest = min(SURVEY_RANGES[m][0] for m in metrics)
@@ -573,10 +574,9 @@ def _survey_sums_query(span: Range, metric: str | None):
 
 # The lines of a measure read's `rows` one answer holds (`limit`): by default, and at most.
 PAGE_LINES, MOST_PAGE_LINES = 1000, 2000
-# How far before its start (and after its end) a bucket's hours can be: its local midnight is read as the
-# UTC instant zoneinfo gives, which is off by up to a gap's length when the clocks go forward at midnight,
-# and an hour is in the bucket of its last moment. Pages read their hours' whole UTC days with this margin.
-_MARGIN = timedelta(hours=3)
+# How many hours from a range's ends, or from a bucket's local midnight, an hour of another bucket can be:
+# a day's worth and more, for clocks going back across midnight.
+_REACH = 27
 _CURSOR = {
     "hour": re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:00:00Z\Z"),
     "day": re.compile(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"),
@@ -620,10 +620,10 @@ def _key(span: Range, hour: datetime) -> date | datetime:
 
 def _ends(span: Range) -> tuple[date | datetime, date | datetime]:
     """The keys of `span`'s first and last buckets. An hour's local day never comes before the hour
-    before's, unless the clocks go back more than an hour across midnight (as a zone changing its offset
-    may): the first and last two hours are looked at, not one."""
-    first = [hour for hour in (span.start, span.start + HOUR) if hour < span.end]
-    last = [hour for hour in (span.end - 2 * HOUR, span.end - HOUR) if hour >= span.start]
+    before's, unless the clocks go back more than an hour across midnight (Antarctica/Casey's went back
+    three hours in 2010): the first and last _REACH hours are looked at, not one."""
+    first = [span.start + HOUR * n for n in range(_REACH) if span.start + HOUR * n < span.end]
+    last = [span.end - HOUR * n for n in range(1, _REACH + 1) if span.end - HOUR * n >= span.start]
     return min(_key(span, hour) for hour in first), max(_key(span, hour) for hour in last)
 
 
@@ -668,14 +668,23 @@ def survey_statements(span: Range, *, metric: str | None = None, page: Page | No
 
 
 def _beyond(span: Range, key: date | datetime, side: int) -> datetime:
-    """A whole UTC hour before (`side` -1) or after (1) every hour of the bucket `key` that comes before it
-    (`side` -1) or after it (1): the bucket's hour itself, or the UTC midnight _MARGIN beyond its local
-    midnight, so that a page reads its days from day rows."""
+    """Where a page's hours start (`side` -1: at or before the first hour of the bucket `key` or after) or
+    end (1: at or after the end of the last hour of a bucket before `key`): the bucket's hour itself, or a
+    UTC midnight, so that the page reads its whole UTC days from day rows. The hours are looked for within
+    _REACH of the bucket's local midnight (read as zoneinfo gives it: off by a gap's length when the clocks
+    go forward at midnight), where clocks going back across midnight can put an earlier day's hour."""
     if span.granularity == "hour":
         return key
-    midnight = datetime.combine(key, time(), tzinfo=ZoneInfo(span.zone)).astimezone(UTC) + side * _MARGIN
-    day = midnight.replace(hour=0, minute=0, second=0, microsecond=0)
-    return day if side < 0 or day == midnight else day + DAY
+    midnight = datetime.combine(key, time(), tzinfo=ZoneInfo(span.zone)).astimezone(UTC)
+    midnight = midnight.replace(minute=0, second=0, microsecond=0)
+    if side < 0:
+        around = (midnight + HOUR * n for n in range(-_REACH, 4))
+        first = next((hour for hour in around if _key(span, hour) >= key), midnight)
+        return first.replace(hour=0)
+    around = (midnight + HOUR * n for n in range(_REACH, -4, -1))
+    end = next((hour for hour in around if _key(span, hour) < key), midnight) + HOUR
+    day = end.replace(hour=0)
+    return day if day == end else day + DAY
 
 
 def handling_measures(span: Range, *, page: Page | None = None) -> dict[str, Any]:

@@ -219,7 +219,7 @@ class MeasureView(MeasuresView):
         as_table = self.table is not None and request.accepted_renderer.format == CsvRenderer.format
         answer = (self.table if as_table else self.measure)(span, query)
         cursor = answer.next if isinstance(answer, Table) else answer.get("next")
-        following = _page_after(request, cursor) if cursor else None
+        following = _page_after(request, span, cursor) if cursor else None
         if isinstance(answer, dict) and "next" in answer:
             answer["next"] = following
         response = Response(answer)
@@ -228,11 +228,14 @@ class MeasureView(MeasuresView):
         return response
 
 
-def _page_after(request: Request, cursor: str) -> str:
-    """The address of the page after this one: the same read with `cursor` set, under THREADLINE_PUBLIC_URL
-    when the hub is behind a proxy that changes its scheme or host, else as the request was received."""
+def _page_after(request: Request, span: Range, cursor: str) -> str:
+    """The address of the page after this one: the same read with `cursor` set and its range as this page
+    read it (a range left to its default, the 7 days up to now, would move on the hour), under
+    THREADLINE_PUBLIC_URL when the hub is behind a proxy that changes its scheme or host, else as the
+    request was received."""
     query = request.query_params.copy()
-    query["cursor"] = cursor
+    described = span.describe()
+    query["from"], query["to"], query["cursor"] = described["from"], described["to"], cursor
     path = f"{request.path}?{query.urlencode()}"
     base = settings.THREADLINE_PUBLIC_URL.rstrip("/")
     return base + path if base else request.build_absolute_uri(path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -268,3 +269,54 @@ def test_the_pages_of_every_other_measure_are_the_read(measure, rows, zone, gran
     assert len(header) == 1
     lines = "".join(text.split("\r\n", 1)[1] for text in written)
     assert f"{header.pop()}\r\n{lines}".encode() == CsvRenderer().render(whole)
+
+
+def test_a_bucket_whose_hour_comes_after_the_next_buckets_is_on_its_own_page():
+    # Antarctica/Casey's clocks went back from +11 to +08 at 15:00 UTC on 4 March 2010: the hours at 13:00
+    # and 14:00 UTC are the 5th there, the hour at 15:00 the 4th again. A read from 13:00 UTC by day starts
+    # at the 4th, and every hour is on the page of its day, one day a page.
+    SurveyRollup.objects.all().delete()
+    at = datetime(2010, 3, 4, 13, tzinfo=UTC)
+    _write(at, [(hour, "csat", "a-1", 3) for hour in range(72)])
+    span = Range.of(start=at, end=at + timedelta(days=3), granularity="day", zone="Antarctica/Casey")
+    whole = survey_measures(span)
+    pages = _pages(span, 1)
+    assert [row["bucket"][:10] for row in pages[0]["rows"]] == ["2010-03-04"]
+    assert pages[0]["rows"][0]["answers"] == 1  # 15:00 UTC, 23:00 local on the 4th
+    assert [row for page in pages for row in page["rows"]] == whole["rows"]
+    assert (
+        sum(row["answers"] for page in pages for row in page["rows"]) == 72 == whole["totals"][0]["answers"]
+    )
+    # And a range ending at that hour: its last bucket is the 4th, after the 5th's two hours.
+    span = Range.of(
+        start=at - timedelta(days=1), end=at + timedelta(hours=3), granularity="day", zone="Antarctica/Casey"
+    )
+    assert [row["bucket"][:10] for page in _pages(span, 1) for row in page["rows"]] == [
+        row["bucket"][:10] for row in survey_measures(span)["rows"]
+    ]
+
+
+def test_the_next_page_of_a_read_left_to_its_default_range_keeps_that_range(supervisor_api):
+    # Without `from` and `to`, a read covers the 7 days up to the end of the current hour: the next page
+    # says which, so that it is a page of the same read when the hour has turned meanwhile.
+    SurveyRollup.objects.all().delete()
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    _write(now - timedelta(days=3), [(24 * day, "ces", "a-1", 4) for day in range(3)])
+    first = supervisor_api.get(SURVEYS, {"limit": 1}).json()
+    following = parse_qs(urlsplit(first["next"]).query)
+    assert following["from"] == [first["from"]] and following["to"] == [first["to"]]
+    assert following["limit"] == ["1"]
+
+
+def test_a_survey_csv_page_with_a_metric_the_totals_have_not_seen_yet_is_written():
+    # The first NPS answer can come between the statement that sums the totals and the page's: its line is
+    # written (here an hour row its day row does not have yet, as in that moment).
+    SurveyRollup.objects.all().delete()
+    at = datetime(2026, 3, 4, 10, tzinfo=UTC)
+    SurveyRollup.objects.create(key="hour nps", period="hour", start=at, metric="nps", score_9=1)
+    span = Range.of(start=at.replace(hour=0), end=at.replace(hour=0) + timedelta(days=1), granularity="hour")
+    table = survey_table(span, page=Page.of(span))  # its totals sum the day's row, which has no answer
+    nps = ["promoters_rate", "passives_rate", "detractors_rate", "nps"]
+    figures = ["metric", "answers", "mean", "top2_rate", "bottom2_rate", *nps]
+    assert table.header[2:] == [*figures, *(f"score_{n}" for n in range(11))]
+    assert [line[:4] for line in table.lines] == [["2026-03-04T10:00:00Z", None, "nps", 1]]
