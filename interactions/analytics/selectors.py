@@ -158,29 +158,56 @@ def _summed(counts: list[str]) -> dict[str, Cast]:
 
 
 def _paged(
-    span: Range, page: Page | None, rows, keys: list[str], counts: list[str], summary, where
+    span: Range,
+    page: Page | None,
+    rows,
+    keys: list[str],
+    counts: list[str],
+    summary,
+    where,
+    *,
+    day_rows: bool = False,
 ) -> dict[str, Any]:
     """The figures of `rows` (summed `counts`, given to `summary` after the `keys`): per bucket, group and key
     (`rows`) of `page`'s buckets (all without one), per group and key over the whole range (`totals`), and
     the cursor of the next page (`next`). `where(range, by_day)` picks the rows of a range's hours: by day,
-    whole UTC days from day rows where the table has them (the totals, whatever the read's buckets)."""
+    whole UTC days from day rows. A table with `day_rows` has its totals summed from them by the database
+    and only the page's hours read by bucket; in one without, the totals would read every hour row of the
+    range anyway, so the whole range is read by bucket once, the totals summed from it and the page's
+    buckets kept."""
     column = GROUPS.get(span.group_by or "")
-    sums = (
-        rows.filter(where(span, True))
-        .annotate(grp=F(column) if column else Value(""))
-        .values("grp", *keys)
-        .order_by()
-        .annotate(**_summed(counts))
-        .values_list("grp", *keys, *counts)
-    )
-    # Not grouped and without keys, the statement sums every row into one line: of nulls if there is none.
-    totals = sorted(line for line in sums if line[-1] is not None)
-    part, keep, after = span, None, None
-    if page is not None:
-        part, first, end, more = _page_part(span, page, len(totals))
-        keep, after = (lambda key: first <= key < end), _cursor(end) if more else None
+    if not day_rows:
+        buckets = _sums(span, rows, keys, counts, where(span, False))
+        summed: dict[tuple, list[int]] = {}
+        for _, lines in buckets:
+            for _, group, *rest in lines:
+                line = summed.setdefault((group, *rest[: len(keys)]), [0] * len(counts))
+                for n, value in enumerate(rest[len(keys) :]):
+                    line[n] += value
+        totals = sorted((*line, *sums) for line, sums in summed.items())
+        after = None
+        if page is not None:
+            _, first, end, more = _page_part(span, page, len(totals))
+            buckets = [(text, lines) for text, lines in buckets if first <= _key_of_text(span, text) < end]
+            after = _cursor(end) if more else None
+    else:
+        sums = (
+            rows.filter(where(span, True))
+            .annotate(grp=F(column) if column else Value(""))
+            .values("grp", *keys)
+            .order_by()
+            .annotate(**_summed(counts))
+            .values_list("grp", *keys, *counts)
+        )
+        # Not grouped and without keys, the statement sums every row into one line: of nulls if none.
+        totals = sorted(line for line in sums if line[-1] is not None)
+        part, keep, after = span, None, None
+        if page is not None:
+            part, first, end, more = _page_part(span, page, len(totals))
+            keep, after = (lambda key: first <= key < end), _cursor(end) if more else None
+        buckets = _sums(part, rows, keys, counts, where(part, _by_utc_day(part)), keep)
     figures = []
-    for text, lines in _sums(part, rows, keys, counts, where(part, _by_utc_day(part)), keep):
+    for text, lines in buckets:
         for _, group, *rest in lines:
             given = dict(zip(counts, rest[len(keys) :], strict=True))
             figures.append(
@@ -627,6 +654,12 @@ def _ends(span: Range) -> tuple[date | datetime, date | datetime]:
     return min(_key(span, hour) for hour in first), max(_key(span, hour) for hour in last)
 
 
+def _key_of_text(span: Range, text: str) -> date | datetime:
+    """The key of a bucket as a read writes it (its start in the read's zone)."""
+    start = datetime.fromisoformat(text)
+    return start.astimezone(UTC) if span.granularity == "hour" else start.date()
+
+
 def _key_of(span: Range, bucket: datetime) -> date | datetime:
     """The key of a bucket as a read gives it (an aware datetime: its start)."""
     return bucket if span.granularity == "hour" else bucket.astimezone(ZoneInfo(span.zone)).date()
@@ -758,7 +791,9 @@ def journey_measures(span: Range, *, page: Page | None = None) -> dict[str, Any]
     points: the steps with the longest mean wait for an answer and those with the most transfers. Whole UTC
     days are summed from day rows: a read's totals and transitions always, its steps when it buckets by UTC
     day or week."""
-    figures = _paged(span, page, StepHour.objects.all(), ["step"], STEP_COUNTS, step_summary, _step_hours)
+    figures = _paged(
+        span, page, StepHour.objects.all(), ["step"], STEP_COUNTS, step_summary, _step_hours, day_rows=True
+    )
     column = GROUPS.get(span.group_by or "")
     moves = (
         TransitionHour.objects.filter(_periods(span, "hour", by_day=True))
