@@ -467,8 +467,9 @@ def _report(result: dict, command: str, url: str) -> None:
         "rollups: the group's dimension, whole UTC days from day rows, each day's hours of another local day "
         "added and taken off from hour rows), for the others one statement per table the read sums, over the "
         "whole range by bucket (for journeys the steps and the transitions, whole UTC days from day rows; "
-        "handling's callback attempts are left out of its ceiling): more than their reads now sum, which are "
-        "the whole range per group and their page's buckets. A measure read answers a page of whole "
+        "handling's callback attempts are left out of its ceiling): what handling, effort and outcomes read "
+        "(their tables have hour rows only), more than journeys do (the whole range per group from day rows, "
+        "and their page's buckets). A measure read answers a page of whole "
         "buckets, 1,000 lines by default (`limit`, at most 2,000): its first page unless the read says "
         "otherwise.\n\n"
         + common.table(rows, ["read", "p50 ms", "p99 ms", "p99 per round", "raw SQL p99 ms"])

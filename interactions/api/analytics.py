@@ -229,13 +229,13 @@ class MeasureView(MeasuresView):
 
 
 def _page_after(request: Request, span: Range, cursor: str) -> str:
-    """The address of the page after this one: the same read with `cursor` set and its range as this page
-    read it (a range left to its default, the 7 days up to now, would move on the hour), under
+    """The address of the page after this one: the same read with `cursor` set and its `to` as this page
+    read it (left to its default, the end of the current hour, the range would move on the hour), under
     THREADLINE_PUBLIC_URL when the hub is behind a proxy that changes its scheme or host, else as the
     request was received."""
     query = request.query_params.copy()
-    described = span.describe()
-    query["from"], query["to"], query["cursor"] = described["from"], described["to"], cursor
+    query.setdefault("to", span.describe()["to"])  # `from`, left out, is then 7 days before it on every page
+    query["cursor"] = cursor
     path = f"{request.path}?{query.urlencode()}"
     base = settings.THREADLINE_PUBLIC_URL.rstrip("/")
     return base + path if base else request.build_absolute_uri(path)

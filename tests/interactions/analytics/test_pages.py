@@ -306,8 +306,13 @@ def test_the_next_page_of_a_read_left_to_its_default_range_keeps_that_range(supe
     _write(now - timedelta(days=3), [(24 * day, "ces", "a-1", 4) for day in range(3)])
     first = supervisor_api.get(SURVEYS, {"limit": 1}).json()
     following = parse_qs(urlsplit(first["next"]).query)
-    assert following["from"] == [first["from"]] and following["to"] == [first["to"]]
+    assert following["to"] == [first["to"]] and "from" not in following
     assert following["limit"] == ["1"]
+    second = supervisor_api.get(first["next"]).json()
+    assert (second["from"], second["to"]) == (first["from"], first["to"])
+    # A read that says only `to` keeps its `from` 7 days before it, even in the log's first week.
+    early = supervisor_api.get(SURVEYS, {"to": "1970-01-03T00:00:00Z", "limit": 1, "granularity": "hour"})
+    assert early.status_code == 200, early.content
 
 
 def test_a_survey_csv_page_with_a_metric_the_totals_have_not_seen_yet_is_written():
