@@ -960,6 +960,28 @@ QUERY_CASES = [
         "group_by",
     ),
     QueryCase(
+        "handling: a cursor mid-week",
+        "/api/v1/analytics/handling",
+        "supervisor",
+        {"granularity": "week", "cursor": "2026-11-19"},
+        "cursor",
+    ),
+    QueryCase("effort: a negative page", "/api/v1/analytics/effort", "supervisor", {"limit": "-5"}, "limit"),
+    QueryCase(
+        "outcomes: a cursor of a day for a read by hour",
+        "/api/v1/analytics/outcomes",
+        "supervisor",
+        {"granularity": "hour", "cursor": "2026-11-20"},
+        "cursor",
+    ),
+    QueryCase(
+        "journeys: a page of a million lines",
+        "/api/v1/analytics/journeys",
+        "supervisor",
+        {"limit": "1000000"},
+        "limit",
+    ),
+    QueryCase(
         "journeys: a topic dimension with a zero-width space",
         "/api/v1/analytics/journeys",
         "admin",
