@@ -116,12 +116,18 @@ def uvicorn(port: int) -> list[str]:
 
 
 def celery_worker(concurrency: int = 1) -> list[str]:
-    """A worker on the configured broker: solo pool for one process, prefork children for more."""
+    """A worker on the configured broker: solo pool for one process, prefork children for more. Named after
+    its test worker's queue: on RabbitMQ a worker's remote-control queue is exclusive and named after the
+    worker, so two test workers' Celery workers of the default name (celery@host) running at once refused
+    each other (RESOURCE_LOCKED), and one of them never consumed."""
+    queue = os.environ.get("THREADLINE_CELERY_QUEUE") or "celery"
     argv = [
         str(BIN / "celery"),
         "-A",
         "config",
         "worker",
+        "--hostname",
+        f"{queue}@%h",
         "--loglevel",
         "INFO",
         "--concurrency",
